@@ -1,0 +1,53 @@
+# Thin wrapper over CMake. The two set-up commands are `make demo` and
+# `make test`; both install missing Debian packages first.
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD   ?= build
+SANBUILD ?= build-sanitize
+CTEST_ARGS ?= --output-on-failure
+
+.PHONY: all deps build test unit sanitize valgrind demo bench format format-check clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/Makefile
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Every test, normal build first, then again under ASan+UBSan.
+test: build
+	cd $(BUILD) && ctest $(CTEST_ARGS) -j$(JOBS)
+	$(MAKE) --no-print-directory sanitize
+
+unit: build
+	cd $(BUILD) && ctest $(CTEST_ARGS) -L unit
+
+sanitize: deps
+	cmake -S . -B $(SANBUILD) -DCMAKE_BUILD_TYPE=Debug -DCG_SANITIZE=ON \
+	    -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build $(SANBUILD) -j$(JOBS)
+	cd $(SANBUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j$(JOBS)
+
+valgrind: build
+	cd $(BUILD) && CG_VALGRIND=1 ctest $(CTEST_ARGS) -L integration
+
+demo: build
+	./$(BUILD)/callgate demo
+
+bench: build
+	@scripts/deps.sh --bench
+	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD); else echo "bench: no benchmarks yet"; fi
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(SANBUILD)

@@ -1,0 +1,24 @@
+/*
+ * clock.h - time sources. Monotonic time measures durations and deadlines;
+ * wall time is for timestamps that leave the process (logs, Redis records
+ * shared between hosts, API fields).
+ */
+#ifndef CG_CLOCK_H
+#define CG_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t cg_mono_us(void);
+uint64_t cg_mono_ms(void);
+uint64_t cg_wall_ms(void);
+/* ISO-8601 UTC with milliseconds ("2026-11-21T16:49:12.123Z") into out[25]. */
+void cg_iso8601_ms(uint64_t wall_ms, char out[25]);
+/* RFC 2822 date ("Tue, 04 Aug 2015 18:39:09 +0000") into out[32]. */
+void cg_rfc2822(uint64_t wall_ms, char out[32]);
+/* Random 64-bit value from a per-process generator seeded from the OS. */
+uint64_t cg_random_u64(void);
+/* Uniform in [0, n) (n > 0). */
+uint64_t cg_random_below(uint64_t n);
+
+#endif

@@ -1,0 +1,89 @@
+-- common.lua: prepended to every gate script. Every script takes the key
+-- prefix "cg:{<gate>}:" as ARGV[1] and builds the keys of one gate from it;
+-- they all share one hash tag, so a script stays on one Redis Cluster slot.
+local P = ARGV[1]
+local K_WAITING = P .. 'waiting'
+local K_ACTIVE = P .. 'active'
+local K_LIMIT = P .. 'limit'
+local K_SEQ = P .. 'seq'
+local K_STATS = P .. 'stats'
+local K_LOG = P .. 'log'
+local K_CAP = P .. 'cap'         -- adaptive cap after over-limit answers (expires)
+local K_BACKOFF = P .. 'backoff' -- admission paused until this time (expires)
+local LOG_MAXLEN = 100000
+local CALL_TTL = 86400 -- seconds an ended call's record is kept (dedupe)
+
+-- Redis' clock, shared by every instance, so leases and waits do not depend
+-- on the hosts' clocks agreeing.
+local t = redis.call('TIME')
+local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function call_key(sid) return P .. 'call:' .. sid end
+local function vapi_key(id) return P .. 'vapi:' .. id end
+
+local function log(event, sid, ...)
+  redis.call('XADD', K_LOG, 'MAXLEN', '~', LOG_MAXLEN, '*', 'ev', event, 'sid', sid, 't', NOW, ...)
+end
+
+local function stat(field, by)
+  redis.call('HINCRBY', K_STATS, field, by or 1)
+end
+
+-- The limit operators set at runtime (admin API), else MAX_CONCURRENCY.
+local function base_limit(default_limit)
+  return tonumber(redis.call('GET', K_LIMIT)) or tonumber(default_limit)
+end
+
+-- The limit admission obeys: the base limit, lowered after Vapi said it is
+-- over its own limit (its pool is shared with calls this gate does not
+-- see), until releases confirm room or the cap expires.
+local function effective_limit(default_limit)
+  local lim = base_limit(default_limit)
+  local cap = tonumber(redis.call('GET', K_CAP))
+  if cap and cap < lim then return cap end
+  return lim
+end
+
+local function backoff_left()
+  local until_ms = tonumber(redis.call('GET', K_BACKOFF))
+  if until_ms and until_ms > NOW then return until_ms - NOW end
+  return 0
+end
+
+local function finish_call(ck)
+  redis.call('EXPIRE', ck, CALL_TTL)
+end
+
+-- Moves up to max callers from the head of the queue into the active set,
+-- each with an admission lease. Returns a flat list sid, from, attempt per
+-- admitted caller. The caller of this function has checked nothing: room,
+-- backoff and the batch bound are all decided here, atomically.
+local function admit_batch(default_limit, max_batch, lease_ms, instance)
+  if backoff_left() > 0 then return {} end
+  local free = effective_limit(default_limit) - redis.call('ZCARD', K_ACTIVE)
+  local n = math.min(free, tonumber(max_batch))
+  local out = {}
+  while n > 0 do
+    local head = redis.call('ZRANGE', K_WAITING, 0, 0)
+    if #head == 0 then break end
+    local sid = head[1]
+    redis.call('ZREM', K_WAITING, sid)
+    local ck = call_key(sid)
+    local from = redis.call('HGET', ck, 'from')
+    if from then
+      local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+      redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
+      redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
+      log('ADMIT', sid, 'attempt', attempt)
+      stat('admissions')
+      out[#out + 1] = sid
+      out[#out + 1] = from
+      out[#out + 1] = attempt
+      n = n - 1
+    end
+    -- A queue entry without its record cannot be admitted (no caller
+    -- number); it was dropped above and reconciliation re-adopts the caller
+    -- if Twilio still holds them.
+  end
+  return out
+end

@@ -1,0 +1,45 @@
+-- position.lua: where a waiting caller stands, for the hold announcement
+-- (/queue-wait), with everything the wait estimate needs in one snapshot.
+-- A caller past MAX_WAIT_SECONDS is moved to overflow here, atomically.
+-- ARGV: 1 prefix, 2 sid, 3 max_wait_ms (0: no limit), 4 announce_every_ms,
+--       5 default_limit
+-- Returns {state, position, waited_ms, limit, active, service_ms (-1 when
+--          unknown), abandoned, connected, head_wait_ms, announce (0|1)}
+--   state 'waiting', 'overflow' (just overflowed), another call state, or
+--   'unknown'.
+local sid = ARGV[2]
+local ck = call_key(sid)
+local state = redis.call('HGET', ck, 'state')
+if not state then return {'unknown'} end
+local enq = tonumber(redis.call('HGET', ck, 'enqueued_at')) or NOW
+local waited = NOW - enq
+if state ~= 'waiting' then return {state, 0, waited} end
+
+local rank = redis.call('ZRANK', K_WAITING, sid) or 0
+local max_wait = tonumber(ARGV[3])
+if max_wait > 0 and waited > max_wait then
+  redis.call('ZREM', K_WAITING, sid)
+  redis.call('HSET', ck, 'state', 'overflowed', 'ended_at', NOW, 'ended_reason', 'max-wait')
+  finish_call(ck)
+  log('OVERFLOW', sid, 'pos', rank + 1, 'wait', waited, 'reason', 'max-wait')
+  stat('overflowed')
+  return {'overflow', rank + 1, waited}
+end
+
+local announce = 0
+local last = tonumber(redis.call('HGET', ck, 'announced_at'))
+if not last or NOW - last >= tonumber(ARGV[4]) then
+  announce = 1
+  redis.call('HSET', ck, 'announced_at', NOW)
+end
+local head_wait = 0
+local head = redis.call('ZRANGE', K_WAITING, 0, 0)
+if #head > 0 then
+  local henq = tonumber(redis.call('HGET', call_key(head[1]), 'enqueued_at'))
+  if henq then head_wait = NOW - henq end
+end
+local svc = redis.call('HGET', K_STATS, 'service_ms_ewma')
+local st = redis.call('HMGET', K_STATS, 'abandoned', 'connected')
+return {'waiting', rank + 1, waited, effective_limit(ARGV[5]), redis.call('ZCARD', K_ACTIVE),
+        svc and math.floor(tonumber(svc)) or -1, tonumber(st[1]) or 0, tonumber(st[2]) or 0,
+        head_wait, announce}

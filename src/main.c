@@ -1,0 +1,156 @@
+/*
+ * main.c - the callgate command line: serve (default), demo, check-config,
+ * --help, --version. Exit codes: 0 success, 1 runtime failure, 2 bad
+ * configuration or usage.
+ */
+#include "fmacros.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+
+#define DOTENV_PATH ".env"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: callgate [command]\n"
+                 "\n"
+                 "commands:\n"
+                 "  serve         run the gate and the wait-time service (default)\n"
+                 "  demo          run against a private Redis with no accounts needed\n"
+                 "  check-config  validate the configuration and print it, secrets masked\n"
+                 "  --help        this text and every configuration option\n"
+                 "  --version     print the version\n"
+                 "\n"
+                 "Configuration comes from the environment and from ./.env (the environment\n"
+                 "wins). Options:\n\n");
+    cg_config_print_help(out);
+}
+
+/* Loads the configuration or reports every problem and returns -1. */
+static int load_config(struct cg_config *cfg)
+{
+    struct cg_config_errors errs = {0};
+    if (cg_config_load(cfg, DOTENV_PATH, &errs) == 0)
+        return 0;
+    fprintf(stderr, "callgate: invalid configuration (%zu problem%s):\n", errs.n,
+            errs.n == 1 ? "" : "s");
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "  %s\n", errs.msgs[i]);
+    cg_config_errors_free(&errs);
+    cg_config_free(cfg);
+    return -1;
+}
+
+static int cmd_check_config(void)
+{
+    struct cg_config cfg;
+    if (load_config(&cfg) != 0)
+        return 2;
+    printf("configuration OK\n");
+    cg_config_print(&cfg, stdout);
+    cg_config_free(&cfg);
+    return 0;
+}
+
+static int run(const struct cg_config *cfg)
+{
+    cg_log_set_level(cfg->log_level);
+    cg_config_register_secrets(cfg);
+    /* A peer closing a socket must be an error return, not a dead process. */
+    signal(SIGPIPE, SIG_IGN);
+
+    struct event_base *base = event_base_new();
+    if (base == NULL) {
+        cg_log_error("cannot create the event loop", "");
+        return 1;
+    }
+    char err[256] = "";
+    struct cg_app *app = cg_app_new(cfg, base, err, sizeof err);
+    if (app == NULL || cg_app_start(app, err, sizeof err) != 0) {
+        cg_log_error("cannot start", "error=%s", err);
+        cg_app_free(app);
+        event_base_free(base);
+        return 1;
+    }
+    event_base_dispatch(base);
+    cg_app_free(app);
+    event_base_free(base);
+    return 0;
+}
+
+static int cmd_serve(void)
+{
+    struct cg_config cfg;
+    if (load_config(&cfg) != 0)
+        return 2;
+    int rc = run(&cfg);
+    cg_config_free(&cfg);
+    return rc;
+}
+
+/* The demo needs nothing but this machine: without REDIS_URL it runs its own
+ * Redis in a temporary directory and removes it on exit. */
+static int cmd_demo(void)
+{
+    struct cg_redis_server rs = {0};
+    const char *url = getenv("REDIS_URL");
+    int own_redis = url == NULL || *url == '\0';
+    if (own_redis) {
+        char err[256];
+        if (cg_redis_server_start(&rs, 0, err, sizeof err) != 0) {
+            fprintf(stderr, "callgate demo: %s\n", err);
+            return 1;
+        }
+        setenv("REDIS_URL", rs.url, 1);
+        fprintf(stderr, "callgate demo: private Redis at %s (removed on exit)\n", rs.url);
+    }
+    if (getenv("BIND_ADDRESS") == NULL)
+        setenv("BIND_ADDRESS", "127.0.0.1", 1);
+    struct cg_config cfg;
+    int rc = 2;
+    if (load_config(&cfg) == 0) {
+        fprintf(stderr,
+                "callgate demo: serving on http://127.0.0.1:%d (Ctrl-C to stop)\n"
+                "  try: curl -s http://127.0.0.1:%d/health\n",
+                cfg.port, cfg.port);
+        rc = run(&cfg);
+        cg_config_free(&cfg);
+    }
+    if (own_redis)
+        cg_redis_server_stop(&rs);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (argc > 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("callgate %s\n", CG_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve();
+    if (strcmp(cmd, "check-config") == 0)
+        return cmd_check_config();
+    if (strcmp(cmd, "demo") == 0)
+        return cmd_demo();
+    fprintf(stderr, "callgate: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

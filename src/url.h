@@ -1,0 +1,43 @@
+/*
+ * url.h - parsing of the URLs callgate is configured with.
+ *
+ * REDIS_URL: redis://[[user]:password@]host[:port][/db]. Host may be a name,
+ * an IPv4 address or a bracketed IPv6 address; port defaults to 6379 and db
+ * to 0; userinfo is percent-decoded. "rediss://" is refused with a clear
+ * message (TLS is not built in); so is any other scheme.
+ *
+ * Base URLs (PUBLIC_URL, *_BASE_URL): http:// or https://, a host, optional
+ * port and path, no query or fragment. The trailing '/' is removed so that
+ * paths can be appended.
+ *
+ * Pure functions, no I/O: fuzz targets. Errors are written to err as one
+ * short sentence without the URL itself (it may carry a password).
+ */
+#ifndef CG_URL_H
+#define CG_URL_H
+
+#include <stddef.h>
+
+struct cg_redis_url {
+    char *host;     /* without brackets */
+    int port;       /* 1-65535 */
+    char *user;     /* NULL when absent */
+    char *password; /* NULL when absent */
+    int db;         /* >= 0 */
+};
+
+int cg_redis_url_parse(const char *url, struct cg_redis_url *out, char *err, size_t errlen);
+void cg_redis_url_free(struct cg_redis_url *u);
+
+struct cg_base_url {
+    char *scheme;     /* "http" or "https" */
+    char *host;       /* as written, brackets kept for IPv6 */
+    int port;         /* explicit port, or 0 when absent */
+    char *path;       /* "" or "/prefix" without trailing slash */
+    char *normalized; /* scheme://host[:port]path, no trailing slash */
+};
+
+int cg_base_url_parse(const char *url, struct cg_base_url *out, char *err, size_t errlen);
+void cg_base_url_free(struct cg_base_url *u);
+
+#endif

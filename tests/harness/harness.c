@@ -1,0 +1,343 @@
+#include "fmacros.h"
+
+#include "harness.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "clock.h"
+
+extern char **environ;
+
+uint64_t cgt_now_ms(void)
+{
+    return cg_mono_ms();
+}
+
+char *cgt_tmpdir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/callgate-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(path) == NULL)
+        fail_msg("mkdtemp: %s", strerror(errno));
+    return cg_strdup(path);
+}
+
+void cgt_redis_start(struct cg_redis_server *rs)
+{
+    char err[256];
+    if (cg_redis_server_start(rs, 0, err, sizeof err) != 0)
+        fail_msg("cannot start redis-server: %s", err);
+}
+
+static void reply_text(struct cg_buf *b, const redisReply *r)
+{
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        cg_buf_append(b, r->str, r->len);
+        break;
+    case REDIS_REPLY_ERROR:
+        cg_buf_append(b, r->str, r->len);
+        break;
+    case REDIS_REPLY_INTEGER:
+        cg_buf_printf(b, "%lld", r->integer);
+        break;
+    case REDIS_REPLY_NIL:
+        cg_buf_appends(b, "(nil)");
+        break;
+    case REDIS_REPLY_ARRAY:
+        for (size_t i = 0; i < r->elements; i++) {
+            if (i)
+                cg_buf_appendc(b, '\n');
+            reply_text(b, r->element[i]);
+        }
+        break;
+    default:
+        cg_buf_appends(b, "(?)");
+    }
+}
+
+char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...)
+{
+    struct timeval tv = {.tv_sec = 5};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", rs->port, tv);
+    if (c == NULL || c->err)
+        fail_msg("cannot connect to redis on port %d", rs->port);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        fail_msg("redis command failed: %s", c->errstr);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    reply_text(&b, r);
+    freeReplyObject(r);
+    redisFree(c);
+    return cg_buf_take(&b);
+}
+
+const char *cgt_bin(const char *name)
+{
+    static char path[8][512];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof path[0], "%s/%s", CG_BIN_DIR, name);
+    return p;
+}
+
+/* Applies "NAME=value" and "-NAME" overrides to the child's environment. */
+static void apply_env(const char *const *env)
+{
+    for (; env && *env; env++) {
+        const char *e = *env;
+        if (e[0] == '-') {
+            unsetenv(e + 1);
+            continue;
+        }
+        const char *eq = strchr(e, '=');
+        if (eq == NULL)
+            continue;
+        char *name = cg_strndup(e, (size_t)(eq - e));
+        setenv(name, eq + 1, 1);
+        free(name);
+    }
+}
+
+void cgt_spawn(struct cgt_proc *p, const char *const *argv, const char *const *env)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(p->log_path, sizeof p->log_path, "%s/callgate-proc-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    int logfd = mkstemp(p->log_path);
+    if (logfd < 0)
+        fail_msg("mkstemp: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        apply_env(env);
+        dup2(logfd, STDOUT_FILENO);
+        dup2(logfd, STDERR_FILENO);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        const char *vg = getenv("CG_VALGRIND");
+        if (vg && strcmp(vg, "1") == 0) {
+            const char *args[64];
+            size_t n = 0;
+            args[n++] = "valgrind";
+            args[n++] = "--quiet";
+            args[n++] = "--leak-check=full";
+            args[n++] = "--show-leak-kinds=definite,indirect";
+            args[n++] = "--errors-for-leak-kinds=definite,indirect";
+            args[n++] = "--error-exitcode=99";
+            for (size_t i = 0; argv[i] && n < 63; i++)
+                args[n++] = argv[i];
+            args[n] = NULL;
+            execvp("valgrind", (char *const *)args);
+        } else {
+            execv(argv[0], (char *const *)argv);
+        }
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(logfd);
+    p->pid = pid;
+}
+
+static int exit_code(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return -1;
+}
+
+int cgt_wait_exit(struct cgt_proc *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    uint64_t deadline = cg_mono_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            return exit_code(status);
+        }
+        if (cg_mono_ms() >= deadline)
+            return -1;
+        struct timespec ts = {.tv_nsec = 5000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int cgt_stop(struct cgt_proc *p, int sig, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, sig);
+    int rc = cgt_wait_exit(p, timeout_ms);
+    if (rc == -1 && p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        int status;
+        waitpid(p->pid, &status, 0);
+        p->pid = 0;
+        rc = exit_code(status);
+    }
+    return rc;
+}
+
+char *cgt_proc_output(const struct cgt_proc *p)
+{
+    FILE *f = fopen(p->log_path, "r");
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    if (f) {
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            cg_buf_append(&b, chunk, n);
+        fclose(f);
+    }
+    return cg_buf_take(&b);
+}
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct cg_buf *b = userdata;
+    if (cg_buf_append(b, ptr, size * nmemb) != 0)
+        return 0;
+    return size * nmemb;
+}
+
+void cgt_http(const char *method, const char *url, const char *const *headers, const char *body,
+              size_t body_len, struct cgt_resp *out)
+{
+    static int inited;
+    if (!inited) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        inited = 1;
+    }
+    memset(out, 0, sizeof *out);
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        fail_msg("curl_easy_init");
+    struct cg_buf bb, hb;
+    cg_buf_init(&bb, CG_BUF_UNBOUNDED);
+    cg_buf_init(&hb, CG_BUF_UNBOUNDED);
+    struct curl_slist *hl = NULL;
+    for (; headers && *headers; headers++)
+        hl = curl_slist_append(hl, *headers);
+    hl = curl_slist_append(hl, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &bb);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &hb);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+    }
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &out->status);
+    out->len = bb.len;
+    out->body = cg_buf_take(&bb);
+    out->headers = cg_buf_take(&hb);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(e);
+}
+
+void cgt_resp_free(struct cgt_resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    r->body = r->headers = NULL;
+}
+
+char *cgt_resp_header(const struct cgt_resp *r, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *line = r->headers;
+    while (line && *line) {
+        const char *end = strstr(line, "\r\n");
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            return cg_strndup(v, (size_t)(line + len - v));
+        }
+        line = end ? end + 2 : NULL;
+    }
+    return NULL;
+}
+
+int cgt_wait_status(const char *url, long want_status, int timeout_ms)
+{
+    uint64_t deadline = cg_mono_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        struct cgt_resp r;
+        cgt_http("GET", url, NULL, NULL, 0, &r);
+        long st = r.status;
+        cgt_resp_free(&r);
+        if (st == want_status)
+            return 0;
+        if (cg_mono_ms() >= deadline)
+            return -1;
+        struct timespec ts = {.tv_nsec = 20000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    *(int *)arg = 1;
+}
+
+int cgt_run_until(struct event_base *base, const int *flag, int timeout_ms)
+{
+    int expired = 0;
+    struct event *t = evtimer_new(base, on_deadline, &expired);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    evtimer_add(t, &tv);
+    while (!*flag && !expired)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(t);
+    return *flag ? 0 : -1;
+}
+
+void cgt_run_for(struct event_base *base, int ms)
+{
+    int never = 0;
+    cgt_run_until(base, &never, ms);
+}

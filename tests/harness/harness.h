@@ -1,0 +1,86 @@
+/*
+ * harness.h - shared test helpers: cmocka, a private redis-server, child
+ * processes (callgate, callgate-sim), blocking loopback HTTP for assertions,
+ * and running an event loop until a condition holds.
+ *
+ * Every helper that can fail fails the current cmocka test (fail_msg), so
+ * tests read as straight-line code.
+ */
+#ifndef CG_HARNESS_H
+#define CG_HARNESS_H
+
+#include "fmacros.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+#include "proc.h"
+
+struct event_base;
+
+/* ---- private redis-server ---- */
+/* Starts one on a free port (asserts on failure). */
+void cgt_redis_start(struct cg_redis_server *rs);
+/* Runs a command synchronously (hiredis blocking client) and returns the
+ * reply as text: integers in decimal, nil as "(nil)", arrays as their
+ * elements joined by '\n', errors as "ERR ...". malloc'd. */
+char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...);
+
+/* ---- child processes ---- */
+struct cgt_proc {
+    pid_t pid;
+    char log_path[512]; /* stderr and stdout of the child */
+};
+/* Starts argv[0] (a path) with the current environment plus env overrides
+ * ("NAME=value", NULL-terminated; "NAME=" sets it empty, "-NAME" unsets it).
+ * Output goes to a temporary log file. Under CG_VALGRIND=1 the child runs in
+ * valgrind --leak-check=full --error-exitcode=99. */
+void cgt_spawn(struct cgt_proc *p, const char *const *argv, const char *const *env);
+/* Sends sig, waits up to timeout_ms, then SIGKILLs. Returns the exit code
+ * (128 + signal when killed by one). */
+int cgt_stop(struct cgt_proc *p, int sig, int timeout_ms);
+/* Waits for the child to exit by itself; returns its exit code, or -1 on
+ * timeout. */
+int cgt_wait_exit(struct cgt_proc *p, int timeout_ms);
+/* The child's output so far (malloc'd). */
+char *cgt_proc_output(const struct cgt_proc *p);
+/* Path of a built binary: CG_BIN_DIR "/" name. */
+const char *cgt_bin(const char *name);
+
+/* ---- blocking HTTP for assertions (libcurl easy) ---- */
+struct cgt_resp {
+    long status; /* 0 if the request failed at transport level */
+    char *body;
+    size_t len;
+    char *headers; /* raw response headers */
+};
+/* headers: "Name: value" lines, NULL-terminated, may be NULL. body may be
+ * NULL. Never fails the test by itself: check status. */
+void cgt_http(const char *method, const char *url, const char *const *headers, const char *body,
+              size_t body_len, struct cgt_resp *out);
+void cgt_resp_free(struct cgt_resp *r);
+/* Polls GET url every 20 ms until it answers want_status; returns 0, or -1
+ * after timeout_ms. */
+int cgt_wait_status(const char *url, long want_status, int timeout_ms);
+/* Value of a response header (case-insensitive), malloc'd, or NULL. */
+char *cgt_resp_header(const struct cgt_resp *r, const char *name);
+
+/* ---- event loop helpers for unit tests of async modules ---- */
+/* Runs the loop until *flag becomes non-zero or timeout_ms passes; returns 0
+ * when the flag was set, -1 on timeout. */
+int cgt_run_until(struct event_base *base, const int *flag, int timeout_ms);
+/* Runs the loop for ms milliseconds. */
+void cgt_run_for(struct event_base *base, int ms);
+
+/* ---- misc ---- */
+/* Milliseconds since an arbitrary start (monotonic). */
+uint64_t cgt_now_ms(void);
+/* A fresh temporary directory (malloc'd path). */
+char *cgt_tmpdir(void);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * The callgate process end to end: command line, configuration errors,
+ * /health against a real Redis that is killed and restarted underneath a
+ * running callgate, HTTP error shapes, and graceful shutdown.
+ */
+#include "harness.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc.h"
+
+struct fixture {
+    struct cg_redis_server rs;
+    struct cgt_proc cg;
+    int port;
+    char base[64];
+};
+
+static void start_callgate(struct fixture *f, const char *const *extra_env)
+{
+    f->port = cg_free_port();
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    char port[32], redis[96];
+    snprintf(port, sizeof port, "PORT=%d", f->port);
+    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
+    const char *env[32] = {port,
+                           redis,
+                           "BIND_ADDRESS=127.0.0.1",
+                           "LOG_LEVEL=debug",
+                           "REDIS_RECONNECT_MIN_MS=20",
+                           "REDIS_RECONNECT_MAX_MS=200",
+                           "REDIS_COMMAND_TIMEOUT_MS=500"};
+    size_t n = 7;
+    for (; extra_env && *extra_env && n < 31; extra_env++)
+        env[n++] = *extra_env;
+    env[n] = NULL;
+    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
+    cgt_spawn(&f->cg, argv, env);
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", f->base);
+    if (cgt_wait_status(url, 200, 15000) != 0) {
+        char *out = cgt_proc_output(&f->cg);
+        fail_msg("callgate did not become healthy; output:\n%s", out);
+    }
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    cgt_redis_start(&f->rs);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f->cg.pid > 0)
+        cgt_stop(&f->cg, SIGKILL, 1000);
+    cg_redis_server_stop(&f->rs);
+    free(f);
+    return 0;
+}
+
+static json_t *get_json(const char *url, long *status)
+{
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    *status = r.status;
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    cgt_resp_free(&r);
+    return j;
+}
+
+static void test_version_and_help(void **state)
+{
+    (void)state;
+    struct cgt_proc p;
+    const char *argv[] = {cgt_bin("callgate"), "--version", NULL};
+    cgt_spawn(&p, argv, NULL);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 0);
+    char *out = cgt_proc_output(&p);
+    assert_non_null(strstr(out, "callgate "));
+    free(out);
+
+    const char *argv2[] = {cgt_bin("callgate"), "--help", NULL};
+    cgt_spawn(&p, argv2, NULL);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 0);
+    out = cgt_proc_output(&p);
+    assert_non_null(strstr(out, "MAX_CONCURRENCY"));
+    assert_non_null(strstr(out, "REDIS_URL"));
+    free(out);
+
+    const char *argv3[] = {cgt_bin("callgate"), "no-such-command", NULL};
+    cgt_spawn(&p, argv3, NULL);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 2);
+}
+
+static void test_config_errors_all_reported(void **state)
+{
+    (void)state;
+    struct cgt_proc p;
+    const char *argv[] = {cgt_bin("callgate"), "check-config", NULL};
+    const char *env[] = {"PORT=0", "MAX_CONCURRENCY=lots", "REDIS_URL=rediss://h:1",
+                         "LOG_LEVEL=chatty", NULL};
+    cgt_spawn(&p, argv, env);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 2);
+    char *out = cgt_proc_output(&p);
+    assert_non_null(strstr(out, "PORT"));
+    assert_non_null(strstr(out, "MAX_CONCURRENCY"));
+    assert_non_null(strstr(out, "REDIS_URL"));
+    assert_non_null(strstr(out, "LOG_LEVEL"));
+    free(out);
+}
+
+static void test_check_config_masks_secrets(void **state)
+{
+    (void)state;
+    struct cgt_proc p;
+    const char *argv[] = {cgt_bin("callgate"), "check-config", NULL};
+    const char *env[] = {"TWILIO_AUTH_TOKEN=supersecrettoken", "VAPI_API_KEY=vapikey-12345",
+                         "ADMIN_TOKEN=admintoken-xyz", NULL};
+    cgt_spawn(&p, argv, env);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 0);
+    char *out = cgt_proc_output(&p);
+    assert_non_null(strstr(out, "TWILIO_AUTH_TOKEN"));
+    assert_null(strstr(out, "supersecrettoken"));
+    assert_null(strstr(out, "vapikey-12345"));
+    assert_null(strstr(out, "admintoken-xyz"));
+    free(out);
+}
+
+static void test_health_fields(void **state)
+{
+    struct fixture *f = *state;
+    start_callgate(f, NULL);
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", f->base);
+    long status;
+    json_t *j = get_json(url, &status);
+    assert_int_equal(status, 200);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "healthy");
+    assert_int_equal(json_integer_value(json_object_get(j, "activeCalls")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "callsInQueue")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "maxConcurrency")), 5);
+    assert_int_equal(json_integer_value(json_object_get(j, "availableCapacity")), 5);
+    assert_string_equal(json_string_value(json_object_get(j, "redis")), "connected");
+    json_decref(j);
+
+    /* The runtime limit in Redis wins over MAX_CONCURRENCY. */
+    free(cgt_redis_cmd(&f->rs, "SET cg:{default}:limit 7"));
+    j = get_json(url, &status);
+    assert_int_equal(json_integer_value(json_object_get(j, "maxConcurrency")), 7);
+    json_decref(j);
+    assert_int_equal(cgt_stop(&f->cg, SIGTERM, 10000), 0);
+}
+
+static void test_redis_restart(void **state)
+{
+    struct fixture *f = *state;
+    start_callgate(f, NULL);
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", f->base);
+
+    cg_redis_server_kill(&f->rs, SIGKILL);
+    assert_int_equal(cgt_wait_status(url, 503, 10000), 0);
+    long status;
+    json_t *j = get_json(url, &status);
+    assert_int_equal(status, 503);
+    assert_string_equal(json_string_value(json_object_get(j, "redis")), "disconnected");
+    assert_true(json_is_null(json_object_get(j, "activeCalls")));
+    json_decref(j);
+
+    char err[256];
+    assert_int_equal(cg_redis_server_restart(&f->rs, err, sizeof err), 0);
+    assert_int_equal(cgt_wait_status(url, 200, 15000), 0);
+    /* Same process all along: it never exited because Redis went away. */
+    assert_int_equal(cgt_wait_exit(&f->cg, 0), -1);
+    assert_int_equal(cgt_stop(&f->cg, SIGTERM, 10000), 0);
+}
+
+static void test_http_errors(void **state)
+{
+    struct fixture *f = *state;
+    start_callgate(f, (const char *const[]){"HTTP_MAX_BODY_BYTES=2048", NULL});
+    char url[128];
+    struct cgt_resp r;
+
+    snprintf(url, sizeof url, "%s/no-such-path", f->base);
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 404);
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "not_found");
+    json_decref(j);
+    cgt_resp_free(&r);
+
+    snprintf(url, sizeof url, "%s/health", f->base);
+    cgt_http("DELETE", url, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 405);
+    char *allow = cgt_resp_header(&r, "Allow");
+    assert_non_null(allow);
+    assert_non_null(strstr(allow, "GET"));
+    free(allow);
+    cgt_resp_free(&r);
+
+    char *big = malloc(4096);
+    memset(big, 'a', 4096);
+    cgt_http("POST", url, (const char *const[]){"Content-Type: text/plain", NULL}, big, 4096, &r);
+    assert_int_equal(r.status, 413);
+    cgt_resp_free(&r);
+    free(big);
+
+    /* Still alive and healthy after all of that. */
+    assert_int_equal(cgt_wait_status(url, 200, 2000), 0);
+    assert_int_equal(cgt_stop(&f->cg, SIGTERM, 10000), 0);
+}
+
+static void test_serves_while_redis_down_at_start(void **state)
+{
+    struct fixture *f = *state;
+    /* Redis gone before callgate starts: it must come up, report degraded
+     * and recover by itself. */
+    cg_redis_server_kill(&f->rs, SIGKILL);
+    f->port = cg_free_port();
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    char port[32], redis[96], url[128];
+    snprintf(port, sizeof port, "PORT=%d", f->port);
+    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
+    const char *env[] = {port,
+                         redis,
+                         "BIND_ADDRESS=127.0.0.1",
+                         "REDIS_RECONNECT_MIN_MS=20",
+                         "REDIS_RECONNECT_MAX_MS=200",
+                         NULL};
+    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
+    cgt_spawn(&f->cg, argv, env);
+    snprintf(url, sizeof url, "%s/health", f->base);
+    assert_int_equal(cgt_wait_status(url, 503, 10000), 0);
+    char err[256];
+    assert_int_equal(cg_redis_server_restart(&f->rs, err, sizeof err), 0);
+    assert_int_equal(cgt_wait_status(url, 200, 15000), 0);
+    assert_int_equal(cgt_stop(&f->cg, SIGINT, 10000), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version_and_help),
+        cmocka_unit_test(test_config_errors_all_reported),
+        cmocka_unit_test(test_check_config_masks_secrets),
+        cmocka_unit_test_setup_teardown(test_health_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serves_while_redis_down_at_start, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,597 @@
+/*
+ * The gate's Lua scripts against a real redis-server: every state
+ * transition, its edge cases (duplicates, stale attempts, orphans, caps,
+ * backoff), and a randomized run checking that the active set never
+ * exceeds the limit and that no caller disappears.
+ */
+#include "harness.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua_scripts.h"
+
+#define PREFIX "cg:{t}:"
+#define LIMIT  "3"
+
+static struct cg_redis_server rs;
+static redisContext *rc;
+
+static int setup_all(void **state)
+{
+    (void)state;
+    cgt_redis_start(&rs);
+    rc = redisConnect("127.0.0.1", rs.port);
+    return rc == NULL || rc->err ? -1 : 0;
+}
+
+static int teardown_all(void **state)
+{
+    (void)state;
+    redisFree(rc);
+    cg_redis_server_stop(&rs);
+    return 0;
+}
+
+static int flush(void **state)
+{
+    (void)state;
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    return 0;
+}
+
+/* EVAL script with the prefix as ARGV[1] and the given further ARGV. */
+static redisReply *run(const char *script, int n, const char **args)
+{
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = script;
+    argv[argc++] = "0";
+    argv[argc++] = PREFIX;
+    for (int i = 0; i < n; i++)
+        argv[argc++] = args[i];
+    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("script error: %s", r->str);
+    return r;
+}
+
+#define RUN(script, ...)                                                                           \
+    run(script, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),               \
+        (const char *[]){__VA_ARGS__})
+
+static const char *str_at(const redisReply *r, size_t i)
+{
+    assert_true(r->type == REDIS_REPLY_ARRAY && i < r->elements);
+    assert_true(r->element[i]->type == REDIS_REPLY_STRING);
+    return r->element[i]->str;
+}
+
+static long long int_at(const redisReply *r, size_t i)
+{
+    assert_true(r->type == REDIS_REPLY_ARRAY && i < r->elements);
+    assert_true(r->element[i]->type == REDIS_REPLY_INTEGER);
+    return r->element[i]->integer;
+}
+
+static long long cmd_int(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? atoll(r->str)
+                                                  : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+static char *cmd_str(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    char *s = strdup(r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    freeReplyObject(r);
+    return s;
+}
+
+static void assert_state(const char *sid, const char *want)
+{
+    char *s = cmd_str("HGET " PREFIX "call:%s state", sid);
+    assert_string_equal(s, want);
+    free(s);
+}
+
+/* enter: ARGV 2 sid 3 from 4 to 5 mode 6 max_queue 7 limit 8 fast 9 lease 10 inst 11 waited */
+static redisReply *enter(const char *sid, const char *fast)
+{
+    return RUN(cg_lua_enter, sid, "+15550001", "+15559999", "incoming", "5", LIMIT, fast, "30000",
+               "i1", "0");
+}
+
+static void enter_waiting(const char *sid)
+{
+    redisReply *r = enter(sid, "0");
+    assert_string_equal(str_at(r, 0), "waiting");
+    freeReplyObject(r);
+}
+
+/* admit: ARGV 2 limit 3 batch 4 lease 5 inst */
+static redisReply *admit(void)
+{
+    return RUN(cg_lua_admit, LIMIT, "100", "30000", "i1");
+}
+
+/* end: ARGV 2 kind 3 id 4 reason 5 grace 6 limit 7 batch 8 lease 9 inst 10 alpha
+ * 11 signal 12 orphan_hold */
+static redisReply *end_signal(const char *kind, const char *id, const char *signal)
+{
+    return RUN(cg_lua_end, kind, id, "test", "5000", LIMIT, "100", "30000", "i1", "0.2", signal,
+               "60000");
+}
+
+/* requeue: ARGV 2 sid 3 attempt 4 reason 5 overlimit 6 backoff 7 limit 8 orphan 9 hold
+ * 10 overlimit_hold 11 permanent 12 max_attempts */
+static redisReply *requeue(const char *sid, const char *attempt, const char *overlimit,
+                           const char *backoff, const char *orphan, const char *permanent)
+{
+    return RUN(cg_lua_requeue, sid, attempt, "test", overlimit, backoff, LIMIT, orphan, "60000",
+               "30000", permanent, "3");
+}
+
+static void connect_call(const char *sid, const char *attempt, const char *vid)
+{
+    redisReply *r = RUN(cg_lua_vapi_created, sid, attempt, vid, "60000");
+    assert_string_equal(str_at(r, 0), "ok");
+    freeReplyObject(r);
+    r = RUN(cg_lua_connected, sid, attempt, "120000", "5000");
+    assert_string_equal(str_at(r, 0), "connected");
+    freeReplyObject(r);
+}
+
+static void test_enter_fast_path(void **state)
+{
+    (void)state;
+    redisReply *r = enter("CA1", "1");
+    assert_string_equal(str_at(r, 0), "fast");
+    freeReplyObject(r);
+    assert_state("CA1", "admitting");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 0);
+    /* Idempotent on CallSid: the retry changes nothing. */
+    r = enter("CA1", "1");
+    assert_string_equal(str_at(r, 0), "existing");
+    assert_string_equal(str_at(r, 1), "admitting");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+    assert_int_equal(cmd_int("XLEN " PREFIX "log"), 2); /* ENTER, ADMIT */
+}
+
+static void test_enter_queues_when_someone_waits(void **state)
+{
+    (void)state;
+    enter_waiting("CA1");
+    /* A slot is free but CA1 waits: CA2 must not jump the queue. */
+    redisReply *r = enter("CA2", "1");
+    assert_string_equal(str_at(r, 0), "waiting");
+    assert_int_equal(int_at(r, 1), 2);
+    freeReplyObject(r);
+    r = admit();
+    assert_int_equal(r->elements, 6);
+    assert_string_equal(str_at(r, 0), "CA1");
+    assert_string_equal(str_at(r, 3), "CA2");
+    assert_int_equal(int_at(r, 2), 1);
+    freeReplyObject(r);
+}
+
+static void test_enter_overflow(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        char sid[16];
+        snprintf(sid, sizeof sid, "CA%d", i);
+        enter_waiting(sid);
+    }
+    redisReply *r = enter("CAX", "1");
+    assert_string_equal(str_at(r, 0), "overflow");
+    assert_int_equal(int_at(r, 1), 6);
+    freeReplyObject(r);
+    assert_state("CAX", "overflowed");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 5);
+    assert_true(cmd_int("TTL " PREFIX "call:CAX") > 0);
+}
+
+static void test_admit_respects_limits(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        char sid[16];
+        snprintf(sid, sizeof sid, "CA%d", i);
+        enter_waiting(sid);
+    }
+    redisReply *r = admit();
+    assert_int_equal(r->elements, 9); /* limit 3 */
+    freeReplyObject(r);
+    r = admit();
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    /* The runtime limit wins over MAX_CONCURRENCY. */
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 4"));
+    r = admit();
+    assert_int_equal(r->elements, 3);
+    assert_string_equal(str_at(r, 0), "CA3");
+    freeReplyObject(r);
+    /* An adaptive cap below it stops admission. */
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 10"));
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "cap 4 PX 60000"));
+    r = admit();
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    /* So does a backoff. */
+    freeReplyObject(redisCommand(rc, "DEL " PREFIX "cap"));
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "backoff 99999999999999 PX 60000"));
+    r = admit();
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+}
+
+static void test_vapi_created_orphan_when_gone(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    /* The caller hangs up while Vapi is creating the call. */
+    redisReply *r = end_signal("twilio", "CA1", "twilio-status");
+    assert_string_equal(str_at(r, 0), "gone");
+    freeReplyObject(r);
+    r = RUN(cg_lua_vapi_created, "CA1", "1", "V1", "60000");
+    assert_string_equal(str_at(r, 0), "orphan");
+    freeReplyObject(r);
+    assert_state("CA1", "abandoned");
+    /* The Vapi call still counts against the limit under its own name. */
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+    assert_true(cmd_int("ZSCORE " PREFIX "active v:V1") > 0);
+    /* Vapi's end of that call frees the slot. */
+    r = end_signal("vapi", "V1", "vapi-status");
+    assert_string_equal(str_at(r, 0), "released-orphan");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 0);
+}
+
+static void test_full_lifecycle_and_dedupe(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    enter_waiting("CA2");
+    connect_call("CA1", "1", "V1");
+    assert_state("CA1", "connected");
+
+    /* Twilio's hang-up does not free the slot: Vapi still counts the call. */
+    redisReply *r = end_signal("twilio", "CA1", "twilio-status");
+    assert_string_equal(str_at(r, 0), "ending");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+
+    /* Vapi's end frees it and admits CA2 in the same step. */
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 1"));
+    r = end_signal("vapi", "V1", "vapi-status");
+    assert_string_equal(str_at(r, 0), "released");
+    assert_string_equal(str_at(r, 1), "CA1");
+    assert_int_equal(r->elements, 6);
+    assert_string_equal(str_at(r, 3), "CA2");
+    freeReplyObject(r);
+    assert_state("CA1", "ended");
+    assert_state("CA2", "admitting");
+
+    /* The end-of-call-report that follows is a duplicate: nothing changes. */
+    r = end_signal("vapi", "V1", "vapi-report");
+    assert_string_equal(str_at(r, 0), "duplicate");
+    assert_int_equal(r->elements, 3);
+    freeReplyObject(r);
+    r = end_signal("twilio", "CA1", "twilio-status");
+    assert_string_equal(str_at(r, 0), "duplicate");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+    assert_int_equal(cmd_int("HGET " PREFIX "stats released"), 1);
+    /* Unknown ids change nothing. */
+    r = end_signal("vapi", "nope", "vapi-status");
+    assert_string_equal(str_at(r, 0), "unknown");
+    freeReplyObject(r);
+    r = end_signal("twilio", "CAnope", "twilio-status");
+    assert_string_equal(str_at(r, 0), "unknown");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+    assert_true(cmd_int("HEXISTS " PREFIX "stats service_ms_ewma") == 1);
+}
+
+static void test_abandon_while_waiting(void **state)
+{
+    (void)state;
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 0"));
+    enter_waiting("CA1");
+    enter_waiting("CA2");
+    enter_waiting("CA3");
+    redisReply *r = end_signal("twilio", "CA2", "queue-exit");
+    assert_string_equal(str_at(r, 0), "abandoned");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 2);
+    assert_int_equal(cmd_int("ZRANK " PREFIX "waiting CA3"), 1);
+    assert_state("CA2", "abandoned");
+    r = end_signal("twilio", "CA2", "twilio-status");
+    assert_string_equal(str_at(r, 0), "duplicate");
+    freeReplyObject(r);
+}
+
+static void test_requeue_keeps_place_and_caps(void **state)
+{
+    (void)state;
+    enter_waiting("CA1");
+    enter_waiting("CA2");
+    redisReply *r = RUN(cg_lua_admit, LIMIT, "1", "30000", "i1"); /* batch of one */
+    assert_string_equal(str_at(r, 0), "CA1");
+    freeReplyObject(r);
+    enter_waiting("CA3");
+    /* Vapi says over limit: CA1 goes back to the head, ahead of CA2 and CA3. */
+    r = requeue("CA1", "1", "1", "1000", "", "0");
+    assert_string_equal(str_at(r, 0), "requeued");
+    assert_int_equal(int_at(r, 1), 1);
+    freeReplyObject(r);
+    assert_state("CA1", "waiting");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 0);
+    /* The cap is what was active besides CA1 (nothing), and admission backs
+     * off. */
+    assert_int_equal(cmd_int("GET " PREFIX "cap"), 0);
+    assert_true(cmd_int("PTTL " PREFIX "backoff") > 0);
+    r = admit();
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    /* A stale attempt changes nothing. */
+    r = requeue("CA1", "7", "0", "0", "", "0");
+    assert_string_equal(str_at(r, 0), "stale");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 3);
+}
+
+static void test_requeue_permanent_gives_up(void **state)
+{
+    (void)state;
+    enter_waiting("CA1");
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        redisReply *r = admit();
+        assert_string_equal(str_at(r, 0), "CA1");
+        assert_int_equal(int_at(r, 2), attempt);
+        freeReplyObject(r);
+        char a[8];
+        snprintf(a, sizeof a, "%d", attempt);
+        r = requeue("CA1", a, "0", "0", "", "1");
+        assert_string_equal(str_at(r, 0), attempt < 3 ? "requeued" : "overflow");
+        freeReplyObject(r);
+    }
+    assert_state("CA1", "overflowed");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 0);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 0);
+}
+
+static void test_requeue_with_orphan_holds_slot(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    /* Vapi created the call but the Twilio update never got through. */
+    redisReply *r = requeue("CA1", "1", "0", "0", "V9", "0");
+    assert_string_equal(str_at(r, 0), "requeued");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+    assert_true(cmd_int("ZSCORE " PREFIX "active v:V9") > 0);
+}
+
+static void test_vapi_end_before_connect_requeues(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    redisReply *r = RUN(cg_lua_vapi_created, "CA1", "1", "V1", "60000");
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 0"));
+    r = end_signal("vapi", "V1", "vapi-status");
+    assert_string_equal(str_at(r, 0), "requeued");
+    freeReplyObject(r);
+    assert_state("CA1", "waiting");
+    /* The late Twilio success of that attempt is stale now. */
+    r = RUN(cg_lua_connected, "CA1", "1", "120000", "5000");
+    assert_string_equal(str_at(r, 0), "stale");
+    freeReplyObject(r);
+}
+
+static void test_cap_rises_with_releases(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    connect_call("CA1", "1", "V1");
+    freeReplyObject(enter("CA2", "1"));
+    connect_call("CA2", "1", "V2");
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "cap 1 PX 60000"));
+    redisReply *r = end_signal("vapi", "V1", "vapi-status");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("GET " PREFIX "cap"), 2);
+    r = end_signal("vapi", "V2", "vapi-status");
+    freeReplyObject(r);
+    /* Back at the limit: the cap is gone. */
+    assert_int_equal(cmd_int("EXISTS " PREFIX "cap"), 0);
+}
+
+static void test_position_and_overflow(void **state)
+{
+    (void)state;
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 0"));
+    enter_waiting("CA1");
+    enter_waiting("CA2");
+    /* position: ARGV 2 sid 3 max_wait 4 announce_every 5 limit */
+    redisReply *r = RUN(cg_lua_position, "CA2", "0", "60000", LIMIT);
+    assert_string_equal(str_at(r, 0), "waiting");
+    assert_int_equal(int_at(r, 1), 2);
+    assert_int_equal(int_at(r, 9), 1); /* first time: announce */
+    freeReplyObject(r);
+    r = RUN(cg_lua_position, "CA2", "0", "60000", LIMIT);
+    assert_int_equal(int_at(r, 9), 0); /* not again before the interval */
+    freeReplyObject(r);
+    r = RUN(cg_lua_position, "CAnope", "0", "60000", LIMIT);
+    assert_string_equal(str_at(r, 0), "unknown");
+    freeReplyObject(r);
+    /* Past the maximum wait the caller overflows, atomically. */
+    freeReplyObject(redisCommand(rc, "HINCRBY " PREFIX "call:CA1 enqueued_at %d", -10000));
+    r = RUN(cg_lua_position, "CA1", "5000", "60000", LIMIT);
+    assert_string_equal(str_at(r, 0), "overflow");
+    freeReplyObject(r);
+    assert_state("CA1", "overflowed");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 1);
+}
+
+static void test_sweep_claims_expired(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    connect_call("CA1", "1", "V1");
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 CA1"));
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 v:V7"));
+    redisReply *r = RUN(cg_lua_sweep, "10", "10000");
+    assert_int_equal(r->elements, 10);
+    freeReplyObject(r);
+    /* Claimed: a second sweep right away sees nothing. */
+    r = RUN(cg_lua_sweep, "10", "10000");
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    r = RUN(cg_lua_extend, "CA1", "120000");
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    r = end_signal("lease", "v:V7", "lease");
+    assert_string_equal(str_at(r, 0), "released-orphan");
+    freeReplyObject(r);
+    r = end_signal("lease", "CA1", "lease");
+    assert_string_equal(str_at(r, 0), "released");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 0);
+}
+
+static void test_expire_admission_requeues_and_holds(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 1"));
+    redisReply *r = end_signal("expire-admission", "CA1", "lease");
+    assert_string_equal(str_at(r, 0), "requeued");
+    freeReplyObject(r);
+    assert_state("CA1", "waiting");
+    /* The unknowable Vapi call keeps its slot: the caller waits for it. */
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 1);
+}
+
+static void test_snapshot(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    enter_waiting("CA2");
+    redisReply *r = RUN(cg_lua_snapshot, LIMIT);
+    assert_int_equal(int_at(r, 0), 1);
+    assert_int_equal(int_at(r, 1), 1);
+    assert_int_equal(int_at(r, 2), 3);
+    assert_int_equal(int_at(r, 3), 3);
+    freeReplyObject(r);
+}
+
+/* Random operations from many simulated instances, checking after each step
+ * that the limit holds and that every caller is in exactly one place. */
+static void test_random_invariants(void **state)
+{
+    (void)state;
+    srand(1234);
+    int ncallers = 0;
+    char vids[400][16];
+    int nv = 0;
+    for (int step = 0; step < 3000; step++) {
+        int op = rand() % 8;
+        if (op == 0 && ncallers < 300) {
+            char sid[16];
+            snprintf(sid, sizeof sid, "CA%d", ncallers++);
+            freeReplyObject(enter(sid, rand() % 2 ? "1" : "0"));
+        } else if (op == 1) {
+            redisReply *r = admit();
+            for (size_t i = 0; i + 2 < r->elements; i += 3) {
+                const char *sid = r->element[i]->str;
+                char att[16];
+                snprintf(att, sizeof att, "%lld", r->element[i + 2]->integer);
+                int fate = rand() % 3;
+                if (fate == 0 && nv < 400) {
+                    snprintf(vids[nv], sizeof vids[nv], "V%d", nv);
+                    redisReply *x = RUN(cg_lua_vapi_created, sid, att, vids[nv], "60000");
+                    freeReplyObject(x);
+                    x = RUN(cg_lua_connected, sid, att, "120000", "5000");
+                    freeReplyObject(x);
+                    nv++;
+                } else if (fate == 1) {
+                    freeReplyObject(requeue(sid, att, rand() % 2 ? "1" : "0", "0", "", "0"));
+                }
+            }
+            freeReplyObject(r);
+        } else if (op == 2 && nv > 0) {
+            freeReplyObject(end_signal("vapi", vids[rand() % nv], "vapi-status"));
+        } else if (op == 3 && ncallers > 0) {
+            char sid[16];
+            snprintf(sid, sizeof sid, "CA%d", rand() % ncallers);
+            freeReplyObject(end_signal("twilio", sid, "twilio-status"));
+        } else if (op == 4) {
+            freeReplyObject(redisCommand(rc, "DEL " PREFIX "cap " PREFIX "backoff"));
+        }
+        long long active = cmd_int("ZCARD " PREFIX "active");
+        long long cap = cmd_int("EXISTS " PREFIX "cap") ? cmd_int("GET " PREFIX "cap") : 3;
+        (void)cap;
+        /* Orphan slots may be added on top of callers' slots only when Vapi
+         * made a call the gate cannot use; they never come from admission,
+         * so callers in admitting/connected/ending never exceed the limit. */
+        long long callers_active = 0;
+        redisReply *m = redisCommand(rc, "ZRANGE " PREFIX "active 0 -1");
+        for (size_t i = 0; i < m->elements; i++)
+            if (strncmp(m->element[i]->str, "v:", 2) != 0 &&
+                strncmp(m->element[i]->str, "u:", 2) != 0)
+                callers_active++;
+        freeReplyObject(m);
+        assert_true(callers_active <= 3);
+        assert_true(active >= callers_active);
+        /* Nobody is both waiting and active. */
+        redisReply *w = redisCommand(rc, "ZRANGE " PREFIX "waiting 0 -1");
+        for (size_t i = 0; i < w->elements; i++)
+            assert_int_equal(cmd_int("ZSCORE " PREFIX "active %s", w->element[i]->str), -1);
+        freeReplyObject(w);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_enter_fast_path, flush),
+        cmocka_unit_test_setup(test_enter_queues_when_someone_waits, flush),
+        cmocka_unit_test_setup(test_enter_overflow, flush),
+        cmocka_unit_test_setup(test_admit_respects_limits, flush),
+        cmocka_unit_test_setup(test_vapi_created_orphan_when_gone, flush),
+        cmocka_unit_test_setup(test_full_lifecycle_and_dedupe, flush),
+        cmocka_unit_test_setup(test_abandon_while_waiting, flush),
+        cmocka_unit_test_setup(test_requeue_keeps_place_and_caps, flush),
+        cmocka_unit_test_setup(test_requeue_permanent_gives_up, flush),
+        cmocka_unit_test_setup(test_requeue_with_orphan_holds_slot, flush),
+        cmocka_unit_test_setup(test_vapi_end_before_connect_requeues, flush),
+        cmocka_unit_test_setup(test_cap_rises_with_releases, flush),
+        cmocka_unit_test_setup(test_position_and_overflow, flush),
+        cmocka_unit_test_setup(test_sweep_claims_expired, flush),
+        cmocka_unit_test_setup(test_expire_admission_requeues_and_holds, flush),
+        cmocka_unit_test_setup(test_snapshot, flush),
+        cmocka_unit_test_setup(test_random_invariants, flush),
+    };
+    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}
