@@ -9,13 +9,16 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "gate.h"
 #include "health.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis.h"
 
 /* How often the shutdown sequence checks whether work has drained. */
@@ -29,6 +32,8 @@ struct cg_app {
     struct cg_httpd *httpd;
     struct cg_httpc *httpc;
     struct cg_health *health;
+    struct cg_metrics *metrics;
+    struct cg_gate *gate;
 
     struct event *sigint;
     struct event *sigterm;
@@ -45,6 +50,40 @@ static void on_redis_state(enum cg_redis_state state, void *arg)
         cg_log_info("redis ready", "");
     else if (state == CG_REDIS_DISCONNECTED && !app->stopping)
         cg_log_warn("redis unavailable; serving degraded until it returns", "");
+    if (app->gate)
+        cg_gate_redis_state(app->gate, state);
+}
+
+/* /metrics when the gate is off: this process's own figures only. */
+static void handle_metrics(struct cg_http_req *req, void *arg)
+{
+    struct cg_app *app = arg;
+    struct cg_buf b;
+    cg_buf_init(&b, 1 << 20);
+    cg_metrics_render(app->metrics, &b);
+    cg_http_reply(req, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
+    cg_buf_free(&b);
+}
+
+/* Counts every answered request by route and status, for /metrics. */
+static void on_http_done(const char *route, enum cg_http_method method, int status,
+                         uint64_t duration_us, void *arg)
+{
+    struct cg_app *app = arg;
+    (void)method;
+    struct cg_buf b;
+    cg_buf_init(&b, 512);
+    cg_metrics_label(&b, "route", route[0] ? route : "unmatched");
+    cg_buf_appendc(&b, ',');
+    char code[8];
+    snprintf(code, sizeof code, "%d", status);
+    cg_metrics_label(&b, "status", code);
+    cg_metrics_inc(app->metrics, "callgate_http_requests_total", cg_buf_str(&b), 1);
+    cg_buf_reset(&b);
+    cg_metrics_label(&b, "route", route[0] ? route : "unmatched");
+    cg_metrics_observe(app->metrics, "callgate_http_request_duration_seconds", cg_buf_str(&b),
+                       (double)duration_us / 1e6);
+    cg_buf_free(&b);
 }
 
 static void finish(struct cg_app *app)
@@ -63,7 +102,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     int late = cg_mono_ms() >= app->deadline_ms;
 
     if (!app->closing_redis) {
-        size_t busy = cg_httpd_inflight(app->httpd) + cg_httpc_inflight(app->httpc);
+        size_t busy = cg_httpd_inflight(app->httpd) + cg_httpc_inflight(app->httpc) +
+                      (app->gate ? cg_gate_inflight(app->gate) : 0);
         if (busy > 0 && !late) {
             struct timeval tv = {.tv_usec = DRAIN_POLL_MS * 1000};
             evtimer_add(app->drain_timer, &tv);
@@ -94,9 +134,12 @@ void cg_app_shutdown(struct cg_app *app)
     }
     app->stopping = 1;
     app->deadline_ms = cg_mono_ms() + (uint64_t)app->cfg->shutdown_grace_ms;
-    cg_log_info("shutting down", "grace_ms=%d in_flight=%zu", app->cfg->shutdown_grace_ms,
-                cg_httpd_inflight(app->httpd));
+    cg_log_info("shutting down", "grace_ms=%d in_flight=%zu admissions=%zu",
+                app->cfg->shutdown_grace_ms, cg_httpd_inflight(app->httpd),
+                app->gate ? cg_gate_inflight(app->gate) : 0);
     cg_httpd_stop_accepting(app->httpd);
+    if (app->gate)
+        cg_gate_stop(app->gate);
     event_active(app->drain_timer, EV_TIMEOUT, 0);
 }
 
@@ -153,6 +196,38 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         snprintf(err, errlen, "cannot register /health");
         goto fail;
     }
+    app->metrics = cg_metrics_new();
+    static const double http_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                          0.01,   0.025,   0.05,   0.1,   0.25,   1};
+    cg_metrics_declare(app->metrics, "callgate_http_requests_total", CG_COUNTER,
+                       "HTTP requests answered, by route and status.", NULL, 0);
+    cg_metrics_declare(app->metrics, "callgate_http_request_duration_seconds", CG_HISTOGRAM,
+                       "Time from a request's arrival to its answer, by route.", http_buckets,
+                       sizeof http_buckets / sizeof http_buckets[0]);
+    cg_httpd_set_observer(app->httpd, on_http_done, app);
+    struct cg_gate_deps gd = {
+        .base = base,
+        .cfg = cfg,
+        .keys = &app->keys,
+        .redis = app->redis,
+        .httpc = app->httpc,
+        .httpd = app->httpd,
+        .metrics = app->metrics,
+    };
+    char missing[256];
+    if (cg_gate_missing_config(cfg, missing, sizeof missing) > 0) {
+        /* A wait-time-only deployment needs no Vapi account; say plainly
+         * what is off and why. */
+        cg_log_warn("admission gate disabled: options not set", "missing=%s", missing);
+        if (cg_httpd_route(app->httpd, "/metrics", CG_HTTP_GET, handle_metrics, app) != 0) {
+            snprintf(err, errlen, "cannot register /metrics");
+            goto fail;
+        }
+    } else {
+        app->gate = cg_gate_new(&gd, err, errlen);
+        if (app->gate == NULL)
+            goto fail;
+    }
     app->drain_timer = evtimer_new(base, on_drain, app);
     if (app->drain_timer == NULL) {
         snprintf(err, errlen, "cannot create timers");
@@ -190,9 +265,13 @@ void cg_app_free(struct cg_app *app)
 {
     if (app == NULL)
         return;
-    /* Redis first: its pending callbacks may still answer HTTP requests,
-     * which must exist when they do. */
+    /* The gate lets go of Redis first; then Redis, whose pending callbacks
+     * may still answer HTTP requests (which must exist when they do) and
+     * wind the gate's work down; then the gate and the rest. */
+    if (app->gate)
+        cg_gate_detach(app->gate);
     cg_redis_free(app->redis);
+    cg_gate_free(app->gate);
     cg_httpc_free(app->httpc);
     cg_health_free(app->health);
     cg_httpd_free(app->httpd);
@@ -202,5 +281,6 @@ void cg_app_free(struct cg_app *app)
         event_free(app->sigterm);
     if (app->drain_timer)
         event_free(app->drain_timer);
+    cg_metrics_free(app->metrics);
     free(app);
 }

@@ -396,7 +396,34 @@ static const struct option options[] = {
             "Seconds after which a slot with no end-of-call signal is checked with Vapi and "
             "released if the call has ended."),
     OPT_INT(S_GATE, "RECONCILE_INTERVAL_SECONDS", reconcile_interval_seconds, "15", 1, 3600,
-            "Seconds between sweeps of expired leases and reconciliations with Twilio's queue."),
+            "Seconds between reconciliations of the waiting callers with Twilio's queue "
+            "members."),
+    OPT_INT(S_GATE, "SWEEP_INTERVAL_MS", sweep_interval_ms, "1000", 50, 60000,
+            "Milliseconds between checks for expired leases and a safety run of admission."),
+    OPT_INT(S_GATE, "END_GRACE_MS", end_grace_ms, "5000", 100, 600000,
+            "After Twilio reports a connected caller gone, milliseconds to wait for Vapi's own "
+            "end of the call before asking Vapi (Vapi counts the call until it ends)."),
+    OPT_INT(S_GATE, "ADMISSION_LEASE_SECONDS", admission_lease_seconds, "30", 5, 3600,
+            "Seconds an admission in flight may hold a slot before another instance assumes "
+            "its owner died."),
+    OPT_INT(S_GATE, "ORPHAN_HOLD_SECONDS", orphan_hold_seconds, "60", 1, 86400,
+            "Seconds a slot stays held for a Vapi call that will never carry a caller, until "
+            "Vapi ends it or is asked."),
+    OPT_INT(S_GATE, "OVERLIMIT_HOLD_SECONDS", overlimit_hold_seconds, "30", 1, 3600,
+            "After Vapi answers over its limit, seconds the lowered admission cap lasts unless "
+            "releases raise it back."),
+    OPT_INT(S_GATE, "ADMISSION_BACKOFF_MIN_MS", admission_backoff_min_ms, "200", 10, 60000,
+            "First pause of admission after a failed Vapi or Twilio request (doubles, jittered)."),
+    OPT_INT(S_GATE, "ADMISSION_BACKOFF_MAX_MS", admission_backoff_max_ms, "10000", 10, 600000,
+            "Longest pause of admission after repeated failures."),
+    OPT_INT(S_GATE, "MAX_ADMISSION_ATTEMPTS", max_admission_attempts, "5", 1, 100,
+            "Attempts for a caller whom Vapi refuses outright before the overflow treatment."),
+    OPT_INT(S_GATE, "EXPECTED_CALL_SECONDS", expected_call_seconds, "180", 1, 43200,
+            "Assumed mean call length for wait estimates until calls have been observed."),
+    OPT_INT(S_GATE, "VAPI_TIMEOUT_MS", vapi_timeout_ms, "10000", 100, 120000,
+            "Timeout of one request to the Vapi API."),
+    OPT_INT(S_GATE, "TWILIO_TIMEOUT_MS", twilio_timeout_ms, "10000", 100, 120000,
+            "Timeout of one request to the Twilio API."),
 
     /* Wait-time service */
     OPT_INT(S_WAIT, "WAIT_TIME_POLL_SECONDS", wait_time_poll_seconds, "30", 5, 3600,

@@ -77,13 +77,24 @@ struct cg_config {
     int fast_path_deadline_ms;
     int lease_seconds;
     int reconcile_interval_seconds;
+    int sweep_interval_ms;
+    int end_grace_ms;
+    int admission_lease_seconds;
+    int orphan_hold_seconds;
+    int overlimit_hold_seconds;
+    int admission_backoff_min_ms;
+    int admission_backoff_max_ms;
+    int max_admission_attempts;
+    int expected_call_seconds;
+    int vapi_timeout_ms;
+    int twilio_timeout_ms;
 
     /* Wait-time service */
     int wait_time_poll_seconds;
     char *wait_time_read_token;
 
     /* Private to config.c: where each option's value came from. */
-    unsigned char source_[128];
+    unsigned char source_[160];
 };
 
 struct cg_config_errors {

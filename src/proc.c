@@ -153,6 +153,8 @@ void cg_redis_server_kill(struct cg_redis_server *rs, int sig)
     kill(rs->pid, sig);
     if (sig == SIGSTOP || sig == SIGCONT)
         return;
+    /* A stopped server (a test froze it) acts on no signal until it runs. */
+    kill(rs->pid, SIGCONT);
     uint64_t deadline = cg_mono_ms() + 5000;
     int status;
     while (waitpid(rs->pid, &status, WNOHANG) == 0) {

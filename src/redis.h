@@ -103,7 +103,9 @@ int cg_redis_command(struct cg_redis *r, cg_redis_cb cb, void *arg, const char *
 int cg_redis_command_argv(struct cg_redis *r, cg_redis_cb cb, void *arg, int argc,
                           const char **argv, const size_t *argvlen);
 
-/* Registers a script; returns its id (>= 0). The source is copied. */
+/* Registers a script; returns its id (>= 0). The source is copied. When
+ * READY it is loaded at once; registered mid-handshake, it is loaded on the
+ * next connect and served by the NOSCRIPT fallback until then. */
 int cg_redis_script(struct cg_redis *r, const char *name, const char *lua);
 /* Runs a registered script: EVALSHA sha nkeys keys... args... . argvlen may
  * be NULL for NUL-terminated arguments. */
@@ -111,7 +113,10 @@ int cg_redis_eval(struct cg_redis *r, int script_id, int nkeys, int nargs, const
                   const size_t *argvlen, cg_redis_cb cb, void *arg);
 
 /* Graceful close: no new commands are accepted; pending ones complete, then
- * the connection is closed and the state becomes CLOSED. */
+ * the connection is closed and the state becomes CLOSED. Commands issued
+ * afterwards fail with cg_redis_err_closed (from the loop). CLOSED is
+ * reached on a later loop turn even when nothing is pending, and no
+ * reconnect happens after it. */
 void cg_redis_close(struct cg_redis *r);
 /* Immediate: pending commands fail with cg_redis_err_closed. NULL is a no-op.
  * Their callbacks run inside this call; the state callback does not. */

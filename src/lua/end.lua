@@ -10,6 +10,8 @@
 -- kind 'lease': id is an active member whose lease ran out for good.
 -- kind 'expire-admission': id is a CallSid whose admission lease ran out
 --   (its instance died mid-admission).
+-- kind 'overflow': id is a waiting CallSid that must get the overflow
+--   treatment (Twilio's own queue was full).
 -- Returns {verdict, sid, detail, admitted...} where admitted is the flat
 -- sid, from, attempt list of admit_batch.
 local kind, id, reason, signal = ARGV[2], ARGV[3], ARGV[4], ARGV[11]
@@ -167,6 +169,24 @@ elseif kind == 'expire-admission' then
       requeue_head(id, ck, reason)
       verdict = 'requeued'
     end
+  end
+elseif kind == 'overflow' then
+  local ck = call_key(id)
+  local state = redis.call('HGET', ck, 'state')
+  vsid = id
+  if state == 'waiting' then
+    local rank = redis.call('ZRANK', K_WAITING, id) or 0
+    local enq = tonumber(redis.call('HGET', ck, 'enqueued_at')) or NOW
+    redis.call('ZREM', K_WAITING, id)
+    redis.call('HSET', ck, 'state', 'overflowed', 'ended_at', NOW, 'ended_reason', reason)
+    finish_call(ck)
+    log('OVERFLOW', id, 'pos', rank + 1, 'wait', NOW - enq, 'reason', reason)
+    stat('overflowed')
+    verdict = 'overflowed'
+  elseif state == 'overflowed' then
+    verdict = 'overflowed'
+  elseif state then
+    verdict = 'duplicate'
   end
 end
 

@@ -1,0 +1,79 @@
+/*
+ * twiml.h - TwiML documents callgate answers Twilio with, and the spoken
+ * phrases of the hold announcement.
+ *
+ * Injection: every caller- or operator-controlled value (queue name, Say
+ * text, phone number, URL, voice) is written as XML text or as a quoted
+ * attribute value with & < > " ' escaped, control characters dropped and
+ * invalid UTF-8 replaced with U+FFFD, so no value can add an element or an
+ * attribute, and the document is always well-formed XML 1.0.
+ *
+ * Ownership: every builder returns a malloc'd NUL-terminated document
+ * starting with the XML declaration, never NULL; the caller frees it with
+ * free(). Bad input never fails a builder: it degrades to a safe document
+ * (documented per function) and is logged, because Twilio plays "an
+ * application error has occurred" on anything but valid TwiML.
+ *
+ * Bounds: Say text longer than CG_TWIML_MAX_TEXT bytes is cut at a
+ * character boundary (logged); URLs longer than CG_TWIML_MAX_URL fail
+ * cg_twiml_url_ok().
+ */
+#ifndef CG_TWIML_H
+#define CG_TWIML_H
+
+#include <stddef.h>
+
+#define CG_TWIML_MAX_TEXT   4000 /* bytes of one <Say> (Twilio's limit is 4096 characters) */
+#define CG_TWIML_MAX_URL    2048
+#define CG_TWIML_MAX_NUMBER 256 /* E.164 numbers, SIP URIs, client names */
+#define CG_TWIML_MAX_PAUSE  600 /* seconds; keeps position updates coming */
+
+/* <Response><Enqueue action="{public}/queue-exit" method="POST"
+ * waitUrl="{public}/queue-wait" waitUrlMethod="POST">{name}</Enqueue></Response>
+ * public_url has no trailing slash (config normalises it). If it fails
+ * cg_twiml_url_ok() the attributes are omitted (logged): Twilio then holds
+ * the caller with its default music, and admission still works because it
+ * redirects calls by CallSid. Keeping the name within Twilio's 64 characters
+ * is the config's job. */
+char *cg_twiml_enqueue(const char *public_url, const char *queue_name);
+
+struct cg_twiml_wait {
+    const char *say;            /* NULL or "": no announcement */
+    const char *hold_music_url; /* NULL, "" or not http(s): <Pause length="pause_s"/> */
+    int pause_s;                /* clamped to [1, CG_TWIML_MAX_PAUSE] */
+    const char *voice;          /* <Say voice=".."> attribute; NULL or "": none */
+};
+/* <Response>[<Say>..</Say>]<Play>url</Play> | <Pause length="N"/></Response>
+ * The waitUrl answer: Twilio re-requests the waitUrl when it runs out of
+ * verbs, which refreshes the announcement. */
+char *cg_twiml_wait(const struct cg_twiml_wait *w);
+/* <Response><Leave/></Response> */
+char *cg_twiml_leave(void);
+/* <Response/> */
+char *cg_twiml_empty(void);
+/* <Response><Say>m</Say><Hangup/></Response>; no <Say> when m is NULL or "". */
+char *cg_twiml_say_hangup(const char *message);
+/* <Response>[<Say>m</Say>]<Dial>number</Dial></Response>. A NULL, empty or
+ * over-long number gives cg_twiml_say_hangup(message) (logged). */
+char *cg_twiml_dial(const char *message, const char *number);
+/* <Response>[<Say>m</Say>]<Record action=".." maxLength="N"/><Hangup/></Response>
+ * max_length_s is clamped to [1, 14400]. Without a valid action URL Twilio
+ * would re-request the current document and loop, so a bad action_url gives
+ * cg_twiml_say_hangup(message) (logged). */
+char *cg_twiml_record(const char *message, const char *action_url, int max_length_s);
+
+/* 0 when url is usable in an attribute: http:// or https:// (any case), a
+ * non-empty host, at most CG_TWIML_MAX_URL bytes, printable ASCII without
+ * space, '"', '<', '>', '\\', '{', '}', '|', '^', '`'. -1 otherwise (NULL too). */
+int cg_twiml_url_ok(const char *url);
+
+/* "You are caller number 3 in line." / "You are next in line." for a
+ * position <= 1. out is always NUL-terminated when n > 0. */
+void cg_twiml_position_phrase(long position, char *out, size_t n);
+/* Spoken wait bucket: < 60 s "less than a minute"; < 90 s "about 1 minute";
+ * then "about N minutes" to the nearest minute up to 10, to the nearest 5
+ * up to 55; "about 1 hour" up to 90 minutes; beyond, "more than an hour".
+ * Never "0": negative and NaN read "less than a minute". */
+void cg_twiml_wait_phrase(double seconds, char *out, size_t n);
+
+#endif

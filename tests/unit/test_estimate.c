@@ -1,0 +1,324 @@
+/*
+ * test_estimate.c - the per-caller estimated wait (queue-length estimator
+ * with abandonment correction and the head-of-line bound), the EWMA, and
+ * the TaskQueue estimate of the wait-time service.
+ */
+#include "fmacros.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "estimate.h"
+
+#include <limits.h>
+#include <math.h>
+
+#define EPS 1e-9
+
+/* cmocka 1.1.5 has no assert_double_equal (its float one loses precision). */
+#define assert_near(a, b, eps)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (eps)))                                                             \
+            fail_msg("%.17g != %.17g", a_, b_);                                                    \
+    } while (0)
+
+/* All slots busy, observed mean call length 120 s, no abandonment. */
+static struct cg_ewt_input full(long ahead, long slots)
+{
+    struct cg_ewt_input in = {.ahead = ahead,
+                              .slots = slots,
+                              .busy = slots,
+                              .mean_service_s = 120,
+                              .prior_service_s = 180};
+    return in;
+}
+
+static void test_queue_length(void **state)
+{
+    (void)state;
+    /* (k + 1) * S / c */
+    struct cg_ewt_input in = full(0, 2);
+    assert_near(cg_ewt_seconds(&in), 60, EPS);
+    in = full(9, 2);
+    assert_near(cg_ewt_seconds(&in), 600, EPS);
+    in = full(4, 1);
+    assert_near(cg_ewt_seconds(&in), 600, EPS);
+}
+
+static void test_monotonic_in_ahead(void **state)
+{
+    (void)state;
+    for (long slots = 1; slots <= 8; slots++) {
+        double prev = 0;
+        for (long ahead = 0; ahead <= 200; ahead++) {
+            struct cg_ewt_input in = full(ahead, slots);
+            in.abandon_ratio = 0.2;
+            double e = cg_ewt_seconds(&in);
+            assert_true(e > prev);
+            prev = e;
+        }
+    }
+    /* With free slots too: non-decreasing, then increasing. */
+    double prev = 0;
+    for (long ahead = 0; ahead <= 50; ahead++) {
+        struct cg_ewt_input in = full(ahead, 10);
+        in.busy = 6;
+        double e = cg_ewt_seconds(&in);
+        assert_true(e >= prev);
+        prev = e;
+    }
+}
+
+static void test_scales_with_slots(void **state)
+{
+    (void)state;
+    struct cg_ewt_input one = full(19, 1);
+    double base = cg_ewt_seconds(&one);
+    assert_near(base, 2400, EPS);
+    for (long c = 2; c <= 10; c++) {
+        struct cg_ewt_input in = full(19, c);
+        assert_near(cg_ewt_seconds(&in), base / (double)c, EPS);
+    }
+    /* slots < 1 reads as 1. */
+    struct cg_ewt_input zero = full(19, 0);
+    zero.busy = 1;
+    assert_near(cg_ewt_seconds(&zero), base, EPS);
+    zero.slots = -4;
+    assert_near(cg_ewt_seconds(&zero), base, EPS);
+}
+
+static void test_free_slots(void **state)
+{
+    (void)state;
+    /* Two free slots: the next two callers are being admitted now. */
+    struct cg_ewt_input in = full(0, 5);
+    in.busy = 3;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
+    in.ahead = 1;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
+    /* The third needs one release: S / c. */
+    in.ahead = 2;
+    assert_near(cg_ewt_seconds(&in), 120.0 / 5, EPS);
+    /* Far more free than waiting (the limit was raised). */
+    in.busy = 0;
+    in.ahead = 3;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
+    /* busy above slots (limit lowered at runtime) counts as no free slot. */
+    in = full(0, 2);
+    in.busy = 5;
+    assert_near(cg_ewt_seconds(&in), 60, EPS);
+    in.busy = -3;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
+}
+
+static void test_abandonment(void **state)
+{
+    (void)state;
+    struct cg_ewt_input in = full(9, 2);
+    double none = cg_ewt_seconds(&in);
+    in.abandon_ratio = 0.5;
+    double half = cg_ewt_seconds(&in);
+    assert_true(half < none);
+    /* 9 * 0.5 + 1 releases at S/c = 60 s. */
+    assert_near(half, 5.5 * 60, EPS);
+    /* The ratio is capped: a handful of samples cannot wipe out the queue. */
+    in.abandon_ratio = 0.99;
+    assert_near(cg_ewt_seconds(&in), (9 * (1 - CG_EWT_MAX_ABANDON) + 1) * 60, EPS);
+    in.abandon_ratio = 7;
+    assert_near(cg_ewt_seconds(&in), (9 * (1 - CG_EWT_MAX_ABANDON) + 1) * 60, EPS);
+    /* Nonsense ratios read as 0. */
+    in.abandon_ratio = -0.5;
+    assert_near(cg_ewt_seconds(&in), none, EPS);
+    in.abandon_ratio = NAN;
+    assert_near(cg_ewt_seconds(&in), none, EPS);
+    /* Abandonment of others never affects the caller who is next. */
+    in = full(0, 2);
+    in.abandon_ratio = 0.5;
+    assert_near(cg_ewt_seconds(&in), 60, EPS);
+}
+
+static void test_no_data(void **state)
+{
+    (void)state;
+    /* No call has ended: the prior stands in for S. */
+    struct cg_ewt_input in = full(0, 1);
+    in.mean_service_s = 0;
+    assert_near(cg_ewt_seconds(&in), 180, EPS);
+    in.mean_service_s = -1;
+    assert_near(cg_ewt_seconds(&in), 180, EPS);
+    in.mean_service_s = NAN;
+    assert_near(cg_ewt_seconds(&in), 180, EPS);
+    /* No prior either: the built-in default, never 0. */
+    in.prior_service_s = 0;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_DEFAULT_PRIOR_S, EPS);
+    struct cg_ewt_input zero = {0};
+    assert_true(cg_ewt_seconds(&zero) >= 1);
+    assert_true(cg_ewt_seconds(NULL) >= 1);
+}
+
+static void test_head_of_line_bound(void **state)
+{
+    (void)state;
+    /* Before any call has ended, the head has waited 20 minutes with every
+     * slot busy: the calls in progress are at least that long. */
+    struct cg_ewt_input in = full(0, 1);
+    in.mean_service_s = 0;
+    in.head_wait_s = 1200;
+    in.waited_s = 300;
+    assert_near(cg_ewt_seconds(&in), 1200, EPS);
+    in.ahead = 3;
+    in.slots = in.busy = 2;
+    assert_near(cg_ewt_seconds(&in), 4 * 1200 / 2.0, EPS);
+    /* The caller's own wait is evidence too (the head value may be stale). */
+    in.head_wait_s = 0;
+    in.waited_s = 600;
+    assert_near(cg_ewt_seconds(&in), 4 * 600 / 2.0, EPS);
+    /* A short head wait never lowers the prior. */
+    in.head_wait_s = 10;
+    in.waited_s = 5;
+    assert_near(cg_ewt_seconds(&in), 4 * 180 / 2.0, EPS);
+    /* Once calls have ended the observed mean rules: no bound. */
+    in.mean_service_s = 120;
+    in.head_wait_s = 5000;
+    assert_near(cg_ewt_seconds(&in), 4 * 120 / 2.0, EPS);
+    /* A free slot means nothing is stuck: no bound. */
+    in.mean_service_s = 0;
+    in.busy = 1;
+    assert_near(cg_ewt_seconds(&in), 3 * 180 / 2.0, EPS);
+}
+
+static void test_clamps(void **state)
+{
+    (void)state;
+    struct cg_ewt_input in = full(LONG_MAX, 1);
+    in.mean_service_s = 1e12;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_MAX_S, EPS);
+    in.mean_service_s = INFINITY;
+    double e = cg_ewt_seconds(&in);
+    assert_true(e >= CG_EWT_MIN_S && e <= CG_EWT_MAX_S);
+    /* Tiny service times still give at least a few seconds. */
+    in = full(0, 1000);
+    in.mean_service_s = 0.001;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
+    /* Negative ahead reads as 0; NaN everywhere stays finite and >= 1. */
+    in = full(-5, 2);
+    assert_near(cg_ewt_seconds(&in), 60, EPS);
+    struct cg_ewt_input nan_in = {.ahead = 3,
+                                  .slots = 2,
+                                  .busy = 2,
+                                  .mean_service_s = NAN,
+                                  .prior_service_s = NAN,
+                                  .abandon_ratio = NAN,
+                                  .waited_s = NAN,
+                                  .head_wait_s = NAN};
+    e = cg_ewt_seconds(&nan_in);
+    assert_true(isfinite(e) && e >= CG_EWT_MIN_S);
+}
+
+static void test_ewma(void **state)
+{
+    (void)state;
+    /* The first sample becomes the mean. */
+    assert_near(cg_ewma(0, 200, 0.1), 200, EPS);
+    assert_near(cg_ewma(-1, 200, 0.1), 200, EPS);
+    assert_near(cg_ewma(NAN, 200, 0.1), 200, EPS);
+    assert_near(cg_ewma(100, 200, 0.1), 110, EPS);
+    assert_near(cg_ewma(100, 0, 0.5), 50, EPS);
+    assert_near(cg_ewma(100, 200, 1), 200, EPS);
+    /* Bad samples are ignored; bad alpha reads as 0.1. */
+    assert_near(cg_ewma(100, -5, 0.1), 100, EPS);
+    assert_near(cg_ewma(100, NAN, 0.1), 100, EPS);
+    assert_near(cg_ewma(100, INFINITY, 0.1), 100, EPS);
+    assert_near(cg_ewma(100, 200, 0), 110, EPS);
+    assert_near(cg_ewma(100, 200, 1.5), 110, EPS);
+    assert_near(cg_ewma(100, 200, NAN), 110, EPS);
+    /* Converges on a steady input. */
+    double m = 0;
+    for (int i = 0; i < 500; i++)
+        m = cg_ewma(m, 90, 0.1);
+    assert_near(m, 90, 1e-6);
+}
+
+static void test_taskqueue(void **state)
+{
+    (void)state;
+    /* Stalled: backlog, nobody available, nothing accepted in the window so
+     * both averages read 0 (the seed would announce no wait). */
+    struct cg_tq_input stalled = {.pending_tasks = 3,
+                                  .available_workers = 0,
+                                  .eligible_workers = 2,
+                                  .longest_waiting_s = 300};
+    assert_true(cg_tq_estimate_seconds(&stalled) >= 300);
+    stalled.eligible_workers = 0;
+    assert_true(cg_tq_estimate_seconds(&stalled) >= 300);
+
+    /* Idle: workers free, no backlog: small but never 0. */
+    struct cg_tq_input idle = {.pending_tasks = 0, .available_workers = 3, .eligible_workers = 3};
+    double e = cg_tq_estimate_seconds(&idle);
+    assert_true(e > 0 && e <= 30);
+    assert_near(e, CG_TQ_FLOOR_S, EPS);
+    idle.avg_accept_s = 20;
+    assert_near(cg_tq_estimate_seconds(&idle), 20, EPS);
+    /* An old backlog in the 15-minute average does not apply now. */
+    idle.avg_accept_s = 500;
+    assert_near(cg_tq_estimate_seconds(&idle), CG_TQ_IDLE_CAP_S, EPS);
+
+    /* Busy: 5 pending, all 5 workers busy, recent tasks waited 45 s. */
+    struct cg_tq_input busy = {.pending_tasks = 5,
+                               .available_workers = 0,
+                               .eligible_workers = 5,
+                               .longest_waiting_s = 30,
+                               .avg_accept_s = 40,
+                               .avg_wait_accepted_s = 45};
+    e = cg_tq_estimate_seconds(&busy);
+    assert_near(e, 6 * 45 / 5.0, EPS);
+    assert_true(e >= busy.longest_waiting_s);
+    /* ...and longer with a longer backlog, shorter with more workers. */
+    busy.pending_tasks = 20;
+    assert_true(cg_tq_estimate_seconds(&busy) > e);
+    busy.pending_tasks = 5;
+    busy.eligible_workers = 10;
+    assert_true(cg_tq_estimate_seconds(&busy) < e);
+    /* Backlog with some workers available: queue-length on the remainder. */
+    busy.eligible_workers = 5;
+    busy.available_workers = 2;
+    assert_near(cg_tq_estimate_seconds(&busy), 4 * 45 / 5.0, EPS);
+
+    /* Never 0: empty input, NaN and negatives. */
+    struct cg_tq_input zero = {0};
+    assert_true(cg_tq_estimate_seconds(&zero) >= CG_TQ_FLOOR_S);
+    struct cg_tq_input junk = {.pending_tasks = -4,
+                               .available_workers = -1,
+                               .eligible_workers = -1,
+                               .longest_waiting_s = NAN,
+                               .avg_accept_s = -3,
+                               .avg_wait_accepted_s = NAN};
+    e = cg_tq_estimate_seconds(&junk);
+    assert_true(isfinite(e) && e >= CG_TQ_FLOOR_S);
+    assert_true(cg_tq_estimate_seconds(NULL) >= CG_TQ_FLOOR_S);
+    /* Clamped to 24 h. */
+    struct cg_tq_input huge = {.pending_tasks = LONG_MAX, .longest_waiting_s = 1e12};
+    assert_near(cg_tq_estimate_seconds(&huge), CG_EWT_MAX_S, EPS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_queue_length),
+        cmocka_unit_test(test_monotonic_in_ahead),
+        cmocka_unit_test(test_scales_with_slots),
+        cmocka_unit_test(test_free_slots),
+        cmocka_unit_test(test_abandonment),
+        cmocka_unit_test(test_no_data),
+        cmocka_unit_test(test_head_of_line_bound),
+        cmocka_unit_test(test_clamps),
+        cmocka_unit_test(test_ewma),
+        cmocka_unit_test(test_taskqueue),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
