@@ -42,10 +42,11 @@ double cg_ewt_seconds(const struct cg_ewt_input *in)
     }
 
     double a = clamp(sane(in->abandon_ratio), 0, CG_EWT_MAX_ABANDON);
+    double admit = sane(in->admit_s);
+    if (admit == 0)
+        admit = CG_EWT_ADMIT_S;
     double releases = ahead * (1 - a) + 1 - free_slots;
-    if (releases <= 0)
-        return CG_EWT_ADMIT_S;
-    double ewt = fmax(CG_EWT_ADMIT_S, releases * s / c);
+    double ewt = releases <= 0 ? admit : releases * s / c + admit;
     return clamp(ewt, CG_EWT_MIN_S, CG_EWT_MAX_S);
 }
 

@@ -14,7 +14,7 @@
 
 #define CG_EWT_MIN_S           1.0
 #define CG_EWT_MAX_S           86400.0 /* 24 h */
-#define CG_EWT_ADMIT_S         5.0     /* a free slot: Vapi POST + Twilio redirect */
+#define CG_EWT_ADMIT_S         5.0     /* admission latency until one is observed */
 #define CG_EWT_DEFAULT_PRIOR_S 180.0
 #define CG_EWT_MAX_ABANDON     0.75 /* see cg_ewt_seconds() */
 
@@ -27,19 +27,23 @@ struct cg_ewt_input {
     double abandon_ratio;   /* fraction of callers who abandon before service, observed [0,1) */
     double waited_s;        /* how long this caller has already waited */
     double head_wait_s;     /* how long the head of the queue has waited */
+    double admit_s;         /* observed time from admission to connection; <= 0: unknown */
 };
 
 /*
  * Estimated remaining wait in seconds, in [CG_EWT_MIN_S, CG_EWT_MAX_S].
  *
- *   S    = mean_service_s, or while no call has ended yet
+ *   A    = admit_s when observed, else CG_EWT_ADMIT_S: the caller's own
+ *          admission (Vapi POST and Twilio redirect) once a slot is theirs
+ *   S    = mean_service_s (how long a slot stays taken), or while no call
+ *          has ended yet
  *          max(prior_service_s, head_wait_s, waited_s) when every slot is
  *          busy (the HOL bound below), else prior_service_s
  *   c    = max(slots, 1);  free = max(slots - busy, 0)
  *   a    = abandon_ratio clamped to [0, CG_EWT_MAX_ABANDON]
  *   k    = ahead * (1 - a)            callers ahead expected to stay
  *   r    = k + 1 - free               slot releases this caller needs
- *   EWT  = r <= 0 ? CG_EWT_ADMIT_S : max(CG_EWT_ADMIT_S, r * S / c)
+ *   EWT  = r <= 0 ? A : r * S / c + A
  *
  * With c busy slots and exponential call lengths of mean S, releases come
  * every S/c on average, so r releases take r*S/c (Whitt's QL estimator).

@@ -179,13 +179,17 @@ static void metric_inc(struct cg_gate *g, const char *name, const char *key, con
 }
 
 /* Full-jitter backoff after consecutive failures, at least what the peer
- * asked for with Retry-After. */
+ * asked for with Retry-After. A single failure is retried at once: one
+ * 500 among successes says nothing about the next request, and pausing
+ * the whole gate for it leaves slots idle while callers wait. */
 static long backoff_ms(struct cg_gate *g, double retry_after_s)
 {
+    if (g->fails <= 1 && !(retry_after_s > 0))
+        return 0;
     long base = g->cfg->admission_backoff_min_ms;
     long cap = g->cfg->admission_backoff_max_ms;
     long ceiling = base;
-    for (unsigned i = 0; i < g->fails && ceiling < cap; i++)
+    for (unsigned i = 1; i < g->fails && ceiling < cap; i++)
         ceiling *= 2;
     if (ceiling > cap)
         ceiling = cap;
@@ -236,6 +240,8 @@ static void on_requeued(const redisReply *r, const char *err, void *arg)
     }
     if (rc->backoff > 0)
         schedule_retry(g, rc->backoff);
+    else if (verdict && strcmp(verdict, "requeued") == 0)
+        gate_admit(g);
     free(rc);
     if (verdict && strcmp(verdict, "overflow") == 0) {
         push_overflow(a);
@@ -315,7 +321,7 @@ static void on_connected(const redisReply *r, const char *err, void *arg)
                                    (double)(cg_mono_us() - a->slot_freed_us) / 1e6);
         }
         metric_inc(g, "callgate_callers_total", "outcome", "connected");
-        cg_log_info("caller connected", "sid=%s vapi=%s wait_s=%.1f attempt=%d", a->sid, a->vapi_id,
+        cg_log_info("caller connected", "sid=%s vapi=%s wait_s=%f attempt=%d", a->sid, a->vapi_id,
                     wait_s, a->attempt);
     } else {
         cg_log_warn("connected step did not apply", "sid=%s verdict=%s error=%s", a->sid,
@@ -374,7 +380,12 @@ static void on_call_fetched(const struct cg_twilio_result *res, void *arg)
                       strcmp(st, "in-progress") == 0);
     if (live && a->twilio_tries < TWILIO_NOT_READY_TRIES) {
         /* Twilio has not started the Enqueue yet; the update will be
-         * accepted in a moment. */
+         * accepted in a moment. A fast-path admission still has its
+         * (spent) deadline timer, whose callback would do nothing. */
+        if (a->timer != NULL && event_get_callback(a->timer) != on_retry_push) {
+            event_free(a->timer);
+            a->timer = NULL;
+        }
         if (a->timer == NULL)
             a->timer = evtimer_new(a->g->base, on_retry_push, a);
         struct timeval tv = {.tv_usec = TWILIO_NOT_READY_DELAY_MS * 1000};

@@ -243,6 +243,7 @@ static void announce(struct waiting *w, const redisReply *r)
             abandoned + connected >= 20 ? (double)abandoned / (double)(abandoned + connected) : 0,
         .waited_s = (double)rint_at(r, 2, 0) / 1000.0,
         .head_wait_s = (double)rint_at(r, 8, 0) / 1000.0,
+        .admit_s = rint_at(r, 10, -1) > 0 ? (double)rint_at(r, 10, -1) / 1000.0 : -1,
     };
     if (in.slots < 1)
         in.slots = 1;

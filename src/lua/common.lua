@@ -50,6 +50,14 @@ local function backoff_left()
   return 0
 end
 
+-- Exponentially weighted mean kept as a hash field; the first sample
+-- becomes the mean.
+local function ewma(key, field, sample, alpha)
+  local old = tonumber(redis.call('HGET', key, field))
+  local new = old and (alpha * sample + (1 - alpha) * old) or sample
+  redis.call('HSET', key, field, string.format('%.1f', new))
+end
+
 local function finish_call(ck)
   redis.call('EXPIRE', ck, CALL_TTL)
 end

@@ -10,6 +10,8 @@ if cur ~= attempt then return {'stale', state or 'unknown'} end
 if state == 'admitting' then
   local enq = tonumber(redis.call('HGET', ck, 'enqueued_at')) or NOW
   local wait = NOW - enq
+  local adm = tonumber(redis.call('HGET', ck, 'admitted_at'))
+  if adm then ewma(K_STATS, 'admit_ms_ewma', NOW - adm, 0.2) end
   redis.call('HSET', ck, 'state', 'connected', 'connected_at', NOW)
   redis.call('ZADD', K_ACTIVE, 'XX', NOW + tonumber(ARGV[4]), sid)
   log('CONNECT', sid, 'wait', wait, 'attempt', attempt)

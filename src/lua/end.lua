@@ -32,13 +32,13 @@ end
 local function release(sid, ck)
   redis.call('ZREM', K_ACTIVE, sid)
   local connected_at = tonumber(redis.call('HGET', ck, 'connected_at'))
+  local admitted_at = tonumber(redis.call('HGET', ck, 'admitted_at'))
   local len = 0
-  if connected_at then
+  if connected_at and admitted_at then
     len = NOW - connected_at
-    local alpha = tonumber(ARGV[10])
-    local old = tonumber(redis.call('HGET', K_STATS, 'service_ms_ewma'))
-    local new = old and (alpha * len + (1 - alpha) * old) or len
-    redis.call('HSET', K_STATS, 'service_ms_ewma', string.format('%.1f', new))
+    -- The wait estimate needs how long a slot stays taken: from admission
+    -- (the Vapi call counts from its creation) to this release.
+    ewma(K_STATS, 'service_ms_ewma', NOW - admitted_at, tonumber(ARGV[10]))
   end
   redis.call('HSET', ck, 'state', 'ended', 'ended_at', NOW, 'ended_reason', reason,
              'released_by', signal)

@@ -4,7 +4,8 @@
 -- ARGV: 1 prefix, 2 sid, 3 max_wait_ms (0: no limit), 4 announce_every_ms,
 --       5 default_limit
 -- Returns {state, position, waited_ms, limit, active, service_ms (-1 when
---          unknown), abandoned, connected, head_wait_ms, announce (0|1)}
+--          unknown), abandoned, connected, head_wait_ms, announce (0|1),
+--          admit_ms (-1 when unknown)}
 --   state 'waiting', 'overflow' (just overflowed), another call state, or
 --   'unknown'.
 local sid = ARGV[2]
@@ -38,8 +39,9 @@ if #head > 0 then
   local henq = tonumber(redis.call('HGET', call_key(head[1]), 'enqueued_at'))
   if henq then head_wait = NOW - henq end
 end
-local svc = redis.call('HGET', K_STATS, 'service_ms_ewma')
-local st = redis.call('HMGET', K_STATS, 'abandoned', 'connected')
+local st = redis.call('HMGET', K_STATS, 'abandoned', 'connected', 'service_ms_ewma',
+                      'admit_ms_ewma')
+local svc, adm = tonumber(st[3]), tonumber(st[4])
 return {'waiting', rank + 1, waited, effective_limit(ARGV[5]), redis.call('ZCARD', K_ACTIVE),
-        svc and math.floor(tonumber(svc)) or -1, tonumber(st[1]) or 0, tonumber(st[2]) or 0,
-        head_wait, announce}
+        svc and math.floor(svc) or -1, tonumber(st[1]) or 0, tonumber(st[2]) or 0,
+        head_wait, announce, adm and math.floor(adm) or -1}

@@ -63,6 +63,9 @@ end
 local ticket = tonumber(redis.call('HGET', ck, 'ticket')) or 0
 redis.call('ZADD', K_WAITING, ticket, sid)
 redis.call('HSET', ck, 'state', 'waiting')
+-- The failed attempt's Vapi call (an orphan now, if any) is no longer this
+-- caller's: its late end messages must not touch the next attempt.
+redis.call('HDEL', ck, 'vapi_id')
 local rank = redis.call('ZRANK', K_WAITING, sid)
 log('REQUEUE', sid, 'pos', rank + 1, 'reason', reason, 'attempt', attempt)
 return {'requeued', rank + 1}

@@ -41,13 +41,13 @@ static struct cg_ewt_input full(long ahead, long slots)
 static void test_queue_length(void **state)
 {
     (void)state;
-    /* (k + 1) * S / c */
+    /* (k + 1) * S / c, plus the caller's own admission */
     struct cg_ewt_input in = full(0, 2);
-    assert_near(cg_ewt_seconds(&in), 60, EPS);
+    assert_near(cg_ewt_seconds(&in), 60 + CG_EWT_ADMIT_S, EPS);
     in = full(9, 2);
-    assert_near(cg_ewt_seconds(&in), 600, EPS);
+    assert_near(cg_ewt_seconds(&in), 600 + CG_EWT_ADMIT_S, EPS);
     in = full(4, 1);
-    assert_near(cg_ewt_seconds(&in), 600, EPS);
+    assert_near(cg_ewt_seconds(&in), 600 + CG_EWT_ADMIT_S, EPS);
 }
 
 static void test_monotonic_in_ahead(void **state)
@@ -79,10 +79,10 @@ static void test_scales_with_slots(void **state)
     (void)state;
     struct cg_ewt_input one = full(19, 1);
     double base = cg_ewt_seconds(&one);
-    assert_near(base, 2400, EPS);
+    assert_near(base, 2400 + CG_EWT_ADMIT_S, EPS);
     for (long c = 2; c <= 10; c++) {
         struct cg_ewt_input in = full(19, c);
-        assert_near(cg_ewt_seconds(&in), base / (double)c, EPS);
+        assert_near(cg_ewt_seconds(&in), 2400 / (double)c + CG_EWT_ADMIT_S, EPS);
     }
     /* slots < 1 reads as 1. */
     struct cg_ewt_input zero = full(19, 0);
@@ -103,7 +103,7 @@ static void test_free_slots(void **state)
     assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
     /* The third needs one release: S / c. */
     in.ahead = 2;
-    assert_near(cg_ewt_seconds(&in), 120.0 / 5, EPS);
+    assert_near(cg_ewt_seconds(&in), 120.0 / 5 + CG_EWT_ADMIT_S, EPS);
     /* Far more free than waiting (the limit was raised). */
     in.busy = 0;
     in.ahead = 3;
@@ -111,7 +111,7 @@ static void test_free_slots(void **state)
     /* busy above slots (limit lowered at runtime) counts as no free slot. */
     in = full(0, 2);
     in.busy = 5;
-    assert_near(cg_ewt_seconds(&in), 60, EPS);
+    assert_near(cg_ewt_seconds(&in), 60 + CG_EWT_ADMIT_S, EPS);
     in.busy = -3;
     assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
 }
@@ -125,12 +125,12 @@ static void test_abandonment(void **state)
     double half = cg_ewt_seconds(&in);
     assert_true(half < none);
     /* 9 * 0.5 + 1 releases at S/c = 60 s. */
-    assert_near(half, 5.5 * 60, EPS);
+    assert_near(half, 5.5 * 60 + CG_EWT_ADMIT_S, EPS);
     /* The ratio is capped: a handful of samples cannot wipe out the queue. */
     in.abandon_ratio = 0.99;
-    assert_near(cg_ewt_seconds(&in), (9 * (1 - CG_EWT_MAX_ABANDON) + 1) * 60, EPS);
+    assert_near(cg_ewt_seconds(&in), (9 * (1 - CG_EWT_MAX_ABANDON) + 1) * 60 + CG_EWT_ADMIT_S, EPS);
     in.abandon_ratio = 7;
-    assert_near(cg_ewt_seconds(&in), (9 * (1 - CG_EWT_MAX_ABANDON) + 1) * 60, EPS);
+    assert_near(cg_ewt_seconds(&in), (9 * (1 - CG_EWT_MAX_ABANDON) + 1) * 60 + CG_EWT_ADMIT_S, EPS);
     /* Nonsense ratios read as 0. */
     in.abandon_ratio = -0.5;
     assert_near(cg_ewt_seconds(&in), none, EPS);
@@ -139,7 +139,7 @@ static void test_abandonment(void **state)
     /* Abandonment of others never affects the caller who is next. */
     in = full(0, 2);
     in.abandon_ratio = 0.5;
-    assert_near(cg_ewt_seconds(&in), 60, EPS);
+    assert_near(cg_ewt_seconds(&in), 60 + CG_EWT_ADMIT_S, EPS);
 }
 
 static void test_no_data(void **state)
@@ -148,14 +148,14 @@ static void test_no_data(void **state)
     /* No call has ended: the prior stands in for S. */
     struct cg_ewt_input in = full(0, 1);
     in.mean_service_s = 0;
-    assert_near(cg_ewt_seconds(&in), 180, EPS);
+    assert_near(cg_ewt_seconds(&in), 180 + CG_EWT_ADMIT_S, EPS);
     in.mean_service_s = -1;
-    assert_near(cg_ewt_seconds(&in), 180, EPS);
+    assert_near(cg_ewt_seconds(&in), 180 + CG_EWT_ADMIT_S, EPS);
     in.mean_service_s = NAN;
-    assert_near(cg_ewt_seconds(&in), 180, EPS);
+    assert_near(cg_ewt_seconds(&in), 180 + CG_EWT_ADMIT_S, EPS);
     /* No prior either: the built-in default, never 0. */
     in.prior_service_s = 0;
-    assert_near(cg_ewt_seconds(&in), CG_EWT_DEFAULT_PRIOR_S, EPS);
+    assert_near(cg_ewt_seconds(&in), CG_EWT_DEFAULT_PRIOR_S + CG_EWT_ADMIT_S, EPS);
     struct cg_ewt_input zero = {0};
     assert_true(cg_ewt_seconds(&zero) >= 1);
     assert_true(cg_ewt_seconds(NULL) >= 1);
@@ -170,26 +170,42 @@ static void test_head_of_line_bound(void **state)
     in.mean_service_s = 0;
     in.head_wait_s = 1200;
     in.waited_s = 300;
-    assert_near(cg_ewt_seconds(&in), 1200, EPS);
+    assert_near(cg_ewt_seconds(&in), 1200 + CG_EWT_ADMIT_S, EPS);
     in.ahead = 3;
     in.slots = in.busy = 2;
-    assert_near(cg_ewt_seconds(&in), 4 * 1200 / 2.0, EPS);
+    assert_near(cg_ewt_seconds(&in), 4 * 1200 / 2.0 + CG_EWT_ADMIT_S, EPS);
     /* The caller's own wait is evidence too (the head value may be stale). */
     in.head_wait_s = 0;
     in.waited_s = 600;
-    assert_near(cg_ewt_seconds(&in), 4 * 600 / 2.0, EPS);
+    assert_near(cg_ewt_seconds(&in), 4 * 600 / 2.0 + CG_EWT_ADMIT_S, EPS);
     /* A short head wait never lowers the prior. */
     in.head_wait_s = 10;
     in.waited_s = 5;
-    assert_near(cg_ewt_seconds(&in), 4 * 180 / 2.0, EPS);
+    assert_near(cg_ewt_seconds(&in), 4 * 180 / 2.0 + CG_EWT_ADMIT_S, EPS);
     /* Once calls have ended the observed mean rules: no bound. */
     in.mean_service_s = 120;
     in.head_wait_s = 5000;
-    assert_near(cg_ewt_seconds(&in), 4 * 120 / 2.0, EPS);
+    assert_near(cg_ewt_seconds(&in), 4 * 120 / 2.0 + CG_EWT_ADMIT_S, EPS);
     /* A free slot means nothing is stuck: no bound. */
     in.mean_service_s = 0;
     in.busy = 1;
-    assert_near(cg_ewt_seconds(&in), 3 * 180 / 2.0, EPS);
+    assert_near(cg_ewt_seconds(&in), 3 * 180 / 2.0 + CG_EWT_ADMIT_S, EPS);
+}
+
+static void test_observed_admission(void **state)
+{
+    (void)state;
+    /* The observed admission latency replaces the default, in both cases:
+     * being admitted now, and after the releases ahead. */
+    struct cg_ewt_input in = full(0, 2);
+    in.admit_s = 0.8;
+    assert_near(cg_ewt_seconds(&in), 60 + 0.8, EPS);
+    in.busy = 0;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_MIN_S, EPS); /* 0.8 s, clamped to 1 */
+    in.admit_s = 2.5;
+    assert_near(cg_ewt_seconds(&in), 2.5, EPS);
+    in.admit_s = NAN;
+    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
 }
 
 static void test_clamps(void **state)
@@ -204,10 +220,10 @@ static void test_clamps(void **state)
     /* Tiny service times still give at least a few seconds. */
     in = full(0, 1000);
     in.mean_service_s = 0.001;
-    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S, EPS);
+    assert_near(cg_ewt_seconds(&in), CG_EWT_ADMIT_S + 0.001 / 1000, EPS);
     /* Negative ahead reads as 0; NaN everywhere stays finite and >= 1. */
     in = full(-5, 2);
-    assert_near(cg_ewt_seconds(&in), 60, EPS);
+    assert_near(cg_ewt_seconds(&in), 60 + CG_EWT_ADMIT_S, EPS);
     struct cg_ewt_input nan_in = {.ahead = 3,
                                   .slots = 2,
                                   .busy = 2,
@@ -316,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_abandonment),
         cmocka_unit_test(test_no_data),
         cmocka_unit_test(test_head_of_line_bound),
+        cmocka_unit_test(test_observed_admission),
         cmocka_unit_test(test_clamps),
         cmocka_unit_test(test_ewma),
         cmocka_unit_test(test_taskqueue),

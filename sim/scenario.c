@@ -1,0 +1,665 @@
+/*
+ * scenario.c - scenario files. Every object is checked against the list of
+ * members it may have, so that a typo fails loudly instead of silently
+ * running a different scenario; errors name the JSON path.
+ */
+#include "fmacros.h"
+
+#include "scenario.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "json.h"
+
+/* Files are small; this bounds what a mistaken path can make us read. */
+#define MAX_FILE_BYTES (1024 * 1024)
+#define MAX_SECONDS    1e6 /* any duration: beyond this is a typo */
+#define MAX_RATE       1e5
+#define MAX_SEGMENTS   1000
+#define MAX_BURST      1000000
+#define MAX_STRING     512
+#define PATH_LEN       128
+
+struct ctx {
+    char *err;
+    size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const char *path,
+                                                      const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->errlen > 0)
+        snprintf(c->err, c->errlen, "%s: %s", path[0] ? path : "(top level)", msg);
+    return -1;
+}
+
+static void join(char *out, const char *path, const char *key)
+{
+    /* Paths are short; a long one is cut, which only shortens a message. */
+    int n =
+        path[0] ? snprintf(out, PATH_LEN, "%s.%s", path, key) : snprintf(out, PATH_LEN, "%s", key);
+    if (n < 0)
+        out[0] = '\0';
+}
+
+static int is_allowed(const char *key, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strcmp(key, *allowed) == 0)
+            return 1;
+    return 0;
+}
+
+/* Requires obj to be an object whose members are all in allowed. */
+static int check_object(struct ctx *c, const json_t *obj, const char *path,
+                        const char *const *allowed)
+{
+    if (!json_is_object(obj))
+        return fail(c, path, "expected an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        (void)v;
+        if (!is_allowed(key, allowed))
+            return fail(c, path, "unknown member \"%s\"", key);
+    }
+    return 0;
+}
+
+/* A number member within [min, max]; absent leaves *out unchanged. */
+static int get_num(struct ctx *c, const json_t *obj, const char *path, const char *key, double min,
+                   double max, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[PATH_LEN];
+    join(p, path, key);
+    if (!json_is_number(v))
+        return fail(c, p, "expected a number");
+    double d = json_number_value(v);
+    if (d < min || d > max) {
+        if (min == 0.0 && max == 1.0)
+            return fail(c, p, "must be a probability in [0, 1]");
+        if (d < 0 && min >= 0)
+            return fail(c, p, "must not be negative");
+        return fail(c, p, "must be in [%g, %g]", min, max);
+    }
+    *out = d;
+    return 0;
+}
+
+static int get_seconds(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                       double *out)
+{
+    return get_num(c, obj, path, key, 0.0, MAX_SECONDS, out);
+}
+
+static int get_prob(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                    double *out)
+{
+    return get_num(c, obj, path, key, 0.0, 1.0, out);
+}
+
+static int get_int(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                   long long min, long long max, long long *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[PATH_LEN];
+    join(p, path, key);
+    if (!json_is_integer(v))
+        return fail(c, p, "expected an integer");
+    long long n = json_integer_value(v);
+    if (n < min || n > max) {
+        if (n < 0 && min >= 0)
+            return fail(c, p, "must not be negative");
+        return fail(c, p, "must be in [%lld, %lld]", min, max);
+    }
+    *out = n;
+    return 0;
+}
+
+static int get_int_field(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                         long long min, long long max, int *out)
+{
+    long long n = *out;
+    if (get_int(c, obj, path, key, min, max, &n) != 0)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+/* An expectation: a non-negative integer, or null for "not checked" (-1). */
+static int get_expect(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                      long *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (json_is_null(v)) {
+        *out = -1;
+        return 0;
+    }
+    long long n = 0;
+    if (get_int(c, obj, path, key, 0, 1000000000LL, &n) != 0)
+        return -1;
+    *out = (long)n;
+    return 0;
+}
+
+static int get_bool(struct ctx *c, const json_t *obj, const char *path, const char *key, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v)) {
+        char p[PATH_LEN];
+        join(p, path, key);
+        return fail(c, p, "expected true or false");
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* A non-empty string member, copied over *out (which owns its old value). */
+static int get_str(struct ctx *c, const json_t *obj, const char *path, const char *key, char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[PATH_LEN];
+    join(p, path, key);
+    if (!json_is_string(v))
+        return fail(c, p, "expected a string");
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (n == 0)
+        return fail(c, p, "must not be empty");
+    if (n > MAX_STRING)
+        return fail(c, p, "longer than %d bytes", MAX_STRING);
+    if (strlen(s) != n)
+        return fail(c, p, "must not contain NUL");
+    free(*out);
+    *out = cg_strdup(s);
+    return 0;
+}
+
+/* ---- distributions ---- */
+
+static int require(struct ctx *c, const json_t *obj, const char *path, const char *key)
+{
+    if (json_object_get(obj, key) == NULL)
+        return fail(c, path, "missing required member \"%s\"", key);
+    return 0;
+}
+
+/* Parses v into d (replacing the default entirely). allow_null: null means
+ * "none" (infinite patience, no delay). */
+static int parse_dist(struct ctx *c, const json_t *v, const char *path, int allow_null,
+                      struct sim_dist *d)
+{
+    if (json_is_null(v)) {
+        if (!allow_null)
+            return fail(c, path, "must be a distribution, not null");
+        memset(d, 0, sizeof(*d));
+        d->kind = SIM_DIST_NONE;
+        return 0;
+    }
+    if (!json_is_object(v))
+        return fail(c, path, "expected a distribution object%s", allow_null ? " or null" : "");
+    json_t *kind = json_object_get(v, "dist");
+    char p[PATH_LEN];
+    join(p, path, "dist");
+    if (!kind)
+        return fail(c, path, "missing required member \"dist\"");
+    if (!json_is_string(kind))
+        return fail(c, p, "expected a string");
+    const char *k = json_string_value(kind);
+
+    struct sim_dist nd = {0};
+    if (strcmp(k, "const") == 0) {
+        static const char *const allowed[] = {"dist", "value_s", "min_s", "max_s", NULL};
+        nd.kind = SIM_DIST_CONST;
+        if (check_object(c, v, path, allowed) || require(c, v, path, "value_s") ||
+            get_seconds(c, v, path, "value_s", &nd.a) ||
+            get_seconds(c, v, path, "min_s", &nd.min_s) ||
+            get_seconds(c, v, path, "max_s", &nd.max_s))
+            return -1;
+    } else if (strcmp(k, "uniform") == 0) {
+        static const char *const allowed[] = {"dist", "min_s", "max_s", NULL};
+        nd.kind = SIM_DIST_UNIFORM;
+        if (check_object(c, v, path, allowed) || require(c, v, path, "min_s") ||
+            require(c, v, path, "max_s") || get_seconds(c, v, path, "min_s", &nd.a) ||
+            get_seconds(c, v, path, "max_s", &nd.b))
+            return -1;
+        if (nd.b < nd.a) {
+            join(p, path, "max_s");
+            return fail(c, p, "must not be less than min_s");
+        }
+        nd.min_s = nd.a;
+        nd.max_s = nd.b; /* 0 with min_s 0: the constant 0, as written */
+    } else if (strcmp(k, "exp") == 0) {
+        static const char *const allowed[] = {"dist", "mean_s", "min_s", "max_s", NULL};
+        nd.kind = SIM_DIST_EXP;
+        if (check_object(c, v, path, allowed) || require(c, v, path, "mean_s") ||
+            get_seconds(c, v, path, "mean_s", &nd.a) ||
+            get_seconds(c, v, path, "min_s", &nd.min_s) ||
+            get_seconds(c, v, path, "max_s", &nd.max_s))
+            return -1;
+        if (!(nd.a > 0)) {
+            join(p, path, "mean_s");
+            return fail(c, p, "must be positive");
+        }
+    } else if (strcmp(k, "lognormal") == 0) {
+        static const char *const allowed[] = {"dist", "median_s", "sigma", "min_s", "max_s", NULL};
+        nd.kind = SIM_DIST_LOGNORMAL;
+        if (check_object(c, v, path, allowed) || require(c, v, path, "median_s") ||
+            require(c, v, path, "sigma") || get_seconds(c, v, path, "median_s", &nd.a) ||
+            get_num(c, v, path, "sigma", 0.0, 10.0, &nd.b) ||
+            get_seconds(c, v, path, "min_s", &nd.min_s) ||
+            get_seconds(c, v, path, "max_s", &nd.max_s))
+            return -1;
+        if (!(nd.a > 0)) {
+            join(p, path, "median_s");
+            return fail(c, p, "must be positive");
+        }
+    } else {
+        return fail(c, p, "unknown distribution \"%s\" (const, uniform, exp, lognormal)", k);
+    }
+    if (nd.max_s > 0 && nd.max_s < nd.min_s) {
+        join(p, path, "max_s");
+        return fail(c, p, "must not be less than min_s");
+    }
+    *d = nd;
+    return 0;
+}
+
+static int get_dist(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                    int allow_null, struct sim_dist *d)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[PATH_LEN];
+    join(p, path, key);
+    return parse_dist(c, v, p, allow_null, d);
+}
+
+/* ---- sections ---- */
+
+static int parse_arrivals(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    const char *path = "callers.arrivals";
+    if (!json_is_object(v))
+        return fail(c, path, "expected an object");
+    json_t *proc = json_object_get(v, "process");
+    if (!proc)
+        return fail(c, path, "missing required member \"process\"");
+    if (!json_is_string(proc))
+        return fail(c, "callers.arrivals.process", "expected a string");
+    const char *k = json_string_value(proc);
+    if (strcmp(k, "poisson") == 0) {
+        static const char *const allowed[] = {"process", "rate_per_s", NULL};
+        sc->arrival = SIM_ARRIVAL_POISSON;
+        return check_object(c, v, path, allowed) ||
+               get_num(c, v, path, "rate_per_s", 0.0, MAX_RATE, &sc->rate_per_s);
+    }
+    if (strcmp(k, "burst") == 0) {
+        static const char *const allowed[] = {"process", "count", "at_s", "spread_s", NULL};
+        sc->arrival = SIM_ARRIVAL_BURST;
+        sc->burst_at_s = 0;
+        sc->burst_spread_s = 0;
+        return check_object(c, v, path, allowed) || require(c, v, path, "count") ||
+               get_int_field(c, v, path, "count", 0, MAX_BURST, &sc->burst_count) ||
+               get_seconds(c, v, path, "at_s", &sc->burst_at_s) ||
+               get_seconds(c, v, path, "spread_s", &sc->burst_spread_s);
+    }
+    if (strcmp(k, "schedule") == 0) {
+        static const char *const allowed[] = {"process", "segments", NULL};
+        static const char *const seg_allowed[] = {"until_s", "rate_per_s", NULL};
+        sc->arrival = SIM_ARRIVAL_SCHEDULE;
+        if (check_object(c, v, path, allowed) || require(c, v, path, "segments"))
+            return -1;
+        json_t *segs = json_object_get(v, "segments");
+        if (!json_is_array(segs))
+            return fail(c, "callers.arrivals.segments", "expected an array");
+        size_t n = json_array_size(segs);
+        if (n == 0 || n > MAX_SEGMENTS)
+            return fail(c, "callers.arrivals.segments", "needs 1 to %d segments", MAX_SEGMENTS);
+        struct sim_segment *out = cg_calloc(n, sizeof(*out));
+        double prev = 0;
+        for (size_t i = 0; i < n; i++) {
+            char p[PATH_LEN];
+            snprintf(p, sizeof(p), "callers.arrivals.segments[%zu]", i);
+            json_t *s = json_array_get(segs, i);
+            out[i].until_s = -1;
+            if (check_object(c, s, p, seg_allowed) || require(c, s, p, "until_s") ||
+                require(c, s, p, "rate_per_s") ||
+                get_seconds(c, s, p, "until_s", &out[i].until_s) ||
+                get_num(c, s, p, "rate_per_s", 0.0, MAX_RATE, &out[i].rate_per_s)) {
+                free(out);
+                return -1;
+            }
+            if (out[i].until_s <= prev) {
+                free(out);
+                char q[PATH_LEN];
+                join(q, p, "until_s");
+                return fail(c, q, "must be greater than the previous segment's (and than 0)");
+            }
+            prev = out[i].until_s;
+        }
+        free(sc->segments);
+        sc->segments = out;
+        sc->nsegments = n;
+        return 0;
+    }
+    return fail(c, "callers.arrivals.process", "unknown process \"%s\" (poisson, burst, schedule)",
+                k);
+}
+
+static int parse_callers(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"arrivals", "duration", "patience", NULL};
+    if (check_object(c, v, "callers", allowed))
+        return -1;
+    json_t *arr = json_object_get(v, "arrivals");
+    if (arr && parse_arrivals(c, arr, sc) != 0)
+        return -1;
+    return get_dist(c, v, "callers", "duration", 0, &sc->duration) ||
+           get_dist(c, v, "callers", "patience", 1, &sc->patience);
+}
+
+static int parse_hooks(struct ctx *c, const json_t *obj, const char *parent,
+                       struct sim_webhook_faults *f)
+{
+    static const char *const allowed[] = {"drop", "duplicate", "delay", "reorder", NULL};
+    json_t *v = json_object_get(obj, "webhooks");
+    if (!v)
+        return 0;
+    char path[PATH_LEN];
+    join(path, parent, "webhooks");
+    return check_object(c, v, path, allowed) || get_prob(c, v, path, "drop", &f->drop) ||
+           get_prob(c, v, path, "duplicate", &f->duplicate) ||
+           get_prob(c, v, path, "reorder", &f->reorder) ||
+           get_dist(c, v, path, "delay", 1, &f->delay);
+}
+
+static int parse_twilio(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"account_sid",     "auth_token", "queue_max_size",
+                                          "say_s_per_char",  "play_s",     "redirect_posts_action",
+                                          "completed_again", "latency",    "rate_429",
+                                          "rate_5xx",        "webhooks",   NULL};
+    const char *p = "twilio";
+    if (check_object(c, v, p, allowed) ||
+        get_str(c, v, p, "account_sid", &sc->twilio_account_sid) ||
+        get_str(c, v, p, "auth_token", &sc->twilio_auth_token) ||
+        get_int_field(c, v, p, "queue_max_size", 1, 5000, &sc->queue_max_size) ||
+        get_num(c, v, p, "say_s_per_char", 0.0, 10.0, &sc->say_s_per_char) ||
+        get_seconds(c, v, p, "play_s", &sc->play_s) ||
+        get_bool(c, v, p, "redirect_posts_action", &sc->redirect_posts_action) ||
+        get_dist(c, v, p, "latency", 1, &sc->twilio_latency) ||
+        get_prob(c, v, p, "rate_429", &sc->twilio_rate_429) ||
+        get_prob(c, v, p, "rate_5xx", &sc->twilio_rate_5xx) ||
+        parse_hooks(c, v, p, &sc->twilio_hooks))
+        return -1;
+    if (strncmp(sc->twilio_account_sid, "AC", 2) != 0 || strlen(sc->twilio_account_sid) != 34)
+        return fail(c, "twilio.account_sid", "must be \"AC\" followed by 32 characters");
+    json_t *ca = json_object_get(v, "completed_again");
+    if (ca) {
+        const char *s = json_string_value(ca);
+        if (s && strcmp(s, "21220") == 0)
+            sc->completed_again_200 = 0;
+        else if (s && strcmp(s, "200") == 0)
+            sc->completed_again_200 = 1;
+        else
+            return fail(c, "twilio.completed_again", "must be \"21220\" or \"200\"");
+    }
+    return 0;
+}
+
+static int parse_vapi(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"api_key",
+                                          "limit",
+                                          "server_secret",
+                                          "overlimit_mode",
+                                          "external_calls",
+                                          "end_lag_s",
+                                          "report_lag_s",
+                                          "no_stream_timeout_s",
+                                          "max_duration_s",
+                                          "visibility_lag_s",
+                                          "latency",
+                                          "rate_429",
+                                          "rate_500",
+                                          "rate_overlimit",
+                                          "hang_rate",
+                                          "webhooks",
+                                          NULL};
+    const char *p = "vapi";
+    if (check_object(c, v, p, allowed) || get_str(c, v, p, "api_key", &sc->vapi_api_key) ||
+        get_int_field(c, v, p, "limit", 1, 100000, &sc->vapi_limit) ||
+        get_str(c, v, p, "server_secret", &sc->vapi_server_secret) ||
+        get_int_field(c, v, p, "external_calls", 0, 100000, &sc->vapi_external_calls) ||
+        get_seconds(c, v, p, "end_lag_s", &sc->vapi_end_lag_s) ||
+        get_seconds(c, v, p, "report_lag_s", &sc->vapi_report_lag_s) ||
+        get_seconds(c, v, p, "no_stream_timeout_s", &sc->vapi_no_stream_timeout_s) ||
+        get_seconds(c, v, p, "max_duration_s", &sc->vapi_max_duration_s) ||
+        get_seconds(c, v, p, "visibility_lag_s", &sc->vapi_visibility_lag_s) ||
+        get_dist(c, v, p, "latency", 1, &sc->vapi_latency) ||
+        get_prob(c, v, p, "rate_429", &sc->vapi_rate_429) ||
+        get_prob(c, v, p, "rate_500", &sc->vapi_rate_500) ||
+        get_prob(c, v, p, "rate_overlimit", &sc->vapi_rate_overlimit) ||
+        get_prob(c, v, p, "hang_rate", &sc->vapi_hang_rate) ||
+        parse_hooks(c, v, p, &sc->vapi_hooks))
+        return -1;
+    json_t *m = json_object_get(v, "overlimit_mode");
+    if (m) {
+        const char *s = json_string_value(m);
+        if (s && strcmp(s, "400") == 0)
+            sc->vapi_overlimit_blocked = 0;
+        else if (s && strcmp(s, "blocked") == 0)
+            sc->vapi_overlimit_blocked = 1;
+        else
+            return fail(c, "vapi.overlimit_mode", "must be \"400\" or \"blocked\"");
+    }
+    if (sc->vapi_external_calls > sc->vapi_limit)
+        return fail(c, "vapi.external_calls", "must not exceed vapi.limit");
+    return 0;
+}
+
+static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"lost",
+                                          "max_overlimit_rejections",
+                                          "final_active",
+                                          "final_waiting",
+                                          "max_idle_slot_s",
+                                          "min_connected",
+                                          NULL};
+    const char *p = "expect";
+    if (check_object(c, v, p, allowed) || get_expect(c, v, p, "lost", &sc->expect_lost) ||
+        get_expect(c, v, p, "max_overlimit_rejections", &sc->expect_max_overlimit) ||
+        get_expect(c, v, p, "final_active", &sc->expect_final_active) ||
+        get_expect(c, v, p, "final_waiting", &sc->expect_final_waiting) ||
+        get_expect(c, v, p, "min_connected", &sc->expect_min_connected))
+        return -1;
+    json_t *idle = json_object_get(v, "max_idle_slot_s");
+    if (idle && json_is_null(idle))
+        sc->expect_max_idle_slot_s = -1;
+    else if (idle && get_seconds(c, v, p, "max_idle_slot_s", &sc->expect_max_idle_slot_s))
+        return -1;
+    return 0;
+}
+
+static void set_defaults(struct sim_scenario *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->name = cg_strdup("scenario");
+    sc->seed = 1;
+    sc->duration_s = 10;
+    sc->drain_s = 30;
+    sc->arrival = SIM_ARRIVAL_POISSON;
+    sc->rate_per_s = 1;
+    sc->duration = (struct sim_dist){.kind = SIM_DIST_EXP, .a = 2, .min_s = 0.2, .max_s = 30};
+    sc->patience = (struct sim_dist){.kind = SIM_DIST_NONE};
+
+    sc->twilio_account_sid = cg_strdup("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    sc->twilio_auth_token = cg_strdup("sim-auth-token");
+    sc->queue_max_size = 1000;
+    sc->say_s_per_char = 0.001;
+    sc->play_s = 0.5;
+    sc->redirect_posts_action = 1;
+    sc->completed_again_200 = 0;
+    sc->twilio_latency.kind = SIM_DIST_NONE;
+    sc->twilio_hooks.delay.kind = SIM_DIST_NONE;
+
+    sc->vapi_api_key = cg_strdup("sim-vapi-key");
+    sc->vapi_limit = 10;
+    sc->vapi_server_secret = cg_strdup("sim-vapi-secret");
+    sc->vapi_overlimit_blocked = 0;
+    sc->vapi_end_lag_s = 0.2;
+    sc->vapi_report_lag_s = 0.3;
+    sc->vapi_no_stream_timeout_s = 5;
+    sc->vapi_max_duration_s = 600;
+    sc->vapi_visibility_lag_s = 0;
+    sc->vapi_latency.kind = SIM_DIST_NONE;
+    sc->vapi_hooks.delay.kind = SIM_DIST_NONE;
+
+    sc->expect_lost = 0;
+    sc->expect_max_overlimit = 0;
+    sc->expect_final_active = 0;
+    sc->expect_final_waiting = 0;
+    sc->expect_max_idle_slot_s = -1;
+    sc->expect_min_connected = -1;
+}
+
+static int parse(struct sim_scenario *sc, const char *json, size_t len, char *err, size_t errlen,
+                 int *named)
+{
+    struct ctx c = {err, errlen};
+    *named = 0;
+    if (errlen > 0)
+        err[0] = '\0';
+    set_defaults(sc);
+
+    char jerr[160];
+    json_t *root = cg_json_parse(json, len, CG_JSON_MAX_DEPTH, jerr, sizeof(jerr));
+    if (!root) {
+        fail(&c, "", "invalid JSON: %s", jerr);
+        sim_scenario_free(sc);
+        set_defaults(sc); /* leave a usable value behind */
+        return -1;
+    }
+    static const char *const allowed[] = {"name",    "description", "seed", "duration_s", "drain_s",
+                                          "callers", "twilio",      "vapi", "expect",     NULL};
+    long long seed = 1;
+    int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
+             get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
+             get_seconds(&c, root, "", "duration_s", &sc->duration_s) ||
+             get_seconds(&c, root, "", "drain_s", &sc->drain_s);
+    if (rc == 0) {
+        sc->seed = (unsigned long long)seed;
+        json_t *d = json_object_get(root, "description");
+        if (d && !json_is_string(d))
+            rc = fail(&c, "description", "expected a string");
+    }
+    json_t *v;
+    if (rc == 0 && (v = json_object_get(root, "callers")) != NULL)
+        rc = parse_callers(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "twilio")) != NULL)
+        rc = parse_twilio(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "vapi")) != NULL)
+        rc = parse_vapi(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "expect")) != NULL)
+        rc = parse_expect(&c, v, sc);
+    *named = json_object_get(root, "name") != NULL;
+    json_decref(root);
+    if (rc != 0) {
+        sim_scenario_free(sc);
+        set_defaults(sc);
+        return -1;
+    }
+    return 0;
+}
+
+int sim_scenario_parse(struct sim_scenario *sc, const char *json, size_t len, char *err,
+                       size_t errlen)
+{
+    int named;
+    return parse(sc, json, len, err, errlen, &named);
+}
+
+int sim_scenario_load(struct sim_scenario *sc, const char *path, char *err, size_t errlen)
+{
+    set_defaults(sc);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = cg_malloc(MAX_FILE_BYTES + 1);
+    size_t n = fread(buf, 1, MAX_FILE_BYTES + 1, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr || n > MAX_FILE_BYTES) {
+        snprintf(err, errlen, "%s: %s", path, rerr ? "read error" : "file too large");
+        free(buf);
+        return -1;
+    }
+    sim_scenario_free(sc);
+    char sub[256];
+    int named = 0;
+    int rc = parse(sc, buf, n, sub, sizeof(sub), &named);
+    free(buf);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", path, sub);
+        return -1;
+    }
+    /* Without a name, the file's base name (sans .json) names the run. */
+    if (!named) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        size_t bl = strlen(base);
+        if (bl > 5 && strcmp(base + bl - 5, ".json") == 0)
+            bl -= 5;
+        if (bl > 0 && bl <= MAX_STRING) {
+            free(sc->name);
+            sc->name = cg_strndup(base, bl);
+        }
+    }
+    return 0;
+}
+
+void sim_scenario_free(struct sim_scenario *sc)
+{
+    free(sc->name);
+    free(sc->segments);
+    free(sc->twilio_account_sid);
+    free(sc->twilio_auth_token);
+    free(sc->vapi_api_key);
+    free(sc->vapi_server_secret);
+    sc->name = NULL;
+    sc->segments = NULL;
+    sc->nsegments = 0;
+    sc->twilio_account_sid = NULL;
+    sc->twilio_auth_token = NULL;
+    sc->vapi_api_key = NULL;
+    sc->vapi_server_secret = NULL;
+}

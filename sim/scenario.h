@@ -1,0 +1,125 @@
+/*
+ * scenario.h - a scenario file: who calls, how the APIs behave, which
+ * faults to inject, and what the run must prove. JSON, every member
+ * optional with the defaults below; unknown members are an error (a typo
+ * must not silently test something else).
+ *
+ * {
+ *   "name": "steady", "seed": 42,
+ *   "duration_s": 10,          arrivals happen in [0, duration_s)
+ *   "drain_s": 20,             then at most this long for everyone to finish
+ *   "callers": {
+ *     "arrivals": {"process": "poisson", "rate_per_s": 5}
+ *               | {"process": "burst", "count": 200, "at_s": 1, "spread_s": 0.5}
+ *               | {"process": "schedule", "segments": [{"until_s": 5, "rate_per_s": 2}, ...]},
+ *     "duration": {"dist": "exp", "mean_s": 2, "min_s": 0.2, "max_s": 10}
+ *               | {"dist": "lognormal", "median_s": 2, "sigma": 0.5, ...}
+ *               | {"dist": "uniform", "min_s": 1, "max_s": 3} | {"dist": "const", "value_s": 2},
+ *     "patience": same shapes, or null for callers who never give up (default null)
+ *   },
+ *   "twilio": {
+ *     "account_sid": "AC...", "auth_token": "...", "queue_max_size": 1000,
+ *     "say_s_per_char": 0.001, "play_s": 0.5,   simulated media durations
+ *     "redirect_posts_action": true,            on REST dequeue, POST action
+ * (QueueResult=redirected) first "completed_again": "21220" | "200",       Status=completed on a
+ * completed call "latency": {dist...}, "rate_429": 0, "rate_5xx": 0,   REST faults "webhooks":
+ * {"drop": 0, "duplicate": 0, "delay": {dist...} | null, "reorder": 0}
+ *   },
+ *   "vapi": {
+ *     "api_key": "...", "limit": 10, "server_secret": "...",
+ *     "overlimit_mode": "400" | "blocked", "external_calls": 0,  calls in the pool callgate does
+ * not see "end_lag_s": 0.2, "report_lag_s": 0.3, "no_stream_timeout_s": 5, "max_duration_s": 600,
+ *     "visibility_lag_s": 0,                   GET /call/{id} answers 404 this long after creation
+ *     "latency": {dist...}, "rate_429": 0, "rate_500": 0, "rate_overlimit": 0, "hang_rate": 0,
+ *     "webhooks": {"drop": 0, "duplicate": 0, "delay": null, "reorder": 0}
+ *   },
+ *   "expect": {"lost": 0, "max_overlimit_rejections": 0, "final_active": 0, "final_waiting": 0,
+ *              "max_idle_slot_s": null, "min_connected": null}
+ * }
+ */
+#ifndef SIM_SCENARIO_H
+#define SIM_SCENARIO_H
+
+#include <stddef.h>
+
+enum sim_dist_kind {
+    SIM_DIST_NONE,
+    SIM_DIST_CONST,
+    SIM_DIST_UNIFORM,
+    SIM_DIST_EXP,
+    SIM_DIST_LOGNORMAL
+};
+
+struct sim_dist {
+    enum sim_dist_kind kind; /* NONE: "null" (no value: infinite patience, no delay) */
+    double a;                /* const value, uniform min, exp mean, lognormal median */
+    double b;                /* uniform max, lognormal sigma */
+    double min_s, max_s;     /* clamps; max_s 0 = none */
+};
+
+enum sim_arrival_kind { SIM_ARRIVAL_POISSON, SIM_ARRIVAL_BURST, SIM_ARRIVAL_SCHEDULE };
+
+struct sim_segment {
+    double until_s;
+    double rate_per_s;
+};
+
+struct sim_webhook_faults {
+    double drop, duplicate, reorder;
+    struct sim_dist delay;
+};
+
+struct sim_scenario {
+    char *name;
+    unsigned long long seed;
+    double duration_s;
+    double drain_s;
+
+    enum sim_arrival_kind arrival;
+    double rate_per_s;
+    int burst_count;
+    double burst_at_s, burst_spread_s;
+    struct sim_segment *segments;
+    size_t nsegments;
+    struct sim_dist duration;
+    struct sim_dist patience;
+
+    char *twilio_account_sid;
+    char *twilio_auth_token;
+    int queue_max_size;
+    double say_s_per_char;
+    double play_s;
+    int redirect_posts_action;
+    int completed_again_200;
+    struct sim_dist twilio_latency;
+    double twilio_rate_429, twilio_rate_5xx;
+    struct sim_webhook_faults twilio_hooks;
+
+    char *vapi_api_key;
+    int vapi_limit;
+    char *vapi_server_secret;
+    int vapi_overlimit_blocked; /* 0: 400 body; 1: 201 concurrencyBlocked */
+    int vapi_external_calls;
+    double vapi_end_lag_s, vapi_report_lag_s, vapi_no_stream_timeout_s, vapi_max_duration_s;
+    double vapi_visibility_lag_s;
+    struct sim_dist vapi_latency;
+    double vapi_rate_429, vapi_rate_500, vapi_rate_overlimit;
+    double vapi_hang_rate; /* "hang_rate": share of connected calls that get one "hang"
+                            * server message (slow model; must not release a slot); 0 */
+    struct sim_webhook_faults vapi_hooks;
+
+    long expect_lost;
+    long expect_max_overlimit;
+    long expect_final_active;
+    long expect_final_waiting;
+    double expect_max_idle_slot_s; /* < 0: not checked */
+    long expect_min_connected;     /* < 0: not checked */
+};
+
+/* Parses a scenario from JSON text; NULL-terminated err on failure. */
+int sim_scenario_parse(struct sim_scenario *sc, const char *json, size_t len, char *err,
+                       size_t errlen);
+int sim_scenario_load(struct sim_scenario *sc, const char *path, char *err, size_t errlen);
+void sim_scenario_free(struct sim_scenario *sc);
+
+#endif

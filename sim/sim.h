@@ -1,0 +1,120 @@
+/*
+ * sim.h - callgate-sim: a stand-in for Twilio (REST, voice engine,
+ * TaskRouter), Vapi (bypass calls, webhooks) and the callers, in one
+ * single-threaded process on the same stack as callgate.
+ *
+ * One HTTP server serves every API the gate calls, on one port:
+ *   /2010-04-01/Accounts/{AC}/...   Twilio Voice REST (twilio_rest.c)
+ *   /v1/Workspaces/{WS}/...         TaskRouter (taskrouter.c)
+ *   /call, /call/{id}               Vapi (vapi.c)
+ *   /sim/status                     live figures for the demo's progress line
+ * One HTTP client delivers every webhook (hooks.c), to the gate's
+ * PUBLIC_URL, acting as the load balancer in front of one or more callgate
+ * instances: a URL under public_url is sent to one of the instance base URLs
+ * (round robin, skipping an instance that refuses connections) while the
+ * signature is computed over the public URL, as Twilio would.
+ *
+ * Module map and who calls whom:
+ *   main.c        command line, builds the world, runs the loop, writes the report
+ *   scenario.c    scenario file (JSON) -> struct sim_scenario
+ *   rng.c         seeded PRNG and distributions: a run repeats exactly
+ *   callers.c     arrival process; each arrival starts a Twilio call
+ *   twiml.c       TwiML parser (pure; fuzz target)
+ *   twilio_voice.c per-call state machine: webhooks, TwiML execution,
+ *                 <Enqueue> and the waitUrl loop, status callbacks
+ *   twilio_rest.c Queues, Members, Calls REST resources
+ *   vapi.c        POST /call, GET /call, call lifecycle, server webhooks
+ *   hooks.c       webhook delivery with faults (drop, duplicate, delay, reorder)
+ *   report.c      truth bookkeeping, invariants, the JSON report
+ *
+ * Time: real time on the loop. Scenarios are short (seconds); every duration
+ * in a scenario file is in seconds and may be fractional.
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scenario.h"
+
+struct event_base;
+struct cg_httpd;
+struct cg_httpc;
+struct sim_rng;
+struct sim_twilio;
+struct sim_vapi;
+struct sim_report;
+struct sim_hooks;
+struct sim_callers;
+struct sim_call; /* a Twilio call (twilio_voice.c) */
+
+struct sim_world {
+    struct event_base *base;
+    struct cg_httpd *httpd;
+    struct cg_httpc *httpc;
+    const struct sim_scenario *sc;
+    struct sim_rng *rng;       /* caller parameters only, so they repeat exactly */
+    struct sim_rng *fault_rng; /* faults, so changing faults does not change callers */
+    struct sim_hooks *hooks;
+    struct sim_twilio *twilio;
+    struct sim_vapi *vapi;
+    struct sim_callers *callers;
+    struct sim_report *report;
+    uint64_t start_ms; /* monotonic ms when the scenario started */
+    int finished;      /* set when the scenario is over; the loop then exits */
+};
+
+/* Seconds since the scenario started. */
+double sim_now_s(const struct sim_world *w);
+
+/* ---- Twilio voice side (twilio_voice.c) ---- */
+/* Starts an inbound call from a new caller: duration_s is how long the
+ * caller talks once connected, patience_s how long they wait in a queue
+ * before hanging up (< 0: forever). Returns the call. */
+struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
+                                     double patience_s);
+/* The Vapi call bridged to this Twilio call ended on Vapi's side (max
+ * duration, assistant ended): the <Connect> verb finishes and execution
+ * continues with the next verb (normally: none, so the call completes). */
+void sim_twilio_stream_ended(struct sim_world *w, const char *call_sid);
+/* Number of callers currently in any Twilio queue. */
+size_t sim_twilio_waiting(const struct sim_world *w);
+/* Live (not completed) Twilio calls. */
+size_t sim_twilio_live(const struct sim_world *w);
+/* ---- additions (twilio half) ---- */
+/* The simulated Twilio: voice engine, plus the 2010 REST API registered on
+ * w->httpd (which must exist; w->hooks, w->rng, w->fault_rng and w->sc must
+ * be set before the first call). NULL on failure. Store it in w->twilio. */
+struct sim_twilio *sim_twilio_new(struct sim_world *w);
+/* Frees every call and queue; REST replies still held back are answered
+ * 503. Free the hooks first and set w->hooks to NULL: webhooks still in
+ * flight are then released here; with the hooks still alive they are
+ * dropped when they call back. The REST routes stay registered on w->httpd
+ * (it has no way to remove them): free the httpd next, without serving
+ * new requests in between. */
+void sim_twilio_free(struct sim_twilio *tw);
+/* The scenario is over: every caller without an outcome yet (still queued,
+ * still listening, still fetching) is recorded as LOST, queued ones are
+ * dequeued in the report, and the engine stops (no more webhooks). */
+void sim_twilio_finish(struct sim_world *w);
+/* The SID of the queue with this friendly name, created with the
+ * scenario's queue_max_size if it does not exist; NULL if the name is
+ * empty or longer than 64. Lets main.c hand TWILIO_QUEUE_SID to the gate. */
+const char *sim_twilio_queue_sid(struct sim_world *w, const char *friendly_name);
+
+/* ---- Vapi side (vapi.c) ---- */
+/* A Twilio call executed <Connect><Stream url=...>. Returns 0 if the URL
+ * names a Vapi call that is waiting for its stream (it becomes in-progress
+ * and is now bridged to call_sid), -1 otherwise (the stream fails at once). */
+int sim_vapi_stream_connect(struct sim_world *w, const char *stream_url, const char *call_sid);
+/* The Twilio leg of a bridged call hung up: the Vapi call ends a moment
+ * later (scenario vapi.end_lag_s), as the media stream closes. */
+void sim_vapi_stream_closed(struct sim_world *w, const char *vapi_id);
+/* Vapi calls alive now (created and not ended): Vapi's concurrency count. */
+size_t sim_vapi_live(const struct sim_world *w);
+
+/* ---- TaskRouter (taskrouter.c) ---- */
+struct sim_taskrouter;
+
+#endif

@@ -1,0 +1,1059 @@
+/*
+ * twilio_rest.c - the simulated Twilio 2010 REST API: Queues, Queue
+ * Members and Calls, JSON only (".json" suffix), HTTP Basic auth, the 2010
+ * paging envelope, Twilio's error bodies, and injected faults (latency,
+ * 429, 5xx) drawn from w->fault_rng.
+ *
+ * A request held back by latency is processed when its timer fires, not
+ * when it arrives: that is when "Twilio" acts on it. Faulted requests are
+ * never processed, as Twilio promises for 429.
+ */
+#include "fmacros.h"
+
+#include "twilio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "clock.h"
+#include "form.h"
+#include "httpd.h"
+#include "log.h"
+#include "rng.h"
+#include "twsig.h"
+
+#define API_ROOT "/2010-04-01/Accounts/"
+#define MAX_SEGS 6
+/* Not confirmed against Twilio: the code for a request Twilio refuses as
+ * malformed (missing or invalid parameter). */
+#define CODE_BAD_REQUEST 20001
+#define CODE_NOT_FOUND   20404
+#define CODE_CALL_STATE  21220
+#define CODE_BAD_URL     21205
+#define CODE_BAD_TOKEN   21481
+
+struct sim_rest_pending {
+    struct sim_rest_pending *prev, *next;
+    struct sim_twilio *tw;
+    struct cg_http_req *req;
+    struct event *ev;
+    int fault; /* 0, 429, 500 or 503 */
+    int retry_after;
+};
+
+static const struct sim_scenario *scen(const struct sim_twilio *tw)
+{
+    return tw->w->sc;
+}
+
+static const char *acct(const struct sim_twilio *tw)
+{
+    const struct sim_scenario *sc = scen(tw);
+    return sc && sc->twilio_account_sid ? sc->twilio_account_sid
+                                        : "AC00000000000000000000000000000000";
+}
+
+static void count(struct sim_twilio *tw, const char *name)
+{
+    if (tw->w->report)
+        sim_report_count(tw->w->report, name);
+}
+
+/* ---- errors ---- */
+
+static void tw_error(struct cg_http_req *req, int status, int code, const char *message)
+{
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    cg_buf_printf(&b, "{\"code\":%d,\"message\":", code);
+    cg_buf_append_json_str(&b, message, strlen(message));
+    cg_buf_printf(&b, ",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}",
+                  code, status);
+    cg_http_reply_json(req, status, cg_buf_str(&b));
+    cg_buf_free(&b);
+}
+
+static void not_found(struct cg_http_req *req)
+{
+    char msg[600];
+    snprintf(msg, sizeof(msg), "The requested resource %.500s was not found",
+             cg_http_req_path(req));
+    tw_error(req, 404, CODE_NOT_FOUND, msg);
+}
+
+static void call_state(struct cg_http_req *req)
+{
+    tw_error(req, 400, CODE_CALL_STATE, "Call is not in-progress. Cannot redirect.");
+}
+
+static void unauthorized(struct cg_http_req *req)
+{
+    cg_http_set_header(req, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
+    cg_http_reply_json(req, 401,
+                       "{\"code\":20003,\"detail\":\"Your AccountSid or AuthToken was "
+                       "incorrect.\",\"message\":\"Authenticate\",\"more_info\":\"https://"
+                       "www.twilio.com/docs/errors/20003\",\"status\":401}");
+}
+
+static void method_not_allowed(struct cg_http_req *req)
+{
+    tw_error(req, 405, 20004, "Method not allowed");
+}
+
+/* ---- auth ---- */
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Standard Base64 with padding into out (NUL-terminated); -1 if malformed
+ * or longer than outlen - 1. */
+static int b64_decode(const char *s, char *out, size_t outlen)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n % 4 != 0)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)s[i + k];
+            if (c == '=' && i + 4 == n && k >= 2) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            if (pad)
+                return -1; /* data after padding */
+            v[k] = b64val(c);
+            if (v[k] < 0)
+                return -1;
+        }
+        unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
+                          ((unsigned long)v[2] << 6) | (unsigned long)v[3];
+        unsigned char bytes[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8),
+                                  (unsigned char)w};
+        for (int k = 0; k < 3 - pad; k++) {
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = (char)bytes[k];
+        }
+    }
+    out[o] = '\0';
+    if (memchr(out, '\0', o))
+        return -1;
+    return 0;
+}
+
+static int authorized(const struct sim_twilio *tw, struct cg_http_req *req)
+{
+    const char *h = cg_http_req_header(req, "Authorization");
+    const char *token = scen(tw) ? scen(tw)->twilio_auth_token : NULL;
+    if (!h || !token || strncasecmp(h, "Basic ", 6) != 0)
+        return 0;
+    h += 6;
+    while (*h == ' ')
+        h++;
+    char cred[512];
+    if (b64_decode(h, cred, sizeof(cred)) < 0)
+        return 0;
+    char *colon = strchr(cred, ':');
+    if (!colon)
+        return 0;
+    *colon = '\0';
+    int user_ok = cg_consttime_streq(cred, acct(tw));
+    int pass_ok = cg_consttime_streq(colon + 1, token);
+    return user_ok & pass_ok;
+}
+
+/* ---- JSON ---- */
+
+struct jw {
+    struct cg_buf *b;
+    int first;
+};
+
+static void jw_key(struct jw *j, const char *k)
+{
+    if (!j->first)
+        cg_buf_appendc(j->b, ',');
+    j->first = 0;
+    cg_buf_append_json_str(j->b, k, strlen(k));
+    cg_buf_appendc(j->b, ':');
+}
+
+static void jw_str(struct jw *j, const char *k, const char *v)
+{
+    jw_key(j, k);
+    if (v)
+        cg_buf_append_json_str(j->b, v, strlen(v));
+    else
+        cg_buf_appends(j->b, "null");
+}
+
+static void jw_long(struct jw *j, const char *k, long v)
+{
+    jw_key(j, k);
+    cg_buf_printf(j->b, "%ld", v);
+}
+
+static void jw_date(struct jw *j, const char *k, uint64_t wall_ms)
+{
+    if (!wall_ms) {
+        jw_str(j, k, NULL);
+        return;
+    }
+    char d[32];
+    cg_rfc2822(wall_ms, d);
+    jw_str(j, k, d);
+}
+
+static void queue_uri(const struct sim_twilio *tw, const struct sim_queue *q, struct cg_buf *b)
+{
+    cg_buf_printf(b, API_ROOT "%s/Queues/%s.json", acct(tw), q->sid);
+}
+
+static void queue_json(const struct sim_twilio *tw, const struct sim_queue *q, struct cg_buf *b)
+{
+    struct jw j = {b, 1};
+    cg_buf_appendc(b, '{');
+    jw_str(&j, "account_sid", acct(tw));
+    jw_long(&j, "average_wait_time", sim_tw_queue_avg_wait(q));
+    jw_long(&j, "current_size", (long)q->n);
+    jw_date(&j, "date_created", q->created_ms);
+    jw_date(&j, "date_updated", q->updated_ms);
+    jw_str(&j, "friendly_name", q->name);
+    jw_long(&j, "max_size", q->max_size);
+    jw_str(&j, "sid", q->sid);
+    jw_key(&j, "uri");
+    struct cg_buf u;
+    cg_buf_init(&u, CG_BUF_UNBOUNDED);
+    queue_uri(tw, q, &u);
+    cg_buf_append_json_str(b, u.data ? u.data : "", u.len);
+    cg_buf_free(&u);
+    cg_buf_appendc(b, '}');
+}
+
+static void member_json(const struct sim_twilio *tw, const struct sim_queue *q,
+                        const struct sim_call *c, struct cg_buf *b)
+{
+    struct jw j = {b, 1};
+    cg_buf_appendc(b, '{');
+    jw_str(&j, "queue_sid", q->sid);
+    jw_str(&j, "call_sid", c->sid);
+    jw_date(&j, "date_enqueued", c->enq_ms);
+    jw_long(&j, "position", (long)sim_tw_queue_position(q, c));
+    jw_key(&j, "uri");
+    struct cg_buf u;
+    cg_buf_init(&u, CG_BUF_UNBOUNDED);
+    cg_buf_printf(&u, API_ROOT "%s/Queues/%s/Members/%s.json", acct(tw), q->sid, c->sid);
+    cg_buf_append_json_str(b, u.data ? u.data : "", u.len);
+    cg_buf_free(&u);
+    jw_long(&j, "wait_time", sim_tw_call_queue_time(c));
+    cg_buf_appendc(b, '}');
+}
+
+/* "+15551234567" -> "(555) 123-4567", as Twilio formats NANP numbers. */
+static void format_number(const char *n, char *out, size_t outlen)
+{
+    size_t len = strlen(n);
+    int nanp = len == 12 && n[0] == '+' && n[1] == '1';
+    for (size_t i = 2; nanp && i < len; i++)
+        if (n[i] < '0' || n[i] > '9')
+            nanp = 0;
+    if (nanp)
+        snprintf(out, outlen, "(%.3s) %.3s-%.4s", n + 2, n + 5, n + 8);
+    else
+        snprintf(out, outlen, "%s", n);
+}
+
+static void call_json(const struct sim_twilio *tw, const struct sim_call *c, struct cg_buf *b)
+{
+    struct jw j = {b, 1};
+    char tmp[64];
+    const char *a = acct(tw);
+    uint64_t updated = c->ended_ms ? c->ended_ms : c->answered_ms ? c->answered_ms : c->created_ms;
+    cg_buf_appendc(b, '{');
+    jw_str(&j, "account_sid", a);
+    jw_str(&j, "answered_by", NULL);
+    jw_str(&j, "api_version", "2010-04-01");
+    jw_str(&j, "caller_name", NULL);
+    jw_date(&j, "date_created", c->created_ms);
+    jw_date(&j, "date_updated", updated);
+    jw_str(&j, "direction", "inbound");
+    if (c->ended_ms && c->answered_ms) {
+        snprintf(tmp, sizeof(tmp), "%llu",
+                 (unsigned long long)((c->ended_ms - c->answered_ms + 500) / 1000));
+        jw_str(&j, "duration", tmp);
+    } else if (c->ended_ms) {
+        jw_str(&j, "duration", "0");
+    } else {
+        jw_str(&j, "duration", NULL);
+    }
+    jw_date(&j, "end_time", c->ended_ms);
+    jw_str(&j, "forwarded_from", NULL);
+    jw_str(&j, "from", c->from);
+    format_number(c->from, tmp, sizeof(tmp));
+    jw_str(&j, "from_formatted", tmp);
+    jw_str(&j, "group_sid", NULL);
+    jw_str(&j, "parent_call_sid", NULL);
+    jw_str(&j, "phone_number_sid", "PN00000000000000000000000000000001");
+    jw_str(&j, "price", NULL);
+    jw_str(&j, "price_unit", "USD");
+    jw_str(&j, "sid", c->sid);
+    jw_date(&j, "start_time", c->created_ms);
+    jw_str(&j, "status", sim_tw_status_name(c->status));
+    jw_key(&j, "subresource_uris");
+    {
+        static const char *const subs[][2] = {
+            {"notifications", "Notifications"},
+            {"recordings", "Recordings"},
+            {"payments", "Payments"},
+            {"events", "Events"},
+            {"siprec", "Siprec"},
+            {"streams", "Streams"},
+            {"transcriptions", "Transcriptions"},
+            {"user_defined_message_subscriptions", "UserDefinedMessageSubscriptions"},
+            {"user_defined_messages", "UserDefinedMessages"},
+        };
+        struct jw s = {b, 1};
+        cg_buf_appendc(b, '{');
+        for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+            char u[256];
+            snprintf(u, sizeof(u), API_ROOT "%s/Calls/%s/%s.json", a, c->sid, subs[i][1]);
+            jw_str(&s, subs[i][0], u);
+        }
+        cg_buf_appendc(b, '}');
+    }
+    jw_str(&j, "to", c->to);
+    format_number(c->to, tmp, sizeof(tmp));
+    jw_str(&j, "to_formatted", tmp);
+    jw_str(&j, "trunk_sid", NULL);
+    char u[160];
+    snprintf(u, sizeof(u), API_ROOT "%s/Calls/%s.json", a, c->sid);
+    jw_str(&j, "uri", u);
+    jw_str(&j, "queue_time", "0");
+    cg_buf_appendc(b, '}');
+}
+
+static void reply_buf(struct cg_http_req *req, int status, struct cg_buf *b)
+{
+    cg_http_reply_json(req, status, cg_buf_str(b));
+    cg_buf_free(b);
+}
+
+/* ---- request helpers ---- */
+
+/* The form body of a POST; an empty body is an empty form. NULL after
+ * replying 400. */
+static const struct cg_form *post_form(struct cg_http_req *req, struct cg_form *empty)
+{
+    size_t len = 0;
+    cg_http_req_body(req, &len);
+    cg_form_init(empty);
+    if (len == 0)
+        return empty;
+    const char *err = NULL;
+    const struct cg_form *f = cg_http_req_form(req, &err);
+    if (!f) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "Invalid request body: %s", err ? err : "not form-encoded");
+        tw_error(req, 400, CODE_BAD_REQUEST, msg);
+    }
+    return f;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s || *s == ' ' || *s == '+')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int http_url(const char *u)
+{
+    return (strncmp(u, "http://", 7) == 0 && u[7]) || (strncmp(u, "https://", 8) == 0 && u[8]);
+}
+
+/* GET or POST (case-insensitive), default POST; NULL when invalid. */
+static const char *http_method(const char *m)
+{
+    if (!m)
+        return "POST";
+    if (strcasecmp(m, "GET") == 0)
+        return "GET";
+    if (strcasecmp(m, "POST") == 0)
+        return "POST";
+    return NULL;
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+/* ---- paging ---- */
+
+struct paging {
+    long size, page;
+    const char *token;
+    size_t start, count;
+};
+
+static int valid_token(const char *t)
+{
+    /* "PA" or "PB" and a resource SID: two letters and 32 hex digits. */
+    if (strlen(t) != 36 || t[0] != 'P' || (t[1] != 'A' && t[1] != 'B'))
+        return 0;
+    if (!((t[2] >= 'A' && t[2] <= 'Z') && (t[3] >= 'A' && t[3] <= 'Z')))
+        return 0;
+    for (size_t i = 4; i < 36; i++) {
+        char c = t[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+/* Reads PageSize, Page and PageToken; replies 400 and returns -1 when one
+ * is invalid. */
+static int paging_parse(struct cg_http_req *req, struct paging *pg)
+{
+    const struct cg_form *q = cg_http_req_query(req);
+    if (!q) {
+        tw_error(req, 400, CODE_BAD_REQUEST, "Invalid query string");
+        return -1;
+    }
+    pg->size = 50;
+    pg->page = 0;
+    pg->token = NULL;
+    const char *s = cg_form_get(q, "PageSize");
+    if (s && parse_long(s, 1, 1000, &pg->size) < 0) {
+        tw_error(req, 400, CODE_BAD_REQUEST, "PageSize must be an integer from 1 to 1000");
+        return -1;
+    }
+    s = cg_form_get(q, "Page");
+    if (s && parse_long(s, 0, 1000000, &pg->page) < 0) {
+        tw_error(req, 400, CODE_BAD_REQUEST, "Page must be a non-negative integer");
+        return -1;
+    }
+    pg->token = cg_form_get(q, "PageToken");
+    if (pg->token && !valid_token(pg->token)) {
+        tw_error(req, 400, CODE_BAD_TOKEN, "Invalid PageToken");
+        return -1;
+    }
+    return 0;
+}
+
+/* Places the page over n items named by sids[]: a token continues after
+ * (PA) or before (PB) the item it names; when that item is gone, Page
+ * decides. */
+static void paging_place(struct paging *pg, const char *const *sids, size_t n)
+{
+    size_t start = (size_t)pg->page * (size_t)pg->size;
+    if (pg->token) {
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(sids[i], pg->token + 2) != 0)
+                continue;
+            if (pg->token[1] == 'A')
+                start = i + 1;
+            else
+                start = i > (size_t)pg->size ? i - (size_t)pg->size : 0;
+            break;
+        }
+    }
+    pg->start = start;
+    pg->count = start < n ? n - start : 0;
+    if (pg->count > (size_t)pg->size)
+        pg->count = (size_t)pg->size;
+}
+
+/* Opens the envelope up to and including the list key's '['. */
+static void envelope_open(struct cg_buf *b, const char *base, const struct paging *pg,
+                          const char *const *sids, size_t n, const char *key)
+{
+    struct jw j = {b, 1};
+    struct cg_buf u;
+    cg_buf_init(&u, CG_BUF_UNBOUNDED);
+    cg_buf_appendc(b, '{');
+    jw_long(&j, "end", pg->count ? (long)(pg->start + pg->count - 1) : (long)pg->start);
+    cg_buf_printf(&u, "%s?PageSize=%ld&Page=0", base, pg->size);
+    jw_str(&j, "first_page_uri", cg_buf_str(&u));
+    cg_buf_reset(&u);
+    if (pg->start + pg->count < n) {
+        cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld&PageToken=PA%s", base, pg->size, pg->page + 1,
+                      sids[pg->start + pg->count - 1]);
+        jw_str(&j, "next_page_uri", cg_buf_str(&u));
+        cg_buf_reset(&u);
+    } else {
+        jw_str(&j, "next_page_uri", NULL);
+    }
+    jw_long(&j, "page", pg->page);
+    jw_long(&j, "page_size", pg->size);
+    if (pg->page > 0 && pg->count > 0) {
+        cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld&PageToken=PB%s", base, pg->size, pg->page - 1,
+                      sids[pg->start]);
+        jw_str(&j, "previous_page_uri", cg_buf_str(&u));
+        cg_buf_reset(&u);
+    } else {
+        jw_str(&j, "previous_page_uri", NULL);
+    }
+    jw_key(&j, key);
+    cg_buf_appendc(b, '[');
+    cg_buf_free(&u);
+}
+
+static void envelope_close(struct cg_buf *b, const char *base, const struct paging *pg)
+{
+    cg_buf_appendc(b, ']');
+    struct jw j = {b, 0};
+    jw_long(&j, "start", (long)pg->start);
+    struct cg_buf u;
+    cg_buf_init(&u, CG_BUF_UNBOUNDED);
+    cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld", base, pg->size, pg->page);
+    if (pg->token)
+        cg_buf_printf(&u, "&PageToken=%s", pg->token);
+    jw_str(&j, "uri", cg_buf_str(&u));
+    cg_buf_free(&u);
+    cg_buf_appendc(b, '}');
+}
+
+/* ---- resources ---- */
+
+static void queues_list(struct sim_twilio *tw, struct cg_http_req *req)
+{
+    struct paging pg;
+    if (paging_parse(req, &pg) < 0)
+        return;
+    const char **sids = cg_calloc(tw->nqueues + 1, sizeof(*sids));
+    struct sim_queue **qs = cg_calloc(tw->nqueues + 1, sizeof(*qs));
+    size_t n = 0;
+    for (struct sim_queue *q = tw->queues; q; q = q->next) {
+        qs[n] = q;
+        sids[n++] = q->sid;
+    }
+    paging_place(&pg, sids, n);
+    char base[128];
+    snprintf(base, sizeof(base), API_ROOT "%s/Queues.json", acct(tw));
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    envelope_open(&b, base, &pg, sids, n, "queues");
+    for (size_t i = 0; i < pg.count; i++) {
+        if (i)
+            cg_buf_appendc(&b, ',');
+        queue_json(tw, qs[pg.start + i], &b);
+    }
+    envelope_close(&b, base, &pg);
+    free(sids);
+    free(qs);
+    reply_buf(req, 200, &b);
+}
+
+/* FriendlyName and MaxSize of a create or update; replies 400 on error. */
+static int queue_params(struct sim_twilio *tw, struct cg_http_req *req, const struct cg_form *f,
+                        const struct sim_queue *self, const char **name, long *max)
+{
+    *name = cg_form_get(f, "FriendlyName");
+    if (*name) {
+        size_t chars = utf8_chars(*name);
+        if (chars == 0 || chars > 64) {
+            tw_error(req, 400, CODE_BAD_REQUEST, "FriendlyName must be 1 to 64 characters");
+            return -1;
+        }
+        const struct sim_queue *other = sim_tw_queue_by_name(tw, *name);
+        if (other && other != self) {
+            tw_error(req, 400, CODE_BAD_REQUEST, "A queue with this FriendlyName already exists");
+            return -1;
+        }
+    }
+    const char *m = cg_form_get(f, "MaxSize");
+    if (m && parse_long(m, 1, SIM_TWILIO_MAX_QUEUE_SIZE, max) < 0) {
+        tw_error(req, 400, CODE_BAD_REQUEST, "MaxSize must be an integer from 1 to 5000");
+        return -1;
+    }
+    return 0;
+}
+
+static void queue_create(struct sim_twilio *tw, struct cg_http_req *req)
+{
+    struct cg_form empty;
+    const struct cg_form *f = post_form(req, &empty);
+    if (!f)
+        return;
+    const char *name;
+    long max = scen(tw) && scen(tw)->queue_max_size > 0 ? scen(tw)->queue_max_size
+                                                        : SIM_TWILIO_DEFAULT_QUEUE_MAX;
+    if (max > SIM_TWILIO_MAX_QUEUE_SIZE)
+        max = SIM_TWILIO_MAX_QUEUE_SIZE;
+    if (queue_params(tw, req, f, NULL, &name, &max) < 0)
+        return;
+    if (!name) {
+        tw_error(req, 400, CODE_BAD_REQUEST,
+                 "Missing required parameter FriendlyName in the post body");
+        return;
+    }
+    struct sim_queue *q = sim_tw_queue_create(tw, name, (int)max);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    queue_json(tw, q, &b);
+    reply_buf(req, 201, &b);
+}
+
+static void queue_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_queue *q)
+{
+    enum cg_http_method m = cg_http_req_method(req);
+    if (m == CG_HTTP_DELETE) {
+        if (sim_tw_queue_delete(tw, q) < 0) {
+            tw_error(req, 400, CODE_BAD_REQUEST, "Queue is not empty");
+            return;
+        }
+        cg_http_reply(req, 204, NULL, NULL, 0);
+        return;
+    }
+    if (m == CG_HTTP_POST) {
+        struct cg_form empty;
+        const struct cg_form *f = post_form(req, &empty);
+        if (!f)
+            return;
+        const char *name;
+        long max = q->max_size;
+        if (queue_params(tw, req, f, q, &name, &max) < 0)
+            return;
+        if (name) {
+            free(q->name);
+            q->name = cg_strdup(name);
+        }
+        q->max_size = (int)max;
+        q->updated_ms = cg_wall_ms();
+    }
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    queue_json(tw, q, &b);
+    reply_buf(req, 200, &b);
+}
+
+static void members_list(struct sim_twilio *tw, struct cg_http_req *req, struct sim_queue *q)
+{
+    struct paging pg;
+    if (paging_parse(req, &pg) < 0)
+        return;
+    const char **sids = cg_calloc(q->n + 1, sizeof(*sids));
+    for (size_t i = 0; i < q->n; i++)
+        sids[i] = q->members[i]->sid;
+    paging_place(&pg, sids, q->n);
+    char base[160];
+    snprintf(base, sizeof(base), API_ROOT "%s/Queues/%s/Members.json", acct(tw), q->sid);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    envelope_open(&b, base, &pg, sids, q->n, "queue_members");
+    for (size_t i = 0; i < pg.count; i++) {
+        if (i)
+            cg_buf_appendc(&b, ',');
+        member_json(tw, q, q->members[pg.start + i], &b);
+    }
+    envelope_close(&b, base, &pg);
+    free(sids);
+    reply_buf(req, 200, &b);
+}
+
+static void member_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_queue *q,
+                       const char *which)
+{
+    struct sim_call *c = NULL;
+    if (strcmp(which, "Front") == 0) {
+        c = q->n ? q->members[0] : NULL;
+    } else {
+        c = sim_tw_find_call(tw, which);
+        if (c && c->queue != q) {
+            /* Documented: a second dequeue of the same CallSid fails with a
+             * 400 (code and message not confirmed). */
+            if (c->left_queue == q && cg_http_req_method(req) == CG_HTTP_POST) {
+                count(tw, "twilio.rest_second_dequeue");
+                tw_error(req, 400, CODE_CALL_STATE, "Call is not in queue");
+                return;
+            }
+            c = NULL;
+        }
+    }
+    if (!c) {
+        not_found(req);
+        return;
+    }
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    if (cg_http_req_method(req) != CG_HTTP_POST) {
+        member_json(tw, q, c, &b);
+        reply_buf(req, 200, &b);
+        return;
+    }
+    struct cg_form empty;
+    const struct cg_form *f = post_form(req, &empty);
+    if (!f) {
+        cg_buf_free(&b);
+        return;
+    }
+    const char *url = cg_form_get(f, "Url");
+    const char *method = http_method(cg_form_get(f, "Method"));
+    if (!url) {
+        cg_buf_free(&b);
+        tw_error(req, 400, CODE_BAD_REQUEST, "Missing required parameter Url in the post body");
+        return;
+    }
+    if (!http_url(url)) {
+        cg_buf_free(&b);
+        tw_error(req, 400, CODE_BAD_URL, "Url is not a valid URL");
+        return;
+    }
+    if (!method) {
+        cg_buf_free(&b);
+        tw_error(req, 400, CODE_BAD_REQUEST, "Method must be GET or POST");
+        return;
+    }
+    /* The member as it was when dequeued. */
+    member_json(tw, q, c, &b);
+    if (sim_tw_call_redirect(tw, c, NULL, 0, url, method) < 0) {
+        cg_buf_free(&b);
+        call_state(req);
+        return;
+    }
+    count(tw, "twilio.rest_dequeue");
+    reply_buf(req, 200, &b);
+}
+
+static void calls_list(struct sim_twilio *tw, struct cg_http_req *req)
+{
+    struct paging pg;
+    if (paging_parse(req, &pg) < 0)
+        return;
+    const struct cg_form *qf = cg_http_req_query(req);
+    const char *status = qf ? cg_form_get(qf, "Status") : NULL;
+    /* Newest first, as Twilio lists calls. */
+    const char **sids = cg_calloc(tw->ncalls + 1, sizeof(*sids));
+    const struct sim_call **cs = cg_calloc(tw->ncalls + 1, sizeof(*cs));
+    size_t n = 0;
+    for (const struct sim_call *c = tw->calls; c; c = c->next_all) {
+        if (status && strcmp(status, sim_tw_status_name(c->status)) != 0)
+            continue;
+        cs[n++] = c;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        const struct sim_call *t = cs[i];
+        cs[i] = cs[n - 1 - i];
+        cs[n - 1 - i] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        sids[i] = cs[i]->sid;
+    paging_place(&pg, sids, n);
+    char base[128];
+    snprintf(base, sizeof(base), API_ROOT "%s/Calls.json", acct(tw));
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    envelope_open(&b, base, &pg, sids, n, "calls");
+    for (size_t i = 0; i < pg.count; i++) {
+        if (i)
+            cg_buf_appendc(&b, ',');
+        call_json(tw, cs[pg.start + i], &b);
+    }
+    envelope_close(&b, base, &pg);
+    free(sids);
+    free(cs);
+    reply_buf(req, 200, &b);
+}
+
+static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_call *c)
+{
+    if (cg_http_req_method(req) == CG_HTTP_POST) {
+        struct cg_form empty;
+        const struct cg_form *f = post_form(req, &empty);
+        if (!f)
+            return;
+        const char *twiml = cg_form_get(f, "Twiml");
+        const char *url = cg_form_get(f, "Url");
+        const char *method = http_method(cg_form_get(f, "Method"));
+        const char *status = cg_form_get(f, "Status");
+        if (twiml && url) {
+            tw_error(req, 400, CODE_BAD_REQUEST, "Twiml and Url are mutually exclusive");
+            return;
+        }
+        if (!method) {
+            tw_error(req, 400, CODE_BAD_REQUEST, "Method must be GET or POST");
+            return;
+        }
+        if (url && !http_url(url)) {
+            tw_error(req, 400, CODE_BAD_URL, "Url is not a valid URL");
+            return;
+        }
+        if (status && strcmp(status, "completed") != 0 && strcmp(status, "canceled") != 0) {
+            tw_error(req, 400, CODE_BAD_REQUEST, "Status must be completed or canceled");
+            return;
+        }
+        if (status) {
+            if (!sim_tw_call_live(c) && !scen(tw)->completed_again_200) {
+                call_state(req);
+                return;
+            }
+            sim_tw_call_end(tw, c, strcmp(status, "canceled") == 0);
+            count(tw, "twilio.rest_status_update");
+        } else if (twiml || url) {
+            size_t len = 0;
+            if (twiml) {
+                for (size_t i = 0; i < f->n; i++)
+                    if (strcmp(f->pairs[i].key, "Twiml") == 0) {
+                        len = f->pairs[i].value_len;
+                        break;
+                    }
+            }
+            if (sim_tw_call_redirect(tw, c, twiml, len, url, method) < 0) {
+                count(tw, "twilio.rest_redirect_not_live");
+                call_state(req);
+                return;
+            }
+            count(tw, "twilio.rest_redirect");
+        }
+    }
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    call_json(tw, c, &b);
+    reply_buf(req, 200, &b);
+}
+
+/* ---- routing ---- */
+
+static void route(struct sim_twilio *tw, struct cg_http_req *req)
+{
+    const char *rest = cg_http_req_path_rest(req);
+    char buf[512];
+    if (strlen(rest) >= sizeof(buf)) {
+        not_found(req);
+        return;
+    }
+    snprintf(buf, sizeof(buf), "%s", rest);
+    char *seg[MAX_SEGS];
+    size_t n = 0;
+    for (char *p = buf;;) {
+        char *slash = strchr(p, '/');
+        if (n == MAX_SEGS) {
+            not_found(req);
+            return;
+        }
+        seg[n++] = p;
+        if (!slash)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!seg[i][0]) {
+            not_found(req);
+            return;
+        }
+    }
+    /* JSON only: the 2010 API's XML representation is not simulated. */
+    size_t last = strlen(seg[n - 1]);
+    if (n < 2 || last <= 5 || strcmp(seg[n - 1] + last - 5, ".json") != 0 ||
+        strcmp(seg[0], acct(tw)) != 0) {
+        not_found(req);
+        return;
+    }
+    seg[n - 1][last - 5] = '\0';
+    enum cg_http_method m = cg_http_req_method(req);
+    int get = m == CG_HTTP_GET || m == CG_HTTP_HEAD;
+    int post = m == CG_HTTP_POST;
+    int del = m == CG_HTTP_DELETE;
+
+    if (strcmp(seg[1], "Queues") == 0) {
+        if (n == 2) {
+            if (get)
+                queues_list(tw, req);
+            else if (post)
+                queue_create(tw, req);
+            else
+                method_not_allowed(req);
+            return;
+        }
+        struct sim_queue *q = sim_tw_find_queue(tw, seg[2]);
+        if (!q || (n >= 4 && strcmp(seg[3], "Members") != 0) || n > 5) {
+            not_found(req);
+            return;
+        }
+        if (n == 3) {
+            if (get || post || del)
+                queue_one(tw, req, q);
+            else
+                method_not_allowed(req);
+        } else if (n == 4) {
+            if (get)
+                members_list(tw, req, q);
+            else
+                method_not_allowed(req);
+        } else {
+            if (get || post)
+                member_one(tw, req, q, seg[4]);
+            else
+                method_not_allowed(req);
+        }
+        return;
+    }
+    if (strcmp(seg[1], "Calls") == 0 && n <= 3) {
+        if (n == 2) {
+            if (get)
+                calls_list(tw, req);
+            else
+                method_not_allowed(req);
+            return;
+        }
+        struct sim_call *c = sim_tw_find_call(tw, seg[2]);
+        if (!c) {
+            not_found(req);
+            return;
+        }
+        if (get || post)
+            call_one(tw, req, c);
+        else
+            method_not_allowed(req);
+        return;
+    }
+    not_found(req);
+}
+
+static void serve(struct sim_twilio *tw, struct cg_http_req *req, int fault, int retry_after)
+{
+    if (fault == 429) {
+        count(tw, "twilio.rest_429");
+        if (retry_after)
+            cg_http_set_header(req, "Retry-After", "1");
+        tw_error(req, 429, 20429, "Too Many Requests");
+        return;
+    }
+    if (fault == 500 || fault == 503) {
+        count(tw, "twilio.rest_5xx");
+        tw_error(req, fault, fault == 500 ? 20500 : 20503,
+                 fault == 500 ? "Internal Server Error" : "Service Unavailable");
+        return;
+    }
+    route(tw, req);
+}
+
+static void pending_unlink(struct sim_rest_pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->tw->rest = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+static void on_delayed(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sim_rest_pending *p = arg;
+    pending_unlink(p);
+    struct sim_twilio *tw = p->tw;
+    struct cg_http_req *req = p->req;
+    int fault = p->fault, retry_after = p->retry_after;
+    event_free(p->ev);
+    free(p);
+    serve(tw, req, fault, retry_after);
+}
+
+static void on_request(struct cg_http_req *req, void *arg)
+{
+    struct sim_twilio *tw = arg;
+    if (!authorized(tw, req)) {
+        count(tw, "twilio.rest_401");
+        unauthorized(req);
+        return;
+    }
+    const struct sim_scenario *sc = scen(tw);
+    struct sim_rng *rng = tw->w->fault_rng;
+    int fault = 0, retry_after = 0;
+    double delay = 0;
+    if (sc && rng) {
+        if (sc->twilio_rate_429 > 0 && sim_rng_chance(rng, sc->twilio_rate_429)) {
+            fault = 429;
+            retry_after = sim_rng_chance(rng, 0.5);
+        } else if (sc->twilio_rate_5xx > 0 && sim_rng_chance(rng, sc->twilio_rate_5xx)) {
+            fault = sim_rng_chance(rng, 0.5) ? 500 : 503;
+        }
+        if (sc->twilio_latency.kind != SIM_DIST_NONE)
+            delay = sim_rng_draw(rng, &sc->twilio_latency);
+    }
+    if (!(delay > 0)) {
+        serve(tw, req, fault, retry_after);
+        return;
+    }
+    struct sim_rest_pending *p = cg_calloc(1, sizeof(*p));
+    p->tw = tw;
+    p->req = req;
+    p->fault = fault;
+    p->retry_after = retry_after;
+    p->ev = evtimer_new(tw->w->base, on_delayed, p);
+    if (!p->ev) {
+        free(p);
+        serve(tw, req, fault, retry_after);
+        return;
+    }
+    p->next = tw->rest;
+    if (tw->rest)
+        tw->rest->prev = p;
+    tw->rest = p;
+    if (delay > 60)
+        delay = 60;
+    struct timeval tv;
+    tv.tv_sec = (time_t)delay;
+    tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+    evtimer_add(p->ev, &tv);
+}
+
+int sim_twilio_rest_init(struct sim_twilio *tw)
+{
+    unsigned methods = CG_HTTP_GET | CG_HTTP_POST | CG_HTTP_DELETE | CG_HTTP_PUT | CG_HTTP_PATCH;
+    if (cg_httpd_route(tw->w->httpd, API_ROOT "*", methods, on_request, tw) < 0) {
+        cg_log_error("sim twilio: cannot register the REST routes", "");
+        return -1;
+    }
+    return 0;
+}
+
+void sim_twilio_rest_shutdown(struct sim_twilio *tw)
+{
+    while (tw->rest) {
+        struct sim_rest_pending *p = tw->rest;
+        pending_unlink(p);
+        event_free(p->ev);
+        tw_error(p->req, 503, 20503, "Service Unavailable");
+        free(p);
+    }
+}

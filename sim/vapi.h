@@ -1,0 +1,38 @@
+/*
+ * vapi.h - the simulated Vapi: POST /call (provider bypass only), GET /call,
+ * GET /call/{id}, the call lifecycle and its server messages.
+ *
+ * A call counts against the concurrency limit from creation until it ends:
+ * when its stream never arrives (no_stream_timeout_s), a moment after the
+ * Twilio leg hangs up (end_lag_s), or at maxDurationSeconds. On the end it
+ * posts status-update "ended" at once and end-of-call-report report_lag_s
+ * later, to <public_url>/call-ended (or assistantOverrides.server.url), with
+ * x-vapi-secret and the scenario's Vapi webhook faults.
+ *
+ * The world entry points are in sim.h: sim_vapi_stream_connect(),
+ * sim_vapi_stream_closed(), sim_vapi_live().
+ */
+#ifndef SIM_VAPI_H
+#define SIM_VAPI_H
+
+#include <stddef.h>
+
+struct sim_world;
+struct sim_vapi;
+
+/* Registers the routes on w->httpd. Needs w->sc, w->rng, w->fault_rng,
+ * w->hooks; w->report may be NULL. NULL if a route cannot be added. */
+struct sim_vapi *sim_vapi_new(struct sim_world *w);
+/* Cancels every timer (no more webhooks) and answers nothing: requests
+ * still delayed by injected latency are left to cg_httpd_free(), which must
+ * come later. */
+void sim_vapi_free(struct sim_vapi *v);
+
+/* Highest sim_vapi_live() seen. */
+size_t sim_vapi_peak(const struct sim_vapi *v);
+/* Calls created (admitted) so far, and calls alive and waiting for their
+ * stream. */
+size_t sim_vapi_created(const struct sim_vapi *v);
+size_t sim_vapi_waiting_stream(const struct sim_vapi *v);
+
+#endif
