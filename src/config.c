@@ -213,6 +213,31 @@ static const char *check_hold_music_url(const char *v)
     return NULL;
 }
 
+static const char *check_hmac_algorithm(const char *v)
+{
+    if (strcmp(v, "sha256") != 0 && strcmp(v, "sha512") != 0 && strcmp(v, "sha1") != 0)
+        return "must be sha256, sha512 or sha1";
+    return NULL;
+}
+
+static const char *check_hmac_encoding(const char *v)
+{
+    if (strcmp(v, "hex") != 0 && strcmp(v, "base64") != 0)
+        return "must be hex or base64";
+    return NULL;
+}
+
+static const char *check_header_name(const char *v)
+{
+    if (*v == '\0' || strlen(v) > 64)
+        return "must be a header name of 1 to 64 characters";
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return "must be a header name (letters, digits, '-' and '_')";
+    return NULL;
+}
+
 static const char *check_vapi_id(const char *v)
 {
     if (strlen(v) > 128 || has_space_or_ctl(v))
@@ -353,8 +378,22 @@ static const struct option options[] = {
     OPT_URL(S_VAPI, "VAPI_BASE_URL", vapi_base_url, "https://api.vapi.ai", 0,
             "Base URL of Vapi's API; point it at callgate-sim for tests."),
     OPT_STR(S_VAPI, "VAPI_WEBHOOK_SECRET", vapi_webhook_secret, "", F_SECRET, NULL,
-            "Shared secret Vapi sends in the X-Vapi-Secret header of server messages. Empty: "
-            "Vapi webhooks are not authenticated."),
+            "Shared secret Vapi sends in the X-Vapi-Secret header of server messages (the "
+            "assistant's server secret). The gate needs it or the HMAC secret below."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_SECRET", vapi_webhook_hmac_secret, "", F_SECRET, NULL,
+            "Secret of a Vapi HMAC authentication plan (server.credentialId); when set, server "
+            "messages must carry a valid HMAC signature."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_ALGORITHM", vapi_webhook_hmac_algorithm, "sha256", 0,
+            check_hmac_algorithm, "HMAC plan algorithm: sha256, sha512 or sha1."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_SIGNATURE_HEADER", vapi_webhook_hmac_signature_header, "x-signature",
+            0, check_header_name, "HMAC plan signature header."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_TIMESTAMP_HEADER", vapi_webhook_hmac_timestamp_header, "x-timestamp",
+            0, check_header_name,
+            "HMAC plan timestamp header; the signed payload is {timestamp}.{body}."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_PREFIX", vapi_webhook_hmac_prefix, "", F_OPTIONAL, NULL,
+            "HMAC plan signature prefix, e.g. sha256= (empty: none)."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_ENCODING", vapi_webhook_hmac_encoding, "hex", 0, check_hmac_encoding,
+            "HMAC plan signature encoding: hex or base64."),
     OPT_INT(S_VAPI, "VAPI_MAX_DURATION_SECONDS", vapi_max_duration_seconds, "600", 10, 43200,
             "Longest a Vapi call may last (maxDurationSeconds); bounds how long a leaked slot "
             "stays held."),

@@ -63,6 +63,12 @@ struct cg_config {
     char *vapi_assistant_id;
     char *vapi_base_url;
     char *vapi_webhook_secret;
+    char *vapi_webhook_hmac_secret;
+    char *vapi_webhook_hmac_algorithm;
+    char *vapi_webhook_hmac_signature_header;
+    char *vapi_webhook_hmac_timestamp_header;
+    char *vapi_webhook_hmac_prefix;
+    char *vapi_webhook_hmac_encoding;
     int vapi_max_duration_seconds;
 
     /* Admission gate */
@@ -94,7 +100,7 @@ struct cg_config {
     char *wait_time_read_token;
 
     /* Private to config.c: where each option's value came from. */
-    unsigned char source_[160];
+    unsigned char source_[192];
 };
 
 struct cg_config_errors {

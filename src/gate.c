@@ -240,7 +240,8 @@ static void on_requeued(const redisReply *r, const char *err, void *arg)
     }
     if (rc->backoff > 0)
         schedule_retry(g, rc->backoff);
-    else if (verdict && strcmp(verdict, "requeued") == 0)
+    else if (verdict && strcmp(verdict, "stale") != 0)
+        /* requeued, abandoned and overflow all freed the caller's slot. */
         gate_admit(g);
     free(rc);
     if (verdict && strcmp(verdict, "overflow") == 0) {
@@ -1034,7 +1035,10 @@ int cg_gate_missing_config(const struct cg_config *cfg, char *out, size_t outlen
         {"VAPI_API_KEY", cfg->vapi_api_key},
         {"VAPI_PHONE_NUMBER_ID", cfg->vapi_phone_number_id},
         {"VAPI_ASSISTANT_ID", cfg->vapi_assistant_id},
-        {"VAPI_WEBHOOK_SECRET", cfg->vapi_webhook_secret},
+        /* Either form of webhook authentication will do. */
+        {"VAPI_WEBHOOK_SECRET", cfg->vapi_webhook_hmac_secret[0] != '\0'
+                                    ? cfg->vapi_webhook_hmac_secret
+                                    : cfg->vapi_webhook_secret},
     };
     int n = 0;
     size_t used = 0;

@@ -469,10 +469,20 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
     struct cg_gate *g = arg;
     size_t len;
     const char *body = cg_http_req_body(req, &len);
-    struct cg_vapi_auth auth = {.secret = g->cfg->vapi_webhook_secret};
+    const struct cg_config *c = g->cfg;
+    struct cg_vapi_auth auth = {
+        .secret = c->vapi_webhook_secret[0] ? c->vapi_webhook_secret : NULL,
+        .hmac_secret = c->vapi_webhook_hmac_secret[0] ? c->vapi_webhook_hmac_secret : NULL,
+        .hmac_algorithm = c->vapi_webhook_hmac_algorithm,
+        .hmac_signature_header = c->vapi_webhook_hmac_signature_header,
+        .hmac_timestamp_header = c->vapi_webhook_hmac_timestamp_header,
+        .hmac_prefix = c->vapi_webhook_hmac_prefix,
+        .hmac_encoding = c->vapi_webhook_hmac_encoding,
+    };
     if (!cg_vapi_authenticate(&auth, header_of, req, body, len, cg_wall_ms())) {
         cg_log_warn("rejected a vapi request with a bad secret", "peer=%s", cg_http_req_peer(req));
-        cg_http_reply_error(req, 403, "bad_secret", "x-vapi-secret does not match");
+        cg_http_reply_error(req, 403, "bad_secret",
+                            "the x-vapi-secret header or HMAC signature does not match");
         return;
     }
     struct cg_vapi_event ev;
