@@ -258,7 +258,10 @@ static void requeue(struct admission *a, const char *reason, int overlimit, int 
                     double retry_after_s, const char *orphan_vapi_id)
 {
     struct cg_gate *g = a->g;
-    g->fails++;
+    /* A caller hanging up says nothing about Vapi or Twilio: only real
+     * failures lengthen the backoff. */
+    if (strcmp(reason, "caller-gone") != 0)
+        g->fails++;
     struct requeue_ctx *rc = cg_malloc(sizeof *rc);
     rc->a = a;
     rc->backoff = backoff_ms(g, retry_after_s);
@@ -291,7 +294,8 @@ static void on_overflow_pushed(const struct cg_twilio_result *res, void *arg)
     struct admission *a = arg;
     if (res->outcome != CG_TW_OK)
         cg_log_warn("overflow TwiML not delivered", "sid=%s code=%d", a->sid, res->code);
-    metric_inc(a->g, "callgate_callers_total", "outcome", "overflowed");
+    else
+        metric_inc(a->g, "callgate_callers_total", "outcome", "overflowed");
     adm_free(a);
 }
 
@@ -682,6 +686,7 @@ struct check {
     char state[16];
     char vapi_id[96];
     long long connected_at;
+    long long attempt;
 };
 
 static void check_done(struct check *c)
@@ -749,8 +754,39 @@ static void on_vapi_checked(const struct cg_vapi_get_result *res, void *arg)
     check_done(c);
 }
 
+static void on_admission_connected(const redisReply *r, const char *err, void *arg)
+{
+    struct check *c = arg;
+    const char *verdict = err ? NULL : rstr(r, 0);
+    cg_log_info("admission lease expired on a caller already talking; marked connected",
+                "sid=%s verdict=%s", c->member, verdict ? verdict : "error");
+    check_done(c);
+}
+
+/* An admission whose lease ran out: its owner died, or a Redis blip lost
+ * the connected step. If Vapi says the call is in progress the caller is
+ * talking to the assistant, and requeueing them would cut them off. */
+static void on_admission_checked(const struct cg_vapi_get_result *res, void *arg)
+{
+    struct check *c = arg;
+    struct cg_gate *g = c->g;
+    if (res->state == CG_VAPI_CALL_LIVE && res->status && strcmp(res->status, "in-progress") == 0 &&
+        strcmp(c->state, "admitting") == 0) {
+        struct gate_args args;
+        gate_args_init(&args, g);
+        gate_args_str(&args, c->member);
+        gate_args_int(&args, c->attempt);
+        gate_args_int(&args, (long long)g->cfg->lease_seconds * 1000);
+        gate_args_int(&args, g->cfg->end_grace_ms);
+        if (gate_eval(g, S_CONNECTED, &args, on_admission_connected, c) != 0)
+            check_done(c);
+        return;
+    }
+    gate_end(g, "expire-admission", c->member, "admission-lease-expired", "lease", on_check_end, c);
+}
+
 static void check_entry(struct cg_gate *g, const char *member, const char *state,
-                        const char *vapi_id, long long connected_at)
+                        const char *vapi_id, long long connected_at, long long attempt)
 {
     struct check *c = cg_calloc(1, sizeof *c);
     c->g = g;
@@ -758,9 +794,13 @@ static void check_entry(struct cg_gate *g, const char *member, const char *state
     snprintf(c->state, sizeof c->state, "%s", state);
     snprintf(c->vapi_id, sizeof c->vapi_id, "%s", vapi_id ? vapi_id : "");
     c->connected_at = connected_at;
+    c->attempt = attempt;
     g->checks++;
     if (strcmp(state, "admitting") == 0 || strcmp(state, "gone") == 0) {
-        /* The admission's owner did not finish in time: it died. */
+        /* The admission's owner did not finish in time. */
+        if (c->vapi_id[0] != '\0' &&
+            cg_vapi_get_call(g->vapi, c->vapi_id, on_admission_checked, c) == 0)
+            return;
         gate_end(g, "expire-admission", member, "admission-lease-expired", "lease", on_check_end,
                  c);
         return;
@@ -779,13 +819,13 @@ static void on_swept(const redisReply *r, const char *err, void *arg)
     g->sweep_running = 0;
     if (err || r->type != REDIS_REPLY_ARRAY)
         return;
-    for (size_t i = 0; i + 4 < r->elements; i += 5) {
+    for (size_t i = 0; i + 5 < r->elements; i += 6) {
         const char *member = rstr(r, i);
         const char *state = rstr(r, i + 1);
         const char *vid = rstr(r, i + 2);
         if (member == NULL || state == NULL)
             continue;
-        check_entry(g, member, state, vid, rint_at(r, i + 3, 0));
+        check_entry(g, member, state, vid, rint_at(r, i + 3, 0), rint_at(r, i + 5, 0));
     }
 }
 

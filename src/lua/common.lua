@@ -20,6 +20,9 @@ local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local function call_key(sid) return P .. 'call:' .. sid end
 local function vapi_key(id) return P .. 'vapi:' .. id end
+-- Vapi calls whose end was seen: a late request to hold a slot for one of
+-- them must not create a slot nothing will ever release.
+local function vapi_ended_key(id) return P .. 'vend:' .. id end
 
 local function log(event, sid, ...)
   redis.call('XADD', K_LOG, 'MAXLEN', '~', LOG_MAXLEN, '*', 'ev', event, 'sid', sid, 't', NOW, ...)

@@ -66,6 +66,9 @@ local verdict, vsid, detail = 'unknown', '', ''
 if kind == 'vapi' then
   local slot = 'v:' .. id
   local sid = redis.call('GET', vapi_key(id))
+  -- Remember the end of a call this gate knows (never of an unknown id:
+  -- those change nothing), so a later orphan slot is not created for it.
+  if sid then redis.call('SET', vapi_ended_key(id), 1, 'EX', CALL_TTL) end
   if redis.call('ZSCORE', K_ACTIVE, slot) then
     redis.call('ZREM', K_ACTIVE, slot)
     log('RELEASE', sid or '', 'by', signal, 'reason', reason, 'vapi', id, 'orphan', 1)

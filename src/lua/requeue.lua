@@ -14,7 +14,7 @@ local ck = call_key(sid)
 local state = redis.call('HGET', ck, 'state')
 local cur = tonumber(redis.call('HGET', ck, 'attempts'))
 
-if ARGV[8] ~= '' then
+if ARGV[8] ~= '' and redis.call('EXISTS', vapi_ended_key(ARGV[8])) == 0 then
   -- A Vapi call exists but will never carry this caller: it holds a Vapi
   -- slot until Vapi ends it, and so must it here.
   redis.call('ZADD', K_ACTIVE, NOW + tonumber(ARGV[9]), 'v:' .. ARGV[8])

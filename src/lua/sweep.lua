@@ -1,7 +1,8 @@
 -- sweep.lua: active entries whose lease ran out, claimed for one check so
 -- that other instances sweeping at the same time skip them.
 -- ARGV: 1 prefix, 2 max_entries, 3 claim_ms
--- Returns a flat list: member, state, vapi_id, connected_at_ms, admitted_at_ms
+-- Returns a flat list: member, state, vapi_id, connected_at_ms, admitted_at_ms,
+-- attempt
 -- (states: the call's state, 'orphan' for v: and u: slots).
 local due = redis.call('ZRANGEBYSCORE', K_ACTIVE, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
@@ -10,17 +11,19 @@ for _, m in ipairs(due) do
   local prefix = string.sub(m, 1, 2)
   if prefix == 'v:' then
     out[#out + 1] = m; out[#out + 1] = 'orphan'; out[#out + 1] = string.sub(m, 3)
-    out[#out + 1] = 0; out[#out + 1] = 0
+    out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   elseif prefix == 'u:' then
     out[#out + 1] = m; out[#out + 1] = 'orphan'; out[#out + 1] = ''
-    out[#out + 1] = 0; out[#out + 1] = 0
+    out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   else
-    local f = redis.call('HMGET', call_key(m), 'state', 'vapi_id', 'connected_at', 'admitted_at')
+    local f = redis.call('HMGET', call_key(m), 'state', 'vapi_id', 'connected_at', 'admitted_at',
+                         'attempts')
     out[#out + 1] = m
     out[#out + 1] = f[1] or 'unknown'
     out[#out + 1] = f[2] or ''
     out[#out + 1] = tonumber(f[3]) or 0
     out[#out + 1] = tonumber(f[4]) or 0
+    out[#out + 1] = tonumber(f[5]) or 0
   end
 end
 return out

@@ -14,7 +14,9 @@ if state == 'admitting' and cur == attempt then
   return {'ok'}
 end
 local slot = 'v:' .. vid
-redis.call('ZADD', K_ACTIVE, NOW + tonumber(ARGV[5]), slot)
+if redis.call('EXISTS', vapi_ended_key(vid)) == 0 then
+  redis.call('ZADD', K_ACTIVE, NOW + tonumber(ARGV[5]), slot)
+end
 if state == 'gone' and cur == attempt then
   -- The caller's slot becomes the orphan Vapi call's slot.
   redis.call('ZREM', K_ACTIVE, sid)

@@ -409,6 +409,30 @@ static void test_vapi_end_before_connect_requeues(void **state)
     freeReplyObject(r);
 }
 
+static void test_no_orphan_slot_after_vapi_end(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    redisReply *r = RUN(cg_lua_vapi_created, "CA1", "1", "V5", "60000");
+    freeReplyObject(r);
+    /* Vapi ended the call before the caller reached it (the caller is
+     * requeued), and then the admission gives up on the Twilio update: no
+     * slot may be held for a call that is already over. */
+    r = end_signal("vapi", "V5", "vapi-status");
+    assert_string_equal(str_at(r, 0), "requeued");
+    freeReplyObject(r);
+    r = requeue("CA1", "1", "0", "0", "V5", "0");
+    assert_string_equal(str_at(r, 0), "stale");
+    freeReplyObject(r);
+    /* An unknown id leaves no trace at all. */
+    r = end_signal("vapi", "V6", "vapi-status");
+    assert_string_equal(str_at(r, 0), "unknown");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("EXISTS " PREFIX "vend:V6"), 0);
+    /* (CA1 itself was admitted again into the freed slot.) */
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "active v:V5"), -1);
+}
+
 static void test_cap_rises_with_releases(void **state)
 {
     (void)state;
@@ -461,7 +485,7 @@ static void test_sweep_claims_expired(void **state)
     freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 CA1"));
     freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 v:V7"));
     redisReply *r = RUN(cg_lua_sweep, "10", "10000");
-    assert_int_equal(r->elements, 10);
+    assert_int_equal(r->elements, 12);
     freeReplyObject(r);
     /* Claimed: a second sweep right away sees nothing. */
     r = RUN(cg_lua_sweep, "10", "10000");
@@ -586,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup(test_requeue_permanent_gives_up, flush),
         cmocka_unit_test_setup(test_requeue_with_orphan_holds_slot, flush),
         cmocka_unit_test_setup(test_vapi_end_before_connect_requeues, flush),
+        cmocka_unit_test_setup(test_no_orphan_slot_after_vapi_end, flush),
         cmocka_unit_test_setup(test_cap_rises_with_releases, flush),
         cmocka_unit_test_setup(test_position_and_overflow, flush),
         cmocka_unit_test_setup(test_sweep_claims_expired, flush),

@@ -1,0 +1,1719 @@
+/*
+ * The admission gate end to end: real callgate processes and a real
+ * redis-server, with Twilio's and Vapi's APIs played by the fake in
+ * tests/harness/fakeapi.c (its own thread and event loop in this process).
+ * The test signs Twilio webhooks as Twilio does, posts Vapi server messages
+ * with the shared secret, and reads the gate's state straight from Redis.
+ *
+ * Everything that happens asynchronously is awaited by polling with a
+ * timeout; no assertion depends on how fast anything is.
+ */
+#include "fmacros.h"
+
+#include "harness.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "fakeapi.h"
+#include "form.h"
+#include "proc.h"
+#include "twsig.h"
+
+#define ACCOUNT_SID  "AC0123456789abcdef0123456789abcdef"
+#define AUTH_TOKEN   "test-twilio-auth-token-42"
+#define QUEUE_SID    "QU0123456789abcdef0123456789abcdef"
+#define VAPI_KEY     "test-vapi-api-key-7"
+#define PHONE_ID     "phone-number-id-1"
+#define ASSISTANT_ID "assistant-id-1"
+#define VAPI_SECRET  "test-vapi-webhook-secret"
+#define CALLER       "+15557770000"
+#define QUEUE_NAME   "customer-support"
+#define P            "cg:{default}:"
+
+/* Generous bounds for things that take milliseconds when all is well. */
+#define SOON  5000
+#define LATER 10000
+
+struct gate {
+    struct cgt_proc proc;
+    int port;
+    char base[64];
+};
+
+struct fixture {
+    struct cg_redis_server rs;
+    struct cgt_fake *fake;
+    struct gate g[2];
+};
+
+static unsigned sid_counter;
+
+static void new_sid(char out[40])
+{
+    snprintf(out, 40, "CA%032x", ++sid_counter);
+}
+
+/* ---- failure reports ---- */
+
+/* The tail of every callgate's log, for failure messages. */
+static void dump_logs(struct fixture *f)
+{
+    for (int i = 0; i < 2; i++) {
+        if (f->g[i].proc.log_path[0] == '\0')
+            continue;
+        char *out = cgt_proc_output(&f->g[i].proc);
+        size_t n = strlen(out);
+        const char *tail = n > 6000 ? out + n - 6000 : out;
+        fprintf(stderr, "---- callgate %d log (tail) ----\n%s\n", i, tail);
+        fflush(stderr);
+        free(out);
+    }
+}
+
+#define must(f, cond, ...)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            dump_logs(f);                                                                          \
+            fail_msg(__VA_ARGS__);                                                                 \
+        }                                                                                          \
+    } while (0)
+
+/* ---- processes ---- */
+
+static int setup(void **state)
+{
+    struct fixture *f = cg_calloc(1, sizeof *f);
+    cgt_redis_start(&f->rs);
+    struct cgt_fake_opts o = {
+        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
+    f->fake = cgt_fake_start(&o);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 2; i++)
+        if (f->g[i].proc.pid > 0)
+            cgt_stop(&f->g[i].proc, SIGKILL, 1000);
+    cgt_fake_stop(f->fake);
+    cg_redis_server_stop(&f->rs);
+    free(f);
+    return 0;
+}
+
+static void start_gate(struct fixture *f, int i, const char *const *extra)
+{
+    struct gate *g = &f->g[i];
+    g->port = cg_free_port();
+    snprintf(g->base, sizeof g->base, "http://127.0.0.1:%d", g->port);
+    char port[32], pub[96], redis[96], twbase[96], vbase[96], inst[32];
+    snprintf(port, sizeof port, "PORT=%d", g->port);
+    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", g->base);
+    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
+    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
+    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
+    snprintf(inst, sizeof inst, "INSTANCE_ID=gate%d", i);
+    static const char *const base_env[] = {"BIND_ADDRESS=127.0.0.1",
+                                           "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
+                                           "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
+                                           "TWILIO_QUEUE_SID=" QUEUE_SID,
+                                           "TWILIO_QUEUE_NAME=" QUEUE_NAME,
+                                           "VAPI_API_KEY=" VAPI_KEY,
+                                           "VAPI_PHONE_NUMBER_ID=" PHONE_ID,
+                                           "VAPI_ASSISTANT_ID=" ASSISTANT_ID,
+                                           "VAPI_WEBHOOK_SECRET=" VAPI_SECRET,
+                                           "MAX_CONCURRENCY=2",
+                                           "SWEEP_INTERVAL_MS=100",
+                                           "END_GRACE_MS=300",
+                                           "ADMISSION_BACKOFF_MIN_MS=50",
+                                           "ADMISSION_BACKOFF_MAX_MS=400",
+                                           "LOG_LEVEL=debug",
+                                           "REDIS_RECONNECT_MIN_MS=20",
+                                           "REDIS_RECONNECT_MAX_MS=200",
+                                           "REDIS_COMMAND_TIMEOUT_MS=500",
+                                           "SHUTDOWN_GRACE_MS=2000",
+                                           NULL};
+    /* Nothing from the test's own environment: every option is unset
+     * first, then set here; later entries win, the test's own last. */
+    enum { MAX_ENV = 256 };
+    static char unset[MAX_ENV][80];
+    const char *env[MAX_ENV];
+    size_t n = 0;
+    for (size_t k = 0; cg_config_option_name(k) && n < MAX_ENV / 2; k++) {
+        snprintf(unset[n], sizeof unset[n], "-%s", cg_config_option_name(k));
+        env[n] = unset[n];
+        n++;
+    }
+    const char *mine[] = {port, pub, redis, twbase, vbase, inst};
+    for (size_t k = 0; k < sizeof mine / sizeof mine[0]; k++)
+        env[n++] = mine[k];
+    for (size_t k = 0; base_env[k]; k++)
+        env[n++] = base_env[k];
+    for (; extra && *extra && n < MAX_ENV - 1; extra++)
+        env[n++] = *extra;
+    env[n] = NULL;
+    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
+    cgt_spawn(&g->proc, argv, env);
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", g->base);
+    must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate %d did not become healthy", i);
+}
+
+/* Graceful stop; a leak or crash (sanitizer builds) fails the test. */
+static void stop_gate(struct fixture *f, int i)
+{
+    int rc = cgt_stop(&f->g[i].proc, SIGTERM, 10000);
+    must(f, rc == 0, "callgate %d exited with %d", i, rc);
+    /* Every API call callgate made was to an endpoint that exists, with the
+     * right credentials. */
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED), 0);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNKNOWN), 0);
+}
+
+/* ---- HTTP ---- */
+
+static void url_of(const struct fixture *f, int i, const char *path, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", f->g[i].base, path);
+}
+
+/* POSTs a form signed as Twilio signs it; kv is name, value, ..., NULL.
+ * sign_kv, when not NULL, is what the signature covers instead. */
+static void twilio_post_as(struct fixture *f, int i, const char *path, const char *const *kv,
+                           const char *const *sign_kv, struct cgt_resp *r)
+{
+    char url[256];
+    url_of(f, i, path, url, sizeof url);
+    struct cg_form form, signed_form;
+    cg_form_init(&form);
+    cg_form_init(&signed_form);
+    for (size_t k = 0; kv[k] && kv[k + 1]; k += 2)
+        cg_form_add(&form, kv[k], kv[k + 1]);
+    const char *const *skv = sign_kv ? sign_kv : kv;
+    for (size_t k = 0; skv[k] && skv[k + 1]; k += 2)
+        cg_form_add(&signed_form, skv[k], skv[k + 1]);
+    char sig[CG_TWSIG_LEN + 1];
+    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, url, &signed_form, sig), 0);
+    char sigh[64];
+    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
+    char *body = cg_form_encode(&form);
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
+    cgt_http("POST", url, h, body, strlen(body), r);
+    free(body);
+    cg_form_free(&form);
+    cg_form_free(&signed_form);
+}
+
+static void twilio_post(struct fixture *f, int i, const char *path, const char *const *kv,
+                        struct cgt_resp *r)
+{
+    twilio_post_as(f, i, path, kv, NULL, r);
+}
+
+static void incoming(struct fixture *f, int i, const char *sid, struct cgt_resp *r)
+{
+    const char *kv[] = {
+        "CallSid",      sid,          "AccountSid", ACCOUNT_SID, "From",    CALLER, "To",
+        "+15550002222", "CallStatus", "ringing",    "Direction", "inbound", NULL};
+    twilio_post(f, i, "/incoming", kv, r);
+}
+
+static void queue_wait(struct fixture *f, int i, const char *sid, struct cgt_resp *r)
+{
+    const char *kv[] = {"CallSid", sid,         "AccountSid", ACCOUNT_SID,     "QueueSid",
+                        QUEUE_SID, "QueueTime", "3",          "QueuePosition", "1",
+                        "From",    CALLER,      NULL};
+    twilio_post(f, i, "/queue-wait", kv, r);
+}
+
+static void queue_exit(struct fixture *f, int i, const char *sid, const char *result,
+                       struct cgt_resp *r)
+{
+    const char *kv[] = {"CallSid",  sid,       "AccountSid", ACCOUNT_SID, "QueueResult", result,
+                        "QueueSid", QUEUE_SID, "QueueTime",  "4",         NULL};
+    twilio_post(f, i, "/queue-exit", kv, r);
+}
+
+static long call_status(struct fixture *f, int i, const char *sid, const char *status)
+{
+    const char *kv[] = {"CallSid", sid, "AccountSid", ACCOUNT_SID, "CallStatus", status, NULL};
+    struct cgt_resp r;
+    twilio_post(f, i, "/call-status", kv, &r);
+    long st = r.status;
+    cgt_resp_free(&r);
+    return st;
+}
+
+static void vapi_post(struct fixture *f, int i, const char *secret, const char *body,
+                      struct cgt_resp *r)
+{
+    char url[256], sec[128];
+    url_of(f, i, "/call-ended", url, sizeof url);
+    snprintf(sec, sizeof sec, "x-vapi-secret: %s", secret ? secret : "");
+    const char *h[] = {"Content-Type: application/json", secret ? sec : NULL, NULL};
+    cgt_http("POST", url, h, body, strlen(body), r);
+}
+
+/* Sends Vapi's end of a call (status-update "ended", or the end-of-call
+ * report) and returns the gate's "result" (malloc'd). */
+static char *vapi_end(struct fixture *f, int i, const char *vapi_id, int report)
+{
+    char body[512];
+    if (report)
+        snprintf(body, sizeof body,
+                 "{\"message\":{\"type\":\"end-of-call-report\",\"endedReason\":"
+                 "\"customer-ended-call\",\"call\":{\"id\":\"%s\"}}}",
+                 vapi_id);
+    else
+        snprintf(body, sizeof body,
+                 "{\"message\":{\"type\":\"status-update\",\"status\":\"ended\",\"endedReason\":"
+                 "\"customer-ended-call\",\"call\":{\"id\":\"%s\"}}}",
+                 vapi_id);
+    struct cgt_resp r;
+    vapi_post(f, i, VAPI_SECRET, body, &r);
+    must(f, r.status == 200, "vapi end for %s answered %ld: %s", vapi_id, r.status,
+         r.body ? r.body : "");
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    const char *res = json_string_value(json_object_get(j, "result"));
+    char *out = cg_strdup(res ? res : "");
+    json_decref(j);
+    cgt_resp_free(&r);
+    return out;
+}
+
+static json_t *resp_json(const struct cgt_resp *r)
+{
+    json_t *j = json_loadb(r->body, r->len, 0, NULL);
+    if (j == NULL)
+        fail_msg("not JSON (status %ld): %s", r->status, r->body ? r->body : "");
+    return j;
+}
+
+static long long json_num(const json_t *j, const char *key)
+{
+    const json_t *v = json_object_get(j, key);
+    if (!json_is_integer(v))
+        fail_msg("%s is not an integer", key);
+    return json_integer_value(v);
+}
+
+static void assert_content_type(const struct cgt_resp *r, const char *want)
+{
+    char *ct = cgt_resp_header(r, "Content-Type");
+    assert_non_null(ct);
+    assert_true(strncmp(ct, want, strlen(want)) == 0);
+    free(ct);
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (hay == NULL || strstr(hay, needle) == NULL)
+        fail_msg("expected to find \"%s\" in \"%s\"", needle, hay ? hay : "(null)");
+}
+
+static void assert_lacks(const char *hay, const char *needle)
+{
+    if (hay != NULL && strstr(hay, needle) != NULL)
+        fail_msg("did not expect \"%s\" in \"%s\"", needle, hay);
+}
+
+/* The Enqueue TwiML any instance answers with. */
+static void assert_enqueue(struct fixture *f, int i, const struct cgt_resp *r)
+{
+    must(f, r->status == 200, "expected 200, got %ld: %s", r->status, r->body ? r->body : "");
+    assert_content_type(r, "text/xml");
+    char want[256];
+    snprintf(want, sizeof want, "<Enqueue action=\"%s/queue-exit\"", f->g[i].base);
+    assert_contains(r->body, want);
+    snprintf(want, sizeof want, "waitUrl=\"%s/queue-wait\"", f->g[i].base);
+    assert_contains(r->body, want);
+    assert_contains(r->body, ">" QUEUE_NAME "</Enqueue>");
+}
+
+/* ---- Redis ---- */
+
+static char *field_of(struct fixture *f, const char *sid, const char *field)
+{
+    return cgt_redis_cmd(&f->rs, "HGET " P "call:%s %s", sid, field);
+}
+
+static long long num_reply(char *s)
+{
+    long long v = strcmp(s, "(nil)") == 0 ? 0 : strtoll(s, NULL, 10);
+    free(s);
+    return v;
+}
+
+static long long stat_of(struct fixture *f, const char *field)
+{
+    return num_reply(cgt_redis_cmd(&f->rs, "HGET " P "stats %s", field));
+}
+
+static long long zcard(struct fixture *f, const char *key)
+{
+    return num_reply(cgt_redis_cmd(&f->rs, "ZCARD " P "%s", key));
+}
+
+static int in_active(struct fixture *f, const char *member)
+{
+    char *s = cgt_redis_cmd(&f->rs, "ZSCORE " P "active %s", member);
+    int yes = strcmp(s, "(nil)") != 0;
+    free(s);
+    return yes;
+}
+
+/* 1-based position in the waiting queue, 0 when not waiting. */
+static long long position_of(struct fixture *f, const char *sid)
+{
+    char *s = cgt_redis_cmd(&f->rs, "ZRANK " P "waiting %s", sid);
+    long long v = strcmp(s, "(nil)") == 0 ? 0 : strtoll(s, NULL, 10) + 1;
+    free(s);
+    return v;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls the caller's record until field equals want. */
+static void wait_field(struct fixture *f, const char *sid, const char *field, const char *want,
+                       int timeout_ms)
+{
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        char *v = field_of(f, sid, field);
+        int ok = strcmp(v, want) == 0;
+        if (ok) {
+            free(v);
+            return;
+        }
+        if (cgt_now_ms() >= deadline) {
+            dump_logs(f);
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s of %s is \"%s\", wanted \"%s\"", field, sid, v, want);
+            free(v);
+            fail_msg("%s", msg);
+        }
+        free(v);
+        sleep_ms(10);
+    }
+}
+
+static void wait_state(struct fixture *f, const char *sid, const char *want, int timeout_ms)
+{
+    wait_field(f, sid, "state", want, timeout_ms);
+}
+
+static void assert_state(struct fixture *f, const char *sid, const char *want)
+{
+    char *v = field_of(f, sid, "state");
+    must(f, strcmp(v, want) == 0, "state of %s is \"%s\", expected \"%s\"", sid, v, want);
+    free(v);
+}
+
+static void wait_update(struct fixture *f, const char *sid, int n, int timeout_ms)
+{
+    must(f, cgt_fake_wait_update(f->fake, sid, n, timeout_ms) == 0,
+         "no Calls update #%d for %s (saw %d)", n, sid, cgt_fake_update_count(f->fake, sid));
+}
+
+static void wait_fake(struct fixture *f, enum cgt_fake_ep ep, int n, int timeout_ms)
+{
+    must(f, cgt_fake_wait_count(f->fake, ep, n, timeout_ms) == 0,
+         "fake endpoint %d reached %d requests, wanted %d", (int)ep, cgt_fake_count(f->fake, ep),
+         n);
+}
+
+/* The Vapi call the fake created last for sid (malloc'd). */
+static char *vapi_id_of(struct fixture *f, const char *sid)
+{
+    char *id = cgt_fake_vapi_id(f->fake, sid);
+    must(f, id != NULL, "no vapi call was created for %s", sid);
+    return id;
+}
+
+/* The caller's last Calls update carried exactly the TwiML Vapi gave for
+ * its call. */
+static void assert_pushed_vapi_twiml(struct fixture *f, const char *sid)
+{
+    char *id = vapi_id_of(f, sid);
+    char *want = cgt_fake_twiml_for(id);
+    char *got = cgt_fake_update_twiml(f->fake, sid);
+    must(f, got != NULL && strcmp(got, want) == 0, "pushed TwiML for %s: %s", sid,
+         got ? got : "(none)");
+    char *rec = field_of(f, sid, "vapi_id");
+    assert_string_equal(rec, id);
+    free(rec);
+    free(got);
+    free(want);
+    free(id);
+}
+
+/* A caller that arrives while a slot is free and nobody waits: the webhook
+ * answers with the assistant's TwiML itself. */
+static void connect_fast(struct fixture *f, int i, const char *sid)
+{
+    struct cgt_resp r;
+    incoming(f, i, sid, &r);
+    must(f, r.status == 200, "/incoming answered %ld", r.status);
+    char *id = vapi_id_of(f, sid);
+    char *want = cgt_fake_twiml_for(id);
+    must(f, r.body && strcmp(r.body, want) == 0, "fast path answered: %s", r.body);
+    free(want);
+    free(id);
+    cgt_resp_free(&r);
+    wait_state(f, sid, "connected", SOON);
+}
+
+/* A caller that must wait: the webhook answers Enqueue. */
+static void enqueue(struct fixture *f, int i, const char *sid)
+{
+    struct cgt_resp r;
+    incoming(f, i, sid, &r);
+    assert_enqueue(f, i, &r);
+    cgt_resp_free(&r);
+}
+
+static long long health_active(struct fixture *f, int i)
+{
+    char url[256];
+    url_of(f, i, "/health", url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = resp_json(&r);
+    long long v = json_num(j, "activeCalls");
+    json_decref(j);
+    cgt_resp_free(&r);
+    return v;
+}
+
+/* A webhook sent from a second thread, for what happens while it is open.
+ * Everything that can fail the test is done by bg_incoming(), on the test's
+ * thread. */
+struct bg {
+    pthread_t thread;
+    char url[256];
+    char sig[64];
+    char *body;
+    struct cgt_resp r;
+};
+
+static void *bg_run(void *arg)
+{
+    struct bg *b = arg;
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", b->sig, NULL};
+    cgt_http("POST", b->url, h, b->body, strlen(b->body), &b->r);
+    return NULL;
+}
+
+static void bg_incoming(struct fixture *f, int i, const char *sid, struct bg *b)
+{
+    memset(b, 0, sizeof *b);
+    url_of(f, i, "/incoming", b->url, sizeof b->url);
+    struct cg_form form;
+    cg_form_init(&form);
+    cg_form_add(&form, "CallSid", sid);
+    cg_form_add(&form, "AccountSid", ACCOUNT_SID);
+    cg_form_add(&form, "From", CALLER);
+    char sig[CG_TWSIG_LEN + 1];
+    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, b->url, &form, sig), 0);
+    snprintf(b->sig, sizeof b->sig, "X-Twilio-Signature: %s", sig);
+    b->body = cg_form_encode(&form);
+    cg_form_free(&form);
+    assert_int_equal(pthread_create(&b->thread, NULL, bg_run, b), 0);
+}
+
+static void bg_join(struct bg *b)
+{
+    pthread_join(b->thread, NULL);
+    free(b->body);
+    b->body = NULL;
+}
+
+/* Polls until the fake has seen n POST /call for sid. */
+static void wait_creates(struct fixture *f, const char *sid, int n, int timeout_ms)
+{
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    while (cgt_fake_create_count(f->fake, sid) < n) {
+        must(f, cgt_now_ms() < deadline, "%d vapi creates for %s, wanted %d",
+             cgt_fake_create_count(f->fake, sid), sid, n);
+        sleep_ms(5);
+    }
+}
+
+static void wait_in_active(struct fixture *f, const char *member, int timeout_ms)
+{
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    while (!in_active(f, member)) {
+        must(f, cgt_now_ms() < deadline, "%s never held a slot", member);
+        sleep_ms(5);
+    }
+}
+
+/* ---- tests ---- */
+
+static void test_rejects_bad_requests(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    char sid[40];
+    new_sid(sid);
+    char url[256];
+    struct cgt_resp r;
+    url_of(f, 0, "/incoming", url, sizeof url);
+    const char *form_h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char body[256];
+    snprintf(body, sizeof body, "CallSid=%s&From=%%2B15557770000", sid);
+
+    /* No signature, a wrong one, one over other parameters: 403. */
+    cgt_http("POST", url, form_h, body, strlen(body), &r);
+    assert_int_equal(r.status, 403);
+    cgt_resp_free(&r);
+    const char *bad_h[] = {"Content-Type: application/x-www-form-urlencoded",
+                           "X-Twilio-Signature: AAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL};
+    cgt_http("POST", url, bad_h, body, strlen(body), &r);
+    assert_int_equal(r.status, 403);
+    json_t *j = resp_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "bad_signature");
+    json_decref(j);
+    cgt_resp_free(&r);
+    const char *sent[] = {"CallSid", sid, "From", CALLER, NULL};
+    const char *signed_kv[] = {"CallSid", sid, "From", "+15550009999", NULL};
+    twilio_post_as(f, 0, "/incoming", sent, signed_kv, &r);
+    assert_int_equal(r.status, 403);
+    cgt_resp_free(&r);
+    /* The same, correctly signed, for the other Twilio endpoints. */
+    const char *paths[] = {"/queue-wait", "/queue-exit", "/call-status"};
+    for (size_t k = 0; k < 3; k++) {
+        twilio_post_as(f, 0, paths[k], sent, signed_kv, &r);
+        assert_int_equal(r.status, 403);
+        cgt_resp_free(&r);
+    }
+
+    /* Malformed form, a JSON body, no CallSid: 400. */
+    const char *bad_form = "CallSid=%zz&From=1";
+    cgt_http("POST", url, bad_h, bad_form, strlen(bad_form), &r);
+    assert_int_equal(r.status, 400);
+    cgt_resp_free(&r);
+    char jbody[128];
+    snprintf(jbody, sizeof jbody, "{\"CallSid\":\"%s\"}", sid);
+    const char *json_h[] = {"Content-Type: application/json", NULL};
+    cgt_http("POST", url, json_h, jbody, strlen(jbody), &r);
+    assert_int_equal(r.status, 400);
+    cgt_resp_free(&r);
+    const char *no_sid[] = {"From", CALLER, "To", "+15550002222", NULL};
+    twilio_post(f, 0, "/incoming", no_sid, &r);
+    assert_int_equal(r.status, 400);
+    cgt_resp_free(&r);
+    const char *bad_sid[] = {"CallSid", "CA123", "From", CALLER, NULL};
+    twilio_post(f, 0, "/incoming", bad_sid, &r);
+    assert_int_equal(r.status, 400);
+    cgt_resp_free(&r);
+
+    /* Vapi messages: no secret or a wrong one, 403; bad JSON or types, 400. */
+    char end_body[256];
+    snprintf(end_body, sizeof end_body,
+             "{\"message\":{\"type\":\"status-update\",\"status\":\"ended\",\"call\":{\"id\":"
+             "\"11111111-2222-4333-8444-555555555555\"}}}");
+    vapi_post(f, 0, NULL, end_body, &r);
+    assert_int_equal(r.status, 403);
+    cgt_resp_free(&r);
+    vapi_post(f, 0, "not-the-secret", end_body, &r);
+    assert_int_equal(r.status, 403);
+    cgt_resp_free(&r);
+    const char *bad_json[] = {
+        "{\"message\":",
+        "[1,2,3]",
+        "{\"message\":{\"type\":5}}",
+        "{\"message\":\"status-update\"}",
+        "{\"message\":{\"type\":\"status-update\",\"status\":\"ended\",\"call\":{\"id\":12}}}",
+        "{\"message\":{\"type\":\"end-of-call-report\",\"call\":[]}}",
+    };
+    for (size_t k = 0; k < sizeof bad_json / sizeof bad_json[0]; k++) {
+        vapi_post(f, 0, VAPI_SECRET, bad_json[k], &r);
+        must(f, r.status == 400, "%s answered %ld", bad_json[k], r.status);
+        cgt_resp_free(&r);
+    }
+    /* Messages about calls the gate does not know: 200, nothing changes. */
+    char *res = vapi_end(f, 0, "11111111-2222-4333-8444-555555555555", 0);
+    assert_string_equal(res, "unknown");
+    free(res);
+    res = vapi_end(f, 0, "11111111-2222-4333-8444-555555555555", 1);
+    assert_string_equal(res, "unknown");
+    free(res);
+    assert_int_equal(call_status(f, 0, sid, "completed"), 200);
+    assert_int_equal(call_status(f, 0, sid, "in-progress"), 200);
+    queue_exit(f, 0, sid, "hangup", &r);
+    assert_int_equal(r.status, 200);
+    cgt_resp_free(&r);
+
+    /* Vapi messages that are not the end of a call are acknowledged. */
+    const char *not_end[] = {
+        "{\"message\":{\"type\":\"status-update\",\"status\":\"in-progress\",\"call\":{}}}",
+        "{\"message\":{\"type\":\"hang\",\"call\":{\"id\":\"x\"}}}",
+        "{\"message\":{\"type\":\"end-of-call-report\"}}",
+    };
+    for (size_t k = 0; k < sizeof not_end / sizeof not_end[0]; k++) {
+        vapi_post(f, 0, VAPI_SECRET, not_end[k], &r);
+        assert_int_equal(r.status, 200);
+        assert_contains(r.body, "\"ignored\"");
+        cgt_resp_free(&r);
+    }
+
+    /* Wrong method, oversized body. */
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 405);
+    cgt_resp_free(&r);
+    size_t big_len = 70000;
+    char *big = cg_malloc(big_len + 1);
+    memset(big, 'a', big_len);
+    big[big_len] = '\0';
+    memcpy(big, "CallSid=", 8);
+    cgt_http("POST", url, bad_h, big, big_len, &r);
+    assert_int_equal(r.status, 413);
+    cgt_resp_free(&r);
+    free(big);
+
+    /* None of it reached Redis or the APIs. */
+    char *keys = cgt_redis_cmd(&f->rs, "KEYS cg:*");
+    must(f, keys[0] == '\0', "keys after refused requests: %s", keys);
+    free(keys);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), 0);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_TW_UPDATE), 0);
+    stop_gate(f, 0);
+}
+
+static void test_fast_path(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    char sid[40];
+    new_sid(sid);
+    struct cgt_resp r;
+    incoming(f, 0, sid, &r);
+    assert_int_equal(r.status, 200);
+    assert_content_type(&r, "text/xml");
+    char *id = vapi_id_of(f, sid);
+    char *want = cgt_fake_twiml_for(id);
+    assert_string_equal(r.body, want);
+    free(want);
+    cgt_resp_free(&r);
+
+    /* What Vapi was asked for. */
+    char *body = cgt_fake_last_body(f->fake, CGT_EP_VAPI_CREATE);
+    json_t *j = json_loads(body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "phoneNumberId")), PHONE_ID);
+    assert_string_equal(json_string_value(json_object_get(j, "assistantId")), ASSISTANT_ID);
+    assert_true(json_is_true(json_object_get(j, "phoneCallProviderBypassEnabled")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "customer"), "number")), CALLER);
+    json_t *meta = json_object_get(json_object_get(j, "assistantOverrides"), "metadata");
+    assert_string_equal(json_string_value(json_object_get(meta, "twilioCallSid")), sid);
+    json_decref(j);
+    free(body);
+    char *auth = cgt_fake_last_auth(f->fake, CGT_EP_VAPI_CREATE);
+    assert_string_equal(auth, "Bearer " VAPI_KEY);
+    free(auth);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED), 0);
+
+    wait_state(f, sid, "connected", SOON);
+    char *vid = field_of(f, sid, "vapi_id");
+    assert_string_equal(vid, id);
+    free(vid);
+    free(id);
+    assert_true(in_active(f, sid));
+    assert_int_equal(health_active(f, 0), 1);
+    /* Fast path: no Calls update was needed. */
+    assert_int_equal(cgt_fake_update_count(f->fake, sid), 0);
+    stop_gate(f, 0);
+}
+
+static void test_fast_path_deadline(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"FAST_PATH_DEADLINE_MS=200", NULL});
+    cgt_fake_set_vapi_delay(f->fake, 700);
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    /* Vapi's TwiML arrives later, by a Calls update, unchanged. */
+    wait_update(f, a, 1, SOON);
+    assert_pushed_vapi_twiml(f, a);
+    wait_state(f, a, "connected", SOON);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED), 0);
+
+    /* Twilio has not started the Enqueue yet when the TwiML comes: 21220
+     * while the call is live, so the update is tried again. */
+    char b[40];
+    new_sid(b);
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_NOT_IN_PROGRESS);
+    cgt_fake_set_twilio_call_status(f->fake, "in-progress");
+    enqueue(f, 0, b);
+    wait_update(f, b, 1, SOON);
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_OK);
+    wait_update(f, b, 2, SOON);
+    assert_pushed_vapi_twiml(f, b);
+    wait_state(f, b, "connected", SOON);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 1);
+    stop_gate(f, 0);
+}
+
+static void test_queue_then_release(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    assert_state(f, b, "waiting");
+    assert_int_equal(position_of(f, b), 1);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 0);
+
+    char *va = vapi_id_of(f, a);
+    char *res = vapi_end(f, 0, va, 0);
+    assert_string_equal(res, "released");
+    free(res);
+    wait_update(f, b, 1, SOON);
+    assert_pushed_vapi_twiml(f, b);
+    wait_state(f, b, "connected", SOON);
+    assert_state(f, a, "ended");
+    assert_false(in_active(f, a));
+
+    /* Vapi's second end message and Twilio's status callback change nothing. */
+    res = vapi_end(f, 0, va, 1);
+    assert_string_equal(res, "duplicate");
+    free(res);
+    assert_int_equal(stat_of(f, "released"), 1);
+    assert_int_equal(call_status(f, 0, a, "completed"), 200);
+    assert_state(f, a, "ended");
+    assert_state(f, b, "connected");
+    assert_int_equal(stat_of(f, "released"), 1);
+    assert_int_equal(zcard(f, "active"), 1);
+    assert_true(in_active(f, b));
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), 2);
+    free(va);
+    stop_gate(f, 0);
+}
+
+static void test_twilio_end_first(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40], c[40], d[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    new_sid(d);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    enqueue(f, 0, c);
+    enqueue(f, 0, d);
+
+    /* Twilio reports the end first: Vapi still counts the call, so the
+     * slot stays held while Vapi says the call is live. */
+    assert_int_equal(call_status(f, 0, a, "completed"), 200);
+    assert_state(f, a, "ending");
+    assert_true(in_active(f, a));
+    int gets = cgt_fake_count(f->fake, CGT_EP_VAPI_GET);
+    wait_fake(f, CGT_EP_VAPI_GET, gets + 2, SOON);
+    assert_state(f, a, "ending");
+    assert_state(f, b, "waiting");
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 0);
+
+    char *va = vapi_id_of(f, a);
+    char *res = vapi_end(f, 0, va, 1);
+    assert_string_equal(res, "released");
+    free(res);
+    free(va);
+    wait_update(f, b, 1, SOON);
+    wait_state(f, b, "connected", SOON);
+    assert_state(f, a, "ended");
+    assert_state(f, c, "waiting");
+
+    /* Vapi's messages are lost: after the end grace the sweep asks Vapi,
+     * which says the call ended, and the slot goes to the next caller. */
+    cgt_fake_set_vapi_get(f->fake, CGT_VGET_ENDED);
+    assert_int_equal(call_status(f, 0, b, "completed"), 200);
+    wait_update(f, c, 1, SOON);
+    wait_state(f, c, "connected", SOON);
+    assert_state(f, b, "ended");
+    char *by = field_of(f, b, "released_by");
+    assert_string_equal(by, "vapi-get");
+    free(by);
+    assert_int_equal(stat_of(f, "released"), 2);
+    assert_int_equal(zcard(f, "active"), 1);
+    assert_state(f, d, "waiting");
+
+    /* Vapi no longer knows the call Twilio says is over: released too. */
+    cgt_fake_set_vapi_get(f->fake, CGT_VGET_NOT_FOUND);
+    assert_int_equal(call_status(f, 0, c, "completed"), 200);
+    wait_update(f, d, 1, SOON);
+    wait_state(f, d, "connected", SOON);
+    assert_state(f, c, "ended");
+    char *reason = field_of(f, c, "ended_reason");
+    assert_string_equal(reason, "vapi-unconfirmed");
+    free(reason);
+    assert_int_equal(stat_of(f, "released"), 3);
+    stop_gate(f, 0);
+}
+
+static void test_abandon_while_waiting(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    struct cgt_resp r;
+    queue_exit(f, 0, b, "hangup", &r);
+    assert_int_equal(r.status, 200);
+    assert_content_type(&r, "text/xml");
+    cgt_resp_free(&r);
+    assert_state(f, b, "abandoned");
+    assert_int_equal(position_of(f, b), 0);
+    assert_int_equal(zcard(f, "waiting"), 0);
+    assert_int_equal(stat_of(f, "abandoned"), 1);
+    char *log = cgt_redis_cmd(&f->rs, "XRANGE " P "log - +");
+    char want[96];
+    snprintf(want, sizeof want, "ABANDON\nsid\n%s", b);
+    assert_contains(log, want);
+    free(log);
+
+    /* The slot A frees goes to nobody: B is gone. */
+    char *va = vapi_id_of(f, a);
+    char *res = vapi_end(f, 0, va, 0);
+    assert_string_equal(res, "released");
+    free(res);
+    free(va);
+    assert_int_equal(zcard(f, "active"), 0);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 0);
+    stop_gate(f, 0);
+}
+
+static void test_queue_wait_announces(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40], c[40], d[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    new_sid(d);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    enqueue(f, 0, c);
+
+    struct cgt_resp r;
+    queue_wait(f, 0, b, &r);
+    assert_int_equal(r.status, 200);
+    assert_content_type(&r, "text/xml");
+    assert_contains(r.body, "<Say>You are next in line. Your estimated wait time is ");
+    char *ewt = cgt_resp_header(&r, "X-Callgate-Estimated-Wait");
+    assert_non_null(ewt);
+    assert_true(atof(ewt) >= 1);
+    free(ewt);
+    cgt_resp_free(&r);
+
+    queue_wait(f, 0, c, &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, "<Say>You are caller number 2 in line.");
+    cgt_resp_free(&r);
+
+    /* Within the announce interval: music only. */
+    queue_wait(f, 0, b, &r);
+    assert_int_equal(r.status, 200);
+    assert_lacks(r.body, "<Say>");
+    assert_contains(r.body, "<Response>");
+    cgt_resp_free(&r);
+
+    /* A caller found in Twilio's queue without a record is adopted. */
+    queue_wait(f, 0, d, &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, "<Response>");
+    cgt_resp_free(&r);
+    assert_state(f, d, "waiting");
+    assert_int_equal(position_of(f, d), 3);
+    stop_gate(f, 0);
+}
+
+static void test_overflow_message(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0,
+               (const char *const[]){"MAX_CONCURRENCY=1", "MAX_QUEUE_SIZE=1", "MAX_WAIT_SECONDS=1",
+                                     "OVERFLOW_MESSAGE=Sorry, we are full.", NULL});
+    const char *overflow = "<Say>Sorry, we are full.</Say><Hangup/>";
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    struct cgt_resp r;
+    incoming(f, 0, c, &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, overflow);
+    assert_lacks(r.body, "<Enqueue");
+    cgt_resp_free(&r);
+    assert_state(f, c, "overflowed");
+
+    /* B waits past MAX_WAIT_SECONDS: <Leave/>, then the overflow treatment
+     * from the Enqueue action. */
+    uint64_t deadline = cgt_now_ms() + SOON;
+    int left = 0;
+    while (!left && cgt_now_ms() < deadline) {
+        queue_wait(f, 0, b, &r);
+        assert_int_equal(r.status, 200);
+        left = strstr(r.body, "<Leave/>") != NULL;
+        cgt_resp_free(&r);
+        if (!left)
+            sleep_ms(100);
+    }
+    must(f, left, "B never got <Leave/>");
+    assert_state(f, b, "overflowed");
+    assert_int_equal(position_of(f, b), 0);
+    queue_exit(f, 0, b, "leave", &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, overflow);
+    cgt_resp_free(&r);
+    assert_int_equal(stat_of(f, "overflowed"), 2);
+    stop_gate(f, 0);
+}
+
+static void test_overflow_dial(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0,
+               (const char *const[]){"MAX_CONCURRENCY=1", "MAX_QUEUE_SIZE=1",
+                                     "OVERFLOW_ACTION=dial", "OVERFLOW_DIAL_NUMBER=+15559876543",
+                                     NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    struct cgt_resp r;
+    incoming(f, 0, c, &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, "<Dial>+15559876543</Dial>");
+    cgt_resp_free(&r);
+    assert_state(f, c, "overflowed");
+    stop_gate(f, 0);
+}
+
+static void test_vapi_overlimit(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=2", "OVERLIMIT_HOLD_SECONDS=1", NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+
+    /* Vapi's pool is fuller than ours says: B goes back to the head and the
+     * cap drops to what is active. */
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_OVERLIMIT);
+    enqueue(f, 0, b);
+    wait_state(f, b, "waiting", SOON);
+    assert_int_equal(position_of(f, b), 1);
+    char *cap = cgt_redis_cmd(&f->rs, "GET " P "cap");
+    assert_string_equal(cap, "1");
+    free(cap);
+    enqueue(f, 0, c);
+    assert_int_equal(position_of(f, b), 1);
+    assert_int_equal(position_of(f, c), 2);
+
+    /* Vapi has room again: once the cap expires, B (not C) is admitted. */
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_OK);
+    wait_update(f, b, 1, LATER);
+    assert_pushed_vapi_twiml(f, b);
+    wait_state(f, b, "connected", SOON);
+    assert_state(f, c, "waiting");
+    assert_int_equal(position_of(f, c), 1);
+    assert_int_equal(zcard(f, "active"), 2);
+    stop_gate(f, 0);
+}
+
+static void test_vapi_concurrency_blocked(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=2", "OVERLIMIT_HOLD_SECONDS=1", NULL});
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_BLOCKED);
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    wait_state(f, a, "waiting", SOON);
+    assert_int_equal(position_of(f, a), 1);
+    char *cap = cgt_redis_cmd(&f->rs, "GET " P "cap");
+    assert_string_equal(cap, "0");
+    free(cap);
+    assert_int_equal(zcard(f, "active"), 0);
+
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_OK);
+    wait_update(f, a, 1, LATER);
+    assert_pushed_vapi_twiml(f, a);
+    wait_state(f, a, "connected", SOON);
+    stop_gate(f, 0);
+}
+
+static void test_vapi_errors_retried(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_ERROR500);
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    /* Retried after backoffs while Vapi fails... */
+    wait_fake(f, CGT_EP_VAPI_CREATE, 3, LATER);
+    assert_int_equal(cgt_fake_update_count(f->fake, a), 0);
+    /* ...and connected when it recovers. */
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_OK);
+    wait_update(f, a, 1, LATER);
+    assert_pushed_vapi_twiml(f, a);
+    wait_state(f, a, "connected", SOON);
+    assert_true(stat_of(f, "admission_failures") >= 2);
+    assert_int_equal(zcard(f, "active"), 1);
+    assert_int_equal(zcard(f, "waiting"), 0);
+
+    /* 429 with Retry-After: 1 is honoured before the next try. */
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_RATE429);
+    char b[40];
+    new_sid(b);
+    int before = cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE);
+    enqueue(f, 0, b);
+    wait_fake(f, CGT_EP_VAPI_CREATE, before + 1, SOON);
+    uint64_t t0 = cgt_now_ms();
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_OK);
+    wait_update(f, b, 1, LATER);
+    must(f, cgt_now_ms() - t0 >= 900, "retried %llu ms after a Retry-After of 1 s",
+         (unsigned long long)(cgt_now_ms() - t0));
+    wait_state(f, b, "connected", SOON);
+    stop_gate(f, 0);
+}
+
+static void test_vapi_rejects_overflow(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_ADMISSION_ATTEMPTS=3", NULL});
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_INVALID400);
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    wait_update(f, a, 1, LATER);
+    wait_state(f, a, "overflowed", SOON);
+    char *twiml = cgt_fake_update_twiml(f->fake, a);
+    assert_contains(twiml, "<Say>All of our agents are busy. Please call again later.</Say>");
+    assert_contains(twiml, "<Hangup/>");
+    free(twiml);
+    assert_int_equal(cgt_fake_create_count(f->fake, a), 3);
+    assert_int_equal(zcard(f, "active"), 0);
+    assert_int_equal(zcard(f, "waiting"), 0);
+    stop_gate(f, 0);
+}
+
+static void test_twilio_gone_orphan(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    enqueue(f, 0, c);
+
+    /* B hung up while Vapi was answering: Twilio refuses the update and
+     * says the call is over. B is abandoned; Vapi's call keeps the slot. */
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_NOT_IN_PROGRESS);
+    cgt_fake_set_twilio_call_status(f->fake, "completed");
+    char *va = vapi_id_of(f, a);
+    char *res = vapi_end(f, 0, va, 0);
+    assert_string_equal(res, "released");
+    free(res);
+    free(va);
+    wait_state(f, b, "abandoned", SOON);
+    char *vb = vapi_id_of(f, b);
+    char orphan[96];
+    snprintf(orphan, sizeof orphan, "v:%s", vb);
+    assert_true(in_active(f, orphan));
+    assert_false(in_active(f, b));
+    assert_int_equal(zcard(f, "active"), 1);
+    assert_state(f, c, "waiting");
+    assert_int_equal(cgt_fake_create_count(f->fake, c), 0);
+
+    /* Vapi ends its call: the slot goes to C. */
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_OK);
+    cgt_fake_set_twilio_call_status(f->fake, "in-progress");
+    res = vapi_end(f, 0, vb, 0);
+    assert_string_equal(res, "released-orphan");
+    free(res);
+    assert_false(in_active(f, orphan));
+    wait_update(f, c, 1, SOON);
+    wait_state(f, c, "connected", SOON);
+    assert_state(f, b, "abandoned");
+    free(vb);
+    stop_gate(f, 0);
+}
+
+static json_t *admin(struct fixture *f, const char *method, const char *path, const char *auth,
+                     const char *ctype, const char *body, long want_status)
+{
+    char url[256], ah[128], ch[128];
+    url_of(f, 0, path, url, sizeof url);
+    snprintf(ah, sizeof ah, "Authorization: %s", auth ? auth : "");
+    snprintf(ch, sizeof ch, "Content-Type: %s", ctype ? ctype : "");
+    const char *h[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (auth)
+        h[n++] = ah;
+    if (ctype)
+        h[n++] = ch;
+    struct cgt_resp r;
+    cgt_http(method, url, h, body, body ? strlen(body) : 0, &r);
+    must(f, r.status == want_status, "%s %s answered %ld, wanted %ld: %s", method, path, r.status,
+         want_status, r.body ? r.body : "");
+    json_t *j = r.len ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    cgt_resp_free(&r);
+    return j;
+}
+
+static void test_admin_endpoints(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    json_t *j = admin(f, "POST", "/process-queue", NULL, NULL, NULL, 200);
+    assert_non_null(j);
+    assert_non_null(json_string_value(json_object_get(j, "message")));
+    assert_int_equal(json_num(j, "activeCalls"), 0);
+    assert_int_equal(json_num(j, "callsInQueue"), 0);
+    assert_int_equal(json_num(j, "maxConcurrency"), 1);
+    json_decref(j);
+
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    j = admin(f, "POST", "/process-queue", NULL, NULL, NULL, 200);
+    assert_int_equal(json_num(j, "activeCalls"), 1);
+    assert_int_equal(json_num(j, "callsInQueue"), 1);
+    json_decref(j);
+
+    /* Raising the limit admits the waiting caller. */
+    j = admin(f, "PUT", "/admin/limit", NULL, "application/json", "{\"limit\":2}", 200);
+    assert_int_equal(json_num(j, "limit"), 2);
+    json_decref(j);
+    wait_update(f, b, 1, SOON);
+    wait_state(f, b, "connected", SOON);
+    j = admin(f, "GET", "/admin/limit", NULL, NULL, NULL, 200);
+    assert_int_equal(json_num(j, "limit"), 2);
+    assert_int_equal(json_num(j, "configuredLimit"), 1);
+    assert_int_equal(json_num(j, "activeCalls"), 2);
+    json_decref(j);
+
+    const char *bad[] = {
+        "{\"limit\":0}",   "{\"limit\":-3}", "{\"limit\":\"3\"}", "{\"limit\":100001}",
+        "{\"limit\":2.5}", "{\"lim\":2}",    "{\"limit\":",       "[2]"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        json_decref(admin(f, "PUT", "/admin/limit", NULL, "application/json", bad[k], 400));
+    json_decref(admin(f, "POST", "/admin/limit", NULL, "application/x-www-form-urlencoded",
+                      "limit=abc", 400));
+    json_decref(
+        admin(f, "POST", "/admin/limit", NULL, "application/x-www-form-urlencoded", "limit=", 400));
+    j = admin(f, "GET", "/admin/limit", NULL, NULL, NULL, 200);
+    assert_int_equal(json_num(j, "limit"), 2);
+    json_decref(j);
+    j = admin(f, "POST", "/process-queue", NULL, NULL, NULL, 200);
+    assert_int_equal(json_num(j, "maxConcurrency"), 2);
+    assert_int_equal(json_num(j, "activeCalls"), 2);
+    assert_int_equal(json_num(j, "callsInQueue"), 0);
+    json_decref(j);
+    stop_gate(f, 0);
+}
+
+static void test_admin_token(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"ADMIN_TOKEN=admin-token-0123456789", NULL});
+    json_decref(admin(f, "POST", "/process-queue", NULL, NULL, NULL, 401));
+    json_decref(admin(f, "POST", "/process-queue", "Bearer wrong-token", NULL, NULL, 401));
+    json_decref(admin(f, "POST", "/process-queue", "admin-token-0123456789", NULL, NULL, 401));
+    json_decref(admin(f, "GET", "/admin/limit", NULL, NULL, NULL, 401));
+    json_decref(admin(f, "PUT", "/admin/limit", NULL, "application/json", "{\"limit\":3}", 401));
+    json_t *j =
+        admin(f, "POST", "/process-queue", "Bearer admin-token-0123456789", NULL, NULL, 200);
+    assert_int_equal(json_num(j, "maxConcurrency"), 2);
+    json_decref(j);
+    j = admin(f, "PUT", "/admin/limit", "Bearer admin-token-0123456789", "application/json",
+              "{\"limit\":3}", 200);
+    assert_int_equal(json_num(j, "limit"), 3);
+    json_decref(j);
+    stop_gate(f, 0);
+}
+
+static void test_metrics(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    char a[40];
+    new_sid(a);
+    connect_fast(f, 0, a);
+    char url[256];
+    url_of(f, 0, "/metrics", url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_content_type(&r, "text/plain");
+    assert_contains(r.body, "callgate_http_requests_total");
+    assert_contains(r.body, "callgate_active 1");
+    assert_contains(r.body, "callgate_redis_up 1");
+    cgt_resp_free(&r);
+    stop_gate(f, 0);
+}
+
+static void test_redis_outage(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    char url[256];
+    url_of(f, 0, "/health", url, sizeof url);
+    cg_redis_server_kill(&f->rs, SIGKILL);
+    must(f, cgt_wait_status(url, 503, LATER) == 0, "health never went 503");
+
+    /* Callers are still held in Twilio's queue; state changes are refused
+     * so that Twilio retries them. */
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    assert_int_equal(call_status(f, 0, a, "completed"), 503);
+    struct cgt_resp r;
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"message\":{\"type\":\"end-of-call-report\",\"call\":{\"id\":\"abc-123\"}}}");
+    vapi_post(f, 0, VAPI_SECRET, body, &r);
+    assert_int_equal(r.status, 503);
+    cgt_resp_free(&r);
+    queue_wait(f, 0, a, &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, "<Response>");
+    cgt_resp_free(&r);
+
+    /* Redis is back: reconciliation finds A in Twilio's queue and the gate
+     * connects them. */
+    char members[512];
+    snprintf(members, sizeof members,
+             "[{\"call_sid\":\"%s\",\"date_enqueued\":\"Tue, 07 Aug 2018 04:08:09 +0000\","
+             "\"position\":1,\"queue_sid\":\"%s\",\"wait_time\":4}]",
+             a, QUEUE_SID);
+    cgt_fake_set_queue_members(f->fake, members);
+    int lists = cgt_fake_count(f->fake, CGT_EP_TW_MEMBERS);
+    char err[256];
+    assert_int_equal(cg_redis_server_restart(&f->rs, err, sizeof err), 0);
+    must(f, cgt_wait_status(url, 200, LATER) == 0, "health never came back");
+    wait_fake(f, CGT_EP_TW_MEMBERS, lists + 1, LATER);
+    wait_update(f, a, 1, LATER);
+    assert_pushed_vapi_twiml(f, a);
+    wait_state(f, a, "connected", SOON);
+    char *by = field_of(f, a, "entered_by");
+    assert_string_equal(by, "gate0");
+    free(by);
+    assert_int_equal(health_active(f, 0), 1);
+    stop_gate(f, 0);
+}
+
+static void test_two_instances(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    start_gate(f, 1, NULL);
+    enum { N = 6, LIMIT = 2 };
+    char sids[N][40];
+    for (int k = 0; k < N; k++) {
+        new_sid(sids[k]);
+        struct cgt_resp r;
+        incoming(f, k % 2, sids[k], &r);
+        assert_int_equal(r.status, 200);
+        cgt_resp_free(&r);
+        must(f, zcard(f, "active") <= LIMIT, "limit exceeded after caller %d", k);
+    }
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), LIMIT);
+
+    /* Release every call through the instance that did not admit it. */
+    int seen_admitted_by[2] = {0, 0};
+    uint64_t deadline = cgt_now_ms() + 20000;
+    for (;;) {
+        long long active = zcard(f, "active");
+        must(f, active <= LIMIT, "%lld slots held, limit %d", active, LIMIT);
+        int ended = 0;
+        for (int k = 0; k < N; k++) {
+            char *st = field_of(f, sids[k], "state");
+            if (strcmp(st, "ended") == 0) {
+                ended++;
+            } else if (strcmp(st, "connected") == 0) {
+                char *by = field_of(f, sids[k], "admitted_by");
+                int other = strcmp(by, "gate0") == 0 ? 1 : 0;
+                seen_admitted_by[1 - other] = 1;
+                char *vid = field_of(f, sids[k], "vapi_id");
+                char *res = vapi_end(f, other, vid, k % 2);
+                must(f, strcmp(res, "released") == 0, "end of %s: %s", sids[k], res);
+                free(res);
+                free(vid);
+                free(by);
+                active = zcard(f, "active");
+                must(f, active <= LIMIT, "%lld slots held, limit %d", active, LIMIT);
+            }
+            free(st);
+        }
+        if (ended == N)
+            break;
+        must(f, cgt_now_ms() < deadline, "only %d of %d calls ended", ended, N);
+        sleep_ms(5);
+    }
+    assert_true(seen_admitted_by[0] && seen_admitted_by[1]);
+    for (int k = 0; k < N; k++) {
+        char *by = field_of(f, sids[k], "entered_by");
+        assert_string_equal(by, k % 2 ? "gate1" : "gate0");
+        free(by);
+        assert_int_equal(cgt_fake_create_count(f->fake, sids[k]), 1);
+        /* The first two took the fast path, the rest a Calls update each. */
+        assert_int_equal(cgt_fake_update_count(f->fake, sids[k]), k < LIMIT ? 0 : 1);
+    }
+    assert_int_equal(stat_of(f, "released"), N);
+    assert_int_equal(zcard(f, "active"), 0);
+    assert_int_equal(zcard(f, "waiting"), 0);
+    stop_gate(f, 0);
+    stop_gate(f, 1);
+}
+
+static void test_hangup_during_fast_path(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    cgt_fake_set_vapi_delay(f->fake, 800);
+    char a[40];
+    new_sid(a);
+    struct bg b;
+    bg_incoming(f, 0, a, &b);
+    wait_creates(f, a, 1, SOON);
+    /* The caller hangs up while Vapi is answering. */
+    assert_int_equal(call_status(f, 0, a, "canceled"), 200);
+    bg_join(&b);
+    assert_int_equal(b.r.status, 200);
+    assert_contains(b.r.body, "<Response/>");
+    cgt_resp_free(&b.r);
+    assert_state(f, a, "abandoned");
+    /* Vapi's call exists and counts against its limit until Vapi ends it. */
+    char *va = vapi_id_of(f, a);
+    char orphan[96];
+    snprintf(orphan, sizeof orphan, "v:%s", va);
+    assert_true(in_active(f, orphan));
+    assert_false(in_active(f, a));
+    char *res = vapi_end(f, 0, va, 0);
+    assert_string_equal(res, "released-orphan");
+    free(res);
+    free(va);
+    assert_int_equal(zcard(f, "active"), 0);
+    stop_gate(f, 0);
+}
+
+static void test_shutdown_finishes_admissions(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    cgt_fake_set_vapi_delay(f->fake, 600);
+    char a[40];
+    new_sid(a);
+    struct bg b;
+    bg_incoming(f, 0, a, &b);
+    wait_creates(f, a, 1, SOON);
+    /* SIGTERM while the admission waits for Vapi: it is finished, the
+     * webhook gets the assistant's TwiML, and the process exits cleanly. */
+    kill(f->g[0].proc.pid, SIGTERM);
+    bg_join(&b);
+    assert_int_equal(b.r.status, 200);
+    char *va = vapi_id_of(f, a);
+    char *want = cgt_fake_twiml_for(va);
+    assert_string_equal(b.r.body, want);
+    free(want);
+    free(va);
+    cgt_resp_free(&b.r);
+    int rc = cgt_wait_exit(&f->g[0].proc, LATER);
+    must(f, rc == 0, "callgate exited with %d", rc);
+    assert_state(f, a, "connected");
+}
+
+static void test_twilio_error_requeues(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"FAST_PATH_DEADLINE_MS=0", NULL});
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_ERROR500);
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    /* Twilio fails the update (after its client's retries): the caller goes
+     * back to the head and Vapi's call keeps a slot as an orphan. */
+    wait_update(f, a, 1, SOON);
+    cgt_fake_set_vapi_delay(f->fake, 1500);
+    char *v1 = vapi_id_of(f, a);
+    char orphan[96];
+    snprintf(orphan, sizeof orphan, "v:%s", v1);
+    wait_in_active(f, orphan, LATER);
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_OK);
+
+    /* The second attempt is under way when Vapi reports the orphan's end,
+     * twice (status-update, then the end-of-call report), as Vapi does. */
+    wait_creates(f, a, 2, LATER);
+    assert_state(f, a, "admitting");
+    char *res = vapi_end(f, 0, v1, 0);
+    assert_string_equal(res, "released-orphan");
+    free(res);
+    res = vapi_end(f, 0, v1, 1);
+    must(f, strcmp(res, "requeued") != 0,
+         "a late end message for the orphan call %s disturbed the caller's new admission", v1);
+    free(res);
+
+    int updates = cgt_fake_update_count(f->fake, a);
+    wait_update(f, a, updates + 1, LATER);
+    wait_state(f, a, "connected", SOON);
+    assert_pushed_vapi_twiml(f, a);
+    char *v2 = vapi_id_of(f, a);
+    assert_string_not_equal(v1, v2);
+    assert_int_equal(cgt_fake_create_count(f->fake, a), 2);
+    assert_int_equal(zcard(f, "active"), 1);
+    assert_true(in_active(f, a));
+    free(v1);
+    free(v2);
+    stop_gate(f, 0);
+}
+
+static void test_instance_dies_mid_admission(void **state)
+{
+    struct fixture *f = *state;
+    const char *const env[] = {"MAX_CONCURRENCY=1", "FAST_PATH_DEADLINE_MS=0",
+                               "ADMISSION_LEASE_SECONDS=5", "ORPHAN_HOLD_SECONDS=1", NULL};
+    start_gate(f, 0, env);
+    start_gate(f, 1, env);
+    cgt_fake_set_vapi_delay(f->fake, 60000);
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    wait_creates(f, a, 1, SOON);
+    /* gate0 dies while its Vapi request is open. */
+    cgt_stop(&f->g[0].proc, SIGKILL, 1000);
+    cgt_fake_set_vapi_delay(f->fake, 0);
+    /* gate1 finds the admission lease expired, keeps a slot for the Vapi
+     * call gate0 may have created, requeues the caller, and connects them
+     * when that slot's hold ends. */
+    wait_update(f, a, 1, 20000);
+    wait_state(f, a, "connected", SOON);
+    assert_pushed_vapi_twiml(f, a);
+    char *by = field_of(f, a, "admitted_by");
+    assert_string_equal(by, "gate1");
+    free(by);
+    assert_int_equal(cgt_fake_create_count(f->fake, a), 2);
+    assert_int_equal(zcard(f, "active"), 1);
+    char *log = cgt_redis_cmd(&f->rs, "XRANGE " P "log - +");
+    assert_contains(log, "admission-lease-expired");
+    free(log);
+    stop_gate(f, 1);
+}
+
+static void test_queue_exit_results(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    enqueue(f, 0, c);
+    struct cgt_resp r;
+    /* Twilio's own queue was full: the overflow treatment. */
+    queue_exit(f, 0, b, "queue-full", &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, "<Hangup/>");
+    cgt_resp_free(&r);
+    assert_state(f, b, "overflowed");
+    assert_int_equal(position_of(f, c), 1);
+    /* Twilio could not run the hold music: back into the queue. */
+    queue_exit(f, 0, c, "error", &r);
+    assert_enqueue(f, 0, &r);
+    cgt_resp_free(&r);
+    assert_state(f, c, "waiting");
+    /* The Calls update took the caller: nothing to say, nothing changes. */
+    queue_exit(f, 0, c, "redirected", &r);
+    assert_int_equal(r.status, 200);
+    assert_contains(r.body, "<Response/>");
+    cgt_resp_free(&r);
+    assert_state(f, c, "waiting");
+    const char *kv[] = {"CallSid", c, "AccountSid", ACCOUNT_SID, NULL};
+    twilio_post(f, 0, "/queue-exit", kv, &r);
+    assert_int_equal(r.status, 400);
+    cgt_resp_free(&r);
+    stop_gate(f, 0);
+}
+
+static void test_reconcile_adopts(void **state)
+{
+    struct fixture *f = *state;
+    char a[40];
+    new_sid(a);
+    char queues[512], members[512];
+    snprintf(queues, sizeof queues,
+             "[{\"sid\":\"QUffffffffffffffffffffffffffffffff\",\"friendly_name\":\"other\"},"
+             "{\"sid\":\"%s\",\"friendly_name\":\"%s\",\"current_size\":1}]",
+             QUEUE_SID, QUEUE_NAME);
+    snprintf(members, sizeof members,
+             "[{\"call_sid\":\"%s\",\"position\":1,\"queue_sid\":\"%s\",\"wait_time\":30}]", a,
+             QUEUE_SID);
+    cgt_fake_set_queues(f->fake, queues);
+    cgt_fake_set_queue_members(f->fake, members);
+    /* No TWILIO_QUEUE_SID: the gate finds the queue by name, then adopts the
+     * caller Twilio holds and it does not know, and connects them. */
+    start_gate(f, 0, (const char *const[]){"TWILIO_QUEUE_SID=", NULL});
+    wait_fake(f, CGT_EP_TW_QUEUES, 1, SOON);
+    wait_fake(f, CGT_EP_TW_MEMBERS, 1, SOON);
+    wait_update(f, a, 1, SOON);
+    assert_pushed_vapi_twiml(f, a);
+    wait_state(f, a, "connected", SOON);
+    char *from = field_of(f, a, "from");
+    assert_string_equal(from, "+15550001111");
+    free(from);
+    /* Its wait counts from when Twilio queued it. */
+    char *body = cgt_fake_last_body(f->fake, CGT_EP_VAPI_CREATE);
+    assert_contains(body, "+15550001111");
+    free(body);
+    assert_true(stat_of(f, "wait_ms_total") >= 30000);
+    stop_gate(f, 0);
+}
+
+static void test_vapi_wrong_key(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"VAPI_API_KEY=not-the-key", NULL});
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    /* Refused credentials are a configuration problem, not the caller's:
+     * the caller keeps waiting at the head while admission retries. */
+    wait_fake(f, CGT_EP_UNAUTHORIZED, 3, LATER);
+    char *auth = cgt_fake_last_auth(f->fake, CGT_EP_UNAUTHORIZED);
+    assert_string_equal(auth, "Bearer not-the-key");
+    free(auth);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), 0);
+    char *st = field_of(f, a, "state");
+    must(f, strcmp(st, "waiting") == 0 || strcmp(st, "admitting") == 0, "state %s", st);
+    free(st);
+    assert_int_equal(stat_of(f, "overflowed"), 0);
+    int rc = cgt_stop(&f->g[0].proc, SIGTERM, 10000);
+    must(f, rc == 0, "callgate exited with %d", rc);
+}
+
+static void test_failed_admission_refills(void **state)
+{
+    struct fixture *f = *state;
+    /* The periodic safety run of admission is out of the picture: every
+     * refill below must come from the event that freed the slot. */
+    start_gate(f, 0,
+               (const char *const[]){"MAX_CONCURRENCY=1", "MAX_ADMISSION_ATTEMPTS=1",
+                                     "SWEEP_INTERVAL_MS=60000", NULL});
+    char a[40], b[40], c[40], d[40], e[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    new_sid(d);
+    new_sid(e);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    enqueue(f, 0, c);
+    enqueue(f, 0, d);
+    enqueue(f, 0, e);
+
+    /* Vapi refuses B for good: B gets the overflow treatment and B's slot
+     * goes to C. */
+    cgt_fake_set_vapi_create_next(f->fake, CGT_VAPI_INVALID400, 1);
+    char *va = vapi_id_of(f, a);
+    char *res = vapi_end(f, 0, va, 0);
+    assert_string_equal(res, "released");
+    free(res);
+    free(va);
+    wait_state(f, b, "overflowed", SOON);
+    wait_update(f, c, 1, SOON);
+    wait_state(f, c, "connected", SOON);
+
+    /* D hangs up while Vapi is failing its admission: D is abandoned and
+     * D's slot goes to E. */
+    cgt_fake_set_vapi_delay(f->fake, 500);
+    cgt_fake_set_vapi_create_next(f->fake, CGT_VAPI_ERROR500, 1);
+    char *vc = vapi_id_of(f, c);
+    res = vapi_end(f, 0, vc, 0);
+    assert_string_equal(res, "released");
+    free(res);
+    free(vc);
+    wait_creates(f, d, 1, SOON);
+    cgt_fake_set_vapi_delay(f->fake, 0);
+    assert_int_equal(call_status(f, 0, d, "canceled"), 200);
+    wait_state(f, d, "abandoned", SOON);
+    wait_update(f, e, 1, SOON);
+    wait_state(f, e, "connected", SOON);
+    assert_int_equal(zcard(f, "active"), 1);
+    stop_gate(f, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rejects_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_path_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_then_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_twilio_end_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abandon_while_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_exit_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_wait_announces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overflow_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overflow_dial, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vapi_overlimit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vapi_concurrency_blocked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vapi_errors_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vapi_rejects_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vapi_wrong_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_twilio_gone_orphan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_endpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_adopts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hangup_during_fast_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_finishes_admissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_twilio_error_requeues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_admission_refills, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_dies_mid_admission, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
