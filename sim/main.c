@@ -27,6 +27,7 @@
 #include "rng.h"
 #include "scenario.h"
 #include "sim.h"
+#include "taskrouter.h"
 #include "vapi.h"
 
 #define MAX_GATES         16
@@ -511,6 +512,12 @@ static int build(struct run *r)
         fprintf(stderr, "callgate-sim: cannot set up the simulated APIs\n");
         return -1;
     }
+    /* TaskRouter runs from now on, in serve mode too, until the process
+     * stops; no callers are needed for it. */
+    if (r->sc.tr_queues > 0 && (w->taskrouter = sim_taskrouter_new(w)) == NULL) {
+        fprintf(stderr, "callgate-sim: cannot set up TaskRouter\n");
+        return -1;
+    }
     if (cg_httpd_route(w->httpd, "/sim/status", CG_HTTP_GET, on_status, r) != 0) {
         fprintf(stderr, "callgate-sim: cannot add /sim/status\n");
         return -1;
@@ -572,6 +579,8 @@ static void teardown(struct run *r)
     w->twilio = NULL;
     sim_vapi_free(w->vapi);
     w->vapi = NULL;
+    sim_taskrouter_free(w->taskrouter);
+    w->taskrouter = NULL;
     if (w->httpc)
         cg_httpc_free(w->httpc);
     if (w->httpd)

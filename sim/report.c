@@ -23,6 +23,7 @@
 #include "alloc.h"
 #include "json.h"
 #include "sim.h"
+#include "taskrouter.h"
 
 #define MAX_COUNTERS      256
 #define MAX_COUNTER_NAME  64
@@ -454,6 +455,8 @@ int sim_report_finish(struct sim_report *r, long gate_active, long gate_waiting,
     for (size_t i = 0; i < r->ncounters; i++)
         json_object_set_new(counters, r->counters[i].name, json_integer(r->counters[i].n));
     json_object_set_new(root, "counters", counters);
+    if (r->w && r->w->taskrouter)
+        json_object_set_new(root, "taskrouter", sim_taskrouter_report_json(r->w->taskrouter));
 
     json_t *inv = json_array();
     failed += invariant(inv, "peak_within_limit", r->peak <= limit, "peak %ld, limit %ld", r->peak,
@@ -525,6 +528,8 @@ char *sim_report_status_json(const struct sim_report *r)
     json_object_set_new(o, "idleSlotSeconds", json_real(r->idle_slot_s));
     json_object_set_new(o, "ewt",
                         r->last_announced >= 0 ? json_real(r->last_announced) : json_null());
+    if (r->w && r->w->taskrouter)
+        json_object_set_new(o, "taskrouter", sim_taskrouter_status_json(r->w->taskrouter));
     char *s = cg_json_dumps(o);
     json_decref(o);
     return s;

@@ -484,6 +484,84 @@ static int parse_vapi(struct ctx *c, const json_t *v, struct sim_scenario *sc)
     return 0;
 }
 
+/* A member that is either a plain number (the constant) or a distribution:
+ * workers_per_queue and task_rate_per_s, whose values are not seconds but
+ * read through the same shapes. integer: the plain form must be an integer. */
+static int get_num_or_dist(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                           double max, int integer, struct sim_dist *d)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (json_is_object(v)) {
+        char p[PATH_LEN];
+        join(p, path, key);
+        return parse_dist(c, v, p, 0, d);
+    }
+    double x = 0;
+    if (integer) {
+        long long n = 0;
+        if (get_int(c, obj, path, key, 0, (long long)max, &n) != 0)
+            return -1;
+        x = (double)n;
+    } else if (get_num(c, obj, path, key, 0.0, max, &x) != 0) {
+        return -1;
+    }
+    *d = (struct sim_dist){.kind = SIM_DIST_CONST, .a = x};
+    return 0;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_taskrouter(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"workspace_sid",    "queues",   "workers_per_queue",
+                                          "task_rate_per_s",  "handle_s", "abandon_s",
+                                          "stalled_queues",   "warmup_s", "bulk_wait_durations",
+                                          "rate_limit_per_s", "rate_429", "fail_page",
+                                          "fail_mode",        "latency",  NULL};
+    const char *p = "taskrouter";
+    if (check_object(c, v, p, allowed) ||
+        get_str(c, v, p, "workspace_sid", &sc->tr_workspace_sid) ||
+        get_int_field(c, v, p, "queues", 0, SIM_TR_MAX_QUEUES, &sc->tr_queues) ||
+        get_num_or_dist(c, v, p, "workers_per_queue", SIM_TR_MAX_WORKERS, 1, &sc->tr_workers) ||
+        get_num_or_dist(c, v, p, "task_rate_per_s", SIM_TR_MAX_RATE, 0, &sc->tr_task_rate) ||
+        get_dist(c, v, p, "handle_s", 0, &sc->tr_handle) ||
+        get_dist(c, v, p, "abandon_s", 1, &sc->tr_abandon) ||
+        get_int_field(c, v, p, "stalled_queues", 0, SIM_TR_MAX_QUEUES, &sc->tr_stalled_queues) ||
+        get_num(c, v, p, "warmup_s", 0.0, SIM_TR_MAX_WARMUP_S, &sc->tr_warmup_s) ||
+        get_bool(c, v, p, "bulk_wait_durations", &sc->tr_bulk_wait_durations) ||
+        get_num(c, v, p, "rate_limit_per_s", 0.001, MAX_RATE, &sc->tr_rate_limit_per_s) ||
+        get_prob(c, v, p, "rate_429", &sc->tr_rate_429) ||
+        get_int_field(c, v, p, "fail_page", -1, 1000000, &sc->tr_fail_page) ||
+        get_dist(c, v, p, "latency", 1, &sc->tr_latency))
+        return -1;
+    const char *ws = sc->tr_workspace_sid;
+    if (strlen(ws) != 34 || strncmp(ws, "WS", 2) != 0 || !is_hex(ws + 2, 32))
+        return fail(c, "taskrouter.workspace_sid", "must be \"WS\" followed by 32 hex digits");
+    if (sc->tr_stalled_queues > sc->tr_queues)
+        return fail(c, "taskrouter.stalled_queues", "must not exceed taskrouter.queues");
+    json_t *m = json_object_get(v, "fail_mode");
+    if (m) {
+        const char *s = json_string_value(m);
+        if (s && strcmp(s, "500") == 0)
+            sc->tr_fail_garbage = 0;
+        else if (s && strcmp(s, "garbage") == 0)
+            sc->tr_fail_garbage = 1;
+        else
+            return fail(c, "taskrouter.fail_mode", "must be \"500\" or \"garbage\"");
+    }
+    return 0;
+}
+
 static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"lost",
@@ -542,6 +620,21 @@ static void set_defaults(struct sim_scenario *sc)
     sc->vapi_latency.kind = SIM_DIST_NONE;
     sc->vapi_hooks.delay.kind = SIM_DIST_NONE;
 
+    sc->tr_workspace_sid = cg_strdup("WSaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    sc->tr_queues = 0;
+    sc->tr_workers = (struct sim_dist){.kind = SIM_DIST_CONST, .a = 3};
+    sc->tr_task_rate = (struct sim_dist){.kind = SIM_DIST_CONST, .a = 0.08};
+    sc->tr_handle = (struct sim_dist){.kind = SIM_DIST_EXP, .a = 30, .min_s = 1, .max_s = 600};
+    sc->tr_abandon.kind = SIM_DIST_NONE;
+    sc->tr_stalled_queues = 0;
+    sc->tr_warmup_s = 0;
+    sc->tr_bulk_wait_durations = 1;
+    sc->tr_rate_limit_per_s = 50;
+    sc->tr_rate_429 = 0;
+    sc->tr_fail_page = -1;
+    sc->tr_fail_garbage = 0;
+    sc->tr_latency.kind = SIM_DIST_NONE;
+
     sc->expect_lost = 0;
     sc->expect_max_overlimit = 0;
     sc->expect_final_active = 0;
@@ -567,8 +660,9 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         set_defaults(sc); /* leave a usable value behind */
         return -1;
     }
-    static const char *const allowed[] = {"name",    "description", "seed", "duration_s", "drain_s",
-                                          "callers", "twilio",      "vapi", "expect",     NULL};
+    static const char *const allowed[] = {"name",    "description", "seed",   "duration_s",
+                                          "drain_s", "callers",     "twilio", "vapi",
+                                          "expect",  "taskrouter",  NULL};
     long long seed = 1;
     int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
              get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
@@ -589,6 +683,8 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         rc = parse_vapi(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "expect")) != NULL)
         rc = parse_expect(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "taskrouter")) != NULL)
+        rc = parse_taskrouter(&c, v, sc);
     *named = json_object_get(root, "name") != NULL;
     json_decref(root);
     if (rc != 0) {
@@ -655,6 +751,8 @@ void sim_scenario_free(struct sim_scenario *sc)
     free(sc->twilio_auth_token);
     free(sc->vapi_api_key);
     free(sc->vapi_server_secret);
+    free(sc->tr_workspace_sid);
+    sc->tr_workspace_sid = NULL;
     sc->name = NULL;
     sc->segments = NULL;
     sc->nsegments = 0;

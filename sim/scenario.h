@@ -34,13 +34,33 @@
  *     "webhooks": {"drop": 0, "duplicate": 0, "delay": null, "reorder": 0}
  *   },
  *   "expect": {"lost": 0, "max_overlimit_rejections": 0, "final_active": 0, "final_waiting": 0,
- *              "max_idle_slot_s": null, "min_connected": null}
+ *              "max_idle_slot_s": null, "min_connected": null},
+ *   "taskrouter": {                           TaskRouter v1 (taskrouter.c); off with 0 queues
+ *     "workspace_sid": "WSaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "queues": 0,
+ *     "workers_per_queue": 3 | {dist...},       drawn per queue, rounded
+ *     "task_rate_per_s": 0.08 | {dist...},      per-queue Poisson rate; a dist's values are
+ *                                               read as tasks/s, drawn per queue from the seed
+ *     "handle_s": {"dist": "exp", "mean_s": 30, "min_s": 1, "max_s": 600},
+ *     "abandon_s": null | {dist...},            a pending task is canceled after this long
+ *     "stalled_queues": 0,                      queues whose workers are all offline
+ *     "warmup_s": 0,                            simulated history before the start
+ *     "bulk_wait_durations": true,              wait_duration_* in TaskQueues/Statistics
+ *     "rate_limit_per_s": 50, "rate_429": 0, "latency": null,
+ *     "fail_page": -1, "fail_mode": "500" | "garbage"   a Statistics list page (0-based) fails
+ *   }
  * }
  */
 #ifndef SIM_SCENARIO_H
 #define SIM_SCENARIO_H
 
 #include <stddef.h>
+
+/* Bounds of the taskrouter member: beyond these a value is a typo, and they
+ * bound what the model can allocate. */
+#define SIM_TR_MAX_QUEUES   10000
+#define SIM_TR_MAX_WORKERS  10000 /* per queue */
+#define SIM_TR_MAX_RATE     100.0 /* tasks per second per queue */
+#define SIM_TR_MAX_WARMUP_S 86400.0
 
 enum sim_dist_kind {
     SIM_DIST_NONE,
@@ -107,6 +127,22 @@ struct sim_scenario {
     double vapi_hang_rate; /* "hang_rate": share of connected calls that get one "hang"
                             * server message (slow model; must not release a slot); 0 */
     struct sim_webhook_faults vapi_hooks;
+
+    /* TaskRouter; tr_queues 0 turns it off. */
+    char *tr_workspace_sid;
+    int tr_queues;
+    struct sim_dist tr_workers;   /* per queue, rounded to an integer */
+    struct sim_dist tr_task_rate; /* per queue, tasks per second */
+    struct sim_dist tr_handle;
+    struct sim_dist tr_abandon; /* NONE: tasks wait forever */
+    int tr_stalled_queues;
+    double tr_warmup_s;
+    int tr_bulk_wait_durations;
+    double tr_rate_limit_per_s;
+    double tr_rate_429;
+    int tr_fail_page;    /* -1: none */
+    int tr_fail_garbage; /* 0: the failing page answers 500; 1: 200 with a cut body */
+    struct sim_dist tr_latency;
 
     long expect_lost;
     long expect_max_overlimit;

@@ -47,6 +47,7 @@ struct sim_vapi;
 struct sim_report;
 struct sim_hooks;
 struct sim_callers;
+struct sim_taskrouter;
 struct sim_call; /* a Twilio call (twilio_voice.c) */
 
 struct sim_world {
@@ -61,8 +62,9 @@ struct sim_world {
     struct sim_vapi *vapi;
     struct sim_callers *callers;
     struct sim_report *report;
-    uint64_t start_ms; /* monotonic ms when the scenario started */
-    int finished;      /* set when the scenario is over; the loop then exits */
+    struct sim_taskrouter *taskrouter; /* NULL when the scenario has no TaskRouter queues */
+    uint64_t start_ms;                 /* monotonic ms when the scenario started */
+    int finished;                      /* set when the scenario is over; the loop then exits */
 };
 
 /* Seconds since the scenario started. */
@@ -115,6 +117,7 @@ void sim_vapi_stream_closed(struct sim_world *w, const char *vapi_id);
 size_t sim_vapi_live(const struct sim_world *w);
 
 /* ---- TaskRouter (taskrouter.c) ---- */
-struct sim_taskrouter;
+/* The model and its API are in taskrouter.h; main.c creates it when the
+ * scenario's taskrouter.queues > 0 and stores it in w->taskrouter. */
 
 #endif
