@@ -20,6 +20,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
+#include "twhook.h"
+#include "waittime.h"
 
 /* How often the shutdown sequence checks whether work has drained. */
 #define DRAIN_POLL_MS 20
@@ -34,6 +36,7 @@ struct cg_app {
     struct cg_health *health;
     struct cg_metrics *metrics;
     struct cg_gate *gate;
+    struct cg_waittime *waittime;
 
     struct event *sigint;
     struct event *sigterm;
@@ -52,6 +55,8 @@ static void on_redis_state(enum cg_redis_state state, void *arg)
         cg_log_warn("redis unavailable; serving degraded until it returns", "");
     if (app->gate)
         cg_gate_redis_state(app->gate, state);
+    if (app->waittime)
+        cg_waittime_redis_state(app->waittime, state);
 }
 
 /* /metrics when the gate is off: this process's own figures only. */
@@ -63,6 +68,24 @@ static void handle_metrics(struct cg_http_req *req, void *arg)
     cg_metrics_render(app->metrics, &b);
     cg_http_reply(req, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
     cg_buf_free(&b);
+}
+
+/* /queue-wait when the gate is off: hold music for TaskRouter callers
+ * (?taskQueueSid=WQ...), with the same Twilio checks as every webhook. */
+static void handle_taskqueue_wait(struct cg_http_req *req, void *arg)
+{
+    struct cg_app *app = arg;
+    const char *sid;
+    if (cg_twhook_check(req, app->cfg, &sid) == NULL)
+        return;
+    const struct cg_form *q = cg_http_req_query(req);
+    const char *tq = q ? cg_form_get(q, "taskQueueSid") : NULL;
+    if (tq == NULL) {
+        cg_http_reply_error(req, 404, "not_found",
+                            "the admission gate is off; /queue-wait serves ?taskQueueSid= only");
+        return;
+    }
+    cg_gate_taskqueue_hold(app->cfg, app->waittime, req, tq);
 }
 
 /* Counts every answered request by route and status, for /metrics. */
@@ -103,7 +126,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 
     if (!app->closing_redis) {
         size_t busy = cg_httpd_inflight(app->httpd) + cg_httpc_inflight(app->httpc) +
-                      (app->gate ? cg_gate_inflight(app->gate) : 0);
+                      (app->gate ? cg_gate_inflight(app->gate) : 0) +
+                      cg_waittime_inflight(app->waittime);
         if (busy > 0 && !late) {
             struct timeval tv = {.tv_usec = DRAIN_POLL_MS * 1000};
             evtimer_add(app->drain_timer, &tv);
@@ -140,6 +164,8 @@ void cg_app_shutdown(struct cg_app *app)
     cg_httpd_stop_accepting(app->httpd);
     if (app->gate)
         cg_gate_stop(app->gate);
+    /* Hands the poller lock over once its request in flight returns. */
+    cg_waittime_stop(app->waittime);
     event_active(app->drain_timer, EV_TIMEOUT, 0);
 }
 
@@ -205,6 +231,12 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
                        "Time from a request's arrival to its answer, by route.", http_buckets,
                        sizeof http_buckets / sizeof http_buckets[0]);
     cg_httpd_set_observer(app->httpd, on_http_done, app);
+    /* Always created: without a workspace its routes say the poller is off.
+     * Before the gate, which serves TaskRouter callers' hold music from it. */
+    app->waittime =
+        cg_waittime_new(base, cfg, app->redis, app->httpc, app->httpd, app->metrics, err, errlen);
+    if (app->waittime == NULL)
+        goto fail;
     struct cg_gate_deps gd = {
         .base = base,
         .cfg = cfg,
@@ -213,14 +245,17 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         .httpc = app->httpc,
         .httpd = app->httpd,
         .metrics = app->metrics,
+        .waittime = app->waittime,
     };
     char missing[256];
     if (cg_gate_missing_config(cfg, missing, sizeof missing) > 0) {
         /* A wait-time-only deployment needs no Vapi account; say plainly
          * what is off and why. */
         cg_log_warn("admission gate disabled: options not set", "missing=%s", missing);
-        if (cg_httpd_route(app->httpd, "/metrics", CG_HTTP_GET, handle_metrics, app) != 0) {
-            snprintf(err, errlen, "cannot register /metrics");
+        if (cg_httpd_route(app->httpd, "/metrics", CG_HTTP_GET, handle_metrics, app) != 0 ||
+            cg_httpd_route(app->httpd, "/queue-wait", CG_HTTP_POST, handle_taskqueue_wait, app) !=
+                0) {
+            snprintf(err, errlen, "cannot register /metrics and /queue-wait");
             goto fail;
         }
     } else {
@@ -270,6 +305,9 @@ void cg_app_free(struct cg_app *app)
      * wind the gate's work down; then the gate and the rest. */
     if (app->gate)
         cg_gate_detach(app->gate);
+    /* Before Redis and the HTTP client: their pending callbacks into the
+     * wait-time service are disarmed by this. */
+    cg_waittime_free(app->waittime);
     cg_redis_free(app->redis);
     cg_gate_free(app->gate);
     cg_httpc_free(app->httpc);

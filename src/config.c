@@ -465,11 +465,19 @@ static const struct option options[] = {
             "Timeout of one request to the Twilio API."),
 
     /* Wait-time service */
-    OPT_INT(S_WAIT, "WAIT_TIME_POLL_SECONDS", wait_time_poll_seconds, "30", 5, 3600,
+    OPT_INT(S_WAIT, "WAIT_TIME_POLL_SECONDS", wait_time_poll_seconds, "30", 1, 3600,
             "Seconds between reads of TaskRouter queue statistics (one leader polls for every "
-            "instance)."),
+            "instance). Values below 5 are meant for tests."),
     OPT_STR(S_WAIT, "WAIT_TIME_READ_TOKEN", wait_time_read_token, "", F_SECRET, NULL,
-            "Bearer token required to read wait times. Empty: wait times are public."),
+            "Bearer token required to read wait times (Authorization: Bearer, or ?token= for "
+            "Studio's HTTP widget). Empty: wait times are public."),
+    OPT_INT(S_WAIT, "WAIT_TIME_PAGE_SIZE", wait_time_page_size, "1000", 1, 1000,
+            "TaskQueues per page of the statistics and TaskQueue list requests (Twilio allows "
+            "up to 1000); a refresh makes ceil(queues / page size) statistics requests."),
+    OPT_INT(S_WAIT, "WAIT_TIME_LOCK_SECONDS", wait_time_lock_seconds, "0", 0, 86400,
+            "Expiry of the poller's leader lock in Redis: how long a dead leader keeps the "
+            "others from taking over. 0: three poll intervals, at least 10 s; other values "
+            "below 2 read as 2."),
 };
 
 #define NOPTS (sizeof options / sizeof options[0])

@@ -98,6 +98,8 @@ struct cg_config {
     /* Wait-time service */
     int wait_time_poll_seconds;
     char *wait_time_read_token;
+    int wait_time_page_size;    /* TaskQueues per statistics / list page */
+    int wait_time_lock_seconds; /* poller lock expiry; 0: 3 intervals, at least 10 s */
 
     /* Private to config.c: where each option's value came from. */
     unsigned char source_[192];

@@ -1105,6 +1105,7 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->redis = d->redis;
     g->httpd = d->httpd;
     g->metrics = d->metrics;
+    g->waittime = d->waittime;
     const struct cg_config *c = d->cfg;
 
     static const struct {

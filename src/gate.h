@@ -32,6 +32,7 @@ struct cg_keys;
 struct cg_httpc;
 struct cg_httpd;
 struct cg_metrics;
+struct cg_waittime;
 struct cg_gate;
 
 struct cg_gate_deps {
@@ -42,6 +43,7 @@ struct cg_gate_deps {
     struct cg_httpc *httpc;
     struct cg_httpd *httpd;
     struct cg_metrics *metrics;
+    struct cg_waittime *waittime; /* hold music for TaskRouter callers; may be NULL */
 };
 
 /* Writes the names of the options the gate needs but are empty into out
@@ -62,5 +64,13 @@ void cg_gate_detach(struct cg_gate *g);
 /* Admissions and checks in flight: shutdown waits for them. */
 size_t cg_gate_inflight(const struct cg_gate *g);
 void cg_gate_free(struct cg_gate *g);
+
+/* Answers a TaskRouter caller's waitUrl (?taskQueueSid=WQ...) with hold
+ * TwiML announcing that TaskQueue's estimate, or plain hold music when the
+ * queue is unknown. The gate's /queue-wait uses it, and so does the app's
+ * own /queue-wait when the gate is off. wt may be NULL. */
+struct cg_http_req;
+void cg_gate_taskqueue_hold(const struct cg_config *cfg, struct cg_waittime *wt,
+                            struct cg_http_req *req, const char *queue_sid);
 
 #endif

@@ -29,10 +29,10 @@
 #include "metrics.h"
 #include "twilio_api.h"
 #include "twiml.h"
+#include "waittime.h"
+#include "twhook.h"
 #include "twsig.h"
 #include "vapi_api.h"
-
-#define URL_MAX 4096
 
 static const char *rstr(const redisReply *r, size_t i)
 {
@@ -61,33 +61,10 @@ static int redis_ready(const struct cg_gate *g)
 
 /* ---- Twilio request validation ---- */
 
-/* Parses and authenticates a Twilio webhook. On failure the request has
- * been answered (400 or 403) and NULL is returned. */
 static const struct cg_form *twilio_request(struct cg_gate *g, struct cg_http_req *req,
                                             const char **sid)
 {
-    const char *ferr = NULL;
-    const struct cg_form *form = cg_http_req_form(req, &ferr);
-    if (form == NULL) {
-        cg_http_reply_error(req, 400, "bad_request", ferr ? ferr : "malformed form body");
-        return NULL;
-    }
-    const char *sig = cg_http_req_header(req, "X-Twilio-Signature");
-    char url[URL_MAX];
-    int n = snprintf(url, sizeof url, "%s%s", g->cfg->public_url, cg_http_req_uri(req));
-    if (sig == NULL || g->cfg->twilio_auth_token[0] == '\0' || n < 0 || (size_t)n >= sizeof url ||
-        !cg_twsig_validate(g->cfg->twilio_auth_token, url, form, sig)) {
-        cg_log_warn("rejected a twilio request with a bad signature", "path=%s peer=%s",
-                    cg_http_req_path(req), cg_http_req_peer(req));
-        cg_http_reply_error(req, 403, "bad_signature", "X-Twilio-Signature does not match");
-        return NULL;
-    }
-    *sid = cg_form_get(form, "CallSid");
-    if (*sid == NULL || !cg_twilio_sid_valid(*sid, "CA")) {
-        cg_http_reply_error(req, 400, "bad_request", "CallSid is missing or malformed");
-        return NULL;
-    }
-    return form;
+    return cg_twhook_check(req, g->cfg, sid);
 }
 
 static const char *form_str(const struct cg_form *f, const char *key)
@@ -301,6 +278,14 @@ static void handle_queue_wait(struct cg_http_req *req, void *arg)
     const struct cg_form *form = twilio_request(g, req, &sid);
     if (form == NULL)
         return;
+    const struct cg_form *q = cg_http_req_query(req);
+    const char *tq = q ? cg_form_get(q, "taskQueueSid") : NULL;
+    if (tq != NULL) {
+        /* A TaskRouter caller (<Enqueue workflowSid>): the TaskQueue's
+         * estimate from the wait-time service, not the gate's queue. */
+        cg_gate_taskqueue_hold(g->cfg, g->waittime, req, tq);
+        return;
+    }
     if (!redis_ready(g)) {
         reply_hold(g, req, NULL);
         return;
@@ -322,6 +307,24 @@ static void handle_queue_wait(struct cg_http_req *req, void *arg)
     gate_args_int(&a, g->cfg->max_concurrency);
     if (gate_eval(g, S_POSITION, &a, on_position, w) != 0)
         on_position(NULL, "eval refused", w);
+}
+
+void cg_gate_taskqueue_hold(const struct cg_config *cfg, struct cg_waittime *wt,
+                            struct cg_http_req *req, const char *queue_sid)
+{
+    double ewt = -1;
+    char *twiml = wt ? cg_waittime_hold_twiml(wt, queue_sid, &ewt) : NULL;
+    if (twiml == NULL) {
+        /* Unknown queue or nothing known yet: hold music, no promise. */
+        struct cg_twiml_wait w = {.hold_music_url = cfg->hold_music_url,
+                                  .pause_s = cfg->announce_interval_seconds};
+        twiml = cg_twiml_wait(&w);
+    } else if (ewt >= 0) {
+        char hdr[32];
+        snprintf(hdr, sizeof hdr, "%.0f", ewt);
+        cg_http_set_header(req, "X-Callgate-Estimated-Wait", hdr);
+    }
+    gate_reply_twiml(req, twiml);
 }
 
 /* ---- /queue-exit (the Enqueue action) ---- */

@@ -57,6 +57,7 @@ struct cg_gate {
     struct cg_redis *redis;
     struct cg_httpd *httpd;
     struct cg_metrics *metrics;
+    struct cg_waittime *waittime; /* may be NULL */
     struct cg_twilio *twilio;
     struct cg_vapi *vapi;
     int scripts[S_COUNT];

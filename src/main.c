@@ -13,8 +13,8 @@
 
 #include "app.h"
 #include "config.h"
+#include "demo.h"
 #include "log.h"
-#include "proc.h"
 
 #define DOTENV_PATH ".env"
 
@@ -24,7 +24,7 @@ static void usage(FILE *out)
                  "\n"
                  "commands:\n"
                  "  serve         run the gate and the wait-time service (default)\n"
-                 "  demo          run against a private Redis with no accounts needed\n"
+                 "  demo          play a simulated surge of callers (private Redis, no accounts)\n"
                  "  check-config  validate the configuration and print it, secrets masked\n"
                  "  --help        this text and every configuration option\n"
                  "  --version     print the version\n"
@@ -96,37 +96,10 @@ static int cmd_serve(void)
     return rc;
 }
 
-/* The demo needs nothing but this machine: without REDIS_URL it runs its own
- * Redis in a temporary directory and removes it on exit. */
+/* The demo needs nothing but this machine: see demo.h. */
 static int cmd_demo(void)
 {
-    struct cg_redis_server rs = {0};
-    const char *url = getenv("REDIS_URL");
-    int own_redis = url == NULL || *url == '\0';
-    if (own_redis) {
-        char err[256];
-        if (cg_redis_server_start(&rs, 0, err, sizeof err) != 0) {
-            fprintf(stderr, "callgate demo: %s\n", err);
-            return 1;
-        }
-        setenv("REDIS_URL", rs.url, 1);
-        fprintf(stderr, "callgate demo: private Redis at %s (removed on exit)\n", rs.url);
-    }
-    if (getenv("BIND_ADDRESS") == NULL)
-        setenv("BIND_ADDRESS", "127.0.0.1", 1);
-    struct cg_config cfg;
-    int rc = 2;
-    if (load_config(&cfg) == 0) {
-        fprintf(stderr,
-                "callgate demo: serving on http://127.0.0.1:%d (Ctrl-C to stop)\n"
-                "  try: curl -s http://127.0.0.1:%d/health\n",
-                cfg.port, cfg.port);
-        rc = run(&cfg);
-        cg_config_free(&cfg);
-    }
-    if (own_redis)
-        cg_redis_server_stop(&rs);
-    return rc;
+    return cg_demo_run();
 }
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -73,12 +74,20 @@ static int spawn_redis(struct cg_redis_server *rs, char *err, size_t errlen)
     snprintf(port, sizeof port, "%d", rs->port);
     snprintf(logfile, sizeof logfile, "%s/redis.log", rs->dir);
 
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
+        if (rs->own_group) {
+            setpgid(0, 0);
+            /* The death signal must be armed before checking the parent:
+             * a parent that died in between would otherwise go unnoticed. */
+            if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+                _exit(127);
+        }
         /* Child: a Redis that lives only as long as this run and never
          * touches the disk outside its own directory. */
         int devnull = open("/dev/null", O_RDWR);
@@ -92,6 +101,9 @@ static int spawn_redis(struct cg_redis_server *rs, char *err, size_t errlen)
         fprintf(stderr, "cannot exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }
+    /* Also from the parent, so the group exists whichever runs first. */
+    if (rs->own_group)
+        setpgid(pid, pid);
     rs->pid = pid;
     uint64_t deadline = cg_mono_ms() + 10000;
     while (cg_mono_ms() < deadline) {
@@ -111,9 +123,10 @@ static int spawn_redis(struct cg_redis_server *rs, char *err, size_t errlen)
     return -1;
 }
 
-int cg_redis_server_start(struct cg_redis_server *rs, int port, char *err, size_t errlen)
+static int start(struct cg_redis_server *rs, int port, int own_group, char *err, size_t errlen)
 {
     memset(rs, 0, sizeof *rs);
+    rs->own_group = own_group;
     const char *tmp = getenv("TMPDIR");
     snprintf(rs->dir, sizeof rs->dir, "%s/callgate-redis-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(rs->dir) == NULL) {
@@ -137,6 +150,16 @@ int cg_redis_server_start(struct cg_redis_server *rs, int port, char *err, size_
     }
     cg_redis_server_stop(rs);
     return -1;
+}
+
+int cg_redis_server_start(struct cg_redis_server *rs, int port, char *err, size_t errlen)
+{
+    return start(rs, port, 0, err, errlen);
+}
+
+int cg_redis_server_start_own_group(struct cg_redis_server *rs, int port, char *err, size_t errlen)
+{
+    return start(rs, port, 1, err, errlen);
 }
 
 int cg_redis_server_restart(struct cg_redis_server *rs, char *err, size_t errlen)

@@ -103,22 +103,58 @@ const char *cgt_bin(const char *name)
     return p;
 }
 
-/* Applies "NAME=value" and "-NAME" overrides to the child's environment. */
-static void apply_env(const char *const *env)
+/* Builds the child's environment (the current one with "NAME=value" and
+ * "-NAME" overrides applied) before fork: the child must not allocate
+ * between fork and exec, since another thread of a test (a fake API) may
+ * hold the allocator's lock at the moment of the fork. */
+static size_t name_len(const char *e)
 {
-    for (; env && *env; env++) {
-        const char *e = *env;
-        if (e[0] == '-') {
-            unsetenv(e + 1);
-            continue;
+    const char *eq = strchr(e, '=');
+    return eq ? (size_t)(eq - e) : strlen(e);
+}
+
+/* Removes NAME from the list (NULL-terminated, n entries). */
+static void env_unset(char **env, size_t *n, const char *name, size_t nl)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (name_len(env[i]) == nl && strncmp(env[i], name, nl) == 0) {
+            free(env[i]);
+            env[i] = env[--*n];
+            env[*n] = NULL;
+            return;
         }
-        const char *eq = strchr(e, '=');
-        if (eq == NULL)
-            continue;
-        char *name = cg_strndup(e, (size_t)(eq - e));
-        setenv(name, eq + 1, 1);
-        free(name);
     }
+}
+
+static char **build_env(const char *const *overrides)
+{
+    size_t cap = 1;
+    for (char **e = environ; *e; e++)
+        cap++;
+    for (const char *const *o = overrides; o && *o; o++)
+        cap++;
+    char **env = cg_calloc(cap, sizeof *env);
+    size_t n = 0;
+    for (char **e = environ; *e; e++)
+        env[n++] = cg_strdup(*e);
+    /* In order, so a later override of the same name wins. */
+    for (const char *const *o = overrides; o && *o; o++) {
+        if (**o == '-') {
+            env_unset(env, &n, *o + 1, strlen(*o + 1));
+        } else if (strchr(*o, '=') != NULL) {
+            env_unset(env, &n, *o, name_len(*o));
+            env[n++] = cg_strdup(*o);
+        }
+    }
+    env[n] = NULL;
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (char **e = env; *e; e++)
+        free(*e);
+    free(env);
 }
 
 void cgt_spawn(struct cgt_proc *p, const char *const *argv, const char *const *env)
@@ -129,38 +165,44 @@ void cgt_spawn(struct cgt_proc *p, const char *const *argv, const char *const *e
     int logfd = mkstemp(p->log_path);
     if (logfd < 0)
         fail_msg("mkstemp: %s", strerror(errno));
+    char **child_env = build_env(env);
+    /* The argument vector too is built before fork (valgrind wraps it). */
+    const char *args[64];
+    size_t n = 0;
+    const char *vg = getenv("CG_VALGRIND");
+    int under_valgrind = vg && strcmp(vg, "1") == 0;
+    if (under_valgrind) {
+        args[n++] = "/usr/bin/valgrind";
+        args[n++] = "--quiet";
+        args[n++] = "--leak-check=full";
+        args[n++] = "--show-leak-kinds=definite,indirect";
+        args[n++] = "--errors-for-leak-kinds=definite,indirect";
+        args[n++] = "--error-exitcode=99";
+    }
+    for (size_t i = 0; argv[i] && n < 63; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
         fail_msg("fork: %s", strerror(errno));
     if (pid == 0) {
-        apply_env(env);
+        /* Only async-signal-safe calls from here to exec. */
         dup2(logfd, STDOUT_FILENO);
         dup2(logfd, STDERR_FILENO);
-        int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, STDIN_FILENO);
-        const char *vg = getenv("CG_VALGRIND");
-        if (vg && strcmp(vg, "1") == 0) {
-            const char *args[64];
-            size_t n = 0;
-            args[n++] = "valgrind";
-            args[n++] = "--quiet";
-            args[n++] = "--leak-check=full";
-            args[n++] = "--show-leak-kinds=definite,indirect";
-            args[n++] = "--errors-for-leak-kinds=definite,indirect";
-            args[n++] = "--error-exitcode=99";
-            for (size_t i = 0; argv[i] && n < 63; i++)
-                args[n++] = argv[i];
-            args[n] = NULL;
-            execvp("valgrind", (char *const *)args);
-        } else {
-            execv(argv[0], (char *const *)argv);
-        }
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        execve(args[0], (char *const *)args, child_env);
+        static const char msg[] = "exec failed\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
         _exit(127);
     }
+    if (devnull >= 0)
+        close(devnull);
     close(logfd);
+    free_env(child_env);
     p->pid = pid;
 }
 
