@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "buf.h"
@@ -529,8 +530,9 @@ static int admin_ok(struct cg_gate *g, struct cg_http_req *req)
                             "admin endpoints are loopback-only until ADMIN_TOKEN is set");
         return 0;
     }
+    /* The scheme name is case-insensitive (RFC 9110 section 11.1). */
     const char *h = cg_http_req_header(req, "Authorization");
-    if (h && strncmp(h, "Bearer ", 7) == 0 && cg_consttime_streq(h + 7, token))
+    if (h && strncasecmp(h, "Bearer ", 7) == 0 && cg_consttime_streq(h + 7, token))
         return 1;
     cg_http_set_header(req, "WWW-Authenticate", "Bearer");
     cg_http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");
@@ -654,7 +656,8 @@ static void on_limit_set(const redisReply *r, const char *err, void *arg)
 static long long parse_limit(struct cg_http_req *req)
 {
     const char *ct = cg_http_req_header(req, "Content-Type");
-    if (ct && strncmp(ct, "application/json", 16) == 0) {
+    if (ct && strncasecmp(ct, "application/json", 16) == 0 &&
+        (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ')) {
         size_t len;
         const char *body = cg_http_req_body(req, &len);
         char err[64];

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,8 @@
 #define DEFAULT_TIMEOUT_S  30
 /* evhttp's own limit on request line plus headers, whatever we allow. */
 #define MIN_HARD_HEADER_CEILING (64 * 1024)
+/* How long accepting pauses after accept() failed (out of descriptors). */
+#define ACCEPT_PAUSE_MS 100
 
 struct route {
     char *pattern;     /* as registered, reported to the observer */
@@ -92,6 +95,41 @@ struct cg_httpd {
     /* Requests not yet answered, so that cg_httpd_free() can answer them. */
     struct cg_http_req *live;
     size_t inflight;
+
+    /* Open connections and their request deadlines (see struct conn). */
+    struct conn *conns;
+
+    /* Accepting paused after accept() failed (see on_accept_error). */
+    struct event *accept_resume;
+    unsigned long long accept_errors;
+    uint64_t accept_log_ms;
+    struct cg_httpd *next_listening;
+};
+
+/*
+ * A request deadline per connection. evhttp's timeout is an inactivity
+ * timeout, re-armed by every byte it reads, so a client that sends a byte
+ * now and then (slowloris) would hold its connection, and the memory of a
+ * half-read request, for ever. Each connection therefore also has a
+ * deadline: its next request must have arrived in full (line, headers,
+ * body) within timeout_s of the connection opening or of the previous
+ * reply being written, or the connection is closed. While a handler holds
+ * a request there is no deadline (evhttp does not read meanwhile, and
+ * handlers may take longer than the timeout).
+ *
+ * evhttp 2.1 has no callback for new connections; its bufferevent callback
+ * is the hook. callgate creates each connection's bufferevent and keeps a
+ * reference to it until evhttp has built its connection around it (evhttp
+ * makes the connection the bufferevent's callback argument), then follows
+ * the connection through its close callback, which evhttp calls whenever
+ * it frees a connection.
+ */
+struct conn {
+    struct cg_httpd *h;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* NULL until adopted */
+    struct event *timer;             /* adoption, then the deadline */
+    struct conn *prev, *next;
 };
 
 struct cg_http_req {
@@ -120,6 +158,8 @@ struct cg_http_req {
 };
 
 static void on_request(struct evhttp_request *er, void *arg);
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg);
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg);
 
 /* ---- small helpers ---- */
 
@@ -248,6 +288,14 @@ struct cg_httpd *cg_httpd_new(struct event_base *base, const struct cg_httpd_opt
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                             EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(h->http, on_request, h);
+    evhttp_set_bevcb(h->http, on_new_connection, h);
+    h->accept_resume = evtimer_new(base, on_accept_resume, h);
+    if (h->accept_resume == NULL) {
+        evhttp_free(h->http);
+        free(h->bind_address);
+        free(h);
+        return NULL;
+    }
     return h;
 }
 
@@ -335,6 +383,126 @@ static void req_free(struct cg_http_req *r)
     free(r);
 }
 
+/* ---- request deadlines (struct conn) ---- */
+
+static void conn_free(struct conn *c)
+{
+    struct cg_httpd *h = c->h;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    event_free(c->timer);
+    /* Until adoption the reference taken at creation is ours to drop;
+     * evhttp releases its own. */
+    if (c->evcon == NULL)
+        bufferevent_decref(c->bev);
+    free(c);
+}
+
+static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    conn_free(arg);
+}
+
+static void conn_adopt(struct conn *c, struct evhttp_connection *evcon)
+{
+    c->evcon = evcon;
+    evhttp_connection_set_closecb(evcon, on_conn_closed, c);
+    bufferevent_decref(c->bev);
+}
+
+static void conn_arm(struct conn *c)
+{
+    struct timeval tv = {.tv_sec = c->h->timeout_s, .tv_usec = 0};
+    evtimer_add(c->timer, &tv);
+}
+
+/* The record of a connection, found by its bufferevent (linear: a few
+ * pointer comparisons per request even with thousands of connections). */
+static struct conn *conn_of(struct cg_httpd *h, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    for (struct conn *c = h->conns; c != NULL && bev != NULL; c = c->next) {
+        if (c->bev == bev) {
+            if (c->evcon == NULL)
+                conn_adopt(c, evcon);
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    if (c->evcon == NULL) {
+        /* Right after the accept: evhttp has made its connection the
+         * bufferevent's callback argument, or has already freed it (then
+         * the callbacks are cleared). */
+        bufferevent_data_cb rd = NULL, wr = NULL;
+        bufferevent_event_cb ev = NULL;
+        void *cbarg = NULL;
+        bufferevent_getcb(c->bev, &rd, &wr, &ev, &cbarg);
+        struct evhttp_connection *evcon = cbarg;
+        if (ev == NULL || evcon == NULL || evhttp_connection_get_bufferevent(evcon) != c->bev) {
+            conn_free(c);
+            return;
+        }
+        conn_adopt(c, evcon);
+        conn_arm(c);
+        return;
+    }
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(c->evcon, &addr, &port);
+    cg_log_info("http request not received in time; connection closed", "peer=%s timeout_s=%d",
+                addr != NULL ? addr : "", c->h->timeout_s);
+    /* Calls on_conn_closed(), which frees c. */
+    evhttp_connection_free(c->evcon);
+}
+
+/* evhttp's bufferevent callback: every accepted connection comes here
+ * first. NULL lets evhttp make its own (no deadline for that one). */
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+    struct cg_httpd *h = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        return NULL;
+    struct conn *c = cg_calloc(1, sizeof *c);
+    c->timer = evtimer_new(base, on_conn_timer, c);
+    if (c->timer == NULL) {
+        free(c);
+        return bev;
+    }
+    c->h = h;
+    c->bev = bev;
+    bufferevent_incref(bev);
+    c->next = h->conns;
+    if (h->conns != NULL)
+        h->conns->prev = c;
+    h->conns = c;
+    /* Adopted on the loop's next turn, once evhttp has set up the
+     * connection (or earlier, by on_request). */
+    struct timeval now = {0, 0};
+    evtimer_add(c->timer, &now);
+    return bev;
+}
+
+/* A reply has been written: the deadline for the next request starts. */
+static void on_reply_written(struct evhttp_request *er, void *arg)
+{
+    struct conn *c = conn_of(arg, evhttp_request_get_connection(er));
+    if (c != NULL)
+        conn_arm(c);
+}
+
 /* Exact routes win over prefix routes; among prefixes the longest wins. */
 static const struct route *match_route(const struct cg_httpd *h, const char *path,
                                        const char **rest)
@@ -397,6 +565,61 @@ static size_t headers_size(struct evhttp_request *er)
     return total;
 }
 
+/* RFC 9110 token characters: what a header field name is made of. */
+static int is_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", c) != NULL))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Message framing that another HTTP implementation in front of callgate (a
+ * TLS proxy, a load balancer) could read differently from evhttp: two
+ * Content-Length fields (evhttp takes the first), one that is not plain
+ * digits ("+5"), Content-Length with Transfer-Encoding, a coding other
+ * than chunked (evhttp reads "identity" as no body at all), or a field name
+ * that is not a token ("Transfer-Encoding : chunked", which evhttp takes
+ * for another field). Where the two disagree on where a request ends, the
+ * bytes one of them takes for a body the other runs as a request of its
+ * own (request smuggling), past whatever the proxy checks. RFC 9112
+ * requires a 400 and closing the connection. NULL when the framing is
+ * unambiguous, else why not.
+ */
+static const char *ambiguous_framing(struct evhttp_request *er)
+{
+    const struct evkeyvalq *hs = evhttp_request_get_input_headers(er);
+    int lengths = 0, encodings = 0;
+    for (const struct evkeyval *kv = hs->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        if (!is_token(kv->key))
+            return "a header field name is malformed";
+        if (strcasecmp(kv->key, "Content-Length") == 0) {
+            lengths++;
+            if (kv->value[0] == '\0' || strspn(kv->value, "0123456789") != strlen(kv->value))
+                return "Content-Length is not a number";
+        } else if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+            encodings++;
+            /* evhttp reads other codings it lets through ("identity") as
+             * no body at all, where a proxy may read one. */
+            if (strcasecmp(kv->value, "chunked") != 0)
+                return "Transfer-Encoding other than chunked";
+        }
+    }
+    if (lengths > 1)
+        return "more than one Content-Length";
+    if (encodings > 1)
+        return "more than one Transfer-Encoding";
+    if (lengths > 0 && encodings > 0)
+        return "both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
 static void on_request(struct evhttp_request *er, void *arg)
 {
     struct cg_httpd *h = arg;
@@ -425,8 +648,22 @@ static void on_request(struct evhttp_request *er, void *arg)
     h->live = r;
     h->inflight++;
 
+    /* The request is in: no deadline while it is with us. */
+    struct conn *c = conn_of(h, evcon);
+    if (c != NULL) {
+        evtimer_del(c->timer);
+        evhttp_request_set_on_complete_cb(er, on_reply_written, h);
+    }
+
     if (headers_size(er) > h->max_header) {
         cg_http_reply_error(r, 431, "headers_too_large", "request headers are too large");
+        return;
+    }
+    const char *framing = ambiguous_framing(er);
+    if (framing != NULL) {
+        /* What follows on the connection must never be read as a request. */
+        cg_http_set_header(r, "Connection", "close");
+        cg_http_reply_error(r, 400, "bad_request", framing);
         return;
     }
 
@@ -476,6 +713,78 @@ static void on_request(struct evhttp_request *er, void *arg)
     }
     /* The handler owns r from here; it may already be freed on return. */
     rt->fn(r, rt->arg);
+}
+
+/* ---- accept failures ---- */
+
+/*
+ * When accept() fails for want of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS), the listening socket stays readable, so libevent would call
+ * accept() again at once, for ever: the loop spins at full CPU and libevent
+ * writes a line to stderr each time, until connections close. A flood of
+ * connections must not do that. The listener's error callback stops
+ * accepting for ACCEPT_PAUSE_MS instead; connections waiting meanwhile stay
+ * in the kernel's backlog and are accepted when accepting resumes.
+ *
+ * libevent hands the error callback evhttp's pointer (evhttp_bind_listener
+ * makes it the listener's argument), not the server's, so listening servers
+ * are found from it in this list. Servers of different threads may use it.
+ */
+static pthread_mutex_t listening_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cg_httpd *listening;
+
+static void listening_add(struct cg_httpd *h)
+{
+    pthread_mutex_lock(&listening_mu);
+    h->next_listening = listening;
+    listening = h;
+    pthread_mutex_unlock(&listening_mu);
+}
+
+static void listening_remove(struct cg_httpd *h)
+{
+    pthread_mutex_lock(&listening_mu);
+    for (struct cg_httpd **p = &listening; *p != NULL; p = &(*p)->next_listening) {
+        if (*p == h) {
+            *p = h->next_listening;
+            break;
+        }
+    }
+    h->next_listening = NULL;
+    pthread_mutex_unlock(&listening_mu);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    struct cg_httpd *h = NULL;
+    pthread_mutex_lock(&listening_mu);
+    for (struct cg_httpd *s = listening; s != NULL; s = s->next_listening)
+        if (s->http == arg)
+            h = s;
+    pthread_mutex_unlock(&listening_mu);
+    if (h == NULL)
+        return;
+    evconnlistener_disable(lev);
+    /* One line when a run of failures starts, then at most one per 10 s. */
+    uint64_t now = cg_mono_ms();
+    if (h->accept_errors++ == 0 || now - h->accept_log_ms >= 10000) {
+        h->accept_log_ms = now;
+        cg_log_error("http accept failed; pausing new connections",
+                     "error=%s pause_ms=%d failures=%llu", evutil_socket_error_to_string(err),
+                     ACCEPT_PAUSE_MS, h->accept_errors);
+    }
+    struct timeval tv = {.tv_sec = 0, .tv_usec = ACCEPT_PAUSE_MS * 1000};
+    evtimer_add(h->accept_resume, &tv);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cg_httpd *h = arg;
+    if (h->bound != NULL && !h->stopped)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
 }
 
 /* Creates, binds and listens on a socket of our own rather than through
@@ -602,6 +911,8 @@ int cg_httpd_listen(struct cg_httpd *h, char *err, size_t errlen)
         return -1;
     }
     h->port = port;
+    evconnlistener_set_error_cb(lev, on_accept_error);
+    listening_add(h);
     cg_log_debug("http listening", "address=%s port=%d reuseport=%d", h->bind_address, port,
                  h->reuseport ? 1 : 0);
     return 0;
@@ -616,6 +927,8 @@ void cg_httpd_stop_accepting(struct cg_httpd *h)
     if (h == NULL || h->stopped)
         return;
     h->stopped = 1;
+    listening_remove(h);
+    evtimer_del(h->accept_resume);
     if (h->bound != NULL) {
         evhttp_del_accept_socket(h->http, h->bound);
         h->bound = NULL;
@@ -629,11 +942,17 @@ void cg_httpd_free(struct cg_httpd *h)
         return;
     h->freeing = 1;
     h->stopped = 1;
+    listening_remove(h);
+    event_free(h->accept_resume);
     /* evhttp_free() frees every request still attached to a connection, so
      * each unanswered one is answered (and our wrapper released) first. */
     while (h->live != NULL)
         cg_http_reply_error(h->live, 503, "shutting_down", "the server is shutting down");
+    /* Frees every connection, each calling on_conn_closed(); what is left
+     * are connections evhttp had not set up yet. */
     evhttp_free(h->http);
+    while (h->conns != NULL)
+        conn_free(h->conns);
     for (size_t i = 0; i < h->nroutes; i++)
         free(h->routes[i].pattern);
     free(h->routes);

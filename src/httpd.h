@@ -7,10 +7,19 @@
  * 431; evhttp itself answers 400 and closes anything past a hard ceiling of
  * max(4 x max_header_bytes, 64 KiB) (request line included), which bounds
  * memory per connection. Connections idle or stuck longer than
- * timeout_seconds are closed. Options left at 0 select defaults: 1 MiB
- * bodies, 8 KiB headers, 30 s. evhttp answers malformed requests (400),
- * oversized bodies (413) and unknown methods (501) itself, with HTML bodies;
- * those never reach the router or the observer.
+ * timeout_seconds are closed, and so is a connection whose request has not
+ * arrived in full (line, headers, body) within timeout_seconds of the
+ * connection opening or of the previous reply being written, however
+ * steadily its bytes trickle in (a slow client cannot hold a connection and
+ * a half-read request for ever). A request whose framing a proxy in front
+ * could read differently (two Content-Length fields, one that is not
+ * digits, Content-Length with Transfer-Encoding, a Transfer-Encoding other
+ * than chunked, a field name that is not a token) gets 400 and its
+ * connection is closed, so that no smuggled bytes are read as a request.
+ * Options left at 0 select defaults: 1 MiB bodies, 8 KiB headers, 30 s.
+ * evhttp answers malformed requests (400), oversized bodies (413) and
+ * unknown methods (501) itself, with HTML bodies; those never reach the
+ * router or the observer.
  *
  * Routing. Exact paths ("/incoming"), or prefixes ending in "/ *" written
  * without the space ("/wait-times/ *" matches "/wait-times/WQ1"; the part
