@@ -641,10 +641,12 @@ static const char lua_release[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then
                                   "end\n"
                                   "return 0\n";
 
-/* KEYS: lock, version, meta, queues, names, queue-times.
- * ARGV: token, seed value, names fetched now (1/0), then three counted
- * lists of hash pairs: meta, queues (SID -> record), names (name -> SID).
- * HSET is fed in chunks so that unpack() stays within Lua's stack. */
+/* KEYS: lock, version, meta, queues, names (one hash slot: {wt:<WS>}).
+ * ARGV: token, names fetched now (1/0), then three counted lists of hash
+ * pairs: meta, queues (SID -> record), names (name -> SID). HSET is fed in
+ * chunks so that unpack() stays within Lua's stack. The seed's queue-times
+ * key has no hash tag, so it is set by a separate command once this
+ * fenced write succeeded (a script may touch one slot on Redis Cluster). */
 static const char lua_write[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end\n"
     "local function put(key, at)\n"
@@ -662,14 +664,13 @@ static const char lua_write[] =
     "end\n"
     "local v = redis.call('INCR', KEYS[2])\n"
     "local nv = redis.call('HGET', KEYS[3], 'names_version')\n"
-    "if ARGV[3] == '1' then nv = v end\n"
+    "if ARGV[2] == '1' then nv = v end\n"
     "redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])\n"
     "redis.call('HSET', KEYS[3], 'version', v)\n"
     "if nv then redis.call('HSET', KEYS[3], 'names_version', nv) end\n"
-    "local i = put(KEYS[3], 4)\n"
+    "local i = put(KEYS[3], 3)\n"
     "i = put(KEYS[4], i)\n"
     "put(KEYS[5], i)\n"
-    "redis.call('SET', KEYS[6], ARGV[2])\n"
     "return v\n";
 
 /* KEYS: version, meta, queues. ARGV: the version the reader has. */
@@ -679,7 +680,7 @@ static const char lua_read[] = "local v = redis.call('GET', KEYS[1])\n"
                                "return {v, redis.call('HGETALL', KEYS[2]),\n"
                                "        redis.call('HGETALL', KEYS[3])}\n";
 
-enum op_kind { OP_READ, OP_LOCK, OP_RELEASE, OP_WRITE, OP_HTTP };
+enum op_kind { OP_READ, OP_LOCK, OP_RELEASE, OP_WRITE, OP_WRITE_SEED, OP_HTTP };
 
 /* Context of one Redis command or HTTP request. cg_waittime_free() sets w
  * to NULL in those still out, so their late callbacks only free them. */
@@ -718,6 +719,8 @@ struct wt_refresh {
     struct cg_wt_name *names;
     size_t nnames;
     int names_complete;
+    char *seed; /* the queue-times value of this refresh, set after the write */
+    size_t seed_len;
     int names_read;
     struct wt_snap *result; /* built for the write, installed after it */
 };
@@ -1039,6 +1042,7 @@ static void refresh_free(struct wt_refresh *rf)
     if (rf == NULL)
         return;
     free(rf->url);
+    free(rf->seed);
     for (size_t i = 0; i < rf->n; i++)
         free(rf->recs[i].name);
     free(rf->recs);
@@ -1475,6 +1479,14 @@ static void maybe_refresh(struct cg_waittime *w)
     refresh_start(w);
 }
 
+static void on_seed_written(const redisReply *r, const char *err, void *arg)
+{
+    (void)r;
+    struct wt_op *op = arg;
+    if (op_done(op) != NULL && err != NULL)
+        cg_log_warn("the seed's queue-times key was not written", "error=%s", err);
+}
+
 static void on_written(const redisReply *r, const char *err, void *arg)
 {
     struct wt_op *op = arg;
@@ -1502,6 +1514,14 @@ static void on_written(const redisReply *r, const char *err, void *arg)
         rf->aborted = 1;
         refresh_end(w, 0);
         return;
+    }
+    /* The seed's mirror, right behind the fenced write on the same
+     * connection, so no other leader can come in between. */
+    if (rf->seed != NULL) {
+        struct wt_op *sop = op_new(w, OP_WRITE_SEED);
+        if (cg_redis_command(w->redis, on_seed_written, sop, "SET %s %b", SEED_KEY, rf->seed,
+                             rf->seed_len) != 0)
+            op_done(sop);
     }
     struct wt_snap *s = rf->result;
     rf->result = NULL;
@@ -1588,8 +1608,8 @@ static void refresh_write(struct cg_waittime *w)
         return;
     }
 
-    /* keys (6), token, seed, names flag, then the three counted lists */
-    size_t nargs = 6 + 3 + 1 + 2 * META_PAIRS + 1 + 2 * s->n + 1 + 2 * s->nnames;
+    /* keys (5), token, names flag, then the three counted lists */
+    size_t nargs = 5 + 2 + 1 + 2 * META_PAIRS + 1 + 2 * s->n + 1 + 2 * s->nnames;
     const char **args = cg_calloc(nargs, sizeof *args);
     size_t *lens = cg_calloc(nargs, sizeof *lens);
     char **owned = cg_calloc(s->n + 2 * META_PAIRS + 3, sizeof *owned);
@@ -1614,9 +1634,7 @@ static void refresh_write(struct cg_waittime *w)
     ARGS(w->k_meta);
     ARGS(w->k_queues);
     ARGS(w->k_names);
-    ARGS(SEED_KEY);
     ARGS(w->token);
-    ARG(seed.data ? seed.data : "", seed.len);
     ARGS(rf->names_read ? "1" : "0");
     char iso[25];
     cg_iso8601_ms(now, iso);
@@ -1660,13 +1678,15 @@ static void refresh_write(struct cg_waittime *w)
 #undef ARGS
 #undef ARG
     struct wt_op *op = op_new(w, OP_WRITE);
-    int rc = cg_redis_eval(w->redis, w->s_write, 6, (int)a, args, lens, on_written, op);
+    int rc = cg_redis_eval(w->redis, w->s_write, 5, (int)a, args, lens, on_written, op);
     for (size_t i = 0; i < nowned; i++)
         free(owned[i]);
     free(owned);
     free(args);
     free(lens);
-    cg_buf_free(&seed);
+    free(rf->seed);
+    rf->seed_len = seed.len;
+    rf->seed = cg_buf_take(&seed);
     if (rc != 0) {
         op_done(op);
         cg_log_error("wait-time write refused by the redis client", "args=%zu", a);
