@@ -3,7 +3,7 @@
 # those already present. Runs as root (apt-get); prints what it installs.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config clang clang-format
+packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
           libevent-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libssl-dev
           libcmocka-dev redis-server redis-tools curl valgrind)
 if [ "${1:-}" = "--bench" ]; then

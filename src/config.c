@@ -974,6 +974,20 @@ void cg_config_errors_free(struct cg_config_errors *errs)
 
 /* ---- printing ---- */
 
+/* Writes n bytes of s with control characters as \xNN: a value may hold a
+ * newline (a "\n" escape in .env, or the environment), and printed raw it
+ * would start a line of its own that reads like another option. */
+static void print_escaped(FILE *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+}
+
 /* Writes the printable form of an option's value: secrets masked, and the
  * password inside REDIS_URL masked too. */
 static void print_value(const struct cg_config *cfg, const struct option *o, FILE *out)
@@ -1006,10 +1020,12 @@ static void print_value(const struct cg_config *cfg, const struct option *o, FIL
     }
     size_t start, len;
     if (o->type == T_REDIS_URL && redis_password_span(s, &start, &len) == 0) {
-        fprintf(out, "%.*s********%s", (int)start, s, s + start + len);
+        print_escaped(out, s, start);
+        fputs("********", out);
+        print_escaped(out, s + start + len, strlen(s + start + len));
         return;
     }
-    fputs(s, out);
+    print_escaped(out, s, strlen(s));
 }
 
 void cg_config_print(const struct cg_config *cfg, FILE *out)

@@ -119,7 +119,7 @@ void cg_config_free(struct cg_config *cfg);
 void cg_config_errors_free(struct cg_config_errors *errs);
 
 /* Prints the effective configuration, one "NAME=value  (source)" line per
- * option, secrets masked. */
+ * option, secrets masked, control characters in values written as \xNN. */
 void cg_config_print(const struct cg_config *cfg, FILE *out);
 /* Prints the option table (name, type, default, doc) for --help. */
 void cg_config_print_help(FILE *out);

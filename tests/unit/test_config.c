@@ -840,6 +840,34 @@ static void test_register_secrets(void **state)
     cg_config_free(&cfg);
 }
 
+/* Found by fuzzing (tests/fuzz/corpus/dotenv/regress-print-newline): a
+ * value holding a newline, valid as it is, made check-config print a line
+ * of its own that read like another option, here a secret in clear. */
+static void test_print_one_line_per_option(void **state)
+{
+    (void)state;
+    write_dotenv("OVERFLOW_MESSAGE=\"Busy.\\nTWILIO_AUTH_TOKEN=forged\"\n");
+    set("REDIS_URL", "redis://us\ter:pw@db.internal");
+    struct cg_config cfg;
+    load_ok(&cfg, envpath);
+    assert_string_equal(cfg.overflow_message, "Busy.\nTWILIO_AUTH_TOKEN=forged");
+    char *text = print_to_string(&cfg);
+
+    size_t lines = 0, options = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    while (cg_config_option_name(options))
+        options++;
+    assert_int_equal(lines, options);
+    assert_true(has_line(text, "OVERFLOW_MESSAGE=Busy.\\x0aTWILIO_AUTH_TOKEN=forged  (.env)"));
+    assert_false(has_line_prefix(text, "TWILIO_AUTH_TOKEN=forged"));
+    assert_true(has_line(text, "TWILIO_AUTH_TOKEN=(unset)  (default)"));
+    /* The REDIS_URL line, whose password is masked, is escaped too. */
+    assert_true(has_line(text, "REDIS_URL=redis://us\\x09er:********@db.internal  (env)"));
+    free(text);
+    cg_config_free(&cfg);
+}
+
 static void test_derived_public_url(void **state)
 {
     (void)state;
@@ -915,6 +943,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secrets_masked_in_print, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_not_in_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_print_one_line_per_option, setup, teardown),
         cmocka_unit_test_setup_teardown(test_derived_public_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_help, setup, teardown),
     };
