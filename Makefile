@@ -5,7 +5,8 @@ BUILD   ?= build
 SANBUILD ?= build-sanitize
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build test unit sanitize valgrind demo bench format format-check clean
+.PHONY: all deps build test unit sanitize valgrind demo bench fuzz soak soak-valgrind format \
+        format-check clean
 
 all: build
 
@@ -39,9 +40,28 @@ valgrind: build
 demo: build
 	./$(BUILD)/callgate demo
 
+# The benchmarks (bench/run.sh, about six minutes; bench/RESULTS.md). A build
+# directory configured before bench/ existed learns of its helpers here.
 bench: build
 	@scripts/deps.sh --bench
+	@cmake -S . -B $(BUILD) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target cgbench-rate cgbench-sign cgbench-util cgbench-report
 	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD); else echo "bench: no benchmarks yet"; fi
+
+# Long steady simulated traffic (SOAK_MINUTES, default 30) against two
+# instances and one Redis: RSS, descriptors and Redis memory must stay flat,
+# with no error. Not part of `make test`. soak-valgrind: a short run with
+# both instances under valgrind, failing on any leak.
+soak: build
+	@scripts/soak.sh $(BUILD)
+
+soak-valgrind: build
+	@scripts/soak.sh --valgrind $(BUILD)
+
+# Coverage-guided fuzzing with libFuzzer (clang), FUZZ_SECONDS per target
+# (default 60); FUZZ_TARGET=form for one. make test replays the corpora.
+fuzz: deps
+	@scripts/fuzz.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

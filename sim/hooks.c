@@ -217,6 +217,19 @@ static int is_connect_failure(const char *err)
                    strstr(err, "Connection refused"));
 }
 
+/* The connection closed with no answer at all: the instance died while
+ * holding the request (its kernel closed the socket), or dropped it.
+ * Whether it acted on the request first is unknown, so only a balancer
+ * told that the upstream's requests are idempotent retries these
+ * (scenario balancer.retry_empty_response, as HAProxy's retry-on
+ * empty-response). Timeouts never are: the instance may still be at it. */
+static int is_empty_response(const char *err)
+{
+    return err && (strstr(err, "Empty reply") || strstr(err, "Connection reset") ||
+                   strstr(err, "Recv failure") || strstr(err, "Send failure") ||
+                   strcmp(err, "no response") == 0);
+}
+
 static void on_response(const struct cg_httpc_result *res, void *arg)
 {
     struct copy *cp = arg;
@@ -224,6 +237,13 @@ static void on_response(const struct cg_httpc_result *res, void *arg)
     struct sim_hooks *h = d->h;
     if (h && d->rest && h->ninstances > 1 && cp->tries < 2 && is_connect_failure(res->error)) {
         count(h, d->side, "failover");
+        cp->instance = (cp->instance + 1) % h->ninstances;
+        send_copy(cp);
+        return;
+    }
+    if (h && d->rest && h->ninstances > 1 && cp->tries < 2 && h->w->sc->balancer_retry_empty &&
+        is_empty_response(res->error)) {
+        count(h, d->side, "retried_empty_response");
         cp->instance = (cp->instance + 1) % h->ninstances;
         send_copy(cp);
         return;

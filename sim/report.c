@@ -7,6 +7,15 @@
  * gate could have used (its share of the Vapi limit minus its live calls)
  * that had a waiting caller to go to: min(free, waiting). The state only
  * changes at events, so the integral is exact.
+ *
+ * The estimate's yardstick is the trailing-average estimator (what
+ * TaskRouter's avg wait, and the seed's get-queue-times, announce): at a
+ * caller's first announcement, the mean actual wait of the last
+ * BASELINE_WINDOW callers connected before that moment, 0 while nobody
+ * has connected yet (the seed's figure reads 0 then too). A count rather
+ * than a time window keeps it independent of a scenario's time scale and
+ * makes it as quick to follow the load as it can be without going noisy.
+ * It is scored against the same actual waits as callgate's announcement.
  */
 #include "fmacros.h"
 
@@ -30,6 +39,7 @@
 #define MAX_TWIML_SAMPLES 20
 #define MAX_EXTRA_FAILS   16
 #define MAX_DETAIL        256
+#define BASELINE_WINDOW   20
 
 struct samples {
     double *v;
@@ -64,6 +74,7 @@ struct sim_report {
     size_t ntwiml_samples;
 
     struct samples waits;   /* connected callers' waits, s */
+    struct samples conn_at; /* when each of them connected, parallel to waits */
     struct samples refills; /* slot-refill latencies, ms */
     /* End times of Vapi calls that freed a slot while callers waited, oldest
      * first; a ring of at most `waiting` entries. */
@@ -73,6 +84,11 @@ struct sim_report {
     long est_n;
     double est_abs_sum, est_sum;
     double last_announced;
+    /* The trailing-average baseline on the same callers; "warm" are those
+     * announced after someone had connected, with callgate's error on
+     * them alongside. */
+    long base_cold, base_warm_n;
+    double base_abs_sum, base_sum, base_warm_abs_sum, gate_warm_abs_sum;
 
     struct counter counters[MAX_COUNTERS];
     size_t ncounters;
@@ -155,6 +171,7 @@ void sim_report_free(struct sim_report *r)
     if (!r)
         return;
     free(r->waits.v);
+    free(r->conn_at.v);
     free(r->refills.v);
     free(r->fifo.v);
     for (size_t i = 0; i < r->ntwiml_samples; i++)
@@ -207,6 +224,7 @@ void sim_report_caller_done(struct sim_report *r, enum sim_outcome outcome, doub
     case SIM_OUT_CONNECTED:
         r->connected++;
         push(&r->waits, waited_s < 0 ? 0 : waited_s);
+        push(&r->conn_at, now_of(r));
         break;
     case SIM_OUT_ABANDONED:
         r->abandoned++;
@@ -266,6 +284,28 @@ void sim_report_orphan(struct sim_report *r)
     r->orphans++;
 }
 
+/* The trailing-average estimate at time t: the mean wait of the last
+ * BASELINE_WINDOW callers connected before t; -1 when none had. */
+static double trailing_average(const struct sim_report *r, double t)
+{
+    /* conn_at grows with time: the callers connected before t are a prefix. */
+    size_t lo = 0, hi = r->conn_at.n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->conn_at.v[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return -1;
+    size_t from = lo > BASELINE_WINDOW ? lo - BASELINE_WINDOW : 0;
+    double sum = 0;
+    for (size_t i = from; i < lo; i++)
+        sum += r->waits.v[i];
+    return sum / (double)(lo - from);
+}
+
 void sim_report_estimate(struct sim_report *r, double announced_s, double actual_s)
 {
     double e = announced_s - actual_s;
@@ -273,6 +313,18 @@ void sim_report_estimate(struct sim_report *r, double announced_s, double actual
     r->est_sum += e;
     r->est_abs_sum += fabs(e);
     r->last_announced = announced_s;
+    /* actual_s runs from the first announcement to now. */
+    double base = trailing_average(r, now_of(r) - actual_s);
+    if (base < 0) {
+        r->base_cold++;
+        base = 0;
+    } else {
+        r->base_warm_n++;
+        r->base_warm_abs_sum += fabs(base - actual_s);
+        r->gate_warm_abs_sum += fabs(e);
+    }
+    r->base_sum += base - actual_s;
+    r->base_abs_sum += fabs(base - actual_s);
 }
 
 void sim_report_announced(struct sim_report *r, double announced_s)
@@ -440,6 +492,29 @@ int sim_report_finish(struct sim_report *r, long gate_active, long gate_waiting,
         num_or_null((size_t)r->est_n, r->est_n ? r->est_abs_sum / (double)r->est_n : 0));
     json_object_set_new(
         est, "bias_s", num_or_null((size_t)r->est_n, r->est_n ? r->est_sum / (double)r->est_n : 0));
+    json_t *base = json_object();
+    json_object_set_new(base, "method",
+                        json_string("trailing average of the actual waits of the last 20 callers "
+                                    "connected before each caller's first announcement (0 before "
+                                    "any caller connected)"));
+    json_object_set_new(base, "window_callers", json_integer(BASELINE_WINDOW));
+    json_object_set_new(
+        base, "mae_s",
+        num_or_null((size_t)r->est_n, r->est_n ? r->base_abs_sum / (double)r->est_n : 0));
+    json_object_set_new(
+        base, "bias_s",
+        num_or_null((size_t)r->est_n, r->est_n ? r->base_sum / (double)r->est_n : 0));
+    json_object_set_new(base, "cold_samples", json_integer(r->base_cold));
+    json_object_set_new(base, "warm_samples", json_integer(r->base_warm_n));
+    json_object_set_new(
+        base, "warm_mae_s",
+        num_or_null((size_t)r->base_warm_n,
+                    r->base_warm_n ? r->base_warm_abs_sum / (double)r->base_warm_n : 0));
+    json_object_set_new(
+        base, "warm_callgate_mae_s",
+        num_or_null((size_t)r->base_warm_n,
+                    r->base_warm_n ? r->gate_warm_abs_sum / (double)r->base_warm_n : 0));
+    json_object_set_new(est, "baseline", base);
     json_object_set_new(root, "estimate", est);
     json_object_set_new(root, "twiml_errors", json_integer(r->twiml_errors));
     json_t *samples = json_array();

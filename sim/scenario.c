@@ -399,12 +399,73 @@ static int parse_hooks(struct ctx *c, const json_t *obj, const char *parent,
            get_dist(c, v, path, "delay", 1, &f->delay);
 }
 
+/* parent.outages: windows during which that API is unreachable. */
+static int parse_outages(struct ctx *c, const json_t *obj, const char *parent,
+                         struct sim_outages *out)
+{
+    static const char *const allowed[] = {"at_s", "for_s", "mode", NULL};
+    json_t *v = json_object_get(obj, "outages");
+    if (!v)
+        return 0;
+    char path[PATH_LEN];
+    join(path, parent, "outages");
+    if (!json_is_array(v))
+        return fail(c, path, "expected an array");
+    if (json_array_size(v) > SIM_MAX_OUTAGES)
+        return fail(c, path, "at most %d windows", SIM_MAX_OUTAGES);
+    out->n = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *o = json_array_get(v, i);
+        char p[PATH_LEN];
+        int n = snprintf(p, sizeof(p), "%s[%zu]", path, i);
+        if (n < 0 || (size_t)n >= sizeof(p))
+            p[0] = '\0';
+        struct sim_outage w = {.at_s = -1, .for_s = -1, .mode = SIM_OUTAGE_HANG};
+        if (check_object(c, o, p, allowed) || require(c, o, p, "at_s") ||
+            require(c, o, p, "for_s") || get_seconds(c, o, p, "at_s", &w.at_s) ||
+            get_seconds(c, o, p, "for_s", &w.for_s))
+            return -1;
+        if (!(w.for_s > 0))
+            return fail(c, p, "for_s must be positive");
+        json_t *m = json_object_get(o, "mode");
+        if (m) {
+            const char *s = json_string_value(m);
+            if (s && strcmp(s, "hang") == 0)
+                w.mode = SIM_OUTAGE_HANG;
+            else if (s && strcmp(s, "503") == 0)
+                w.mode = SIM_OUTAGE_503;
+            else if (s && strcmp(s, "late") == 0)
+                w.mode = SIM_OUTAGE_LATE;
+            else
+                return fail(c, p, "mode must be \"hang\", \"503\" or \"late\"");
+        }
+        out->w[out->n++] = w;
+    }
+    return 0;
+}
+
+static int parse_balancer(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"retry_empty_response", NULL};
+    return check_object(c, v, "balancer", allowed) ||
+           get_bool(c, v, "balancer", "retry_empty_response", &sc->balancer_retry_empty);
+}
+
 static int parse_twilio(struct ctx *c, const json_t *v, struct sim_scenario *sc)
 {
-    static const char *const allowed[] = {"account_sid",     "auth_token", "queue_max_size",
-                                          "say_s_per_char",  "play_s",     "redirect_posts_action",
-                                          "completed_again", "latency",    "rate_429",
-                                          "rate_5xx",        "webhooks",   NULL};
+    static const char *const allowed[] = {"account_sid",
+                                          "auth_token",
+                                          "queue_max_size",
+                                          "say_s_per_char",
+                                          "play_s",
+                                          "redirect_posts_action",
+                                          "completed_again",
+                                          "latency",
+                                          "rate_429",
+                                          "rate_5xx",
+                                          "webhooks",
+                                          "outages",
+                                          NULL};
     const char *p = "twilio";
     if (check_object(c, v, p, allowed) ||
         get_str(c, v, p, "account_sid", &sc->twilio_account_sid) ||
@@ -416,7 +477,7 @@ static int parse_twilio(struct ctx *c, const json_t *v, struct sim_scenario *sc)
         get_dist(c, v, p, "latency", 1, &sc->twilio_latency) ||
         get_prob(c, v, p, "rate_429", &sc->twilio_rate_429) ||
         get_prob(c, v, p, "rate_5xx", &sc->twilio_rate_5xx) ||
-        parse_hooks(c, v, p, &sc->twilio_hooks))
+        parse_hooks(c, v, p, &sc->twilio_hooks) || parse_outages(c, v, p, &sc->twilio_outages))
         return -1;
     if (strncmp(sc->twilio_account_sid, "AC", 2) != 0 || strlen(sc->twilio_account_sid) != 34)
         return fail(c, "twilio.account_sid", "must be \"AC\" followed by 32 characters");
@@ -435,23 +496,15 @@ static int parse_twilio(struct ctx *c, const json_t *v, struct sim_scenario *sc)
 
 static int parse_vapi(struct ctx *c, const json_t *v, struct sim_scenario *sc)
 {
-    static const char *const allowed[] = {"api_key",
-                                          "limit",
-                                          "server_secret",
-                                          "overlimit_mode",
-                                          "external_calls",
-                                          "end_lag_s",
-                                          "report_lag_s",
-                                          "no_stream_timeout_s",
-                                          "max_duration_s",
-                                          "visibility_lag_s",
-                                          "latency",
-                                          "rate_429",
-                                          "rate_500",
-                                          "rate_overlimit",
-                                          "hang_rate",
-                                          "webhooks",
-                                          NULL};
+    static const char *const allowed[] = {"api_key",        "limit",
+                                          "server_secret",  "overlimit_mode",
+                                          "external_calls", "end_lag_s",
+                                          "report_lag_s",   "no_stream_timeout_s",
+                                          "max_duration_s", "visibility_lag_s",
+                                          "latency",        "rate_429",
+                                          "rate_500",       "rate_overlimit",
+                                          "hang_rate",      "webhooks",
+                                          "outages",        NULL};
     const char *p = "vapi";
     if (check_object(c, v, p, allowed) || get_str(c, v, p, "api_key", &sc->vapi_api_key) ||
         get_int_field(c, v, p, "limit", 1, 100000, &sc->vapi_limit) ||
@@ -467,7 +520,7 @@ static int parse_vapi(struct ctx *c, const json_t *v, struct sim_scenario *sc)
         get_prob(c, v, p, "rate_500", &sc->vapi_rate_500) ||
         get_prob(c, v, p, "rate_overlimit", &sc->vapi_rate_overlimit) ||
         get_prob(c, v, p, "hang_rate", &sc->vapi_hang_rate) ||
-        parse_hooks(c, v, p, &sc->vapi_hooks))
+        parse_hooks(c, v, p, &sc->vapi_hooks) || parse_outages(c, v, p, &sc->vapi_outages))
         return -1;
     json_t *m = json_object_get(v, "overlimit_mode");
     if (m) {
@@ -660,9 +713,9 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         set_defaults(sc); /* leave a usable value behind */
         return -1;
     }
-    static const char *const allowed[] = {"name",    "description", "seed",   "duration_s",
-                                          "drain_s", "callers",     "twilio", "vapi",
-                                          "expect",  "taskrouter",  NULL};
+    static const char *const allowed[] = {"name",    "description", "seed",     "duration_s",
+                                          "drain_s", "callers",     "twilio",   "vapi",
+                                          "expect",  "taskrouter",  "balancer", NULL};
     long long seed = 1;
     int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
              get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
@@ -685,6 +738,8 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         rc = parse_expect(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "taskrouter")) != NULL)
         rc = parse_taskrouter(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "balancer")) != NULL)
+        rc = parse_balancer(&c, v, sc);
     *named = json_object_get(root, "name") != NULL;
     json_decref(root);
     if (rc != 0) {

@@ -23,7 +23,9 @@
  *     "redirect_posts_action": true,            on REST dequeue, POST action
  * (QueueResult=redirected) first "completed_again": "21220" | "200",       Status=completed on a
  * completed call "latency": {dist...}, "rate_429": 0, "rate_5xx": 0,   REST faults "webhooks":
- * {"drop": 0, "duplicate": 0, "delay": {dist...} | null, "reorder": 0}
+ * {"drop": 0, "duplicate": 0, "delay": {dist...} | null, "reorder": 0},
+ *     "outages": [{"at_s": 3, "for_s": 10, "mode": "hang" | "503" | "late"}, ...]
+ *                                               REST API unreachable (outage.h); default none
  *   },
  *   "vapi": {
  *     "api_key": "...", "limit": 10, "server_secret": "...",
@@ -31,8 +33,15 @@
  * not see "end_lag_s": 0.2, "report_lag_s": 0.3, "no_stream_timeout_s": 5, "max_duration_s": 600,
  *     "visibility_lag_s": 0,                   GET /call/{id} answers 404 this long after creation
  *     "latency": {dist...}, "rate_429": 0, "rate_500": 0, "rate_overlimit": 0, "hang_rate": 0,
- *     "webhooks": {"drop": 0, "duplicate": 0, "delay": null, "reorder": 0}
+ *     "webhooks": {"drop": 0, "duplicate": 0, "delay": null, "reorder": 0},
+ *     "outages": [{"at_s": 3, "for_s": 10, "mode": "hang"}, ...]   API unreachable, as Twilio
  *   },
+ *   "balancer": {                             the load balancer in front of the instances
+ *     "retry_empty_response": false           also send a webhook to the next instance when
+ *   },                                        the connection closed with no answer at all
+ *                                             (an instance killed while handling it), as
+ *                                             HAProxy's retry-on empty-response; connection
+ *                                             refused always fails over (hooks.c)
  *   "expect": {"lost": 0, "max_overlimit_rejections": 0, "final_active": 0, "final_waiting": 0,
  *              "max_idle_slot_s": null, "min_connected": null},
  *   "taskrouter": {                           TaskRouter v1 (taskrouter.c); off with 0 queues
@@ -84,6 +93,18 @@ struct sim_segment {
     double rate_per_s;
 };
 
+/* API outage windows (outage.h), in scenario seconds. */
+#define SIM_MAX_OUTAGES 16
+enum sim_outage_mode { SIM_OUTAGE_HANG, SIM_OUTAGE_503, SIM_OUTAGE_LATE };
+struct sim_outage {
+    double at_s, for_s;
+    enum sim_outage_mode mode;
+};
+struct sim_outages {
+    struct sim_outage w[SIM_MAX_OUTAGES];
+    size_t n;
+};
+
 struct sim_webhook_faults {
     double drop, duplicate, reorder;
     struct sim_dist delay;
@@ -114,6 +135,7 @@ struct sim_scenario {
     struct sim_dist twilio_latency;
     double twilio_rate_429, twilio_rate_5xx;
     struct sim_webhook_faults twilio_hooks;
+    struct sim_outages twilio_outages;
 
     char *vapi_api_key;
     int vapi_limit;
@@ -127,6 +149,9 @@ struct sim_scenario {
     double vapi_hang_rate; /* "hang_rate": share of connected calls that get one "hang"
                             * server message (slow model; must not release a slot); 0 */
     struct sim_webhook_faults vapi_hooks;
+    struct sim_outages vapi_outages;
+
+    int balancer_retry_empty; /* balancer.retry_empty_response */
 
     /* TaskRouter; tr_queues 0 turns it off. */
     char *tr_workspace_sid;

@@ -25,6 +25,7 @@
  *   twilio_rest.c Queues, Members, Calls REST resources
  *   vapi.c        POST /call, GET /call, call lifecycle, server webhooks
  *   hooks.c       webhook delivery with faults (drop, duplicate, delay, reorder)
+ *   outage.c      API outage windows: Twilio REST or Vapi unreachable for a while
  *   report.c      truth bookkeeping, invariants, the JSON report
  *
  * Time: real time on the loop. Scenarios are short (seconds); every duration

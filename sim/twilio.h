@@ -25,6 +25,7 @@
 struct event;
 struct sim_fetch;
 struct sim_rest_pending;
+struct sim_outage_hold;
 
 /* Twilio waits this long for a TwiML document. */
 #define SIM_TWILIO_FETCH_TIMEOUT_S 15.0
@@ -137,8 +138,9 @@ struct sim_twilio {
     struct sim_queue *queues, *queues_tail;
     size_t nqueues;
     size_t live, waiting;
-    struct sim_fetch *fetches;     /* outstanding webhooks */
-    struct sim_rest_pending *rest; /* REST replies held back by latency */
+    struct sim_fetch *fetches;      /* outstanding webhooks */
+    struct sim_rest_pending *rest;  /* REST replies held back by latency */
+    struct sim_outage_hold *outage; /* REST requests held by an outage window (outage.h) */
     int finished;
 };
 

@@ -27,6 +27,7 @@
 #include "form.h"
 #include "httpd.h"
 #include "log.h"
+#include "outage.h"
 #include "rng.h"
 #include "twsig.h"
 
@@ -988,7 +989,26 @@ static void on_delayed(evutil_socket_t fd, short what, void *arg)
     serve(tw, req, fault, retry_after);
 }
 
+static void unavailable(struct cg_http_req *req, void *arg)
+{
+    (void)arg;
+    tw_error(req, 503, 20503, "Service Unavailable");
+}
+
+static void process(struct cg_http_req *req, void *arg);
+
 static void on_request(struct cg_http_req *req, void *arg)
+{
+    struct sim_twilio *tw = arg;
+    /* Unreachable: nothing behind the network sees the request, not even
+     * authentication, and no fault is drawn (the fault stream stays as it
+     * would be without the outage for the requests that do get through). */
+    if (sim_outage_take(tw->outage, req))
+        return;
+    process(req, tw);
+}
+
+static void process(struct cg_http_req *req, void *arg)
 {
     struct sim_twilio *tw = arg;
     if (!authorized(tw, req)) {
@@ -1044,11 +1064,17 @@ int sim_twilio_rest_init(struct sim_twilio *tw)
         cg_log_error("sim twilio: cannot register the REST routes", "");
         return -1;
     }
+    const struct sim_scenario *sc = scen(tw);
+    if (sc && sc->twilio_outages.n > 0)
+        tw->outage =
+            sim_outage_hold_new(tw->w, "twilio", &sc->twilio_outages, unavailable, process, tw);
     return 0;
 }
 
 void sim_twilio_rest_shutdown(struct sim_twilio *tw)
 {
+    sim_outage_hold_free(tw->outage);
+    tw->outage = NULL;
     while (tw->rest) {
         struct sim_rest_pending *p = tw->rest;
         pending_unlink(p);

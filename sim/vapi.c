@@ -29,6 +29,7 @@
 #include "httpd.h"
 #include "json.h"
 #include "log.h"
+#include "outage.h"
 #include "report.h"
 #include "rng.h"
 #include "sim.h"
@@ -84,6 +85,7 @@ struct sim_vapi {
     size_t ncalls, cap;
     size_t live, peak, created, waiting_stream;
     struct pending *pending;
+    struct sim_outage_hold *outage; /* requests held by an outage window (outage.h) */
 };
 
 /* ---- small helpers ---- */
@@ -1022,18 +1024,31 @@ static void handle_list(struct sim_vapi *v, struct cg_http_req *req)
     reply(req, 200, arr);
 }
 
-static void on_call_root(struct cg_http_req *req, void *arg)
+static void unavailable(struct cg_http_req *req, void *arg)
+{
+    (void)arg;
+    reply_error(req, 503, json_string("Service Unavailable"), "Service Unavailable");
+}
+
+/* Either route, by path: also serves requests an outage held. */
+static void serve(struct cg_http_req *req, void *arg)
 {
     struct sim_vapi *v = arg;
-    if (cg_http_req_method(req) == CG_HTTP_POST)
+    if (strncmp(cg_http_req_path(req), "/call/", 6) == 0)
+        handle_get_one(v, req);
+    else if (cg_http_req_method(req) == CG_HTTP_POST)
         handle_post(v, req);
     else
         handle_list(v, req);
 }
 
-static void on_call_one(struct cg_http_req *req, void *arg)
+static void on_call(struct cg_http_req *req, void *arg)
 {
-    handle_get_one(arg, req);
+    struct sim_vapi *v = arg;
+    /* Unreachable: not counted, authenticated or drawn for faults. */
+    if (sim_outage_take(v->outage, req))
+        return;
+    serve(req, v);
 }
 
 /* ---- lifetime ---- */
@@ -1042,11 +1057,13 @@ struct sim_vapi *sim_vapi_new(struct sim_world *w)
 {
     struct sim_vapi *v = cg_calloc(1, sizeof(*v));
     v->w = w;
-    if (cg_httpd_route(w->httpd, "/call", CG_HTTP_GET | CG_HTTP_POST, on_call_root, v) != 0 ||
-        cg_httpd_route(w->httpd, "/call/*", CG_HTTP_GET, on_call_one, v) != 0) {
+    if (cg_httpd_route(w->httpd, "/call", CG_HTTP_GET | CG_HTTP_POST, on_call, v) != 0 ||
+        cg_httpd_route(w->httpd, "/call/*", CG_HTTP_GET, on_call, v) != 0) {
         free(v);
         return NULL;
     }
+    if (w->sc->vapi_outages.n > 0)
+        v->outage = sim_outage_hold_new(w, "vapi", &w->sc->vapi_outages, unavailable, serve, v);
     return v;
 }
 
@@ -1054,6 +1071,7 @@ void sim_vapi_free(struct sim_vapi *v)
 {
     if (!v)
         return;
+    sim_outage_hold_free(v->outage);
     while (v->pending) {
         struct pending *p = v->pending;
         v->pending = p->next;

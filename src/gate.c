@@ -443,7 +443,7 @@ static void on_twiml_pushed(const struct cg_twilio_result *res, void *arg)
 
 static void push_twiml(struct admission *a)
 {
-    if (cg_twilio_update_call_twiml(a->g->twilio, a->sid, a->twiml, on_twiml_pushed, a) != 0) {
+    if (cg_twilio_update_call_twiml(a->g->twilio_push, a->sid, a->twiml, on_twiml_pushed, a) != 0) {
         cg_log_error("cannot send the twilio update", "sid=%s", a->sid);
         requeue(a, "twilio-error", 0, 0, 0, a->vapi_id);
     }
@@ -1148,8 +1148,20 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
         .timeout_ms = c->vapi_timeout_ms,
     };
     g->twilio = cg_twilio_new(d->base, d->httpc, &to);
+    /* The assistant's TwiML is not pushed again after a timeout or a
+     * connection lost mid-request. Twilio may have applied the first (the
+     * TwiML would restart: the stream the first opened closes and Vapi ends
+     * its call), and a retry sent into an outage lands only once it is
+     * over, after Vapi stopped waiting for the stream: either way the caller
+     * is connected to a call that is gone, and hangs up. Such a push instead
+     * requeues the caller with the Vapi call held as an orphan, and the next
+     * attempt brings a fresh Vapi call. (429 and 5xx, answered at once, are
+     * retried as before.) */
+    struct cg_twilio_opts po = to;
+    po.no_transport_retry = 1;
+    g->twilio_push = cg_twilio_new(d->base, d->httpc, &po);
     g->vapi = cg_vapi_new(d->httpc, &vo);
-    if (g->twilio == NULL || g->vapi == NULL) {
+    if (g->twilio == NULL || g->twilio_push == NULL || g->vapi == NULL) {
         snprintf(err, errlen, "cannot create the Twilio and Vapi clients");
         goto fail;
     }
@@ -1187,6 +1199,8 @@ void cg_gate_free(struct cg_gate *g)
     g->vapi = NULL;
     cg_twilio_free(g->twilio);
     g->twilio = NULL;
+    cg_twilio_free(g->twilio_push);
+    g->twilio_push = NULL;
     while (g->admissions)
         adm_free(g->admissions);
     cg_periodic_free(g->sweep_task);

@@ -59,6 +59,7 @@ struct cg_gate {
     struct cg_metrics *metrics;
     struct cg_waittime *waittime; /* may be NULL */
     struct cg_twilio *twilio;
+    struct cg_twilio *twilio_push; /* the assistant's TwiML: no transport retries (gate.c) */
     struct cg_vapi *vapi;
     int scripts[S_COUNT];
 

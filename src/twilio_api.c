@@ -57,6 +57,7 @@ struct cg_twilio {
     char *account_path; /* "/2010-04-01/Accounts/AC.../" */
     long timeout_ms;
     int max_retries;
+    int no_transport_retry;
     struct tw_op *ops;
     int closing;
 };
@@ -416,6 +417,8 @@ static void on_response(const struct cg_httpc_result *hres, void *arg)
     if (hres->error != NULL) {
         if (strcmp(hres->error, "cancelled") == 0)
             complete_simple(op, CG_TW_CANCELLED, 0, 0, hres->error);
+        else if (op->t->no_transport_retry)
+            complete_simple(op, CG_TW_RETRY, 0, 0, hres->error);
         else
             retry_or_fail(op, 0, 0, hres->error, -1);
         return;
@@ -462,6 +465,7 @@ struct cg_twilio *cg_twilio_new(struct event_base *base, struct cg_httpc *httpc,
     t->account_sid = cg_strdup(o->account_sid);
     t->auth_token = cg_strdup(o->auth_token);
     t->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
+    t->no_transport_retry = o->no_transport_retry != 0;
     if (o->max_retries == 0)
         t->max_retries = CG_TWILIO_DEFAULT_MAX_RETRIES;
     else

@@ -10,8 +10,9 @@
  * return -1.
  *
  * Retries happen in here: 429 (20429 is never processed, so always safe),
- * 5xx and transport failures (timeouts included) are retried up to
- * max_retries times, each after a full-jitter delay (uniform in
+ * 5xx and transport failures (timeouts included, unless
+ * no_transport_retry) are retried up to max_retries times, each after a
+ * full-jitter delay (uniform in
  * [0, min(3000, 100 * 2^n)] ms, n = 0 for the first retry, as twilio-node)
  * or after Retry-After when the response carries one (capped at 10 s). The
  * delay runs on a libevent timer. A list follows next_page_uri page by
@@ -64,6 +65,11 @@ struct cg_twilio_opts {
     const char *auth_token;  /* copied; never logged */
     long timeout_ms;         /* per HTTP attempt; 0: cg_httpc's default */
     int max_retries;         /* 0: 3 (the default); < 0: no retries */
+    /* 1: a transport failure (timeout, connection lost mid-request) ends
+     * the operation at once with RETRY, for requests that must not be sent
+     * again when Twilio may have acted on the first (429 and 5xx are still
+     * retried: Twilio answered). */
+    int no_transport_retry;
 };
 
 /* Returns NULL when an option is missing or malformed. Copies the options. */
