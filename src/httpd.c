@@ -96,8 +96,12 @@ struct cg_httpd {
     struct cg_http_req *live;
     size_t inflight;
 
-    /* Open connections and their request deadlines (see struct conn). */
+    /* Open connections and their request deadlines (see struct conn),
+     * and the adopted ones by socket, so that finding a request's record
+     * costs the same with ten connections or ten thousand. */
     struct conn *conns;
+    struct conn **by_fd;
+    size_t nby_fd;
 
     /* Accepting paused after accept() failed (see on_accept_error). */
     struct event *accept_resume;
@@ -129,6 +133,7 @@ struct conn {
     struct bufferevent *bev;
     struct evhttp_connection *evcon; /* NULL until adopted */
     struct event *timer;             /* adoption, then the deadline */
+    evutil_socket_t fd;              /* -1 until adopted */
     struct conn *prev, *next;
 };
 
@@ -388,6 +393,8 @@ static void req_free(struct cg_http_req *r)
 static void conn_free(struct conn *c)
 {
     struct cg_httpd *h = c->h;
+    if (c->fd >= 0 && (size_t)c->fd < h->nby_fd && h->by_fd[c->fd] == c)
+        h->by_fd[c->fd] = NULL;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -410,9 +417,23 @@ static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
 
 static void conn_adopt(struct conn *c, struct evhttp_connection *evcon)
 {
+    struct cg_httpd *h = c->h;
     c->evcon = evcon;
     evhttp_connection_set_closecb(evcon, on_conn_closed, c);
     bufferevent_decref(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd < 0)
+        return;
+    if ((size_t)fd >= h->nby_fd) {
+        size_t n = h->nby_fd ? h->nby_fd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        h->by_fd = cg_realloc(h->by_fd, n * sizeof *h->by_fd);
+        memset(h->by_fd + h->nby_fd, 0, (n - h->nby_fd) * sizeof *h->by_fd);
+        h->nby_fd = n;
+    }
+    h->by_fd[fd] = c;
+    c->fd = fd;
 }
 
 static void conn_arm(struct conn *c)
@@ -421,12 +442,18 @@ static void conn_arm(struct conn *c)
     evtimer_add(c->timer, &tv);
 }
 
-/* The record of a connection, found by its bufferevent (linear: a few
- * pointer comparisons per request even with thousands of connections). */
+/* The record of a connection, found by its socket once adopted; before
+ * that (a request that arrived before the adoption timer ran, once per
+ * connection at most) by a walk of the list. */
 static struct conn *conn_of(struct cg_httpd *h, struct evhttp_connection *evcon)
 {
     struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    for (struct conn *c = h->conns; c != NULL && bev != NULL; c = c->next) {
+    if (bev == NULL)
+        return NULL;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd >= 0 && (size_t)fd < h->nby_fd && h->by_fd[fd] != NULL && h->by_fd[fd]->bev == bev)
+        return h->by_fd[fd];
+    for (struct conn *c = h->conns; c != NULL; c = c->next) {
         if (c->bev == bev) {
             if (c->evcon == NULL)
                 conn_adopt(c, evcon);
@@ -483,6 +510,7 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
     }
     c->h = h;
     c->bev = bev;
+    c->fd = -1;
     bufferevent_incref(bev);
     c->next = h->conns;
     if (h->conns != NULL)
@@ -953,6 +981,7 @@ void cg_httpd_free(struct cg_httpd *h)
     evhttp_free(h->http);
     while (h->conns != NULL)
         conn_free(h->conns);
+    free(h->by_fd);
     for (size_t i = 0; i < h->nroutes; i++)
         free(h->routes[i].pattern);
     free(h->routes);
