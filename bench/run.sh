@@ -332,9 +332,18 @@ profile() { # name pid port file mode: perf while wrk runs
         -- sleep 4 >/dev/null 2>&1 &
     local ps=$!
     PIDS+=("$ps")
+    # Which system calls: strace -c over the same run (it slows the
+    # process, not the count per request).
+    local st=
+    if command -v strace >/dev/null; then
+        timeout 20 strace -c -q -p "$pid" -o "$TMP/strace-$name.txt" >/dev/null 2>&1 &
+        st=$!
+        PIDS+=("$st")
+    fi
     sleep 0.5
     CGBENCH_WRK_OUT=$TMP/wrk-prof-$name.json wrk -t1 -c64 -d3s -s "$SRC/bench/reqs.lua" \
         "http://127.0.0.1:$port" -- "$file" "$mode" 1 >/dev/null
+    [ -n "$st" ] && { kill -INT "$st" 2>/dev/null || true; wait "$st" || true; untrack "$st"; }
     wait "$ps" || true
     untrack "$ps"
     CGBENCH_WRK_OUT=/dev/null wrk -t1 -c64 -d5s -s "$SRC/bench/reqs.lua" \
@@ -373,6 +382,13 @@ profile() { # name pid port file mode: perf while wrk runs
         echo "== $name: system calls per request =="
         awk -v c="${calls:-0}" -v r="${reqs:-0}" \
             'BEGIN {if (r > 0) printf "%.2f (%d in %d requests, perf stat -e raw_syscalls:sys_enter)\n", c / r, c, r}'
+        if [ -s "$TMP/strace-$name.txt" ]; then
+            echo
+            echo "== $name: system calls by name (strace -c over the same run; calls per request) =="
+            awk -v r="${reqs:-0}" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {
+                printf "  %-14s %9d  %5.2f per request\n", $NF, $4, (r > 0 ? $4 / r : 0) }' \
+                "$TMP/strace-$name.txt" | sort -k2,2nr | head -10
+        fi
         echo
         echo "== whole machine, $name: share of samples by process (perf record -a, 3 s) =="
         perf report -i "$TMP/perf-$name-all.data" --stdio --no-children --sort comm \
