@@ -29,6 +29,7 @@
 #include "sim.h"
 #include "taskrouter.h"
 #include "vapi.h"
+#include "wtscore.h"
 
 #define MAX_GATES         16
 #define READY_POLL_MS     50
@@ -53,6 +54,8 @@ struct opts {
     const char *health_url;
     const char *queue_name;
     const char *queue_file;
+    const char *wait_times_url; /* serve: a callgate whose /wait-times is scored */
+    long sample_ms;
 };
 
 struct run {
@@ -78,12 +81,20 @@ static void usage(FILE *f)
                "                    [--port N] [--port-file FILE] [--report FILE] [--progress]\n"
                "                    [--gate-health URL] [--queue NAME [--queue-file FILE]]\n"
                "       callgate-sim serve [--port N] [--port-file FILE] [--scenario FILE]\n"
-               "                    [--public-url URL] [--gate URL[,URL...]]\n"
+               "                    [--public-url URL] [--gate URL[,URL...]] [--report FILE]\n"
+               "                    [--wait-times URL [--sample-ms N]]\n"
                "\n"
                "Plays Twilio, Vapi and the callers against callgate. The scenario starts when\n"
                "the gate's health URL (default <first gate>/health) answers 200; the JSON\n"
                "report goes to --report or stdout. Exit status: 0 all invariants hold,\n"
-               "1 some failed, 2 usage or scenario error. `serve` runs the APIs only.\n");
+               "1 some failed, 2 usage or scenario error.\n"
+               "\n"
+               "`serve` runs the APIs only, until SIGTERM or SIGINT; with --report it then\n"
+               "writes the report (and exits 1 if an invariant failed). --wait-times URL\n"
+               "GETs URL/wait-times every --sample-ms (default 1000) and scores each\n"
+               "TaskQueue's estimateSeconds (callgate) and waitTime (the seed's average)\n"
+               "against the wait of the next task that entered that queue: the report's and\n"
+               "/sim/status's taskrouter.accuracy. It needs a scenario with taskrouter queues.\n");
 }
 
 static int parse_port(const char *s, int *out)
@@ -142,7 +153,18 @@ static int parse_args(struct opts *o, int argc, char **argv)
             o->queue_name = val;
         else if (strcmp(a, "--queue-file") == 0)
             o->queue_file = val;
-        else {
+        else if (strcmp(a, "--wait-times") == 0)
+            o->wait_times_url = val;
+        else if (strcmp(a, "--sample-ms") == 0) {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(val, &end, 10);
+            if (errno || !end || *end || v < 1 || v > 3600000) {
+                fprintf(stderr, "callgate-sim: bad --sample-ms %s (1 to 3600000)\n", val);
+                return -1;
+            }
+            o->sample_ms = v;
+        } else {
             fprintf(stderr, "callgate-sim: unknown option %s\n", a);
             return -1;
         }
@@ -166,6 +188,14 @@ static int parse_args(struct opts *o, int argc, char **argv)
     }
     if (!o->serve && (!o->scenario || !o->public_url || o->ngates == 0)) {
         fprintf(stderr, "callgate-sim: --scenario, --public-url and --gate are required\n");
+        return -1;
+    }
+    if (!o->serve && (o->wait_times_url || o->sample_ms)) {
+        fprintf(stderr, "callgate-sim: --wait-times and --sample-ms are for serve mode\n");
+        return -1;
+    }
+    if (o->sample_ms && !o->wait_times_url) {
+        fprintf(stderr, "callgate-sim: --sample-ms needs --wait-times\n");
         return -1;
     }
     if (o->serve && !o->public_url)
@@ -411,6 +441,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     struct run *r = arg;
     fprintf(stderr, "callgate-sim: signal %d, finishing\n", (int)sig);
     if (r->o.serve) {
+        /* Nothing to settle: no callers were played. The report judges the
+         * simulated sides only; serve mode knows no gate to read the final
+         * counts from. */
+        if (r->o.report) {
+            r->sc.expect_final_active = r->sc.expect_final_waiting = -1;
+            finalize(r);
+        }
         event_base_loopbreak(r->w.base);
         return;
     }
@@ -518,6 +555,18 @@ static int build(struct run *r)
         fprintf(stderr, "callgate-sim: cannot set up TaskRouter\n");
         return -1;
     }
+    if (r->o.wait_times_url) {
+        if (!w->taskrouter) {
+            fprintf(stderr, "callgate-sim: --wait-times needs a scenario with taskrouter queues\n");
+            return -1;
+        }
+        w->wtscore = sim_wtscore_new(w->base, w->httpc, w->taskrouter, r->o.wait_times_url,
+                                     r->o.sample_ms, 0);
+        if (!w->wtscore) {
+            fprintf(stderr, "callgate-sim: cannot set up the wait-time scorer\n");
+            return -1;
+        }
+    }
     if (cg_httpd_route(w->httpd, "/sim/status", CG_HTTP_GET, on_status, r) != 0) {
         fprintf(stderr, "callgate-sim: cannot add /sim/status\n");
         return -1;
@@ -579,6 +628,10 @@ static void teardown(struct run *r)
     w->twilio = NULL;
     sim_vapi_free(w->vapi);
     w->vapi = NULL;
+    /* The scorer before the client (its request out is cancelled there)
+     * and before the model it reads. */
+    sim_wtscore_free(w->wtscore);
+    w->wtscore = NULL;
     sim_taskrouter_free(w->taskrouter);
     w->taskrouter = NULL;
     if (w->httpc)
@@ -638,8 +691,9 @@ int main(int argc, char **argv)
     }
     if (event_base_dispatch(r->w.base) < 0)
         fprintf(stderr, "callgate-sim: event loop failed\n");
-    int code = r->o.serve ? 0 : r->exit_code;
-    if (!r->o.serve && r->phase != PH_DONE)
+    /* serve: 0 unless a report was asked for, which then gives the verdict. */
+    int code = r->o.serve && !r->o.report ? 0 : r->exit_code;
+    if (r->phase != PH_DONE && (!r->o.serve || r->o.report))
         code = 1;
     teardown(r);
     return code;

@@ -33,6 +33,7 @@
 #include "json.h"
 #include "sim.h"
 #include "taskrouter.h"
+#include "wtscore.h"
 
 #define MAX_COUNTERS      256
 #define MAX_COUNTER_NAME  64
@@ -424,6 +425,17 @@ static json_t *percentiles(const struct samples *s, double p1, const char *k1, d
     return o;
 }
 
+/* The TaskRouter section (report or live status), with the wait-time
+ * scorer's figures as its "accuracy" member when it runs. */
+static json_t *taskrouter_json(struct sim_world *w, int report)
+{
+    json_t *o = report ? sim_taskrouter_report_json(w->taskrouter)
+                       : sim_taskrouter_status_json(w->taskrouter);
+    if (w->wtscore)
+        json_object_set_new(o, "accuracy", sim_wtscore_json(w->wtscore));
+    return o;
+}
+
 static int invariant(json_t *list, const char *name, int ok, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -531,7 +543,7 @@ int sim_report_finish(struct sim_report *r, long gate_active, long gate_waiting,
         json_object_set_new(counters, r->counters[i].name, json_integer(r->counters[i].n));
     json_object_set_new(root, "counters", counters);
     if (r->w && r->w->taskrouter)
-        json_object_set_new(root, "taskrouter", sim_taskrouter_report_json(r->w->taskrouter));
+        json_object_set_new(root, "taskrouter", taskrouter_json(r->w, 1));
 
     json_t *inv = json_array();
     failed += invariant(inv, "peak_within_limit", r->peak <= limit, "peak %ld, limit %ld", r->peak,
@@ -604,7 +616,7 @@ char *sim_report_status_json(const struct sim_report *r)
     json_object_set_new(o, "ewt",
                         r->last_announced >= 0 ? json_real(r->last_announced) : json_null());
     if (r->w && r->w->taskrouter)
-        json_object_set_new(o, "taskrouter", sim_taskrouter_status_json(r->w->taskrouter));
+        json_object_set_new(o, "taskrouter", taskrouter_json(r->w, 0));
     char *s = cg_json_dumps(o);
     json_decref(o);
     return s;

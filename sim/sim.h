@@ -27,6 +27,8 @@
  *   hooks.c       webhook delivery with faults (drop, duplicate, delay, reorder)
  *   outage.c      API outage windows: Twilio REST or Vapi unreachable for a while
  *   report.c      truth bookkeeping, invariants, the JSON report
+ *   wtscore.c     samples callgate's /wait-times (serve --wait-times) and
+ *                 scores them against the TaskRouter model's truth
  *
  * Time: real time on the loop. Scenarios are short (seconds); every duration
  * in a scenario file is in seconds and may be fractional.
@@ -49,6 +51,7 @@ struct sim_report;
 struct sim_hooks;
 struct sim_callers;
 struct sim_taskrouter;
+struct sim_wtscore;
 struct sim_call; /* a Twilio call (twilio_voice.c) */
 
 struct sim_world {
@@ -64,6 +67,7 @@ struct sim_world {
     struct sim_callers *callers;
     struct sim_report *report;
     struct sim_taskrouter *taskrouter; /* NULL when the scenario has no TaskRouter queues */
+    struct sim_wtscore *wtscore;       /* NULL unless serve --wait-times */
     uint64_t start_ms;                 /* monotonic ms when the scenario started */
     int finished;                      /* set when the scenario is over; the loop then exits */
 };

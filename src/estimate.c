@@ -61,27 +61,38 @@ double cg_ewma(double old_mean, double sample, double alpha)
     return old_mean + alpha * (sample - old_mean);
 }
 
+static double count_in(long v)
+{
+    return v > 0 ? (double)v : 0;
+}
+
 double cg_tq_estimate_seconds(const struct cg_tq_input *in)
 {
     if (in == NULL)
         return CG_TQ_DEFAULT_SVC_S;
-    double pending = in->pending_tasks < 0 ? 0 : (double)in->pending_tasks;
-    double avail = in->available_workers < 0 ? 0 : (double)in->available_workers;
-    double eligible = in->eligible_workers < 1 ? 1 : (double)in->eligible_workers;
-    double accept = sane(in->avg_accept_s);
-    double waited = sane(in->avg_wait_accepted_s);
+    double pending = count_in(in->pending_tasks);
+    double avail = count_in(in->available_workers);
+    double busy = count_in(in->busy_workers);
+    double acc = count_in(in->accepted);
+    double can = count_in(in->canceled);
+    double head = sane(in->longest_waiting_s);
+    double window = sane(in->window_s);
+    if (window == 0)
+        window = CG_TQ_WINDOW_S;
 
-    double need = pending + 1 - avail;
+    double a = acc + can > 0 ? clamp(can / (acc + can), 0, CG_EWT_MAX_ABANDON) : 0;
+    double need = pending * (1 - a) + 1 - avail;
+    if (need <= 0)
+        return clamp(sane(in->accept_min_s), CG_TQ_FLOOR_S, CG_TQ_IDLE_CAP_S);
     double ewt;
-    if (need <= 0) {
-        ewt = clamp(accept, CG_TQ_FLOOR_S, CG_TQ_IDLE_CAP_S);
+    if (acc > 0 && busy + avail > 0) {
+        ewt = need * window / acc;
+        if (pending > 0 && avail == 0)
+            ewt = (ewt + head) / 2;
     } else {
-        double svc = fmax(waited, accept);
-        if (svc == 0)
-            svc = CG_TQ_DEFAULT_SVC_S;
-        ewt = need * svc / eligible;
+        ewt = need * CG_TQ_DEFAULT_SVC_S / (busy > 1 ? busy : 1);
+        if (pending > 0)
+            ewt = fmax(ewt, head);
     }
-    if (pending > 0 && avail == 0)
-        ewt = fmax(ewt, sane(in->longest_waiting_s));
     return clamp(ewt, CG_TQ_FLOOR_S, CG_EWT_MAX_S);
 }

@@ -70,43 +70,71 @@ double cg_ewt_seconds(const struct cg_ewt_input *in);
  * as 0.1. */
 double cg_ewma(double old_mean, double sample, double alpha);
 
-#define CG_TQ_FLOOR_S       5.0 /* an available worker still has to be offered the task and accept */
-#define CG_TQ_IDLE_CAP_S    60.0 /* see cg_tq_estimate_seconds() */
-#define CG_TQ_DEFAULT_SVC_S 60.0
+#define CG_TQ_FLOOR_S       1.0   /* never "no wait": see cg_tq_estimate_seconds() */
+#define CG_TQ_IDLE_CAP_S    60.0  /* see cg_tq_estimate_seconds() */
+#define CG_TQ_DEFAULT_SVC_S 60.0  /* a worker's handle time while there is no throughput figure */
+#define CG_TQ_WINDOW_S      900.0 /* TaskRouter's default cumulative window: 15 minutes */
 
+/* One TaskQueue's statistics as TaskQueues/Statistics gives them. Counts
+ * below 0 and figures that are negative or not finite read as 0. */
 struct cg_tq_input {
     long pending_tasks;       /* realtime tasks_by_status.pending */
     long available_workers;   /* realtime total_available_workers */
-    long eligible_workers;    /* realtime total_eligible_workers */
+    long busy_workers;        /* realtime tasks_by_status assigned + reserved + wrapping */
     double longest_waiting_s; /* realtime longest_task_waiting_age */
-    double avg_accept_s;      /* cumulative avg_task_acceptance_time */
-    double
-        avg_wait_accepted_s; /* cumulative wait_duration_in_queue_until_accepted.avg (the seed's) */
+    long accepted;            /* cumulative reservations_accepted */
+    long canceled;            /* cumulative tasks_canceled */
+    double window_s;          /* cumulative end_time - start_time; <= 0: CG_TQ_WINDOW_S */
+    double accept_min_s;      /* cumulative wait_duration_until_accepted.min */
 };
 
 /*
  * Estimated wait in seconds for a NEW task entering the TaskQueue, in
- * [CG_TQ_FLOOR_S, CG_EWT_MAX_S]:
+ * [CG_TQ_FLOOR_S, CG_EWT_MAX_S]. TaskRouter gives no handle time, so the
+ * model works with what it does give: the queue now (realtime) and what
+ * the queue got done over the cumulative window.
  *
- *   need = pending + 1 - available    workers that must free up first
- *   need <= 0 (a worker is free for it):
- *       EWT = clamp(avg_accept_s, CG_TQ_FLOOR_S, CG_TQ_IDLE_CAP_S)
- *       (CG_TQ_FLOOR_S when avg_accept_s is 0). The cumulative average
- *       covers 15 minutes and may hold an earlier backlog; with a worker
- *       free now the wait is offer + acceptance, so it is capped.
- *   need > 0:
- *       svc = max(avg_wait_accepted_s, avg_accept_s), or
- *             CG_TQ_DEFAULT_SVC_S when both are 0
- *       EWT = need * svc / max(eligible, 1)
- *       TaskRouter reports no handle time; the recent wait until
- *       acceptance is the only per-task duration it gives, so it stands in
- *       for the time one worker takes to free up. It errs long (it includes
- *       queueing), which is the safe side.
- *   pending > 0 and available == 0 (backlog nobody is taking):
- *       EWT = max(EWT, longest_waiting_s). The HOL estimator: a new task
- *       waits about as long as the oldest has (Ibrahim & Whitt 2009). This
- *       is exactly when the trailing averages read 0 (nothing accepted in
- *       the window) and the seed's figure announces no wait at all.
+ *   a    = canceled / (accepted + canceled), capped at CG_EWT_MAX_ABANDON:
+ *          the share of tasks that give up before a worker takes them
+ *   need = pending * (1 - a) + 1 - available
+ *          worker releases this task waits for: the tasks ahead that will
+ *          still be there, itself, minus the workers free now
+ *
+ *   need <= 0 (a worker is free for it): the offer and the acceptance,
+ *       EWT = clamp(accept_min_s, CG_TQ_FLOOR_S, CG_TQ_IDLE_CAP_S): the
+ *       quickest acceptance of the window is the best figure of that (an
+ *       average would hold every wait in the queue, which a free worker
+ *       does not impose); capped, one slow acceptance must not make an
+ *       idle queue look busy.
+ *
+ *   need > 0, tasks were accepted in the window and workers are on duty:
+ *       QL  = need / (accepted / window)
+ *       The throughput over the window is how fast this queue's workers
+ *       free up (Little's law for the workers: releases per second = busy
+ *       workers / handle time, which the accepted count measures when the
+ *       queue kept them busy). This is the queue-length estimator (Whitt
+ *       1999) with its service rate measured rather than assumed. A queue
+ *       that was not kept busy, or is younger than the window, reads as
+ *       slower than it is, which errs long.
+ *       With a backlog nobody is taking (pending > 0, available == 0):
+ *       EWT = (QL + longest_waiting_s) / 2
+ *       The head-of-line estimator (Ibrahim & Whitt 2009: a new task
+ *       waits about as long as the oldest has so far) answers from the
+ *       last minutes, QL from the queue now and the window's rate; their
+ *       errors are largely independent, and against the simulator's truth
+ *       their mean beats either alone. Else EWT = QL.
+ *
+ *   need > 0 and no throughput: nothing accepted in the window, or no
+ *       worker busy nor available (all offline):
+ *       EWT = need * CG_TQ_DEFAULT_SVC_S / max(busy, 1), and with a
+ *       backlog at least longest_waiting_s: nobody serves it, so a new
+ *       task waits at least as long as the oldest already has. This is
+ *       exactly when the trailing averages read 0 (nothing accepted) and
+ *       the seed's figure announces no wait at all.
+ *
+ * Never 0 for lack of data: no figure at all gives CG_TQ_FLOOR_S at the
+ * least. Measured against the simulator's truth by callgate-sim serve
+ * --wait-times (tests/integration/test_waittime_sim.c).
  */
 double cg_tq_estimate_seconds(const struct cg_tq_input *in);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "clock.h"
@@ -105,15 +106,66 @@ static int put_num(struct cg_buf *b, double v)
     return cg_buf_appends(b, s);
 }
 
+/* Seconds since the epoch of a v1 date, "2015-08-18T08:46:15Z" (a fraction
+ * and "+00:00" accepted); -1 for anything else. */
+static double iso_seconds(const char *s)
+{
+    int f[6];
+    static const char seps[] = "--T::";
+    const int width[6] = {4, 2, 2, 2, 2, 2};
+    const char *p = s;
+    if (p == NULL)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        int v = 0;
+        for (int k = 0; k < width[i]; k++, p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            v = v * 10 + (*p - '0');
+        }
+        f[i] = v;
+        if (i < 5 && *p++ != seps[i])
+            return -1;
+    }
+    double frac = 0;
+    if (*p == '.') {
+        double scale = 0.1;
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    if (!(strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0) || f[1] < 1 || f[1] > 12 || f[2] < 1 ||
+        f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60)
+        return -1;
+    struct tm tm = {.tm_year = f[0] - 1900,
+                    .tm_mon = f[1] - 1,
+                    .tm_mday = f[2],
+                    .tm_hour = f[3],
+                    .tm_min = f[4],
+                    .tm_sec = f[5]};
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? -1 : (double)t + frac;
+}
+
+/* The length of the cumulative window, 0 when the dates are missing or
+ * make no sense (the estimator then assumes TaskRouter's default). */
+static double window_of(const json_t *it)
+{
+    double from = iso_seconds(cg_json_str(it, "cumulative.start_time"));
+    double to = iso_seconds(cg_json_str(it, "cumulative.end_time"));
+    return from >= 0 && to > from ? to - from : 0;
+}
+
 static void compute_estimate(struct cg_wt_record *r)
 {
     struct cg_tq_input in = {
         .pending_tasks = r->pending,
         .available_workers = r->available,
-        .eligible_workers = r->eligible,
+        .busy_workers = r->busy,
         .longest_waiting_s = r->longest_s,
-        .avg_accept_s = r->avg_accept_s,
-        .avg_wait_accepted_s = r->wait_in_queue ? r->wait_s : 0,
+        .accepted = r->accepted,
+        .canceled = r->canceled,
+        .window_s = r->window_s,
+        .accept_min_s = r->accept_min_s,
     };
     r->estimate_s = cg_tq_estimate_seconds(&in);
 }
@@ -199,6 +251,18 @@ int cg_wt_parse_stats(const char *body, size_t len, size_t max_items, struct cg_
         r->pending = count_fig(it, "realtime.tasks_by_status.pending");
         r->available = count_fig(it, "realtime.total_available_workers");
         r->eligible = count_fig(it, "realtime.total_eligible_workers");
+        long busy = count_fig(it, "realtime.tasks_by_status.assigned") +
+                    count_fig(it, "realtime.tasks_by_status.reserved") +
+                    count_fig(it, "realtime.tasks_by_status.wrapping");
+        /* Within what a count reads back as from Redis. */
+        r->busy = busy > 1000000000L ? 1000000000L : busy;
+        r->accepted = count_fig(it, "cumulative.reservations_accepted");
+        r->canceled = count_fig(it, "cumulative.tasks_canceled");
+        r->window_s = window_of(it);
+        if (cg_json_num(it, "cumulative.wait_duration_until_accepted.min", &v) == 0)
+            r->accept_min_s = fig(it, "cumulative.wait_duration_until_accepted.min");
+        else
+            r->accept_min_s = fig(it, "cumulative.wait_duration_in_queue_until_accepted.min");
         compute_estimate(r);
     }
     json_decref(root);
@@ -313,8 +377,13 @@ int cg_wt_record_encode(const struct cg_wt_record *r, struct cg_buf *out)
     rc |= put_num(out, r->longest_s);
     rc |= cg_buf_printf(out,
                         ",\"pending_tasks\":%ld,\"total_available_workers\":%ld,"
-                        "\"total_eligible_workers\":%ld,\"estimate\":",
-                        r->pending, r->available, r->eligible);
+                        "\"total_eligible_workers\":%ld,\"busy_workers\":%ld,"
+                        "\"reservations_accepted\":%ld,\"tasks_canceled\":%ld,\"window\":",
+                        r->pending, r->available, r->eligible, r->busy, r->accepted, r->canceled);
+    rc |= put_num(out, r->window_s);
+    rc |= cg_buf_appends(out, ",\"accept_min\":");
+    rc |= put_num(out, r->accept_min_s);
+    rc |= cg_buf_appends(out, ",\"estimate\":");
     rc |= put_num(out, r->estimate_s);
     rc |= cg_buf_printf(out, ",\"fetched_at\":\"%s\",\"fetched_ms\":%llu,\"stale\":%s}", ts,
                         (unsigned long long)r->fetched_ms, r->stale ? "true" : "false");
@@ -348,6 +417,13 @@ int cg_wt_record_decode(const char *json, size_t len, struct cg_wt_record *r)
     r->pending = count_fig(j, "pending_tasks");
     r->available = count_fig(j, "total_available_workers");
     r->eligible = count_fig(j, "total_eligible_workers");
+    /* Absent in records of older writers: read as 0, which the estimator
+     * takes as "no throughput figure". */
+    r->busy = count_fig(j, "busy_workers");
+    r->accepted = count_fig(j, "reservations_accepted");
+    r->canceled = count_fig(j, "tasks_canceled");
+    r->window_s = fig(j, "window");
+    r->accept_min_s = fig(j, "accept_min");
     r->fetched_ms = (uint64_t)ms;
     r->stale = stale;
     /* Recomputed rather than trusted: an older writer may have used an

@@ -104,6 +104,11 @@ struct cg_wt_record {
     long pending;        /* realtime tasks_by_status.pending */
     long available;      /* realtime total_available_workers */
     long eligible;       /* realtime total_eligible_workers */
+    long busy;           /* realtime tasks_by_status assigned + reserved + wrapping */
+    long accepted;       /* cumulative reservations_accepted */
+    long canceled;       /* cumulative tasks_canceled */
+    double window_s;     /* cumulative end_time - start_time; 0 when not given */
+    double accept_min_s; /* cumulative wait_duration_until_accepted.min */
     double estimate_s;   /* cg_tq_estimate_seconds() of the figures above */
     uint64_t fetched_ms; /* wall clock when its page arrived; 0 unknown */
     int stale;           /* 1: the last refresh could not read it */

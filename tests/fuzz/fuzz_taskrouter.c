@@ -34,6 +34,9 @@ static void check_record(const struct cg_wt_record *r)
     FZ_CHECK(r->wait_s >= 0 && r->wait_s <= 1e12 && r->avg_accept_s >= 0 &&
              r->avg_accept_s <= 1e12 && r->longest_s >= 0 && r->longest_s <= 1e12);
     FZ_CHECK(r->pending >= 0 && r->available >= 0 && r->eligible >= 0);
+    FZ_CHECK(r->busy >= 0 && r->busy <= 1000000000L && r->accepted >= 0 && r->canceled >= 0);
+    FZ_CHECK(isfinite(r->window_s) && r->window_s >= 0 && r->accept_min_s >= 0 &&
+             r->accept_min_s <= 1e12);
     FZ_CHECK(isfinite(r->estimate_s) && r->estimate_s >= 0);
 }
 
@@ -60,8 +63,10 @@ static void check_round_trip(struct cg_wt_record *r, int stale, int has_estimate
     FZ_CHECK(strcmp(d.sid, r->sid) == 0 && d.wait_s == r->wait_s &&
              d.wait_in_queue == r->wait_in_queue && d.avg_accept_s == r->avg_accept_s &&
              d.longest_s == r->longest_s && d.pending == r->pending &&
-             d.available == r->available && d.eligible == r->eligible &&
-             d.fetched_ms == r->fetched_ms && d.stale == stale);
+             d.available == r->available && d.eligible == r->eligible && d.busy == r->busy &&
+             d.accepted == r->accepted && d.canceled == r->canceled && d.window_s == r->window_s &&
+             d.accept_min_s == r->accept_min_s && d.fetched_ms == r->fetched_ms &&
+             d.stale == stale);
     FZ_CHECK(!has_estimate || d.estimate_s == r->estimate_s);
     FZ_CHECK((d.name == NULL && r->name == NULL) ||
              (d.name && r->name && strcmp(d.name, r->name) == 0));

@@ -263,62 +263,97 @@ static void test_ewma(void **state)
 static void test_taskqueue(void **state)
 {
     (void)state;
-    /* Stalled: backlog, nobody available, nothing accepted in the window so
-     * both averages read 0 (the seed would announce no wait). */
-    struct cg_tq_input stalled = {.pending_tasks = 3,
-                                  .available_workers = 0,
-                                  .eligible_workers = 2,
-                                  .longest_waiting_s = 300};
+    /* Stalled: backlog, nobody busy or available, nothing accepted in the
+     * window (the seed's average reads 0 here): never shorter than the
+     * longest wait so far. */
+    struct cg_tq_input stalled = {.pending_tasks = 3, .longest_waiting_s = 300};
     assert_true(cg_tq_estimate_seconds(&stalled) >= 300);
-    stalled.eligible_workers = 0;
+    /* Workers went offline after serving: a throughput in the window, but
+     * nobody to give it now. */
+    stalled.accepted = 400;
+    stalled.canceled = 10;
     assert_true(cg_tq_estimate_seconds(&stalled) >= 300);
+    /* No throughput figure, workers busy: the prior handle time per busy
+     * worker. */
+    struct cg_tq_input prior = {.pending_tasks = 3, .busy_workers = 2, .longest_waiting_s = 10};
+    assert_near(cg_tq_estimate_seconds(&prior), 4 * CG_TQ_DEFAULT_SVC_S / 2, EPS);
 
-    /* Idle: workers free, no backlog: small but never 0. */
-    struct cg_tq_input idle = {.pending_tasks = 0, .available_workers = 3, .eligible_workers = 3};
-    double e = cg_tq_estimate_seconds(&idle);
-    assert_true(e > 0 && e <= 30);
-    assert_near(e, CG_TQ_FLOOR_S, EPS);
-    idle.avg_accept_s = 20;
-    assert_near(cg_tq_estimate_seconds(&idle), 20, EPS);
-    /* An old backlog in the 15-minute average does not apply now. */
-    idle.avg_accept_s = 500;
+    /* Idle: a worker free, no backlog: the quickest acceptance, never 0. */
+    struct cg_tq_input idle = {.available_workers = 3, .accepted = 100};
+    assert_near(cg_tq_estimate_seconds(&idle), CG_TQ_FLOOR_S, EPS);
+    idle.accept_min_s = 4;
+    assert_near(cg_tq_estimate_seconds(&idle), 4, EPS);
+    /* One odd slow acceptance does not make an idle queue look busy. */
+    idle.accept_min_s = 500;
     assert_near(cg_tq_estimate_seconds(&idle), CG_TQ_IDLE_CAP_S, EPS);
+    /* Free workers cover the backlog (offers in flight): still idle. */
+    idle.accept_min_s = 0;
+    idle.pending_tasks = 2;
+    assert_near(cg_tq_estimate_seconds(&idle), CG_TQ_FLOOR_S, EPS);
 
-    /* Busy: 5 pending, all 5 workers busy, recent tasks waited 45 s. */
-    struct cg_tq_input busy = {.pending_tasks = 5,
-                               .available_workers = 0,
-                               .eligible_workers = 5,
-                               .longest_waiting_s = 30,
-                               .avg_accept_s = 40,
-                               .avg_wait_accepted_s = 45};
-    e = cg_tq_estimate_seconds(&busy);
-    assert_near(e, 6 * 45 / 5.0, EPS);
-    assert_true(e >= busy.longest_waiting_s);
-    /* ...and longer with a longer backlog, shorter with more workers. */
+    /* All busy, nobody waiting: one release, at the window's throughput.
+     * 450 accepted in 900 s: a worker frees up every 2 s. */
+    struct cg_tq_input busy = {.busy_workers = 4, .accepted = 450, .window_s = 900};
+    assert_near(cg_tq_estimate_seconds(&busy), 2, EPS);
+    /* The window defaults to TaskRouter's 15 minutes. */
+    busy.window_s = 0;
+    assert_near(cg_tq_estimate_seconds(&busy), 2, EPS);
+    busy.window_s = 450;
+    assert_near(cg_tq_estimate_seconds(&busy), 1, EPS);
+    busy.window_s = 900;
+
+    /* A backlog: queue length at that rate, averaged with the head's age.
+     * 5 ahead, no abandonment: 6 releases = 12 s; head 20 s: 16 s. */
+    busy.pending_tasks = 5;
+    busy.longest_waiting_s = 20;
+    assert_near(cg_tq_estimate_seconds(&busy), (12 + 20) / 2.0, EPS);
+    /* Longer with a longer backlog, shorter with a faster queue. */
+    double e = cg_tq_estimate_seconds(&busy);
     busy.pending_tasks = 20;
     assert_true(cg_tq_estimate_seconds(&busy) > e);
     busy.pending_tasks = 5;
-    busy.eligible_workers = 10;
+    busy.accepted = 900;
     assert_true(cg_tq_estimate_seconds(&busy) < e);
-    /* Backlog with some workers available: queue-length on the remainder. */
-    busy.eligible_workers = 5;
+    busy.accepted = 450;
+    /* Abandonment: a quarter of the tasks give up, so of the 5 ahead 3.75
+     * stay: 4.75 releases = 9.5 s. */
+    busy.canceled = 150;
+    assert_near(cg_tq_estimate_seconds(&busy), (9.5 + 20) / 2.0, EPS);
+    /* The ratio is capped: a queue where nearly all give up still counts
+     * the ones ahead. */
+    busy.canceled = 1000000;
+    assert_near(cg_tq_estimate_seconds(&busy), ((5 * (1 - CG_EWT_MAX_ABANDON) + 1) * 2 + 20) / 2.0,
+                EPS);
+    busy.canceled = 0;
+    /* Backlog with a worker available (an offer in flight): queue length
+     * on the remainder, no head-of-line term (the head is being taken). */
     busy.available_workers = 2;
-    assert_near(cg_tq_estimate_seconds(&busy), 4 * 45 / 5.0, EPS);
+    assert_near(cg_tq_estimate_seconds(&busy), 4 * 2, EPS);
 
     /* Never 0: empty input, NaN and negatives. */
     struct cg_tq_input zero = {0};
     assert_true(cg_tq_estimate_seconds(&zero) >= CG_TQ_FLOOR_S);
     struct cg_tq_input junk = {.pending_tasks = -4,
                                .available_workers = -1,
-                               .eligible_workers = -1,
+                               .busy_workers = -3,
                                .longest_waiting_s = NAN,
-                               .avg_accept_s = -3,
-                               .avg_wait_accepted_s = NAN};
+                               .accepted = -5,
+                               .canceled = -1,
+                               .window_s = NAN,
+                               .accept_min_s = -3};
+    e = cg_tq_estimate_seconds(&junk);
+    assert_true(isfinite(e) && e >= CG_TQ_FLOOR_S);
+    junk.window_s = INFINITY;
+    junk.accepted = 10;
+    junk.busy_workers = 1;
     e = cg_tq_estimate_seconds(&junk);
     assert_true(isfinite(e) && e >= CG_TQ_FLOOR_S);
     assert_true(cg_tq_estimate_seconds(NULL) >= CG_TQ_FLOOR_S);
     /* Clamped to 24 h. */
     struct cg_tq_input huge = {.pending_tasks = LONG_MAX, .longest_waiting_s = 1e12};
+    assert_near(cg_tq_estimate_seconds(&huge), CG_EWT_MAX_S, EPS);
+    huge.accepted = 1;
+    huge.busy_workers = 1;
     assert_near(cg_tq_estimate_seconds(&huge), CG_EWT_MAX_S, EPS);
 }
 

@@ -108,8 +108,14 @@ static void test_parse_spec_example(void **state)
     assert_int_equal(items[0].pending, 0);
     assert_int_equal(items[0].available, 0);
     assert_int_equal(items[0].eligible, 0);
+    assert_int_equal(items[0].busy, 0);
+    assert_int_equal(items[0].accepted, 0);
+    assert_int_equal(items[0].canceled, 0);
+    /* The window from start_time and end_time: 15 minutes. */
+    assert_near(items[0].window_s, 900);
+    assert_near(items[0].accept_min_s, 0);
     /* callgate's own estimate is never 0 for lack of data. */
-    struct cg_tq_input in = {0};
+    struct cg_tq_input in = {.window_s = 900};
     assert_near(items[0].estimate_s, cg_tq_estimate_seconds(&in));
     assert_true(items[0].estimate_s >= CG_TQ_FLOOR_S);
     free_recs(items, n);
@@ -124,8 +130,11 @@ static void test_parse_figures_and_paging(void **state)
         "Page=1&PageToken=PA1\"},\"task_queues_statistics\":["
         "{\"task_queue_sid\":\"" WQ_A "\",\"cumulative\":{\"avg_task_acceptance_time\":3,"
         "\"wait_duration_in_queue_until_accepted\":{\"avg\":12.5,\"min\":1,\"max\":30,\"total\":25}"
-        "},"
-        "\"realtime\":{\"longest_task_waiting_age\":40,\"tasks_by_status\":{\"pending\":3},"
+        ",\"wait_duration_until_accepted\":{\"avg\":14.5,\"min\":2.5,\"max\":31,\"total\":29},"
+        "\"reservations_accepted\":120,\"tasks_canceled\":8,"
+        "\"start_time\":\"2015-08-18T08:41:15Z\",\"end_time\":\"2015-08-18T08:46:15.500Z\"},"
+        "\"realtime\":{\"longest_task_waiting_age\":40,\"tasks_by_status\":{\"pending\":3,"
+        "\"assigned\":1,\"reserved\":1,\"wrapping\":0},"
         "\"total_available_workers\":0,\"total_eligible_workers\":2}},"
         "{\"task_queue_sid\":\"not-a-sid\"},"
         "42,"
@@ -150,18 +159,30 @@ static void test_parse_figures_and_paging(void **state)
     assert_int_equal(items[0].pending, 3);
     assert_int_equal(items[0].available, 0);
     assert_int_equal(items[0].eligible, 2);
+    assert_int_equal(items[0].busy, 2);
+    assert_int_equal(items[0].accepted, 120);
+    assert_int_equal(items[0].canceled, 8);
+    assert_near(items[0].window_s, 300.5);
+    /* The quickest acceptance: wait_duration_until_accepted (offer and
+     * acceptance included) when present. */
+    assert_near(items[0].accept_min_s, 2.5);
     struct cg_tq_input in = {.pending_tasks = 3,
                              .available_workers = 0,
-                             .eligible_workers = 2,
+                             .busy_workers = 2,
                              .longest_waiting_s = 40,
-                             .avg_accept_s = 3,
-                             .avg_wait_accepted_s = 12.5};
+                             .accepted = 120,
+                             .canceled = 8,
+                             .window_s = 300.5,
+                             .accept_min_s = 2.5};
     assert_near(items[0].estimate_s, cg_tq_estimate_seconds(&in));
+    /* The queue-length and head-of-line terms are both in it. */
+    assert_true(items[0].estimate_s > 3 && items[0].estimate_s < 40);
     /* Null cumulative, a negative age and a string count read as 0. */
     assert_string_equal(items[1].sid, WQ_B);
     assert_near(items[1].wait_s, 0);
     assert_near(items[1].longest_s, 0);
     assert_int_equal(items[1].pending, 0);
+    assert_near(items[1].window_s, 0);
 
     /* A second page appends; max_items bounds the total. */
     skipped = 0;
@@ -347,14 +368,21 @@ static void test_record_round_trip(void **state)
     r.pending = 4;
     r.available = 0;
     r.eligible = 3;
+    r.busy = 3;
+    r.accepted = 250;
+    r.canceled = 12;
+    r.window_s = 899.5;
+    r.accept_min_s = 1.25;
     r.fetched_ms = 1643147392812ULL;
     r.stale = 1;
     struct cg_tq_input in = {.pending_tasks = 4,
                              .available_workers = 0,
-                             .eligible_workers = 3,
+                             .busy_workers = 3,
                              .longest_waiting_s = 61,
-                             .avg_accept_s = 7,
-                             .avg_wait_accepted_s = r.wait_s};
+                             .accepted = 250,
+                             .canceled = 12,
+                             .window_s = 899.5,
+                             .accept_min_s = 1.25};
     r.estimate_s = cg_tq_estimate_seconds(&in);
     struct cg_buf b;
     cg_buf_init(&b, 1 << 16);
@@ -370,11 +398,29 @@ static void test_record_round_trip(void **state)
     assert_int_equal(back.pending, 4);
     assert_int_equal(back.available, 0);
     assert_int_equal(back.eligible, 3);
+    assert_int_equal(back.busy, 3);
+    assert_int_equal(back.accepted, 250);
+    assert_int_equal(back.canceled, 12);
+    assert_near(back.window_s, 899.5);
+    assert_near(back.accept_min_s, 1.25);
+    /* Recomputed from the figures, so the same as the writer's. */
     assert_near(back.estimate_s, r.estimate_s);
     assert_true(back.fetched_ms == r.fetched_ms);
     assert_int_equal(back.stale, 1);
     cg_wt_record_clear(&back);
     cg_buf_free(&b);
+
+    /* A record of an older writer, without the throughput figures: they
+     * read as 0, and the estimate is computed from what there is. */
+    const char *old = "{\"sid\":\"" WQ_A "\",\"pending_tasks\":2,\"longest_task_waiting_age\":30,"
+                      "\"fetched_ms\":5}";
+    assert_int_equal(cg_wt_record_decode(old, strlen(old), &back), 0);
+    assert_int_equal(back.busy, 0);
+    assert_int_equal(back.accepted, 0);
+    assert_near(back.window_s, 0);
+    struct cg_tq_input old_in = {.pending_tasks = 2, .longest_waiting_s = 30};
+    assert_near(back.estimate_s, cg_tq_estimate_seconds(&old_in));
+    cg_wt_record_clear(&back);
 
     static const char *const bad[] = {
         "",
