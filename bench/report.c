@@ -845,6 +845,28 @@ static void accuracy(void)
         }
         json_decref(r);
     }
+
+    /* The TaskQueue estimate (wait-time service), scored by callgate-sim
+     * against its TaskRouter model's truth: each sample of /wait-times
+     * against the actual wait of the next task to enter that queue. */
+    json_t *t = part("tr-accuracy.json");
+    const json_t *a = t ? json_object_get(json_object_get(t, "taskrouter"), "accuracy") : NULL;
+    double cg = a ? num(a, "mae_callgate_s") : NA, seed = a ? num(a, "mae_seed_s") : NA;
+    double scored = a ? num(a, "scored") : NA;
+    char d[240];
+    fmt(d, sizeof d, "%.2f s vs %.2f s = %.2f (%.0f samples scored of %.0f; bias %+.2f vs %+.2f s)",
+        cg, seed, cg / seed, scored, a ? num(a, "samples") : NA, a ? num(a, "bias_callgate_s") : NA,
+        a ? num(a, "bias_seed_s") : NA);
+    row("TaskQueues: callgate MAE vs the seed's 15-min average", cg / seed, "ratio", d, "< 1",
+        judge(1, cg / seed, a != NULL && scored >= 100 && cg < seed));
+    fmt(d, sizeof d,
+        "callgate %.0f, seed %.0f of %.0f samples (stalled queues: %.0f vs %.0f of %.0f)",
+        a ? num(a, "below_lower_bound_callgate") : NA, a ? num(a, "below_lower_bound_seed") : NA,
+        a ? num(a, "pending_lower_bounds") : NA,
+        a ? num(a, "below_lower_bound_stalled_callgate") : NA,
+        a ? num(a, "below_lower_bound_stalled_seed") : NA, a ? num(a, "stalled_lower_bounds") : NA);
+    row("  below the wait a still-waiting task already reached", NA, "", d, NULL, M_NONE);
+    json_decref(t);
 }
 
 /* ---- footprint of the HTTP benchmarks' instances ---- */

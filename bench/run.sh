@@ -599,6 +599,37 @@ if want accuracy; then
             --report "$PARTS/accuracy-$kind.json"
         ACC_SIMS+=("$SPAWNED")
     done
+    # The TaskQueue estimate: 50 queues of varied load (5 stalled) in a
+    # callgate-sim serve whose TaskRouter model knows every task's actual
+    # wait; it samples this callgate's /wait-times every second and scores
+    # callgate's estimate and the seed's trailing average against the
+    # truth (sim/wtscore.c). Stopped after the storm, it writes the report.
+    TRACC_WS=WSbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+    cat >"$TMP/tr-accuracy.json" <<EOF
+{"name": "bench-taskrouter-accuracy", "seed": 11,
+ "taskrouter": {"workspace_sid": "$TRACC_WS", "queues": 50, "stalled_queues": 5,
+                "warmup_s": 900,
+                "workers_per_queue": {"dist": "uniform", "min_s": 2, "max_s": 12},
+                "task_rate_per_s": {"dist": "uniform", "min_s": 0.2, "max_s": 1.5},
+                "handle_s": {"dist": "exp", "mean_s": 8, "min_s": 1, "max_s": 60},
+                "abandon_s": {"dist": "exp", "mean_s": 60, "min_s": 10, "max_s": 600}}}
+EOF
+    TRACC_CG=$(port)
+    TRACC_SIMP=$(port)
+    spawn "$PARTS/sim-tr-accuracy.log" "$BUILD/callgate-sim" serve --port "$TRACC_SIMP" \
+        --scenario "$TMP/tr-accuracy.json" --public-url http://gate.bench.test \
+        --wait-times "http://127.0.0.1:$TRACC_CG" --sample-ms 1000 \
+        --report "$PARTS/tr-accuracy.json"
+    TRACC_SIM=$SPAWNED
+    wait_http "http://127.0.0.1:$TRACC_SIMP/sim/status"
+    # shellcheck disable=SC2046
+    spawn "$PARTS/callgate-tr-accuracy.log" env -i $(cg_env tr-acc tr-acc "PORT=$TRACC_CG" \
+        "TWILIO_API_BASE_URL=http://127.0.0.1:$TRACC_SIMP" \
+        "VAPI_BASE_URL=http://127.0.0.1:$TRACC_SIMP" \
+        "TASKROUTER_BASE_URL=http://127.0.0.1:$TRACC_SIMP" "TWILIO_WORKSPACE_SID=$TRACC_WS" \
+        WAIT_TIME_POLL_SECONDS=5 RECONCILE_INTERVAL_SECONDS=3600) "$BUILD/callgate" serve
+    TRACC_GATE=$SPAWNED
+    wait_http "http://127.0.0.1:$TRACC_CG/health"
     unset CG_REDIS
     NICE=()
 fi
@@ -671,6 +702,8 @@ if want accuracy; then
         untrack "${ACC_SIMS[$i]}"
         forget "${ACC_GATES[$i]}"
     done
+    forget "$TRACC_SIM" # SIGTERM: the report is written
+    forget "$TRACC_GATE"
 fi
 
 # ============================================================================
