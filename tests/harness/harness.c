@@ -383,3 +383,15 @@ void cgt_run_for(struct event_base *base, int ms)
     int never = 0;
     cgt_run_until(base, &never, ms);
 }
+
+int cgt_read_port_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int port = 0;
+    if (fscanf(f, "%d", &port) != 1)
+        port = 0;
+    fclose(f);
+    return port;
+}

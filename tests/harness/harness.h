@@ -83,4 +83,8 @@ uint64_t cgt_now_ms(void);
 /* A fresh temporary directory (malloc'd path). */
 char *cgt_tmpdir(void);
 
+/* The port a process wrote to a --port-file, or 0 while the file is
+ * missing or incomplete. */
+int cgt_read_port_file(const char *path);
+
 #endif

@@ -21,18 +21,6 @@
     "Authorization: Basic QUNhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYTpzaW0tYXV0aC10b2tlbg=="
 #define WS "WSaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
-static int read_port(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    int port = 0;
-    if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-    fclose(f);
-    return port;
-}
-
 static json_t *get_json(const char *url, const char *const *headers, long want)
 {
     struct cgt_resp r;
@@ -73,7 +61,7 @@ static void test_serve_runs_taskrouter(void **state)
                           NULL};
     cgt_spawn(&p, argv, NULL);
     int port = 0;
-    for (int i = 0; i < 500 && (port = read_port(portf)) == 0; i++)
+    for (int i = 0; i < 500 && (port = cgt_read_port_file(portf)) == 0; i++)
         usleep(10000);
     if (!port) {
         char *out = cgt_proc_output(&p);

@@ -11,6 +11,7 @@
  * so that the whole file runs in well under a minute.
  */
 #include "harness.h"
+#include "wtcg.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -32,17 +33,10 @@
 #define WS          "WS00000000000000000000000000000001"
 #define K(suffix)   "cg:{wt:" WS "}:" suffix
 
-struct cg {
-    struct cgt_proc proc;
-    int port;
-    char base[64];
-    char id[16];
-};
-
 struct fixture {
     struct cg_redis_server rs;
     struct cgt_tr *tr;
-    struct cg cg[3];
+    struct cgt_wtcg cg[3];
 };
 
 static int setup(void **state)
@@ -74,57 +68,27 @@ static int teardown(void **state)
 
 static void start_cg(struct fixture *f, int i, const char *const *extra)
 {
-    struct cg *c = &f->cg[i];
-    c->port = cg_free_port();
-    snprintf(c->base, sizeof c->base, "http://127.0.0.1:%d", c->port);
-    snprintf(c->id, sizeof c->id, "cg%d", i);
-    char port[32], redis[96], tr[128], id[64];
-    snprintf(port, sizeof port, "PORT=%d", c->port);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(tr, sizeof tr, "TASKROUTER_BASE_URL=%s", cgt_tr_url(f->tr));
-    snprintf(id, sizeof id, "INSTANCE_ID=%s", c->id);
-    const char *env[64] = {port,
-                           redis,
-                           tr,
-                           id,
-                           "BIND_ADDRESS=127.0.0.1",
-                           "LOG_LEVEL=debug",
-                           "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-                           "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-                           "TWILIO_WORKSPACE_SID=" WS,
-                           "WAIT_TIME_POLL_SECONDS=1",
-                           "WAIT_TIME_LOCK_SECONDS=3",
-                           "REDIS_RECONNECT_MIN_MS=20",
-                           "REDIS_RECONNECT_MAX_MS=200",
-                           "REDIS_COMMAND_TIMEOUT_MS=1000",
-                           "TWILIO_TIMEOUT_MS=3000",
-                           "SHUTDOWN_GRACE_MS=3000",
-                           "-VAPI_API_KEY",
-                           "-VAPI_PHONE_NUMBER_ID",
-                           "-VAPI_ASSISTANT_ID",
-                           "-WAIT_TIME_READ_TOKEN",
-                           "-WAIT_TIME_PAGE_SIZE",
-                           "-HOLD_MUSIC_URL",
-                           NULL};
-    size_t n = 0;
-    while (env[n])
-        n++;
-    for (; extra && *extra && n < 63; extra++)
+    struct cgt_wtcg_opts o = {
+        .redis_url = f->rs.url,
+        .taskrouter_url = cgt_tr_url(f->tr),
+        .account_sid = ACCOUNT_SID,
+        .auth_token = AUTH_TOKEN,
+        .workspace_sid = WS,
+    };
+    /* Tighter than the harness's defaults: the fake answers at once. */
+    const char *env[48] = {"LOG_LEVEL=debug", "REDIS_COMMAND_TIMEOUT_MS=1000",
+                           "TWILIO_TIMEOUT_MS=3000", NULL};
+    size_t n = 3;
+    for (; extra && *extra && n < 47; extra++)
         env[n++] = *extra;
     env[n] = NULL;
-    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
-    cgt_spawn(&c->proc, argv, env);
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", c->base);
-    if (cgt_wait_status(url, 200, 15000) != 0) {
-        char *out = cgt_proc_output(&c->proc);
-        fail_msg("callgate %d did not become healthy; output:\n%s", i, out);
-    }
+    f->cg[i].port = 0; /* a new port each start */
+    cgt_wtcg_start(&f->cg[i], i, &o, env, 15000);
 }
 
 /* ---- helpers ---- */
 
-static void get(const struct cg *c, const char *path, const char *const *headers,
+static void get(const struct cgt_wtcg *c, const char *path, const char *const *headers,
                 struct cgt_resp *r)
 {
     char url[512];
@@ -132,7 +96,7 @@ static void get(const struct cg *c, const char *path, const char *const *headers
     cgt_http("GET", url, headers, NULL, 0, r);
 }
 
-static long get_status(const struct cg *c, const char *path)
+static long get_status(const struct cgt_wtcg *c, const char *path)
 {
     struct cgt_resp r;
     get(c, path, NULL, &r);
@@ -187,7 +151,7 @@ static void qt_path(int i, char *out, size_t n)
 }
 
 /* Polls /get-queue-times for queue i until it answers want (exactly). */
-static int wait_answer(const struct cg *c, int i, const char *want, int timeout_ms)
+static int wait_answer(const struct cgt_wtcg *c, int i, const char *want, int timeout_ms)
 {
     char path[128];
     qt_path(i, path, sizeof path);
@@ -205,7 +169,7 @@ static int wait_answer(const struct cg *c, int i, const char *want, int timeout_
     }
 }
 
-static void must_answer(const struct cg *c, int i, const char *want, int timeout_ms)
+static void must_answer(const struct cgt_wtcg *c, int i, const char *want, int timeout_ms)
 {
     if (wait_answer(c, i, want, timeout_ms) != 0) {
         char path[128];
@@ -217,7 +181,7 @@ static void must_answer(const struct cg *c, int i, const char *want, int timeout
 }
 
 /* The full record of queue i from /wait-times/{sid}. */
-static json_t *record(const struct cg *c, int i)
+static json_t *record(const struct cgt_wtcg *c, int i)
 {
     char sid[35], path[128];
     cgt_tr_sid(i, sid);
@@ -231,7 +195,7 @@ static json_t *record(const struct cg *c, int i)
     return j;
 }
 
-static int rec_stale(const struct cg *c, int i)
+static int rec_stale(const struct cgt_wtcg *c, int i)
 {
     json_t *j = record(c, i);
     int stale = json_is_true(json_object_get(j, "stale"));
@@ -305,7 +269,7 @@ static void test_one_queue(void **state)
     /* The first refresh is held back: before it, nothing is known. */
     cgt_tr_set_delay(f->tr, 1500);
     start_cg(f, 0, (const char *const[]){"WAIT_TIME_POLL_SECONDS=2", NULL});
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     char path[128], sid[35];
     cgt_tr_sid(0, sid);
     qt_path(0, path, sizeof path);
@@ -461,7 +425,7 @@ static void test_paging_2500(void **state)
     struct fixture *f = *state;
     cgt_tr_set_nqueues(f->tr, 2500);
     start_cg(f, 0, NULL);
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     assert_int_equal(cgt_tr_wait_walks(f->tr, 3, 15000), 0);
     struct cgt_tr_counts k;
     cgt_tr_counts(f->tr, &k);
@@ -522,7 +486,7 @@ static void test_429_storm(void **state)
     struct fixture *f = *state;
     cgt_tr_set_nqueues(f->tr, 5);
     start_cg(f, 0, NULL);
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     char want0[64], want3[64];
     expected_answer(f->tr, 0, want0, sizeof want0);
     expected_answer(f->tr, 3, want3, sizeof want3);
@@ -599,7 +563,7 @@ static void test_failing_page(void **state)
     cgt_tr_set_nqueues(f->tr, 30);
     cgt_tr_set_gen(f->tr, 1);
     start_cg(f, 0, (const char *const[]){"WAIT_TIME_PAGE_SIZE=10", NULL});
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     char want[64];
     expected_answer(f->tr, 15, want, sizeof want);
     must_answer(c, 15, want, 10000);
@@ -714,7 +678,7 @@ static void test_redis_restart(void **state)
     struct fixture *f = *state;
     cgt_tr_set_nqueues(f->tr, 3);
     start_cg(f, 0, NULL);
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     char want[64];
     expected_answer(f->tr, 1, want, sizeof want);
     must_answer(c, 1, want, 10000);
@@ -764,7 +728,7 @@ static void test_redis_restart(void **state)
 }
 
 /* POSTs a signed waitUrl request for a TaskRouter caller. */
-static void post_queue_wait(const struct cg *c, const char *query, const char *token,
+static void post_queue_wait(const struct cgt_wtcg *c, const char *query, const char *token,
                             struct cgt_resp *r)
 {
     struct cg_form f;
@@ -799,7 +763,7 @@ static void test_taskqueue_hold(void **state)
     /* The gate is off (no Vapi account): /queue-wait serves TaskRouter
      * callers alone, with the same signature check as every webhook. */
     start_cg(f, 0, (const char *const[]){"PUBLIC_URL=http://gate.test", NULL});
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     char sid[35], query[64], want[64];
     cgt_tr_sid(0, sid);
     expected_answer(f->tr, 0, want, sizeof want);
@@ -837,7 +801,7 @@ static void test_read_token_and_off(void **state)
     struct fixture *f = *state;
     cgt_tr_set_nqueues(f->tr, 2);
     start_cg(f, 0, (const char *const[]){"WAIT_TIME_READ_TOKEN=read-token-0123", NULL});
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     char path[160], sid[35];
     cgt_tr_sid(1, sid);
     snprintf(path, sizeof path, "/get-queue-times?queueSid=%s&token=read-token-0123", sid);

@@ -25,6 +25,7 @@
  * loaded and the sanitizer build is slow.
  */
 #include "harness.h"
+#include "wtcg.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "json.h"
 #include "log.h"
 #include "proc.h"
 #include "waittime.h"
@@ -58,18 +60,11 @@ struct sim {
     char base[64];
 };
 
-struct cg {
-    struct cgt_proc proc;
-    int port;
-    char base[64];
-    char id[16];
-};
-
 struct fixture {
     struct cg_redis_server rs;
     char *dir;
     struct sim sim;
-    struct cg cg[2];
+    struct cgt_wtcg cg[2];
 };
 
 /* The accuracy run, started by the group set-up. */
@@ -109,51 +104,20 @@ static json_t *must_json(const char *base, const char *path)
     return j;
 }
 
-static long jlong(const json_t *o, const char *path)
-{
-    json_t *v = (json_t *)o;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf, *dot; v && p; p = dot ? dot + 1 : NULL) {
-        dot = strchr(p, '.');
-        if (dot)
-            *dot = '\0';
-        v = json_object_get(v, p);
-    }
-    if (!json_is_number(v))
-        fail_msg("no number at %s", path);
-    return (long)json_number_value(v);
-}
-
 static double jnum(const json_t *o, const char *path)
 {
-    json_t *v = (json_t *)o;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf, *dot; v && p; p = dot ? dot + 1 : NULL) {
-        dot = strchr(p, '.');
-        if (dot)
-            *dot = '\0';
-        v = json_object_get(v, p);
-    }
-    if (!json_is_number(v))
+    double v = 0;
+    if (cg_json_num(o, path, &v) != 0)
         fail_msg("no number at %s", path);
-    return json_number_value(v);
+    return v;
+}
+
+static long jlong(const json_t *o, const char *path)
+{
+    return (long)jnum(o, path);
 }
 
 /* ---- the simulator ---- */
-
-static int read_port(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    int port = 0;
-    if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-    fclose(f);
-    return port;
-}
 
 /* callgate-sim serve with the taskrouter member tr (and the seed), on the
  * fixture's port (the same across restarts). wait_times: a callgate to
@@ -189,7 +153,7 @@ static void start_sim(struct fixture *f, const char *tr, const char *wait_times,
     argv[n] = NULL;
     cgt_spawn(&f->sim.proc, argv, (const char *const[]){"LOG_LEVEL=warn", NULL});
     uint64_t deadline = cgt_now_ms() + 15000;
-    while (read_port(portf) == 0) {
+    while (cgt_read_port_file(portf) == 0) {
         if (cgt_now_ms() > deadline || cgt_wait_exit(&f->sim.proc, 0) != -1) {
             char *out = cgt_proc_output(&f->sim.proc);
             fail_msg("callgate-sim did not start; output:\n%s", out);
@@ -220,56 +184,17 @@ static long sim_counter(struct fixture *f, const char *path)
 
 static void start_cg(struct fixture *f, int i, const char *const *extra)
 {
-    struct cg *c = &f->cg[i];
-    if (c->port == 0)
-        c->port = cg_free_port();
-    snprintf(c->base, sizeof c->base, "http://127.0.0.1:%d", c->port);
-    snprintf(c->id, sizeof c->id, "cg%d", i);
-    char port[32], redis[96], tr[128], id[64];
-    snprintf(port, sizeof port, "PORT=%d", c->port);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(tr, sizeof tr, "TASKROUTER_BASE_URL=%s", f->sim.base);
-    snprintf(id, sizeof id, "INSTANCE_ID=%s", c->id);
-    const char *env[48] = {port,
-                           redis,
-                           tr,
-                           id,
-                           "BIND_ADDRESS=127.0.0.1",
-                           "LOG_LEVEL=info",
-                           "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-                           "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-                           "TWILIO_WORKSPACE_SID=" WS,
-                           "WAIT_TIME_POLL_SECONDS=1",
-                           "WAIT_TIME_LOCK_SECONDS=3",
-                           "REDIS_RECONNECT_MIN_MS=20",
-                           "REDIS_RECONNECT_MAX_MS=200",
-                           "REDIS_COMMAND_TIMEOUT_MS=2000",
-                           "TWILIO_TIMEOUT_MS=5000",
-                           "SHUTDOWN_GRACE_MS=3000",
-                           "-VAPI_API_KEY",
-                           "-VAPI_PHONE_NUMBER_ID",
-                           "-VAPI_ASSISTANT_ID",
-                           "-WAIT_TIME_READ_TOKEN",
-                           "-WAIT_TIME_PAGE_SIZE",
-                           "-HOLD_MUSIC_URL",
-                           NULL};
-    size_t n = 0;
-    while (env[n])
-        n++;
-    for (; extra && *extra && n < 47; extra++)
-        env[n++] = *extra;
-    env[n] = NULL;
-    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
-    cgt_spawn(&c->proc, argv, env);
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", c->base);
-    if (cgt_wait_status(url, 200, 20000) != 0) {
-        char *out = cgt_proc_output(&c->proc);
-        fail_msg("callgate %d did not become healthy; output:\n%s", i, out);
-    }
+    struct cgt_wtcg_opts o = {
+        .redis_url = f->rs.url,
+        .taskrouter_url = f->sim.base,
+        .account_sid = ACCOUNT_SID,
+        .auth_token = AUTH_TOKEN,
+        .workspace_sid = WS,
+    };
+    cgt_wtcg_start(&f->cg[i], i, &o, extra, 20000);
 }
 
-static void stop_cg(struct cg *c)
+static void stop_cg(struct cgt_wtcg *c)
 {
     int rc = cgt_stop(&c->proc, SIGTERM, 10000);
     if (rc != 0) {
@@ -280,7 +205,7 @@ static void stop_cg(struct cg *c)
 }
 
 /* Sum of the /metrics samples whose line starts with prefix. */
-static double metric(const struct cg *c, const char *prefix)
+static double metric(const struct cgt_wtcg *c, const char *prefix)
 {
     char url[128];
     snprintf(url, sizeof url, "%s/metrics", c->base);
@@ -310,7 +235,7 @@ static double metric(const struct cg *c, const char *prefix)
 #define M_STATS   "callgate_waittime_twilio_requests_total{endpoint=\"statistics\""
 
 /* Waits until callgate serves n queues (its first refresh is done). */
-static void wait_queues(const struct cg *c, size_t n, int timeout_ms)
+static void wait_queues(const struct cgt_wtcg *c, size_t n, int timeout_ms)
 {
     uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
     size_t got = 0;
@@ -329,7 +254,7 @@ static void wait_queues(const struct cg *c, size_t n, int timeout_ms)
 
 /* The record of the queue named name (the simulator names them
  * queue-0000, queue-0001, ...), from /wait-times?name=. */
-static json_t *record_by_name(const struct cg *c, const char *name)
+static json_t *record_by_name(const struct cgt_wtcg *c, const char *name)
 {
     char path[128];
     snprintf(path, sizeof path, "/wait-times?name=%s", name);
@@ -393,7 +318,7 @@ static void test_one_queue(void **state)
               "\"warmup_s\":900}",
               NULL, NULL);
     start_cg(f, 0, NULL);
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     wait_queues(c, 1, 15000);
     json_t *rec = record_by_name(c, "queue-0000");
     char sid[40];
@@ -536,8 +461,8 @@ static void test_one_queue(void **state)
  * `refreshes` of them), callgate counted the same answers, and no refresh
  * was halfway: proof that every refresh made exactly per_refresh requests.
  * Any other count per refresh never meets it. */
-static void expect_requests_per_refresh(struct fixture *f, const struct cg *c, long per_refresh,
-                                        long refreshes, int timeout_ms)
+static void expect_requests_per_refresh(struct fixture *f, const struct cgt_wtcg *c,
+                                        long per_refresh, long refreshes, int timeout_ms)
 {
     uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
     long k = 0, s = 0, got = 0;
@@ -567,7 +492,7 @@ static void test_paging(void **state)
     /* 2,500 queues in pages of 1,000: ceil(2500/1000) = 3 per refresh. */
     start_sim(f, "{\"queues\":2500,\"task_rate_per_s\":0.01,\"warmup_s\":120}", NULL, NULL);
     start_cg(f, 0, (const char *const[]){"WAIT_TIME_PAGE_SIZE=1000", NULL});
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     wait_queues(c, 2500, 30000);
     expect_requests_per_refresh(f, c, 3, 3, 40000);
     /* Every queue, in SID order, named. */
@@ -602,7 +527,7 @@ static const char five[] = "{\"queues\":5,\"workers_per_queue\":2,\"task_rate_pe
                            "\"handle_s\":{\"dist\":\"exp\",\"mean_s\":8,\"min_s\":1,\"max_s\":60},"
                            "\"warmup_s\":600";
 
-static int rec_stale(const struct cg *c, const char *name, char *fetched, size_t n)
+static int rec_stale(const struct cgt_wtcg *c, const char *name, char *fetched, size_t n)
 {
     json_t *r = record_by_name(c, name);
     int stale = json_is_true(json_object_get(r, "stale"));
@@ -613,7 +538,7 @@ static int rec_stale(const struct cg *c, const char *name, char *fetched, size_t
 }
 
 /* Every read endpoint answers 200 (or 304/404 as asked), never 500. */
-static void assert_serving(const struct cg *c, const char *name)
+static void assert_serving(const struct cgt_wtcg *c, const char *name)
 {
     long st;
     json_t *j = get_json(c->base, "/wait-times", NULL, &st);
@@ -636,7 +561,7 @@ static void test_429_storm(void **state)
     snprintf(scen, sizeof scen, "%s}", five);
     start_sim(f, scen, NULL, NULL);
     start_cg(f, 0, NULL);
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     wait_queues(c, 5, 15000);
     json_t *before = record_by_name(c, "queue-0003");
     double wait_before = jnum(before, "waitTime");
@@ -713,7 +638,7 @@ static void test_failing_page(void **state)
     snprintf(scen, sizeof scen, "%s}", thirty);
     start_sim(f, scen, NULL, NULL);
     start_cg(f, 0, (const char *const[]){"WAIT_TIME_PAGE_SIZE=10", NULL});
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     wait_queues(c, 30, 15000);
     uint64_t deadline = cgt_now_ms() + 10000;
     while (rec_stale(c, "queue-0015", NULL, 0) || rec_stale(c, "queue-0005", NULL, 0)) {
@@ -844,7 +769,7 @@ static void test_redis_restart(void **state)
     struct fixture *f = *state;
     start_sim(f, "{\"queues\":20,\"task_rate_per_s\":0.1,\"warmup_s\":300}", NULL, NULL);
     start_cg(f, 0, NULL);
-    struct cg *c = &f->cg[0];
+    struct cgt_wtcg *c = &f->cg[0];
     wait_queues(c, 20, 15000);
     char *n = cgt_redis_cmd(&f->rs, "HLEN " K("queues"));
     assert_string_equal(n, "20");
