@@ -37,8 +37,15 @@
  * progress yet (its Enqueue TwiML has not run), 250 ms apart. */
 #define TWILIO_NOT_READY_TRIES    8
 #define TWILIO_NOT_READY_DELAY_MS 250
-/* Smoothing of the observed call length for wait estimates. */
-#define SERVICE_EWMA_ALPHA "0.2"
+/* Smoothing of the observed slot-hold time for wait estimates: the mean of
+ * the first 33 holds, then an EWMA remembering about as many (end.lua).
+ * Call lengths vary (a coefficient of variation cv of 0.5 to 1), so an
+ * EWMA with alpha 0.2 (about 5 calls) is off by cv/3, 17-33%, and every
+ * estimate with it; 0.03 brings that to cv/8, 6-12%, and still follows a
+ * change of the call mix: 33 calls are 10 minutes on 10 slots with
+ * 3-minute calls. On the accuracy scenarios of bench/run.sh (and a model
+ * of them over 40 seeds) 0.01 to 0.03 do alike, 0.05 and above worse. */
+#define SERVICE_EWMA_ALPHA "0.03"
 /* A waiting caller missing from Twilio's queue this long is checked. */
 #define GHOST_AGE_MS 60000
 /* Twilio lookups per reconciliation run. */

@@ -578,7 +578,11 @@ static void reply_snapshot(struct snap *s, const redisReply *r)
         for (size_t i = 5; r && i + 1 < r->elements; i += 2) {
             const char *field = rstr(r, i);
             const char *value = rstr(r, i + 1);
-            if (field == NULL || value == NULL || strcmp(field, "service_ms_ewma") == 0)
+            /* The smoothed means (service_ms_ewma, admit_ms_ewma) are the
+             * wait estimate's inputs, not event counts. */
+            size_t flen = field ? strlen(field) : 0;
+            if (field == NULL || value == NULL ||
+                (flen > 5 && strcmp(field + flen - 5, "_ewma") == 0))
                 continue;
             struct cg_buf l;
             cg_buf_init(&l, 256);

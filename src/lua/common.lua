@@ -61,6 +61,23 @@ local function ewma(key, field, sample, alpha)
   redis.call('HSET', key, field, string.format('%.1f', new))
 end
 
+-- The same with a sample count in count_field: the plain mean of the first
+-- 1/alpha samples, then the exponentially weighted one. A small alpha is
+-- only useful this way: started from the first sample, the mean would keep
+-- that one sample's error for dozens more. A mean kept before the count
+-- existed is continued as an ordinary EWMA.
+local function ewma_counted(key, field, count_field, sample, alpha)
+  local old = tonumber(redis.call('HGET', key, field))
+  local n = redis.call('HINCRBY', key, count_field, 1)
+  local new = sample
+  if old then
+    local gain = alpha
+    if n > 1 and 1 / n > alpha then gain = 1 / n end
+    new = old + gain * (sample - old)
+  end
+  redis.call('HSET', key, field, string.format('%.1f', new))
+end
+
 local function finish_call(ck)
   redis.call('EXPIRE', ck, CALL_TTL)
 end

@@ -38,7 +38,8 @@ local function release(sid, ck)
     len = NOW - connected_at
     -- The wait estimate needs how long a slot stays taken: from admission
     -- (the Vapi call counts from its creation) to this release.
-    ewma(K_STATS, 'service_ms_ewma', NOW - admitted_at, tonumber(ARGV[10]))
+    ewma_counted(K_STATS, 'service_ms_ewma', 'service_samples', NOW - admitted_at,
+                 tonumber(ARGV[10]))
   end
   redis.call('HSET', ck, 'state', 'ended', 'ended_at', NOW, 'ended_reason', reason,
              'released_by', signal)

@@ -5,7 +5,7 @@
 --       5 default_limit
 -- Returns {state, position, waited_ms, limit, active, service_ms (-1 when
 --          unknown), abandoned, connected, head_wait_ms, announce (0|1),
---          admit_ms (-1 when unknown)}
+--          admit_ms (-1 when unknown)}; the two means are >= 1 once known.
 --   state 'waiting', 'overflow' (just overflowed), another call state, or
 --   'unknown'.
 local sid = ARGV[2]
@@ -41,7 +41,13 @@ if #head > 0 then
 end
 local st = redis.call('HMGET', K_STATS, 'abandoned', 'connected', 'service_ms_ewma',
                       'admit_ms_ewma')
-local svc, adm = tonumber(st[3]), tonumber(st[4])
+-- Whole milliseconds, at least 1 once observed: an admission that took
+-- under a millisecond (no network in between) is an observation, and 0
+-- would read as none, bringing back the default of several seconds.
+local function ms(v)
+  if not v then return -1 end
+  return math.max(1, math.floor(v + 0.5))
+end
 return {'waiting', rank + 1, waited, effective_limit(ARGV[5]), redis.call('ZCARD', K_ACTIVE),
-        svc and math.floor(svc) or -1, tonumber(st[1]) or 0, tonumber(st[2]) or 0,
-        head_wait, announce, adm and math.floor(adm) or -1}
+        ms(tonumber(st[3])), tonumber(st[1]) or 0, tonumber(st[2]) or 0, head_wait, announce,
+        ms(tonumber(st[4]))}

@@ -312,6 +312,69 @@ static void test_full_lifecycle_and_dedupe(void **state)
     assert_true(cmd_int("HEXISTS " PREFIX "stats service_ms_ewma") == 1);
 }
 
+static long long redis_now_ms(void)
+{
+    redisReply *r = redisCommand(rc, "TIME");
+    assert_non_null(r);
+    assert_true(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    long long ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+    freeReplyObject(r);
+    return ms;
+}
+
+static double stat_num(const char *field)
+{
+    char *s = cmd_str("HGET " PREFIX "stats %s", field);
+    double v = strtod(s, NULL);
+    free(s);
+    return v;
+}
+
+/* A caller admitted hold_ms ago (by Redis' clock) whose call Vapi ends now. */
+static void release_after(const char *sid, const char *vid, long long hold_ms)
+{
+    freeReplyObject(enter(sid, "1"));
+    connect_call(sid, "1", vid);
+    freeReplyObject(
+        redisCommand(rc, "HSET " PREFIX "call:%s admitted_at %lld", sid, redis_now_ms() - hold_ms));
+    redisReply *r = end_signal("vapi", vid, "vapi-status");
+    assert_string_equal(str_at(r, 0), "released");
+    freeReplyObject(r);
+}
+
+/* Within the few ms between reading Redis' clock and the script's run. */
+static void assert_about(double v, double want)
+{
+    if (!(v > want - 50 && v < want + 50))
+        fail_msg("%.1f is not about %.1f", v, want);
+}
+
+static void test_service_mean_warms_up(void **state)
+{
+    (void)state;
+    /* The plain mean of the first 1/alpha holds (alpha 0.2 here: five)... */
+    release_after("CA1", "V1", 10000);
+    assert_about(stat_num("service_ms_ewma"), 10000);
+    release_after("CA2", "V2", 20000);
+    assert_about(stat_num("service_ms_ewma"), 15000);
+    release_after("CA3", "V3", 60000);
+    assert_about(stat_num("service_ms_ewma"), 30000);
+    release_after("CA4", "V4", 70000);
+    assert_about(stat_num("service_ms_ewma"), 40000);
+    release_after("CA5", "V5", 40000);
+    assert_about(stat_num("service_ms_ewma"), 40000);
+    assert_int_equal(cmd_int("HGET " PREFIX "stats service_samples"), 5);
+    /* ... then the EWMA: 40 + 0.2 * (100 - 40), not the mean of six (50). */
+    release_after("CA6", "V6", 100000);
+    assert_about(stat_num("service_ms_ewma"), 52000);
+    /* A mean kept without a count (before the count existed) goes on as an
+     * EWMA rather than being replaced by the next sample. */
+    freeReplyObject(redisCommand(rc, "HDEL " PREFIX "stats service_samples"));
+    release_after("CA7", "V7", 2000);
+    assert_about(stat_num("service_ms_ewma"), 42000);
+    assert_int_equal(cmd_int("HGET " PREFIX "stats service_samples"), 1);
+}
+
 static void test_abandon_while_waiting(void **state)
 {
     (void)state;
@@ -460,10 +523,19 @@ static void test_position_and_overflow(void **state)
     redisReply *r = RUN(cg_lua_position, "CA2", "0", "60000", LIMIT);
     assert_string_equal(str_at(r, 0), "waiting");
     assert_int_equal(int_at(r, 1), 2);
-    assert_int_equal(int_at(r, 9), 1); /* first time: announce */
+    assert_int_equal(int_at(r, 9), 1);   /* first time: announce */
+    assert_int_equal(int_at(r, 5), -1);  /* no call length observed yet */
+    assert_int_equal(int_at(r, 10), -1); /* nor an admission */
     freeReplyObject(r);
     r = RUN(cg_lua_position, "CA2", "0", "60000", LIMIT);
     assert_int_equal(int_at(r, 9), 0); /* not again before the interval */
+    freeReplyObject(r);
+    /* Means in whole ms; one under a millisecond is still an observation. */
+    freeReplyObject(
+        redisCommand(rc, "HSET " PREFIX "stats service_ms_ewma 12345.6 admit_ms_ewma 0.0"));
+    r = RUN(cg_lua_position, "CA2", "0", "60000", LIMIT);
+    assert_int_equal(int_at(r, 5), 12346);
+    assert_int_equal(int_at(r, 10), 1);
     freeReplyObject(r);
     r = RUN(cg_lua_position, "CAnope", "0", "60000", LIMIT);
     assert_string_equal(str_at(r, 0), "unknown");
@@ -605,6 +677,7 @@ int main(void)
         cmocka_unit_test_setup(test_admit_respects_limits, flush),
         cmocka_unit_test_setup(test_vapi_created_orphan_when_gone, flush),
         cmocka_unit_test_setup(test_full_lifecycle_and_dedupe, flush),
+        cmocka_unit_test_setup(test_service_mean_warms_up, flush),
         cmocka_unit_test_setup(test_abandon_while_waiting, flush),
         cmocka_unit_test_setup(test_requeue_keeps_place_and_caps, flush),
         cmocka_unit_test_setup(test_requeue_permanent_gives_up, flush),
