@@ -932,39 +932,61 @@ struct reconcile {
     size_t n;
 };
 
+static int sid_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 if sid is in sorted (n strings in strcmp order). */
+static int sid_in(const char *sid, const char **sorted, size_t n)
+{
+    return n > 0 && bsearch(&sid, sorted, n, sizeof *sorted, sid_cmp) != NULL;
+}
+
 static void on_ours(const redisReply *r, const char *err, void *arg)
 {
     struct reconcile *rc = arg;
     struct cg_gate *g = rc->g;
     g->reconcile_running = 0;
     if (err == NULL && r->type == REDIS_REPLY_ARRAY) {
+        /* Both sides sorted once: the comparison costs n log n, not
+         * waiting x members (5,000 each would be millions of comparisons
+         * on the loop). The walks below keep each side's own order, so
+         * the batch takes the front of the queue first. */
+        size_t nours = r->elements / 2, nm = rc->n;
+        const char **ours = cg_calloc(nours ? nours : 1, sizeof *ours);
+        const char **theirs = cg_calloc(nm ? nm : 1, sizeof *theirs);
+        size_t k = 0;
+        for (size_t i = 0; i + 1 < r->elements; i += 2)
+            if (rstr(r, i) != NULL)
+                ours[k++] = rstr(r, i);
+        nours = k;
+        for (size_t m = 0; m < nm; m++)
+            theirs[m] = rc->members[m].call_sid;
+        qsort(ours, nours, sizeof *ours, sid_cmp);
+        qsort(theirs, nm, sizeof *theirs, sid_cmp);
+
         int budget = RECONCILE_BATCH;
         long long now = (long long)cg_wall_ms();
         /* Ours but not in Twilio's queue for a while: a ghost. */
         for (size_t i = 0; i + 1 < r->elements && budget > 0; i += 2) {
             const char *sid = rstr(r, i);
             long long enq = rint_at(r, i + 1, now);
-            int found = 0;
-            for (size_t k = 0; sid && k < rc->n && !found; k++)
-                found = strcmp(rc->members[k].call_sid, sid) == 0;
-            if (sid && !found && now - enq > GHOST_AGE_MS) {
+            if (sid && !sid_in(sid, theirs, nm) && now - enq > GHOST_AGE_MS) {
                 ghost_check(g, sid, 0, 0);
                 budget--;
             }
         }
         /* In Twilio's queue but not waiting here: adopt (a no-op for callers
          * being admitted, whose record exists). */
-        for (size_t k = 0; k < rc->n && budget > 0; k++) {
-            int found = 0;
-            for (size_t i = 0; i + 1 < r->elements && !found; i += 2) {
-                const char *sid = rstr(r, i);
-                found = sid && strcmp(rc->members[k].call_sid, sid) == 0;
-            }
-            if (!found) {
-                ghost_check(g, rc->members[k].call_sid, 1, rc->members[k].wait_time_s);
+        for (size_t m = 0; m < nm && budget > 0; m++) {
+            if (!sid_in(rc->members[m].call_sid, ours, nours)) {
+                ghost_check(g, rc->members[m].call_sid, 1, rc->members[m].wait_time_s);
                 budget--;
             }
         }
+        free(ours);
+        free(theirs);
     }
     free(rc->members);
     free(rc);
