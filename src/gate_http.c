@@ -99,7 +99,9 @@ static void on_entered(const redisReply *r, const char *err, void *arg)
     } else if (strcmp(verdict, "waiting") == 0) {
         cg_log_info("caller waiting", "sid=%s position=%lld", in->sid, rint_at(r, 1, 0));
         gate_reply_twiml(in->req, gate_enqueue_twiml(g));
-        gate_admit(g);
+        /* Every slot taken: the next release admits (end.lua). */
+        if (rint_at(r, 2, 1) != 0)
+            gate_admit(g);
     } else if (strcmp(verdict, "overflow") == 0) {
         cg_log_info("caller overflowed: queue full", "sid=%s", in->sid);
         if (g->metrics) {

@@ -4,7 +4,8 @@
 --       6 max_queue_size, 7 default_limit, 8 fast_path (0|1),
 --       9 admit_lease_ms, 10 instance, 11 already_waited_ms (adopt)
 -- Returns {'existing', state, position} | {'fast', attempt} |
---         {'waiting', position} | {'overflow', position}
+--         {'waiting', position, room (1: a slot looks free)} |
+--         {'overflow', position}
 local sid, from, to, mode = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ck = call_key(sid)
 local state = redis.call('HGET', ck, 'state')
@@ -45,4 +46,8 @@ end
 
 redis.call('ZADD', K_WAITING, ticket, sid)
 log('ENTER', sid, 'pos', waiting + 1, 'from', from, 'mode', mode)
-return {'waiting', waiting + 1}
+-- Whether a slot looks free: with every slot taken an admission pass
+-- could place nobody, and the release that frees one admits in its own
+-- step (end.lua), so the caller of this script skips the pass.
+local room = redis.call('ZCARD', K_ACTIVE) < effective_limit(ARGV[7]) and 1 or 0
+return {'waiting', waiting + 1, room}

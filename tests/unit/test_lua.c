@@ -184,6 +184,8 @@ static void test_enter_queues_when_someone_waits(void **state)
     redisReply *r = enter("CA2", "1");
     assert_string_equal(str_at(r, 0), "waiting");
     assert_int_equal(int_at(r, 1), 2);
+    /* A slot is free: the caller of enter must run an admission pass. */
+    assert_int_equal(int_at(r, 2), 1);
     freeReplyObject(r);
     r = admit();
     assert_int_equal(r->elements, 6);
@@ -191,6 +193,30 @@ static void test_enter_queues_when_someone_waits(void **state)
     assert_string_equal(str_at(r, 3), "CA2");
     assert_int_equal(int_at(r, 2), 1);
     freeReplyObject(r);
+}
+
+/* With every slot taken, enter says so: an admission pass would place
+ * nobody, and the release admits in its own step. */
+static void test_enter_reports_no_room_when_full(void **state)
+{
+    (void)state;
+    for (int i = 1; i <= 3; i++) {
+        char sid[16];
+        snprintf(sid, sizeof sid, "CA%d", i);
+        redisReply *r = enter(sid, "1");
+        assert_string_equal(str_at(r, 0), "fast");
+        freeReplyObject(r);
+    }
+    redisReply *r = enter("CA4", "1");
+    assert_string_equal(str_at(r, 0), "waiting");
+    assert_int_equal(int_at(r, 1), 1);
+    assert_int_equal(int_at(r, 2), 0);
+    freeReplyObject(r);
+    /* The release of one slot admits CA4 in the same script. */
+    connect_call("CA1", "1", "v1");
+    r = end_signal("vapi", "v1", "end");
+    freeReplyObject(r);
+    assert_state("CA4", "admitting");
 }
 
 static void test_enter_overflow(void **state)
@@ -673,6 +699,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_enter_fast_path, flush),
         cmocka_unit_test_setup(test_enter_queues_when_someone_waits, flush),
+        cmocka_unit_test_setup(test_enter_reports_no_room_when_full, flush),
         cmocka_unit_test_setup(test_enter_overflow, flush),
         cmocka_unit_test_setup(test_admit_respects_limits, flush),
         cmocka_unit_test_setup(test_vapi_created_orphan_when_gone, flush),
