@@ -22,7 +22,8 @@
 # BENCH_BUDGET_S (540), BENCH_SECTIONS (default "http scaling waittime
 # storm accuracy"; a subset runs only those, the others show as n/a), and
 # for diagnosis BENCH_STORM_ENV (more NAME=VALUE settings for the storm's
-# callgate, e.g. RECONCILE_INTERVAL_SECONDS=3600).
+# callgate, e.g. RECONCILE_INTERVAL_SECONDS=3600) and BENCH_WT_PAGE_SIZE
+# (the poller's WAIT_TIME_PAGE_SIZE, default 1000).
 set -euo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
@@ -528,7 +529,7 @@ if want waittime; then
     start_callgate waittime wt RECONCILE_INTERVAL_SECONDS=3600 "TWILIO_API_BASE_URL=$SIM" \
         "VAPI_BASE_URL=$SIM" "TASKROUTER_BASE_URL=$SIM" \
         TWILIO_WORKSPACE_SID=WSaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa WAIT_TIME_POLL_SECONDS=5 \
-        WAIT_TIME_PAGE_SIZE=1000
+        "WAIT_TIME_PAGE_SIZE=${BENCH_WT_PAGE_SIZE:-1000}"
     WPORT=$CG_PORT
     WPID=$CG_PID
     SNAPX=(--proc "callgate=$WPID")
