@@ -214,18 +214,27 @@ static int page_shape(const json_t *root, const char *dflt_key, const json_t **l
     return 0;
 }
 
-int cg_wt_parse_stats(const char *body, size_t len, size_t max_items, struct cg_wt_record **items,
-                      size_t *n, size_t *skipped, char **next_url, char *err, size_t errlen)
+/* A v1 page parsed, with its list and next page URL; NULL (err set) when
+ * it is not JSON or not that shape. The caller drops the returned root. */
+static json_t *open_page(const char *body, size_t len, const char *dflt_key, const json_t **list,
+                         char **next_url, char *err, size_t errlen)
 {
     *next_url = NULL;
     json_t *root = cg_json_parse(body, len, CG_JSON_MAX_DEPTH, err, errlen);
+    if (root != NULL && page_shape(root, dflt_key, list, next_url, err, errlen) != 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+int cg_wt_parse_stats(const char *body, size_t len, size_t max_items, struct cg_wt_record **items,
+                      size_t *n, size_t *skipped, char **next_url, char *err, size_t errlen)
+{
+    const json_t *list;
+    json_t *root = open_page(body, len, "task_queues_statistics", &list, next_url, err, errlen);
     if (root == NULL)
         return -1;
-    const json_t *list;
-    if (page_shape(root, "task_queues_statistics", &list, next_url, err, errlen) != 0) {
-        json_decref(root);
-        return -1;
-    }
     size_t count = json_array_size(list);
     if (count > 0)
         *items = cg_realloc(*items, (*n + count) * sizeof **items);
@@ -272,15 +281,10 @@ int cg_wt_parse_stats(const char *body, size_t len, size_t max_items, struct cg_
 int cg_wt_parse_names(const char *body, size_t len, size_t max_items, struct cg_wt_name **items,
                       size_t *n, char **next_url, char *err, size_t errlen)
 {
-    *next_url = NULL;
-    json_t *root = cg_json_parse(body, len, CG_JSON_MAX_DEPTH, err, errlen);
+    const json_t *list;
+    json_t *root = open_page(body, len, "task_queues", &list, next_url, err, errlen);
     if (root == NULL)
         return -1;
-    const json_t *list;
-    if (page_shape(root, "task_queues", &list, next_url, err, errlen) != 0) {
-        json_decref(root);
-        return -1;
-    }
     size_t count = json_array_size(list);
     if (count > 0)
         *items = cg_realloc(*items, (*n + count) * sizeof **items);
