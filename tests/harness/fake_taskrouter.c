@@ -1,60 +1,35 @@
 /*
- * fake_taskrouter.c - the fake TaskRouter of fake_taskrouter.h: evhttp on a
- * private event_base run by a private thread; the test thread touches the
- * shared state under the mutex only and stops the loop through a pipe.
+ * fake_taskrouter.c - the fake TaskRouter of fake_taskrouter.h, served by
+ * the fakesrv.h scaffolding; the test thread touches the shared state under
+ * the mutex only.
  */
 #include "fmacros.h"
 
 #include "fake_taskrouter.h"
 
-#include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/evp.h>
 
 #include "alloc.h"
 #include "buf.h"
-#include "clock.h"
+#include "fakesrv.h"
 #include "harness.h"
 
 #define OVERRIDES 16
 
-/* An answer held back by the delay knob (loop thread only). */
-struct held {
-    struct cgt_tr *t;
-    struct evhttp_request *req;
-    struct event *timer;
-    int status;
-    char *body;
-    struct held *prev, *next;
-};
-
 struct cgt_tr {
-    pthread_t thread;
-    int started;
+    struct cgt_srv *srv;
     pthread_mutex_t mu;
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *stop_ev;
-    int stop_pipe[2];
-    char url[64];
+    const char *url; /* the server's */
     char *account_sid;
     char *workspace_sid;
     char *basic;
-    struct held *held; /* loop thread only */
-    int running;       /* behind mu: the loop has started */
 
     /* Everything below is behind mu. */
     int nqueues;
@@ -127,77 +102,28 @@ static void put_real(struct cg_buf *b, double v)
 
 /* ---- replies ---- */
 
-static const char *reason_of(int status)
+/* Sends now; the rate-limit headers follow the knobs at that moment.
+ * retry_after is unused: the Retry-After knob is read here instead. */
+static void send_now(struct evhttp_request *req, int status, const char *body, int retry_after,
+                     void *arg)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 429:
-        return "Too Many Requests";
-    default:
-        return "Internal Server Error";
-    }
-}
-
-static void send_now(struct cgt_tr *t, struct evhttp_request *req, int status, const char *body)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    int html = body[0] == '<';
-    evhttp_add_header(h, "Content-Type", html ? "text/html" : "application/json");
+    (void)retry_after;
+    struct cgt_tr *t = arg;
+    cgt_srv_header(req, "Content-Type", body[0] == '<' ? "text/html" : "application/json");
     lock(t);
     int ra = t->retry_after;
     long lim = t->rl_limit, rem = t->rl_remaining;
     t->counts.in_flight--;
     unlock(t);
-    if (status == 429 && ra > 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", ra);
-        evhttp_add_header(h, "Retry-After", v);
-    }
+    if (status == 429 && ra > 0)
+        cgt_srv_header_long(req, "Retry-After", ra);
     if (lim >= 0) {
-        char v[24];
-        snprintf(v, sizeof v, "%ld", lim);
-        evhttp_add_header(h, "X-Rate-Limit-Limit", v);
-        evhttp_add_header(h, "X-Rate-Limit-Config", "TaskQueueStatistics-List");
+        cgt_srv_header_long(req, "X-Rate-Limit-Limit", lim);
+        cgt_srv_header(req, "X-Rate-Limit-Config", "TaskQueueStatistics-List");
     }
-    if (rem >= 0) {
-        char v[24];
-        snprintf(v, sizeof v, "%ld", rem);
-        evhttp_add_header(h, "X-Rate-Limit-Remaining", v);
-    }
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, body, strlen(body));
-    evhttp_send_reply(req, status, reason_of(status), b);
-    evbuffer_free(b);
-}
-
-static void unlink_held(struct cgt_tr *t, struct held *h)
-{
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        t->held = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-}
-
-static void on_held(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct held *h = arg;
-    struct cgt_tr *t = h->t;
-    unlink_held(t, h);
-    send_now(t, h->req, h->status, h->body);
-    event_free(h->timer);
-    free(h->body);
-    free(h);
+    if (rem >= 0)
+        cgt_srv_header_long(req, "X-Rate-Limit-Remaining", rem);
+    cgt_srv_send(req, status, body);
 }
 
 /* Answers now or after the delay knob; takes body. */
@@ -206,23 +132,7 @@ static void answer(struct cgt_tr *t, struct evhttp_request *req, int status, cha
     lock(t);
     int delay = t->delay_ms;
     unlock(t);
-    if (delay <= 0) {
-        send_now(t, req, status, body);
-        free(body);
-        return;
-    }
-    struct held *h = cg_calloc(1, sizeof *h);
-    h->t = t;
-    h->req = req;
-    h->status = status;
-    h->body = body;
-    h->timer = evtimer_new(t->base, on_held, h);
-    h->next = t->held;
-    if (t->held)
-        t->held->prev = h;
-    t->held = h;
-    struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
-    evtimer_add(h->timer, &tv);
+    cgt_srv_answer(t->srv, req, delay, status, body, 0, send_now, t);
 }
 
 static char *twilio_error(int status, int code, const char *message)
@@ -394,10 +304,10 @@ static void serve_list(struct cgt_tr *t, struct evhttp_request *req, const char 
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct cgt_tr *t = arg;
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL;
-    const char *query = u ? evhttp_uri_get_query(u) : NULL;
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    struct cgt_srv_req r;
+    cgt_srv_parse(req, &r);
+    const char *path = r.path;
+    int authed = cgt_srv_auth_ok(r.auth, t->basic);
     char stats_path[128], list_path[128];
     snprintf(stats_path, sizeof stats_path, "/v1/Workspaces/%s/TaskQueues/Statistics",
              t->workspace_sid);
@@ -410,7 +320,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (t->counts.in_flight > t->counts.max_in_flight)
         t->counts.max_in_flight = t->counts.in_flight;
     int rate = t->rate429;
-    if (auth == NULL || strcmp(auth, t->basic) != 0)
+    if (!authed)
         t->counts.unauthorized++;
     else if (stats)
         t->counts.stats++;
@@ -420,103 +330,36 @@ static void on_request(struct evhttp_request *req, void *arg)
         t->counts.rate_limited++;
     unlock(t);
 
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET || (!stats && !list)) {
+    if (r.cmd != EVHTTP_REQ_GET || (!stats && !list)) {
         answer(t, req, 404, twilio_error(404, 20404, "The requested resource was not found"));
-    } else if (auth == NULL || strcmp(auth, t->basic) != 0) {
+    } else if (!authed) {
         answer(t, req, 401, twilio_error(401, 20003, "Authenticate"));
     } else if (rate) {
         answer(t, req, 429, twilio_error(429, 20429, "Too Many Requests"));
     } else {
-        serve_list(t, req, query, stats);
+        serve_list(t, req, r.query, stats);
     }
 }
 
 /* ---- life cycle ---- */
 
-static void on_stop(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    event_base_loopbreak(arg);
-}
-
-static void on_running(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct cgt_tr *t = arg;
-    lock(t);
-    t->running = 1;
-    unlock(t);
-}
-
-static void *run(void *arg)
-{
-    struct cgt_tr *t = arg;
-    event_base_once(t->base, -1, EV_TIMEOUT, on_running, t, NULL);
-    event_base_dispatch(t->base);
-    return NULL;
-}
-
 struct cgt_tr *cgt_tr_start(const struct cgt_tr_opts *o)
 {
     struct cgt_tr *t = cg_calloc(1, sizeof *t);
-    pthread_mutex_init(&t->mu, NULL);
-    t->stop_pipe[0] = t->stop_pipe[1] = -1;
+    if (pthread_mutex_init(&t->mu, NULL) != 0)
+        fail_msg("fake taskrouter: cannot create its mutex");
     t->account_sid = cg_strdup(o->account_sid);
     t->workspace_sid = cg_strdup(o->workspace_sid);
     t->nqueues = o->nqueues;
     t->bad_page = -1;
     t->rl_limit = t->rl_remaining = -1;
-    size_t n = strlen(o->account_sid) + strlen(o->auth_token) + 2;
-    char *plain = cg_malloc(n);
-    snprintf(plain, n, "%s:%s", o->account_sid, o->auth_token);
-    char *b64 = cg_malloc(4 * ((n + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)strlen(plain));
-    n = strlen(b64) + 8;
-    t->basic = cg_malloc(n);
-    snprintf(t->basic, n, "Basic %s", b64);
-    free(plain);
-    free(b64);
-
-    t->base = event_base_new();
-    t->http = t->base ? evhttp_new(t->base) : NULL;
-    if (t->http == NULL)
-        fail_msg("fake taskrouter: cannot create the event base");
-    evhttp_set_gencb(t->http, on_request, t);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(t->http, "127.0.0.1", 0);
-    if (bs == NULL)
-        fail_msg("fake taskrouter: cannot bind: %s", strerror(errno));
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0)
-        fail_msg("fake taskrouter: getsockname: %s", strerror(errno));
-    snprintf(t->url, sizeof t->url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    if (pipe(t->stop_pipe) != 0)
-        fail_msg("fake taskrouter: pipe: %s", strerror(errno));
-    t->stop_ev = event_new(t->base, t->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, t->base);
-    event_add(t->stop_ev, NULL);
-    if (pthread_create(&t->thread, NULL, run, t) != 0)
-        fail_msg("fake taskrouter: cannot start its thread");
-    t->started = 1;
-    /* Return only once the thread idles in its loop: the tests fork callgate
-     * processes next, and a fork while another thread is inside the
-     * allocator (thread start-up allocates) can leave the child stuck
-     * before exec under ASan. */
-    uint64_t deadline = cg_mono_ms() + 5000;
-    for (;;) {
-        lock(t);
-        int running = t->running;
-        unlock(t);
-        if (running)
-            break;
-        if (cg_mono_ms() >= deadline)
-            fail_msg("fake taskrouter: its thread did not start");
-        struct timespec ts = {.tv_nsec = 1000000};
-        nanosleep(&ts, NULL);
-    }
-    struct timespec settle = {.tv_nsec = 5000000};
-    nanosleep(&settle, NULL);
+    t->basic = cgt_srv_basic(o->account_sid, o->auth_token);
+    /* t->srv and t->url are set before the thread starts, where the
+     * handler reads them. Waiting for the thread to idle keeps the forks of
+     * callgate that follow away from its start-up (see cgt_srv_run). */
+    t->srv = cgt_srv_new("fake taskrouter");
+    t->url = cgt_srv_url(t->srv);
+    cgt_srv_run(t->srv, on_request, t, 1);
     return t;
 }
 
@@ -524,29 +367,8 @@ void cgt_tr_stop(struct cgt_tr *t)
 {
     if (t == NULL)
         return;
-    if (t->started) {
-        char c = 'x';
-        while (write(t->stop_pipe[1], &c, 1) < 0 && errno == EINTR)
-            ;
-        pthread_join(t->thread, NULL);
-    }
-    /* The loop is gone; requests still held are freed by evhttp_free(). */
-    while (t->held) {
-        struct held *h = t->held;
-        t->held = h->next;
-        event_free(h->timer);
-        free(h->body);
-        free(h);
-    }
-    if (t->http)
-        evhttp_free(t->http);
-    if (t->stop_ev)
-        event_free(t->stop_ev);
-    if (t->base)
-        event_base_free(t->base);
-    for (int i = 0; i < 2; i++)
-        if (t->stop_pipe[i] >= 0)
-            close(t->stop_pipe[i]);
+    /* First, so that no handler runs while the state below is freed. */
+    cgt_srv_stop(t->srv);
     free(t->account_sid);
     free(t->workspace_sid);
     free(t->basic);
@@ -640,15 +462,13 @@ void cgt_tr_reset(struct cgt_tr *t)
 
 int cgt_tr_wait_walks(struct cgt_tr *t, int atleast, int timeout_ms)
 {
-    uint64_t deadline = cg_mono_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = cgt_srv_deadline(timeout_ms);
     for (;;) {
         struct cgt_tr_counts c;
         cgt_tr_counts(t, &c);
         if (c.walks >= atleast)
             return 0;
-        if (cg_mono_ms() >= deadline)
+        if (cgt_srv_nap_until(deadline) != 0)
             return -1;
-        struct timespec ts = {.tv_nsec = 5000000};
-        nanosleep(&ts, NULL);
     }
 }

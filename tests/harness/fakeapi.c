@@ -1,31 +1,22 @@
 /*
- * fakeapi.c - the fake Twilio and Vapi APIs of fakeapi.h: evhttp on a
- * private event_base, run by a private thread; the test thread only touches
- * the shared state under the mutex and stops the loop through a pipe.
+ * fakeapi.c - the fake Twilio and Vapi APIs of fakeapi.h, served by the
+ * fakesrv.h scaffolding; the test thread only touches the shared state
+ * under the mutex.
  */
 #include "fmacros.h"
 
 #include "fakeapi.h"
 
-#include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "alloc.h"
-#include "clock.h"
+#include "fakesrv.h"
 #include "form.h"
 #include "harness.h"
 #include "twilio_api.h"
@@ -44,30 +35,12 @@ struct fake_call {
     char *last_status;
 };
 
-/* A POST /call answer held back by the delay knob (loop thread only). */
-struct delayed {
-    struct cgt_fake *f;
-    struct evhttp_request *req;
-    struct event *timer;
-    int status;
-    char *body;
-    int retry_after;
-    struct delayed *prev, *next;
-};
-
 struct cgt_fake {
-    pthread_t thread;
-    int started;
+    struct cgt_srv *srv;
     pthread_mutex_t mu;
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *stop_ev;
-    int stop_pipe[2];
-    char url[64];
     char *account_sid;
     char *basic;  /* "Basic base64(sid:token)" */
     char *bearer; /* "Bearer key" */
-    struct delayed *delayed;
 
     /* Everything below is behind mu. */
     enum cgt_vapi_create_mode vapi_mode;
@@ -143,39 +116,20 @@ static void record(struct cgt_fake *f, enum cgt_fake_ep ep, const char *body, co
 
 /* ---- replies ---- */
 
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 429:
-        return "Too Many Requests";
-    default:
-        return "Internal Server Error";
-    }
-}
-
 static void reply(struct evhttp_request *req, int status, const char *json, int retry_after)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    if (retry_after > 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after);
-        evhttp_add_header(h, "Retry-After", v);
-    }
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, json, strlen(json));
-    evhttp_send_reply(req, status, reason_of(status), b);
-    evbuffer_free(b);
+    cgt_srv_header(req, "Content-Type", "application/json");
+    if (retry_after > 0)
+        cgt_srv_header_long(req, "Retry-After", retry_after);
+    cgt_srv_send(req, status, json);
+}
+
+/* reply() in the shape of cgt_srv_send_fn, for answers held back. */
+static void reply_held(struct evhttp_request *req, int status, const char *json, int retry_after,
+                       void *arg)
+{
+    (void)arg;
+    reply(req, status, json, retry_after);
 }
 
 static char *dumps(json_t *j)
@@ -206,42 +160,6 @@ char *cgt_fake_twiml_for(const char *vapi_id)
              "url=\"wss://fake/%s/transport\"/></Connect></Response>",
              vapi_id);
     return cg_strdup(buf);
-}
-
-static void on_delayed(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct delayed *d = arg;
-    struct cgt_fake *f = d->f;
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        f->delayed = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    reply(d->req, d->status, d->body, d->retry_after);
-    event_free(d->timer);
-    free(d->body);
-    free(d);
-}
-
-static void answer_later(struct cgt_fake *f, struct evhttp_request *req, int delay_ms, int status,
-                         char *body, int retry_after)
-{
-    struct delayed *d = cg_calloc(1, sizeof *d);
-    d->f = f;
-    d->req = req;
-    d->status = status;
-    d->body = body;
-    d->retry_after = retry_after;
-    d->timer = evtimer_new(f->base, on_delayed, d);
-    d->next = f->delayed;
-    if (f->delayed)
-        f->delayed->prev = d;
-    f->delayed = d;
-    struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
-    evtimer_add(d->timer, &tv);
 }
 
 static void vapi_create(struct cgt_fake *f, struct evhttp_request *req, const char *body,
@@ -298,12 +216,7 @@ static void vapi_create(struct cgt_fake *f, struct evhttp_request *req, const ch
         out = cg_strdup("{\"message\":[\"assistantId must be a UUID\"],\"error\":\"Bad "
                         "Request\",\"statusCode\":400}");
     }
-    if (delay > 0) {
-        answer_later(f, req, delay, status, out, retry_after);
-        return;
-    }
-    reply(req, status, out, retry_after);
-    free(out);
+    cgt_srv_answer(f->srv, req, delay, status, out, retry_after, reply_held, NULL);
 }
 
 static void vapi_get(struct cgt_fake *f, struct evhttp_request *req, const char *id,
@@ -439,7 +352,7 @@ static void route_twilio(struct cgt_fake *f, struct evhttp_request *req, const c
         unknown(f, req, body, auth);
         return;
     }
-    if (auth == NULL || strcmp(auth, f->basic) != 0) {
+    if (!cgt_srv_auth_ok(auth, f->basic)) {
         refuse(f, req, auth);
         return;
     }
@@ -474,32 +387,26 @@ static void route_twilio(struct cgt_fake *f, struct evhttp_request *req, const c
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct cgt_fake *f = arg;
-    const char *uri = evhttp_request_get_uri(req);
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char *body = cg_malloc(len + 1);
-    evbuffer_copyout(in, body, len);
-    body[len] = '\0';
+    struct cgt_srv_req r;
+    cgt_srv_parse(req, &r);
+    const char *path = r.path, *auth = r.auth;
+    char *body = cgt_srv_body(req);
 
     if (path == NULL) {
         unknown(f, req, body, auth);
     } else if (strcmp(path, "/call") == 0 || strncmp(path, "/call/", 6) == 0) {
-        int create = strcmp(path, "/call") == 0 && cmd == EVHTTP_REQ_POST;
-        int get = path[5] == '/' && path[6] != '\0' && cmd == EVHTTP_REQ_GET;
+        int create = strcmp(path, "/call") == 0 && r.cmd == EVHTTP_REQ_POST;
+        int get = path[5] == '/' && path[6] != '\0' && r.cmd == EVHTTP_REQ_GET;
         if (!create && !get)
             unknown(f, req, body, auth);
-        else if (auth == NULL || strcmp(auth, f->bearer) != 0)
+        else if (!cgt_srv_auth_ok(auth, f->bearer))
             refuse(f, req, auth);
         else if (create)
             vapi_create(f, req, body, auth);
         else
             vapi_get(f, req, path + 6, auth);
     } else if (strncmp(path, TW_PREFIX, strlen(TW_PREFIX)) == 0) {
-        route_twilio(f, req, path + strlen(TW_PREFIX), cmd, uri, body, auth);
+        route_twilio(f, req, path + strlen(TW_PREFIX), r.cmd, r.uri, body, auth);
     } else {
         unknown(f, req, body, auth);
     }
@@ -508,63 +415,22 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* ---- lifecycle ---- */
 
-static void on_stop(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    event_base_loopbreak(arg);
-}
-
-static void *run(void *arg)
-{
-    struct cgt_fake *f = arg;
-    event_base_dispatch(f->base);
-    return NULL;
-}
-
 struct cgt_fake *cgt_fake_start(const struct cgt_fake_opts *o)
 {
     struct cgt_fake *f = cg_calloc(1, sizeof *f);
-    pthread_mutex_init(&f->mu, NULL);
-    f->stop_pipe[0] = f->stop_pipe[1] = -1;
+    if (pthread_mutex_init(&f->mu, NULL) != 0)
+        fail_msg("fakeapi: cannot create its mutex");
     f->account_sid = cg_strdup(o->account_sid);
-    size_t n = strlen(o->account_sid) + strlen(o->auth_token) + 2;
-    char *plain = cg_malloc(n);
-    snprintf(plain, n, "%s:%s", o->account_sid, o->auth_token);
-    char *b64 = cg_malloc(4 * ((n + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)strlen(plain));
-    n = strlen(b64) + 8;
-    f->basic = cg_malloc(n);
-    snprintf(f->basic, n, "Basic %s", b64);
-    free(plain);
-    free(b64);
-    n = strlen(o->vapi_key) + 8;
+    f->basic = cgt_srv_basic(o->account_sid, o->auth_token);
+    size_t n = strlen(o->vapi_key) + 8;
     f->bearer = cg_malloc(n);
     snprintf(f->bearer, n, "Bearer %s", o->vapi_key);
     f->call_status = cg_strdup("in-progress");
     f->members = cg_strdup("[]");
     f->queues = cg_strdup("[]");
-
-    f->base = event_base_new();
-    f->http = f->base ? evhttp_new(f->base) : NULL;
-    if (f->http == NULL)
-        fail_msg("fakeapi: cannot create the event base");
-    evhttp_set_gencb(f->http, on_request, f);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
-    if (bs == NULL)
-        fail_msg("fakeapi: cannot bind: %s", strerror(errno));
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0)
-        fail_msg("fakeapi: getsockname: %s", strerror(errno));
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    if (pipe(f->stop_pipe) != 0)
-        fail_msg("fakeapi: pipe: %s", strerror(errno));
-    f->stop_ev = event_new(f->base, f->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, f->base);
-    event_add(f->stop_ev, NULL);
-    if (pthread_create(&f->thread, NULL, run, f) != 0)
-        fail_msg("fakeapi: cannot start its thread");
-    f->started = 1;
+    /* f->srv is set before the thread starts, where the handler reads it. */
+    f->srv = cgt_srv_new("fakeapi");
+    cgt_srv_run(f->srv, on_request, f, 0);
     return f;
 }
 
@@ -572,30 +438,8 @@ void cgt_fake_stop(struct cgt_fake *f)
 {
     if (f == NULL)
         return;
-    if (f->started) {
-        char c = 'x';
-        while (write(f->stop_pipe[1], &c, 1) < 0 && errno == EINTR)
-            ;
-        pthread_join(f->thread, NULL);
-    }
-    /* The loop is gone: this thread owns everything now. The requests still
-     * delayed are freed with their connections by evhttp_free(). */
-    while (f->delayed) {
-        struct delayed *d = f->delayed;
-        f->delayed = d->next;
-        event_free(d->timer);
-        free(d->body);
-        free(d);
-    }
-    if (f->http)
-        evhttp_free(f->http);
-    if (f->stop_ev)
-        event_free(f->stop_ev);
-    if (f->base)
-        event_base_free(f->base);
-    for (int i = 0; i < 2; i++)
-        if (f->stop_pipe[i] >= 0)
-            close(f->stop_pipe[i]);
+    /* First, so that no handler runs while the state below is freed. */
+    cgt_srv_stop(f->srv);
     for (int i = 0; i < CGT_EP_COUNT; i++) {
         free(f->last_body[i]);
         free(f->last_auth[i]);
@@ -618,7 +462,7 @@ void cgt_fake_stop(struct cgt_fake *f)
 
 const char *cgt_fake_url(const struct cgt_fake *f)
 {
-    return f->url;
+    return cgt_srv_url(f->srv);
 }
 
 /* ---- knobs ---- */
@@ -690,20 +534,12 @@ int cgt_fake_count(struct cgt_fake *f, enum cgt_fake_ep ep)
     return n;
 }
 
-static void nap(void)
-{
-    struct timespec ts = {.tv_nsec = 5000000};
-    nanosleep(&ts, NULL);
-}
-
 int cgt_fake_wait_count(struct cgt_fake *f, enum cgt_fake_ep ep, int atleast, int timeout_ms)
 {
-    uint64_t deadline = cg_mono_ms() + (uint64_t)timeout_ms;
-    while (cgt_fake_count(f, ep) < atleast) {
-        if (cg_mono_ms() >= deadline)
+    uint64_t deadline = cgt_srv_deadline(timeout_ms);
+    while (cgt_fake_count(f, ep) < atleast)
+        if (cgt_srv_nap_until(deadline) != 0)
             return -1;
-        nap();
-    }
     return 0;
 }
 
@@ -779,11 +615,9 @@ int cgt_fake_update_order(struct cgt_fake *f, const char *call_sid)
 
 int cgt_fake_wait_update(struct cgt_fake *f, const char *call_sid, int atleast, int timeout_ms)
 {
-    uint64_t deadline = cg_mono_ms() + (uint64_t)timeout_ms;
-    while (cgt_fake_update_count(f, call_sid) < atleast) {
-        if (cg_mono_ms() >= deadline)
+    uint64_t deadline = cgt_srv_deadline(timeout_ms);
+    while (cgt_fake_update_count(f, call_sid) < atleast)
+        if (cgt_srv_nap_until(deadline) != 0)
             return -1;
-        nap();
-    }
     return 0;
 }
