@@ -23,6 +23,8 @@
  *   twilio_voice.c per-call state machine: webhooks, TwiML execution,
  *                 <Enqueue> and the waitUrl loop, status callbacks
  *   twilio_rest.c Queues, Members, Calls REST resources
+ *   twapi.c       what twilio_rest.c and taskrouter.c share: JSON writer,
+ *                 Twilio error bodies, Basic auth header, paging parameters
  *   vapi.c        POST /call, GET /call, call lifecycle, server webhooks
  *   hooks.c       webhook delivery with faults (drop, duplicate, delay, reorder)
  *   outage.c      API outage windows: Twilio REST or Vapi unreachable for a while

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -33,6 +32,7 @@
 #include "rng.h"
 #include "scenario.h"
 #include "sim.h"
+#include "twapi.h"
 #include "twsig.h"
 
 #define API_ROOT "/v1/Workspaces/"
@@ -744,75 +744,21 @@ static void task_sid(const struct sim_taskrouter *tr, size_t qi, uint64_t seq, c
 
 /* ---- JSON ---- */
 
-struct jw {
-    struct cg_buf *b;
-    int first;
-};
-
-static void jw_key(struct jw *j, const char *k)
-{
-    if (!j->first)
-        cg_buf_appendc(j->b, ',');
-    j->first = 0;
-    cg_buf_append_json_str(j->b, k, strlen(k));
-    cg_buf_appendc(j->b, ':');
-}
-
-static void jw_str(struct jw *j, const char *k, const char *v)
-{
-    jw_key(j, k);
-    if (v)
-        cg_buf_append_json_str(j->b, v, strlen(v));
-    else
-        cg_buf_appends(j->b, "null");
-}
-
-static void jw_long(struct jw *j, const char *k, long v)
-{
-    jw_key(j, k);
-    cg_buf_printf(j->b, "%ld", v);
-}
-
 /* A number that must read as a JSON real ("12.0", never "12"). */
-static void jw_real(struct jw *j, const char *k, double v)
+static void jw_real(struct sim_jw *j, const char *k, double v)
 {
-    jw_key(j, k);
+    sim_jw_key(j, k);
     cg_buf_printf(j->b, "%.1f", isfinite(v) ? v : 0.0);
 }
 
-static void jw_date(struct jw *j, const char *k, int64_t wall_ms)
+static void jw_date(struct sim_jw *j, const char *k, int64_t wall_ms)
 {
     char d[ISO_LEN];
     iso_date(wall_ms, d);
-    jw_str(j, k, d);
-}
-
-/* Opens a member object or array: the returned writer fills it. */
-static struct jw jw_open(struct jw *j, const char *k, char brace)
-{
-    jw_key(j, k);
-    cg_buf_appendc(j->b, brace);
-    return (struct jw){j->b, 1};
-}
-
-static void jw_close(struct jw *j, char brace)
-{
-    cg_buf_appendc(j->b, brace);
+    sim_jw_str(j, k, d);
 }
 
 /* ---- errors ---- */
-
-static void tr_error(struct cg_http_req *req, int status, int code, const char *message)
-{
-    struct cg_buf b;
-    cg_buf_init(&b, CG_BUF_UNBOUNDED);
-    cg_buf_printf(&b, "{\"code\":%d,\"message\":", code);
-    cg_buf_append_json_str(&b, message, strlen(message));
-    cg_buf_printf(&b, ",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}",
-                  code, status);
-    cg_http_reply_json(req, status, cg_buf_str(&b));
-    cg_buf_free(&b);
-}
 
 static void not_found(struct cg_http_req *req)
 {
@@ -822,16 +768,7 @@ static void not_found(struct cg_http_req *req)
         path += 3;
     char msg[600];
     snprintf(msg, sizeof(msg), "The requested resource %.500s was not found", path);
-    tr_error(req, 404, CODE_NOT_FOUND, msg);
-}
-
-static void unauthorized(struct cg_http_req *req)
-{
-    cg_http_set_header(req, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
-    cg_http_reply_json(req, 401,
-                       "{\"code\":20003,\"detail\":\"Your AccountSid or AuthToken was "
-                       "incorrect.\",\"message\":\"Authenticate\",\"more_info\":\"https://"
-                       "www.twilio.com/docs/errors/20003\",\"status\":401}");
+    sim_api_error(req, 404, CODE_NOT_FOUND, msg);
 }
 
 /* ---- auth ---- */
@@ -859,13 +796,10 @@ static void b64_encode(const unsigned char *in, size_t n, char *out, size_t outl
  * send canonical Base64. */
 static int authorized(const struct sim_taskrouter *tr, struct cg_http_req *req)
 {
-    const char *h = cg_http_req_header(req, "Authorization");
+    const char *h = sim_api_basic_credentials(req);
     const struct sim_scenario *sc = tr->sc;
-    if (!h || !sc->twilio_account_sid || !sc->twilio_auth_token || strncasecmp(h, "Basic ", 6))
+    if (!h || !sc->twilio_account_sid || !sc->twilio_auth_token)
         return 0;
-    h += 6;
-    while (*h == ' ')
-        h++;
     char cred[1100], want[1500];
     int n = snprintf(cred, sizeof(cred), "%s:%s", sc->twilio_account_sid, sc->twilio_auth_token);
     if (n < 0 || (size_t)n >= sizeof(cred))
@@ -949,38 +883,38 @@ static int cumulative(struct sim_taskrouter *tr, size_t qi, const struct window 
     return win->from < q->h_lost_t;
 }
 
-static void waits_json(struct jw *j, const char *k, const struct waits *w)
+static void waits_json(struct sim_jw *j, const char *k, const struct waits *w)
 {
-    struct jw o = jw_open(j, k, '{');
-    jw_long(&o, "avg", w->n ? lround(w->sum / (double)w->n) : 0);
-    jw_long(&o, "min", w->n ? lround(w->min) : 0);
-    jw_long(&o, "max", w->n ? lround(w->max) : 0);
-    jw_long(&o, "total", lround(w->sum));
-    jw_close(&o, '}');
+    struct sim_jw o = sim_jw_open(j, k, '{');
+    sim_jw_long(&o, "avg", w->n ? lround(w->sum / (double)w->n) : 0);
+    sim_jw_long(&o, "min", w->n ? lround(w->min) : 0);
+    sim_jw_long(&o, "max", w->n ? lround(w->max) : 0);
+    sim_jw_long(&o, "total", lround(w->sum));
+    sim_jw_close(&o, '}');
 }
 
-static void split_json(struct jw *j, const struct window *win, const struct cum *c)
+static void split_json(struct sim_jw *j, const struct window *win, const struct cum *c)
 {
     if (!win->split) {
-        jw_str(j, "split_by_wait_time", NULL);
+        sim_jw_str(j, "split_by_wait_time", NULL);
         return;
     }
-    struct jw o = jw_open(j, "split_by_wait_time", '{');
+    struct sim_jw o = sim_jw_open(j, "split_by_wait_time", '{');
     for (size_t s = 0; s < win->nsplits; s++) {
         char k[24];
         snprintf(k, sizeof(k), "%ld", win->splits[s]);
-        struct jw t = jw_open(&o, k, '{');
-        struct jw a = jw_open(&t, "above", '{');
-        jw_long(&a, "tasks_canceled", c->can_above[s]);
-        jw_long(&a, "reservations_accepted", c->acc_above[s]);
-        jw_close(&a, '}');
-        struct jw b = jw_open(&t, "below", '{');
-        jw_long(&b, "tasks_canceled", c->can_below[s]);
-        jw_long(&b, "reservations_accepted", c->acc_below[s]);
-        jw_close(&b, '}');
-        jw_close(&t, '}');
+        struct sim_jw t = sim_jw_open(&o, k, '{');
+        struct sim_jw a = sim_jw_open(&t, "above", '{');
+        sim_jw_long(&a, "tasks_canceled", c->can_above[s]);
+        sim_jw_long(&a, "reservations_accepted", c->acc_above[s]);
+        sim_jw_close(&a, '}');
+        struct sim_jw b = sim_jw_open(&t, "below", '{');
+        sim_jw_long(&b, "tasks_canceled", c->can_below[s]);
+        sim_jw_long(&b, "reservations_accepted", c->acc_below[s]);
+        sim_jw_close(&b, '}');
+        sim_jw_close(&t, '}');
     }
-    jw_close(&o, '}');
+    sim_jw_close(&o, '}');
 }
 
 static double avg_acceptance(const struct cum *c)
@@ -991,35 +925,35 @@ static double avg_acceptance(const struct cum *c)
 /* The "cumulative" object of the Statistics resources: keys sorted as in
  * the spec's examples; the wait durations only when the scenario says the
  * live API sends them (unconfirmed), split_by_wait_time only when asked. */
-static void cumulative_member(struct sim_taskrouter *tr, struct jw *j, size_t qi,
+static void cumulative_member(struct sim_taskrouter *tr, struct sim_jw *j, size_t qi,
                               const struct window *win, int *truncated)
 {
     struct cum c;
     if (cumulative(tr, qi, win, &c))
         *truncated = 1;
-    struct jw o = jw_open(j, "cumulative", '{');
+    struct sim_jw o = sim_jw_open(j, "cumulative", '{');
     jw_real(&o, "avg_task_acceptance_time", avg_acceptance(&c));
     jw_date(&o, "end_time", wall_ms_at(tr, win->to));
-    jw_long(&o, "reservations_accepted", c.accepted);
-    jw_long(&o, "reservations_canceled", 0);
-    jw_long(&o, "reservations_created", c.accepted);
-    jw_long(&o, "reservations_rejected", 0);
-    jw_long(&o, "reservations_rescinded", 0);
-    jw_long(&o, "reservations_timed_out", 0);
+    sim_jw_long(&o, "reservations_accepted", c.accepted);
+    sim_jw_long(&o, "reservations_canceled", 0);
+    sim_jw_long(&o, "reservations_created", c.accepted);
+    sim_jw_long(&o, "reservations_rejected", 0);
+    sim_jw_long(&o, "reservations_rescinded", 0);
+    sim_jw_long(&o, "reservations_timed_out", 0);
     if (win->split)
         split_json(&o, win, &c);
     jw_date(&o, "start_time", wall_ms_at(tr, win->from));
-    jw_long(&o, "tasks_canceled", c.canceled);
-    jw_long(&o, "tasks_completed", c.completed);
-    jw_long(&o, "tasks_deleted", 0);
-    jw_long(&o, "tasks_entered", c.entered);
-    jw_long(&o, "tasks_moved", 0);
+    sim_jw_long(&o, "tasks_canceled", c.canceled);
+    sim_jw_long(&o, "tasks_completed", c.completed);
+    sim_jw_long(&o, "tasks_deleted", 0);
+    sim_jw_long(&o, "tasks_entered", c.entered);
+    sim_jw_long(&o, "tasks_moved", 0);
     if (tr->sc->tr_bulk_wait_durations) {
         waits_json(&o, "wait_duration_in_queue_until_accepted", &c.acc);
         waits_json(&o, "wait_duration_until_accepted", &c.acc);
         waits_json(&o, "wait_duration_until_canceled", &c.can);
     }
-    jw_close(&o, '}');
+    sim_jw_close(&o, '}');
 }
 
 struct rt {
@@ -1063,55 +997,42 @@ static long act_workers(const struct rt *r, int a)
 }
 
 /* The "realtime" object of the Statistics resources (sorted keys). */
-static void realtime_member(struct sim_taskrouter *tr, struct jw *j, size_t qi, double now)
+static void realtime_member(struct sim_taskrouter *tr, struct sim_jw *j, size_t qi, double now)
 {
     struct rt r;
     realtime(tr, qi, now, &r);
-    struct jw o = jw_open(j, "realtime", '{');
-    struct jw acts = jw_open(&o, "activity_statistics", '[');
+    struct sim_jw o = sim_jw_open(j, "realtime", '{');
+    struct sim_jw acts = sim_jw_open(&o, "activity_statistics", '[');
     for (int a = 0; a < ACT_COUNT; a++) {
         if (a)
             cg_buf_appendc(acts.b, ',');
         cg_buf_appendc(acts.b, '{');
-        struct jw e = {acts.b, 1};
-        jw_str(&e, "friendly_name", tr->act[a].name);
-        jw_str(&e, "sid", tr->act[a].sid);
-        jw_long(&e, "workers", act_workers(&r, a));
+        struct sim_jw e = {acts.b, 1};
+        sim_jw_str(&e, "friendly_name", tr->act[a].name);
+        sim_jw_str(&e, "sid", tr->act[a].sid);
+        sim_jw_long(&e, "workers", act_workers(&r, a));
         cg_buf_appendc(acts.b, '}');
     }
-    jw_close(&acts, ']');
-    jw_long(&o, "longest_relative_task_age_in_queue", r.age);
-    jw_str(&o, "longest_relative_task_sid_in_queue", r.has_sid ? r.sid : NULL);
-    jw_long(&o, "longest_task_waiting_age", r.age);
-    jw_str(&o, "longest_task_waiting_sid", r.has_sid ? r.sid : NULL);
-    struct jw prio = jw_open(&o, "tasks_by_priority", '{');
-    jw_close(&prio, '}');
-    struct jw st = jw_open(&o, "tasks_by_status", '{');
-    jw_long(&st, "assigned", r.busy);
-    jw_long(&st, "pending", r.pending);
-    jw_long(&st, "reserved", 0);
-    jw_long(&st, "wrapping", 0);
-    jw_close(&st, '}');
-    jw_long(&o, "total_available_workers", r.available);
-    jw_long(&o, "total_eligible_workers", r.eligible);
-    jw_long(&o, "total_tasks", r.pending + r.busy);
-    jw_close(&o, '}');
+    sim_jw_close(&acts, ']');
+    sim_jw_long(&o, "longest_relative_task_age_in_queue", r.age);
+    sim_jw_str(&o, "longest_relative_task_sid_in_queue", r.has_sid ? r.sid : NULL);
+    sim_jw_long(&o, "longest_task_waiting_age", r.age);
+    sim_jw_str(&o, "longest_task_waiting_sid", r.has_sid ? r.sid : NULL);
+    struct sim_jw prio = sim_jw_open(&o, "tasks_by_priority", '{');
+    sim_jw_close(&prio, '}');
+    struct sim_jw st = sim_jw_open(&o, "tasks_by_status", '{');
+    sim_jw_long(&st, "assigned", r.busy);
+    sim_jw_long(&st, "pending", r.pending);
+    sim_jw_long(&st, "reserved", 0);
+    sim_jw_long(&st, "wrapping", 0);
+    sim_jw_close(&st, '}');
+    sim_jw_long(&o, "total_available_workers", r.available);
+    sim_jw_long(&o, "total_eligible_workers", r.eligible);
+    sim_jw_long(&o, "total_tasks", r.pending + r.busy);
+    sim_jw_close(&o, '}');
 }
 
 /* ---- request parameters ---- */
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s || *s == ' ' || *s == '+')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 static int digits(const char *s, int n, int *out)
 {
@@ -1178,15 +1099,15 @@ static int parse_window(struct sim_taskrouter *tr, struct cg_http_req *req, cons
     memset(win, 0, sizeof(*win));
     long minutes = 15;
     const char *s = cg_form_get(f, "Minutes");
-    if (s && parse_long(s, 1, MAX_MINUTES, &minutes) < 0) {
-        tr_error(req, 400, CODE_BAD_REQUEST, "Minutes must be an integer from 1 to 43200");
+    if (s && sim_api_parse_long(s, 1, MAX_MINUTES, &minutes) < 0) {
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "Minutes must be an integer from 1 to 43200");
         return -1;
     }
     int64_t ms;
     win->to = now;
     if ((s = cg_form_get(f, "EndDate")) != NULL) {
         if (parse_iso(s, &ms) < 0) {
-            tr_error(req, 400, CODE_BAD_REQUEST, "EndDate must be an ISO 8601 date-time");
+            sim_api_error(req, 400, CODE_BAD_REQUEST, "EndDate must be an ISO 8601 date-time");
             return -1;
         }
         win->to = (double)(ms - (int64_t)tr->wall0_ms) / 1000.0;
@@ -1194,18 +1115,18 @@ static int parse_window(struct sim_taskrouter *tr, struct cg_http_req *req, cons
     win->from = win->to - (double)minutes * 60.0;
     if ((s = cg_form_get(f, "StartDate")) != NULL) {
         if (parse_iso(s, &ms) < 0) {
-            tr_error(req, 400, CODE_BAD_REQUEST, "StartDate must be an ISO 8601 date-time");
+            sim_api_error(req, 400, CODE_BAD_REQUEST, "StartDate must be an ISO 8601 date-time");
             return -1;
         }
         win->from = (double)(ms - (int64_t)tr->wall0_ms) / 1000.0;
     }
     if (win->from > win->to) {
-        tr_error(req, 400, CODE_BAD_REQUEST, "StartDate must not be after EndDate");
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "StartDate must not be after EndDate");
         return -1;
     }
     s = cg_form_get(f, "TaskChannel");
     if (s && (!*s || strlen(s) > 64)) {
-        tr_error(req, 400, CODE_BAD_REQUEST, "Invalid TaskChannel");
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "Invalid TaskChannel");
         return -1;
     }
     if ((s = cg_form_get(f, "SplitByWaitTime")) != NULL) {
@@ -1218,7 +1139,8 @@ static int parse_window(struct sim_taskrouter *tr, struct cg_http_req *req, cons
         for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             while (*t == ' ')
                 t++;
-            if (win->nsplits == MAX_SPLITS || parse_long(t, 1, 86400, &win->splits[win->nsplits]))
+            if (win->nsplits == MAX_SPLITS ||
+                sim_api_parse_long(t, 1, 86400, &win->splits[win->nsplits]))
                 goto bad_split;
             win->nsplits++;
         }
@@ -1227,54 +1149,18 @@ static int parse_window(struct sim_taskrouter *tr, struct cg_http_req *req, cons
     }
     return 0;
 bad_split:
-    tr_error(req, 400, CODE_BAD_REQUEST,
-             "SplitByWaitTime must be up to 10 comma-separated positive integers");
+    sim_api_error(req, 400, CODE_BAD_REQUEST,
+                  "SplitByWaitTime must be up to 10 comma-separated positive integers");
     return -1;
 }
 
-struct paging {
-    long size, page;
-    int has_page;
-    const char *token;
-    size_t start, count;
-};
-
-static int valid_token(const char *t)
-{
-    /* "PA" (after) or "PB" (before) and a TaskQueue SID. */
-    if (strlen(t) != 36 || t[0] != 'P' || (t[1] != 'A' && t[1] != 'B') || t[2] != 'W' ||
-        t[3] != 'Q')
-        return 0;
-    for (size_t i = 4; i < 36; i++) {
-        char c = t[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return 0;
-    }
-    return 1;
-}
-
+/* PageSize, Page and a token naming a TaskQueue (WQ...); replies 400 and
+ * returns -1 when one is invalid. */
 static int parse_paging(struct sim_taskrouter *tr, struct cg_http_req *req, const struct cg_form *f,
-                        struct paging *pg)
+                        struct sim_paging *pg)
 {
-    memset(pg, 0, sizeof(*pg));
-    pg->size = 50;
-    const char *s = cg_form_get(f, "PageSize");
-    if (s && parse_long(s, 1, 1000, &pg->size) < 0) {
-        tr_error(req, 400, CODE_BAD_REQUEST, "PageSize must be an integer from 1 to 1000");
+    if (sim_paging_parse(req, f, "WQ", pg) < 0)
         return -1;
-    }
-    if ((s = cg_form_get(f, "Page")) != NULL) {
-        if (parse_long(s, 0, 1000000, &pg->page) < 0) {
-            tr_error(req, 400, CODE_BAD_REQUEST, "Page must be a non-negative integer");
-            return -1;
-        }
-        pg->has_page = 1;
-    }
-    pg->token = cg_form_get(f, "PageToken");
-    if (pg->token && !valid_token(pg->token)) {
-        tr_error(req, 400, CODE_BAD_TOKEN, "Invalid PageToken");
-        return -1;
-    }
     /* "Don't use the page query parameter with this resource. Pagination
      * isn't supported" (twilio-wire.md §6): without a token, Page does not
      * move the page, it is only echoed. */
@@ -1286,7 +1172,7 @@ static int parse_paging(struct sim_taskrouter *tr, struct cg_http_req *req, cons
 /* Places the page over the listed queues idx[0..n); -1 (after replying
  * 21481) when the token names a queue that is not in the list. */
 static int paging_place(struct sim_taskrouter *tr, struct cg_http_req *req, const size_t *idx,
-                        size_t n, struct paging *pg)
+                        size_t n, struct sim_paging *pg)
 {
     size_t start = 0;
     if (pg->token) {
@@ -1294,18 +1180,12 @@ static int paging_place(struct sim_taskrouter *tr, struct cg_http_req *req, cons
         while (i < n && memcmp(tr->q[idx[i]].sid, pg->token + 2, 34) != 0)
             i++;
         if (i == n) {
-            tr_error(req, 400, CODE_BAD_TOKEN, "Invalid PageToken");
+            sim_api_error(req, 400, CODE_BAD_TOKEN, "Invalid PageToken");
             return -1;
         }
-        if (pg->token[1] == 'A')
-            start = i + 1;
-        else
-            start = i > (size_t)pg->size ? i - (size_t)pg->size : 0;
+        start = sim_paging_token_start(pg, i);
     }
-    pg->start = start;
-    pg->count = start < n ? n - start : 0;
-    if (pg->count > (size_t)pg->size)
-        pg->count = (size_t)pg->size;
+    sim_paging_set(pg, start, n);
     if (!pg->has_page)
         pg->page = (long)(start / (size_t)pg->size);
     return 0;
@@ -1371,37 +1251,37 @@ static void page_url(struct cg_buf *u, const char *list_url, const struct cg_for
 /* {"meta":{...},"<key>":[ */
 static void envelope_open(struct sim_taskrouter *tr, struct cg_buf *b, const char *list_url,
                           const struct cg_form *f, const char *const *carry,
-                          const struct paging *pg, const size_t *idx, size_t n, const char *key)
+                          const struct sim_paging *pg, const size_t *idx, size_t n, const char *key)
 {
     struct cg_buf u;
     cg_buf_init(&u, CG_BUF_UNBOUNDED);
     cg_buf_appendc(b, '{');
-    struct jw top = {b, 1};
-    struct jw m = jw_open(&top, "meta", '{');
+    struct sim_jw top = {b, 1};
+    struct sim_jw m = sim_jw_open(&top, "meta", '{');
     page_url(&u, list_url, f, carry, pg->size, 0, 0, NULL);
-    jw_str(&m, "first_page_url", cg_buf_str(&u));
-    jw_str(&m, "key", key);
+    sim_jw_str(&m, "first_page_url", cg_buf_str(&u));
+    sim_jw_str(&m, "key", key);
     if (pg->start + pg->count < n && pg->count > 0) {
         page_url(&u, list_url, f, carry, pg->size, pg->page + 1, 'A',
                  tr->q[idx[pg->start + pg->count - 1]].sid);
-        jw_str(&m, "next_page_url", cg_buf_str(&u));
+        sim_jw_str(&m, "next_page_url", cg_buf_str(&u));
     } else {
-        jw_str(&m, "next_page_url", NULL);
+        sim_jw_str(&m, "next_page_url", NULL);
     }
-    jw_long(&m, "page", pg->page);
-    jw_long(&m, "page_size", pg->size);
+    sim_jw_long(&m, "page", pg->page);
+    sim_jw_long(&m, "page_size", pg->size);
     if (pg->start > 0 && pg->count > 0) {
         page_url(&u, list_url, f, carry, pg->size, pg->page > 0 ? pg->page - 1 : 0, 'B',
                  tr->q[idx[pg->start]].sid);
-        jw_str(&m, "previous_page_url", cg_buf_str(&u));
+        sim_jw_str(&m, "previous_page_url", cg_buf_str(&u));
     } else {
-        jw_str(&m, "previous_page_url", NULL);
+        sim_jw_str(&m, "previous_page_url", NULL);
     }
     page_url(&u, list_url, f, carry, pg->size, pg->page, pg->token ? pg->token[1] : 0,
              pg->token ? pg->token + 2 : NULL);
-    jw_str(&m, "url", cg_buf_str(&u));
-    jw_close(&m, '}');
-    jw_key(&top, key);
+    sim_jw_str(&m, "url", cg_buf_str(&u));
+    sim_jw_close(&m, '}');
+    sim_jw_key(&top, key);
     cg_buf_appendc(b, '[');
     cg_buf_free(&u);
 }
@@ -1413,40 +1293,40 @@ static void queue_json(struct sim_taskrouter *tr, const char *ws_url, size_t qi,
     const struct tq *q = &tr->q[qi];
     const char *acct = tr->sc->twilio_account_sid;
     char u[512];
-    struct jw j = {b, 1};
+    struct sim_jw j = {b, 1};
     cg_buf_appendc(b, '{');
-    jw_str(&j, "account_sid", acct);
-    jw_str(&j, "assignment_activity_name", tr->act[ACT_BUSY].name);
-    jw_str(&j, "assignment_activity_sid", tr->act[ACT_BUSY].sid);
+    sim_jw_str(&j, "account_sid", acct);
+    sim_jw_str(&j, "assignment_activity_name", tr->act[ACT_BUSY].name);
+    sim_jw_str(&j, "assignment_activity_sid", tr->act[ACT_BUSY].sid);
     jw_date(&j, "date_created", wall_ms_at(tr, tr->created_rel));
     jw_date(&j, "date_updated", wall_ms_at(tr, tr->created_rel));
-    jw_str(&j, "friendly_name", q->name);
-    jw_long(&j, "max_reserved_workers", 1);
-    struct jw l = jw_open(&j, "links", '{');
+    sim_jw_str(&j, "friendly_name", q->name);
+    sim_jw_long(&j, "max_reserved_workers", 1);
+    struct sim_jw l = sim_jw_open(&j, "links", '{');
     snprintf(u, sizeof(u), "%s/Activities/%s", ws_url, tr->act[ACT_BUSY].sid);
-    jw_str(&l, "assignment_activity", u);
+    sim_jw_str(&l, "assignment_activity", u);
     snprintf(u, sizeof(u), "%s/Activities/%s", ws_url, tr->act[ACT_RESERVED].sid);
-    jw_str(&l, "reservation_activity", u);
-    jw_str(&l, "workspace", ws_url);
+    sim_jw_str(&l, "reservation_activity", u);
+    sim_jw_str(&l, "workspace", ws_url);
     snprintf(u, sizeof(u), "%s/TaskQueues/%s/Statistics", ws_url, q->sid);
-    jw_str(&l, "statistics", u);
+    sim_jw_str(&l, "statistics", u);
     snprintf(u, sizeof(u), "%s/TaskQueues/%s/RealTimeStatistics", ws_url, q->sid);
-    jw_str(&l, "real_time_statistics", u);
+    sim_jw_str(&l, "real_time_statistics", u);
     snprintf(u, sizeof(u), "%s/TaskQueues/%s/CumulativeStatistics", ws_url, q->sid);
-    jw_str(&l, "cumulative_statistics", u);
+    sim_jw_str(&l, "cumulative_statistics", u);
     snprintf(u, sizeof(u), "%s/TaskQueues/Statistics", ws_url);
-    jw_str(&l, "list_statistics", u);
+    sim_jw_str(&l, "list_statistics", u);
     snprintf(u, sizeof(u), "%s/TaskQueues/RealTimeStatistics", ws_url);
-    jw_str(&l, "bulk_real_time_statistics", u);
-    jw_close(&l, '}');
-    jw_str(&j, "reservation_activity_name", tr->act[ACT_RESERVED].name);
-    jw_str(&j, "reservation_activity_sid", tr->act[ACT_RESERVED].sid);
-    jw_str(&j, "sid", q->sid);
-    jw_str(&j, "target_workers", NULL);
-    jw_str(&j, "task_order", "FIFO");
+    sim_jw_str(&l, "bulk_real_time_statistics", u);
+    sim_jw_close(&l, '}');
+    sim_jw_str(&j, "reservation_activity_name", tr->act[ACT_RESERVED].name);
+    sim_jw_str(&j, "reservation_activity_sid", tr->act[ACT_RESERVED].sid);
+    sim_jw_str(&j, "sid", q->sid);
+    sim_jw_str(&j, "target_workers", NULL);
+    sim_jw_str(&j, "task_order", "FIFO");
     snprintf(u, sizeof(u), "%s/TaskQueues/%s", ws_url, q->sid);
-    jw_str(&j, "url", u);
-    jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
+    sim_jw_str(&j, "url", u);
+    sim_jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
     cg_buf_appendc(b, '}');
 }
 
@@ -1462,18 +1342,12 @@ static size_t *select_queues(const struct sim_taskrouter *tr, const char *name, 
     return idx;
 }
 
-static void reply_buf(struct cg_http_req *req, int status, struct cg_buf *b)
-{
-    cg_http_reply_json(req, status, cg_buf_str(b));
-    cg_buf_free(b);
-}
-
 static void queues_list(struct sim_taskrouter *tr, struct cg_http_req *req, const char *ws_url,
                         const struct cg_form *f)
 {
     static const char *const carry[] = {"EvaluateWorkerAttributes", "FriendlyName", "WorkerSid",
                                         "Ordering", NULL};
-    struct paging pg;
+    struct sim_paging pg;
     if (parse_paging(tr, req, f, &pg) < 0)
         return;
     size_t n = 0;
@@ -1497,7 +1371,7 @@ static void queues_list(struct sim_taskrouter *tr, struct cg_http_req *req, cons
     }
     cg_buf_appends(&b, "]}");
     free(idx);
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 static void stats_list(struct sim_taskrouter *tr, struct cg_http_req *req, const char *ws_url,
@@ -1505,7 +1379,7 @@ static void stats_list(struct sim_taskrouter *tr, struct cg_http_req *req, const
 {
     static const char *const carry[] = {"FriendlyName", "StartDate",       "EndDate", "Minutes",
                                         "TaskChannel",  "SplitByWaitTime", NULL};
-    struct paging pg;
+    struct sim_paging pg;
     struct window win;
     if (parse_paging(tr, req, f, &pg) < 0 || parse_window(tr, req, f, now, &win) < 0)
         return;
@@ -1521,7 +1395,7 @@ static void stats_list(struct sim_taskrouter *tr, struct cg_http_req *req, const
         free(idx);
         tr->failed_pages++;
         count(tr, "taskrouter.fail_page");
-        tr_error(req, 500, 20500, "Internal Server Error");
+        sim_api_error(req, 500, 20500, "Internal Server Error");
         return;
     }
     char list_url[448];
@@ -1535,12 +1409,12 @@ static void stats_list(struct sim_taskrouter *tr, struct cg_http_req *req, const
         if (i)
             cg_buf_appendc(&b, ',');
         cg_buf_appendc(&b, '{');
-        struct jw j = {&b, 1};
-        jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
+        struct sim_jw j = {&b, 1};
+        sim_jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
         cumulative_member(tr, &j, qi, &win, &truncated);
         realtime_member(tr, &j, qi, now);
-        jw_str(&j, "task_queue_sid", tr->q[qi].sid);
-        jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
+        sim_jw_str(&j, "task_queue_sid", tr->q[qi].sid);
+        sim_jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
         cg_buf_appendc(&b, '}');
     }
     cg_buf_appends(&b, "]}");
@@ -1557,7 +1431,7 @@ static void stats_list(struct sim_taskrouter *tr, struct cg_http_req *req, const
         cg_buf_free(&b);
         return;
     }
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 static void stats_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, const char *ws_url,
@@ -1571,18 +1445,18 @@ static void stats_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, cons
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     cg_buf_appendc(&b, '{');
-    struct jw j = {&b, 1};
+    struct sim_jw j = {&b, 1};
     int truncated = 0;
-    jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
-    jw_str(&j, "url", u);
+    sim_jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
+    sim_jw_str(&j, "url", u);
     cumulative_member(tr, &j, qi, &win, &truncated);
     realtime_member(tr, &j, qi, now);
-    jw_str(&j, "task_queue_sid", tr->q[qi].sid);
-    jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
+    sim_jw_str(&j, "task_queue_sid", tr->q[qi].sid);
+    sim_jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
     cg_buf_appendc(&b, '}');
     if (truncated)
         count(tr, "taskrouter.history_truncated");
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 /* RealTimeStatistics: the keys in the order of the spec's example. */
@@ -1591,7 +1465,7 @@ static void realtime_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, c
 {
     const char *ch = cg_form_get(f, "TaskChannel");
     if (ch && (!*ch || strlen(ch) > 64)) {
-        tr_error(req, 400, CODE_BAD_REQUEST, "Invalid TaskChannel");
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "Invalid TaskChannel");
         return;
     }
     struct rt r;
@@ -1601,42 +1475,42 @@ static void realtime_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, c
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     cg_buf_appendc(&b, '{');
-    struct jw j = {&b, 1};
-    jw_long(&j, "longest_task_waiting_age", r.age);
-    jw_str(&j, "longest_task_waiting_sid", r.has_sid ? r.sid : NULL);
-    jw_long(&j, "longest_relative_task_age_in_queue", r.age);
-    jw_str(&j, "longest_relative_task_sid_in_queue", r.has_sid ? r.sid : NULL);
-    jw_str(&j, "task_queue_sid", tr->q[qi].sid);
-    struct jw st = jw_open(&j, "tasks_by_status", '{');
-    jw_long(&st, "reserved", 0);
-    jw_long(&st, "pending", r.pending);
-    jw_long(&st, "assigned", r.busy);
-    jw_long(&st, "wrapping", 0);
-    jw_close(&st, '}');
-    jw_long(&j, "total_eligible_workers", r.eligible);
+    struct sim_jw j = {&b, 1};
+    sim_jw_long(&j, "longest_task_waiting_age", r.age);
+    sim_jw_str(&j, "longest_task_waiting_sid", r.has_sid ? r.sid : NULL);
+    sim_jw_long(&j, "longest_relative_task_age_in_queue", r.age);
+    sim_jw_str(&j, "longest_relative_task_sid_in_queue", r.has_sid ? r.sid : NULL);
+    sim_jw_str(&j, "task_queue_sid", tr->q[qi].sid);
+    struct sim_jw st = sim_jw_open(&j, "tasks_by_status", '{');
+    sim_jw_long(&st, "reserved", 0);
+    sim_jw_long(&st, "pending", r.pending);
+    sim_jw_long(&st, "assigned", r.busy);
+    sim_jw_long(&st, "wrapping", 0);
+    sim_jw_close(&st, '}');
+    sim_jw_long(&j, "total_eligible_workers", r.eligible);
     static const int order[ACT_COUNT] = {ACT_IDLE, ACT_BUSY, ACT_OFFLINE, ACT_RESERVED};
-    struct jw acts = jw_open(&j, "activity_statistics", '[');
+    struct sim_jw acts = sim_jw_open(&j, "activity_statistics", '[');
     for (int k = 0; k < ACT_COUNT; k++) {
         int a = order[k];
         if (k)
             cg_buf_appendc(&b, ',');
         cg_buf_appendc(&b, '{');
-        struct jw e = {&b, 1};
-        jw_str(&e, "friendly_name", tr->act[a].name);
-        jw_long(&e, "workers", act_workers(&r, a));
-        jw_str(&e, "sid", tr->act[a].sid);
+        struct sim_jw e = {&b, 1};
+        sim_jw_str(&e, "friendly_name", tr->act[a].name);
+        sim_jw_long(&e, "workers", act_workers(&r, a));
+        sim_jw_str(&e, "sid", tr->act[a].sid);
         cg_buf_appendc(&b, '}');
     }
-    jw_close(&acts, ']');
-    struct jw prio = jw_open(&j, "tasks_by_priority", '{');
-    jw_close(&prio, '}');
-    jw_long(&j, "total_tasks", r.pending + r.busy);
-    jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
-    jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
-    jw_long(&j, "total_available_workers", r.available);
-    jw_str(&j, "url", u);
+    sim_jw_close(&acts, ']');
+    struct sim_jw prio = sim_jw_open(&j, "tasks_by_priority", '{');
+    sim_jw_close(&prio, '}');
+    sim_jw_long(&j, "total_tasks", r.pending + r.busy);
+    sim_jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
+    sim_jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
+    sim_jw_long(&j, "total_available_workers", r.available);
+    sim_jw_str(&j, "url", u);
     cg_buf_appendc(&b, '}');
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 /* CumulativeStatistics: the keys in the order of the spec's example; the
@@ -1655,31 +1529,31 @@ static void cumulative_fetch(struct sim_taskrouter *tr, struct cg_http_req *req,
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     cg_buf_appendc(&b, '{');
-    struct jw j = {&b, 1};
-    jw_long(&j, "reservations_created", c.accepted);
-    jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
-    jw_long(&j, "reservations_rejected", 0);
-    jw_long(&j, "tasks_completed", c.completed);
+    struct sim_jw j = {&b, 1};
+    sim_jw_long(&j, "reservations_created", c.accepted);
+    sim_jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
+    sim_jw_long(&j, "reservations_rejected", 0);
+    sim_jw_long(&j, "tasks_completed", c.completed);
     jw_date(&j, "end_time", wall_ms_at(tr, win.to));
-    jw_long(&j, "tasks_entered", c.entered);
-    jw_long(&j, "tasks_canceled", c.canceled);
-    jw_long(&j, "reservations_accepted", c.accepted);
-    jw_str(&j, "task_queue_sid", tr->q[qi].sid);
-    jw_long(&j, "reservations_timed_out", 0);
-    jw_str(&j, "url", u);
+    sim_jw_long(&j, "tasks_entered", c.entered);
+    sim_jw_long(&j, "tasks_canceled", c.canceled);
+    sim_jw_long(&j, "reservations_accepted", c.accepted);
+    sim_jw_str(&j, "task_queue_sid", tr->q[qi].sid);
+    sim_jw_long(&j, "reservations_timed_out", 0);
+    sim_jw_str(&j, "url", u);
     waits_json(&j, "wait_duration_until_canceled", &c.can);
     waits_json(&j, "wait_duration_until_accepted", &c.acc);
     waits_json(&j, "wait_duration_in_queue_until_accepted", &c.acc);
     split_json(&j, &win, &c);
     jw_date(&j, "start_time", wall_ms_at(tr, win.from));
-    jw_long(&j, "tasks_moved", 0);
-    jw_long(&j, "reservations_canceled", 0);
-    jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
-    jw_long(&j, "tasks_deleted", 0);
-    jw_long(&j, "reservations_rescinded", 0);
+    sim_jw_long(&j, "tasks_moved", 0);
+    sim_jw_long(&j, "reservations_canceled", 0);
+    sim_jw_str(&j, "workspace_sid", tr->sc->tr_workspace_sid);
+    sim_jw_long(&j, "tasks_deleted", 0);
+    sim_jw_long(&j, "reservations_rescinded", 0);
     jw_real(&j, "avg_task_acceptance_time", avg_acceptance(&c));
     cg_buf_appendc(&b, '}');
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 static void queue_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, const char *ws_url,
@@ -1688,7 +1562,7 @@ static void queue_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, cons
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     queue_json(tr, ws_url, qi, &b);
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 /* ---- routing ---- */
@@ -1700,26 +1574,12 @@ static void classify(const struct sim_taskrouter *tr, struct cg_http_req *req, s
     info->ep = EP_UNKNOWN;
     info->qi = -1;
     info->status = 404;
-    const char *rest = cg_http_req_path_rest(req);
     char buf[512];
-    if (strlen(rest) >= sizeof(buf))
-        return;
-    snprintf(buf, sizeof(buf), "%s", rest);
     char *seg[MAX_SEGS];
-    size_t n = 0;
-    for (char *p = buf;;) {
-        if (n == MAX_SEGS)
-            return;
-        seg[n++] = p;
-        char *slash = strchr(p, '/');
-        if (!slash)
-            break;
-        *slash = '\0';
-        p = slash + 1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!seg[i][0])
-            return;
+    long nseg = sim_api_split_path(cg_http_req_path_rest(req), buf, sizeof(buf), seg, MAX_SEGS);
+    if (nseg < 0)
+        return;
+    size_t n = (size_t)nseg;
     if (n < 2 || strcmp(seg[0], tr->sc->tr_workspace_sid) != 0 || strcmp(seg[1], "TaskQueues"))
         return;
     if (n == 2) {
@@ -1765,16 +1625,16 @@ static void serve(struct sim_taskrouter *tr, struct cg_http_req *req, const stru
     rate_headers(req, info);
     const struct cg_form *f = NULL;
     if (info->status == 0 && (f = cg_http_req_query(req)) == NULL) {
-        tr_error(req, 400, CODE_BAD_REQUEST, "Invalid query string");
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "Invalid query string");
     } else if (info->status == 404) {
         not_found(req);
     } else if (info->status == 405) {
-        tr_error(req, 405, CODE_METHOD, "Method not allowed");
+        sim_api_error(req, 405, CODE_METHOD, "Method not allowed");
     } else if (info->status == 429) {
         tr->sent_429++;
         count(tr, "taskrouter.429");
         cg_http_set_header(req, "Retry-After", "1");
-        tr_error(req, 429, 20429, "Too Many Requests");
+        sim_api_error(req, 429, 20429, "Too Many Requests");
     } else {
         char base[300], ws_url[400];
         base_url(tr, req, base, sizeof(base));
@@ -1868,7 +1728,7 @@ static void on_request(struct cg_http_req *req, void *arg)
         count(tr, "taskrouter.401");
         info.remaining = tr->bucket.started ? (long)floor(tr->bucket.tokens) : info.limit;
         rate_headers(req, &info);
-        unauthorized(req);
+        sim_api_unauthorized(req);
         tr->inflight--;
         return;
     }
@@ -1916,12 +1776,7 @@ static void on_request(struct cg_http_req *req, void *arg)
     if (tr->held)
         tr->held->prev = p;
     tr->held = p;
-    if (delay > MAX_LATENCY_S)
-        delay = MAX_LATENCY_S;
-    struct timeval tv;
-    tv.tv_sec = (time_t)delay;
-    tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
-    if (evtimer_add(p->ev, &tv) != 0) {
+    if (sim_api_hold_timer(p->ev, delay, MAX_LATENCY_S) != 0) {
         pending_unlink(p);
         event_free(p->ev);
         free(p);
@@ -2024,7 +1879,7 @@ void sim_taskrouter_free(struct sim_taskrouter *tr)
         struct pending *p = tr->held;
         pending_unlink(p);
         event_free(p->ev);
-        tr_error(p->req, 503, 20503, "Service Unavailable");
+        sim_api_error(p->req, 503, 20503, "Service Unavailable");
         tr->inflight--;
         free(p);
     }

@@ -12,12 +12,10 @@
 
 #include "twilio.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 
 #include <event2/event.h>
 
@@ -29,6 +27,7 @@
 #include "log.h"
 #include "outage.h"
 #include "rng.h"
+#include "twapi.h"
 #include "twsig.h"
 
 #define API_ROOT "/2010-04-01/Accounts/"
@@ -39,7 +38,6 @@
 #define CODE_NOT_FOUND   20404
 #define CODE_CALL_STATE  21220
 #define CODE_BAD_URL     21205
-#define CODE_BAD_TOKEN   21481
 
 struct sim_rest_pending {
     struct sim_rest_pending *prev, *next;
@@ -70,43 +68,22 @@ static void count(struct sim_twilio *tw, const char *name)
 
 /* ---- errors ---- */
 
-static void tw_error(struct cg_http_req *req, int status, int code, const char *message)
-{
-    struct cg_buf b;
-    cg_buf_init(&b, CG_BUF_UNBOUNDED);
-    cg_buf_printf(&b, "{\"code\":%d,\"message\":", code);
-    cg_buf_append_json_str(&b, message, strlen(message));
-    cg_buf_printf(&b, ",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}",
-                  code, status);
-    cg_http_reply_json(req, status, cg_buf_str(&b));
-    cg_buf_free(&b);
-}
-
 static void not_found(struct cg_http_req *req)
 {
     char msg[600];
     snprintf(msg, sizeof(msg), "The requested resource %.500s was not found",
              cg_http_req_path(req));
-    tw_error(req, 404, CODE_NOT_FOUND, msg);
+    sim_api_error(req, 404, CODE_NOT_FOUND, msg);
 }
 
 static void call_state(struct cg_http_req *req)
 {
-    tw_error(req, 400, CODE_CALL_STATE, "Call is not in-progress. Cannot redirect.");
-}
-
-static void unauthorized(struct cg_http_req *req)
-{
-    cg_http_set_header(req, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
-    cg_http_reply_json(req, 401,
-                       "{\"code\":20003,\"detail\":\"Your AccountSid or AuthToken was "
-                       "incorrect.\",\"message\":\"Authenticate\",\"more_info\":\"https://"
-                       "www.twilio.com/docs/errors/20003\",\"status\":401}");
+    sim_api_error(req, 400, CODE_CALL_STATE, "Call is not in-progress. Cannot redirect.");
 }
 
 static void method_not_allowed(struct cg_http_req *req)
 {
-    tw_error(req, 405, 20004, "Method not allowed");
+    sim_api_error(req, 405, 20004, "Method not allowed");
 }
 
 /* ---- auth ---- */
@@ -168,13 +145,12 @@ static int b64_decode(const char *s, char *out, size_t outlen)
 
 static int authorized(const struct sim_twilio *tw, struct cg_http_req *req)
 {
-    const char *h = cg_http_req_header(req, "Authorization");
+    /* The offered credentials are decoded and compared part by part, so
+     * that any Base64 spelling of them is accepted. */
+    const char *h = sim_api_basic_credentials(req);
     const char *token = scen(tw) ? scen(tw)->twilio_auth_token : NULL;
-    if (!h || !token || strncasecmp(h, "Basic ", 6) != 0)
+    if (!h || !token)
         return 0;
-    h += 6;
-    while (*h == ' ')
-        h++;
     char cred[512];
     if (b64_decode(h, cred, sizeof(cred)) < 0)
         return 0;
@@ -189,44 +165,15 @@ static int authorized(const struct sim_twilio *tw, struct cg_http_req *req)
 
 /* ---- JSON ---- */
 
-struct jw {
-    struct cg_buf *b;
-    int first;
-};
-
-static void jw_key(struct jw *j, const char *k)
-{
-    if (!j->first)
-        cg_buf_appendc(j->b, ',');
-    j->first = 0;
-    cg_buf_append_json_str(j->b, k, strlen(k));
-    cg_buf_appendc(j->b, ':');
-}
-
-static void jw_str(struct jw *j, const char *k, const char *v)
-{
-    jw_key(j, k);
-    if (v)
-        cg_buf_append_json_str(j->b, v, strlen(v));
-    else
-        cg_buf_appends(j->b, "null");
-}
-
-static void jw_long(struct jw *j, const char *k, long v)
-{
-    jw_key(j, k);
-    cg_buf_printf(j->b, "%ld", v);
-}
-
-static void jw_date(struct jw *j, const char *k, uint64_t wall_ms)
+static void jw_date(struct sim_jw *j, const char *k, uint64_t wall_ms)
 {
     if (!wall_ms) {
-        jw_str(j, k, NULL);
+        sim_jw_str(j, k, NULL);
         return;
     }
     char d[32];
     cg_rfc2822(wall_ms, d);
-    jw_str(j, k, d);
+    sim_jw_str(j, k, d);
 }
 
 static void queue_uri(const struct sim_twilio *tw, const struct sim_queue *q, struct cg_buf *b)
@@ -236,17 +183,17 @@ static void queue_uri(const struct sim_twilio *tw, const struct sim_queue *q, st
 
 static void queue_json(const struct sim_twilio *tw, const struct sim_queue *q, struct cg_buf *b)
 {
-    struct jw j = {b, 1};
+    struct sim_jw j = {b, 1};
     cg_buf_appendc(b, '{');
-    jw_str(&j, "account_sid", acct(tw));
-    jw_long(&j, "average_wait_time", sim_tw_queue_avg_wait(q));
-    jw_long(&j, "current_size", (long)q->n);
+    sim_jw_str(&j, "account_sid", acct(tw));
+    sim_jw_long(&j, "average_wait_time", sim_tw_queue_avg_wait(q));
+    sim_jw_long(&j, "current_size", (long)q->n);
     jw_date(&j, "date_created", q->created_ms);
     jw_date(&j, "date_updated", q->updated_ms);
-    jw_str(&j, "friendly_name", q->name);
-    jw_long(&j, "max_size", q->max_size);
-    jw_str(&j, "sid", q->sid);
-    jw_key(&j, "uri");
+    sim_jw_str(&j, "friendly_name", q->name);
+    sim_jw_long(&j, "max_size", q->max_size);
+    sim_jw_str(&j, "sid", q->sid);
+    sim_jw_key(&j, "uri");
     struct cg_buf u;
     cg_buf_init(&u, CG_BUF_UNBOUNDED);
     queue_uri(tw, q, &u);
@@ -258,19 +205,19 @@ static void queue_json(const struct sim_twilio *tw, const struct sim_queue *q, s
 static void member_json(const struct sim_twilio *tw, const struct sim_queue *q,
                         const struct sim_call *c, struct cg_buf *b)
 {
-    struct jw j = {b, 1};
+    struct sim_jw j = {b, 1};
     cg_buf_appendc(b, '{');
-    jw_str(&j, "queue_sid", q->sid);
-    jw_str(&j, "call_sid", c->sid);
+    sim_jw_str(&j, "queue_sid", q->sid);
+    sim_jw_str(&j, "call_sid", c->sid);
     jw_date(&j, "date_enqueued", c->enq_ms);
-    jw_long(&j, "position", (long)sim_tw_queue_position(q, c));
-    jw_key(&j, "uri");
+    sim_jw_long(&j, "position", (long)sim_tw_queue_position(q, c));
+    sim_jw_key(&j, "uri");
     struct cg_buf u;
     cg_buf_init(&u, CG_BUF_UNBOUNDED);
     cg_buf_printf(&u, API_ROOT "%s/Queues/%s/Members/%s.json", acct(tw), q->sid, c->sid);
     cg_buf_append_json_str(b, u.data ? u.data : "", u.len);
     cg_buf_free(&u);
-    jw_long(&j, "wait_time", sim_tw_call_queue_time(c));
+    sim_jw_long(&j, "wait_time", sim_tw_call_queue_time(c));
     cg_buf_appendc(b, '}');
 }
 
@@ -290,41 +237,40 @@ static void format_number(const char *n, char *out, size_t outlen)
 
 static void call_json(const struct sim_twilio *tw, const struct sim_call *c, struct cg_buf *b)
 {
-    struct jw j = {b, 1};
+    struct sim_jw j = {b, 1};
     char tmp[64];
     const char *a = acct(tw);
     uint64_t updated = c->ended_ms ? c->ended_ms : c->answered_ms ? c->answered_ms : c->created_ms;
     cg_buf_appendc(b, '{');
-    jw_str(&j, "account_sid", a);
-    jw_str(&j, "answered_by", NULL);
-    jw_str(&j, "api_version", "2010-04-01");
-    jw_str(&j, "caller_name", NULL);
+    sim_jw_str(&j, "account_sid", a);
+    sim_jw_str(&j, "answered_by", NULL);
+    sim_jw_str(&j, "api_version", "2010-04-01");
+    sim_jw_str(&j, "caller_name", NULL);
     jw_date(&j, "date_created", c->created_ms);
     jw_date(&j, "date_updated", updated);
-    jw_str(&j, "direction", "inbound");
+    sim_jw_str(&j, "direction", "inbound");
     if (c->ended_ms && c->answered_ms) {
         snprintf(tmp, sizeof(tmp), "%llu",
                  (unsigned long long)((c->ended_ms - c->answered_ms + 500) / 1000));
-        jw_str(&j, "duration", tmp);
+        sim_jw_str(&j, "duration", tmp);
     } else if (c->ended_ms) {
-        jw_str(&j, "duration", "0");
+        sim_jw_str(&j, "duration", "0");
     } else {
-        jw_str(&j, "duration", NULL);
+        sim_jw_str(&j, "duration", NULL);
     }
     jw_date(&j, "end_time", c->ended_ms);
-    jw_str(&j, "forwarded_from", NULL);
-    jw_str(&j, "from", c->from);
+    sim_jw_str(&j, "forwarded_from", NULL);
+    sim_jw_str(&j, "from", c->from);
     format_number(c->from, tmp, sizeof(tmp));
-    jw_str(&j, "from_formatted", tmp);
-    jw_str(&j, "group_sid", NULL);
-    jw_str(&j, "parent_call_sid", NULL);
-    jw_str(&j, "phone_number_sid", "PN00000000000000000000000000000001");
-    jw_str(&j, "price", NULL);
-    jw_str(&j, "price_unit", "USD");
-    jw_str(&j, "sid", c->sid);
+    sim_jw_str(&j, "from_formatted", tmp);
+    sim_jw_str(&j, "group_sid", NULL);
+    sim_jw_str(&j, "parent_call_sid", NULL);
+    sim_jw_str(&j, "phone_number_sid", "PN00000000000000000000000000000001");
+    sim_jw_str(&j, "price", NULL);
+    sim_jw_str(&j, "price_unit", "USD");
+    sim_jw_str(&j, "sid", c->sid);
     jw_date(&j, "start_time", c->created_ms);
-    jw_str(&j, "status", sim_tw_status_name(c->status));
-    jw_key(&j, "subresource_uris");
+    sim_jw_str(&j, "status", sim_tw_status_name(c->status));
     {
         static const char *const subs[][2] = {
             {"notifications", "Notifications"},
@@ -337,30 +283,23 @@ static void call_json(const struct sim_twilio *tw, const struct sim_call *c, str
             {"user_defined_message_subscriptions", "UserDefinedMessageSubscriptions"},
             {"user_defined_messages", "UserDefinedMessages"},
         };
-        struct jw s = {b, 1};
-        cg_buf_appendc(b, '{');
+        struct sim_jw s = sim_jw_open(&j, "subresource_uris", '{');
         for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
             char u[256];
             snprintf(u, sizeof(u), API_ROOT "%s/Calls/%s/%s.json", a, c->sid, subs[i][1]);
-            jw_str(&s, subs[i][0], u);
+            sim_jw_str(&s, subs[i][0], u);
         }
-        cg_buf_appendc(b, '}');
+        sim_jw_close(&s, '}');
     }
-    jw_str(&j, "to", c->to);
+    sim_jw_str(&j, "to", c->to);
     format_number(c->to, tmp, sizeof(tmp));
-    jw_str(&j, "to_formatted", tmp);
-    jw_str(&j, "trunk_sid", NULL);
+    sim_jw_str(&j, "to_formatted", tmp);
+    sim_jw_str(&j, "trunk_sid", NULL);
     char u[160];
     snprintf(u, sizeof(u), API_ROOT "%s/Calls/%s.json", a, c->sid);
-    jw_str(&j, "uri", u);
-    jw_str(&j, "queue_time", "0");
+    sim_jw_str(&j, "uri", u);
+    sim_jw_str(&j, "queue_time", "0");
     cg_buf_appendc(b, '}');
-}
-
-static void reply_buf(struct cg_http_req *req, int status, struct cg_buf *b)
-{
-    cg_http_reply_json(req, status, cg_buf_str(b));
-    cg_buf_free(b);
 }
 
 /* ---- request helpers ---- */
@@ -379,22 +318,9 @@ static const struct cg_form *post_form(struct cg_http_req *req, struct cg_form *
     if (!f) {
         char msg[200];
         snprintf(msg, sizeof(msg), "Invalid request body: %s", err ? err : "not form-encoded");
-        tw_error(req, 400, CODE_BAD_REQUEST, msg);
+        sim_api_error(req, 400, CODE_BAD_REQUEST, msg);
     }
     return f;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s || *s == ' ' || *s == '+')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static int http_url(const char *u)
@@ -425,126 +351,84 @@ static size_t utf8_chars(const char *s)
 
 /* ---- paging ---- */
 
-struct paging {
-    long size, page;
-    const char *token;
-    size_t start, count;
-};
-
-static int valid_token(const char *t)
-{
-    /* "PA" or "PB" and a resource SID: two letters and 32 hex digits. */
-    if (strlen(t) != 36 || t[0] != 'P' || (t[1] != 'A' && t[1] != 'B'))
-        return 0;
-    if (!((t[2] >= 'A' && t[2] <= 'Z') && (t[3] >= 'A' && t[3] <= 'Z')))
-        return 0;
-    for (size_t i = 4; i < 36; i++) {
-        char c = t[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return 0;
-    }
-    return 1;
-}
+/* ---- paging ---- */
 
 /* Reads PageSize, Page and PageToken; replies 400 and returns -1 when one
- * is invalid. */
-static int paging_parse(struct cg_http_req *req, struct paging *pg)
+ * is invalid. A token may name any 2010 resource (two capitals and 32 hex
+ * digits). */
+static int paging_parse(struct cg_http_req *req, struct sim_paging *pg)
 {
     const struct cg_form *q = cg_http_req_query(req);
     if (!q) {
-        tw_error(req, 400, CODE_BAD_REQUEST, "Invalid query string");
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "Invalid query string");
         return -1;
     }
-    pg->size = 50;
-    pg->page = 0;
-    pg->token = NULL;
-    const char *s = cg_form_get(q, "PageSize");
-    if (s && parse_long(s, 1, 1000, &pg->size) < 0) {
-        tw_error(req, 400, CODE_BAD_REQUEST, "PageSize must be an integer from 1 to 1000");
-        return -1;
-    }
-    s = cg_form_get(q, "Page");
-    if (s && parse_long(s, 0, 1000000, &pg->page) < 0) {
-        tw_error(req, 400, CODE_BAD_REQUEST, "Page must be a non-negative integer");
-        return -1;
-    }
-    pg->token = cg_form_get(q, "PageToken");
-    if (pg->token && !valid_token(pg->token)) {
-        tw_error(req, 400, CODE_BAD_TOKEN, "Invalid PageToken");
-        return -1;
-    }
-    return 0;
+    return sim_paging_parse(req, q, NULL, pg);
 }
 
 /* Places the page over n items named by sids[]: a token continues after
  * (PA) or before (PB) the item it names; when that item is gone, Page
  * decides. */
-static void paging_place(struct paging *pg, const char *const *sids, size_t n)
+static void paging_place(struct sim_paging *pg, const char *const *sids, size_t n)
 {
     size_t start = (size_t)pg->page * (size_t)pg->size;
     if (pg->token) {
         for (size_t i = 0; i < n; i++) {
-            if (strcmp(sids[i], pg->token + 2) != 0)
-                continue;
-            if (pg->token[1] == 'A')
-                start = i + 1;
-            else
-                start = i > (size_t)pg->size ? i - (size_t)pg->size : 0;
-            break;
+            if (strcmp(sids[i], pg->token + 2) == 0) {
+                start = sim_paging_token_start(pg, i);
+                break;
+            }
         }
     }
-    pg->start = start;
-    pg->count = start < n ? n - start : 0;
-    if (pg->count > (size_t)pg->size)
-        pg->count = (size_t)pg->size;
+    sim_paging_set(pg, start, n);
 }
 
 /* Opens the envelope up to and including the list key's '['. */
-static void envelope_open(struct cg_buf *b, const char *base, const struct paging *pg,
+static void envelope_open(struct cg_buf *b, const char *base, const struct sim_paging *pg,
                           const char *const *sids, size_t n, const char *key)
 {
-    struct jw j = {b, 1};
+    struct sim_jw j = {b, 1};
     struct cg_buf u;
     cg_buf_init(&u, CG_BUF_UNBOUNDED);
     cg_buf_appendc(b, '{');
-    jw_long(&j, "end", pg->count ? (long)(pg->start + pg->count - 1) : (long)pg->start);
+    sim_jw_long(&j, "end", pg->count ? (long)(pg->start + pg->count - 1) : (long)pg->start);
     cg_buf_printf(&u, "%s?PageSize=%ld&Page=0", base, pg->size);
-    jw_str(&j, "first_page_uri", cg_buf_str(&u));
+    sim_jw_str(&j, "first_page_uri", cg_buf_str(&u));
     cg_buf_reset(&u);
     if (pg->start + pg->count < n) {
         cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld&PageToken=PA%s", base, pg->size, pg->page + 1,
                       sids[pg->start + pg->count - 1]);
-        jw_str(&j, "next_page_uri", cg_buf_str(&u));
+        sim_jw_str(&j, "next_page_uri", cg_buf_str(&u));
         cg_buf_reset(&u);
     } else {
-        jw_str(&j, "next_page_uri", NULL);
+        sim_jw_str(&j, "next_page_uri", NULL);
     }
-    jw_long(&j, "page", pg->page);
-    jw_long(&j, "page_size", pg->size);
+    sim_jw_long(&j, "page", pg->page);
+    sim_jw_long(&j, "page_size", pg->size);
     if (pg->page > 0 && pg->count > 0) {
         cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld&PageToken=PB%s", base, pg->size, pg->page - 1,
                       sids[pg->start]);
-        jw_str(&j, "previous_page_uri", cg_buf_str(&u));
+        sim_jw_str(&j, "previous_page_uri", cg_buf_str(&u));
         cg_buf_reset(&u);
     } else {
-        jw_str(&j, "previous_page_uri", NULL);
+        sim_jw_str(&j, "previous_page_uri", NULL);
     }
-    jw_key(&j, key);
+    sim_jw_key(&j, key);
     cg_buf_appendc(b, '[');
     cg_buf_free(&u);
 }
 
-static void envelope_close(struct cg_buf *b, const char *base, const struct paging *pg)
+static void envelope_close(struct cg_buf *b, const char *base, const struct sim_paging *pg)
 {
     cg_buf_appendc(b, ']');
-    struct jw j = {b, 0};
-    jw_long(&j, "start", (long)pg->start);
+    struct sim_jw j = {b, 0};
+    sim_jw_long(&j, "start", (long)pg->start);
     struct cg_buf u;
     cg_buf_init(&u, CG_BUF_UNBOUNDED);
     cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld", base, pg->size, pg->page);
     if (pg->token)
         cg_buf_printf(&u, "&PageToken=%s", pg->token);
-    jw_str(&j, "uri", cg_buf_str(&u));
+    sim_jw_str(&j, "uri", cg_buf_str(&u));
     cg_buf_free(&u);
     cg_buf_appendc(b, '}');
 }
@@ -553,7 +437,7 @@ static void envelope_close(struct cg_buf *b, const char *base, const struct pagi
 
 static void queues_list(struct sim_twilio *tw, struct cg_http_req *req)
 {
-    struct paging pg;
+    struct sim_paging pg;
     if (paging_parse(req, &pg) < 0)
         return;
     const char **sids = cg_calloc(tw->nqueues + 1, sizeof(*sids));
@@ -577,7 +461,7 @@ static void queues_list(struct sim_twilio *tw, struct cg_http_req *req)
     envelope_close(&b, base, &pg);
     free(sids);
     free(qs);
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 /* FriendlyName and MaxSize of a create or update; replies 400 on error. */
@@ -588,18 +472,19 @@ static int queue_params(struct sim_twilio *tw, struct cg_http_req *req, const st
     if (*name) {
         size_t chars = utf8_chars(*name);
         if (chars == 0 || chars > 64) {
-            tw_error(req, 400, CODE_BAD_REQUEST, "FriendlyName must be 1 to 64 characters");
+            sim_api_error(req, 400, CODE_BAD_REQUEST, "FriendlyName must be 1 to 64 characters");
             return -1;
         }
         const struct sim_queue *other = sim_tw_queue_by_name(tw, *name);
         if (other && other != self) {
-            tw_error(req, 400, CODE_BAD_REQUEST, "A queue with this FriendlyName already exists");
+            sim_api_error(req, 400, CODE_BAD_REQUEST,
+                          "A queue with this FriendlyName already exists");
             return -1;
         }
     }
     const char *m = cg_form_get(f, "MaxSize");
-    if (m && parse_long(m, 1, SIM_TWILIO_MAX_QUEUE_SIZE, max) < 0) {
-        tw_error(req, 400, CODE_BAD_REQUEST, "MaxSize must be an integer from 1 to 5000");
+    if (m && sim_api_parse_long(m, 1, SIM_TWILIO_MAX_QUEUE_SIZE, max) < 0) {
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "MaxSize must be an integer from 1 to 5000");
         return -1;
     }
     return 0;
@@ -619,15 +504,15 @@ static void queue_create(struct sim_twilio *tw, struct cg_http_req *req)
     if (queue_params(tw, req, f, NULL, &name, &max) < 0)
         return;
     if (!name) {
-        tw_error(req, 400, CODE_BAD_REQUEST,
-                 "Missing required parameter FriendlyName in the post body");
+        sim_api_error(req, 400, CODE_BAD_REQUEST,
+                      "Missing required parameter FriendlyName in the post body");
         return;
     }
     struct sim_queue *q = sim_tw_queue_create(tw, name, (int)max);
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     queue_json(tw, q, &b);
-    reply_buf(req, 201, &b);
+    sim_api_reply_buf(req, 201, &b);
 }
 
 static void queue_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_queue *q)
@@ -635,7 +520,7 @@ static void queue_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim
     enum cg_http_method m = cg_http_req_method(req);
     if (m == CG_HTTP_DELETE) {
         if (sim_tw_queue_delete(tw, q) < 0) {
-            tw_error(req, 400, CODE_BAD_REQUEST, "Queue is not empty");
+            sim_api_error(req, 400, CODE_BAD_REQUEST, "Queue is not empty");
             return;
         }
         cg_http_reply(req, 204, NULL, NULL, 0);
@@ -660,12 +545,12 @@ static void queue_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     queue_json(tw, q, &b);
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 static void members_list(struct sim_twilio *tw, struct cg_http_req *req, struct sim_queue *q)
 {
-    struct paging pg;
+    struct sim_paging pg;
     if (paging_parse(req, &pg) < 0)
         return;
     const char **sids = cg_calloc(q->n + 1, sizeof(*sids));
@@ -684,7 +569,7 @@ static void members_list(struct sim_twilio *tw, struct cg_http_req *req, struct 
     }
     envelope_close(&b, base, &pg);
     free(sids);
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 static void member_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_queue *q,
@@ -700,7 +585,7 @@ static void member_one(struct sim_twilio *tw, struct cg_http_req *req, struct si
              * 400 (code and message not confirmed). */
             if (c->left_queue == q && cg_http_req_method(req) == CG_HTTP_POST) {
                 count(tw, "twilio.rest_second_dequeue");
-                tw_error(req, 400, CODE_CALL_STATE, "Call is not in queue");
+                sim_api_error(req, 400, CODE_CALL_STATE, "Call is not in queue");
                 return;
             }
             c = NULL;
@@ -714,7 +599,7 @@ static void member_one(struct sim_twilio *tw, struct cg_http_req *req, struct si
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     if (cg_http_req_method(req) != CG_HTTP_POST) {
         member_json(tw, q, c, &b);
-        reply_buf(req, 200, &b);
+        sim_api_reply_buf(req, 200, &b);
         return;
     }
     struct cg_form empty;
@@ -727,17 +612,18 @@ static void member_one(struct sim_twilio *tw, struct cg_http_req *req, struct si
     const char *method = http_method(cg_form_get(f, "Method"));
     if (!url) {
         cg_buf_free(&b);
-        tw_error(req, 400, CODE_BAD_REQUEST, "Missing required parameter Url in the post body");
+        sim_api_error(req, 400, CODE_BAD_REQUEST,
+                      "Missing required parameter Url in the post body");
         return;
     }
     if (!http_url(url)) {
         cg_buf_free(&b);
-        tw_error(req, 400, CODE_BAD_URL, "Url is not a valid URL");
+        sim_api_error(req, 400, CODE_BAD_URL, "Url is not a valid URL");
         return;
     }
     if (!method) {
         cg_buf_free(&b);
-        tw_error(req, 400, CODE_BAD_REQUEST, "Method must be GET or POST");
+        sim_api_error(req, 400, CODE_BAD_REQUEST, "Method must be GET or POST");
         return;
     }
     /* The member as it was when dequeued. */
@@ -748,12 +634,12 @@ static void member_one(struct sim_twilio *tw, struct cg_http_req *req, struct si
         return;
     }
     count(tw, "twilio.rest_dequeue");
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 static void calls_list(struct sim_twilio *tw, struct cg_http_req *req)
 {
-    struct paging pg;
+    struct sim_paging pg;
     if (paging_parse(req, &pg) < 0)
         return;
     const struct cg_form *qf = cg_http_req_query(req);
@@ -788,7 +674,7 @@ static void calls_list(struct sim_twilio *tw, struct cg_http_req *req)
     envelope_close(&b, base, &pg);
     free(sids);
     free(cs);
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_call *c)
@@ -803,19 +689,19 @@ static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_
         const char *method = http_method(cg_form_get(f, "Method"));
         const char *status = cg_form_get(f, "Status");
         if (twiml && url) {
-            tw_error(req, 400, CODE_BAD_REQUEST, "Twiml and Url are mutually exclusive");
+            sim_api_error(req, 400, CODE_BAD_REQUEST, "Twiml and Url are mutually exclusive");
             return;
         }
         if (!method) {
-            tw_error(req, 400, CODE_BAD_REQUEST, "Method must be GET or POST");
+            sim_api_error(req, 400, CODE_BAD_REQUEST, "Method must be GET or POST");
             return;
         }
         if (url && !http_url(url)) {
-            tw_error(req, 400, CODE_BAD_URL, "Url is not a valid URL");
+            sim_api_error(req, 400, CODE_BAD_URL, "Url is not a valid URL");
             return;
         }
         if (status && strcmp(status, "completed") != 0 && strcmp(status, "canceled") != 0) {
-            tw_error(req, 400, CODE_BAD_REQUEST, "Status must be completed or canceled");
+            sim_api_error(req, 400, CODE_BAD_REQUEST, "Status must be completed or canceled");
             return;
         }
         if (status) {
@@ -845,40 +731,21 @@ static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
     call_json(tw, c, &b);
-    reply_buf(req, 200, &b);
+    sim_api_reply_buf(req, 200, &b);
 }
 
 /* ---- routing ---- */
 
 static void route(struct sim_twilio *tw, struct cg_http_req *req)
 {
-    const char *rest = cg_http_req_path_rest(req);
     char buf[512];
-    if (strlen(rest) >= sizeof(buf)) {
+    char *seg[MAX_SEGS];
+    long nseg = sim_api_split_path(cg_http_req_path_rest(req), buf, sizeof(buf), seg, MAX_SEGS);
+    if (nseg < 0) {
         not_found(req);
         return;
     }
-    snprintf(buf, sizeof(buf), "%s", rest);
-    char *seg[MAX_SEGS];
-    size_t n = 0;
-    for (char *p = buf;;) {
-        char *slash = strchr(p, '/');
-        if (n == MAX_SEGS) {
-            not_found(req);
-            return;
-        }
-        seg[n++] = p;
-        if (!slash)
-            break;
-        *slash = '\0';
-        p = slash + 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!seg[i][0]) {
-            not_found(req);
-            return;
-        }
-    }
+    size_t n = (size_t)nseg;
     /* JSON only: the 2010 API's XML representation is not simulated. */
     size_t last = strlen(seg[n - 1]);
     if (n < 2 || last <= 5 || strcmp(seg[n - 1] + last - 5, ".json") != 0 ||
@@ -953,13 +820,13 @@ static void serve(struct sim_twilio *tw, struct cg_http_req *req, int fault, int
         count(tw, "twilio.rest_429");
         if (retry_after)
             cg_http_set_header(req, "Retry-After", "1");
-        tw_error(req, 429, 20429, "Too Many Requests");
+        sim_api_error(req, 429, 20429, "Too Many Requests");
         return;
     }
     if (fault == 500 || fault == 503) {
         count(tw, "twilio.rest_5xx");
-        tw_error(req, fault, fault == 500 ? 20500 : 20503,
-                 fault == 500 ? "Internal Server Error" : "Service Unavailable");
+        sim_api_error(req, fault, fault == 500 ? 20500 : 20503,
+                      fault == 500 ? "Internal Server Error" : "Service Unavailable");
         return;
     }
     route(tw, req);
@@ -992,7 +859,7 @@ static void on_delayed(evutil_socket_t fd, short what, void *arg)
 static void unavailable(struct cg_http_req *req, void *arg)
 {
     (void)arg;
-    tw_error(req, 503, 20503, "Service Unavailable");
+    sim_api_error(req, 503, 20503, "Service Unavailable");
 }
 
 static void process(struct cg_http_req *req, void *arg);
@@ -1013,7 +880,7 @@ static void process(struct cg_http_req *req, void *arg)
     struct sim_twilio *tw = arg;
     if (!authorized(tw, req)) {
         count(tw, "twilio.rest_401");
-        unauthorized(req);
+        sim_api_unauthorized(req);
         return;
     }
     const struct sim_scenario *sc = scen(tw);
@@ -1049,12 +916,13 @@ static void process(struct cg_http_req *req, void *arg)
     if (tw->rest)
         tw->rest->prev = p;
     tw->rest = p;
-    if (delay > 60)
-        delay = 60;
-    struct timeval tv;
-    tv.tv_sec = (time_t)delay;
-    tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
-    evtimer_add(p->ev, &tv);
+    if (sim_api_hold_timer(p->ev, delay, 60) != 0) {
+        /* No timer: answer now rather than never. */
+        pending_unlink(p);
+        event_free(p->ev);
+        free(p);
+        serve(tw, req, fault, retry_after);
+    }
 }
 
 int sim_twilio_rest_init(struct sim_twilio *tw)
@@ -1079,7 +947,7 @@ void sim_twilio_rest_shutdown(struct sim_twilio *tw)
         struct sim_rest_pending *p = tw->rest;
         pending_unlink(p);
         event_free(p->ev);
-        tw_error(p->req, 503, 20503, "Service Unavailable");
+        sim_api_error(p->req, 503, 20503, "Service Unavailable");
         free(p);
     }
 }
