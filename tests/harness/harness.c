@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
+#include "config.h"
 
 extern char **environ;
 
@@ -394,4 +395,46 @@ int cgt_read_port_file(const char *path)
         port = 0;
     fclose(f);
     return port;
+}
+
+void cgt_spawn_callgate(struct cgt_proc *p, const char *const *const *lists)
+{
+    size_t nopt = 0, n = 0;
+    while (cg_config_option_name(nopt))
+        nopt++;
+    size_t cap = nopt + 1;
+    for (size_t l = 0; lists && lists[l]; l++)
+        for (const char *const *e = lists[l]; *e; e++)
+            cap++;
+    const char **env = cg_calloc(cap, sizeof *env);
+    char **unset = cg_calloc(nopt ? nopt : 1, sizeof *unset);
+    for (size_t k = 0; k < nopt; k++) {
+        const char *name = cg_config_option_name(k);
+        size_t len = strlen(name) + 2;
+        unset[k] = cg_malloc(len);
+        snprintf(unset[k], len, "-%s", name);
+        env[n++] = unset[k];
+    }
+    for (size_t l = 0; lists && lists[l]; l++)
+        for (const char *const *e = lists[l]; *e; e++)
+            env[n++] = *e;
+    env[n] = NULL;
+    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
+    /* cgt_spawn copies the environment before it forks. */
+    cgt_spawn(p, argv, env);
+    for (size_t k = 0; k < nopt; k++)
+        free(unset[k]);
+    free(unset);
+    free(env);
+}
+
+void cgt_dump_log_tail(struct cgt_proc *p, const char *label, size_t max)
+{
+    if (p->log_path[0] == '\0')
+        return;
+    char *out = cgt_proc_output(p);
+    size_t n = strlen(out);
+    fprintf(stderr, "---- %s log (tail) ----\n%s\n", label, n > max ? out + n - max : out);
+    fflush(stderr);
+    free(out);
 }

@@ -87,4 +87,13 @@ char *cgt_tmpdir(void);
  * missing or incomplete. */
 int cgt_read_port_file(const char *path);
 
+/* Starts `callgate serve` with none of the test's own callgate settings:
+ * every option is unset first, then the NULL-terminated lists are applied
+ * in order (a later NAME=value wins); `lists` ends at its first NULL. */
+void cgt_spawn_callgate(struct cgt_proc *p, const char *const *const *lists);
+
+/* The last `max` bytes of a process's output on stderr, under a label:
+ * what a failing test shows of the callgate it drove. */
+void cgt_dump_log_tail(struct cgt_proc *p, const char *label, size_t max);
+
 #endif

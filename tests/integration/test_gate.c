@@ -67,14 +67,9 @@ static void new_sid(char out[40])
 static void dump_logs(struct fixture *f)
 {
     for (int i = 0; i < 2; i++) {
-        if (f->g[i].proc.log_path[0] == '\0')
-            continue;
-        char *out = cgt_proc_output(&f->g[i].proc);
-        size_t n = strlen(out);
-        const char *tail = n > 6000 ? out + n - 6000 : out;
-        fprintf(stderr, "---- callgate %d log (tail) ----\n%s\n", i, tail);
-        fflush(stderr);
-        free(out);
+        char label[32];
+        snprintf(label, sizeof label, "callgate %d", i);
+        cgt_dump_log_tail(&f->g[i].proc, label, 6000);
     }
 }
 
@@ -143,27 +138,10 @@ static void start_gate(struct fixture *f, int i, const char *const *extra)
                                            "REDIS_COMMAND_TIMEOUT_MS=500",
                                            "SHUTDOWN_GRACE_MS=2000",
                                            NULL};
-    /* Nothing from the test's own environment: every option is unset
-     * first, then set here; later entries win, the test's own last. */
-    enum { MAX_ENV = 256 };
-    static char unset[MAX_ENV][80];
-    const char *env[MAX_ENV];
-    size_t n = 0;
-    for (size_t k = 0; cg_config_option_name(k) && n < MAX_ENV / 2; k++) {
-        snprintf(unset[n], sizeof unset[n], "-%s", cg_config_option_name(k));
-        env[n] = unset[n];
-        n++;
-    }
-    const char *mine[] = {port, pub, redis, twbase, vbase, inst};
-    for (size_t k = 0; k < sizeof mine / sizeof mine[0]; k++)
-        env[n++] = mine[k];
-    for (size_t k = 0; base_env[k]; k++)
-        env[n++] = base_env[k];
-    for (; extra && *extra && n < MAX_ENV - 1; extra++)
-        env[n++] = *extra;
-    env[n] = NULL;
-    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
-    cgt_spawn(&g->proc, argv, env);
+    /* Nothing from the test's own environment; the test's own settings last. */
+    const char *const mine[] = {port, pub, redis, twbase, vbase, inst, NULL};
+    const char *const *lists[] = {mine, base_env, extra, NULL};
+    cgt_spawn_callgate(&g->proc, lists);
     char url[128];
     snprintf(url, sizeof url, "%s/health", g->base);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate %d did not become healthy", i);

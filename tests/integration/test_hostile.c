@@ -126,13 +126,7 @@ static void new_sid(char out[40])
 
 static void dump_log(struct fixture *f)
 {
-    if (f->proc.log_path[0] == '\0')
-        return;
-    char *out = cgt_proc_output(&f->proc);
-    size_t n = strlen(out);
-    fprintf(stderr, "---- callgate log (tail) ----\n%s\n", n > 6000 ? out + n - 6000 : out);
-    fflush(stderr);
-    free(out);
+    cgt_dump_log_tail(&f->proc, "callgate", 6000);
 }
 
 #define must(f, cond, ...)                                                                         \
@@ -603,25 +597,10 @@ static void start_gate(struct fixture *f, const char *const *extra)
          * runs: the only changes are the requests'. */
         "LEASE_SECONDS=3600", "RECONCILE_INTERVAL_SECONDS=3600", "HTTP_TIMEOUT_SECONDS=2",
         "HTTP_MAX_BODY_BYTES=65536", "HTTP_MAX_HEADER_BYTES=8192", "SHUTDOWN_GRACE_MS=3000", NULL};
-    enum { MAX_ENV = 256 };
-    static char unset[MAX_ENV][80];
-    const char *env[MAX_ENV];
-    size_t n = 0;
-    for (size_t k = 0; cg_config_option_name(k) && n < MAX_ENV / 2; k++) {
-        snprintf(unset[n], sizeof unset[n], "-%s", cg_config_option_name(k));
-        env[n] = unset[n];
-        n++;
-    }
-    const char *mine[] = {port, pub, redis, twbase, vbase, trbase};
-    for (size_t k = 0; k < sizeof mine / sizeof mine[0]; k++)
-        env[n++] = mine[k];
-    for (size_t k = 0; base_env[k] && n < MAX_ENV - 1; k++)
-        env[n++] = base_env[k];
-    for (; extra && *extra && n < MAX_ENV - 1; extra++)
-        env[n++] = *extra;
-    env[n] = NULL;
-    const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
-    cgt_spawn(&f->proc, argv, env);
+    /* Nothing from the test's own environment; the test's own settings last. */
+    const char *const mine[] = {port, pub, redis, twbase, vbase, trbase, NULL};
+    const char *const *lists[] = {mine, base_env, extra, NULL};
+    cgt_spawn_callgate(&f->proc, lists);
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->base);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate did not become healthy");
