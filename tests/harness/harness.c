@@ -438,3 +438,10 @@ void cgt_dump_log_tail(struct cgt_proc *p, const char *label, size_t max)
     fflush(stderr);
     free(out);
 }
+
+void cgt_sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        continue;
+}

@@ -92,6 +92,9 @@ int cgt_read_port_file(const char *path);
  * in order (a later NAME=value wins); `lists` ends at its first NULL. */
 void cgt_spawn_callgate(struct cgt_proc *p, const char *const *const *lists);
 
+/* Sleeps ms milliseconds (nanosleep). */
+void cgt_sleep_ms(int ms);
+
 /* The last `max` bytes of a process's output on stderr, under a label:
  * what a failing test shows of the callgate it drove. */
 void cgt_dump_log_tail(struct cgt_proc *p, const char *label, size_t max);

@@ -359,12 +359,6 @@ static long long position_of(struct fixture *f, const char *sid)
     return v;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Polls the caller's record until field equals want. */
 static void wait_field(struct fixture *f, const char *sid, const char *field, const char *want,
                        int timeout_ms)
@@ -385,7 +379,7 @@ static void wait_field(struct fixture *f, const char *sid, const char *field, co
             fail_msg("%s", msg);
         }
         free(v);
-        sleep_ms(10);
+        cgt_sleep_ms(10);
     }
 }
 
@@ -528,7 +522,7 @@ static void wait_creates(struct fixture *f, const char *sid, int n, int timeout_
     while (cgt_fake_create_count(f->fake, sid) < n) {
         must(f, cgt_now_ms() < deadline, "%d vapi creates for %s, wanted %d",
              cgt_fake_create_count(f->fake, sid), sid, n);
-        sleep_ms(5);
+        cgt_sleep_ms(5);
     }
 }
 
@@ -537,7 +531,7 @@ static void wait_in_active(struct fixture *f, const char *member, int timeout_ms
     uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
     while (!in_active(f, member)) {
         must(f, cgt_now_ms() < deadline, "%s never held a slot", member);
-        sleep_ms(5);
+        cgt_sleep_ms(5);
     }
 }
 
@@ -963,7 +957,7 @@ static void test_overflow_message(void **state)
         left = strstr(r.body, "<Leave/>") != NULL;
         cgt_resp_free(&r);
         if (!left)
-            sleep_ms(100);
+            cgt_sleep_ms(100);
     }
     must(f, left, "B never got <Leave/>");
     assert_state(f, b, "overflowed");
@@ -1367,7 +1361,7 @@ static void test_two_instances(void **state)
         if (ended == N)
             break;
         must(f, cgt_now_ms() < deadline, "only %d of %d calls ended", ended, N);
-        sleep_ms(5);
+        cgt_sleep_ms(5);
     }
     assert_true(seen_admitted_by[0] && seen_admitted_by[1]);
     for (int k = 0; k < N; k++) {

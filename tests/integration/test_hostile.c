@@ -137,12 +137,6 @@ static void dump_log(struct fixture *f)
         }                                                                                          \
     } while (0)
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- raw HTTP ---- */
 
 struct raw {
@@ -544,7 +538,7 @@ static void wait_state(struct fixture *f, const char *sid, const char *want, int
         free(st);
         if (ok)
             return;
-        sleep_ms(10);
+        cgt_sleep_ms(10);
     }
 }
 
@@ -2043,7 +2037,7 @@ static int group_setup(void **state)
              READ_TOKEN);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "no wait times");
     /* Whatever the set-up started has settled. */
-    sleep_ms(300);
+    cgt_sleep_ms(300);
     assert_protected(f, "set-up");
     f->creates = cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE);
     f->updates = cgt_fake_count(f->fake, CGT_EP_TW_UPDATE);
@@ -2076,7 +2070,7 @@ static void test_hostile_table(void **state)
     print_results();
     /* Nothing the table sent starts work that lands later. */
     char *before = dump_state(f, NULL);
-    sleep_ms(500);
+    cgt_sleep_ms(500);
     char *after = dump_state(f, NULL);
     if (strcmp(before, after) != 0) {
         char *d = dump_diff(before, after);
@@ -2323,9 +2317,9 @@ static void test_descriptor_exhaustion(void **state)
     int fds[NCONN];
     for (int i = 0; i < NCONN; i++)
         fds[i] = h_connect(f->port);
-    sleep_ms(300);
+    cgt_sleep_ms(300);
     long long t0 = cpu_ticks(f->proc.pid);
-    sleep_ms(1000);
+    cgt_sleep_ms(1000);
     long long t1 = cpu_ticks(f->proc.pid);
     long hz = sysconf(_SC_CLK_TCK);
     printf("at the descriptor limit: %lld ticks of CPU in 1 s (%ld ticks/s)\n", t1 - t0, hz);

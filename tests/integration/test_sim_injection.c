@@ -70,12 +70,6 @@ static void new_sid(char out[40])
     snprintf(out, 40, "CA%032x", ++sid_counter);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void dump_log(struct fixture *f)
 {
     cgt_dump_log_tail(&f->proc, "callgate", 5000);
@@ -302,7 +296,7 @@ static void wait_state(struct fixture *f, const char *sid, const char *want)
         free(st);
         if (ok)
             return;
-        sleep_ms(10);
+        cgt_sleep_ms(10);
     }
 }
 

@@ -105,12 +105,6 @@ static long get_status(const struct cgt_wtcg *c, const char *path)
     return s;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static json_t *body_json(const struct cgt_resp *r)
 {
     json_t *j = json_loadb(r->body, r->len, 0, NULL);
@@ -165,7 +159,7 @@ static int wait_answer(const struct cgt_wtcg *c, int i, const char *want, int ti
             return 0;
         if (cgt_now_ms() >= deadline)
             return -1;
-        sleep_ms(20);
+        cgt_sleep_ms(20);
     }
 }
 
@@ -494,7 +488,7 @@ static void test_429_storm(void **state)
 
     cgt_tr_set_429(f->tr, 1, 1);
     cgt_tr_reset(f->tr);
-    sleep_ms(5000);
+    cgt_sleep_ms(5000);
     struct cgt_tr_counts k;
     cgt_tr_counts(f->tr, &k);
     /* Backing off, not hammering: a tight loop would make hundreds. */
@@ -524,7 +518,7 @@ static void test_429_storm(void **state)
     must_answer(c, 3, want3, 12000);
     uint64_t deadline = cgt_now_ms() + 3000;
     while (rec_stale(c, 3) && cgt_now_ms() < deadline)
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     assert_false(rec_stale(c, 3));
     assert_int_equal(cgt_stop(&c->proc, SIGTERM, 10000), 0);
 }
@@ -539,7 +533,7 @@ static void test_rate_limit_pacing(void **state)
     assert_int_equal(cgt_tr_wait_walks(f->tr, 1, 10000), 0);
     cgt_tr_set_rate_headers(f->tr, 10, 0);
     cgt_tr_reset(f->tr);
-    sleep_ms(4000);
+    cgt_sleep_ms(4000);
     struct cgt_tr_counts k;
     cgt_tr_counts(f->tr, &k);
     /* 2 s between pages: at most 3 in 4 s (unpaced: about 12). */
@@ -548,9 +542,9 @@ static void test_rate_limit_pacing(void **state)
     assert_int_equal(k.rate_limited, 0);
 
     cgt_tr_set_rate_headers(f->tr, 10, 9);
-    sleep_ms(2100); /* the pause in progress ends */
+    cgt_sleep_ms(2100); /* the pause in progress ends */
     cgt_tr_reset(f->tr);
-    sleep_ms(2000);
+    cgt_sleep_ms(2000);
     cgt_tr_counts(f->tr, &k);
     if (k.stats < 3)
         fail_msg("only %d statistics requests in 2 s with room left", k.stats);
@@ -603,7 +597,7 @@ static void test_failing_page(void **state)
     must_answer(c, 15, want, 10000);
     uint64_t deadline = cgt_now_ms() + 3000;
     while (rec_stale(c, 15) && cgt_now_ms() < deadline)
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     assert_false(rec_stale(c, 15));
     assert_int_equal(cgt_stop(&c->proc, SIGTERM, 10000), 0);
 }
@@ -643,7 +637,7 @@ static void test_failover(void **state)
     /* (The dead leader's last request may still complete a walk at the
      * fake: the record of who wrote last is what tells.) */
     while (leader_index(f) != other && cgt_now_ms() - killed < 20000)
-        sleep_ms(20);
+        cgt_sleep_ms(20);
     uint64_t took = cgt_now_ms() - killed;
     assert_int_equal(leader_index(f), other);
 
@@ -655,7 +649,7 @@ static void test_failover(void **state)
     /* A third instance joins; the leader's graceful stop hands the lock
      * over at once (compare-and-delete), long before it would expire. */
     start_cg(f, 2, NULL);
-    sleep_ms(300);
+    cgt_sleep_ms(300);
     assert_int_equal(cgt_stop(&f->cg[other].proc, SIGTERM, 10000), 0);
     f->cg[other].proc.pid = 0;
     char *lk = cgt_redis_cmd(&f->rs, "GET " K("lock"));
@@ -663,7 +657,7 @@ static void test_failover(void **state)
     free(lk);
     uint64_t t0 = cgt_now_ms();
     while (leader_index(f) != 2 && cgt_now_ms() - t0 < 5000)
-        sleep_ms(20);
+        cgt_sleep_ms(20);
     assert_int_equal(leader_index(f), 2);
 
     /* Never two pollers at once, through all of it. */
@@ -699,7 +693,7 @@ static void test_redis_restart(void **state)
         free(h);
         cgt_resp_free(&r);
         if (!marked)
-            sleep_ms(20);
+            cgt_sleep_ms(20);
     }
     assert_true(marked);
     struct cgt_resp r;
@@ -709,10 +703,10 @@ static void test_redis_restart(void **state)
     json_decref(j);
     cgt_resp_free(&r);
     /* No polling without the lock. */
-    sleep_ms(300);
+    cgt_sleep_ms(300);
     struct cgt_tr_counts k0, k1;
     cgt_tr_counts(f->tr, &k0);
-    sleep_ms(1500);
+    cgt_sleep_ms(1500);
     cgt_tr_counts(f->tr, &k1);
     assert_int_equal(k1.stats, k0.stats);
 
@@ -806,7 +800,7 @@ static void test_read_token_and_off(void **state)
     snprintf(path, sizeof path, "/get-queue-times?queueSid=%s&token=read-token-0123", sid);
     uint64_t deadline = cgt_now_ms() + 10000;
     while (get_status(c, path) != 200 && cgt_now_ms() < deadline)
-        sleep_ms(20);
+        cgt_sleep_ms(20);
     assert_int_equal(get_status(c, path), 200);
     struct cgt_resp r;
     char plain[128];

@@ -74,12 +74,6 @@ static char acc_report[512];
 
 /* ---- small helpers ---- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* GET base+path; the status in *status, the body parsed (NULL when not
  * JSON). */
 static json_t *get_json(const char *base, const char *path, const char *const *headers,
@@ -158,7 +152,7 @@ static void start_sim(struct fixture *f, const char *tr, const char *wait_times,
             char *out = cgt_proc_output(&f->sim.proc);
             fail_msg("callgate-sim did not start; output:\n%s", out);
         }
-        sleep_ms(10);
+        cgt_sleep_ms(10);
     }
 }
 
@@ -248,7 +242,7 @@ static void wait_queues(const struct cgt_wtcg *c, size_t n, int timeout_ms)
             return;
         if (cgt_now_ms() > deadline)
             fail_msg("callgate serves %zu queues, want %zu", got, n);
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     }
 }
 
@@ -354,7 +348,7 @@ static void test_one_queue(void **state)
             break;
         if (cgt_now_ms() > deadline)
             fail_msg("callgate serves %g, the simulator says %g then %g", served, a, b);
-        sleep_ms(100);
+        cgt_sleep_ms(100);
     }
 
     /* The seed's answer, byte for byte, from the same snapshot as the
@@ -419,7 +413,7 @@ static void test_one_queue(void **state)
         free(rj);
         free(qt);
         free(v2);
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     }
 
     /* By SID and by name; unknown and malformed SIDs: 404 and 400, JSON,
@@ -477,7 +471,7 @@ static void expect_requests_per_refresh(struct fixture *f, const struct cgt_wtcg
             fail_msg("%ld statistics requests (callgate counted %ld) for %ld refreshes, want %ld "
                      "each",
                      s, got, k, per_refresh);
-        sleep_ms(20);
+        cgt_sleep_ms(20);
     }
     cg_log_info("requests per refresh", "refreshes=%ld requests=%ld", k, s);
     /* Nothing failed on the way, and one request at a time. */
@@ -578,10 +572,10 @@ static void test_429_storm(void **state)
         if (cgt_now_ms() > deadline)
             fail_msg("queue-0003 not marked stale during the storm");
         assert_serving(c, "queue-0003");
-        sleep_ms(100);
+        cgt_sleep_ms(100);
     }
     if (cgt_now_ms() - t0 < 6000)
-        sleep_ms((int)(6000 - (cgt_now_ms() - t0)));
+        cgt_sleep_ms((int)(6000 - (cgt_now_ms() - t0)));
     long requests = sim_counter(f, "taskrouter.requests.statistics_list");
     long sent = sim_counter(f, "taskrouter.sent429");
     uint64_t span = cgt_now_ms() - t0;
@@ -620,7 +614,7 @@ static void test_429_storm(void **state)
     while (rec_stale(c, "queue-0003", NULL, 0)) {
         if (cgt_now_ms() > deadline)
             fail_msg("queue-0003 still stale 20 s after the storm ended");
-        sleep_ms(100);
+        cgt_sleep_ms(100);
     }
     json_t *after = record_by_name(c, "queue-0003");
     assert_true(jlong(after, "ageSeconds") <= 2);
@@ -644,7 +638,7 @@ static void test_failing_page(void **state)
     while (rec_stale(c, "queue-0015", NULL, 0) || rec_stale(c, "queue-0005", NULL, 0)) {
         if (cgt_now_ms() > deadline)
             fail_msg("not fresh at the start");
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     }
     json_t *good = record_by_name(c, "queue-0015");
     double wait15 = jnum(good, "waitTime");
@@ -667,7 +661,7 @@ static void test_failing_page(void **state)
             if (cgt_now_ms() > deadline)
                 fail_msg("%s: no two partial refreshes", modes[m]);
             assert_serving(c, "queue-0015");
-            sleep_ms(100);
+            cgt_sleep_ms(100);
         }
         /* The other pages were read: their queues are fresh. */
         assert_false(rec_stale(c, "queue-0005", NULL, 0));
@@ -727,7 +721,7 @@ static void test_failover(void **state)
             break;
         if (cgt_now_ms() > deadline)
             fail_msg("%ld requests at the simulator for %ld refreshes of the leader", s, k);
-        sleep_ms(20);
+        cgt_sleep_ms(20);
     }
     assert_int_equal((long)metric(&f->cg[other], M_STATS), 0);
     assert_int_equal((long)metric(&f->cg[other], M_OK), 0);
@@ -742,7 +736,7 @@ static void test_failover(void **state)
     while (leader_of(f) != other) {
         if (cgt_now_ms() - killed > 15000)
             fail_msg("no takeover within 15 s");
-        sleep_ms(20);
+        cgt_sleep_ms(20);
     }
     uint64_t took = cgt_now_ms() - killed;
     cg_log_info("failover", "took_ms=%llu", (unsigned long long)took);
@@ -756,7 +750,7 @@ static void test_failover(void **state)
             break;
         if (cgt_now_ms() > deadline)
             fail_msg("values not refreshed after the takeover (%s, was %s)", after, before);
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     }
     /* Never two requests at once, through all of it. */
     assert_int_equal(sim_counter(f, "taskrouter.maxConcurrent"), 1);
@@ -797,7 +791,7 @@ static void test_redis_restart(void **state)
             break;
         if (cgt_now_ms() - t0 > 15000)
             fail_msg("the poller did not write everything back within 15 s");
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     }
     cg_log_info("redis restart", "rewritten_ms=%llu", (unsigned long long)(cgt_now_ms() - t0));
     /* Every queue in the seed's key, and the endpoints on a connected
@@ -817,7 +811,7 @@ static void test_redis_restart(void **state)
             break;
         if (cgt_now_ms() > deadline)
             fail_msg("/wait-times does not say redis connected");
-        sleep_ms(50);
+        cgt_sleep_ms(50);
     }
     assert_serving(c, "queue-0007");
     assert_false(rec_stale(c, "queue-0007", NULL, 0));
@@ -869,7 +863,7 @@ static void test_accuracy(void **state)
     struct fixture *f = &acc;
     uint64_t ran = cgt_now_ms() - acc_started_ms;
     if (ran < ACCURACY_S * 1000)
-        sleep_ms((int)(ACCURACY_S * 1000 - ran));
+        cgt_sleep_ms((int)(ACCURACY_S * 1000 - ran));
     /* Live, in /sim/status. */
     json_t *st = must_json(f->sim.base, "/sim/status");
     json_t *live = json_object_get(st, "taskrouter");
