@@ -4,7 +4,7 @@
  * of shift s = m - 6, at sub-bucket (v >> s) - SUB, so the bucket width is
  * 2^s, at most 1/64 of the value.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "hist.h"
 

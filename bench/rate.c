@@ -21,7 +21,7 @@
  * latency percentiles overall and per path. Exit 0 if every request got an
  * answer, 1 otherwise, 2 on usage errors.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,7 +39,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "hist.h"
 
 #define MAX_CONNS   1024

@@ -21,7 +21,7 @@
  * written (whatever the marks say: a benchmark is not a test), 2 if the
  * parts cannot be read or the results cannot be written.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <errno.h>
 #include <math.h>
@@ -32,8 +32,8 @@
 
 #include <jansson.h>
 
-#include "alloc.h"
-#include "buf.h"
+#include "base/alloc.h"
+#include "base/buf.h"
 
 #define NA NAN
 

@@ -24,17 +24,17 @@
  * Common: --public-url URL --token TWILIO_AUTH_TOKEN --secret VAPI_SECRET
  *         --host HOSTHEADER
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "form.h"
-#include "twsig.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/form.h"
+#include "twilio/signature.h"
 
 struct opts {
     const char *kind;

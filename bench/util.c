@@ -20,7 +20,7 @@
  *       new callers as fast as it can, so every request takes the enqueue
  *       path rather than the overflow path.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -33,7 +33,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "proc.h"
+#include "demo/proc.h"
 
 #define MAX_PROCS 8
 

@@ -3,7 +3,7 @@
  * it depends only on the seed and the scenario; one timer, re-armed for the
  * next arrival, releases it on the loop.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "callers.h"
 
@@ -13,8 +13,8 @@
 
 #include <event2/event.h>
 
-#include "alloc.h"
-#include "log.h"
+#include "base/alloc.h"
+#include "base/log.h"
 #include "report.h"
 #include "rng.h"
 #include "sim.h"

@@ -14,7 +14,7 @@
  * sim_hooks_free() forgets pending deliveries without calling back; those
  * already on the wire are orphaned and freed when httpc completes them.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "hooks.h"
 
@@ -24,13 +24,13 @@
 
 #include <event2/event.h>
 
-#include "alloc.h"
-#include "httpc.h"
-#include "log.h"
+#include "base/alloc.h"
+#include "net/httpc.h"
+#include "base/log.h"
 #include "report.h"
 #include "rng.h"
 #include "sim.h"
-#include "twsig.h"
+#include "twilio/signature.h"
 
 #define TWILIO_TIMEOUT_MS 15000 /* Twilio's limit for fetching TwiML */
 #define VAPI_TIMEOUT_MS   20000 /* Vapi's default server.timeoutSeconds */

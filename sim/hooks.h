@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "form.h"
+#include "base/form.h"
 #include "scenario.h"
 
 struct sim_world;

@@ -4,7 +4,7 @@
  * report. Exit status: 0 every invariant holds, 1 some failed, 2 usage or
  * scenario error.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -15,14 +15,14 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "callers.h"
-#include "clock.h"
+#include "base/clock.h"
 #include "hooks.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "json.h"
-#include "log.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "base/json.h"
+#include "base/log.h"
 #include "report.h"
 #include "rng.h"
 #include "scenario.h"

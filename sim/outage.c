@@ -2,7 +2,7 @@
  * outage.c - API outage windows (see outage.h): requests held in a black
  * hole until the window closes, or refused with 503.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "outage.h"
 
@@ -11,8 +11,8 @@
 
 #include <event2/event.h>
 
-#include "alloc.h"
-#include "log.h"
+#include "base/alloc.h"
+#include "base/log.h"
 #include "report.h"
 #include "sim.h"
 

@@ -17,7 +17,7 @@
  * makes it as quick to follow the load as it can be without going noisy.
  * It is scored against the same actual waits as callgate's announcement.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "report.h"
 
@@ -29,8 +29,8 @@
 
 #include <jansson.h>
 
-#include "alloc.h"
-#include "json.h"
+#include "base/alloc.h"
+#include "base/json.h"
 #include "sim.h"
 #include "taskrouter.h"
 #include "wtscore.h"

@@ -3,14 +3,14 @@
  * its authors recommend: the same 64-bit seed gives the same stream on every
  * platform, which is what makes a scenario repeat exactly.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "rng.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 
 struct sim_rng {
     uint64_t s[4];

@@ -3,7 +3,7 @@
  * members it may have, so that a typo fails loudly instead of silently
  * running a different scenario; errors name the JSON path.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "scenario.h"
 
@@ -15,8 +15,8 @@
 
 #include <jansson.h>
 
-#include "alloc.h"
-#include "json.h"
+#include "base/alloc.h"
+#include "base/json.h"
 
 /* Files are small; this bounds what a mistaken path can make us read. */
 #define MAX_FILE_BYTES (1024 * 1024)

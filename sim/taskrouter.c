@@ -7,7 +7,7 @@
  * disagree (avg_task_acceptance_time is typed integer, printed 0.0) the
  * examples win, as the live API is what they were taken from.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "taskrouter.h"
 
@@ -22,18 +22,19 @@
 
 #include <event2/event.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "form.h"
-#include "httpd.h"
-#include "log.h"
+#include "base/crypto.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/form.h"
+#include "net/httpd.h"
+#include "base/log.h"
 #include "report.h"
 #include "rng.h"
 #include "scenario.h"
 #include "sim.h"
 #include "twapi.h"
-#include "twsig.h"
+#include "twilio/signature.h"
 
 #define API_ROOT "/v1/Workspaces/"
 #define MAX_SEGS 5
@@ -805,7 +806,7 @@ static int authorized(const struct sim_taskrouter *tr, struct cg_http_req *req)
     if (n < 0 || (size_t)n >= sizeof(cred))
         return 0;
     b64_encode((const unsigned char *)cred, (size_t)n, want, sizeof(want));
-    return cg_consttime_streq(h, want);
+    return cg_ct_streq(h, want);
 }
 
 /* ---- statistics ---- */

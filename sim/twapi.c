@@ -3,7 +3,7 @@
  * TaskRouter (see twapi.h). Both must answer alike to the byte, so the
  * code that produces those bytes exists once.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "twapi.h"
 
@@ -16,9 +16,9 @@
 
 #include <event2/event.h>
 
-#include "buf.h"
-#include "form.h"
-#include "httpd.h"
+#include "base/buf.h"
+#include "base/form.h"
+#include "net/httpd.h"
 
 #define CODE_BAD_REQUEST 20001
 #define CODE_BAD_TOKEN   21481

@@ -20,7 +20,7 @@
 
 #include "report.h"
 #include "sim.h"
-#include "twiml.h"
+#include "twiml_reader.h"
 
 struct event;
 struct sim_fetch;

@@ -8,7 +8,7 @@
  * when it arrives: that is when "Twilio" acts on it. Faulted requests are
  * never processed, as Twilio promises for 429.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "twilio.h"
 
@@ -19,16 +19,17 @@
 
 #include <event2/event.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "form.h"
-#include "httpd.h"
-#include "log.h"
+#include "base/crypto.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/form.h"
+#include "net/httpd.h"
+#include "base/log.h"
 #include "outage.h"
 #include "rng.h"
 #include "twapi.h"
-#include "twsig.h"
+#include "twilio/signature.h"
 
 #define API_ROOT "/2010-04-01/Accounts/"
 #define MAX_SEGS 6
@@ -158,8 +159,8 @@ static int authorized(const struct sim_twilio *tw, struct cg_http_req *req)
     if (!colon)
         return 0;
     *colon = '\0';
-    int user_ok = cg_consttime_streq(cred, acct(tw));
-    int pass_ok = cg_consttime_streq(colon + 1, token);
+    int user_ok = cg_ct_streq(cred, acct(tw));
+    int pass_ok = cg_ct_streq(colon + 1, token);
     return user_ok & pass_ok;
 }
 

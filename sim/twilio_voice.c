@@ -9,7 +9,7 @@
  * results are parked and processed from the loop, so a webhook's answer
  * never runs inside the code that sent it.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "twilio.h"
 
@@ -23,12 +23,12 @@
 
 #include <event2/event.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "form.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/form.h"
 #include "hooks.h"
-#include "log.h"
+#include "base/log.h"
 #include "rng.h"
 
 enum fetch_kind {

@@ -9,7 +9,7 @@
  * the limit in "blocked" mode) goes straight to ENDED after end_lag_s and
  * never counts against the limit.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "vapi.h"
 
@@ -22,18 +22,19 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "alloc.h"
-#include "clock.h"
-#include "form.h"
+#include "base/crypto.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/form.h"
 #include "hooks.h"
-#include "httpd.h"
-#include "json.h"
-#include "log.h"
+#include "net/httpd.h"
+#include "base/json.h"
+#include "base/log.h"
 #include "outage.h"
 #include "report.h"
 #include "rng.h"
 #include "sim.h"
-#include "twsig.h"
+#include "twilio/signature.h"
 
 #define NBUCKETS        4096
 #define MAX_KEEP        200000 /* calls kept for GET; older ended ones are pruned */
@@ -161,7 +162,7 @@ static void reply_error(struct cg_http_req *req, int status, json_t *message, co
 static int authorized(struct sim_vapi *v, struct cg_http_req *req)
 {
     const char *h = cg_http_req_header(req, "Authorization");
-    if (h && strncasecmp(h, "Bearer ", 7) == 0 && cg_consttime_streq(h + 7, v->w->sc->vapi_api_key))
+    if (h && strncasecmp(h, "Bearer ", 7) == 0 && cg_ct_streq(h + 7, v->w->sc->vapi_api_key))
         return 1;
     reply_error(req, 401,
                 json_string("Invalid Key. Hot tip, you may be using the private key instead of "

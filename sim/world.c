@@ -2,11 +2,11 @@
  * world.c - what every module shares about the running world: its clock.
  * Kept apart from main.c so that the modules link into unit tests.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "sim.h"
 
-#include "clock.h"
+#include "base/clock.h"
 
 double sim_now_s(const struct sim_world *w)
 {

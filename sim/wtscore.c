@@ -12,7 +12,7 @@
  * exactly what sim_taskrouter_actual_wait_at() would (the unit test holds
  * the scorer to that).
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "wtscore.h"
 
@@ -22,10 +22,10 @@
 
 #include <event2/event.h>
 
-#include "alloc.h"
-#include "httpc.h"
-#include "json.h"
-#include "log.h"
+#include "base/alloc.h"
+#include "net/httpc.h"
+#include "base/json.h"
+#include "base/log.h"
 #include "taskrouter.h"
 
 #define SID_LEN            34

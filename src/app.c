@@ -1,4 +1,4 @@
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "app.h"
 
@@ -8,20 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "config.h"
-#include "gate.h"
+#include "base/err.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "gate/gate.h"
 #include "health.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "keys.h"
-#include "log.h"
-#include "metrics.h"
-#include "redis.h"
-#include "twhook.h"
-#include "waittime.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "gate/keys.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "net/redis.h"
+#include "twilio/webhook.h"
+#include "waittime/waittime.h"
 
 /* How often the shutdown sequence checks whether work has drained. */
 #define DRAIN_POLL_MS 20
@@ -205,7 +206,7 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
     };
     app->httpd = cg_httpd_new(base, &ho);
     if (app->httpd == NULL) {
-        snprintf(err, errlen, "cannot create the HTTP server");
+        cg_err_set(err, errlen, "cannot create the HTTP server");
         goto fail;
     }
     struct cg_httpc_opts co = {
@@ -214,12 +215,12 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
     };
     app->httpc = cg_httpc_new(base, &co);
     if (app->httpc == NULL) {
-        snprintf(err, errlen, "cannot create the HTTP client");
+        cg_err_set(err, errlen, "cannot create the HTTP client");
         goto fail;
     }
     app->health = cg_health_new(app->httpd, app->redis, &app->keys, cfg);
     if (app->health == NULL) {
-        snprintf(err, errlen, "cannot register /health");
+        cg_err_set(err, errlen, "cannot register /health");
         goto fail;
     }
     app->metrics = cg_metrics_new();
@@ -255,7 +256,7 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         if (cg_httpd_route(app->httpd, "/metrics", CG_HTTP_GET, handle_metrics, app) != 0 ||
             cg_httpd_route(app->httpd, "/queue-wait", CG_HTTP_POST, handle_taskqueue_wait, app) !=
                 0) {
-            snprintf(err, errlen, "cannot register /metrics and /queue-wait");
+            cg_err_set(err, errlen, "cannot register /metrics and /queue-wait");
             goto fail;
         }
     } else {
@@ -265,7 +266,7 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
     }
     app->drain_timer = evtimer_new(base, on_drain, app);
     if (app->drain_timer == NULL) {
-        snprintf(err, errlen, "cannot create timers");
+        cg_err_set(err, errlen, "cannot create timers");
         goto fail;
     }
     return app;
@@ -282,7 +283,7 @@ int cg_app_start(struct cg_app *app, char *err, size_t errlen)
     app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
     if (app->sigint == NULL || app->sigterm == NULL || evsignal_add(app->sigint, NULL) != 0 ||
         evsignal_add(app->sigterm, NULL) != 0) {
-        snprintf(err, errlen, "cannot install signal handlers");
+        cg_err_set(err, errlen, "cannot install signal handlers");
         return -1;
     }
     cg_log_info("callgate listening", "address=%s port=%d public_url=%s instance=%s",

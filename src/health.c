@@ -1,15 +1,15 @@
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "health.h"
 
 #include <stdlib.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "config.h"
-#include "httpd.h"
-#include "keys.h"
-#include "redis.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "net/httpd.h"
+#include "gate/keys.h"
+#include "net/redis.h"
 
 /* KEYS: waiting, active, limit. ARGV: the configured limit, used until an
  * operator changes it at runtime. */

@@ -3,7 +3,7 @@
  * --help, --version. Exit codes: 0 success, 1 runtime failure, 2 bad
  * configuration or usage.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "app.h"
-#include "config.h"
-#include "demo.h"
-#include "log.h"
+#include "base/config.h"
+#include "demo/demo.h"
+#include "base/log.h"
 
 #define DOTENV_PATH ".env"
 

@@ -1,7 +1,7 @@
 /*
- * Fuzz target: configuration loading (src/config.c): the .env parser, then
+ * Fuzz target: configuration loading (src/base/config.c): the .env parser, then
  * the validation of every option read from it, including REDIS_URL and the
- * base URLs (src/url.c), then check-config's printing.
+ * base URLs (src/base/url.c), then check-config's printing.
  *
  * The .env parser is static, so the input is written to a private temporary
  * file and loaded through cg_config_load, with every option cleared from the
@@ -13,12 +13,12 @@
  * REDIS_URL's printed form, when the URL parses, is the same URL with only
  * the password masked.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "config.h"
-#include "url.h"
+#include "base/config.h"
+#include "base/url.h"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 /*
  * Fuzz target: application/x-www-form-urlencoded bodies and query strings
- * (src/form.c cg_form_parse), as Twilio's webhooks and every query string
+ * (src/base/form.c cg_form_parse), as Twilio's webhooks and every query string
  * reach httpd.
  *
  * Invariants beyond not crashing: a refused input leaves the form empty with
@@ -8,12 +8,12 @@
  * lengths; encode(parse(x)) parses back to the same pairs, and encoding that
  * again gives the same text (the encoding is canonical).
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "form.h"
-#include "utf8.h"
+#include "base/form.h"
+#include "base/utf8.h"
 
 static void check_same_pairs(const struct cg_form *a, const struct cg_form *b)
 {

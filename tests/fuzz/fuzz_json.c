@@ -1,5 +1,5 @@
 /*
- * Fuzz target: bounded JSON parsing (src/json.c cg_json_parse with
+ * Fuzz target: bounded JSON parsing (src/base/json.c cg_json_parse with
  * CG_JSON_MAX_DEPTH) and the typed getters, which every webhook and API
  * response goes through.
  *
@@ -9,11 +9,11 @@
  * (an integer read implies a number read of the same value, a string read is
  * the string at that path).
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "json.h"
+#include "base/json.h"
 
 /* Depth of v, counting arrays and objects as cg_json_parse does. Accepted
  * values are at most CG_JSON_MAX_DEPTH deep, which bounds the recursion. */

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: percent coding (src/form.c cg_pct_decode, cg_pct_encode), as
+ * Fuzz target: percent coding (src/base/form.c cg_pct_decode, cg_pct_encode), as
  * httpd decodes every request path (path semantics: '+' stays '+') and the
  * form parser every name and value ('+' is a space).
  *
@@ -10,11 +10,11 @@
  * decode unless they hold a NUL, which decoding must refuse; encoding emits
  * only unreserved bytes and upper-case %XX.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "form.h"
+#include "base/form.h"
 
 static int is_unreserved(unsigned char c)
 {

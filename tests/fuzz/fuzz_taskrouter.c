@@ -1,6 +1,6 @@
 /*
  * Fuzz target: TaskRouter pages as the wait-time poller reads them
- * (src/waittime.c): cg_wt_parse_stats over TaskQueues/Statistics pages and
+ * (src/waittime/): cg_wt_parse_stats over TaskQueues/Statistics pages and
  * cg_wt_parse_names over the TaskQueues list, then what is made of each
  * record (the Redis encoding and its decoder, the HTTP API record, the
  * seed's Redis value) and the same-origin check on meta.next_page_url.
@@ -11,14 +11,14 @@
  * a record survives encode then decode; every JSON made of records parses;
  * a next page accepted as same-origin really is on the TaskRouter host.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "buf.h"
-#include "json.h"
-#include "url.h"
-#include "waittime.h"
+#include "base/buf.h"
+#include "base/json.h"
+#include "base/url.h"
+#include "waittime/waittime.h"
 
 #include <math.h>
 #include <strings.h>

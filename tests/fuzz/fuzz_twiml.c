@@ -7,11 +7,11 @@
  * accepted one has at most SIM_TWIML_MAX_VERBS verbs of known kinds, with
  * methods "GET" or "POST" and readable strings; freeing empties it.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "../../sim/twiml.h"
+#include "../../sim/twiml_reader.h"
 
 static int is_method(const char *m)
 {

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the TwiML callgate writes (src/twiml.c) with caller- and
+ * Fuzz target: the TwiML callgate writes (src/twilio/twiml.c) with caller- and
  * operator-controlled text in it, read back by the simulator's parser
  * (sim/twiml.c). This checks twiml.h's promise end to end: no value can add
  * an element or an attribute, and every document is well-formed.
@@ -11,15 +11,15 @@
  * writes; clean text (valid UTF-8 without control characters, within the
  * limits) comes back unchanged.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "log.h"
-#include "twiml.h"
-#include "utf8.h"
+#include "base/log.h"
+#include "twilio/twiml.h"
+#include "base/utf8.h"
 
-#include "../../sim/twiml.h"
+#include "../../sim/twiml_reader.h"
 
 #define PUBLIC_URL "https://gate.example.com"
 

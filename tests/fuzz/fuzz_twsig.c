@@ -1,5 +1,5 @@
 /*
- * Fuzz target: Twilio request signatures (src/twsig.c cg_twsig_validate and
+ * Fuzz target: Twilio request signatures (src/twilio/signature.c cg_twsig_validate and
  * cg_twsig_validate_json) with a fuzzed auth token, URL, signature and body.
  *
  * Input: "token\nurl\nsignature\nbody"; the body is used both as a form body
@@ -13,13 +13,14 @@
  * URL signed with the default port validates without it and the other way
  * round, and one signed without a port validates with any.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "form.h"
-#include "twsig.h"
-#include "url.h"
+#include "base/crypto.h"
+#include "base/form.h"
+#include "twilio/signature.h"
+#include "base/url.h"
 
 /* A different Base64 character at position i (always one, so the
  * signature stays well-formed and only the comparison can refuse it). */

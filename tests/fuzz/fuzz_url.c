@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the URLs callgate is configured with (src/url.c):
+ * Fuzz target: the URLs callgate is configured with (src/base/url.c):
  * REDIS_URL through cg_redis_url_parse and PUBLIC_URL / *_BASE_URL through
  * cg_base_url_parse. Each input is tried as both.
  *
@@ -9,12 +9,12 @@
  * the same parts; an accepted base URL's normalised form parses to itself,
  * with the same parts, and has no trailing '/'.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "form.h"
-#include "url.h"
+#include "base/form.h"
+#include "base/url.h"
 
 static int streq_null(const char *a, const char *b)
 {

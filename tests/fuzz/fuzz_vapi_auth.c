@@ -1,5 +1,5 @@
 /*
- * Fuzz target: Vapi webhook authentication (src/vapi_api.c
+ * Fuzz target: Vapi webhook authentication (src/vapi/api.c
  * cg_vapi_authenticate): the legacy x-vapi-secret header and the HMAC plan
  * with its algorithm, encoding, prefix and header names.
  *
@@ -14,11 +14,11 @@
  * encoding, a signature computed here over "{timestamp}.{body}" is accepted,
  * and refused when one body byte changes or the timestamp is too old.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "vapi_api.h"
+#include "vapi/api.h"
 
 #include <strings.h>
 

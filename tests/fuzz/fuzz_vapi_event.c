@@ -1,5 +1,5 @@
 /*
- * Fuzz target: Vapi server messages posted to /call-ended (src/vapi_api.c
+ * Fuzz target: Vapi server messages posted to /call-ended (src/vapi/api.c
  * cg_vapi_parse_event): status-update, end-of-call-report, hang and the rest.
  *
  * Invariants: a refused body gives a reason, a NULL root and a zeroed event;
@@ -8,11 +8,11 @@
  * and is_end exactly for end-of-call-report and status-update "ended".
  * Every string must stay readable until the root is released (ASan checks).
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "vapi_api.h"
+#include "vapi/api.h"
 
 #include <ctype.h>
 

@@ -1,6 +1,6 @@
 /*
  * Fuzz target: the header and URL checks of the wait-time service
- * (src/waittime.c): cg_wt_etag_matches over a client's If-None-Match, and
+ * (src/waittime/): cg_wt_etag_matches over a client's If-None-Match, and
  * cg_wt_same_origin, which decides whether a next_page_url from TaskRouter
  * may receive the account's credentials.
  *
@@ -11,11 +11,11 @@
  * origin is same-origin with itself and with itself plus a path, and never
  * with the same URL under the other scheme.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 
-#include "waittime.h"
+#include "waittime/waittime.h"
 
 #include <strings.h>
 

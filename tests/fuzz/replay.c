@@ -8,7 +8,7 @@
  * the plain and in the sanitizer build. A crash or a broken invariant aborts
  * the process, which fails the CTest test fuzz.<target>.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fuzz.h"
 

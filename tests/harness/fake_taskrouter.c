@@ -3,7 +3,7 @@
  * the fakesrv.h scaffolding; the test thread touches the shared state under
  * the mutex only.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fake_taskrouter.h"
 
@@ -16,8 +16,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "alloc.h"
-#include "buf.h"
+#include "base/alloc.h"
+#include "base/buf.h"
 #include "fakesrv.h"
 #include "harness.h"
 

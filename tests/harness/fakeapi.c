@@ -3,7 +3,7 @@
  * fakesrv.h scaffolding; the test thread only touches the shared state
  * under the mutex.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fakeapi.h"
 
@@ -15,11 +15,11 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "fakesrv.h"
-#include "form.h"
+#include "base/form.h"
 #include "harness.h"
-#include "twilio_api.h"
+#include "twilio/api.h"
 
 #define TW_PREFIX "/2010-04-01/Accounts/"
 #define SID_LEN   34

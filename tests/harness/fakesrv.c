@@ -4,7 +4,7 @@
  * (libevent is not built thread-aware here, so the loop cannot be broken
  * from another thread directly).
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "fakesrv.h"
 
@@ -24,8 +24,8 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
 
-#include "alloc.h"
-#include "clock.h"
+#include "base/alloc.h"
+#include "base/clock.h"
 #include "harness.h"
 
 /* A reply held back by cgt_srv_answer (server thread only). */

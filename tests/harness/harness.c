@@ -1,4 +1,4 @@
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -18,10 +18,10 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "config.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
 
 extern char **environ;
 

@@ -9,7 +9,7 @@
 #ifndef CG_HARNESS_H
 #define CG_HARNESS_H
 
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "proc.h"
+#include "demo/proc.h"
 
 struct event_base;
 

@@ -2,7 +2,7 @@
 
 #include <stdio.h>
 
-#include "proc.h"
+#include "demo/proc.h"
 
 #define MAX_ENV 64
 

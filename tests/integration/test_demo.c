@@ -22,8 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "proc.h"
+#include "base/alloc.h"
+#include "demo/proc.h"
 
 #define MAX_TRACKED 32
 

@@ -8,7 +8,7 @@
  * Everything that happens asynchronously is awaited by polling with a
  * timeout; no assertion depends on how fast anything is.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -20,12 +20,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
-#include "config.h"
+#include "base/alloc.h"
+#include "base/config.h"
 #include "fakeapi.h"
-#include "form.h"
-#include "proc.h"
-#include "twsig.h"
+#include "base/form.h"
+#include "demo/proc.h"
+#include "twilio/signature.h"
 
 #define ACCOUNT_SID  "AC0123456789abcdef0123456789abcdef"
 #define AUTH_TOKEN   "test-twilio-auth-token-42"

@@ -41,7 +41,7 @@
  * shapes that HTTP client libraries refuse to send. No assertion depends on
  * speed; time bounds are upper bounds only.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -63,19 +63,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "config.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
 #include "fake_taskrouter.h"
 #include "fakeapi.h"
-#include "form.h"
-#include "proc.h"
-#include "twsig.h"
+#include "base/form.h"
+#include "demo/proc.h"
+#include "twilio/signature.h"
 
-/* The simulator's strict TwiML parser. Integration tests are not linked
- * with the simulator's library (only test_sim_* are), so its one
- * self-contained file is compiled in here. */
-#include "../../sim/twiml.c"
+/* The simulator's strict TwiML parser. */
+#include "../../sim/twiml_reader.h"
 
 #define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
 #define AUTH_TOKEN  "hostile-twilio-auth-token-1"

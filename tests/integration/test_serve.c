@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc.h"
+#include "demo/proc.h"
 
 struct fixture {
     struct cg_redis_server rs;

@@ -9,14 +9,14 @@
  * ampersands, angle brackets, "</Say><Dial>+1900</Dial>", CR LF, control
  * characters, U+FFFE) answer webhooks from callers whose numbers are
  * hostile too. Every TwiML document is parsed with the simulator's strict
- * parser (sim/twiml.c; this file is named test_sim_* to be linked with it)
+ * parser (sim/twiml_reader.c)
  * and must hold exactly the expected verbs, whose text and attributes must
  * read back as exactly the configured values (less what TwiML cannot
  * carry: control characters and XML non-characters, as twiml.h documents).
  * Every JSON document is parsed with jansson and its strings must round
  * trip byte for byte.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -28,14 +28,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../sim/twiml.h"
-#include "alloc.h"
-#include "buf.h"
-#include "config.h"
+#include "../../sim/twiml_reader.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
 #include "fakeapi.h"
-#include "form.h"
-#include "proc.h"
-#include "twsig.h"
+#include "base/form.h"
+#include "demo/proc.h"
+#include "twilio/signature.h"
 
 #define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
 #define AUTH_TOKEN  "injection-twilio-auth-token"

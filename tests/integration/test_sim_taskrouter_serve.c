@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "json.h"
+#include "base/json.h"
 
 /* Base64 of the scenario defaults "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:sim-auth-token". */
 #define AUTH                                                                                       \

@@ -21,12 +21,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "estimate.h"
+#include "base/estimate.h"
 #include "fake_taskrouter.h"
-#include "log.h"
-#include "proc.h"
-#include "twsig.h"
-#include "waittime.h"
+#include "base/log.h"
+#include "demo/proc.h"
+#include "twilio/signature.h"
+#include "waittime/waittime.h"
 
 #define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
 #define AUTH_TOKEN  "wt-test-auth-token-0123"

@@ -37,11 +37,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "json.h"
-#include "log.h"
-#include "proc.h"
-#include "waittime.h"
+#include "base/buf.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "demo/proc.h"
+#include "waittime/waittime.h"
 
 /* The simulator's default credentials and workspace. */
 #define ACCOUNT_SID "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

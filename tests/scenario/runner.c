@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "demo/proc.h"
 
 #define MAX_INSTANCES    3
 #define MAX_ACTIONS      4

@@ -2,7 +2,7 @@
  * test_buf.c - the bounded buffer (appends, printf, take, reset), its JSON
  * and XML escaping, and strict UTF-8 validation.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "utf8.h"
+#include "base/buf.h"
+#include "base/utf8.h"
 
 #include <jansson.h>
 #include <stdlib.h>

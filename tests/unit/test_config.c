@@ -3,7 +3,7 @@
  * environment's precedence, validation of every kind of option, error
  * collection and the masking of secrets.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "log.h"
+#include "base/config.h"
+#include "base/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * with abandonment correction and the head-of-line bound), the EWMA, and
  * the TaskQueue estimate of the wait-time service.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "estimate.h"
+#include "base/estimate.h"
 
 #include <limits.h>
 #include <math.h>

@@ -3,7 +3,7 @@
  */
 #include "harness.h"
 
-#include "form.h"
+#include "base/form.h"
 
 #include <stdio.h>
 #include <stdlib.h>

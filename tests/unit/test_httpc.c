@@ -1,4 +1,4 @@
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -19,10 +19,10 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "httpc.h"
-#include "log.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "net/httpc.h"
+#include "base/log.h"
 
 /* ---- loopback evhttp server on the test's own event_base ---- */
 

@@ -1,4 +1,4 @@
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -16,11 +16,11 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "httpd.h"
-#include "log.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "net/httpd.h"
+#include "base/log.h"
 
 /*
  * The server runs on an event_base in this process; the client is a

@@ -3,7 +3,7 @@
  */
 #include "harness.h"
 
-#include "json.h"
+#include "base/json.h"
 
 #include <stdlib.h>
 #include <string.h>

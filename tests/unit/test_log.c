@@ -3,7 +3,7 @@
  * object, fields keep their types, text is escaped, secrets are masked and
  * errno survives.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_scripts.h"
+#include "gate/lua_scripts.h"
 
 #define PREFIX "cg:{t}:"
 #define LIMIT  "3"

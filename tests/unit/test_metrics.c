@@ -4,7 +4,7 @@
  * canonical order, the per-family series cap, misuse being ignored, and
  * deterministic output.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "log.h"
-#include "metrics.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 
 #include <event2/event.h>
 
-#include "periodic.h"
+#include "net/periodic.h"
 
 struct counter {
     int runs;

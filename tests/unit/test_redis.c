@@ -17,8 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "redis.h"
+#include "base/log.h"
+#include "net/redis.h"
 
 #define MAX_STATES 512
 
@@ -653,30 +653,6 @@ static void test_connect_timeout_on_silent_listener(void **state)
     close(fd);
 }
 
-static void test_backoff_function(void **state)
-{
-    (void)state;
-    assert_int_equal(cg_redis_backoff_ms(100, 5000, 0), 100);
-    int saw_high = 0;
-    for (unsigned attempt = 0; attempt < 70; attempt++) {
-        long long cap = 100;
-        for (unsigned i = 0; i < attempt && cap < 5000; i++)
-            cap *= 2;
-        if (cap > 5000)
-            cap = 5000;
-        for (int k = 0; k < 200; k++) {
-            int d = cg_redis_backoff_ms(100, 5000, attempt);
-            assert_true(d >= 100);
-            assert_true(d <= cap);
-            if (attempt >= 10 && d > 2500)
-                saw_high = 1;
-        }
-    }
-    assert_true(saw_high);
-    assert_int_equal(cg_redis_backoff_ms(300, 100, 5), 300); /* max < min */
-    assert_int_equal(cg_redis_backoff_ms(0, 0, 1000), 1);
-}
-
 static void test_backoff_while_down(void **state)
 {
     struct fx *f = *state;
@@ -968,7 +944,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_timeout_and_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_timeout_on_silent_listener, setup, teardown),
-        cmocka_unit_test(test_backoff_function),
         cmocka_unit_test_setup_teardown(test_backoff_while_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_while_disconnected, setup, teardown),

@@ -15,7 +15,7 @@
 
 #include <event2/event.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 /* The Twilio engine is not linked in: record the calls it would start. */
 static int started;

@@ -17,12 +17,12 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "alloc.h"
-#include "clock.h"
-#include "form.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "twsig.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/form.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "twilio/signature.h"
 
 #define PUBLIC  "https://gate.example.com/base"
 #define MAXSEEN 64

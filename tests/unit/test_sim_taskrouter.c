@@ -19,11 +19,11 @@
 #include "../../sim/sim.h"
 #include "../../sim/taskrouter.h"
 
-#include "alloc.h"
-#include "clock.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "json.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "base/json.h"
 
 #include <event2/event.h>
 

@@ -18,14 +18,14 @@
 #include "../../sim/twilio.h"
 #include "../../sim/vapi.h"
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "form.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "json.h"
-#include "twsig.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/form.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "base/json.h"
+#include "twilio/signature.h"
 
 #include <event2/event.h>
 

@@ -7,8 +7,8 @@
  */
 #include "harness.h"
 
-#include "../../sim/twiml.h"
-#include "buf.h"
+#include "../../sim/twiml_reader.h"
+#include "base/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,11 +17,11 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "alloc.h"
-#include "clock.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "json.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "base/json.h"
 
 #define MAXMSG 32
 #define KEY    "Authorization: Bearer sim-vapi-key"

@@ -16,12 +16,12 @@
 #include "../../sim/taskrouter.h"
 #include "../../sim/wtscore.h"
 
-#include "alloc.h"
-#include "buf.h"
-#include "clock.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "json.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "base/json.h"
 
 #include <event2/event.h>
 

@@ -3,7 +3,7 @@
  * the test's own event_base. The server records every request and answers
  * the next scripted response, with bodies taken from twilio-wire.md.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -21,11 +21,11 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
 
-#include "alloc.h"
-#include "form.h"
-#include "httpc.h"
-#include "log.h"
-#include "twilio_api.h"
+#include "base/alloc.h"
+#include "base/form.h"
+#include "net/httpc.h"
+#include "base/log.h"
+#include "twilio/api.h"
 
 #define AC    "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define TOKEN "tok_9f8e7d6c5b4a"

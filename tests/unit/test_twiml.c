@@ -3,7 +3,7 @@
  * attempts through every caller- or operator-controlled value, URL checks,
  * and the spoken position and wait phrases.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "twiml.h"
-#include "utf8.h"
+#include "twilio/twiml.h"
+#include "base/utf8.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  */
 #include "harness.h"
 
-#include "url.h"
+#include "base/url.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * scripted loopback evhttp server (bodies from vapi-wire.md), server-message
  * parsing, and webhook authentication.
  */
-#include "fmacros.h"
+#include "base/fmacros.h"
 
 #include "harness.h"
 
@@ -24,11 +24,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "alloc.h"
-#include "httpc.h"
-#include "json.h"
-#include "log.h"
-#include "vapi_api.h"
+#include "base/alloc.h"
+#include "net/httpc.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "vapi/api.h"
 
 #define KEY     "vapi-private-key-0123"
 #define PHONE   "pn_7d0c2b4e"

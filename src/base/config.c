@@ -1,0 +1,1144 @@
+#include "base/fmacros.h"
+
+#include "base/config.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/url.h"
+#include "base/utf8.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* A .env file is a handful of lines; anything bigger is a mistake (a binary,
+ * a log file) and is refused rather than read into memory. */
+#define DOTENV_MAX_BYTES (1024 * 1024)
+#define DOTENV_MAX_LINE  16384
+#define ERROR_MAX        512
+#define HELP_WIDTH       79
+
+enum opt_type {
+    T_STR,       /* free text, checked by the row's check function */
+    T_INT,       /* int field, bounded */
+    T_LONG,      /* long field, bounded (byte sizes) */
+    T_LOG_LEVEL, /* enum cg_log_level */
+    T_OVERFLOW,  /* enum cg_overflow_action */
+    T_BASE_URL,  /* http(s) base URL, stored normalised */
+    T_REDIS_URL, /* redis:// URL, stored as written */
+};
+
+enum {
+    F_SECRET = 1 << 0,   /* masked in print, registered with the logger */
+    F_OPTIONAL = 1 << 1, /* the empty string skips validation */
+};
+
+enum { SRC_DEFAULT, SRC_DOTENV, SRC_ENV };
+
+static const char *const source_names[] = {"default", ".env", "env"};
+
+/* Returns NULL when v is acceptable, else a reason that never quotes v. */
+typedef const char *(*check_fn)(const char *v);
+
+struct choice {
+    const char *name;
+    int value;
+};
+
+struct option {
+    const char *section;
+    const char *name;
+    enum opt_type type;
+    size_t offset;
+    const char *def;
+    long min, max;
+    unsigned flags;
+    check_fn check;
+    const struct choice *choices;
+    const char *label; /* type shown by --help when "string" says too little */
+    const char *doc;
+};
+
+static const struct choice level_choices[] = {
+    {"debug", CG_LOG_DEBUG},
+    {"info", CG_LOG_INFO},
+    {"warn", CG_LOG_WARN},
+    {"error", CG_LOG_ERROR},
+    {NULL, 0},
+};
+
+static const struct choice overflow_choices[] = {
+    {"message", CG_OVERFLOW_MESSAGE},
+    {"dial", CG_OVERFLOW_DIAL},
+    {"voicemail", CG_OVERFLOW_VOICEMAIL},
+    {NULL, 0},
+};
+
+/* ---- checks for string options ---- */
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int is_alnum(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* 1 if s has a space or a control character (C0, DEL). */
+static int has_space_or_ctl(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+/* Twilio SIDs are a two-letter prefix and 32 hex digits. */
+static int sid_ok(const char *v, const char *prefix)
+{
+    if (strncmp(v, prefix, 2) != 0 || strlen(v) != 34)
+        return 0;
+    for (size_t i = 2; i < 34; i++)
+        if (!is_hex((unsigned char)v[i]))
+            return 0;
+    return 1;
+}
+
+static const char *check_account_sid(const char *v)
+{
+    return sid_ok(v, "AC") ? NULL : "must be AC followed by 32 hex digits";
+}
+
+static const char *check_queue_sid(const char *v)
+{
+    return sid_ok(v, "QU") ? NULL : "must be QU followed by 32 hex digits";
+}
+
+static const char *check_workspace_sid(const char *v)
+{
+    return sid_ok(v, "WS") ? NULL : "must be WS followed by 32 hex digits";
+}
+
+static const char *check_bind_address(const char *v)
+{
+    if (*v == '\0' || has_space_or_ctl(v))
+        return "must be an IP address or host name";
+    return NULL;
+}
+
+static const char *check_instance_id(const char *v)
+{
+    if (strlen(v) > 128 || has_space_or_ctl(v))
+        return "must be at most 128 characters without spaces or control characters";
+    return NULL;
+}
+
+static const char *check_gate_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 1 || n > 64)
+        goto bad;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!is_alnum(c) && c != '_' && c != '.' && c != '-')
+            goto bad;
+    }
+    return NULL;
+bad:
+    return "must be 1 to 64 characters from A-Z a-z 0-9 _ . -";
+}
+
+/* The value is already known to be valid UTF-8, so counting the bytes that
+ * are not continuation bytes counts characters. */
+static const char *check_queue_name(const char *v)
+{
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            goto bad;
+        /* C1 controls U+0080-U+009F are encoded as C2 80 - C2 9F. */
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            goto bad;
+        if ((*p & 0xc0) != 0x80)
+            chars++;
+    }
+    if (chars >= 1 && chars <= 64)
+        return NULL;
+bad:
+    return "must be 1 to 64 characters without control characters";
+}
+
+static const char *check_overflow_message(const char *v)
+{
+    return strlen(v) <= 4096 ? NULL : "must be at most 4096 bytes";
+}
+
+static const char *check_dial_number(const char *v)
+{
+    size_t n = strlen(v);
+    if (v[0] != '+' || n < 7 || n > 16)
+        goto bad;
+    for (size_t i = 1; i < n; i++)
+        if (!is_digit((unsigned char)v[i]))
+            goto bad;
+    return NULL;
+bad:
+    return "must be a phone number in E.164 form: + and 6 to 15 digits";
+}
+
+/* Not a base URL: hold music is often a URL with a query string (Twilio's
+ * own twimlets are), so only the scheme and the absence of spaces are
+ * checked. Twilio fetches it, not callgate. */
+static const char *check_hold_music_url(const char *v)
+{
+    size_t skip = 0;
+    if (strncasecmp(v, "https://", 8) == 0)
+        skip = 8;
+    else if (strncasecmp(v, "http://", 7) == 0)
+        skip = 7;
+    if (skip == 0 || v[skip] == '\0' || v[skip] == '/' || has_space_or_ctl(v) || strlen(v) > 2048)
+        return "must be an http:// or https:// URL";
+    return NULL;
+}
+
+static const char *check_hmac_algorithm(const char *v)
+{
+    if (strcmp(v, "sha256") != 0 && strcmp(v, "sha512") != 0 && strcmp(v, "sha1") != 0)
+        return "must be sha256, sha512 or sha1";
+    return NULL;
+}
+
+static const char *check_hmac_encoding(const char *v)
+{
+    if (strcmp(v, "hex") != 0 && strcmp(v, "base64") != 0)
+        return "must be hex or base64";
+    return NULL;
+}
+
+static const char *check_header_name(const char *v)
+{
+    if (*v == '\0' || strlen(v) > 64)
+        return "must be a header name of 1 to 64 characters";
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return "must be a header name (letters, digits, '-' and '_')";
+    return NULL;
+}
+
+static const char *check_vapi_id(const char *v)
+{
+    if (strlen(v) > 128 || has_space_or_ctl(v))
+        return "must be at most 128 characters without spaces or control characters";
+    return NULL;
+}
+
+/* ---- the option table: the single source of truth ---- */
+
+/* The offset of a field, with a compile-time check that it has type T, so a
+ * row cannot point an int parser at a char * field. */
+#define FIELD(f, T)                                                                                \
+    (offsetof(struct cg_config, f) + 0 * sizeof(_Generic(((struct cg_config *)0)->f, T : 1)))
+
+#define OPT_STR(sec, nm, f, d, fl, chk, dc)                                                        \
+    {                                                                                              \
+        .section = sec, .name = nm, .type = T_STR, .offset = FIELD(f, char *), .def = d,           \
+        .flags = fl, .check = chk, .doc = dc                                                       \
+    }
+#define OPT_STRL(lbl, sec, nm, f, d, fl, chk, dc)                                                  \
+    {                                                                                              \
+        .section = sec, .name = nm, .type = T_STR, .offset = FIELD(f, char *), .def = d,           \
+        .flags = fl, .check = chk, .label = lbl, .doc = dc                                         \
+    }
+#define OPT_INT(sec, nm, f, d, lo, hi, dc)                                                         \
+    {                                                                                              \
+        .section = sec, .name = nm, .type = T_INT, .offset = FIELD(f, int), .def = d, .min = lo,   \
+        .max = hi, .doc = dc                                                                       \
+    }
+#define OPT_LONG(sec, nm, f, d, lo, hi, dc)                                                        \
+    {                                                                                              \
+        .section = sec, .name = nm, .type = T_LONG, .offset = FIELD(f, long), .def = d, .min = lo, \
+        .max = hi, .doc = dc                                                                       \
+    }
+#define OPT_URL(sec, nm, f, d, fl, dc)                                                             \
+    {                                                                                              \
+        .section = sec, .name = nm, .type = T_BASE_URL, .offset = FIELD(f, char *), .def = d,      \
+        .flags = fl, .doc = dc                                                                     \
+    }
+
+static const char S_HTTP[] = "HTTP server";
+static const char S_REDIS[] = "Redis";
+static const char S_TWILIO[] = "Twilio";
+static const char S_VAPI[] = "Vapi";
+static const char S_GATE[] = "Admission gate";
+static const char S_WAIT[] = "Wait-time service";
+
+static const struct option options[] = {
+    /* HTTP server */
+    OPT_INT(S_HTTP, "PORT", port, "3000", 1, 65535, "TCP port the HTTP server listens on."),
+    OPT_STRL("address", S_HTTP, "BIND_ADDRESS", bind_address, "0.0.0.0", 0, check_bind_address,
+             "Address the HTTP server binds to: 0.0.0.0 for every IPv4 interface, :: for IPv6, "
+             "127.0.0.1 behind a local reverse proxy."),
+    OPT_URL(S_HTTP, "PUBLIC_URL", public_url, "", F_OPTIONAL,
+            "Base URL Twilio uses to reach callgate, exactly as configured on the phone number "
+            "(normally https://...). Twilio signs every webhook over this URL, so a mismatch "
+            "makes every request fail validation. Empty: http://127.0.0.1:<PORT>, for local "
+            "tests only."),
+    OPT_LONG(S_HTTP, "HTTP_MAX_BODY_BYTES", http_max_body_bytes, "65536", 1024, 16777216,
+             "Largest request body accepted; larger requests are refused with 413."),
+    OPT_LONG(S_HTTP, "HTTP_MAX_HEADER_BYTES", http_max_header_bytes, "8192", 1024, 65536,
+             "Largest total size of request header names and values; larger requests are "
+             "refused with 431."),
+    OPT_INT(S_HTTP, "HTTP_TIMEOUT_SECONDS", http_timeout_seconds, "30", 1, 3600,
+            "Seconds an HTTP connection may stay idle or stuck in a request before it is "
+            "closed."),
+    OPT_INT(S_HTTP, "SHUTDOWN_GRACE_MS", shutdown_grace_ms, "5000", 0, 600000,
+            "On SIGTERM or SIGINT, milliseconds allowed for requests in flight to finish before "
+            "the process exits."),
+    {.section = S_HTTP,
+     .name = "LOG_LEVEL",
+     .type = T_LOG_LEVEL,
+     .offset = FIELD(log_level, enum cg_log_level),
+     .def = "info",
+     .choices = level_choices,
+     .doc = "Least severe level written to the JSON log on stderr."},
+    OPT_STR(S_HTTP, "ADMIN_TOKEN", admin_token, "", F_SECRET, NULL,
+            "Bearer token required by the admin API. Empty: the admin API answers loopback "
+            "clients only."),
+    OPT_STR(S_HTTP, "INSTANCE_ID", instance_id, "", F_OPTIONAL, check_instance_id,
+            "Name of this process in Redis leases, leader locks and logs; unique among the "
+            "instances sharing a gate. Empty: <hostname>:<pid>."),
+
+    /* Redis */
+    {.section = S_REDIS,
+     .name = "REDIS_URL",
+     .type = T_REDIS_URL,
+     .offset = FIELD(redis_url, char *),
+     .def = "redis://127.0.0.1:6379",
+     .doc = "Redis server as redis://[[user]:password@]host[:port][/db]; the password is kept "
+            "out of logs. rediss:// (TLS) is not supported."},
+    OPT_INT(S_REDIS, "REDIS_CONNECT_TIMEOUT_MS", redis_connect_timeout_ms, "2000", 50, 60000,
+            "Milliseconds allowed to connect to Redis, authenticate and load the scripts."),
+    OPT_INT(S_REDIS, "REDIS_COMMAND_TIMEOUT_MS", redis_command_timeout_ms, "2000", 50, 60000,
+            "Milliseconds to wait for a Redis reply before the connection is deemed broken and "
+            "reopened."),
+    OPT_INT(S_REDIS, "REDIS_RECONNECT_MIN_MS", redis_reconnect_min_ms, "100", 10, 60000,
+            "Shortest delay before reconnecting to Redis; the delay grows exponentially up to "
+            "REDIS_RECONNECT_MAX_MS."),
+    OPT_INT(S_REDIS, "REDIS_RECONNECT_MAX_MS", redis_reconnect_max_ms, "5000", 10, 600000,
+            "Longest delay between Redis reconnection attempts; at least "
+            "REDIS_RECONNECT_MIN_MS."),
+    OPT_STRL("name", S_REDIS, "GATE_NAME", gate_name, "default", 0, check_gate_name,
+             "Name of the gate: instances with the same name share one concurrency limit and "
+             "one queue. It is the Redis hash tag of every key (cg:{<GATE_NAME>}:...)."),
+
+    /* Twilio */
+    OPT_STRL("SID", S_TWILIO, "TWILIO_ACCOUNT_SID", twilio_account_sid, "", F_OPTIONAL,
+             check_account_sid, "Twilio account SID (AC + 32 hex digits) for REST API calls."),
+    OPT_STR(S_TWILIO, "TWILIO_AUTH_TOKEN", twilio_auth_token, "", F_SECRET, NULL,
+            "Twilio auth token: validates X-Twilio-Signature on webhooks and authenticates REST "
+            "API calls."),
+    OPT_STRL("SID", S_TWILIO, "TWILIO_QUEUE_SID", twilio_queue_sid, "", F_OPTIONAL, check_queue_sid,
+             "SID of the Twilio queue callers wait in (QU + 32 hex digits), used to reconcile "
+             "with its members. Empty: reconciliation with Twilio is skipped."),
+    OPT_STR(S_TWILIO, "TWILIO_QUEUE_NAME", twilio_queue_name, "customer-support", 0,
+            check_queue_name,
+            "Name of the Twilio queue in <Enqueue> (at most 64 characters); Twilio creates it on "
+            "first use."),
+    OPT_URL(S_TWILIO, "TWILIO_API_BASE_URL", twilio_api_base_url, "https://api.twilio.com", 0,
+            "Base URL of Twilio's REST API; point it at callgate-sim for tests."),
+    OPT_STRL("SID", S_TWILIO, "TWILIO_WORKSPACE_SID", twilio_workspace_sid, "", F_OPTIONAL,
+             check_workspace_sid,
+             "TaskRouter workspace SID (WS + 32 hex digits) whose TaskQueue statistics feed the "
+             "wait-time service. Empty: the wait-time poller is off."),
+    OPT_URL(S_TWILIO, "TASKROUTER_BASE_URL", taskrouter_base_url, "https://taskrouter.twilio.com",
+            0, "Base URL of Twilio's TaskRouter API; point it at callgate-sim for tests."),
+
+    /* Vapi */
+    OPT_STR(S_VAPI, "VAPI_API_KEY", vapi_api_key, "", F_SECRET, NULL,
+            "Vapi private API key, sent as a bearer token to create and look up calls."),
+    OPT_STRL("ID", S_VAPI, "VAPI_PHONE_NUMBER_ID", vapi_phone_number_id, "", F_OPTIONAL,
+             check_vapi_id,
+             "ID of the Vapi phone number (imported from Twilio) that admitted callers are "
+             "connected through."),
+    OPT_STRL("ID", S_VAPI, "VAPI_ASSISTANT_ID", vapi_assistant_id, "", F_OPTIONAL, check_vapi_id,
+             "ID of the Vapi assistant that answers admitted callers."),
+    OPT_URL(S_VAPI, "VAPI_BASE_URL", vapi_base_url, "https://api.vapi.ai", 0,
+            "Base URL of Vapi's API; point it at callgate-sim for tests."),
+    OPT_STR(S_VAPI, "VAPI_WEBHOOK_SECRET", vapi_webhook_secret, "", F_SECRET, NULL,
+            "Shared secret Vapi sends in the X-Vapi-Secret header of server messages (the "
+            "assistant's server secret). The gate needs it or the HMAC secret below."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_SECRET", vapi_webhook_hmac_secret, "", F_SECRET, NULL,
+            "Secret of a Vapi HMAC authentication plan (server.credentialId); when set, server "
+            "messages must carry a valid HMAC signature."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_ALGORITHM", vapi_webhook_hmac_algorithm, "sha256", 0,
+            check_hmac_algorithm, "HMAC plan algorithm: sha256, sha512 or sha1."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_SIGNATURE_HEADER", vapi_webhook_hmac_signature_header, "x-signature",
+            0, check_header_name, "HMAC plan signature header."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_TIMESTAMP_HEADER", vapi_webhook_hmac_timestamp_header, "x-timestamp",
+            0, check_header_name,
+            "HMAC plan timestamp header; the signed payload is {timestamp}.{body}."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_PREFIX", vapi_webhook_hmac_prefix, "", F_OPTIONAL, NULL,
+            "HMAC plan signature prefix, e.g. sha256= (empty: none)."),
+    OPT_STR(S_VAPI, "VAPI_HMAC_ENCODING", vapi_webhook_hmac_encoding, "hex", 0, check_hmac_encoding,
+            "HMAC plan signature encoding: hex or base64."),
+    OPT_INT(S_VAPI, "VAPI_MAX_DURATION_SECONDS", vapi_max_duration_seconds, "600", 10, 43200,
+            "Longest a Vapi call may last (maxDurationSeconds); bounds how long a leaked slot "
+            "stays held."),
+
+    /* Admission gate */
+    OPT_INT(S_GATE, "MAX_CONCURRENCY", max_concurrency, "5", 1, 100000,
+            "Concurrent Vapi calls allowed; the starting limit, which the admin API can change "
+            "at run time."),
+    OPT_INT(S_GATE, "MAX_QUEUE_SIZE", max_queue_size, "1000", 1, 5000,
+            "Callers allowed to wait at once (Twilio's queue maximum is 5000); callers beyond it "
+            "get the overflow action."),
+    OPT_INT(S_GATE, "MAX_WAIT_SECONDS", max_wait_seconds, "1800", 0, 86400,
+            "Longest a caller waits before the overflow action; 0 means no limit."),
+    {.section = S_GATE,
+     .name = "OVERFLOW_ACTION",
+     .type = T_OVERFLOW,
+     .offset = FIELD(overflow_action, enum cg_overflow_action),
+     .def = "message",
+     .choices = overflow_choices,
+     .doc = "What happens to a caller who cannot wait: message (say OVERFLOW_MESSAGE and hang "
+            "up), dial (connect to OVERFLOW_DIAL_NUMBER) or voicemail (say OVERFLOW_MESSAGE, then "
+            "record)."},
+    OPT_STR(S_GATE, "OVERFLOW_MESSAGE", overflow_message,
+            "All of our agents are busy. Please call again later.", 0, check_overflow_message,
+            "Text spoken to overflowed callers by the message and voicemail actions."),
+    OPT_STRL("phone number", S_GATE, "OVERFLOW_DIAL_NUMBER", overflow_dial_number, "", F_OPTIONAL,
+             check_dial_number,
+             "Number dialled by the dial action, in E.164 form (+ and 6 to 15 digits); required "
+             "when OVERFLOW_ACTION=dial."),
+    OPT_STRL("URL", S_GATE, "HOLD_MUSIC_URL", hold_music_url, "", F_OPTIONAL, check_hold_music_url,
+             "http(s) URL of the audio (or TwiML) played to waiting callers between "
+             "announcements. Empty: Twilio's default classical hold music."),
+    OPT_INT(S_GATE, "ANNOUNCE_INTERVAL_SECONDS", announce_interval_seconds, "30", 5, 600,
+            "Seconds between announcements of a waiting caller's position and estimated wait."),
+    OPT_INT(S_GATE, "FAST_PATH_DEADLINE_MS", fast_path_deadline_ms, "3000", 0, 10000,
+            "When a slot is free and nobody waits, milliseconds allowed to connect the caller "
+            "straight to Vapi before falling back to the queue; 0 disables the fast path."),
+    OPT_INT(S_GATE, "LEASE_SECONDS", lease_seconds, "120", 10, 86400,
+            "Seconds after which a slot with no end-of-call signal is checked with Vapi and "
+            "released if the call has ended."),
+    OPT_INT(S_GATE, "RECONCILE_INTERVAL_SECONDS", reconcile_interval_seconds, "15", 1, 3600,
+            "Seconds between reconciliations of the waiting callers with Twilio's queue "
+            "members."),
+    OPT_INT(S_GATE, "SWEEP_INTERVAL_MS", sweep_interval_ms, "1000", 50, 60000,
+            "Milliseconds between checks for expired leases and a safety run of admission."),
+    OPT_INT(S_GATE, "END_GRACE_MS", end_grace_ms, "5000", 100, 600000,
+            "After Twilio reports a connected caller gone, milliseconds to wait for Vapi's own "
+            "end of the call before asking Vapi (Vapi counts the call until it ends)."),
+    OPT_INT(S_GATE, "ADMISSION_LEASE_SECONDS", admission_lease_seconds, "30", 5, 3600,
+            "Seconds an admission in flight may hold a slot before another instance assumes "
+            "its owner died."),
+    OPT_INT(S_GATE, "ORPHAN_HOLD_SECONDS", orphan_hold_seconds, "60", 1, 86400,
+            "Seconds a slot stays held for a Vapi call that will never carry a caller, until "
+            "Vapi ends it or is asked."),
+    OPT_INT(S_GATE, "OVERLIMIT_HOLD_SECONDS", overlimit_hold_seconds, "30", 1, 3600,
+            "After Vapi answers over its limit, seconds the lowered admission cap lasts unless "
+            "releases raise it back."),
+    OPT_INT(S_GATE, "ADMISSION_BACKOFF_MIN_MS", admission_backoff_min_ms, "200", 10, 60000,
+            "First pause of admission after a failed Vapi or Twilio request (doubles, jittered)."),
+    OPT_INT(S_GATE, "ADMISSION_BACKOFF_MAX_MS", admission_backoff_max_ms, "10000", 10, 600000,
+            "Longest pause of admission after repeated failures."),
+    OPT_INT(S_GATE, "MAX_ADMISSION_ATTEMPTS", max_admission_attempts, "5", 1, 100,
+            "Attempts for a caller whom Vapi refuses outright before the overflow treatment."),
+    OPT_INT(S_GATE, "EXPECTED_CALL_SECONDS", expected_call_seconds, "180", 1, 43200,
+            "Assumed mean call length for wait estimates until calls have been observed."),
+    OPT_INT(S_GATE, "VAPI_TIMEOUT_MS", vapi_timeout_ms, "10000", 100, 120000,
+            "Timeout of one request to the Vapi API."),
+    OPT_INT(S_GATE, "TWILIO_TIMEOUT_MS", twilio_timeout_ms, "10000", 100, 120000,
+            "Timeout of one request to the Twilio API."),
+
+    /* Wait-time service */
+    OPT_INT(S_WAIT, "WAIT_TIME_POLL_SECONDS", wait_time_poll_seconds, "30", 1, 3600,
+            "Seconds between reads of TaskRouter queue statistics (one leader polls for every "
+            "instance). Values below 5 are meant for tests."),
+    OPT_STR(S_WAIT, "WAIT_TIME_READ_TOKEN", wait_time_read_token, "", F_SECRET, NULL,
+            "Bearer token required to read wait times (Authorization: Bearer, or ?token= for "
+            "Studio's HTTP widget). Empty: wait times are public."),
+    OPT_INT(S_WAIT, "WAIT_TIME_PAGE_SIZE", wait_time_page_size, "1000", 1, 1000,
+            "TaskQueues per page of the statistics and TaskQueue list requests (Twilio allows "
+            "up to 1000); a refresh makes ceil(queues / page size) statistics requests."),
+    OPT_INT(S_WAIT, "WAIT_TIME_LOCK_SECONDS", wait_time_lock_seconds, "0", 0, 86400,
+            "Expiry of the poller's leader lock in Redis: how long a dead leader keeps the "
+            "others from taking over. 0: three poll intervals, at least 10 s; other values "
+            "below 2 read as 2."),
+};
+
+#define NOPTS (sizeof options / sizeof options[0])
+
+_Static_assert(NOPTS <= sizeof((struct cg_config *)0)->source_,
+               "struct cg_config.source_ is too small for the option table");
+
+/* ---- helpers ---- */
+
+static void *field_of(struct cg_config *cfg, const struct option *o)
+{
+    return (char *)cfg + o->offset;
+}
+
+static const void *cfield_of(const struct cg_config *cfg, const struct option *o)
+{
+    return (const char *)cfg + o->offset;
+}
+
+static int is_string_type(enum opt_type t)
+{
+    return t == T_STR || t == T_BASE_URL || t == T_REDIS_URL;
+}
+
+static int find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strlen(options[i].name) == len && memcmp(options[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Overwrites a string before freeing it: .env contents and secrets should
+ * not linger in freed heap memory. The volatile access keeps the stores. */
+static void free_wiped(char *s)
+{
+    if (s == NULL)
+        return;
+    for (volatile char *p = s; *p; p++)
+        *p = '\0';
+    free(s);
+}
+
+static void add_error(struct cg_config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add_error(struct cg_config_errors *errs, const char *fmt, ...)
+{
+    char msg[ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        snprintf(msg, sizeof msg, "configuration error");
+    errs->msgs = cg_realloc(errs->msgs, (errs->n + 1) * sizeof *errs->msgs);
+    errs->msgs[errs->n++] = cg_strdup(msg);
+}
+
+/* Decimal integer in [min, max], nothing else: no spaces, no trailing
+ * garbage, no overflow. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    if (!is_digit((unsigned char)s[0]) && s[0] != '-' && s[0] != '+')
+        return -1;
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static const struct choice *find_choice(const struct choice *c, const char *name)
+{
+    for (; c->name; c++)
+        if (strcasecmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static const char *choice_name(const struct choice *c, int value)
+{
+    for (; c->name; c++)
+        if (c->value == value)
+            return c->name;
+    return "?";
+}
+
+/* "a, b or c" into buf, for error messages. */
+static void choice_list(const struct choice *c, const char *sep, const char *last, char *buf,
+                        size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; c[i].name; i++) {
+        const char *s = i == 0 ? "" : c[i + 1].name ? sep : last;
+        int n = snprintf(buf + used, len - used, "%s%s", s, c[i].name);
+        if (n < 0 || (size_t)n >= len - used)
+            return;
+        used += (size_t)n;
+    }
+}
+
+/* Locates the raw (still percent-encoded) password of a redis URL the same
+ * way url.c splits it: userinfo ends at the last '@' before the path, the
+ * password follows its first ':'. Returns 0 and the span, or -1. */
+static int redis_password_span(const char *url, size_t *start, size_t *len)
+{
+    const char *sep = strstr(url, "://");
+    if (sep == NULL)
+        return -1;
+    const char *auth = sep + 3;
+    size_t auth_len = strcspn(auth, "/");
+    const char *at = NULL;
+    for (size_t i = auth_len; i > 0; i--) {
+        if (auth[i - 1] == '@') {
+            at = auth + i - 1;
+            break;
+        }
+    }
+    if (at == NULL)
+        return -1;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon == NULL || colon + 1 == at)
+        return -1;
+    *start = (size_t)(colon + 1 - url);
+    *len = (size_t)(at - colon - 1);
+    return 0;
+}
+
+/* ---- .env ---- */
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/*
+ * Parses one line (without its newline) of a .env file. Returns NULL and
+ * sets *value (malloc'd) and the key span for an assignment, NULL with
+ * *value NULL for a blank or comment line, or a reason for a broken line.
+ * Reasons never quote the line: it may hold a secret.
+ */
+static const char *parse_dotenv_line(const char *s, size_t n, const char **key, size_t *keylen,
+                                     char **value)
+{
+    size_t i = 0;
+    *value = NULL;
+    while (i < n && is_blank(s[i]))
+        i++;
+    if (i == n || s[i] == '#')
+        return NULL;
+    if (n - i > 6 && memcmp(s + i, "export", 6) == 0 && is_blank(s[i + 6])) {
+        i += 7;
+        while (i < n && is_blank(s[i]))
+            i++;
+    }
+    if (i == n || !(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')))
+        return "expected NAME=VALUE with a name of letters, digits and _";
+    *key = s + i;
+    while (i < n && (is_alnum((unsigned char)s[i]) || s[i] == '_'))
+        i++;
+    *keylen = (size_t)(s + i - *key);
+    while (i < n && is_blank(s[i]))
+        i++;
+    if (i == n || s[i] != '=')
+        return "expected '=' after the variable name";
+    i++;
+    while (i < n && is_blank(s[i]))
+        i++;
+
+    if (i < n && (s[i] == '\'' || s[i] == '"')) {
+        char q = s[i++];
+        /* The decoded value is never longer than the quoted text. */
+        char *v = cg_malloc(n - i + 1);
+        size_t vl = 0;
+        int closed = 0;
+        while (i < n) {
+            char c = s[i++];
+            if (c == q) {
+                closed = 1;
+                break;
+            }
+            if (q == '"' && c == '\\' && i < n) {
+                char e = s[i++];
+                switch (e) {
+                case 'n':
+                    v[vl++] = '\n';
+                    break;
+                case 'r':
+                    v[vl++] = '\r';
+                    break;
+                case 't':
+                    v[vl++] = '\t';
+                    break;
+                case '\\':
+                case '"':
+                    v[vl++] = e;
+                    break;
+                default:
+                    /* Unknown escapes stay as written, as dotenv does. */
+                    v[vl++] = '\\';
+                    v[vl++] = e;
+                }
+                continue;
+            }
+            v[vl++] = c;
+        }
+        v[vl] = '\0';
+        if (!closed) {
+            free_wiped(v);
+            return q == '"' ? "unterminated double-quoted value"
+                            : "unterminated single-quoted value";
+        }
+        while (i < n && is_blank(s[i]))
+            i++;
+        if (i < n && s[i] != '#') {
+            free_wiped(v);
+            return "unexpected text after the closing quote";
+        }
+        *value = v;
+        return NULL;
+    }
+
+    /* Unquoted: a '#' after whitespace starts a comment (so "KEY=a#b" keeps
+     * its '#', but "KEY=a #b" and "KEY= #b" do not), then trailing blanks go. */
+    size_t start = i, end = i;
+    for (; end < n; end++)
+        if (s[end] == '#' && end > 0 && is_blank(s[end - 1]))
+            break;
+    while (end > start && is_blank(s[end - 1]))
+        end--;
+    *value = cg_strndup(s + start, end - start);
+    return NULL;
+}
+
+/* Reads the .env file into vals[] (one per option, malloc'd; later lines
+ * win). A missing file is not an error. */
+static void read_dotenv(const char *path, char **vals, struct cg_config_errors *errs)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (errno != ENOENT)
+            add_error(errs, ".env: cannot open %s: %s", path, strerror(errno));
+        return;
+    }
+    /* One byte more than the limit tells a file at the limit from a bigger
+     * one without a stat() race. */
+    char *data = cg_malloc(DOTENV_MAX_BYTES + 2);
+    size_t len = fread(data, 1, DOTENV_MAX_BYTES + 1, f);
+    int read_errno = errno;
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        add_error(errs, ".env: cannot read %s: %s", path, strerror(read_errno));
+        goto out;
+    }
+    if (len > DOTENV_MAX_BYTES) {
+        add_error(errs, ".env: %s is larger than %d bytes", path, DOTENV_MAX_BYTES);
+        goto out;
+    }
+    data[len] = '\0';
+
+    const char *p = data, *end = data + len;
+    if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3; /* a UTF-8 byte order mark, as some editors write */
+    for (size_t lineno = 1; p < end; lineno++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        size_t ll = (size_t)(le - p);
+        if (ll > 0 && p[ll - 1] == '\r')
+            ll--;
+        const char *why = NULL, *key = NULL;
+        size_t keylen = 0;
+        char *value = NULL;
+        if (ll > DOTENV_MAX_LINE)
+            why = "line is too long";
+        else if (memchr(p, '\0', ll))
+            why = "line contains a NUL byte";
+        else
+            why = parse_dotenv_line(p, ll, &key, &keylen, &value);
+        if (why) {
+            add_error(errs, ".env line %zu: %s", lineno, why);
+        } else if (value) {
+            int idx = find_option(key, keylen);
+            if (idx >= 0) {
+                free_wiped(vals[idx]);
+                vals[idx] = value;
+            } else {
+                free_wiped(value);
+            }
+        }
+        p = nl ? nl + 1 : end;
+    }
+out:
+    for (size_t i = 0; i < len; i++)
+        ((volatile char *)data)[i] = '\0';
+    free(data);
+}
+
+/* ---- loading ---- */
+
+/* Validates raw and stores it in cfg. Returns 0, or -1 after recording the
+ * problem; the field then holds the default (numbers, enums) or the raw
+ * text (strings), so later checks and cg_config_free() still work. */
+static int set_option(struct cg_config *cfg, const struct option *o, const char *raw,
+                      struct cg_config_errors *errs)
+{
+    void *field = field_of(cfg, o);
+    int rc = 0;
+    switch (o->type) {
+    case T_STR: {
+        const char *why = NULL;
+        if (*raw == '\0' && (o->flags & F_OPTIONAL))
+            why = NULL;
+        else if (!(o->flags & F_SECRET) && !cg_utf8_valid(raw, strlen(raw)))
+            why = "must be valid UTF-8";
+        else if (o->check)
+            why = o->check(raw);
+        if (why) {
+            add_error(errs, "%s: %s", o->name, why);
+            rc = -1;
+        }
+        *(char **)field = cg_strdup(raw);
+        break;
+    }
+    case T_INT:
+    case T_LONG: {
+        long v;
+        if (parse_long(raw, o->min, o->max, &v) != 0) {
+            add_error(errs, "%s: must be an integer between %ld and %ld", o->name, o->min, o->max);
+            rc = -1;
+            if (parse_long(o->def, o->min, o->max, &v) != 0)
+                v = o->min;
+        }
+        if (o->type == T_INT)
+            *(int *)field = (int)v;
+        else
+            *(long *)field = v;
+        break;
+    }
+    case T_LOG_LEVEL:
+    case T_OVERFLOW: {
+        const struct choice *c = find_choice(o->choices, raw);
+        if (c == NULL) {
+            char list[128];
+            choice_list(o->choices, ", ", " or ", list, sizeof list);
+            add_error(errs, "%s: must be one of %s", o->name, list);
+            rc = -1;
+            c = find_choice(o->choices, o->def);
+        }
+        if (o->type == T_LOG_LEVEL)
+            *(enum cg_log_level *)field = (enum cg_log_level)c->value;
+        else
+            *(enum cg_overflow_action *)field = (enum cg_overflow_action)c->value;
+        break;
+    }
+    case T_BASE_URL: {
+        if (*raw == '\0') {
+            if (!(o->flags & F_OPTIONAL)) {
+                add_error(errs, "%s: must not be empty", o->name);
+                rc = -1;
+            }
+            *(char **)field = cg_strdup(raw);
+            break;
+        }
+        struct cg_base_url u;
+        char err[128];
+        if (cg_base_url_parse(raw, &u, err, sizeof err) != 0) {
+            add_error(errs, "%s: %s", o->name, err);
+            *(char **)field = cg_strdup(raw);
+            rc = -1;
+            break;
+        }
+        *(char **)field = cg_strdup(u.normalized);
+        cg_base_url_free(&u);
+        break;
+    }
+    case T_REDIS_URL: {
+        struct cg_redis_url u;
+        char err[128];
+        if (*raw == '\0') {
+            add_error(errs, "%s: must not be empty", o->name);
+            rc = -1;
+        } else if (cg_redis_url_parse(raw, &u, err, sizeof err) != 0) {
+            add_error(errs, "%s: %s", o->name, err);
+            rc = -1;
+        } else {
+            cg_redis_url_free(&u);
+        }
+        *(char **)field = cg_strdup(raw);
+        break;
+    }
+    }
+    return rc;
+}
+
+static void derive_defaults(struct cg_config *cfg)
+{
+    char buf[320];
+    if (cfg->public_url[0] == '\0') {
+        snprintf(buf, sizeof buf, "http://127.0.0.1:%d", cfg->port);
+        free(cfg->public_url);
+        cfg->public_url = cg_strdup(buf);
+    }
+    if (cfg->instance_id[0] == '\0') {
+        char host[256];
+        if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+        snprintf(buf, sizeof buf, "%s:%ld", host, (long)getpid());
+        free(cfg->instance_id);
+        cfg->instance_id = cg_strdup(buf);
+    }
+}
+
+int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_config_errors *errs)
+{
+    struct cg_config_errors local = {NULL, 0};
+    if (errs == NULL)
+        errs = &local;
+    errs->msgs = NULL;
+    errs->n = 0;
+    memset(cfg, 0, sizeof *cfg);
+
+    char *dotenv[NOPTS];
+    memset(dotenv, 0, sizeof dotenv);
+    if (dotenv_path)
+        read_dotenv(dotenv_path, dotenv, errs);
+
+    int ok[NOPTS];
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct option *o = &options[i];
+        const char *raw = o->def;
+        cfg->source_[i] = SRC_DEFAULT;
+        if (dotenv[i]) {
+            raw = dotenv[i];
+            cfg->source_[i] = SRC_DOTENV;
+        }
+        /* Set in the environment, even to "", beats .env (dotenv's rule). */
+        const char *env = getenv(o->name);
+        if (env) {
+            raw = env;
+            cfg->source_[i] = SRC_ENV;
+        }
+        ok[i] = set_option(cfg, o, raw, errs) == 0;
+    }
+
+    int imin = find_option("REDIS_RECONNECT_MIN_MS", strlen("REDIS_RECONNECT_MIN_MS"));
+    int imax = find_option("REDIS_RECONNECT_MAX_MS", strlen("REDIS_RECONNECT_MAX_MS"));
+    if (ok[imin] && ok[imax] && cfg->redis_reconnect_min_ms > cfg->redis_reconnect_max_ms)
+        add_error(errs, "REDIS_RECONNECT_MIN_MS: must not be greater than REDIS_RECONNECT_MAX_MS");
+    int idial = find_option("OVERFLOW_DIAL_NUMBER", strlen("OVERFLOW_DIAL_NUMBER"));
+    if (cfg->overflow_action == CG_OVERFLOW_DIAL && ok[idial] &&
+        cfg->overflow_dial_number[0] == '\0')
+        add_error(errs, "OVERFLOW_DIAL_NUMBER: required when OVERFLOW_ACTION=dial");
+
+    derive_defaults(cfg);
+
+    for (size_t i = 0; i < NOPTS; i++)
+        free_wiped(dotenv[i]);
+    int rc = errs->n ? -1 : 0;
+    if (errs == &local)
+        cg_config_errors_free(&local);
+    return rc;
+}
+
+void cg_config_free(struct cg_config *cfg)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct option *o = &options[i];
+        if (!is_string_type(o->type))
+            continue;
+        char **slot = field_of(cfg, o);
+        if (o->flags & F_SECRET || o->type == T_REDIS_URL)
+            free_wiped(*slot);
+        else
+            free(*slot);
+        *slot = NULL;
+    }
+    memset(cfg->source_, 0, sizeof cfg->source_);
+}
+
+void cg_config_errors_free(struct cg_config_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        free(errs->msgs[i]);
+    free(errs->msgs);
+    errs->msgs = NULL;
+    errs->n = 0;
+}
+
+/* ---- printing ---- */
+
+/* Writes n bytes of s with control characters as \xNN: a value may hold a
+ * newline (a "\n" escape in .env, or the environment), and printed raw it
+ * would start a line of its own that reads like another option. */
+static void print_escaped(FILE *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+}
+
+/* Writes the printable form of an option's value: secrets masked, and the
+ * password inside REDIS_URL masked too. */
+static void print_value(const struct cg_config *cfg, const struct option *o, FILE *out)
+{
+    const void *field = cfield_of(cfg, o);
+    switch (o->type) {
+    case T_INT:
+        fprintf(out, "%d", *(const int *)field);
+        return;
+    case T_LONG:
+        fprintf(out, "%ld", *(const long *)field);
+        return;
+    case T_LOG_LEVEL:
+        fputs(choice_name(o->choices, (int)*(const enum cg_log_level *)field), out);
+        return;
+    case T_OVERFLOW:
+        fputs(choice_name(o->choices, (int)*(const enum cg_overflow_action *)field), out);
+        return;
+    case T_STR:
+    case T_BASE_URL:
+    case T_REDIS_URL:
+        break;
+    }
+    const char *s = *(char *const *)field;
+    if (s == NULL)
+        s = "";
+    if (o->flags & F_SECRET) {
+        fputs(s[0] ? "********" : "(unset)", out);
+        return;
+    }
+    size_t start, len;
+    if (o->type == T_REDIS_URL && redis_password_span(s, &start, &len) == 0) {
+        print_escaped(out, s, start);
+        fputs("********", out);
+        print_escaped(out, s + start + len, strlen(s + start + len));
+        return;
+    }
+    print_escaped(out, s, strlen(s));
+}
+
+void cg_config_print(const struct cg_config *cfg, FILE *out)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct option *o = &options[i];
+        unsigned src = cfg->source_[i];
+        fprintf(out, "%s=", o->name);
+        print_value(cfg, o, out);
+        fprintf(out, "  (%s)\n", source_names[src < 3 ? src : 0]);
+    }
+}
+
+/* Prints text word-wrapped to width columns, each line indented. */
+static void print_wrapped(FILE *out, const char *text, int indent, int width)
+{
+    const char *p = text;
+    while (*p) {
+        int avail = width - indent;
+        size_t n = strlen(p);
+        size_t cut = n;
+        if (n > (size_t)avail) {
+            cut = (size_t)avail;
+            while (cut > 0 && p[cut] != ' ')
+                cut--;
+            if (cut == 0) /* one word longer than the line */
+                cut = strcspn(p, " ");
+        }
+        fprintf(out, "%*s%.*s\n", indent, "", (int)cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+void cg_config_print_help(FILE *out)
+{
+    fputs("Configuration: environment variables, also read from a .env file in the working\n"
+          "directory (a variable set in the environment, even empty, wins over .env).\n",
+          out);
+    const char *section = NULL;
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct option *o = &options[i];
+        if (section != o->section) {
+            section = o->section;
+            fprintf(out, "\n%s\n", section);
+        }
+        char type[96];
+        switch (o->type) {
+        case T_INT:
+        case T_LONG:
+            snprintf(type, sizeof type, "integer %ld-%ld", o->min, o->max);
+            break;
+        case T_LOG_LEVEL:
+        case T_OVERFLOW:
+            choice_list(o->choices, "|", "|", type, sizeof type);
+            break;
+        case T_BASE_URL:
+            snprintf(type, sizeof type, "URL");
+            break;
+        case T_REDIS_URL:
+            snprintf(type, sizeof type, "redis URL");
+            break;
+        case T_STR:
+            snprintf(type, sizeof type, "%s", o->flags & F_SECRET ? "secret" : "string");
+            break;
+        }
+        if (o->label)
+            snprintf(type, sizeof type, "%s", o->label);
+        /* Defaults with spaces are quoted; long ones get their own line. */
+        char def[160];
+        if (o->def[0] == '\0')
+            snprintf(def, sizeof def, "(empty)");
+        else
+            snprintf(def, sizeof def, strchr(o->def, ' ') ? "\"%s\"" : "%s", o->def);
+        if (2 + 27 + 1 + 22 + 10 + strlen(def) <= HELP_WIDTH)
+            fprintf(out, "  %-27s %-22s default: %s\n", o->name, type, def);
+        else
+            fprintf(out, "  %-27s %s\n      default: %s\n", o->name, type, def);
+        print_wrapped(out, o->doc, 6, HELP_WIDTH);
+    }
+}
+
+void cg_config_register_secrets(const struct cg_config *cfg)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct option *o = &options[i];
+        if (o->type == T_REDIS_URL) {
+            const char *url = *(char *const *)cfield_of(cfg, o);
+            if (url == NULL)
+                continue;
+            struct cg_redis_url u;
+            if (cg_redis_url_parse(url, &u, NULL, 0) == 0) {
+                if (u.password)
+                    cg_log_add_secret(u.password);
+                cg_redis_url_free(&u);
+            }
+            /* The encoded form too, in case the URL itself is ever logged. */
+            size_t start, len;
+            if (redis_password_span(url, &start, &len) == 0) {
+                char *raw = cg_strndup(url + start, len);
+                cg_log_add_secret(raw);
+                free_wiped(raw);
+            }
+        } else if (o->flags & F_SECRET) {
+            const char *s = *(char *const *)cfield_of(cfg, o);
+            if (s && s[0])
+                cg_log_add_secret(s);
+        }
+    }
+}
+
+const char *cg_config_option_name(size_t i)
+{
+    return i < NOPTS ? options[i].name : NULL;
+}

@@ -1,0 +1,132 @@
+/*
+ * config.h - callgate's configuration: one table of options (config.c) with
+ * name, type, default, bounds, secrecy and a one-line doc, read from the
+ * environment and from a .env file in the working directory. The
+ * environment wins, as with dotenv: a variable set in the environment, even
+ * to the empty string, is never overridden by .env.
+ *
+ * Loading validates every option and collects every problem before
+ * returning, each as "NAME: reason", so an operator fixes them in one pass.
+ * The process then exits 2 (see main.c).
+ *
+ * Ownership: the strings in struct cg_config are owned by it and freed by
+ * cg_config_free(). A loaded config is never modified afterwards; runtime
+ * changes (the admin limit) live in Redis.
+ */
+#ifndef CG_CONFIG_H
+#define CG_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/log.h"
+
+enum cg_overflow_action {
+    CG_OVERFLOW_MESSAGE,   /* say OVERFLOW_MESSAGE, then hang up */
+    CG_OVERFLOW_DIAL,      /* <Dial> OVERFLOW_DIAL_NUMBER */
+    CG_OVERFLOW_VOICEMAIL, /* say OVERFLOW_MESSAGE, then <Record> */
+};
+
+struct cg_config {
+    /* HTTP server */
+    char *bind_address;
+    int port;
+    char *public_url; /* normalised, no trailing slash */
+    long http_max_body_bytes;
+    long http_max_header_bytes;
+    int http_timeout_seconds;
+    int shutdown_grace_ms;
+    enum cg_log_level log_level;
+    char *admin_token;
+    char *instance_id;
+
+    /* Redis */
+    char *redis_url;
+    int redis_connect_timeout_ms;
+    int redis_command_timeout_ms;
+    int redis_reconnect_min_ms;
+    int redis_reconnect_max_ms;
+    char *gate_name; /* the hash tag: keys are cg:{<gate_name>}:... */
+
+    /* Twilio */
+    char *twilio_account_sid;
+    char *twilio_auth_token;
+    char *twilio_queue_sid;
+    char *twilio_queue_name;
+    char *twilio_api_base_url;
+    char *twilio_workspace_sid;
+    char *taskrouter_base_url;
+
+    /* Vapi */
+    char *vapi_api_key;
+    char *vapi_phone_number_id;
+    char *vapi_assistant_id;
+    char *vapi_base_url;
+    char *vapi_webhook_secret;
+    char *vapi_webhook_hmac_secret;
+    char *vapi_webhook_hmac_algorithm;
+    char *vapi_webhook_hmac_signature_header;
+    char *vapi_webhook_hmac_timestamp_header;
+    char *vapi_webhook_hmac_prefix;
+    char *vapi_webhook_hmac_encoding;
+    int vapi_max_duration_seconds;
+
+    /* Admission gate */
+    int max_concurrency;
+    int max_queue_size;
+    int max_wait_seconds;
+    enum cg_overflow_action overflow_action;
+    char *overflow_message;
+    char *overflow_dial_number;
+    char *hold_music_url;
+    int announce_interval_seconds;
+    int fast_path_deadline_ms;
+    int lease_seconds;
+    int reconcile_interval_seconds;
+    int sweep_interval_ms;
+    int end_grace_ms;
+    int admission_lease_seconds;
+    int orphan_hold_seconds;
+    int overlimit_hold_seconds;
+    int admission_backoff_min_ms;
+    int admission_backoff_max_ms;
+    int max_admission_attempts;
+    int expected_call_seconds;
+    int vapi_timeout_ms;
+    int twilio_timeout_ms;
+
+    /* Wait-time service */
+    int wait_time_poll_seconds;
+    char *wait_time_read_token;
+    int wait_time_page_size;    /* TaskQueues per statistics / list page */
+    int wait_time_lock_seconds; /* poller lock expiry; 0: 3 intervals, at least 10 s */
+
+    /* Private to config.c: where each option's value came from. */
+    unsigned char source_[192];
+};
+
+struct cg_config_errors {
+    char **msgs; /* "NAME: reason" */
+    size_t n;
+};
+
+/* Loads defaults, then .env at dotenv_path (NULL: none; a missing file is
+ * not an error), then the environment. Returns 0, or -1 with every problem
+ * in errs (which the caller frees with cg_config_errors_free). On -1 the
+ * config is still freed by cg_config_free(). */
+int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_config_errors *errs);
+void cg_config_free(struct cg_config *cfg);
+void cg_config_errors_free(struct cg_config_errors *errs);
+
+/* Prints the effective configuration, one "NAME=value  (source)" line per
+ * option, secrets masked, control characters in values written as \xNN. */
+void cg_config_print(const struct cg_config *cfg, FILE *out);
+/* Prints the option table (name, type, default, doc) for --help. */
+void cg_config_print_help(FILE *out);
+/* Registers every non-empty secret with the logger's mask list. */
+void cg_config_register_secrets(const struct cg_config *cfg);
+/* Name of the i-th option in table order, or NULL past the last one (tests
+ * use it to clear every variable; docs to list them). */
+const char *cg_config_option_name(size_t i);
+
+#endif

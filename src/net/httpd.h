@@ -1,0 +1,140 @@
+/*
+ * httpd.h - the inbound HTTP server: libevent's evhttp with a routing table,
+ * bounded requests and uniform JSON errors.
+ *
+ * Limits. Bodies over max_body_bytes get 413 (evhttp enforces it while
+ * reading). Request headers over max_header_bytes (names plus values) get
+ * 431; evhttp itself answers 400 and closes anything past a hard ceiling of
+ * max(4 x max_header_bytes, 64 KiB) (request line included), which bounds
+ * memory per connection. Connections idle or stuck longer than
+ * timeout_seconds are closed, and so is a connection whose request has not
+ * arrived in full (line, headers, body) within timeout_seconds of the
+ * connection opening or of the previous reply being written, however
+ * steadily its bytes trickle in (a slow client cannot hold a connection and
+ * a half-read request for ever). A request whose framing a proxy in front
+ * could read differently (two Content-Length fields, one that is not
+ * digits, Content-Length with Transfer-Encoding, a Transfer-Encoding other
+ * than chunked, a field name that is not a token) gets 400 and its
+ * connection is closed, so that no smuggled bytes are read as a request.
+ * Options left at 0 select defaults: 1 MiB bodies, 8 KiB headers, 30 s.
+ * evhttp answers malformed requests (400), oversized bodies (413) and
+ * unknown methods (501) itself, with HTML bodies; those never reach the
+ * router or the observer.
+ *
+ * Routing. Exact paths ("/incoming"), or prefixes ending in "/ *" written
+ * without the space ("/wait-times/ *" matches "/wait-times/WQ1"; the part
+ * after the prefix is cg_http_req_path_rest(), possibly ""). Routes match
+ * the percent-decoded path; an exact route beats any prefix, and the longest
+ * prefix wins among prefixes. Unknown paths get 404, a
+ * known path with another method 405 with an Allow header. HEAD is served
+ * wherever GET is.
+ *
+ * Callback rules. A handler runs on the loop thread with a request that
+ * stays valid until it is answered. Every request is answered exactly once
+ * with one of the cg_http_reply*() calls, either inside the handler or later
+ * (asynchronous handlers keep the pointer). If the client went away
+ * meanwhile, the reply is dropped and the request freed all the same (evhttp
+ * does not read while a reply is pending, so the hang-up is only noticed
+ * when the reply is written). Writing to a vanished client can raise
+ * SIGPIPE: the process must ignore it. After the reply the request pointer
+ * is invalid. Asynchronous owners must stop (cancel their timers) before
+ * cg_httpd_free(), which answers what they still hold.
+ *
+ * Ownership. The server owns its requests. Strings returned by request
+ * getters live until the reply.
+ */
+#ifndef CG_HTTPD_H
+#define CG_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/form.h"
+
+struct event_base;
+struct cg_httpd;
+struct cg_http_req;
+
+enum cg_http_method {
+    CG_HTTP_GET = 1 << 0,
+    CG_HTTP_POST = 1 << 1,
+    CG_HTTP_HEAD = 1 << 2,
+    CG_HTTP_PUT = 1 << 3,
+    CG_HTTP_DELETE = 1 << 4,
+    CG_HTTP_OPTIONS = 1 << 5,
+    CG_HTTP_PATCH = 1 << 6,
+    CG_HTTP_OTHER = 1 << 7,
+};
+
+typedef void (*cg_http_handler)(struct cg_http_req *req, void *arg);
+
+/* Called after each reply is handed to evhttp, for metrics and access logs.
+ * route is the pattern that matched ("" when none did). */
+typedef void (*cg_http_observer)(const char *route, enum cg_http_method method, int status,
+                                 uint64_t duration_us, void *arg);
+
+struct cg_httpd_opts {
+    const char *bind_address; /* "127.0.0.1", "0.0.0.0", "::" */
+    int port;                 /* 0 picks a free port; see cg_httpd_port() */
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    int timeout_seconds;
+    int reuseport; /* SO_REUSEPORT, for several worker processes */
+};
+
+struct cg_httpd *cg_httpd_new(struct event_base *base, const struct cg_httpd_opts *opts);
+/* Returns 0, or -1 for a malformed pattern or a duplicate route. */
+int cg_httpd_route(struct cg_httpd *h, const char *pattern, unsigned methods, cg_http_handler fn,
+                   void *arg);
+void cg_httpd_set_observer(struct cg_httpd *h, cg_http_observer fn, void *arg);
+/* Binds and starts accepting. Returns 0, or -1 with err filled. */
+int cg_httpd_listen(struct cg_httpd *h, char *err, size_t errlen);
+/* The bound port (useful after listening on port 0), or 0 if not listening. */
+int cg_httpd_port(const struct cg_httpd *h);
+/* Stops accepting new connections; requests already received continue. */
+void cg_httpd_stop_accepting(struct cg_httpd *h);
+/* Requests handed to a handler and not yet answered. */
+size_t cg_httpd_inflight(const struct cg_httpd *h);
+/* Frees the server; unanswered requests are answered 503 first. */
+void cg_httpd_free(struct cg_httpd *h);
+
+/* ---- request getters ---- */
+enum cg_http_method cg_http_req_method(const struct cg_http_req *req);
+/* Decoded path without the query string. */
+const char *cg_http_req_path(const struct cg_http_req *req);
+/* For prefix routes, the decoded remainder after the prefix ("" otherwise). */
+const char *cg_http_req_path_rest(const struct cg_http_req *req);
+/* The request-target exactly as received (path and raw query). */
+const char *cg_http_req_uri(const struct cg_http_req *req);
+/* First value of a header (case-insensitive name), or NULL. */
+const char *cg_http_req_header(const struct cg_http_req *req, const char *name);
+/* Raw body (NUL-terminated copy; *len excludes the terminator). Never NULL. */
+const char *cg_http_req_body(struct cg_http_req *req, size_t *len);
+/* Parsed query string (empty when there is none), or NULL if malformed. */
+const struct cg_form *cg_http_req_query(struct cg_http_req *req);
+/* Parsed application/x-www-form-urlencoded body. NULL with *err set when the
+ * Content-Type is not form-encoded or the body is malformed. */
+const struct cg_form *cg_http_req_form(struct cg_http_req *req, const char **err);
+/* Peer address as text, and whether it is a loopback address. */
+const char *cg_http_req_peer(const struct cg_http_req *req);
+int cg_http_req_is_loopback(const struct cg_http_req *req);
+/* Monotonic microseconds when the request reached the router. */
+uint64_t cg_http_req_start_us(const struct cg_http_req *req);
+
+/* ---- replies: exactly one per request ---- */
+/* Adds a response header; call before the reply. */
+void cg_http_set_header(struct cg_http_req *req, const char *name, const char *value);
+void cg_http_reply(struct cg_http_req *req, int status, const char *content_type, const char *body,
+                   size_t len);
+/* Replies with a NUL-terminated JSON text, Content-Type application/json. */
+void cg_http_reply_json(struct cg_http_req *req, int status, const char *json);
+/* Replies {"status":N,"error":"<code>","message":"<message>"}. code is a
+ * short machine word ("not_found", "bad_signature"); message is for people
+ * and must not contain secrets. */
+void cg_http_reply_error(struct cg_http_req *req, int status, const char *code,
+                         const char *message);
+
+/* Standard reason phrase for a status code ("OK", "Not Found", ...). */
+const char *cg_http_reason(int status);
+
+#endif

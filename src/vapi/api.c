@@ -1,0 +1,629 @@
+#include "base/fmacros.h"
+
+#include "vapi/api.h"
+
+#include "base/err.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/crypto.h"
+#include "net/httpc.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "twilio/api.h"
+#include "twilio/signature.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_RESPONSE (1024 * 1024)
+/* Bounds on configured identifiers and the request body. */
+#define MAX_OPT_LEN  1024
+#define MAX_BODY_LEN 16384
+
+enum op_kind { OP_CREATE, OP_GET };
+
+/* One request between its start and its callback. */
+struct vp_op {
+    struct cg_vapi *v; /* NULL once reported (cancelled while in flight) */
+    enum op_kind kind;
+    cg_vapi_create_cb create_cb;
+    cg_vapi_get_cb get_cb;
+    void *arg;
+    struct vp_op *prev, *next;
+};
+
+struct cg_vapi {
+    struct cg_httpc *httpc;
+    char *base_url;
+    char *api_key;
+    char *phone_number_id;
+    char *assistant_id;
+    int max_duration_s;
+    long timeout_ms;
+    struct vp_op *ops;
+    int closing;
+};
+
+static const char *const request_headers[] = {"Accept: application/json", NULL};
+
+static void secret_free(char *s)
+{
+    if (s == NULL)
+        return;
+    volatile char *p = s;
+    while (*p != '\0')
+        *p++ = '\0';
+    free(s);
+}
+
+static int nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* Case-insensitive substring test (strcasestr is a GNU extension). */
+static int ci_contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay != '\0'; hay++) {
+        if (strncasecmp(hay, needle, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- operation list ---- */
+
+static void op_link(struct cg_vapi *v, struct vp_op *op)
+{
+    op->v = v;
+    op->prev = NULL;
+    op->next = v->ops;
+    if (v->ops)
+        v->ops->prev = op;
+    v->ops = op;
+}
+
+static void op_unlink(struct vp_op *op)
+{
+    struct cg_vapi *v = op->v;
+    if (v == NULL)
+        return;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        v->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    op->v = NULL;
+}
+
+/* Calls back with the result; the callback may free the client. */
+static void deliver_create(struct vp_op *op, struct cg_vapi_create_result *res)
+{
+    op_unlink(op);
+    op->create_cb(res, op->arg);
+}
+
+static void deliver_get(struct vp_op *op, struct cg_vapi_get_result *res)
+{
+    op_unlink(op);
+    op->get_cb(res, op->arg);
+}
+
+static void cancel(struct vp_op *op)
+{
+    if (op->kind == OP_CREATE) {
+        struct cg_vapi_create_result res = {.outcome = CG_VAPI_CANCELLED,
+                                            .retry_after_s = -1,
+                                            .concurrency_limit = -1,
+                                            .remaining = -1,
+                                            .message = "cancelled"};
+        deliver_create(op, &res);
+    } else {
+        struct cg_vapi_get_result res = {.state = CG_VAPI_CALL_UNAVAILABLE};
+        deliver_get(op, &res);
+    }
+}
+
+/* ---- create ---- */
+
+/* Vapi's error text: message as a string, or the first string of a message
+ * array, else error. *concurrency is set when any of them mentions the
+ * concurrency limit. */
+static const char *error_text(const json_t *root, int *concurrency)
+{
+    *concurrency = 0;
+    const char *text = NULL;
+    const json_t *m = json_object_get(root, "message");
+    if (json_is_string(m)) {
+        text = json_string_value(m);
+        *concurrency |= ci_contains(text, "concurrency");
+    } else if (json_is_array(m)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(m, i, e)
+        {
+            if (!json_is_string(e))
+                continue;
+            if (text == NULL)
+                text = json_string_value(e);
+            *concurrency |= ci_contains(json_string_value(e), "concurrency");
+        }
+    }
+    const char *error = cg_json_str(root, "error");
+    if (error != NULL) {
+        *concurrency |= ci_contains(error, "concurrency");
+        if (text == NULL)
+            text = error;
+    }
+    return text;
+}
+
+static void fill_limits(const json_t *root, struct cg_vapi_create_result *res)
+{
+    long long v;
+    if (cg_json_int(root, "subscriptionLimits.concurrencyLimit", &v) == 0 && v >= LONG_MIN &&
+        v <= LONG_MAX)
+        res->concurrency_limit = (long)v;
+    if (cg_json_int(root, "subscriptionLimits.remainingConcurrentCalls", &v) == 0 &&
+        v >= LONG_MIN && v <= LONG_MAX)
+        res->remaining = (long)v;
+}
+
+static void on_create(const struct cg_httpc_result *hres, void *arg)
+{
+    struct vp_op *op = arg;
+    if (op->v == NULL) {
+        free(op);
+        return;
+    }
+    struct cg_vapi_create_result res = {
+        .http_status = hres->status,
+        .retry_after_s = hres->retry_after_s,
+        .concurrency_limit = -1,
+        .remaining = -1,
+        .duration_us = hres->duration_us,
+    };
+    json_t *root = NULL;
+    long st = hres->status;
+    if (hres->error != NULL) {
+        res.outcome = strcmp(hres->error, "cancelled") == 0 ? CG_VAPI_CANCELLED : CG_VAPI_RETRY;
+        res.message = hres->error;
+        goto done;
+    }
+    root = cg_json_parse(hres->body, hres->body_len, CG_JSON_MAX_DEPTH, NULL, 0);
+    if (root != NULL && !json_is_object(root)) {
+        json_decref(root);
+        root = NULL;
+    }
+    if (root != NULL)
+        fill_limits(root, &res);
+
+    if (st >= 200 && st < 300) {
+        if (root == NULL) {
+            res.outcome = CG_VAPI_REJECTED;
+            res.message = "malformed response";
+            goto done;
+        }
+        res.call_id = cg_json_str(root, "id");
+        int blocked = 0;
+        if (cg_json_bool(root, "subscriptionLimits.concurrencyBlocked", &blocked) == 0 && blocked) {
+            res.outcome = CG_VAPI_OVERLIMIT;
+            res.message = "concurrency blocked";
+            goto done;
+        }
+        const char *twiml = cg_json_str(root, "phoneCallProviderDetails.twiml");
+        if (twiml == NULL || twiml[0] == '\0') {
+            res.outcome = CG_VAPI_REJECTED;
+            res.message = "no TwiML in response";
+        } else if (res.call_id == NULL || res.call_id[0] == '\0') {
+            res.outcome = CG_VAPI_REJECTED;
+            res.message = "no call id in response";
+            res.call_id = NULL;
+        } else {
+            res.outcome = CG_VAPI_CREATED;
+            res.twiml = twiml;
+        }
+        goto done;
+    }
+
+    int concurrency = 0;
+    if (root != NULL)
+        res.message = error_text(root, &concurrency);
+    if (st == 401 || st == 403) {
+        res.outcome = CG_VAPI_AUTH;
+    } else if (st >= 400 && st < 500 && concurrency) {
+        res.outcome = CG_VAPI_OVERLIMIT;
+    } else if (st == 408 || st == 429 || st >= 500) {
+        res.outcome = CG_VAPI_RETRY;
+    } else {
+        res.outcome = CG_VAPI_REJECTED;
+    }
+    if (res.message == NULL)
+        res.message = st >= 500 ? "server error" : "request failed";
+
+done:
+    if (res.outcome != CG_VAPI_CREATED && res.outcome != CG_VAPI_CANCELLED)
+        cg_log_debug("vapi create call not admitted", "status=%ld outcome=%d", st,
+                     (int)res.outcome);
+    deliver_create(op, &res);
+    json_decref(root);
+    free(op);
+}
+
+/* ---- get ---- */
+
+static void on_get(const struct cg_httpc_result *hres, void *arg)
+{
+    struct vp_op *op = arg;
+    if (op->v == NULL) {
+        free(op);
+        return;
+    }
+    struct cg_vapi_get_result res = {.state = CG_VAPI_CALL_UNAVAILABLE,
+                                     .http_status = hres->status};
+    json_t *root = NULL;
+    if (hres->error == NULL && hres->status == 404) {
+        res.state = CG_VAPI_CALL_NOT_FOUND;
+    } else if (hres->error == NULL && hres->status == 200) {
+        root = cg_json_parse(hres->body, hres->body_len, CG_JSON_MAX_DEPTH, NULL, 0);
+        if (root != NULL && json_is_object(root)) {
+            res.status = cg_json_str(root, "status");
+            res.ended_reason = cg_json_str(root, "endedReason");
+            if (res.status != NULL)
+                res.state =
+                    strcmp(res.status, "ended") == 0 ? CG_VAPI_CALL_ENDED : CG_VAPI_CALL_LIVE;
+        }
+    }
+    deliver_get(op, &res);
+    json_decref(root);
+    free(op);
+}
+
+/* ---- public API ---- */
+
+static char *dup_opt(const char *s)
+{
+    return nonempty(s) && strlen(s) <= MAX_OPT_LEN ? cg_strdup(s) : NULL;
+}
+
+struct cg_vapi *cg_vapi_new(struct cg_httpc *httpc, const struct cg_vapi_opts *o)
+{
+    if (httpc == NULL || o == NULL || o->base_url == NULL)
+        return NULL;
+    int dur = o->max_duration_s == 0 ? CG_VAPI_DEFAULT_MAX_DURATION : o->max_duration_s;
+    if (dur < CG_VAPI_MIN_MAX_DURATION || dur > CG_VAPI_MAX_MAX_DURATION)
+        return NULL;
+    size_t n = strlen(o->base_url);
+    while (n > 0 && o->base_url[n - 1] == '/')
+        n--;
+    if (n == 0 || n > MAX_OPT_LEN ||
+        (strncmp(o->base_url, "http://", 7) != 0 && strncmp(o->base_url, "https://", 8) != 0))
+        return NULL;
+    struct cg_vapi *v = cg_calloc(1, sizeof *v);
+    v->httpc = httpc;
+    v->base_url = cg_strndup(o->base_url, n);
+    v->api_key = dup_opt(o->api_key);
+    v->phone_number_id = dup_opt(o->phone_number_id);
+    v->assistant_id = dup_opt(o->assistant_id);
+    v->max_duration_s = dur;
+    v->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
+    if (v->api_key == NULL || v->phone_number_id == NULL || v->assistant_id == NULL) {
+        cg_vapi_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void cg_vapi_free(struct cg_vapi *v)
+{
+    if (v == NULL || v->closing)
+        return;
+    v->closing = 1;
+    /* Each op stays allocated until cg_httpc reports its request. */
+    while (v->ops != NULL)
+        cancel(v->ops);
+    free(v->base_url);
+    secret_free(v->api_key);
+    free(v->phone_number_id);
+    free(v->assistant_id);
+    free(v);
+}
+
+static int send_op(struct cg_vapi *v, struct vp_op *op, const char *method, const char *url,
+                   const char *body, cg_httpc_cb cb)
+{
+    struct cg_httpc_request req = {
+        .method = method,
+        .url = url,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .content_type = body ? "application/json" : NULL,
+        .bearer = v->api_key,
+        .headers = request_headers,
+        .timeout_ms = v->timeout_ms,
+        .max_response_bytes = MAX_RESPONSE,
+    };
+    if (cg_httpc_send(v->httpc, &req, cb, op) != 0) {
+        free(op);
+        return -1;
+    }
+    op_link(v, op);
+    return 0;
+}
+
+/* Appends "key": followed by s as a JSON string. */
+static int json_kv(struct cg_buf *b, const char *key, const char *s)
+{
+    if (cg_buf_printf(b, "\"%s\":", key) != 0)
+        return -1;
+    return cg_buf_append_json_str(b, s, strlen(s));
+}
+
+static char *create_body(const struct cg_vapi *v, const char *call_sid, const char *number,
+                         int attempt)
+{
+    struct cg_buf b;
+    cg_buf_init(&b, MAX_BODY_LEN);
+    int rc = cg_buf_appends(&b, "{");
+    rc |= json_kv(&b, "phoneNumberId", v->phone_number_id);
+    rc |= cg_buf_appends(&b, ",\"phoneCallProviderBypassEnabled\":true,\"customer\":{");
+    rc |= json_kv(&b, "number", number);
+    rc |= cg_buf_appends(&b, ",\"numberE164CheckEnabled\":false},");
+    rc |= json_kv(&b, "assistantId", v->assistant_id);
+    rc |= cg_buf_appends(&b, ",\"assistantOverrides\":{\"metadata\":{");
+    rc |= json_kv(&b, "twilioCallSid", call_sid);
+    rc |= cg_buf_printf(&b, ",\"callgateAttempt\":%d},\"variableValues\":{", attempt);
+    rc |= json_kv(&b, "twilioCallSid", call_sid);
+    rc |= cg_buf_printf(&b, "},\"maxDurationSeconds\":%d}}", v->max_duration_s);
+    if (rc != 0) {
+        cg_buf_free(&b);
+        return NULL;
+    }
+    return cg_buf_take(&b);
+}
+
+int cg_vapi_create_call(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
+                        cg_vapi_create_cb cb, void *arg)
+{
+    if (v == NULL || v->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
+        return -1;
+    const char *number = "anonymous";
+    if (from != NULL) {
+        size_t n = strlen(from);
+        if (n >= CG_VAPI_NUMBER_MIN && n <= CG_VAPI_NUMBER_MAX)
+            number = from;
+    }
+    char *body = create_body(v, call_sid, number, attempt);
+    struct cg_buf u;
+    cg_buf_init(&u, MAX_OPT_LEN + 16);
+    if (body == NULL || cg_buf_printf(&u, "%s/call", v->base_url) != 0) {
+        free(body);
+        cg_buf_free(&u);
+        return -1;
+    }
+    struct vp_op *op = cg_calloc(1, sizeof *op);
+    op->kind = OP_CREATE;
+    op->create_cb = cb;
+    op->arg = arg;
+    int rc = send_op(v, op, "POST", cg_buf_str(&u), body, on_create);
+    free(body);
+    cg_buf_free(&u);
+    return rc;
+}
+
+int cg_vapi_get_call(struct cg_vapi *v, const char *call_id, cg_vapi_get_cb cb, void *arg)
+{
+    if (v == NULL || v->closing || cb == NULL || call_id == NULL)
+        return -1;
+    size_t n = strlen(call_id);
+    if (n == 0 || n > CG_VAPI_MAX_ID)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)call_id[i];
+        if (!isalnum(c) && c != '-' && c != '_')
+            return -1;
+    }
+    struct cg_buf u;
+    cg_buf_init(&u, MAX_OPT_LEN + CG_VAPI_MAX_ID + 16);
+    if (cg_buf_printf(&u, "%s/call/%s", v->base_url, call_id) != 0) {
+        cg_buf_free(&u);
+        return -1;
+    }
+    struct vp_op *op = cg_calloc(1, sizeof *op);
+    op->kind = OP_GET;
+    op->get_cb = cb;
+    op->arg = arg;
+    int rc = send_op(v, op, "GET", cg_buf_str(&u), NULL, on_get);
+    cg_buf_free(&u);
+    return rc;
+}
+
+/* ---- webhook parsing ---- */
+
+int cg_vapi_parse_event(const char *body, size_t len, struct cg_vapi_event *ev, json_t **root,
+                        char *err, size_t errlen)
+{
+    if (ev == NULL || root == NULL) {
+        cg_err_set(err, errlen, "invalid arguments");
+        return -1;
+    }
+    memset(ev, 0, sizeof *ev);
+    *root = NULL;
+    if (body == NULL) {
+        cg_err_set(err, errlen, "no body");
+        return -1;
+    }
+    json_t *r = cg_json_parse(body, len, CG_JSON_MAX_DEPTH, err, errlen);
+    if (r == NULL)
+        return -1;
+    const char *why = NULL;
+    const json_t *msg = NULL, *type = NULL, *call = NULL;
+    if (!json_is_object(r)) {
+        why = "body is not a JSON object";
+        goto fail;
+    }
+    msg = json_object_get(r, "message");
+    if (!json_is_object(msg)) {
+        why = "message missing or not an object";
+        goto fail;
+    }
+    type = json_object_get(msg, "type");
+    if (!json_is_string(type)) {
+        why = "message.type missing or not a string";
+        goto fail;
+    }
+    call = json_object_get(msg, "call");
+    if (call != NULL && !json_is_object(call)) {
+        why = "message.call is not an object";
+        goto fail;
+    }
+    if (call != NULL) {
+        const json_t *id = json_object_get(call, "id");
+        if (id != NULL && !json_is_string(id)) {
+            why = "message.call.id is not a string";
+            goto fail;
+        }
+        if (id != NULL && json_string_value(id)[0] != '\0')
+            ev->call_id = json_string_value(id);
+    }
+
+    ev->type_name = json_string_value(type);
+    if (strcmp(ev->type_name, "status-update") == 0)
+        ev->type = CG_VAPI_EV_STATUS_UPDATE;
+    else if (strcmp(ev->type_name, "end-of-call-report") == 0)
+        ev->type = CG_VAPI_EV_END_OF_CALL_REPORT;
+    else if (strcmp(ev->type_name, "hang") == 0)
+        ev->type = CG_VAPI_EV_HANG;
+    else
+        ev->type = CG_VAPI_EV_OTHER;
+    ev->status = cg_json_str(msg, "status");
+    ev->ended_reason = cg_json_str(msg, "endedReason");
+    if (ev->ended_reason == NULL)
+        ev->ended_reason = cg_json_str(msg, "call.endedReason");
+    const char *sid = cg_json_str(msg, "call.phoneCallProviderId");
+    if (!cg_twilio_sid_valid(sid, "CA"))
+        sid = cg_json_str(msg, "call.assistantOverrides.metadata.twilioCallSid");
+    if (cg_twilio_sid_valid(sid, "CA"))
+        ev->twilio_call_sid = sid;
+    ev->is_end = ev->type == CG_VAPI_EV_END_OF_CALL_REPORT ||
+                 (ev->type == CG_VAPI_EV_STATUS_UPDATE && ev->status != NULL &&
+                  strcmp(ev->status, "ended") == 0);
+    *root = r;
+    return 0;
+
+fail:
+    cg_err_set(err, errlen, "%s", why);
+    json_decref(r);
+    memset(ev, 0, sizeof *ev);
+    return -1;
+}
+
+/* ---- webhook authentication ---- */
+
+/* Parses 1 to 19 decimal digits. */
+static int parse_ts(const char *s, uint64_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 19)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int hmac_valid(const struct cg_vapi_auth *a,
+                      const char *(*header_get)(const char *name, void *arg), void *arg,
+                      const char *body, size_t len, uint64_t now_ms)
+{
+    enum cg_digest md;
+    const char *alg = nonempty(a->hmac_algorithm) ? a->hmac_algorithm : "sha256";
+    if (strcasecmp(alg, "sha256") == 0)
+        md = CG_SHA256;
+    else if (strcasecmp(alg, "sha512") == 0)
+        md = CG_SHA512;
+    else if (strcasecmp(alg, "sha1") == 0)
+        md = CG_SHA1;
+    else
+        return 0;
+    const char *enc = nonempty(a->hmac_encoding) ? a->hmac_encoding : "hex";
+    int base64 = 0;
+    if (strcasecmp(enc, "base64") == 0)
+        base64 = 1;
+    else if (strcasecmp(enc, "hex") != 0)
+        return 0;
+
+    const char *ts_name =
+        nonempty(a->hmac_timestamp_header) ? a->hmac_timestamp_header : "x-timestamp";
+    const char *sig_name =
+        nonempty(a->hmac_signature_header) ? a->hmac_signature_header : "x-signature";
+    const char *ts = header_get(ts_name, arg);
+    const char *sig = header_get(sig_name, arg);
+    uint64_t ts_val;
+    if (ts == NULL || sig == NULL || parse_ts(ts, &ts_val) != 0)
+        return 0;
+    /* 10^11 ms is 1973; 10^11 s is the year 5138. */
+    uint64_t ts_ms = ts_val >= 100000000000ULL ? ts_val : ts_val * 1000;
+    uint64_t skew_ms = (uint64_t)(a->max_skew_s > 0 ? a->max_skew_s : 300) * 1000;
+    uint64_t diff = now_ms > ts_ms ? now_ms - ts_ms : ts_ms - now_ms;
+    if (diff > skew_ms)
+        return 0;
+
+    const char *prefix = nonempty(a->hmac_prefix) ? a->hmac_prefix : "";
+    size_t plen = strlen(prefix);
+    if (strncmp(sig, prefix, plen) != 0)
+        return 0;
+    sig += plen;
+    size_t slen = strlen(sig);
+    while (slen > 0 && isspace((unsigned char)sig[slen - 1]))
+        slen--;
+    size_t md_len = cg_digest_size(md);
+    unsigned char want[CG_DIGEST_MAX];
+    if (md_len == 0 || md_len > sizeof want)
+        return 0;
+    int drc =
+        base64 ? cg_base64_decode(sig, slen, want, md_len) : cg_hex_decode(sig, slen, want, md_len);
+    if (drc != 0)
+        return 0;
+
+    struct cg_buf payload;
+    cg_buf_init(&payload, CG_VAPI_MAX_WEBHOOK_BODY + 64);
+    if (cg_buf_appends(&payload, ts) != 0 || cg_buf_appendc(&payload, '.') != 0 ||
+        (len > 0 && cg_buf_append(&payload, body, len) != 0)) {
+        cg_buf_free(&payload);
+        return 0;
+    }
+    unsigned char got[CG_DIGEST_MAX];
+    size_t got_len =
+        cg_hmac(md, a->hmac_secret, strlen(a->hmac_secret), payload.data, payload.len, got);
+    cg_buf_free(&payload);
+    if (got_len != md_len)
+        return 0;
+    return cg_ct_memeq(got, want, md_len);
+}
+
+int cg_vapi_authenticate(const struct cg_vapi_auth *a,
+                         const char *(*header_get)(const char *name, void *arg), void *arg,
+                         const char *body, size_t len, uint64_t now_ms)
+{
+    if (a == NULL || header_get == NULL || (body == NULL && len > 0) ||
+        len > CG_VAPI_MAX_WEBHOOK_BODY)
+        return 0;
+    int has_secret = nonempty(a->secret), has_hmac = nonempty(a->hmac_secret);
+    if (has_hmac && hmac_valid(a, header_get, arg, body, len, now_ms))
+        return 1;
+    if (has_secret && cg_ct_streq(header_get("x-vapi-secret", arg), a->secret))
+        return 1;
+    return 0;
+}

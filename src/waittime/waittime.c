@@ -1,0 +1,2182 @@
+/*
+ * waittime.c - the wait-time service of waittime.h: the elected TaskRouter
+ * poller, its Redis records, and the in-memory snapshot every instance
+ * serves from.
+ *
+ * Control flow. A 1 s tick (every instance) checks the version in Redis
+ * and reloads the snapshot when it changed; on a poller-capable instance it
+ * also applies for the lock (SET NX PX) or renews it (compare-and-set), and
+ * the leader starts a refresh when the shared schedule says so. A refresh
+ * is a small state machine driven by HTTP callbacks and one timer: the
+ * statistics pages one after the other (never two requests at once), then
+ * the TaskQueues list when names are due, then one fenced write script.
+ * Only one refresh exists at a time (w->rf).
+ */
+#include "base/fmacros.h"
+
+#include "base/err.h"
+#include "waittime/waittime.h"
+
+#include <ctype.h>
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/crypto.h"
+#include "base/alloc.h"
+#include "base/backoff.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/estimate.h"
+#include "base/form.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "net/periodic.h"
+#include "twilio/twiml.h"
+#include "twilio/signature.h"
+
+/* The seed's key, without a hash tag: its readers know it by this name. */
+#define SEED_KEY "queue-times"
+
+#define TICK_MS              1000 /* version check and lock renewal */
+#define LOCK_MIN_AUTO_MS     10000
+#define LOCK_MIN_MS          2000 /* a lock shorter than two ticks would flap */
+#define BACKOFF_BASE_MS      1000
+#define BACKOFF_MAX_MS       300000 /* the longest pause between refreshes */
+#define ATTEMPTS_TRANSIENT   3      /* 429, 5xx, transport errors */
+#define ATTEMPTS_BAD_CONTENT 2      /* 200 that is not the expected JSON */
+#define PACE_EMPTY_MS        2000   /* X-Rate-Limit-Remaining: 0 */
+#define PACE_LOW_MS          500    /* X-Rate-Limit-Remaining at or below a fifth */
+#define NAMES_EVERY          10     /* refreshes between TaskQueues list reads */
+#define REPLY_MAX            (64 * 1024 * 1024)
+#define META_PAIRS           9
+
+/* ================================================================== */
+/* Pure helpers                                                         */
+/* ================================================================== */
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int cg_wt_sid_valid(const char *s)
+{
+    if (s == NULL || s[0] != 'W' || s[1] != 'Q')
+        return 0;
+    for (int i = 2; i < CG_WT_SID_LEN; i++)
+        if (!is_hex((unsigned char)s[i]))
+            return 0;
+    return s[CG_WT_SID_LEN] == '\0';
+}
+
+/* A figure from TaskRouter: any JSON number; absent, null, negative or
+ * absurd values read as 0 (a figure we cannot trust must not become a wait). */
+static double fig(const json_t *o, const char *path)
+{
+    double v;
+    if (cg_json_num(o, path, &v) != 0 || !isfinite(v) || v < 0 || v > 1e12)
+        return 0;
+    return v;
+}
+
+static long count_fig(const json_t *o, const char *path)
+{
+    double v = fig(o, path);
+    return v > 1e9 ? 1000000000L : (long)v;
+}
+
+/* Shortest text that reads back as the same double; integral values
+ * without a fraction. Non-finite values (never valid JSON) print as 0. */
+static int put_num(struct cg_buf *b, double v)
+{
+    if (!isfinite(v))
+        v = 0;
+    v += 0.0; /* -0.0 prints as 0 */
+    if (v == floor(v) && fabs(v) < 1e15)
+        return cg_buf_printf(b, "%.0f", v);
+    char s[40];
+    snprintf(s, sizeof s, "%.15g", v);
+    if (strtod(s, NULL) != v)
+        snprintf(s, sizeof s, "%.17g", v);
+    return cg_buf_appends(b, s);
+}
+
+/* Seconds since the epoch of a v1 date, "2015-08-18T08:46:15Z" (a fraction
+ * and "+00:00" accepted); -1 for anything else. */
+static double iso_seconds(const char *s)
+{
+    int f[6];
+    static const char seps[] = "--T::";
+    const int width[6] = {4, 2, 2, 2, 2, 2};
+    const char *p = s;
+    if (p == NULL)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        int v = 0;
+        for (int k = 0; k < width[i]; k++, p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            v = v * 10 + (*p - '0');
+        }
+        f[i] = v;
+        if (i < 5 && *p++ != seps[i])
+            return -1;
+    }
+    double frac = 0;
+    if (*p == '.') {
+        double scale = 0.1;
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    if (!(strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0) || f[1] < 1 || f[1] > 12 || f[2] < 1 ||
+        f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60)
+        return -1;
+    struct tm tm = {.tm_year = f[0] - 1900,
+                    .tm_mon = f[1] - 1,
+                    .tm_mday = f[2],
+                    .tm_hour = f[3],
+                    .tm_min = f[4],
+                    .tm_sec = f[5]};
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? -1 : (double)t + frac;
+}
+
+/* The length of the cumulative window, 0 when the dates are missing or
+ * make no sense (the estimator then assumes TaskRouter's default). */
+static double window_of(const json_t *it)
+{
+    double from = iso_seconds(cg_json_str(it, "cumulative.start_time"));
+    double to = iso_seconds(cg_json_str(it, "cumulative.end_time"));
+    return from >= 0 && to > from ? to - from : 0;
+}
+
+static void compute_estimate(struct cg_wt_record *r)
+{
+    struct cg_tq_input in = {
+        .pending_tasks = r->pending,
+        .available_workers = r->available,
+        .busy_workers = r->busy,
+        .longest_waiting_s = r->longest_s,
+        .accepted = r->accepted,
+        .canceled = r->canceled,
+        .window_s = r->window_s,
+        .accept_min_s = r->accept_min_s,
+    };
+    r->estimate_s = cg_tq_estimate_seconds(&in);
+}
+
+void cg_wt_record_clear(struct cg_wt_record *r)
+{
+    if (r == NULL)
+        return;
+    free(r->name);
+    memset(r, 0, sizeof *r);
+}
+
+/* The list of a v1 page: the array named by meta.key, else dflt_key; and
+ * meta.next_page_url. -1 when the page does not have that shape. */
+static int page_shape(const json_t *root, const char *dflt_key, const json_t **list,
+                      char **next_url, char *err, size_t errlen)
+{
+    if (!json_is_object(root)) {
+        cg_err_set(err, errlen, "page is not a JSON object");
+        return -1;
+    }
+    const json_t *meta = json_object_get(root, "meta");
+    if (meta != NULL && !json_is_object(meta)) {
+        cg_err_set(err, errlen, "meta is not an object");
+        return -1;
+    }
+    const char *key = meta ? cg_json_str(meta, "key") : NULL;
+    if (key == NULL)
+        key = dflt_key;
+    *list = json_object_get(root, key);
+    if (!json_is_array(*list)) {
+        cg_err_set(err, errlen, "no %s array in the page", key);
+        return -1;
+    }
+    const json_t *next = meta ? json_object_get(meta, "next_page_url") : NULL;
+    if (next != NULL && !json_is_null(next) && !json_is_string(next)) {
+        cg_err_set(err, errlen, "meta.next_page_url is not a string");
+        return -1;
+    }
+    const char *s = json_is_string(next) ? json_string_value(next) : NULL;
+    if (s != NULL && strlen(s) > CG_WT_MAX_URL) {
+        cg_err_set(err, errlen, "meta.next_page_url is too long");
+        return -1;
+    }
+    *next_url = s != NULL && s[0] ? cg_strdup(s) : NULL;
+    return 0;
+}
+
+/* A v1 page parsed, with its list and next page URL; NULL (err set) when
+ * it is not JSON or not that shape. The caller drops the returned root. */
+static json_t *open_page(const char *body, size_t len, const char *dflt_key, const json_t **list,
+                         char **next_url, char *err, size_t errlen)
+{
+    *next_url = NULL;
+    json_t *root = cg_json_parse(body, len, CG_JSON_MAX_DEPTH, err, errlen);
+    if (root != NULL && page_shape(root, dflt_key, list, next_url, err, errlen) != 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+int cg_wt_parse_stats(const char *body, size_t len, size_t max_items, struct cg_wt_record **items,
+                      size_t *n, size_t *skipped, char **next_url, char *err, size_t errlen)
+{
+    const json_t *list;
+    json_t *root = open_page(body, len, "task_queues_statistics", &list, next_url, err, errlen);
+    if (root == NULL)
+        return -1;
+    size_t count = json_array_size(list);
+    if (count > 0)
+        *items = cg_realloc(*items, (*n + count) * sizeof **items);
+    for (size_t i = 0; i < count; i++) {
+        const json_t *it = json_array_get(list, i);
+        const char *sid = json_is_object(it) ? cg_json_str(it, "task_queue_sid") : NULL;
+        if (sid == NULL || !cg_wt_sid_valid(sid) || *n >= max_items) {
+            (*skipped)++;
+            continue;
+        }
+        struct cg_wt_record *r = &(*items)[(*n)++];
+        memset(r, 0, sizeof *r);
+        memcpy(r->sid, sid, CG_WT_SID_LEN + 1);
+        double v;
+        if (cg_json_num(it, "cumulative.wait_duration_in_queue_until_accepted.avg", &v) == 0) {
+            r->wait_in_queue = 1;
+            r->wait_s = fig(it, "cumulative.wait_duration_in_queue_until_accepted.avg");
+        } else {
+            r->wait_s = fig(it, "cumulative.avg_task_acceptance_time");
+        }
+        r->avg_accept_s = fig(it, "cumulative.avg_task_acceptance_time");
+        r->longest_s = fig(it, "realtime.longest_task_waiting_age");
+        r->pending = count_fig(it, "realtime.tasks_by_status.pending");
+        r->available = count_fig(it, "realtime.total_available_workers");
+        r->eligible = count_fig(it, "realtime.total_eligible_workers");
+        long busy = count_fig(it, "realtime.tasks_by_status.assigned") +
+                    count_fig(it, "realtime.tasks_by_status.reserved") +
+                    count_fig(it, "realtime.tasks_by_status.wrapping");
+        /* Within what a count reads back as from Redis. */
+        r->busy = busy > 1000000000L ? 1000000000L : busy;
+        r->accepted = count_fig(it, "cumulative.reservations_accepted");
+        r->canceled = count_fig(it, "cumulative.tasks_canceled");
+        r->window_s = window_of(it);
+        if (cg_json_num(it, "cumulative.wait_duration_until_accepted.min", &v) == 0)
+            r->accept_min_s = fig(it, "cumulative.wait_duration_until_accepted.min");
+        else
+            r->accept_min_s = fig(it, "cumulative.wait_duration_in_queue_until_accepted.min");
+        compute_estimate(r);
+    }
+    json_decref(root);
+    return 0;
+}
+
+int cg_wt_parse_names(const char *body, size_t len, size_t max_items, struct cg_wt_name **items,
+                      size_t *n, char **next_url, char *err, size_t errlen)
+{
+    const json_t *list;
+    json_t *root = open_page(body, len, "task_queues", &list, next_url, err, errlen);
+    if (root == NULL)
+        return -1;
+    size_t count = json_array_size(list);
+    if (count > 0)
+        *items = cg_realloc(*items, (*n + count) * sizeof **items);
+    for (size_t i = 0; i < count && *n < max_items; i++) {
+        const json_t *it = json_array_get(list, i);
+        const char *sid = json_is_object(it) ? cg_json_str(it, "sid") : NULL;
+        const char *name = sid ? cg_json_str(it, "friendly_name") : NULL;
+        /* A name that is absent or absurdly long is left out rather than cut:
+         * a cut name would never match what an operator types. */
+        if (sid == NULL || !cg_wt_sid_valid(sid) || name == NULL || name[0] == '\0' ||
+            strlen(name) > CG_WT_MAX_NAME)
+            continue;
+        struct cg_wt_name *nm = &(*items)[(*n)++];
+        memcpy(nm->sid, sid, CG_WT_SID_LEN + 1);
+        nm->name = cg_strdup(name);
+    }
+    json_decref(root);
+    return 0;
+}
+
+long long cg_wt_seed_seconds(double wait_s)
+{
+    if (!isfinite(wait_s) || wait_s <= 0)
+        return 0;
+    if (wait_s > 1e15)
+        return 1000000000000000LL;
+    return (long long)floor(wait_s + 0.5);
+}
+
+int cg_wt_seed_json(const struct cg_wt_record *recs, size_t n, struct cg_buf *out)
+{
+    size_t mark = out->len;
+    int rc = cg_buf_appends(out, "{\"queues\":{");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char ts[25];
+        cg_iso8601_ms(recs[i].fetched_ms, ts);
+        rc = cg_buf_printf(out, "%s\"%s\":{\"waittime\":%lld,\"timestamp\":\"%s\"}", i ? "," : "",
+                           recs[i].sid, cg_wt_seed_seconds(recs[i].wait_s), ts);
+    }
+    if (rc == 0)
+        rc = cg_buf_appends(out, "}}");
+    if (rc != 0) {
+        out->len = mark;
+        if (out->data)
+            out->data[mark] = '\0';
+    }
+    return rc;
+}
+
+int cg_wt_seed_answer(double wait_s, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "{\"waittime\":\"%lld\"}", cg_wt_seed_seconds(wait_s));
+    return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+static int put_str_or_null(struct cg_buf *b, const char *s)
+{
+    return s ? cg_buf_append_json_str(b, s, strlen(s)) : cg_buf_appends(b, "null");
+}
+
+int cg_wt_record_json(const struct cg_wt_record *r, uint64_t now_ms, int stale, struct cg_buf *out)
+{
+    char ts[25];
+    cg_iso8601_ms(r->fetched_ms, ts);
+    long long age = now_ms > r->fetched_ms ? (long long)((now_ms - r->fetched_ms) / 1000) : 0;
+    int rc = cg_buf_printf(out, "{\"sid\":\"%s\",\"friendlyName\":", r->sid);
+    rc |= put_str_or_null(out, r->name);
+    rc |= cg_buf_appends(out, ",\"waitTime\":");
+    rc |= put_num(out, r->wait_s);
+    rc |= cg_buf_printf(out, ",\"estimateSeconds\":%lld", cg_wt_seed_seconds(r->estimate_s));
+    rc |= cg_buf_appends(out, ",\"avgTaskAcceptanceTime\":");
+    rc |= put_num(out, r->avg_accept_s);
+    rc |= cg_buf_appends(out, ",\"longestTaskWaitingAge\":");
+    rc |= put_num(out, r->longest_s);
+    rc |= cg_buf_printf(out,
+                        ",\"pendingTasks\":%ld,\"availableWorkers\":%ld,\"eligibleWorkers\":%ld,"
+                        "\"fetchedAt\":\"%s\",\"ageSeconds\":%lld,\"stale\":%s}",
+                        r->pending, r->available, r->eligible, ts, age, stale ? "true" : "false");
+    return rc ? -1 : 0;
+}
+
+int cg_wt_record_encode(const struct cg_wt_record *r, struct cg_buf *out)
+{
+    char ts[25];
+    cg_iso8601_ms(r->fetched_ms, ts);
+    int rc = cg_buf_printf(out, "{\"sid\":\"%s\",\"friendly_name\":", r->sid);
+    rc |= put_str_or_null(out, r->name);
+    rc |= cg_buf_appends(out, ",\"wait\":");
+    rc |= put_num(out, r->wait_s);
+    rc |= cg_buf_printf(out, ",\"wait_in_queue\":%s,\"avg_task_acceptance_time\":",
+                        r->wait_in_queue ? "true" : "false");
+    rc |= put_num(out, r->avg_accept_s);
+    rc |= cg_buf_appends(out, ",\"longest_task_waiting_age\":");
+    rc |= put_num(out, r->longest_s);
+    rc |= cg_buf_printf(out,
+                        ",\"pending_tasks\":%ld,\"total_available_workers\":%ld,"
+                        "\"total_eligible_workers\":%ld,\"busy_workers\":%ld,"
+                        "\"reservations_accepted\":%ld,\"tasks_canceled\":%ld,\"window\":",
+                        r->pending, r->available, r->eligible, r->busy, r->accepted, r->canceled);
+    rc |= put_num(out, r->window_s);
+    rc |= cg_buf_appends(out, ",\"accept_min\":");
+    rc |= put_num(out, r->accept_min_s);
+    rc |= cg_buf_appends(out, ",\"estimate\":");
+    rc |= put_num(out, r->estimate_s);
+    rc |= cg_buf_printf(out, ",\"fetched_at\":\"%s\",\"fetched_ms\":%llu,\"stale\":%s}", ts,
+                        (unsigned long long)r->fetched_ms, r->stale ? "true" : "false");
+    return rc ? -1 : 0;
+}
+
+int cg_wt_record_decode(const char *json, size_t len, struct cg_wt_record *r)
+{
+    char err[128];
+    json_t *j = cg_json_parse(json, len, 4, err, sizeof err);
+    if (j == NULL)
+        return -1;
+    const char *sid = cg_json_str(j, "sid");
+    const char *name = cg_json_str(j, "friendly_name");
+    long long ms = 0;
+    int stale = 0, inq = 0;
+    if (sid == NULL || !cg_wt_sid_valid(sid) || cg_json_int(j, "fetched_ms", &ms) != 0 || ms < 0 ||
+        (name != NULL && strlen(name) > CG_WT_MAX_NAME)) {
+        json_decref(j);
+        return -1;
+    }
+    (void)cg_json_bool(j, "stale", &stale);
+    (void)cg_json_bool(j, "wait_in_queue", &inq);
+    memset(r, 0, sizeof *r);
+    memcpy(r->sid, sid, CG_WT_SID_LEN + 1);
+    r->name = name && name[0] ? cg_strdup(name) : NULL;
+    r->wait_s = fig(j, "wait");
+    r->wait_in_queue = inq;
+    r->avg_accept_s = fig(j, "avg_task_acceptance_time");
+    r->longest_s = fig(j, "longest_task_waiting_age");
+    r->pending = count_fig(j, "pending_tasks");
+    r->available = count_fig(j, "total_available_workers");
+    r->eligible = count_fig(j, "total_eligible_workers");
+    /* Absent in records of older writers: read as 0, which the estimator
+     * takes as "no throughput figure". */
+    r->busy = count_fig(j, "busy_workers");
+    r->accepted = count_fig(j, "reservations_accepted");
+    r->canceled = count_fig(j, "tasks_canceled");
+    r->window_s = fig(j, "window");
+    r->accept_min_s = fig(j, "accept_min");
+    r->fetched_ms = (uint64_t)ms;
+    r->stale = stale;
+    /* Recomputed rather than trusted: an older writer may have used an
+     * older estimator. */
+    compute_estimate(r);
+    json_decref(j);
+    return 0;
+}
+
+/* Strips blanks and a W/ prefix: If-None-Match uses the weak comparison. */
+static void tag_span(const char *s, size_t n, const char **out, size_t *outlen)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n >= 2 && s[0] == 'W' && s[1] == '/') {
+        s += 2;
+        n -= 2;
+    }
+    *out = s;
+    *outlen = n;
+}
+
+int cg_wt_etag_matches(const char *if_none_match, const char *etag)
+{
+    if (if_none_match == NULL || etag == NULL)
+        return 0;
+    const char *want;
+    size_t wantlen;
+    tag_span(etag, strlen(etag), &want, &wantlen);
+    const char *p = if_none_match;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        const char *t;
+        size_t tl;
+        tag_span(p, n, &t, &tl);
+        if ((tl == 1 && t[0] == '*') || (tl == wantlen && tl > 0 && memcmp(t, want, tl) == 0))
+            return 1;
+        if (p[n] == '\0')
+            return 0;
+        p += n + 1;
+    }
+}
+
+/* "scheme://host:port" in lower case with the default port made explicit;
+ * -1 for anything but http(s) or for user information in the authority. */
+static int origin_of(const char *url, char *out, size_t outlen)
+{
+    const char *sep = strstr(url, "://");
+    if (sep == NULL)
+        return -1;
+    size_t sl = (size_t)(sep - url);
+    long port;
+    if (sl == 4 && strncasecmp(url, "http", 4) == 0)
+        port = 80;
+    else if (sl == 5 && strncasecmp(url, "https", 5) == 0)
+        port = 443;
+    else
+        return -1;
+    const char *a = sep + 3;
+    size_t al = strcspn(a, "/?#");
+    if (al == 0 || memchr(a, '@', al) != NULL)
+        return -1;
+    const char *hend = a + al, *colon = NULL;
+    if (a[0] == '[') {
+        const char *rb = memchr(a, ']', al);
+        if (rb == NULL)
+            return -1;
+        hend = rb + 1;
+        if (hend < a + al) {
+            if (*hend != ':')
+                return -1;
+            colon = hend;
+        }
+    } else {
+        colon = memchr(a, ':', al);
+        if (colon)
+            hend = colon;
+    }
+    if (hend == a)
+        return -1;
+    if (colon != NULL && colon + 1 < a + al) {
+        long v = 0;
+        for (const char *p = colon + 1; p < a + al; p++) {
+            if (*p < '0' || *p > '9' || v > 65535)
+                return -1;
+            v = v * 10 + (*p - '0');
+        }
+        if (v < 1 || v > 65535)
+            return -1;
+        port = v;
+    }
+    int n = snprintf(out, outlen, "%.*s://%.*s:%ld", (int)sl, url, (int)(hend - a), a, port);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    for (char *p = out; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+int cg_wt_same_origin(const char *base, const char *url)
+{
+    char a[512], b[512];
+    if (base == NULL || url == NULL || origin_of(base, a, sizeof a) != 0 ||
+        origin_of(url, b, sizeof b) != 0)
+        return 0;
+    return strcmp(a, b) == 0;
+}
+
+/* ================================================================== */
+/* The snapshot every instance serves from                              */
+/* ================================================================== */
+
+struct wt_snap {
+    struct cg_wt_record *recs; /* sorted by SID, case-insensitively */
+    size_t n;
+    const struct cg_wt_record **by_name; /* sorted by name, one per name */
+    size_t nnames;
+    uint64_t version;
+    uint64_t refreshed_ms; /* wall clock of the write */
+    uint64_t next_ms;      /* wall clock of the next scheduled refresh */
+    char etag[64];
+};
+
+static int rec_cmp(const void *a, const void *b)
+{
+    return strcasecmp(((const struct cg_wt_record *)a)->sid, ((const struct cg_wt_record *)b)->sid);
+}
+
+static int key_cmp(const void *key, const void *elem)
+{
+    return strcasecmp(key, ((const struct cg_wt_record *)elem)->sid);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    const struct cg_wt_record *x = *(const struct cg_wt_record *const *)a;
+    const struct cg_wt_record *y = *(const struct cg_wt_record *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcasecmp(x->sid, y->sid);
+}
+
+static int name_key_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, (*(const struct cg_wt_record *const *)elem)->name);
+}
+
+static void snap_free(struct wt_snap *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->recs[i].name);
+    free(s->recs);
+    free(s->by_name);
+    free(s);
+}
+
+/* Takes ownership of recs. When two queues share a friendly name the one
+ * with the lower SID answers to it, so every instance picks the same. */
+static struct wt_snap *snap_build(struct cg_wt_record *recs, size_t n)
+{
+    struct wt_snap *s = cg_calloc(1, sizeof *s);
+    s->recs = recs;
+    s->n = n;
+    if (n > 1)
+        qsort(recs, n, sizeof *recs, rec_cmp);
+    s->by_name = cg_calloc(n ? n : 1, sizeof *s->by_name);
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].name)
+            s->by_name[s->nnames++] = &recs[i];
+    if (s->nnames > 1)
+        qsort(s->by_name, s->nnames, sizeof *s->by_name, name_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < s->nnames; i++)
+        if (k == 0 || strcmp(s->by_name[k - 1]->name, s->by_name[i]->name) != 0)
+            s->by_name[k++] = s->by_name[i];
+    s->nnames = k;
+    return s;
+}
+
+static void snap_set_version(struct wt_snap *s, uint64_t version, uint64_t refreshed_ms)
+{
+    s->version = version;
+    s->refreshed_ms = refreshed_ms;
+    /* The refresh time tells apart the versions of two Redis lifetimes (the
+     * counter starts again at 1 after a Redis loss). */
+    snprintf(s->etag, sizeof s->etag, "W/\"%llu-%llx\"", (unsigned long long)version,
+             (unsigned long long)refreshed_ms);
+}
+
+static const struct cg_wt_record *snap_find(const struct wt_snap *s, const char *sid)
+{
+    if (s == NULL || s->n == 0)
+        return NULL;
+    return bsearch(sid, s->recs, s->n, sizeof *s->recs, key_cmp);
+}
+
+static const struct cg_wt_record *snap_find_name(const struct wt_snap *s, const char *name)
+{
+    if (s == NULL || s->nnames == 0)
+        return NULL;
+    const struct cg_wt_record *const *p =
+        bsearch(name, s->by_name, s->nnames, sizeof *s->by_name, name_key_cmp);
+    return p ? *p : NULL;
+}
+
+/* ---- SID -> index of the working set during a refresh ---- */
+
+struct wt_index {
+    uint32_t *slot; /* record index + 1; 0 is empty */
+    size_t mask;
+};
+
+static uint64_t sid_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (uint64_t)tolower((unsigned char)*s);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void idx_init(struct wt_index *x, size_t entries)
+{
+    size_t cap = 64;
+    while (cap < entries * 2)
+        cap *= 2;
+    x->slot = cg_calloc(cap, sizeof *x->slot);
+    x->mask = cap - 1;
+}
+
+static long idx_find(const struct wt_index *x, const struct cg_wt_record *recs, const char *sid)
+{
+    for (size_t i = sid_hash(sid) & x->mask;; i = (i + 1) & x->mask) {
+        uint32_t v = x->slot[i];
+        if (v == 0)
+            return -1;
+        if (strcasecmp(recs[v - 1].sid, sid) == 0)
+            return (long)v - 1;
+    }
+}
+
+static void idx_put(struct wt_index *x, const char *sid, size_t at)
+{
+    size_t i = sid_hash(sid) & x->mask;
+    while (x->slot[i] != 0)
+        i = (i + 1) & x->mask;
+    x->slot[i] = (uint32_t)at + 1;
+}
+
+/* ================================================================== */
+/* The service                                                          */
+/* ================================================================== */
+
+/* Lock renewal and release (compare-and-set, compare-and-delete), the
+ * fenced write of one refresh, and the version-checked read. Embedded here
+ * rather than in src/lua because common.lua (prepended to those) is the
+ * gate's. */
+static const char lua_renew[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                "end\n"
+                                "return 0\n";
+
+static const char lua_release[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                  "  return redis.call('DEL', KEYS[1])\n"
+                                  "end\n"
+                                  "return 0\n";
+
+/* KEYS: lock, version, meta, queues, names (one hash slot: {wt:<WS>}).
+ * ARGV: token, names fetched now (1/0), then three counted lists of hash
+ * pairs: meta, queues (SID -> record), names (name -> SID). HSET is fed in
+ * chunks so that unpack() stays within Lua's stack. The seed's queue-times
+ * key has no hash tag, so it is set by a separate command once this
+ * fenced write succeeded (a script may touch one slot on Redis Cluster). */
+static const char lua_write[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end\n"
+    "local function put(key, at)\n"
+    "  local n = tonumber(ARGV[at])\n"
+    "  local first = at + 1\n"
+    "  local done = 0\n"
+    "  while done < n do\n"
+    "    local k = n - done\n"
+    "    if k > 200 then k = 200 end\n"
+    "    local from = first + 2 * done\n"
+    "    redis.call('HSET', key, unpack(ARGV, from, from + 2 * k - 1))\n"
+    "    done = done + k\n"
+    "  end\n"
+    "  return first + 2 * n\n"
+    "end\n"
+    "local v = redis.call('INCR', KEYS[2])\n"
+    "local nv = redis.call('HGET', KEYS[3], 'names_version')\n"
+    "if ARGV[2] == '1' then nv = v end\n"
+    "redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])\n"
+    "redis.call('HSET', KEYS[3], 'version', v)\n"
+    "if nv then redis.call('HSET', KEYS[3], 'names_version', nv) end\n"
+    "local i = put(KEYS[3], 3)\n"
+    "i = put(KEYS[4], i)\n"
+    "put(KEYS[5], i)\n"
+    "return v\n";
+
+/* KEYS: version, meta, queues. ARGV: the version the reader has. */
+static const char lua_read[] = "local v = redis.call('GET', KEYS[1])\n"
+                               "if not v then return {'0'} end\n"
+                               "if v == ARGV[1] then return {v} end\n"
+                               "return {v, redis.call('HGETALL', KEYS[2]),\n"
+                               "        redis.call('HGETALL', KEYS[3])}\n";
+
+enum op_kind { OP_READ, OP_LOCK, OP_RELEASE, OP_WRITE, OP_WRITE_SEED, OP_HTTP };
+
+/* Context of one Redis command or HTTP request. cg_waittime_free() sets w
+ * to NULL in those still out, so their late callbacks only free them. */
+struct wt_op {
+    struct cg_waittime *w;
+    enum op_kind kind;
+    uint64_t installs; /* OP_READ: w->installs when sent */
+    struct wt_op *prev, *next;
+};
+
+enum phase { PH_STATS, PH_NAMES, PH_WRITE };
+
+struct wt_refresh {
+    enum phase phase;
+    uint64_t started_ms; /* wall */
+    uint64_t started_mono;
+    char *url; /* page to fetch next */
+    size_t page;
+    int attempt;
+    int busy;    /* a request or the write is out */
+    int aborted; /* leadership lost or shutdown: end at the next step */
+    int stats_requests, names_requests, retries;
+    int pages_ok, pages_failed;
+    int broken;       /* a statistics page was not read: the walk is incomplete */
+    int rate_limited; /* a page ended in 429s */
+    int unnamed;      /* a queue without a friendly name showed up */
+    double retry_after_s;
+    /* working set: the last snapshot's records, updated page by page */
+    struct cg_wt_record *recs;
+    size_t n, cap;
+    unsigned char *seen;
+    struct wt_index idx;
+    size_t dropped;
+    char **urls; /* statistics page URLs of this walk, by page index */
+    size_t nurls;
+    struct cg_wt_name *names;
+    size_t nnames;
+    int names_complete;
+    char *seed; /* the queue-times value of this refresh, set after the write */
+    size_t seed_len;
+    int names_read;
+    struct wt_snap *result; /* built for the write, installed after it */
+};
+
+struct cg_waittime {
+    struct event_base *base;
+    const struct cg_config *cfg;
+    struct cg_redis *redis;
+    struct cg_httpc *httpc;
+    struct cg_metrics *metrics;
+
+    int serving; /* a workspace is configured */
+    int polling; /* ... and the credentials to poll it */
+    const char *off_reason;
+    char ws[CG_WT_SID_LEN + 1];
+    char k_lock[96], k_version[96], k_meta[96], k_queues[96], k_names[96];
+    char token[224];
+    char stats_url[CG_WT_MAX_URL];
+    char names_url[CG_WT_MAX_URL];
+    long poll_ms, lock_ms, backoff_cap_ms;
+    int s_renew, s_release, s_write, s_read;
+
+    struct cg_periodic *tick;
+    struct event *page_timer;
+    struct wt_op *ops;
+
+    int redis_up;
+    int stopping;
+    int leader;
+    int was_leader; /* held the lock when Redis went away: try to reclaim it */
+    int lock_pending, read_pending, release_pending;
+
+    struct wt_snap *snap;
+    uint64_t known_version; /* in Redis, as last seen; 0 none */
+    uint64_t installs;
+    uint64_t next_ms;       /* shared schedule (meta), wall clock */
+    uint64_t names_version; /* version whose refresh read the names */
+    uint64_t hold_until;    /* monotonic: no refresh before (backoff) */
+    int rl_streak;          /* consecutive 429 / 5xx / transport failures */
+    unsigned long refreshes;
+
+    struct wt_refresh *rf;
+    char **page_urls; /* statistics page URLs of the last walk */
+    size_t npage_urls;
+};
+
+static struct wt_op *op_new(struct cg_waittime *w, enum op_kind kind)
+{
+    struct wt_op *op = cg_calloc(1, sizeof *op);
+    op->w = w;
+    op->kind = kind;
+    op->next = w->ops;
+    if (w->ops)
+        w->ops->prev = op;
+    w->ops = op;
+    return op;
+}
+
+/* Unlinks and frees op; returns the service it belonged to, or NULL when
+ * the service is gone. */
+static struct cg_waittime *op_done(struct wt_op *op)
+{
+    struct cg_waittime *w = op->w;
+    if (w) {
+        if (op->prev)
+            op->prev->next = op->next;
+        else
+            w->ops = op->next;
+        if (op->next)
+            op->next->prev = op->prev;
+    }
+    free(op);
+    return w;
+}
+
+static int redis_ready(const struct cg_waittime *w)
+{
+    return cg_redis_state(w->redis) == CG_REDIS_READY;
+}
+
+static void set_gauge(struct cg_waittime *w, const char *name, double v)
+{
+    if (w->metrics)
+        cg_metrics_set(w->metrics, name, NULL, v);
+}
+
+static void count_request(struct cg_waittime *w, const char *endpoint, long status)
+{
+    if (w->metrics == NULL)
+        return;
+    struct cg_buf b;
+    cg_buf_init(&b, 256);
+    char code[24];
+    if (status > 0)
+        snprintf(code, sizeof code, "%ld", status);
+    else
+        snprintf(code, sizeof code, "error");
+    cg_metrics_label(&b, "endpoint", endpoint);
+    cg_buf_appendc(&b, ',');
+    cg_metrics_label(&b, "status", code);
+    cg_metrics_inc(w->metrics, "callgate_waittime_twilio_requests_total", cg_buf_str(&b), 1);
+    cg_buf_free(&b);
+}
+
+static void install(struct cg_waittime *w, struct wt_snap *s)
+{
+    snap_free(w->snap);
+    w->snap = s;
+    w->installs++;
+    size_t stale = 0;
+    for (size_t i = 0; i < s->n; i++)
+        stale += s->recs[i].stale != 0;
+    set_gauge(w, "callgate_waittime_queues", (double)s->n);
+    set_gauge(w, "callgate_waittime_stale_queues", (double)stale);
+    set_gauge(w, "callgate_waittime_last_refresh_timestamp_seconds",
+              (double)s->refreshed_ms / 1000.0);
+}
+
+/* ---- the lock ---- */
+
+static void set_leader(struct cg_waittime *w, int leader)
+{
+    if (leader && !w->leader)
+        cg_log_info("wait-time poller: this instance holds the lock", "workspace=%s lock_ms=%ld",
+                    w->ws, w->lock_ms);
+    w->leader = leader;
+    set_gauge(w, "callgate_waittime_leader", leader);
+}
+
+static void refresh_abort(struct cg_waittime *w);
+static void maybe_refresh(struct cg_waittime *w);
+static void maybe_release(struct cg_waittime *w);
+
+static void on_lock(const redisReply *r, const char *err, void *arg)
+{
+    struct wt_op *op = arg;
+    struct cg_waittime *w = op_done(op);
+    if (w == NULL)
+        return;
+    w->lock_pending = 0;
+    if (err != NULL) {
+        /* Redis went away or answered an error: the state callback drops the
+         * leadership if the connection is gone; a refused command changes
+         * nothing (the lock will be tried again in a second). */
+        cg_log_debug("wait-time lock command failed", "error=%s", err);
+        return;
+    }
+    int held = (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) ||
+               (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    if (held) {
+        w->was_leader = 0;
+        set_leader(w, 1);
+        if (w->stopping)
+            maybe_release(w);
+        else
+            maybe_refresh(w);
+        return;
+    }
+    if (w->leader) {
+        cg_log_warn("wait-time poller lost its lock; another instance polls now", "workspace=%s",
+                    w->ws);
+        set_leader(w, 0);
+        refresh_abort(w);
+    }
+    w->was_leader = 0;
+}
+
+static void lock_step(struct cg_waittime *w)
+{
+    if (w->lock_pending || !w->polling || w->stopping || !redis_ready(w))
+        return;
+    struct wt_op *op = op_new(w, OP_LOCK);
+    w->lock_pending = 1;
+    int rc;
+    if (w->leader || w->was_leader) {
+        char ms[24];
+        snprintf(ms, sizeof ms, "%ld", w->lock_ms);
+        const char *args[] = {w->k_lock, w->token, ms};
+        rc = cg_redis_eval(w->redis, w->s_renew, 1, 3, args, NULL, on_lock, op);
+    } else {
+        rc = cg_redis_command(w->redis, on_lock, op, "SET %s %s NX PX %ld", w->k_lock, w->token,
+                              w->lock_ms);
+    }
+    if (rc != 0) {
+        op_done(op);
+        w->lock_pending = 0;
+        cg_log_error("wait-time lock command refused", "");
+    }
+}
+
+static void on_released(const redisReply *r, const char *err, void *arg)
+{
+    struct wt_op *op = arg;
+    struct cg_waittime *w = op_done(op);
+    if (w == NULL)
+        return;
+    w->release_pending = 0;
+    if (err == NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        cg_log_info("wait-time poller released its lock", "workspace=%s", w->ws);
+    else
+        cg_log_warn("wait-time lock not released; it expires by itself", "error=%s",
+                    err ? err : "not held");
+}
+
+/* On shutdown, once no request of ours is out, hand the lock over. */
+static void maybe_release(struct cg_waittime *w)
+{
+    if (!w->stopping || w->rf != NULL || w->release_pending || !(w->leader || w->was_leader))
+        return;
+    set_leader(w, 0);
+    w->was_leader = 0;
+    if (!redis_ready(w))
+        return;
+    struct wt_op *op = op_new(w, OP_RELEASE);
+    const char *args[] = {w->k_lock, w->token};
+    if (cg_redis_eval(w->redis, w->s_release, 1, 2, args, NULL, on_released, op) != 0) {
+        op_done(op);
+        return;
+    }
+    w->release_pending = 1;
+}
+
+/* ---- reading the shared records ---- */
+
+static const char *rstr(const redisReply *r)
+{
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : NULL;
+}
+
+static uint64_t ustr(const char *s)
+{
+    return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static void on_read(const redisReply *r, const char *err, void *arg)
+{
+    struct wt_op *op = arg;
+    uint64_t sent_installs = op->installs;
+    struct cg_waittime *w = op_done(op);
+    if (w == NULL)
+        return;
+    w->read_pending = 0;
+    if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        return;
+    uint64_t v = ustr(rstr(r->element[0]));
+    if (v == 0) {
+        /* Nothing in Redis (a new or restarted Redis): keep serving what we
+         * have; the next refresh writes it back. */
+        w->known_version = 0;
+        return;
+    }
+    if (r->elements < 3 || v == w->known_version)
+        return;
+    /* A newer snapshot was installed while this read was out (our own
+     * refresh): this answer may be older than what we serve. */
+    if (w->installs != sent_installs)
+        return;
+    const redisReply *meta = r->element[1], *qs = r->element[2];
+    if (meta->type != REDIS_REPLY_ARRAY || qs->type != REDIS_REPLY_ARRAY)
+        return;
+    uint64_t refreshed = 0, next = 0, names_v = 0;
+    for (size_t i = 0; i + 1 < meta->elements; i += 2) {
+        const char *k = rstr(meta->element[i]), *val = rstr(meta->element[i + 1]);
+        if (k == NULL || val == NULL)
+            continue;
+        if (strcmp(k, "refreshed_ms") == 0)
+            refreshed = ustr(val);
+        else if (strcmp(k, "next_ms") == 0)
+            next = ustr(val);
+        else if (strcmp(k, "names_version") == 0)
+            names_v = ustr(val);
+    }
+    size_t cap = qs->elements / 2;
+    if (cap > CG_WT_MAX_QUEUES)
+        cap = CG_WT_MAX_QUEUES;
+    struct cg_wt_record *recs = cg_calloc(cap ? cap : 1, sizeof *recs);
+    size_t n = 0, bad = 0;
+    for (size_t i = 0; i + 1 < qs->elements && n < cap; i += 2) {
+        const redisReply *e = qs->element[i + 1];
+        if (e->type != REDIS_REPLY_STRING || cg_wt_record_decode(e->str, e->len, &recs[n]) != 0) {
+            bad++;
+            continue;
+        }
+        n++;
+    }
+    if (bad)
+        cg_log_warn("wait-time records in redis could not be read", "bad=%zu", bad);
+    struct wt_snap *s = snap_build(recs, n);
+    snap_set_version(s, v, refreshed);
+    s->next_ms = next;
+    install(w, s);
+    w->known_version = v;
+    w->next_ms = next;
+    w->names_version = names_v;
+    cg_log_debug("wait times reloaded from redis", "version=%llu queues=%zu", (unsigned long long)v,
+                 n);
+}
+
+static void read_step(struct cg_waittime *w)
+{
+    if (w->read_pending || !w->serving || w->stopping || !redis_ready(w))
+        return;
+    struct wt_op *op = op_new(w, OP_READ);
+    op->installs = w->installs;
+    char known[24];
+    snprintf(known, sizeof known, "%llu", (unsigned long long)w->known_version);
+    const char *args[] = {w->k_version, w->k_meta, w->k_queues, known};
+    if (cg_redis_eval(w->redis, w->s_read, 3, 4, args, NULL, on_read, op) != 0) {
+        op_done(op);
+        return;
+    }
+    w->read_pending = 1;
+}
+
+/* ---- the refresh ---- */
+
+static void refresh_free(struct wt_refresh *rf)
+{
+    if (rf == NULL)
+        return;
+    free(rf->url);
+    free(rf->seed);
+    for (size_t i = 0; i < rf->n; i++)
+        free(rf->recs[i].name);
+    free(rf->recs);
+    free(rf->seen);
+    free(rf->idx.slot);
+    for (size_t i = 0; i < rf->nurls; i++)
+        free(rf->urls[i]);
+    free(rf->urls);
+    for (size_t i = 0; i < rf->nnames; i++)
+        free(rf->names[i].name);
+    free(rf->names);
+    snap_free(rf->result);
+    free(rf);
+}
+
+static void free_urls(char **urls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(urls[i]);
+    free(urls);
+}
+
+static void schedule_page(struct cg_waittime *w, long delay_ms)
+{
+    if (delay_ms < 0)
+        delay_ms = 0;
+    struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+    evtimer_add(w->page_timer, &tv);
+}
+
+static const char *result_name(const struct wt_refresh *rf, int written)
+{
+    if (rf->aborted)
+        return "aborted";
+    if (!written || rf->pages_ok == 0)
+        return "failed";
+    return rf->pages_failed ? "partial" : "ok";
+}
+
+/* The end of a refresh, whatever happened: logs, schedules the next one. */
+static void refresh_end(struct cg_waittime *w, int written)
+{
+    struct wt_refresh *rf = w->rf;
+    uint64_t now = cg_wall_ms();
+    const char *result = result_name(rf, written);
+    size_t stale = 0;
+    for (size_t i = 0; i < rf->n; i++)
+        stale += rf->seen[i] == 0;
+    if (!rf->aborted) {
+        uint64_t next = rf->started_ms + (uint64_t)w->poll_ms;
+        if (next < now + 1000)
+            next = now + 1000;
+        w->next_ms = next;
+        if (rf->rate_limited || rf->pages_ok == 0) {
+            /* Twilio pushed back or nothing worked: the next refresh waits for
+             * the backoff too, which grows while this goes on. */
+            long d =
+                cg_backoff_ms(BACKOFF_BASE_MS, w->backoff_cap_ms,
+                              w->rl_streak > 1 ? (unsigned)w->rl_streak - 1 : 0, rf->retry_after_s);
+            w->hold_until = cg_mono_ms() + (uint64_t)d;
+            cg_log_warn("wait-time refresh backing off", "delay_ms=%ld streak=%d", d, w->rl_streak);
+        }
+    }
+    int level = strcmp(result, "ok") == 0 ? CG_LOG_INFO : CG_LOG_WARN;
+    cg_log((enum cg_log_level)level, "wait-time refresh done",
+           "result=%s queues=%zu stale=%zu stats_requests=%d names_requests=%d retries=%d "
+           "pages_failed=%d ms=%llu",
+           result, rf->n, stale, rf->stats_requests, rf->names_requests, rf->retries,
+           rf->pages_failed, (unsigned long long)(cg_mono_ms() - rf->started_mono));
+    if (w->metrics) {
+        struct cg_buf b;
+        cg_buf_init(&b, 128);
+        cg_metrics_label(&b, "result", result);
+        cg_metrics_inc(w->metrics, "callgate_waittime_refreshes_total", cg_buf_str(&b), 1);
+        cg_buf_free(&b);
+    }
+    refresh_free(rf);
+    w->rf = NULL;
+    maybe_release(w);
+}
+
+/* Leadership lost or shutdown: the request out (if any) finishes, then the
+ * refresh ends without writing. A refresh waiting on its timer ends now. */
+static void refresh_abort(struct cg_waittime *w)
+{
+    struct wt_refresh *rf = w->rf;
+    if (rf == NULL)
+        return;
+    rf->aborted = 1;
+    if (!rf->busy) {
+        evtimer_del(w->page_timer);
+        refresh_end(w, 0);
+    }
+}
+
+static void page_send(struct cg_waittime *w);
+
+static void on_page_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    page_send(arg);
+}
+
+/* Folds one statistics page into the working set. */
+static void apply_stats(struct cg_waittime *w, struct cg_wt_record *items, size_t n,
+                        uint64_t fetched_ms)
+{
+    struct wt_refresh *rf = w->rf;
+    for (size_t i = 0; i < n; i++) {
+        struct cg_wt_record *it = &items[i];
+        it->fetched_ms = fetched_ms;
+        long at = idx_find(&rf->idx, rf->recs, it->sid);
+        if (at < 0) {
+            if (rf->n >= CG_WT_MAX_QUEUES) {
+                rf->dropped++;
+                continue;
+            }
+            if (rf->n == rf->cap) {
+                rf->cap = rf->cap ? rf->cap * 2 : 64;
+                rf->recs = cg_realloc(rf->recs, rf->cap * sizeof *rf->recs);
+                rf->seen = cg_realloc(rf->seen, rf->cap);
+            }
+            at = (long)rf->n++;
+            memset(&rf->recs[at], 0, sizeof rf->recs[at]);
+            idx_put(&rf->idx, it->sid, (size_t)at);
+        }
+        struct cg_wt_record *r = &rf->recs[at];
+        char *name = r->name;
+        *r = *it;
+        r->name = name;
+        r->stale = 0;
+        rf->seen[at] = 1;
+        if (name == NULL)
+            rf->unnamed = 1;
+    }
+}
+
+static int names_due(const struct cg_waittime *w)
+{
+    const struct wt_refresh *rf = w->rf;
+    if (w->names_version == 0)
+        return 1;
+    if (w->known_version + 1 >= w->names_version + NAMES_EVERY)
+        return 1;
+    /* A queue without a name: read the list again, but not on two refreshes
+     * in a row, in case Twilio lists a queue's statistics before the queue. */
+    return rf->unnamed && w->names_version < w->known_version;
+}
+
+static void refresh_write(struct cg_waittime *w);
+
+/* The current list (statistics or names) is done, read or not. */
+static void phase_done(struct cg_waittime *w)
+{
+    struct wt_refresh *rf = w->rf;
+    if (rf->phase == PH_STATS) {
+        /* Remember where each page began, so that a page that fails next time
+         * can be stepped over. Pages not reached keep their old URL. */
+        size_t keep = rf->nurls > w->npage_urls ? rf->nurls : w->npage_urls;
+        if (!rf->broken)
+            keep = rf->nurls;
+        char **urls = cg_calloc(keep ? keep : 1, sizeof *urls);
+        for (size_t i = 0; i < keep; i++) {
+            if (i < rf->nurls && rf->urls[i]) {
+                urls[i] = rf->urls[i];
+                rf->urls[i] = NULL;
+            } else if (i < w->npage_urls && w->page_urls[i]) {
+                urls[i] = w->page_urls[i];
+                w->page_urls[i] = NULL;
+            }
+        }
+        free_urls(w->page_urls, w->npage_urls);
+        w->page_urls = urls;
+        w->npage_urls = keep;
+        if (rf->dropped)
+            cg_log_warn("more task queues than callgate keeps; the rest are ignored",
+                        "max=%d ignored=%zu", CG_WT_MAX_QUEUES, rf->dropped);
+        if (!rf->rate_limited && rf->pages_ok > 0 && names_due(w)) {
+            rf->phase = PH_NAMES;
+            free(rf->url);
+            rf->url = cg_strdup(w->names_url);
+            rf->page = 0;
+            rf->attempt = 1;
+            schedule_page(w, 0);
+            return;
+        }
+    }
+    refresh_write(w);
+}
+
+enum outcome { OUT_OK, OUT_RATE, OUT_TRANSIENT, OUT_BAD, OUT_FATAL };
+
+/* Moves to the next page URL of the current list (or ends the list). */
+static void next_page(struct cg_waittime *w, char *next_url, long delay_ms)
+{
+    struct wt_refresh *rf = w->rf;
+    const char *base = w->cfg->taskrouter_base_url;
+    size_t max_pages = CG_WT_MAX_QUEUES / (size_t)w->cfg->wait_time_page_size + 2;
+    if (next_url != NULL && !cg_wt_same_origin(base, next_url)) {
+        /* Following it would send our credentials to another host. */
+        cg_log_error("twilio's next_page_url points to another host; not followed", "");
+        free(next_url);
+        next_url = NULL;
+        if (rf->phase == PH_STATS)
+            rf->broken = 1;
+    } else if (next_url != NULL && (rf->page + 1 >= max_pages || strcmp(next_url, rf->url) == 0)) {
+        cg_log_error("twilio's paging does not end; stopping", "pages=%zu", rf->page + 1);
+        free(next_url);
+        next_url = NULL;
+        if (rf->phase == PH_STATS)
+            rf->broken = 1;
+    }
+    if (next_url == NULL) {
+        if (rf->phase == PH_NAMES && rf->pages_failed == 0)
+            rf->names_complete = 1;
+        phase_done(w);
+        return;
+    }
+    free(rf->url);
+    rf->url = next_url;
+    rf->page++;
+    rf->attempt = 1;
+    schedule_page(w, delay_ms);
+}
+
+static void on_page(const struct cg_httpc_result *res, void *arg)
+{
+    struct wt_op *op = arg;
+    struct cg_waittime *w = op_done(op);
+    if (w == NULL)
+        return;
+    struct wt_refresh *rf = w->rf;
+    rf->busy = 0;
+    const char *what = rf->phase == PH_STATS ? "statistics" : "names";
+    count_request(w, rf->phase == PH_STATS ? "statistics" : "task_queues",
+                  res->error ? 0 : res->status);
+    if (rf->aborted || w->stopping || !w->leader) {
+        rf->aborted = 1;
+        refresh_end(w, 0);
+        return;
+    }
+
+    enum outcome out = OUT_OK;
+    char err[160] = "";
+    char *next_url = NULL;
+    struct cg_wt_record *items = NULL;
+    size_t nitems = 0, skipped = 0;
+    struct cg_wt_name *names = NULL;
+    size_t nnames = 0;
+    if (res->error != NULL) {
+        out = OUT_TRANSIENT;
+        snprintf(err, sizeof err, "%s", res->error);
+    } else if (res->status == 429) {
+        out = OUT_RATE;
+        snprintf(err, sizeof err, "429 too many requests");
+    } else if (res->status >= 500) {
+        out = OUT_TRANSIENT;
+        snprintf(err, sizeof err, "HTTP %ld", res->status);
+    } else if (res->status != 200) {
+        /* 401, 403, 404: configuration, not weather; retrying will not help. */
+        out = OUT_FATAL;
+        snprintf(err, sizeof err, "HTTP %ld: %.100s", res->status, res->body);
+    } else if (rf->phase == PH_STATS) {
+        if (cg_wt_parse_stats(res->body, res->body_len, CG_WT_MAX_QUEUES, &items, &nitems, &skipped,
+                              &next_url, err, sizeof err) != 0)
+            out = OUT_BAD;
+    } else if (cg_wt_parse_names(res->body, res->body_len, CG_WT_MAX_QUEUES, &names, &nnames,
+                                 &next_url, err, sizeof err) != 0) {
+        out = OUT_BAD;
+    }
+
+    if (out == OUT_OK) {
+        w->rl_streak = 0;
+        rf->pages_ok++;
+        if (rf->phase == PH_STATS) {
+            if (skipped)
+                cg_log_warn("twilio statistics items skipped: no valid task_queue_sid, or "
+                            "past the queue limit",
+                            "page=%zu skipped=%zu max=%d", rf->page, skipped, CG_WT_MAX_QUEUES);
+            apply_stats(w, items, nitems, cg_wall_ms());
+        } else {
+            rf->names = cg_realloc(rf->names, (rf->nnames + nnames + 1) * sizeof *rf->names);
+            memcpy(rf->names + rf->nnames, names, nnames * sizeof *names);
+            rf->nnames += nnames;
+            nnames = 0;
+        }
+        free(items);
+        free(names);
+        /* Slow down before Twilio has to say so. */
+        long pace = 0;
+        long lim = res->rate_limit_limit, rem = res->rate_limit_remaining;
+        if (rem == 0)
+            pace = PACE_EMPTY_MS;
+        else if (rem > 0 && lim > 0 && rem * 5 <= lim)
+            pace = PACE_LOW_MS;
+        if (pace && next_url)
+            cg_log_info("twilio rate limit nearly used; pacing the next page",
+                        "remaining=%ld limit=%ld pause_ms=%ld", rem, lim, pace);
+        next_page(w, next_url, pace);
+        return;
+    }
+    free(items);
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i].name);
+    free(names);
+    free(next_url);
+
+    if (out == OUT_RATE || out == OUT_TRANSIENT) {
+        if (w->rl_streak < 30)
+            w->rl_streak++;
+        if (res->retry_after_s >= 0)
+            rf->retry_after_s = res->retry_after_s;
+    }
+    int attempts = out == OUT_FATAL ? 1
+                   : out == OUT_BAD ? ATTEMPTS_BAD_CONTENT
+                                    : ATTEMPTS_TRANSIENT;
+    if (rf->attempt < attempts) {
+        unsigned attempt = out == OUT_BAD || w->rl_streak <= 1 ? 0 : (unsigned)w->rl_streak - 1;
+        long d = cg_backoff_ms(BACKOFF_BASE_MS, w->backoff_cap_ms, attempt,
+                               out == OUT_RATE ? res->retry_after_s : -1);
+        cg_log_warn("twilio page failed; retrying",
+                    "list=%s page=%zu attempt=%d error=%s delay_ms=%ld", what, rf->page,
+                    rf->attempt, err, d);
+        rf->attempt++;
+        rf->retries++;
+        schedule_page(w, d);
+        return;
+    }
+    cg_log_warn("twilio page failed; its queues keep their last values",
+                "list=%s page=%zu attempts=%d error=%s", what, rf->page, rf->attempt, err);
+    rf->pages_failed++;
+    if (rf->phase == PH_STATS)
+        rf->broken = 1;
+    if (out == OUT_RATE)
+        rf->rate_limited = 1;
+    /* A bad page does not hide the ones after it: step over it with the URL
+     * that page had last time, unless Twilio asks us to slow down. */
+    if (rf->phase == PH_STATS && (out == OUT_TRANSIENT || out == OUT_BAD) &&
+        rf->page + 1 < w->npage_urls && w->page_urls[rf->page + 1] != NULL) {
+        cg_log_info("stepping over the failed page with last refresh's next url", "page=%zu",
+                    rf->page + 1);
+        free(rf->url);
+        rf->url = cg_strdup(w->page_urls[rf->page + 1]);
+        rf->page++;
+        rf->attempt = 1;
+        schedule_page(w, 0);
+        return;
+    }
+    phase_done(w);
+}
+
+static void page_send(struct cg_waittime *w)
+{
+    struct wt_refresh *rf = w->rf;
+    if (rf == NULL)
+        return;
+    if (rf->aborted || w->stopping || !w->leader) {
+        rf->aborted = 1;
+        refresh_end(w, 0);
+        return;
+    }
+    if (rf->phase == PH_STATS) {
+        if (rf->page >= rf->nurls) {
+            size_t n = rf->page + 1;
+            rf->urls = cg_realloc(rf->urls, n * sizeof *rf->urls);
+            for (size_t i = rf->nurls; i < n; i++)
+                rf->urls[i] = NULL;
+            rf->nurls = n;
+        }
+        free(rf->urls[rf->page]);
+        rf->urls[rf->page] = cg_strdup(rf->url);
+    }
+    static const char *const headers[] = {"Accept: application/json", NULL};
+    struct cg_httpc_request rq = {
+        .method = "GET",
+        .url = rf->url,
+        .basic_user = w->cfg->twilio_account_sid,
+        .basic_pass = w->cfg->twilio_auth_token,
+        .headers = headers,
+        .timeout_ms = w->cfg->twilio_timeout_ms,
+        .max_response_bytes = CG_WT_MAX_PAGE_BYTES,
+    };
+    struct wt_op *op = op_new(w, OP_HTTP);
+    if (cg_httpc_send(w->httpc, &rq, on_page, op) != 0) {
+        op_done(op);
+        cg_log_error("wait-time page request refused by the http client", "");
+        rf->pages_failed++;
+        if (rf->phase == PH_STATS)
+            rf->broken = 1;
+        phase_done(w);
+        return;
+    }
+    rf->busy = 1;
+    if (rf->phase == PH_STATS)
+        rf->stats_requests++;
+    else
+        rf->names_requests++;
+}
+
+static void refresh_start(struct cg_waittime *w)
+{
+    struct wt_refresh *rf = cg_calloc(1, sizeof *rf);
+    rf->started_ms = cg_wall_ms();
+    rf->started_mono = cg_mono_ms();
+    rf->phase = PH_STATS;
+    rf->url = cg_strdup(w->stats_url);
+    rf->attempt = 1;
+    rf->retry_after_s = -1;
+    /* Start from what is served now: queues not read this time keep it. */
+    const struct wt_snap *s = w->snap;
+    size_t n = s ? s->n : 0;
+    rf->cap = n > 64 ? n : 64;
+    rf->recs = cg_calloc(rf->cap, sizeof *rf->recs);
+    rf->seen = cg_calloc(rf->cap, 1);
+    idx_init(&rf->idx, CG_WT_MAX_QUEUES);
+    for (size_t i = 0; i < n; i++) {
+        rf->recs[i] = s->recs[i];
+        rf->recs[i].name = s->recs[i].name ? cg_strdup(s->recs[i].name) : NULL;
+        idx_put(&rf->idx, rf->recs[i].sid, i);
+    }
+    rf->n = n;
+    w->rf = rf;
+    w->refreshes++;
+    cg_log_debug("wait-time refresh starting", "queues_known=%zu", n);
+    page_send(w);
+}
+
+static void maybe_refresh(struct cg_waittime *w)
+{
+    if (!w->leader || w->rf != NULL || w->stopping || !redis_ready(w))
+        return;
+    if (cg_wall_ms() < w->next_ms || cg_mono_ms() < w->hold_until)
+        return;
+    refresh_start(w);
+}
+
+static void on_seed_written(const redisReply *r, const char *err, void *arg)
+{
+    (void)r;
+    struct wt_op *op = arg;
+    if (op_done(op) != NULL && err != NULL)
+        cg_log_warn("the seed's queue-times key was not written", "error=%s", err);
+}
+
+static void on_written(const redisReply *r, const char *err, void *arg)
+{
+    struct wt_op *op = arg;
+    struct cg_waittime *w = op_done(op);
+    if (w == NULL)
+        return;
+    struct wt_refresh *rf = w->rf;
+    rf->busy = 0;
+    if (err != NULL || r->type != REDIS_REPLY_INTEGER) {
+        cg_log_warn("wait-time write to redis failed; serving the new figures from memory only",
+                    "error=%s", err ? err : "unexpected reply");
+        /* The figures are still better than what we serve; Redis gets them
+         * with the next refresh. The version stays: followers keep theirs. */
+        struct wt_snap *s = rf->result;
+        rf->result = NULL;
+        snap_set_version(s, w->snap ? w->snap->version : 0, cg_wall_ms());
+        s->next_ms = rf->started_ms + (uint64_t)w->poll_ms;
+        install(w, s);
+        refresh_end(w, 0);
+        return;
+    }
+    if (r->integer < 0) {
+        cg_log_warn("wait-time write refused: the lock is no longer ours", "workspace=%s", w->ws);
+        set_leader(w, 0);
+        rf->aborted = 1;
+        refresh_end(w, 0);
+        return;
+    }
+    /* The seed's mirror, right behind the fenced write on the same
+     * connection, so no other leader can come in between. */
+    if (rf->seed != NULL) {
+        struct wt_op *sop = op_new(w, OP_WRITE_SEED);
+        if (cg_redis_command(w->redis, on_seed_written, sop, "SET %s %b", SEED_KEY, rf->seed,
+                             rf->seed_len) != 0)
+            op_done(sop);
+    }
+    struct wt_snap *s = rf->result;
+    rf->result = NULL;
+    install(w, s);
+    w->known_version = s->version = (uint64_t)r->integer;
+    snap_set_version(s, s->version, s->refreshed_ms);
+    if (rf->names_read)
+        w->names_version = s->version;
+    refresh_end(w, 1);
+}
+
+/* Builds the new snapshot and writes it with one fenced script. */
+static void refresh_write(struct cg_waittime *w)
+{
+    struct wt_refresh *rf = w->rf;
+    if (rf->n == 0) {
+        refresh_end(w, 0);
+        return;
+    }
+    if (rf->pages_ok == 0) {
+        /* Nothing read: the values stay, but readers must learn they are
+         * stale. Once is enough; a storm of 429s then writes nothing. */
+        int all_stale = 1;
+        for (size_t i = 0; i < rf->n && all_stale; i++)
+            all_stale = rf->recs[i].stale;
+        if (all_stale) {
+            refresh_end(w, 0);
+            return;
+        }
+    }
+    /* Friendly names from the list, when it was read. */
+    if (rf->nnames > 0) {
+        rf->names_read = 1;
+        for (size_t i = 0; i < rf->nnames; i++) {
+            long at = idx_find(&rf->idx, rf->recs, rf->names[i].sid);
+            if (at < 0)
+                continue;
+            free(rf->recs[at].name);
+            rf->recs[at].name = rf->names[i].name;
+            rf->names[i].name = NULL;
+        }
+    } else if (rf->names_complete) {
+        rf->names_read = 1; /* an empty list, read in full */
+    }
+    /* Queues missed by this refresh keep their values, marked stale; after a
+     * complete walk, a queue Twilio no longer lists is gone. */
+    size_t k = 0;
+    for (size_t i = 0; i < rf->n; i++) {
+        if (!rf->seen[i] && !rf->broken) {
+            free(rf->recs[i].name);
+            continue;
+        }
+        struct cg_wt_record r = rf->recs[i];
+        r.stale = !rf->seen[i];
+        rf->recs[k] = r;
+        rf->seen[k] = rf->seen[i];
+        k++;
+    }
+    rf->n = k;
+    free(rf->idx.slot);
+    rf->idx.slot = NULL;
+
+    /* The snapshot takes a copy: rf keeps its array for the log line. */
+    struct cg_wt_record *copy = cg_calloc(rf->n, sizeof *copy);
+    for (size_t i = 0; i < rf->n; i++) {
+        copy[i] = rf->recs[i];
+        copy[i].name = rf->recs[i].name ? cg_strdup(rf->recs[i].name) : NULL;
+    }
+    struct wt_snap *s = snap_build(copy, rf->n);
+    uint64_t now = cg_wall_ms();
+    snap_set_version(s, 0, now);
+    s->next_ms = rf->started_ms + (uint64_t)w->poll_ms;
+    rf->result = s;
+
+    struct cg_buf seed;
+    cg_buf_init(&seed, REPLY_MAX);
+    size_t stale = 0;
+    for (size_t i = 0; i < s->n; i++)
+        stale += s->recs[i].stale != 0;
+    if (cg_wt_seed_json(s->recs, s->n, &seed) != 0) {
+        cg_log_error("wait-time seed value too large", "queues=%zu", s->n);
+        cg_buf_free(&seed);
+        refresh_end(w, 0);
+        return;
+    }
+
+    /* keys (5), token, names flag, then the three counted lists */
+    size_t nargs = 5 + 2 + 1 + 2 * META_PAIRS + 1 + 2 * s->n + 1 + 2 * s->nnames;
+    const char **args = cg_calloc(nargs, sizeof *args);
+    size_t *lens = cg_calloc(nargs, sizeof *lens);
+    char **owned = cg_calloc(s->n + 2 * META_PAIRS + 3, sizeof *owned);
+    size_t nowned = 0, a = 0;
+#define ARG(p, l)                                                                                  \
+    do {                                                                                           \
+        args[a] = (p);                                                                             \
+        lens[a] = (l);                                                                             \
+        a++;                                                                                       \
+    } while (0)
+#define ARGS(p) ARG((p), strlen(p))
+#define ARGF(...)                                                                                  \
+    do {                                                                                           \
+        char tmp_[160];                                                                            \
+        snprintf(tmp_, sizeof tmp_, __VA_ARGS__);                                                  \
+        owned[nowned] = cg_strdup(tmp_);                                                           \
+        ARGS(owned[nowned]);                                                                       \
+        nowned++;                                                                                  \
+    } while (0)
+    ARGS(w->k_lock);
+    ARGS(w->k_version);
+    ARGS(w->k_meta);
+    ARGS(w->k_queues);
+    ARGS(w->k_names);
+    ARGS(w->token);
+    ARGS(rf->names_read ? "1" : "0");
+    char iso[25];
+    cg_iso8601_ms(now, iso);
+    ARGF("%d", META_PAIRS);
+    ARGS("refreshed_ms");
+    ARGF("%llu", (unsigned long long)now);
+    ARGS("refreshed_at");
+    ARGF("%s", iso);
+    ARGS("next_ms");
+    ARGF("%llu", (unsigned long long)s->next_ms);
+    ARGS("interval_s");
+    ARGF("%ld", w->poll_ms / 1000);
+    ARGS("leader");
+    ARGF("%s", w->cfg->instance_id);
+    ARGS("queues");
+    ARGF("%zu", s->n);
+    ARGS("stale_queues");
+    ARGF("%zu", stale);
+    ARGS("requests");
+    ARGF("%d", rf->stats_requests + rf->names_requests);
+    ARGS("pages_failed");
+    ARGF("%d", rf->pages_failed);
+    ARGF("%zu", s->n);
+    struct cg_buf rec;
+    cg_buf_init(&rec, 1 << 20);
+    for (size_t i = 0; i < s->n; i++) {
+        cg_buf_reset(&rec);
+        cg_wt_record_encode(&s->recs[i], &rec);
+        owned[nowned] = cg_buf_take(&rec);
+        ARGS(s->recs[i].sid);
+        ARGS(owned[nowned]);
+        nowned++;
+    }
+    cg_buf_free(&rec);
+    ARGF("%zu", s->nnames);
+    for (size_t i = 0; i < s->nnames; i++) {
+        ARGS(s->by_name[i]->name);
+        ARGS(s->by_name[i]->sid);
+    }
+#undef ARGF
+#undef ARGS
+#undef ARG
+    struct wt_op *op = op_new(w, OP_WRITE);
+    int rc = cg_redis_eval(w->redis, w->s_write, 5, (int)a, args, lens, on_written, op);
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(owned);
+    free(args);
+    free(lens);
+    free(rf->seed);
+    rf->seed_len = seed.len;
+    rf->seed = cg_buf_take(&seed);
+    if (rc != 0) {
+        op_done(op);
+        cg_log_error("wait-time write refused by the redis client", "args=%zu", a);
+        refresh_end(w, 0);
+        return;
+    }
+    rf->phase = PH_WRITE;
+    rf->busy = 1;
+}
+
+/* ---- the tick ---- */
+
+static void on_tick(void *arg)
+{
+    struct cg_waittime *w = arg;
+    if (w->stopping || !redis_ready(w))
+        return;
+    read_step(w);
+    lock_step(w);
+    /* The renewal's answer starts a due refresh; so does this, for a leader
+     * whose renewal is still out. */
+    maybe_refresh(w);
+}
+
+/* ================================================================== */
+/* HTTP                                                                 */
+/* ================================================================== */
+
+/* A parameter from the query string, or for POST from a form body (the
+ * seed's Twilio Function read event.queueSid from either). */
+static const char *param(struct cg_http_req *req, const struct cg_form *q, const char *name)
+{
+    const char *v = q ? cg_form_get(q, name) : NULL;
+    if (v == NULL && cg_http_req_method(req) == CG_HTTP_POST) {
+        const struct cg_form *f = cg_http_req_form(req, NULL);
+        v = f ? cg_form_get(f, name) : NULL;
+    }
+    return v;
+}
+
+/* Parses the query and checks WAIT_TIME_READ_TOKEN. On failure the
+ * request has been answered and NULL is returned. */
+static int read_request(struct cg_waittime *w, struct cg_http_req *req, const struct cg_form **q)
+{
+    *q = cg_http_req_query(req);
+    if (*q == NULL) {
+        cg_http_reply_error(req, 400, "bad_request", "malformed query string");
+        return 0;
+    }
+    const char *token = w->cfg->wait_time_read_token;
+    if (token == NULL || token[0] == '\0')
+        return 1;
+    const char *h = cg_http_req_header(req, "Authorization");
+    if (h != NULL && strncmp(h, "Bearer ", 7) == 0 && cg_ct_streq(h + 7, token))
+        return 1;
+    /* Studio's HTTP widget cannot set headers: ?token= is accepted too. */
+    const char *t = param(req, *q, "token");
+    if (t != NULL && cg_ct_streq(t, token))
+        return 1;
+    cg_http_set_header(req, "WWW-Authenticate", "Bearer");
+    cg_http_reply_error(req, 401, "unauthorized",
+                        "a valid wait-time read token is required (Authorization: Bearer, or "
+                        "the token query parameter)");
+    return 0;
+}
+
+/* 503 when nothing can be served; 1 when a snapshot exists. */
+static int have_data(struct cg_waittime *w, struct cg_http_req *req)
+{
+    if (!w->serving) {
+        cg_http_reply_error(req, 503, "poller_off", w->off_reason);
+        return 0;
+    }
+    if (w->snap == NULL) {
+        cg_http_set_header(req, "Retry-After", "1");
+        cg_http_reply_error(req, 503, "not_ready",
+                            "no wait times known yet: the first refresh has not completed");
+        return 0;
+    }
+    return 1;
+}
+
+/* Stale when the last refresh could not read it, or when nobody has
+ * refreshed for three intervals (the leader died and none took over). */
+static int is_stale(const struct cg_waittime *w, const struct cg_wt_record *r, uint64_t now)
+{
+    return r->stale || now > r->fetched_ms + 3 * (uint64_t)w->poll_ms + 2000;
+}
+
+/* Cache-Control, ETag and the freshness headers of a successful answer.
+ * Returns 1 when If-None-Match matched and 304 has been sent. */
+static int cache_headers(struct cg_waittime *w, struct cg_http_req *req, int stale)
+{
+    const struct wt_snap *s = w->snap;
+    uint64_t now = cg_wall_ms();
+    long max_age = 1;
+    if (!stale && w->redis_up && s->next_ms > now)
+        max_age = (long)((s->next_ms - now + 999) / 1000);
+    char v[48];
+    snprintf(v, sizeof v, "max-age=%ld", max_age);
+    cg_http_set_header(req, "Cache-Control", v);
+    cg_http_set_header(req, "ETag", s->etag);
+    cg_http_set_header(req, "X-Callgate-Stale", stale ? "true" : "false");
+    cg_http_set_header(req, "X-Callgate-Redis", w->redis_up ? "connected" : "unavailable");
+    const char *inm = cg_http_req_header(req, "If-None-Match");
+    if (inm != NULL && cg_wt_etag_matches(inm, s->etag)) {
+        cg_http_reply(req, 304, NULL, NULL, 0);
+        return 1;
+    }
+    return 0;
+}
+
+static void reply_sid_error(struct cg_http_req *req, const char *name)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be WQ followed by 32 hex digits", name);
+    cg_http_reply_error(req, 400, "bad_request", msg);
+}
+
+static void handle_get_queue_times(struct cg_http_req *req, void *arg)
+{
+    struct cg_waittime *w = arg;
+    const struct cg_form *q;
+    if (!read_request(w, req, &q))
+        return;
+    if (!w->serving) {
+        cg_http_reply_error(req, 503, "poller_off", w->off_reason);
+        return;
+    }
+    const char *sid = param(req, q, "queueSid");
+    if (sid == NULL || !cg_wt_sid_valid(sid)) {
+        reply_sid_error(req, "queueSid");
+        return;
+    }
+    if (!have_data(w, req))
+        return;
+    const struct cg_wt_record *r = snap_find(w->snap, sid);
+    if (r == NULL) {
+        cg_http_reply_error(req, 404, "not_found", "no such TaskQueue in this workspace");
+        return;
+    }
+    if (cache_headers(w, req, is_stale(w, r, cg_wall_ms())))
+        return;
+    char body[64];
+    int n = cg_wt_seed_answer(r->wait_s, body, sizeof body);
+    cg_http_reply(req, 200, "application/json", body, n > 0 ? (size_t)n : 0);
+}
+
+static void reply_record(struct cg_waittime *w, struct cg_http_req *req,
+                         const struct cg_wt_record *r)
+{
+    uint64_t now = cg_wall_ms();
+    int stale = is_stale(w, r, now);
+    if (cache_headers(w, req, stale))
+        return;
+    struct cg_buf b;
+    cg_buf_init(&b, 1 << 16);
+    cg_wt_record_json(r, now, stale, &b);
+    cg_http_reply_json(req, 200, cg_buf_str(&b));
+    cg_buf_free(&b);
+}
+
+static void reply_all(struct cg_waittime *w, struct cg_http_req *req)
+{
+    const struct wt_snap *s = w->snap;
+    uint64_t now = cg_wall_ms();
+    int any_stale = 0;
+    for (size_t i = 0; i < s->n && !any_stale; i++)
+        any_stale = is_stale(w, &s->recs[i], now);
+    if (cache_headers(w, req, any_stale))
+        return;
+    struct cg_buf b;
+    cg_buf_init(&b, REPLY_MAX);
+    char refreshed[25], next[25];
+    cg_iso8601_ms(s->refreshed_ms, refreshed);
+    cg_iso8601_ms(s->next_ms, next);
+    int rc = cg_buf_printf(&b,
+                           "{\"version\":%llu,\"refreshedAt\":\"%s\",\"nextRefreshAt\":\"%s\","
+                           "\"redis\":\"%s\",\"queues\":[",
+                           (unsigned long long)s->version, refreshed, next,
+                           w->redis_up ? "connected" : "unavailable");
+    for (size_t i = 0; i < s->n && rc == 0; i++) {
+        if (i)
+            rc = cg_buf_appendc(&b, ',');
+        if (rc == 0)
+            rc = cg_wt_record_json(&s->recs[i], now, is_stale(w, &s->recs[i], now), &b);
+    }
+    if (rc == 0)
+        rc = cg_buf_appends(&b, "]}");
+    if (rc != 0)
+        cg_http_reply_error(req, 500, "too_large", "the answer exceeds the response limit");
+    else
+        cg_http_reply(req, 200, "application/json", b.data, b.len);
+    cg_buf_free(&b);
+}
+
+static void handle_wait_times(struct cg_http_req *req, void *arg)
+{
+    struct cg_waittime *w = arg;
+    const struct cg_form *q;
+    if (!read_request(w, req, &q))
+        return;
+    const char *rest = cg_http_req_path_rest(req);
+    const char *name = cg_form_get(q, "name");
+    if (rest[0] != '\0') {
+        if (!cg_wt_sid_valid(rest)) {
+            reply_sid_error(req, "the TaskQueue SID in the path");
+            return;
+        }
+        if (!have_data(w, req))
+            return;
+        const struct cg_wt_record *r = snap_find(w->snap, rest);
+        if (r == NULL)
+            cg_http_reply_error(req, 404, "not_found", "no such TaskQueue in this workspace");
+        else
+            reply_record(w, req, r);
+        return;
+    }
+    if (name != NULL) {
+        if (name[0] == '\0' || strlen(name) > CG_WT_MAX_NAME) {
+            cg_http_reply_error(req, 400, "bad_request", "name must be 1 to 256 bytes");
+            return;
+        }
+        if (!have_data(w, req))
+            return;
+        const struct cg_wt_record *r = snap_find_name(w->snap, name);
+        if (r == NULL)
+            cg_http_reply_error(req, 404, "not_found", "no TaskQueue with this friendly name");
+        else
+            reply_record(w, req, r);
+        return;
+    }
+    if (!have_data(w, req))
+        return;
+    reply_all(w, req);
+}
+
+char *cg_waittime_hold_twiml(struct cg_waittime *w, const char *queue_sid, double *estimate_out)
+{
+    if (w == NULL || queue_sid == NULL || !cg_wt_sid_valid(queue_sid))
+        return NULL;
+    const struct cg_wt_record *r = snap_find(w->snap, queue_sid);
+    if (r == NULL)
+        return NULL;
+    char phrase[96], say[160];
+    cg_twiml_wait_phrase(r->estimate_s, phrase, sizeof phrase);
+    snprintf(say, sizeof say, "Your estimated wait time is %s.", phrase);
+    struct cg_twiml_wait tw = {
+        .say = say,
+        .hold_music_url = w->cfg->hold_music_url,
+        .pause_s = w->cfg->announce_interval_seconds,
+    };
+    if (estimate_out)
+        *estimate_out = r->estimate_s;
+    return cg_twiml_wait(&tw);
+}
+
+/* ================================================================== */
+/* Life cycle                                                           */
+/* ================================================================== */
+
+static void declare_metrics(struct cg_metrics *m)
+{
+    if (m == NULL)
+        return;
+    cg_metrics_declare(m, "callgate_waittime_refreshes_total", CG_COUNTER,
+                       "Wait-time refreshes by result (ok, partial, failed, aborted).", NULL, 0);
+    cg_metrics_declare(m, "callgate_waittime_twilio_requests_total", CG_COUNTER,
+                       "TaskRouter requests of the wait-time poller, by endpoint and status.", NULL,
+                       0);
+    cg_metrics_declare(m, "callgate_waittime_queues", CG_GAUGE, "TaskQueues served.", NULL, 0);
+    cg_metrics_declare(m, "callgate_waittime_stale_queues", CG_GAUGE,
+                       "TaskQueues whose last refresh could not read them.", NULL, 0);
+    cg_metrics_declare(m, "callgate_waittime_leader", CG_GAUGE,
+                       "1 while this instance holds the wait-time poller lock.", NULL, 0);
+    cg_metrics_declare(m, "callgate_waittime_last_refresh_timestamp_seconds", CG_GAUGE,
+                       "Unix time of the refresh whose figures are served.", NULL, 0);
+}
+
+struct cg_waittime *cg_waittime_new(struct event_base *base, const struct cg_config *cfg,
+                                    struct cg_redis *redis, struct cg_httpc *httpc,
+                                    struct cg_httpd *httpd, struct cg_metrics *metrics, char *err,
+                                    size_t errlen)
+{
+    struct cg_waittime *w = cg_calloc(1, sizeof *w);
+    w->base = base;
+    w->cfg = cfg;
+    w->redis = redis;
+    w->httpc = httpc;
+    w->metrics = metrics;
+    w->redis_up = cg_redis_state(redis) == CG_REDIS_READY;
+    w->s_renew = w->s_release = w->s_write = w->s_read = -1;
+    declare_metrics(metrics);
+
+    static const struct {
+        const char *path;
+        unsigned methods;
+        cg_http_handler fn;
+    } routes[] = {
+        {"/get-queue-times", CG_HTTP_GET | CG_HTTP_POST, handle_get_queue_times},
+        {"/wait-times", CG_HTTP_GET, handle_wait_times},
+        {"/wait-times/*", CG_HTTP_GET, handle_wait_times},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (cg_httpd_route(httpd, routes[i].path, routes[i].methods, routes[i].fn, w) != 0) {
+            cg_err_set(err, errlen, "cannot register %s", routes[i].path);
+            cg_waittime_free(w);
+            return NULL;
+        }
+    }
+
+    const char *ws = cfg->twilio_workspace_sid ? cfg->twilio_workspace_sid : "";
+    if (ws[0] == '\0') {
+        w->off_reason = "the wait-time poller is off: TWILIO_WORKSPACE_SID is not set";
+        cg_log_info("wait-time service off: TWILIO_WORKSPACE_SID is not set", "");
+        return w;
+    }
+    snprintf(w->ws, sizeof w->ws, "%s", ws);
+    w->serving = 1;
+    w->off_reason = "";
+    snprintf(w->k_lock, sizeof w->k_lock, "cg:{wt:%s}:lock", ws);
+    snprintf(w->k_version, sizeof w->k_version, "cg:{wt:%s}:version", ws);
+    snprintf(w->k_meta, sizeof w->k_meta, "cg:{wt:%s}:meta", ws);
+    snprintf(w->k_queues, sizeof w->k_queues, "cg:{wt:%s}:queues", ws);
+    snprintf(w->k_names, sizeof w->k_names, "cg:{wt:%s}:names", ws);
+    snprintf(w->token, sizeof w->token, "%s/%016llx", cfg->instance_id,
+             (unsigned long long)cg_random_u64());
+    const char *tr = cfg->taskrouter_base_url;
+    int page = cfg->wait_time_page_size;
+    snprintf(w->stats_url, sizeof w->stats_url,
+             "%s/v1/Workspaces/%s/TaskQueues/Statistics?PageSize=%d", tr, ws, page);
+    snprintf(w->names_url, sizeof w->names_url, "%s/v1/Workspaces/%s/TaskQueues?PageSize=%d", tr,
+             ws, page);
+    w->poll_ms = (long)cfg->wait_time_poll_seconds * 1000;
+    if (cfg->wait_time_lock_seconds > 0) {
+        w->lock_ms = (long)cfg->wait_time_lock_seconds * 1000;
+        if (w->lock_ms < LOCK_MIN_MS)
+            w->lock_ms = LOCK_MIN_MS;
+    } else {
+        w->lock_ms = 3 * w->poll_ms;
+        if (w->lock_ms < LOCK_MIN_AUTO_MS)
+            w->lock_ms = LOCK_MIN_AUTO_MS;
+    }
+    w->backoff_cap_ms = 4 * w->poll_ms;
+    if (w->backoff_cap_ms < 5000)
+        w->backoff_cap_ms = 5000;
+    if (w->backoff_cap_ms > BACKOFF_MAX_MS)
+        w->backoff_cap_ms = BACKOFF_MAX_MS;
+
+    w->s_read = cg_redis_script(redis, "wt_read", lua_read);
+    w->s_renew = cg_redis_script(redis, "wt_renew", lua_renew);
+    w->s_release = cg_redis_script(redis, "wt_release", lua_release);
+    w->s_write = cg_redis_script(redis, "wt_write", lua_write);
+    if (w->s_read < 0 || w->s_renew < 0 || w->s_release < 0 || w->s_write < 0) {
+        cg_err_set(err, errlen, "cannot register the wait-time scripts");
+        cg_waittime_free(w);
+        return NULL;
+    }
+    w->page_timer = evtimer_new(base, on_page_timer, w);
+    w->tick = cg_periodic_new(base, "waittime", TICK_MS, 10, on_tick, w);
+    if (w->page_timer == NULL || w->tick == NULL) {
+        cg_err_set(err, errlen, "cannot create the wait-time timers");
+        cg_waittime_free(w);
+        return NULL;
+    }
+    cg_periodic_kick(w->tick);
+
+    const char *sid = cfg->twilio_account_sid, *tok = cfg->twilio_auth_token;
+    if (sid == NULL || sid[0] == '\0' || tok == NULL || tok[0] == '\0') {
+        /* Another instance may poll; this one serves what it writes. */
+        cg_log_warn("wait-time poller off here: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are "
+                    "needed; serving what other instances poll",
+                    "workspace=%s", ws);
+        return w;
+    }
+    w->polling = 1;
+    cg_log_info("wait-time poller on", "workspace=%s interval_s=%d page_size=%d lock_ms=%ld", ws,
+                cfg->wait_time_poll_seconds, page, w->lock_ms);
+    return w;
+}
+
+void cg_waittime_redis_state(struct cg_waittime *w, enum cg_redis_state state)
+{
+    if (w == NULL)
+        return;
+    w->redis_up = state == CG_REDIS_READY;
+    if (state == CG_REDIS_READY) {
+        if (w->tick && !w->stopping)
+            cg_periodic_kick(w->tick);
+    } else if (w->leader) {
+        /* The lock cannot be renewed from here: another instance may hold it
+         * once it expires. Stop polling now; try to reclaim it on return. */
+        cg_log_warn("redis unavailable: wait-time poller pauses", "workspace=%s", w->ws);
+        set_leader(w, 0);
+        w->was_leader = 1;
+        refresh_abort(w);
+    }
+}
+
+void cg_waittime_stop(struct cg_waittime *w)
+{
+    if (w == NULL || w->stopping)
+        return;
+    w->stopping = 1;
+    refresh_abort(w);
+    maybe_release(w);
+}
+
+size_t cg_waittime_inflight(const struct cg_waittime *w)
+{
+    if (w == NULL)
+        return 0;
+    return (w->rf != NULL) + (size_t)w->release_pending;
+}
+
+void cg_waittime_free(struct cg_waittime *w)
+{
+    if (w == NULL)
+        return;
+    for (struct wt_op *op = w->ops; op != NULL; op = op->next)
+        op->w = NULL;
+    cg_periodic_free(w->tick);
+    if (w->page_timer)
+        event_free(w->page_timer);
+    refresh_free(w->rf);
+    snap_free(w->snap);
+    free_urls(w->page_urls, w->npage_urls);
+    free(w);
+}
