@@ -5,7 +5,11 @@
  */
 #include "base/fmacros.h"
 
+#include <curl/curl.h>
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +38,22 @@ static void usage(FILE *out)
     cg_config_print_help(out);
 }
 
-/* Loads the configuration or reports every problem and returns -1. */
-static int load_config(struct cg_config *cfg)
+/* Loads the configuration or reports every problem and returns -1. The
+ * warnings go to stderr either way, before anything else happens, so that
+ * an operator starting callgate by hand sees them first; serve logs them
+ * again as JSON for the log pipeline (run()). */
+static int load_config(struct cg_config *cfg, struct cg_config_errors *errs)
 {
-    struct cg_config_errors errs = {0};
-    if (cg_config_load(cfg, DOTENV_PATH, &errs) == 0)
+    int rc = cg_config_load(cfg, DOTENV_PATH, errs);
+    for (size_t i = 0; i < errs->nwarnings; i++)
+        fprintf(stderr, "callgate: warning: %s\n", errs->warnings[i]);
+    if (rc == 0)
         return 0;
-    fprintf(stderr, "callgate: invalid configuration (%zu problem%s):\n", errs.n,
-            errs.n == 1 ? "" : "s");
-    for (size_t i = 0; i < errs.n; i++)
-        fprintf(stderr, "  %s\n", errs.msgs[i]);
-    cg_config_errors_free(&errs);
+    fprintf(stderr, "callgate: invalid configuration (%zu problem%s):\n", errs->n,
+            errs->n == 1 ? "" : "s");
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(stderr, "  %s\n", errs->msgs[i]);
+    cg_config_errors_free(errs);
     cg_config_free(cfg);
     return -1;
 }
@@ -52,18 +61,25 @@ static int load_config(struct cg_config *cfg)
 static int cmd_check_config(void)
 {
     struct cg_config cfg;
-    if (load_config(&cfg) != 0)
+    struct cg_config_errors errs = {0};
+    if (load_config(&cfg, &errs) != 0)
         return 2;
+    char services[32];
+    cg_config_services_text(cfg.services, services, sizeof services);
     printf("configuration OK\n");
+    printf("services: %s%s\n", services, errs.nwarnings ? " (see the warnings above)" : "");
     cg_config_print(&cfg, stdout);
+    cg_config_errors_free(&errs);
     cg_config_free(&cfg);
     return 0;
 }
 
-static int run(const struct cg_config *cfg)
+static int run(const struct cg_config *cfg, const struct cg_config_errors *errs)
 {
     cg_log_set_level(cfg->log_level);
     cg_config_register_secrets(cfg);
+    for (size_t i = 0; i < errs->nwarnings; i++)
+        cg_log_warn("configuration", "warning=%s", errs->warnings[i]);
     /* A peer closing a socket must be an error return, not a dead process. */
     signal(SIGPIPE, SIG_IGN);
 
@@ -102,11 +118,23 @@ static int run(const struct cg_config *cfg)
 static int cmd_serve(void)
 {
     struct cg_config cfg;
-    if (load_config(&cfg) != 0)
+    struct cg_config_errors errs = {0};
+    if (load_config(&cfg, &errs) != 0)
         return 2;
-    int rc = run(&cfg);
+    int rc = run(&cfg, &errs);
+    cg_config_errors_free(&errs);
     cg_config_free(&cfg);
     return rc;
+}
+
+/* The version, the revision it was built from and the libraries it runs
+ * with (as loaded, not as compiled against: what a bug report needs). */
+static void print_version(void)
+{
+    printf("callgate %s (%s)\n", CG_VERSION, CG_GIT_REVISION);
+    printf("libevent %s, hiredis %d.%d.%d, %s, jansson %s, %s\n", event_get_version(),
+           HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, curl_version(), jansson_version_str(),
+           OpenSSL_version(OPENSSL_VERSION));
 }
 
 /* The demo needs nothing but this machine: see demo.h. */
@@ -127,7 +155,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("callgate %s\n", CG_VERSION);
+        print_version();
         return 0;
     }
     if (strcmp(cmd, "serve") == 0)

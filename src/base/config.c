@@ -1,6 +1,7 @@
 #include "base/fmacros.h"
 
 #include "base/config.h"
+#include "base/config_int.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /* A .env file is a handful of lines; anything bigger is a mistake (a binary,
  * a log file) and is refused rather than read into memory. */
@@ -278,6 +281,7 @@ static const char *check_vapi_id(const char *v)
         .flags = fl, .doc = dc                                                                     \
     }
 
+static const char S_SERVICES[] = "Services";
 static const char S_HTTP[] = "HTTP server";
 static const char S_REDIS[] = "Redis";
 static const char S_TWILIO[] = "Twilio";
@@ -286,6 +290,12 @@ static const char S_GATE[] = "Admission gate";
 static const char S_WAIT[] = "Wait-time service";
 
 static const struct option options[] = {
+    OPT_STRL("services", S_SERVICES, "SERVICES", services_option, "auto", 0,
+             cg_config_check_services,
+             "Which services run: auto (the admission gate when any of its options is set, "
+             "the wait-time service when TWILIO_WORKSPACE_SID is), a list of gate and "
+             "waittime, or none (only /health). A service that is on and misses a required "
+             "option stops callgate from starting."),
     /* HTTP server */
     OPT_INT(S_HTTP, "PORT", port, "3000", 1, 65535, "TCP port the HTTP server listens on."),
     OPT_STRL("address", S_HTTP, "BIND_ADDRESS", bind_address, "0.0.0.0", 0, check_bind_address,
@@ -521,21 +531,32 @@ static void free_wiped(char *s)
     free(s);
 }
 
-static void add_error(struct cg_config_errors *errs, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void add_error(struct cg_config_errors *errs, const char *fmt, ...)
+static void push_msg(char ***list, size_t *n, const char *fmt, va_list ap)
 {
     char msg[ERROR_MAX];
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
+        snprintf(msg, sizeof msg, "configuration error");
+    *list = cg_realloc(*list, (*n + 1) * sizeof **list);
+    (*list)[(*n)++] = cg_strdup(msg);
+}
+
+void cg_config_add_error(struct cg_config_errors *errs, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    push_msg(&errs->msgs, &errs->n, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        snprintf(msg, sizeof msg, "configuration error");
-    errs->msgs = cg_realloc(errs->msgs, (errs->n + 1) * sizeof *errs->msgs);
-    errs->msgs[errs->n++] = cg_strdup(msg);
 }
+
+void cg_config_add_warning(struct cg_config_errors *errs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    push_msg(&errs->warnings, &errs->nwarnings, fmt, ap);
+    va_end(ap);
+}
+
+#define add_error cg_config_add_error
 
 /* Decimal integer in [min, max], nothing else: no spaces, no trailing
  * garbage, no overflow. */
@@ -769,6 +790,11 @@ static void read_dotenv(const char *path, char **vals, struct cg_config_errors *
                 free_wiped(vals[idx]);
                 vals[idx] = value;
             } else {
+                char *name = cg_strndup(key, keylen);
+                char where[48];
+                snprintf(where, sizeof where, ".env line %zu", lineno);
+                cg_config_warn_unknown(errs, where, name);
+                free(name);
                 free_wiped(value);
             }
         }
@@ -896,13 +922,47 @@ static void derive_defaults(struct cg_config *cfg)
     }
 }
 
+/* Names in the environment that look meant for callgate but are no option:
+ * other software's variables are left alone, so only callgate's and its
+ * peers' prefixes count. */
+static void warn_unknown_environment(struct cg_config_errors *errs)
+{
+    static const char *const prefixes[] = {"CALLGATE_", "TWILIO_", "VAPI_", "REDIS_"};
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL)
+            continue;
+        size_t len = (size_t)(eq - *e);
+        int ours = 0;
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+            if (len > strlen(prefixes[i]) && strncmp(*e, prefixes[i], strlen(prefixes[i])) == 0)
+                ours = 1;
+        if (!ours || find_option(*e, len) >= 0)
+            continue;
+        char *name = cg_strndup(*e, len);
+        cg_config_warn_unknown(errs, "environment", name);
+        free(name);
+    }
+}
+
+const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name)
+{
+    int i = find_option(name, strlen(name));
+    if (i < 0 || cfg->source_[i] == SRC_DEFAULT)
+        return NULL;
+    const struct option *o = &options[i];
+    return is_string_type(o->type) ? *(char *const *)cfield_of(cfg, o) : "set";
+}
+
 int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_config_errors *errs)
 {
-    struct cg_config_errors local = {NULL, 0};
+    struct cg_config_errors local = {0};
     if (errs == NULL)
         errs = &local;
     errs->msgs = NULL;
     errs->n = 0;
+    errs->warnings = NULL;
+    errs->nwarnings = 0;
     memset(cfg, 0, sizeof *cfg);
 
     char *dotenv[NOPTS];
@@ -938,6 +998,8 @@ int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_con
         add_error(errs, "OVERFLOW_DIAL_NUMBER: required when OVERFLOW_ACTION=dial");
 
     derive_defaults(cfg);
+    warn_unknown_environment(errs);
+    cg_config_resolve_services(cfg, errs);
 
     for (size_t i = 0; i < NOPTS; i++)
         free_wiped(dotenv[i]);
@@ -970,6 +1032,11 @@ void cg_config_errors_free(struct cg_config_errors *errs)
     free(errs->msgs);
     errs->msgs = NULL;
     errs->n = 0;
+    for (size_t i = 0; i < errs->nwarnings; i++)
+        free(errs->warnings[i]);
+    free(errs->warnings);
+    errs->warnings = NULL;
+    errs->nwarnings = 0;
 }
 
 /* ---- printing ---- */

@@ -101,6 +101,10 @@ struct cg_config {
     int wait_time_page_size;    /* TaskQueues per statistics / list page */
     int wait_time_lock_seconds; /* poller lock expiry; 0: 3 intervals, at least 10 s */
 
+    /* Services (SERVICES, config_services.c) */
+    char *services_option; /* as written: auto, or a list */
+    unsigned services;     /* CG_SERVICE_* bits, resolved */
+
     /* Private to config.c: where each option's value came from. */
     unsigned char source_[192];
 };
@@ -108,12 +112,21 @@ struct cg_config {
 struct cg_config_errors {
     char **msgs; /* "NAME: reason" */
     size_t n;
+    char **warnings; /* not fatal: unknown names, settings that only a test uses */
+    size_t nwarnings;
 };
+
+#define CG_SERVICE_GATE     1u
+#define CG_SERVICE_WAITTIME 2u
+#define CG_SERVICES_AUTO    0x100u /* SERVICES=auto before resolution */
 
 /* Loads defaults, then .env at dotenv_path (NULL: none; a missing file is
  * not an error), then the environment. Returns 0, or -1 with every problem
  * in errs (which the caller frees with cg_config_errors_free). On -1 the
- * config is still freed by cg_config_free(). */
+ * config is still freed by cg_config_free(). Either way errs->warnings
+ * holds what the operator should know but does not stop callgate: names
+ * in .env (or CALLGATE_, TWILIO_, VAPI_, REDIS_ names in the environment)
+ * that are no option, with the closest option's name. */
 int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_config_errors *errs);
 void cg_config_free(struct cg_config *cfg);
 void cg_config_errors_free(struct cg_config_errors *errs);
@@ -125,6 +138,10 @@ void cg_config_print(const struct cg_config *cfg, FILE *out);
 void cg_config_print_help(FILE *out);
 /* Registers every non-empty secret with the logger's mask list. */
 void cg_config_register_secrets(const struct cg_config *cfg);
+/* "gate, waittime", "gate", "waittime" or "none" into out. */
+void cg_config_services_text(unsigned services, char *out, size_t outlen);
+/* The known option closest to name (a likely misspelling), or NULL. */
+const char *cg_config_closest_name(const char *name);
 /* Name of the i-th option in table order, or NULL past the last one (tests
  * use it to clear every variable; docs to list them). */
 const char *cg_config_option_name(size_t i);

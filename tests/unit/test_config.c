@@ -36,10 +36,14 @@ static void clear_env(void)
         unsetenv(cg_config_option_name(i));
 }
 
+/* Option checks are tested with no service on, so that an option of the
+ * gate does not also bring in every other option the gate needs; the
+ * services have tests of their own. */
 static int setup(void **state)
 {
     (void)state;
     clear_env();
+    setenv("SERVICES", "none", 1);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cg-test-config-XXXXXX");
     if (mkdtemp(tmpdir) == NULL)
         return -1;
@@ -180,6 +184,7 @@ static int has_line_prefix(const char *text, const char *prefix)
 
 static void test_defaults(void **state)
 {
+    unsetenv("SERVICES");
     (void)state;
     struct cg_config cfg;
     /* A .env path that does not exist is not an error. */
@@ -923,6 +928,182 @@ static void test_print_help(void **state)
     free(text);
 }
 
+/* Index of the warning containing text, or -1. */
+static int find_warning(const struct cg_config_errors *errs, const char *text)
+{
+    for (size_t i = 0; i < errs->nwarnings; i++)
+        if (strstr(errs->warnings[i], text) != NULL)
+            return (int)i;
+    return -1;
+}
+
+/* The .env of Vapi's queue guide, as a migrating user has it. */
+static const char *const guide_env = "VAPI_API_KEY=your_vapi_api_key_here\n"
+                                     "VAPI_PHONE_NUMBER_ID=your_phone_number_id\n"
+                                     "VAPI_ASSISTANT_ID=your_assistant_id\n"
+                                     "TWILIO_ACCOUNT_SID=" SID_AC "\n"
+                                     "TWILIO_AUTH_TOKEN=your_twilio_auth_token\n"
+                                     "TWILIO_QUEUE_SID=" SID_QU "\n"
+                                     "REDIS_URL=redis://localhost:6379\n"
+                                     "PORT=3000\n"
+                                     "MAX_CONCURRENCY=5\n";
+
+static void test_services_gate_needs_everything(void **state)
+{
+    (void)state;
+    unsetenv("SERVICES");
+    struct cg_config cfg;
+    struct cg_config_errors errs;
+
+    /* The guide's .env lacks the webhook secret: refused, naming it and
+     * where it comes from, not run with the gate silently off. */
+    write_dotenv(guide_env);
+    assert_int_equal(cg_config_load(&cfg, envpath, &errs), -1);
+    if (errs.n != 1)
+        dump_errors(&errs);
+    assert_int_equal(errs.n, 1);
+    assert_int_equal(find_error_prefix(&errs, "VAPI_WEBHOOK_SECRET: required by the admission "
+                                              "gate (on because VAPI_API_KEY is set)"),
+                     0);
+    assert_non_null(strstr(errs.msgs[0], "x-vapi-secret"));
+    assert_non_null(strstr(errs.msgs[0], "Server URL"));
+    assert_true(find_warning(&errs, "PUBLIC_URL is not set") >= 0);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+
+    /* With the secret and the public URL the gate runs, quietly. */
+    set("VAPI_WEBHOOK_SECRET", "s3cret");
+    set("PUBLIC_URL", "https://gate.example.com");
+    assert_int_equal(cg_config_load(&cfg, envpath, &errs), 0);
+    assert_int_equal(cfg.services, CG_SERVICE_GATE);
+    assert_int_equal(errs.nwarnings, 0);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+
+    /* An HMAC plan instead of the static secret will do too. */
+    unsetenv("VAPI_WEBHOOK_SECRET");
+    set("VAPI_HMAC_SECRET", "hmac-s3cret");
+    load_ok(&cfg, envpath);
+    assert_int_equal(cfg.services, CG_SERVICE_GATE);
+    cg_config_free(&cfg);
+
+    /* One gate option alone: every missing one is named, each once. */
+    unlink(envpath);
+    clear_env();
+    set("VAPI_ASSISTANT_ID", "asst");
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), -1);
+    assert_int_equal(errs.n, 5);
+    const char *names[] = {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "VAPI_API_KEY",
+                           "VAPI_PHONE_NUMBER_ID", "VAPI_WEBHOOK_SECRET"};
+    for (size_t i = 0; i < 5; i++) {
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "%s: required by the admission gate", names[i]);
+        assert_true(find_error_prefix(&errs, prefix) >= 0);
+    }
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+
+    /* SERVICES=gate with nothing set asks for all six. */
+    clear_env();
+    set("SERVICES", "gate");
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), -1);
+    assert_int_equal(errs.n, 6);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+}
+
+static void test_services_waittime_and_none(void **state)
+{
+    (void)state;
+    unsetenv("SERVICES");
+    struct cg_config cfg;
+    struct cg_config_errors errs;
+
+    /* A wait-time-only deployment: the workspace and the credentials. */
+    set("TWILIO_WORKSPACE_SID", SID_WS);
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), -1);
+    assert_int_equal(errs.n, 2);
+    assert_true(find_error_prefix(&errs, "TWILIO_ACCOUNT_SID: required by the wait-time") >= 0);
+    assert_true(find_error_prefix(&errs, "TWILIO_AUTH_TOKEN: required by the wait-time") >= 0);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+    set("TWILIO_ACCOUNT_SID", SID_AC);
+    set("TWILIO_AUTH_TOKEN", "tok");
+    load_ok(&cfg, NULL);
+    assert_int_equal(cfg.services, CG_SERVICE_WAITTIME);
+    cg_config_free(&cfg);
+
+    /* A gate tuning option while the gate is off is a warning. */
+    set("MAX_CONCURRENCY", "8");
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), 0);
+    assert_true(find_warning(&errs, "MAX_CONCURRENCY is set but the admission gate is off") >= 0);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+
+    /* SERVICES=waittime keeps the gate off even with its options, and says so. */
+    set("SERVICES", "waittime");
+    set("VAPI_API_KEY", "key");
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), 0);
+    assert_int_equal(cfg.services, CG_SERVICE_WAITTIME);
+    assert_true(find_warning(&errs, "VAPI_API_KEY is set but SERVICES=waittime") >= 0);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+
+    /* SERVICES=waittime without a workspace is an error. */
+    unsetenv("TWILIO_WORKSPACE_SID");
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), -1);
+    assert_true(find_error_prefix(&errs, "TWILIO_WORKSPACE_SID: required") >= 0);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+
+    /* Nothing configured: runs (health only) with a warning. */
+    clear_env();
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), 0);
+    assert_int_equal(cfg.services, 0);
+    assert_true(find_warning(&errs, "no service is on") >= 0);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+
+    check_value("SERVICES", "gate,bogus", 0);
+    check_value("SERVICES", "wait-time", 0);
+    check_value("SERVICES", "", 0);
+    check_value("SERVICES", "none", 1);
+    check_value("SERVICES", "gate,", 0);
+}
+
+static void test_unknown_names(void **state)
+{
+    (void)state;
+    struct cg_config cfg;
+    struct cg_config_errors errs;
+    write_dotenv("MAX_CONCURENCY=5\nVAPI_ASISTANT_ID=x\nSOMETHING_ELSE=1\nPORT=3001\n");
+    set("TWILIO_ACOUNT_SID", SID_AC);
+    set("REDIS_HOST", "localhost");
+    set("HOME_DIRECTORY_OF_NOBODY", "x"); /* not a callgate prefix: not ours */
+    assert_int_equal(cg_config_load(&cfg, envpath, &errs), 0);
+    assert_int_equal(cfg.port, 3001);
+    assert_true(find_warning(&errs, ".env line 1: unknown option MAX_CONCURENCY, ignored (did "
+                                    "you mean MAX_CONCURRENCY?)") >= 0);
+    assert_true(find_warning(&errs, ".env line 2: unknown option VAPI_ASISTANT_ID, ignored (did "
+                                    "you mean VAPI_ASSISTANT_ID?)") >= 0);
+    assert_true(find_warning(&errs, ".env line 3: unknown option SOMETHING_ELSE, ignored "
+                                    "(callgate --help lists them)") >= 0);
+    assert_true(find_warning(&errs, "environment: unknown option TWILIO_ACOUNT_SID, ignored (did "
+                                    "you mean TWILIO_ACCOUNT_SID?)") >= 0);
+    assert_true(find_warning(&errs, "environment: unknown option REDIS_HOST") >= 0);
+    assert_int_equal(find_warning(&errs, "HOME_DIRECTORY"), -1);
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+    unsetenv("TWILIO_ACOUNT_SID");
+    unsetenv("REDIS_HOST");
+    unsetenv("HOME_DIRECTORY_OF_NOBODY");
+
+    assert_string_equal(cg_config_closest_name("PUBLICURL"), "PUBLIC_URL");
+    assert_string_equal(cg_config_closest_name("LOGLEVEL"), "LOG_LEVEL");
+    assert_null(cg_config_closest_name("X"));
+    assert_null(cg_config_closest_name("COMPLETELY_UNRELATED_NAME"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -946,6 +1127,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_print_one_line_per_option, setup, teardown),
         cmocka_unit_test_setup_teardown(test_derived_public_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_help, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_services_gate_needs_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_services_waittime_and_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
