@@ -6,7 +6,7 @@ SANBUILD ?= build-sanitize
 CTEST_ARGS ?= --output-on-failure
 
 .PHONY: all deps build test unit sanitize valgrind demo bench fuzz soak soak-valgrind format \
-        format-check clean
+        format-check clean package install
 
 all: build
 
@@ -62,6 +62,16 @@ soak-valgrind: build
 # (default 60); FUZZ_TARGET=form for one. make test replays the corpora.
 fuzz: deps
 	@scripts/fuzz.sh
+
+# The Debian package (build/callgate_<version>_<arch>.deb): the daemon, the
+# simulator, the systemd unit and the example configuration; docs/DEPLOY.md.
+package: build
+	cd $(BUILD) && cpack -G DEB
+
+# Installs under PREFIX (default /usr/local) for those who do not use packages.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
