@@ -31,7 +31,8 @@ done
 
 dpkg-deb -c "$deb" | awk '{print $6}' >"$tmp/files"
 for f in ./usr/bin/callgate ./usr/bin/callgate-sim ./usr/lib/systemd/system/callgate.service \
-    ./usr/share/doc/callgate/callgate.env.example ./usr/share/doc/callgate/DEPLOY.md; do
+    ./usr/share/doc/callgate/callgate.env.example ./usr/share/doc/callgate/DEPLOY.md \
+    ./usr/share/doc/callgate/nginx-callgate-location.conf; do
     grep -qx "$f" "$tmp/files" || fail "$f is not in the package"
 done
 for script in postinst prerm postrm; do
