@@ -41,7 +41,8 @@ done
 
 root=$tmp/root
 dpkg-deb -x "$deb" "$root"
-"$root/usr/bin/callgate" --version | grep -q '^callgate ' || fail "callgate --version"
+version=$("$root/usr/bin/callgate" --version) || fail "callgate --version failed"
+[[ $version == "callgate "* ]] || fail "callgate --version printed: $version"
 
 # The unit, pointed at the extracted binary, must verify.
 unit=$tmp/callgate.service
