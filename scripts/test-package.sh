@@ -35,8 +35,9 @@ for f in ./usr/bin/callgate ./usr/bin/callgate-sim ./usr/lib/systemd/system/call
     ./usr/share/doc/callgate/nginx-callgate-location.conf; do
     grep -qx "$f" "$tmp/files" || fail "$f is not in the package"
 done
+dpkg-deb --ctrl-tarfile "$deb" | tar -t >"$tmp/control"
 for script in postinst prerm postrm; do
-    dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx "./$script" || fail "no $script"
+    grep -qx "./$script" "$tmp/control" || fail "no $script"
 done
 
 root=$tmp/root
