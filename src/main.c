@@ -18,6 +18,7 @@
 #include "app.h"
 #include "base/config.h"
 #include "demo/demo.h"
+#include "demo/doctor.h"
 #include "base/log.h"
 
 #define DOTENV_PATH ".env"
@@ -30,6 +31,8 @@ static void usage(FILE *out)
                  "  serve         run the gate and the wait-time service (default)\n"
                  "  demo          play a simulated surge of callers (private Redis, no accounts)\n"
                  "  check-config  validate the configuration and print it, secrets masked\n"
+                 "  doctor        check the Twilio and Vapi accounts and Redis it points at\n"
+                 "                (read-only requests; exit 0 when nothing failed)\n"
                  "  --help        this text and every configuration option\n"
                  "  --version     print the version\n"
                  "\n"
@@ -137,6 +140,18 @@ static void print_version(void)
            OpenSSL_version(OPENSSL_VERSION));
 }
 
+static int cmd_doctor(void)
+{
+    struct cg_config cfg;
+    struct cg_config_errors errs = {0};
+    if (load_config(&cfg, &errs) != 0)
+        return 2;
+    cg_config_errors_free(&errs);
+    int rc = cg_doctor_run(&cfg, stdout);
+    cg_config_free(&cfg);
+    return rc;
+}
+
 /* The demo needs nothing but this machine: see demo.h. */
 static int cmd_demo(void)
 {
@@ -164,6 +179,8 @@ int main(int argc, char **argv)
         return cmd_check_config();
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo();
+    if (strcmp(cmd, "doctor") == 0)
+        return cmd_doctor();
     fprintf(stderr, "callgate: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
