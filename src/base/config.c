@@ -201,6 +201,12 @@ bad:
     return "must be a phone number in E.164 form: + and 6 to 15 digits";
 }
 
+/* Twilio's public classical hold music (the collection its default <Enqueue>
+ * wait experience plays): a caller should never hear dead air because an
+ * option was left out. */
+#define CG_DEFAULT_HOLD_MUSIC_URL                                                                  \
+    "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+
 /* Not a base URL: hold music is often a URL with a query string (Twilio's
  * own twimlets are), so only the scheme and the absence of spaces are
  * checked. Twilio fetches it, not callgate. */
@@ -433,9 +439,12 @@ static const struct option options[] = {
              check_dial_number,
              "Number dialled by the dial action, in E.164 form (+ and 6 to 15 digits); required "
              "when OVERFLOW_ACTION=dial."),
-    OPT_STRL("URL", S_GATE, "HOLD_MUSIC_URL", hold_music_url, "", F_OPTIONAL, check_hold_music_url,
-             "http(s) URL of the audio (or TwiML) played to waiting callers between "
-             "announcements. Empty: Twilio's default classical hold music."),
+    OPT_STRL("URL", S_GATE, "HOLD_MUSIC_URL", hold_music_url, CG_DEFAULT_HOLD_MUSIC_URL, F_OPTIONAL,
+             check_hold_music_url,
+             "http(s) URL of the audio played to waiting callers between announcements (a "
+             "track plays to its end before the next announcement). Default: a piece from "
+             "Twilio's own classical hold-music collection. Set it empty for silence between "
+             "announcements."),
     OPT_INT(S_GATE, "ANNOUNCE_INTERVAL_SECONDS", announce_interval_seconds, "30", 5, 600,
             "Seconds between announcements of a waiting caller's position and estimated wait."),
     OPT_INT(S_GATE, "FAST_PATH_DEADLINE_MS", fast_path_deadline_ms, "3000", 0, 10000,
@@ -1170,8 +1179,10 @@ void cg_config_print_help(FILE *out)
             snprintf(def, sizeof def, strchr(o->def, ' ') ? "\"%s\"" : "%s", o->def);
         if (2 + 27 + 1 + 22 + 10 + strlen(def) <= HELP_WIDTH)
             fprintf(out, "  %-27s %-22s default: %s\n", o->name, type, def);
-        else
+        else if (6 + 9 + strlen(def) <= HELP_WIDTH)
             fprintf(out, "  %-27s %s\n      default: %s\n", o->name, type, def);
+        else /* a long URL: on a line of its own */
+            fprintf(out, "  %-27s %s\n      default:\n        %s\n", o->name, type, def);
         print_wrapped(out, o->doc, 6, HELP_WIDTH);
     }
 }

@@ -147,13 +147,11 @@ static void check_twilio_queue(struct doctor *d)
                      "create it now with room for MAX_QUEUE_SIZE callers: twilio "
                      "api:core:queues:create --friendly-name '%s' --max-size %d",
                      c->twilio_queue_name, c->max_queue_size);
-            report(d, c->max_queue_size > 100 ? FAIL : WARN, "twilio.queue", fix,
-                   "no queue named %s yet: Twilio creates it on the first caller with a "
-                   "max_size of 100%s",
-                   c->twilio_queue_name,
-                   c->max_queue_size > 100 ? ", below MAX_QUEUE_SIZE: the 101st caller would "
-                                             "be refused"
-                                           : "");
+            report(d, WARN, "twilio.queue", fix,
+                   "no queue named %s yet: Twilio creates it on the first caller with its "
+                   "default max_size (1000 in the API reference, 100 on some of its pages), "
+                   "which may be below MAX_QUEUE_SIZE=%d",
+                   c->twilio_queue_name, c->max_queue_size);
             json_decref(list);
             return;
         }

@@ -235,7 +235,9 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.overflow_message,
                         "All of our agents are busy. Please call again later.");
     assert_string_equal(cfg.overflow_dial_number, "");
-    assert_string_equal(cfg.hold_music_url, "");
+    /* Never dead air: Twilio's own hold music unless the operator says. */
+    assert_string_equal(cfg.hold_music_url,
+                        "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3");
     assert_int_equal(cfg.announce_interval_seconds, 30);
     assert_int_equal(cfg.fast_path_deadline_ms, 3000);
     assert_int_equal(cfg.lease_seconds, 120);
