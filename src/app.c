@@ -177,7 +177,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     finish(app);
 }
 
-void cg_app_shutdown(struct cg_app *app)
+/* Begins the graceful shutdown; the loop exits when it is done. */
+static void shutdown_begin(struct cg_app *app)
 {
     if (app->stopping) {
         /* Second request: the operator wants out now. */
@@ -203,7 +204,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     cg_log_info("signal received", "signal=%d", (int)sig);
-    cg_app_shutdown(arg);
+    shutdown_begin(arg);
 }
 
 struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, char *err,
@@ -320,11 +321,6 @@ int cg_app_start(struct cg_app *app, char *err, size_t errlen)
                 app->cfg->bind_address, cg_httpd_port(app->httpd), app->cfg->public_url,
                 app->cfg->instance_id);
     return 0;
-}
-
-int cg_app_port(const struct cg_app *app)
-{
-    return cg_httpd_port(app->httpd);
 }
 
 void cg_app_free(struct cg_app *app)
