@@ -23,9 +23,12 @@ struct cg_periodic;
 struct cg_twilio;
 struct cg_vapi;
 
+/* Receives the TwiML to answer a voice webhook with; takes ownership of
+ * twiml (malloc'd). */
+typedef void (*gate_answer_cb)(char *twiml, void *arg);
+
 /* One caller's admission attempt, from the admit step to connected (or
  * requeued, orphaned, overflowed). */
-typedef void (*gate_answer_cb)(char *twiml, void *arg);
 struct admission {
     struct cg_gate *g;
     struct cg_list link; /* in cg_gate.admissions */
@@ -94,8 +97,9 @@ typedef void (*gate_end_cb)(enum gate_verdict verdict, void *arg);
 void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *reason,
               const char *signal, gate_end_cb done, void *arg);
 
-/* Admits an adopted caller found waiting: a caller in Twilio's queue the
- * gate has no record of. */
+/* Records a caller found in Twilio's queue whom the gate has no record of
+ * (enter in adopt mode, waited_s already spent in Twilio's queue); cb gets
+ * enter's verdict. 0, or -1 without callback (store.h rules). */
 int gate_adopt(struct cg_gate *g, const char *sid, const char *from, const char *to, long waited_s,
                gate_store_cb cb, void *arg);
 
