@@ -8,20 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/err.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/config.h"
+#include "base/err.h"
+#include "base/form.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "gate/endpoints.h"
 #include "gate/gate.h"
+#include "gate/keys.h"
 #include "health.h"
 #include "net/httpc.h"
 #include "net/httpd.h"
-#include "gate/keys.h"
-#include "base/log.h"
-#include "base/metrics.h"
 #include "net/redis.h"
 #include "twilio/webhook.h"
+#include "waittime/hold.h"
 #include "waittime/waittime.h"
 
 /* How often the shutdown sequence checks whether work has drained. */
@@ -60,33 +63,59 @@ static void on_redis_state(enum cg_redis_state state, void *arg)
         cg_waittime_redis_state(app->waittime, state);
 }
 
-/* /metrics when the gate is off: this process's own figures only. */
+struct scrape {
+    struct cg_app *app;
+    struct cg_http_req *req;
+};
+
+static void render_metrics(void *arg)
+{
+    struct scrape *sc = arg;
+    struct cg_buf b;
+    cg_buf_init(&b, 1 << 20);
+    cg_metrics_render(sc->app->metrics, &b);
+    cg_http_reply(sc->req, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
+    cg_buf_free(&b);
+    free(sc);
+}
+
+/* /metrics: this process's figures, and the gate's (read from Redis at
+ * each scrape) when the gate is on. */
 static void handle_metrics(struct cg_http_req *req, void *arg)
 {
     struct cg_app *app = arg;
-    struct cg_buf b;
-    cg_buf_init(&b, 1 << 20);
-    cg_metrics_render(app->metrics, &b);
-    cg_http_reply(req, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
-    cg_buf_free(&b);
+    struct scrape *sc = cg_calloc(1, sizeof *sc);
+    sc->app = app;
+    sc->req = req;
+    if (app->gate)
+        cg_gate_collect_metrics(app->gate, render_metrics, sc);
+    else
+        render_metrics(sc);
 }
 
-/* /queue-wait when the gate is off: hold music for TaskRouter callers
- * (?taskQueueSid=WQ...), with the same Twilio checks as every webhook. */
-static void handle_taskqueue_wait(struct cg_http_req *req, void *arg)
+/* /queue-wait, the <Enqueue> waitUrl, with the same Twilio checks as every
+ * webhook: TaskRouter callers (?taskQueueSid=WQ...) hear their TaskQueue's
+ * estimate from the wait-time service; everyone else is a caller of the
+ * gate's own queue. */
+static void handle_queue_wait(struct cg_http_req *req, void *arg)
 {
     struct cg_app *app = arg;
     const char *sid;
-    if (cg_twhook_check(req, app->cfg, &sid) == NULL)
+    const struct cg_form *form = cg_twhook_check(req, app->cfg, &sid);
+    if (form == NULL)
         return;
     const struct cg_form *q = cg_http_req_query(req);
     const char *tq = q ? cg_form_get(q, "taskQueueSid") : NULL;
-    if (tq == NULL) {
+    if (tq != NULL) {
+        cg_waittime_hold_reply(app->cfg, app->waittime, req, tq);
+        return;
+    }
+    if (app->gate == NULL) {
         cg_http_reply_error(req, 404, "not_found",
                             "the admission gate is off; /queue-wait serves ?taskQueueSid= only");
         return;
     }
-    cg_gate_taskqueue_hold(app->cfg, app->waittime, req, tq);
+    cg_gate_queue_wait(app->gate, req, form, sid);
 }
 
 /* Counts every answered request by route and status, for /metrics. */
@@ -148,7 +177,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     finish(app);
 }
 
-void cg_app_shutdown(struct cg_app *app)
+/* Begins the graceful shutdown; the loop exits when it is done. */
+static void shutdown_begin(struct cg_app *app)
 {
     if (app->stopping) {
         /* Second request: the operator wants out now. */
@@ -174,7 +204,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     cg_log_info("signal received", "signal=%d", (int)sig);
-    cg_app_shutdown(arg);
+    shutdown_begin(arg);
 }
 
 struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, char *err,
@@ -233,7 +263,7 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
                        sizeof http_buckets / sizeof http_buckets[0]);
     cg_httpd_set_observer(app->httpd, on_http_done, app);
     /* Always created: without a workspace its routes say the poller is off.
-     * Before the gate, which serves TaskRouter callers' hold music from it. */
+     * /queue-wait serves TaskRouter callers' hold music from it. */
     app->waittime =
         cg_waittime_new(base, cfg, app->redis, app->httpc, app->httpd, app->metrics, err, errlen);
     if (app->waittime == NULL)
@@ -244,25 +274,26 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         .keys = &app->keys,
         .redis = app->redis,
         .httpc = app->httpc,
-        .httpd = app->httpd,
         .metrics = app->metrics,
-        .waittime = app->waittime,
     };
     char missing[256];
     if (cg_gate_missing_config(cfg, missing, sizeof missing) > 0) {
         /* A wait-time-only deployment needs no Vapi account; say plainly
          * what is off and why. */
         cg_log_warn("admission gate disabled: options not set", "missing=%s", missing);
-        if (cg_httpd_route(app->httpd, "/metrics", CG_HTTP_GET, handle_metrics, app) != 0 ||
-            cg_httpd_route(app->httpd, "/queue-wait", CG_HTTP_POST, handle_taskqueue_wait, app) !=
-                0) {
-            cg_err_set(err, errlen, "cannot register /metrics and /queue-wait");
-            goto fail;
-        }
     } else {
         app->gate = cg_gate_new(&gd, err, errlen);
         if (app->gate == NULL)
             goto fail;
+        if (cg_gate_endpoints_register(app->httpd, app->gate) != 0) {
+            cg_err_set(err, errlen, "cannot register the gate's routes");
+            goto fail;
+        }
+    }
+    if (cg_httpd_route(app->httpd, "/metrics", CG_HTTP_GET, handle_metrics, app) != 0 ||
+        cg_httpd_route(app->httpd, "/queue-wait", CG_HTTP_POST, handle_queue_wait, app) != 0) {
+        cg_err_set(err, errlen, "cannot register /metrics and /queue-wait");
+        goto fail;
     }
     app->drain_timer = evtimer_new(base, on_drain, app);
     if (app->drain_timer == NULL) {
@@ -290,11 +321,6 @@ int cg_app_start(struct cg_app *app, char *err, size_t errlen)
                 app->cfg->bind_address, cg_httpd_port(app->httpd), app->cfg->public_url,
                 app->cfg->instance_id);
     return 0;
-}
-
-int cg_app_port(const struct cg_app *app)
-{
-    return cg_httpd_port(app->httpd);
 }
 
 void cg_app_free(struct cg_app *app)

@@ -1,8 +1,9 @@
 /*
- * gate.c - the admission engine: admit, create the Vapi call, push its TwiML
- * to Twilio, and every failure path; end signals; the lease sweep; and the
- * reconciliation with Twilio's queue members. The HTTP handlers that feed it
- * are in gate_http.c.
+ * engine.c - the admission engine: arrivals, admit, create the Vapi call,
+ * push its TwiML to Twilio, and every failure path; end signals; the lease
+ * sweep; the reconciliation with Twilio's queue members; and the gate's
+ * figures for /metrics. It knows no HTTP: the endpoints that feed it
+ * (endpoints.c) pass callbacks for the answers they owe.
  */
 #include "base/fmacros.h"
 
@@ -18,12 +19,12 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/config.h"
-#include "gate/internal.h"
-#include "net/httpd.h"
-#include "gate/keys.h"
+#include "base/list.h"
 #include "base/log.h"
-#include "gate/lua_scripts.h"
 #include "base/metrics.h"
+#include "gate/internal.h"
+#include "gate/keys.h"
+#include "gate/store.h"
 #include "net/periodic.h"
 #include "twilio/api.h"
 #include "twilio/twiml.h"
@@ -53,63 +54,9 @@
 /* Twilio lookups per reconciliation run. */
 #define RECONCILE_BATCH 50
 
-/* ---- script arguments ---- */
-
-void gate_args_init(struct gate_args *a, const struct cg_gate *g)
+int gate_redis_ready(const struct cg_gate *g)
 {
-    a->n = 0;
-    gate_args_str(a, g->keys->waiting);
-    gate_args_str(a, g->keys->prefix);
-}
-
-void gate_args_str(struct gate_args *a, const char *s)
-{
-    if (a->n < GATE_MAX_ARGS)
-        a->v[a->n++] = s ? s : "";
-}
-
-void gate_args_int(struct gate_args *a, long long v)
-{
-    if (a->n >= GATE_MAX_ARGS)
-        return;
-    snprintf(a->num[a->n], sizeof a->num[0], "%lld", v);
-    a->v[a->n] = a->num[a->n];
-    a->n++;
-}
-
-int gate_eval(struct cg_gate *g, enum gate_script s, struct gate_args *a, cg_redis_cb cb, void *arg)
-{
-    if (g->closing)
-        return -1;
-    return cg_redis_eval(g->redis, g->scripts[s], 1, a->n, a->v, NULL, cb, arg);
-}
-
-/* ---- reply helpers ---- */
-
-static const char *rstr(const redisReply *r, size_t i)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
-        return NULL;
-    const redisReply *e = r->element[i];
-    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? e->str : NULL;
-}
-
-static long long rint_at(const redisReply *r, size_t i, long long dflt)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
-        return dflt;
-    const redisReply *e = r->element[i];
-    if (e->type == REDIS_REPLY_INTEGER)
-        return e->integer;
-    if (e->type == REDIS_REPLY_STRING)
-        return strtoll(e->str, NULL, 10);
-    return dflt;
-}
-
-void gate_reply_twiml(struct cg_http_req *req, char *twiml)
-{
-    cg_http_reply(req, 200, "text/xml", twiml, strlen(twiml));
-    free(twiml);
+    return !g->closing && cg_redis_state(g->redis) == CG_REDIS_READY;
 }
 
 char *gate_enqueue_twiml(const struct cg_gate *g)
@@ -141,31 +88,35 @@ static struct admission *adm_new(struct cg_gate *g, const char *sid, const char 
     a->from = cg_strdup(from ? from : "");
     a->attempt = attempt;
     a->started_us = cg_mono_us();
-    a->next = g->admissions;
-    if (g->admissions)
-        g->admissions->prev = a;
-    g->admissions = a;
+    cg_list_push_front(&g->admissions, &a->link);
     g->nadmissions++;
     return a;
+}
+
+/* Answers the fast path's webhook, once. */
+static void answer_fast(struct admission *a, char *twiml)
+{
+    gate_answer_cb answer = a->answer;
+    a->answer = NULL;
+    if (a->fast_deadline)
+        evtimer_del(a->fast_deadline);
+    answer(twiml, a->answer_arg);
 }
 
 static void adm_free(struct admission *a)
 {
     struct cg_gate *g = a->g;
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        g->admissions = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
+    cg_list_remove(&a->link);
     g->nadmissions--;
-    if (a->timer)
-        event_free(a->timer);
-    if (a->fast_req) {
+    if (a->answer) {
         /* Never leave Twilio's webhook unanswered: the caller waits in the
          * queue instead. */
-        gate_reply_twiml(a->fast_req, gate_enqueue_twiml(g));
+        answer_fast(a, gate_enqueue_twiml(g));
     }
+    if (a->fast_deadline)
+        event_free(a->fast_deadline);
+    if (a->push_retry)
+        event_free(a->push_retry);
     free(a->from);
     free(a->vapi_id);
     free(a->twiml);
@@ -222,28 +173,28 @@ struct requeue_ctx {
 
 static void push_overflow(struct admission *a);
 
-static void on_requeued(const redisReply *r, const char *err, void *arg)
+static void on_requeued(const struct gate_reply *rep, void *arg)
 {
     struct requeue_ctx *rc = arg;
     struct admission *a = rc->a;
     struct cg_gate *g = a->g;
-    const char *verdict = err ? NULL : rstr(r, 0);
-    if (verdict == NULL) {
+    enum gate_verdict verdict = rep->verdict;
+    if (verdict == GV_NONE) {
         /* The admission lease will expire and the sweep requeues the caller. */
         cg_log_error("requeue failed; the lease sweep will recover the caller", "sid=%s error=%s",
-                     a->sid, err ? err : "bad reply");
+                     a->sid, rep->err ? rep->err : "bad reply");
     } else {
-        cg_log_info("admission requeued", "sid=%s verdict=%s backoff_ms=%ld", a->sid, verdict,
-                    rc->backoff);
-        metric_inc(g, "callgate_requeues_total", "verdict", verdict);
+        cg_log_info("admission requeued", "sid=%s verdict=%s backoff_ms=%ld", a->sid,
+                    gate_verdict_name(verdict), rc->backoff);
+        metric_inc(g, "callgate_requeues_total", "verdict", gate_verdict_name(verdict));
     }
     if (rc->backoff > 0)
         schedule_retry(g, rc->backoff);
-    else if (verdict && strcmp(verdict, "stale") != 0)
+    else if (verdict != GV_NONE && verdict != GV_STALE)
         /* requeued, abandoned and overflow all freed the caller's slot. */
         gate_admit(g);
     free(rc);
-    if (verdict && strcmp(verdict, "overflow") == 0) {
+    if (verdict == GV_OVERFLOW) {
         push_overflow(a);
         return;
     }
@@ -264,26 +215,25 @@ static void requeue(struct admission *a, const char *reason, int overlimit, int 
     struct requeue_ctx *rc = cg_malloc(sizeof *rc);
     rc->a = a;
     rc->backoff = backoff_ms(g, retry_after_s);
-    struct gate_args args;
-    gate_args_init(&args, g);
-    gate_args_str(&args, a->sid);
-    gate_args_int(&args, a->attempt);
-    gate_args_str(&args, reason);
-    gate_args_int(&args, overlimit);
-    gate_args_int(&args, rc->backoff);
-    gate_args_int(&args, g->cfg->max_concurrency);
-    gate_args_str(&args, orphan_vapi_id ? orphan_vapi_id : "");
-    gate_args_int(&args, (long long)g->cfg->orphan_hold_seconds * 1000);
-    gate_args_int(&args, (long long)g->cfg->overlimit_hold_seconds * 1000);
-    gate_args_int(&args, permanent);
-    gate_args_int(&args, g->cfg->max_admission_attempts);
-    if (a->fast_req) {
+    struct gate_requeue q = {
+        .sid = a->sid,
+        .attempt = a->attempt,
+        .reason = reason,
+        .overlimit = overlimit,
+        .backoff_ms = rc->backoff,
+        .limit = g->cfg->max_concurrency,
+        .orphan_vapi_id = orphan_vapi_id,
+        .orphan_hold_ms = (long long)g->cfg->orphan_hold_seconds * 1000,
+        .overlimit_hold_ms = (long long)g->cfg->overlimit_hold_seconds * 1000,
+        .permanent = permanent,
+        .max_attempts = g->cfg->max_admission_attempts,
+    };
+    if (a->answer) {
         /* The caller has not heard anything yet: into the queue they go. */
-        gate_reply_twiml(a->fast_req, gate_enqueue_twiml(g));
-        a->fast_req = NULL;
+        answer_fast(a, gate_enqueue_twiml(g));
     }
-    if (gate_eval(g, S_REQUEUE, &args, on_requeued, rc) != 0)
-        on_requeued(NULL, "eval refused", rc);
+    if (gate_store_requeue(&g->store, &q, on_requeued, rc) != 0)
+        on_requeued(&(struct gate_reply){.err = "eval refused"}, rc);
 }
 
 /* ---- overflow pushed to a caller whom Vapi refuses for good ---- */
@@ -310,14 +260,13 @@ static void push_overflow(struct admission *a)
 
 /* ---- connected ---- */
 
-static void on_connected(const redisReply *r, const char *err, void *arg)
+static void on_connected(const struct gate_reply *rep, void *arg)
 {
     struct admission *a = arg;
     struct cg_gate *g = a->g;
-    const char *verdict = err ? NULL : rstr(r, 0);
-    if (verdict && strcmp(verdict, "connected") == 0) {
+    if (rep->verdict == GV_CONNECTED) {
         g->fails = 0;
-        double wait_s = (double)rint_at(r, 1, 0) / 1000.0;
+        double wait_s = (double)cg_redis_reply_int(rep->r, 1, 0) / 1000.0;
         if (g->metrics) {
             cg_metrics_observe(g->metrics, "callgate_wait_seconds", NULL, wait_s);
             if (a->slot_freed_us)
@@ -329,7 +278,7 @@ static void on_connected(const redisReply *r, const char *err, void *arg)
                     wait_s, a->attempt);
     } else {
         cg_log_warn("connected step did not apply", "sid=%s verdict=%s error=%s", a->sid,
-                    verdict ? verdict : "", err ? err : "");
+                    gate_verdict_name(rep->verdict), rep->err ? rep->err : "");
     }
     adm_free(a);
 }
@@ -337,19 +286,14 @@ static void on_connected(const redisReply *r, const char *err, void *arg)
 static void mark_connected(struct admission *a)
 {
     struct cg_gate *g = a->g;
-    struct gate_args args;
-    gate_args_init(&args, g);
-    gate_args_str(&args, a->sid);
-    gate_args_int(&args, a->attempt);
-    gate_args_int(&args, (long long)g->cfg->lease_seconds * 1000);
-    gate_args_int(&args, g->cfg->end_grace_ms);
-    if (gate_eval(g, S_CONNECTED, &args, on_connected, a) != 0)
-        on_connected(NULL, "eval refused", a);
+    if (gate_store_connected(&g->store, a->sid, a->attempt, (long long)g->cfg->lease_seconds * 1000,
+                             g->cfg->end_grace_ms, on_connected, a) != 0)
+        on_connected(&(struct gate_reply){.err = "eval refused"}, a);
 }
 
 /* ---- the caller vanished during admission ---- */
 
-static void on_vanished_marked(const char *verdict, void *arg)
+static void on_vanished_marked(enum gate_verdict verdict, void *arg)
 {
     struct admission *a = arg;
     (void)verdict;
@@ -384,16 +328,13 @@ static void on_call_fetched(const struct cg_twilio_result *res, void *arg)
                       strcmp(st, "in-progress") == 0);
     if (live && a->twilio_tries < TWILIO_NOT_READY_TRIES) {
         /* Twilio has not started the Enqueue yet; the update will be
-         * accepted in a moment. A fast-path admission still has its
-         * (spent) deadline timer, whose callback would do nothing. */
-        if (a->timer != NULL && event_get_callback(a->timer) != on_retry_push) {
-            event_free(a->timer);
-            a->timer = NULL;
-        }
-        if (a->timer == NULL)
-            a->timer = evtimer_new(a->g->base, on_retry_push, a);
+         * accepted in a moment. */
+        if (a->push_retry == NULL)
+            a->push_retry = evtimer_new(a->g->base, on_retry_push, a);
         struct timeval tv = {.tv_usec = TWILIO_NOT_READY_DELAY_MS * 1000};
-        evtimer_add(a->timer, &tv);
+        if (a->push_retry != NULL && evtimer_add(a->push_retry, &tv) == 0)
+            return;
+        requeue(a, "twilio-not-ready", 0, 0, 0, a->vapi_id);
         return;
     }
     if (live) {
@@ -450,32 +391,26 @@ static void push_twiml(struct admission *a)
 
 /* ---- Vapi call created ---- */
 
-static void on_vapi_recorded(const redisReply *r, const char *err, void *arg)
+static void on_vapi_recorded(const struct gate_reply *rep, void *arg)
 {
     struct admission *a = arg;
-    const char *verdict = err ? NULL : rstr(r, 0);
-    if (verdict == NULL) {
+    if (rep->verdict == GV_NONE) {
         /* Without the record the Vapi call could not be released by its id;
          * treat it as an orphan so its slot stays held until Vapi ends it. */
         requeue(a, "redis-error", 0, 0, 0, a->vapi_id);
         return;
     }
-    if (strcmp(verdict, "orphan") == 0) {
+    if (rep->verdict == GV_ORPHAN) {
         /* The caller hung up while Vapi answered. */
-        if (a->fast_req) {
-            gate_reply_twiml(a->fast_req, cg_twiml_empty());
-            a->fast_req = NULL;
-        }
+        if (a->answer)
+            answer_fast(a, cg_twiml_empty());
         adm_free(a);
         return;
     }
-    if (a->fast_req) {
+    if (a->answer) {
         /* Fast path: the webhook is still open, so answer it with the
          * assistant's TwiML, unchanged. */
-        cg_http_reply(a->fast_req, 200, "text/xml", a->twiml, strlen(a->twiml));
-        a->fast_req = NULL;
-        if (a->timer)
-            evtimer_del(a->timer);
+        answer_fast(a, cg_strdup(a->twiml));
         mark_connected(a);
         return;
     }
@@ -492,14 +427,10 @@ static void on_vapi_created(const struct cg_vapi_create_result *res, void *arg)
     case CG_VAPI_CREATED: {
         a->vapi_id = cg_strdup(res->call_id);
         a->twiml = cg_strdup(res->twiml);
-        struct gate_args args;
-        gate_args_init(&args, g);
-        gate_args_str(&args, a->sid);
-        gate_args_int(&args, a->attempt);
-        gate_args_str(&args, a->vapi_id);
-        gate_args_int(&args, (long long)g->cfg->orphan_hold_seconds * 1000);
-        if (gate_eval(g, S_VAPI_CREATED, &args, on_vapi_recorded, a) != 0)
-            on_vapi_recorded(NULL, "eval refused", a);
+        if (gate_store_vapi_created(&g->store, a->sid, a->attempt, a->vapi_id,
+                                    (long long)g->cfg->orphan_hold_seconds * 1000, on_vapi_recorded,
+                                    a) != 0)
+            on_vapi_recorded(&(struct gate_reply){.err = "eval refused"}, a);
         return;
     }
     case CG_VAPI_OVERLIMIT:
@@ -542,15 +473,17 @@ static void start_admission(struct admission *a)
     }
 }
 
-void gate_start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
-                           uint64_t slot_freed_us)
+/* Starts admissions for the sid/from/attempt triples of a script reply,
+ * beginning at element first. */
+static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
+                             uint64_t slot_freed_us)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY)
         return;
     for (size_t i = first; i + 2 < r->elements; i += 3) {
-        const char *sid = rstr(r, i);
-        const char *from = rstr(r, i + 1);
-        long long attempt = rint_at(r, i + 2, 0);
+        const char *sid = cg_redis_reply_str(r, i);
+        const char *from = cg_redis_reply_str(r, i + 1);
+        long long attempt = cg_redis_reply_int(r, i + 2, 0);
         if (sid == NULL || from == NULL || attempt <= 0)
             continue;
         struct admission *a = adm_new(g, sid, from, (int)attempt);
@@ -566,35 +499,140 @@ static void on_fast_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct admission *a = arg;
-    if (a->fast_req == NULL)
+    if (a->answer == NULL)
         return;
     /* Vapi is slow: hold the caller in the queue meanwhile; the TwiML will
      * be pushed with a Calls update when it comes. */
     cg_log_info("fast path deadline passed; caller enqueued", "sid=%s", a->sid);
-    gate_reply_twiml(a->fast_req, gate_enqueue_twiml(a->g));
-    a->fast_req = NULL;
+    answer_fast(a, gate_enqueue_twiml(a->g));
 }
 
-void gate_start_fast(struct cg_gate *g, struct cg_http_req *req, const char *sid, const char *from)
+/* The enter step admitted the caller at once: their webhook waits for the
+ * assistant's TwiML, up to FAST_PATH_DEADLINE_MS. */
+static void start_fast(struct cg_gate *g, const char *sid, const char *from, gate_answer_cb answer,
+                       void *arg)
 {
     struct admission *a = adm_new(g, sid, from, 1);
-    a->fast_req = req;
-    a->timer = evtimer_new(g->base, on_fast_deadline, a);
+    a->answer = answer;
+    a->answer_arg = arg;
+    a->fast_deadline = evtimer_new(g->base, on_fast_deadline, a);
     int ms = g->cfg->fast_path_deadline_ms;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    if (a->timer)
-        evtimer_add(a->timer, &tv);
+    if (a->fast_deadline)
+        evtimer_add(a->fast_deadline, &tv);
     start_admission(a);
+}
+
+/* ---- arrivals ---- */
+
+struct arrival {
+    struct cg_gate *g;
+    gate_answer_cb answer;
+    void *arg;
+    char sid[40];
+    char *from;
+};
+
+static void on_entered(const struct gate_reply *rep, void *arg)
+{
+    struct arrival *in = arg;
+    struct cg_gate *g = in->g;
+    switch (rep->verdict) {
+    case GV_NONE:
+        /* Redis failed mid-way: Twilio holds the caller; reconciliation
+         * adopts them when Redis answers again. */
+        cg_log_warn("caller enqueued without a record", "sid=%s error=%s", in->sid,
+                    rep->err ? rep->err : "bad reply");
+        in->answer(gate_enqueue_twiml(g), in->arg);
+        break;
+    case GV_FAST:
+        start_fast(g, in->sid, in->from, in->answer, in->arg);
+        break;
+    case GV_WAITING:
+        cg_log_info("caller waiting", "sid=%s position=%lld", in->sid,
+                    cg_redis_reply_int(rep->r, 1, 0));
+        in->answer(gate_enqueue_twiml(g), in->arg);
+        /* Every slot taken: the next release admits (end.lua). */
+        if (cg_redis_reply_int(rep->r, 2, 1) != 0)
+            gate_admit(g);
+        break;
+    case GV_OVERFLOW:
+        cg_log_info("caller overflowed: queue full", "sid=%s", in->sid);
+        metric_inc(g, "callgate_callers_total", "outcome", "overflowed");
+        in->answer(gate_overflow_twiml(g), in->arg);
+        break;
+    default: {
+        /* A repeated webhook for a known call: answer consistently. */
+        enum gate_verdict state = gate_verdict_at(rep->r, 1);
+        if (state == GV_WAITING || state == GV_ADMITTING)
+            in->answer(gate_enqueue_twiml(g), in->arg);
+        else if (state == GV_OVERFLOWED)
+            in->answer(gate_overflow_twiml(g), in->arg);
+        else
+            in->answer(cg_twiml_empty(), in->arg);
+        break;
+    }
+    }
+    free(in->from);
+    free(in);
+}
+
+void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const char *to,
+                 gate_answer_cb answer, void *arg)
+{
+    if (!gate_redis_ready(g) || g->stopping) {
+        cg_log_warn("redis unavailable: caller held in twilio's queue", "sid=%s", sid);
+        answer(gate_enqueue_twiml(g), arg);
+        return;
+    }
+    struct arrival *in = cg_calloc(1, sizeof *in);
+    in->g = g;
+    in->answer = answer;
+    in->arg = arg;
+    snprintf(in->sid, sizeof in->sid, "%s", sid);
+    in->from = cg_strdup(from ? from : "");
+    struct gate_enter e = {
+        .sid = sid,
+        .from = in->from,
+        .to = to,
+        .adopt = 0,
+        .max_queue = g->cfg->max_queue_size,
+        .limit = g->cfg->max_concurrency,
+        .fast_ok = g->cfg->fast_path_deadline_ms > 0,
+        .lease_ms = (long long)g->cfg->admission_lease_seconds * 1000,
+        .instance = g->cfg->instance_id,
+        .waited_ms = 0,
+    };
+    if (gate_store_enter(&g->store, &e, on_entered, in) != 0)
+        on_entered(&(struct gate_reply){.err = "eval refused"}, in);
+}
+
+int gate_adopt(struct cg_gate *g, const char *sid, const char *from, const char *to, long waited_s,
+               gate_store_cb cb, void *arg)
+{
+    struct gate_enter e = {
+        .sid = sid,
+        .from = from,
+        .to = to,
+        .adopt = 1,
+        .max_queue = g->cfg->max_queue_size,
+        .limit = g->cfg->max_concurrency,
+        .fast_ok = 0,
+        .lease_ms = (long long)g->cfg->admission_lease_seconds * 1000,
+        .instance = g->cfg->instance_id,
+        .waited_ms = (long long)waited_s * 1000,
+    };
+    return gate_store_enter(&g->store, &e, cb, arg);
 }
 
 /* ---- the admit step ---- */
 
-static void on_admitted(const redisReply *r, const char *err, void *arg)
+static void on_admitted(const struct gate_reply *rep, void *arg)
 {
     struct cg_gate *g = arg;
     g->admit_running = 0;
-    if (err == NULL)
-        gate_start_admissions(g, r, 0, 0);
+    if (rep->err == NULL)
+        start_admissions(g, rep->r, 0, 0);
     if (g->admit_again) {
         g->admit_again = 0;
         gate_admit(g);
@@ -609,14 +647,10 @@ void gate_admit(struct cg_gate *g)
         g->admit_again = 1;
         return;
     }
-    struct gate_args args;
-    gate_args_init(&args, g);
-    gate_args_int(&args, g->cfg->max_concurrency);
-    gate_args_int(&args, ADMIT_BATCH);
-    gate_args_int(&args, (long long)g->cfg->admission_lease_seconds * 1000);
-    gate_args_str(&args, g->cfg->instance_id);
     g->admit_running = 1;
-    if (gate_eval(g, S_ADMIT, &args, on_admitted, g) != 0)
+    if (gate_store_admit(&g->store, g->cfg->max_concurrency, ADMIT_BATCH,
+                         (long long)g->cfg->admission_lease_seconds * 1000, g->cfg->instance_id,
+                         on_admitted, g) != 0)
         g->admit_running = 0;
 }
 
@@ -630,21 +664,21 @@ struct end_ctx {
     char signal[24];
 };
 
-static void on_end(const redisReply *r, const char *err, void *arg)
+static void on_end(const struct gate_reply *rep, void *arg)
 {
     struct end_ctx *e = arg;
     struct cg_gate *g = e->g;
-    const char *verdict = err ? NULL : rstr(r, 0);
-    if (verdict) {
-        if (strcmp(verdict, "released") == 0 || strcmp(verdict, "released-orphan") == 0)
+    enum gate_verdict verdict = rep->verdict;
+    if (verdict != GV_NONE) {
+        if (verdict == GV_RELEASED || verdict == GV_RELEASED_ORPHAN)
             metric_inc(g, "callgate_releases_total", "signal", e->signal);
-        if (strcmp(verdict, "abandoned") == 0)
+        if (verdict == GV_ABANDONED)
             metric_inc(g, "callgate_callers_total", "outcome", "abandoned");
         if (!g->stopping)
-            gate_start_admissions(g, r, 3, e->at_us);
+            start_admissions(g, rep->r, 3, e->at_us);
     } else {
         cg_log_warn("end signal not applied", "signal=%s error=%s", e->signal,
-                    err ? err : "bad reply");
+                    rep->err ? rep->err : "bad reply");
     }
     if (e->done)
         e->done(verdict, e->arg);
@@ -660,21 +694,21 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
     e->arg = arg;
     e->at_us = cg_mono_us();
     snprintf(e->signal, sizeof e->signal, "%s", signal);
-    struct gate_args args;
-    gate_args_init(&args, g);
-    gate_args_str(&args, kind);
-    gate_args_str(&args, id);
-    gate_args_str(&args, reason ? reason : "");
-    gate_args_int(&args, g->cfg->end_grace_ms);
-    gate_args_int(&args, g->cfg->max_concurrency);
-    gate_args_int(&args, g->stopping ? 0 : ADMIT_BATCH);
-    gate_args_int(&args, (long long)g->cfg->admission_lease_seconds * 1000);
-    gate_args_str(&args, g->cfg->instance_id);
-    gate_args_str(&args, SERVICE_EWMA_ALPHA);
-    gate_args_str(&args, signal);
-    gate_args_int(&args, (long long)g->cfg->orphan_hold_seconds * 1000);
-    if (gate_eval(g, S_END, &args, on_end, e) != 0)
-        on_end(NULL, "eval refused", e);
+    struct gate_end_signal es = {
+        .kind = kind,
+        .id = id,
+        .reason = reason,
+        .end_grace_ms = g->cfg->end_grace_ms,
+        .limit = g->cfg->max_concurrency,
+        .batch = g->stopping ? 0 : ADMIT_BATCH,
+        .lease_ms = (long long)g->cfg->admission_lease_seconds * 1000,
+        .instance = g->cfg->instance_id,
+        .ewma_alpha = SERVICE_EWMA_ALPHA,
+        .signal = signal,
+        .orphan_hold_ms = (long long)g->cfg->orphan_hold_seconds * 1000,
+    };
+    if (gate_store_end(&g->store, &es, on_end, e) != 0)
+        on_end(&(struct gate_reply){.err = "eval refused"}, e);
 }
 
 /* ---- lease sweep ---- */
@@ -682,7 +716,7 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
 struct check {
     struct cg_gate *g;
     char member[96];
-    char state[16];
+    enum gate_verdict state; /* the entry's call state, or orphan */
     char vapi_id[96];
     long long connected_at;
     long long attempt;
@@ -694,31 +728,27 @@ static void check_done(struct check *c)
     free(c);
 }
 
-static void on_extended(const redisReply *r, const char *err, void *arg)
+static void on_extended(const struct gate_reply *rep, void *arg)
 {
-    (void)r;
-    if (err)
+    if (rep->err)
         cg_log_warn("lease not renewed; the next sweep asks again", "member=%s error=%s",
-                    (const char *)arg, err);
+                    (const char *)arg, rep->err);
     free(arg);
 }
 
 static void extend(struct cg_gate *g, const char *member, long long ms)
 {
-    struct gate_args args;
-    gate_args_init(&args, g);
-    gate_args_str(&args, member);
-    gate_args_int(&args, ms);
     char *m = cg_strdup(member);
-    if (gate_eval(g, S_EXTEND, &args, on_extended, m) != 0)
+    if (gate_store_extend(&g->store, member, ms, on_extended, m) != 0)
         free(m);
 }
 
-static void on_check_end(const char *verdict, void *arg)
+static void on_check_end(enum gate_verdict verdict, void *arg)
 {
     struct check *c = arg;
-    cg_log_info("lease sweep released a slot", "member=%s state=%s verdict=%s", c->member, c->state,
-                verdict ? verdict : "error");
+    cg_log_info("lease sweep released a slot", "member=%s state=%s verdict=%s", c->member,
+                gate_verdict_name(c->state),
+                verdict != GV_NONE ? gate_verdict_name(verdict) : "error");
     check_done(c);
 }
 
@@ -732,10 +762,9 @@ static void on_vapi_checked(const struct cg_vapi_get_result *res, void *arg)
         return;
     }
     if (res->state == CG_VAPI_CALL_LIVE) {
-        long long ms = strcmp(c->state, "connected") == 0 ? (long long)g->cfg->lease_seconds * 1000
-                       : strcmp(c->state, "ending") == 0
-                           ? g->cfg->end_grace_ms
-                           : (long long)g->cfg->orphan_hold_seconds * 1000;
+        long long ms = c->state == GV_CONNECTED ? (long long)g->cfg->lease_seconds * 1000
+                       : c->state == GV_ENDING  ? g->cfg->end_grace_ms
+                                                : (long long)g->cfg->orphan_hold_seconds * 1000;
         extend(g, c->member, ms);
         check_done(c);
         return;
@@ -744,7 +773,7 @@ static void on_vapi_checked(const struct cg_vapi_get_result *res, void *arg)
      * Vapi no longer knows after its grace is treated as over once it is
      * past any length Vapi allows; until then it is asked again later. */
     long long hard = c->connected_at + ((long long)g->cfg->vapi_max_duration_seconds + 60) * 1000;
-    int ending = strcmp(c->state, "ending") == 0 || strcmp(c->state, "orphan") == 0;
+    int ending = c->state == GV_ENDING || c->state == GV_ORPHAN;
     if ((res->state == CG_VAPI_CALL_NOT_FOUND && ending) ||
         (c->connected_at > 0 && (long long)cg_wall_ms() > hard)) {
         gate_end(g, "lease", c->member, "vapi-unconfirmed", "lease", on_check_end, c);
@@ -753,12 +782,12 @@ static void on_vapi_checked(const struct cg_vapi_get_result *res, void *arg)
     check_done(c);
 }
 
-static void on_admission_connected(const redisReply *r, const char *err, void *arg)
+static void on_admission_connected(const struct gate_reply *rep, void *arg)
 {
     struct check *c = arg;
-    const char *verdict = err ? NULL : rstr(r, 0);
     cg_log_info("admission lease expired on a caller already talking; marked connected",
-                "sid=%s verdict=%s", c->member, verdict ? verdict : "error");
+                "sid=%s verdict=%s", c->member,
+                rep->verdict != GV_NONE ? gate_verdict_name(rep->verdict) : "error");
     check_done(c);
 }
 
@@ -770,32 +799,28 @@ static void on_admission_checked(const struct cg_vapi_get_result *res, void *arg
     struct check *c = arg;
     struct cg_gate *g = c->g;
     if (res->state == CG_VAPI_CALL_LIVE && res->status && strcmp(res->status, "in-progress") == 0 &&
-        strcmp(c->state, "admitting") == 0) {
-        struct gate_args args;
-        gate_args_init(&args, g);
-        gate_args_str(&args, c->member);
-        gate_args_int(&args, c->attempt);
-        gate_args_int(&args, (long long)g->cfg->lease_seconds * 1000);
-        gate_args_int(&args, g->cfg->end_grace_ms);
-        if (gate_eval(g, S_CONNECTED, &args, on_admission_connected, c) != 0)
+        c->state == GV_ADMITTING) {
+        if (gate_store_connected(&g->store, c->member, c->attempt,
+                                 (long long)g->cfg->lease_seconds * 1000, g->cfg->end_grace_ms,
+                                 on_admission_connected, c) != 0)
             check_done(c);
         return;
     }
     gate_end(g, "expire-admission", c->member, "admission-lease-expired", "lease", on_check_end, c);
 }
 
-static void check_entry(struct cg_gate *g, const char *member, const char *state,
+static void check_entry(struct cg_gate *g, const char *member, enum gate_verdict state,
                         const char *vapi_id, long long connected_at, long long attempt)
 {
     struct check *c = cg_calloc(1, sizeof *c);
     c->g = g;
     snprintf(c->member, sizeof c->member, "%s", member);
-    snprintf(c->state, sizeof c->state, "%s", state);
+    c->state = state;
     snprintf(c->vapi_id, sizeof c->vapi_id, "%s", vapi_id ? vapi_id : "");
     c->connected_at = connected_at;
     c->attempt = attempt;
     g->checks++;
-    if (strcmp(state, "admitting") == 0 || strcmp(state, "gone") == 0) {
+    if (state == GV_ADMITTING || state == GV_GONE) {
         /* The admission's owner did not finish in time. */
         if (c->vapi_id[0] != '\0' &&
             cg_vapi_get_call(g->vapi, c->vapi_id, on_admission_checked, c) == 0)
@@ -812,19 +837,21 @@ static void check_entry(struct cg_gate *g, const char *member, const char *state
         check_done(c);
 }
 
-static void on_swept(const redisReply *r, const char *err, void *arg)
+static void on_swept(const struct gate_reply *rep, void *arg)
 {
     struct cg_gate *g = arg;
+    const redisReply *r = rep->r;
     g->sweep_running = 0;
-    if (err || r->type != REDIS_REPLY_ARRAY)
+    if (rep->err || r->type != REDIS_REPLY_ARRAY)
         return;
     for (size_t i = 0; i + 5 < r->elements; i += 6) {
-        const char *member = rstr(r, i);
-        const char *state = rstr(r, i + 1);
-        const char *vid = rstr(r, i + 2);
-        if (member == NULL || state == NULL)
+        const char *member = cg_redis_reply_str(r, i);
+        enum gate_verdict state = gate_verdict_at(r, i + 1);
+        const char *vid = cg_redis_reply_str(r, i + 2);
+        if (member == NULL || state == GV_NONE)
             continue;
-        check_entry(g, member, state, vid, rint_at(r, i + 3, 0), rint_at(r, i + 5, 0));
+        check_entry(g, member, state, vid, cg_redis_reply_int(r, i + 3, 0),
+                    cg_redis_reply_int(r, i + 5, 0));
     }
 }
 
@@ -838,12 +865,8 @@ static void on_sweep_tick(void *arg)
     gate_admit(g);
     if (g->sweep_running)
         return;
-    struct gate_args args;
-    gate_args_init(&args, g);
-    gate_args_int(&args, SWEEP_BATCH);
-    gate_args_int(&args, SWEEP_CLAIM_MS);
     g->sweep_running = 1;
-    if (gate_eval(g, S_SWEEP, &args, on_swept, g) != 0)
+    if (gate_store_sweep(&g->store, SWEEP_BATCH, SWEEP_CLAIM_MS, on_swept, g) != 0)
         g->sweep_running = 0;
 }
 
@@ -856,11 +879,10 @@ struct ghost {
     long wait_s;
 };
 
-static void on_adopted(const redisReply *r, const char *err, void *arg)
+static void on_adopted(const struct gate_reply *rep, void *arg)
 {
     struct ghost *gh = arg;
-    const char *verdict = err ? NULL : rstr(r, 0);
-    if (verdict && strcmp(verdict, "waiting") == 0)
+    if (rep->verdict == GV_WAITING)
         cg_log_info("adopted a caller from twilio's queue", "sid=%s wait_s=%ld", gh->sid,
                     gh->wait_s);
     gh->g->checks--;
@@ -872,29 +894,12 @@ static void on_ghost_fetched(const struct cg_twilio_result *res, void *arg)
     struct ghost *gh = arg;
     struct cg_gate *g = gh->g;
     if (gh->adopt) {
-        if (res->outcome == CG_TW_OK) {
-            struct gate_args args;
-            gate_args_init(&args, g);
-            gate_args_str(&args, gh->sid);
-            gate_args_str(&args, res->from ? res->from : "");
-            gate_args_str(&args, res->to ? res->to : "");
-            gate_args_str(&args, "adopt");
-            gate_args_int(&args, g->cfg->max_queue_size);
-            gate_args_int(&args, g->cfg->max_concurrency);
-            gate_args_int(&args, 0);
-            gate_args_int(&args, (long long)g->cfg->admission_lease_seconds * 1000);
-            gate_args_str(&args, g->cfg->instance_id);
-            gate_args_int(&args, (long long)gh->wait_s * 1000);
-            if (gate_eval(g, S_ENTER, &args, on_adopted, gh) == 0)
-                return;
-        }
+        if (res->outcome == CG_TW_OK &&
+            gate_adopt(g, gh->sid, res->from, res->to, gh->wait_s, on_adopted, gh) == 0)
+            return;
     } else {
-        const char *st = res->call_status;
         int over = res->outcome == CG_TW_GONE ||
-                   (res->outcome == CG_TW_OK && st &&
-                    (strcmp(st, "completed") == 0 || strcmp(st, "canceled") == 0 ||
-                     strcmp(st, "failed") == 0 || strcmp(st, "busy") == 0 ||
-                     strcmp(st, "no-answer") == 0));
+                   (res->outcome == CG_TW_OK && cg_twilio_status_is_terminal(res->call_status));
         if (over) {
             cg_log_info("dropping a caller twilio no longer holds", "sid=%s", gh->sid);
             gate_end(g, "twilio", gh->sid, "reconcile", "reconcile", NULL, NULL);
@@ -935,12 +940,13 @@ static int sid_in(const char *sid, const char **sorted, size_t n)
     return n > 0 && bsearch(&sid, sorted, n, sizeof *sorted, sid_cmp) != NULL;
 }
 
-static void on_ours(const redisReply *r, const char *err, void *arg)
+static void on_ours(const struct gate_reply *rep, void *arg)
 {
     struct reconcile *rc = arg;
     struct cg_gate *g = rc->g;
+    const redisReply *r = rep->r;
     g->reconcile_running = 0;
-    if (err == NULL && r->type == REDIS_REPLY_ARRAY) {
+    if (rep->err == NULL && r->type == REDIS_REPLY_ARRAY) {
         /* Both sides sorted once: the comparison costs n log n, not
          * waiting x members (5,000 each would be millions of comparisons
          * on the loop). The walks below keep each side's own order, so
@@ -950,8 +956,8 @@ static void on_ours(const redisReply *r, const char *err, void *arg)
         const char **theirs = cg_calloc(nm ? nm : 1, sizeof *theirs);
         size_t k = 0;
         for (size_t i = 0; i + 1 < r->elements; i += 2)
-            if (rstr(r, i) != NULL)
-                ours[k++] = rstr(r, i);
+            if (cg_redis_reply_str(r, i) != NULL)
+                ours[k++] = cg_redis_reply_str(r, i);
         nours = k;
         for (size_t m = 0; m < nm; m++)
             theirs[m] = rc->members[m].call_sid;
@@ -962,8 +968,8 @@ static void on_ours(const redisReply *r, const char *err, void *arg)
         long long now = (long long)cg_wall_ms();
         /* Ours but not in Twilio's queue for a while: a ghost. */
         for (size_t i = 0; i + 1 < r->elements && budget > 0; i += 2) {
-            const char *sid = rstr(r, i);
-            long long enq = rint_at(r, i + 1, now);
+            const char *sid = cg_redis_reply_str(r, i);
+            long long enq = cg_redis_reply_int(r, i + 1, now);
             if (sid && !sid_in(sid, theirs, nm) && now - enq > GHOST_AGE_MS) {
                 ghost_check(g, sid, 0, 0);
                 budget--;
@@ -997,9 +1003,7 @@ static void on_members(const struct cg_twilio_result *res, void *arg)
     rc->members = cg_calloc(rc->n ? rc->n : 1, sizeof *rc->members);
     if (rc->n)
         memcpy(rc->members, res->members, rc->n * sizeof *rc->members);
-    struct gate_args args;
-    gate_args_init(&args, g);
-    if (gate_eval(g, S_MEMBERS, &args, on_ours, rc) != 0) {
+    if (gate_store_members(&g->store, on_ours, rc) != 0) {
         g->reconcile_running = 0;
         free(rc->members);
         free(rc);
@@ -1053,6 +1057,7 @@ void cg_gate_detach(struct cg_gate *g)
 {
     g->stopping = 1;
     g->closing = 1;
+    gate_store_close(&g->store);
 }
 
 size_t cg_gate_inflight(const struct cg_gate *g)
@@ -1083,6 +1088,83 @@ static void declare_metrics(struct cg_metrics *m)
     cg_metrics_declare(m, "callgate_refill_latency_seconds", CG_HISTOGRAM,
                        "Time from a slot's release to the next caller's connection.",
                        refill_buckets, sizeof refill_buckets / sizeof refill_buckets[0]);
+    /* The figures cg_gate_collect_metrics() sets at each scrape. */
+    cg_metrics_declare(m, "callgate_waiting", CG_GAUGE, "Callers waiting now.", NULL, 0);
+    cg_metrics_declare(m, "callgate_active", CG_GAUGE,
+                       "Slots held now (callers being admitted or connected, and Vapi "
+                       "calls that never got a caller).",
+                       NULL, 0);
+    cg_metrics_declare(m, "callgate_limit", CG_GAUGE,
+                       "Concurrency limit (runtime value, else MAX_CONCURRENCY).", NULL, 0);
+    cg_metrics_declare(m, "callgate_effective_limit", CG_GAUGE,
+                       "Limit admission obeys now (lowered after Vapi over-limit answers).", NULL,
+                       0);
+    cg_metrics_declare(m, "callgate_redis_up", CG_GAUGE, "1 when Redis answered this scrape.", NULL,
+                       0);
+    cg_metrics_declare(m, "callgate_admissions_in_flight", CG_GAUGE,
+                       "Admissions this instance is working on.", NULL, 0);
+    cg_metrics_declare(m, "callgate_gate_events", CG_GAUGE,
+                       "Gate-wide event counts kept in Redis (all instances).", NULL, 0);
+}
+
+/* ---- the gate's figures for /metrics ---- */
+
+struct collect {
+    struct cg_gate *g;
+    void (*done)(void *arg);
+    void *arg;
+};
+
+static void on_collected(const struct gate_reply *rep, void *arg)
+{
+    struct collect *co = arg;
+    struct cg_metrics *m = co->g->metrics;
+    const redisReply *r = rep->r;
+    if (rep->err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+        cg_metrics_set(m, "callgate_redis_up", NULL, 0);
+    } else {
+        long long active = cg_redis_reply_int(r, 0, 0), waiting = cg_redis_reply_int(r, 1, 0);
+        long long limit = cg_redis_reply_int(r, 2, co->g->cfg->max_concurrency);
+        long long eff = cg_redis_reply_int(r, 3, limit);
+        cg_metrics_set(m, "callgate_waiting", NULL, (double)waiting);
+        cg_metrics_set(m, "callgate_active", NULL, (double)active);
+        cg_metrics_set(m, "callgate_limit", NULL, (double)limit);
+        cg_metrics_set(m, "callgate_effective_limit", NULL, (double)eff);
+        cg_metrics_set(m, "callgate_redis_up", NULL, 1);
+        cg_metrics_set(m, "callgate_admissions_in_flight", NULL, (double)co->g->nadmissions);
+        /* The shared counters kept in Redis, for every instance at once. */
+        for (size_t i = 5; i + 1 < r->elements; i += 2) {
+            const char *field = cg_redis_reply_str(r, i);
+            const char *value = cg_redis_reply_str(r, i + 1);
+            /* The smoothed means (service_ms_ewma, admit_ms_ewma) are the
+             * wait estimate's inputs, not event counts. */
+            size_t flen = field ? strlen(field) : 0;
+            if (field == NULL || value == NULL ||
+                (flen > 5 && strcmp(field + flen - 5, "_ewma") == 0))
+                continue;
+            struct cg_buf l;
+            cg_buf_init(&l, 256);
+            cg_metrics_label(&l, "event", field);
+            cg_metrics_set(m, "callgate_gate_events", cg_buf_str(&l), strtod(value, NULL));
+            cg_buf_free(&l);
+        }
+    }
+    co->done(co->arg);
+    free(co);
+}
+
+void cg_gate_collect_metrics(struct cg_gate *g, void (*done)(void *arg), void *arg)
+{
+    if (g->metrics == NULL) {
+        done(arg);
+        return;
+    }
+    struct collect *co = cg_calloc(1, sizeof *co);
+    co->g = g;
+    co->done = done;
+    co->arg = arg;
+    if (gate_store_snapshot(&g->store, g->cfg->max_concurrency, on_collected, co) != 0)
+        on_collected(&(struct gate_reply){.err = "eval refused"}, co);
 }
 
 int cg_gate_missing_config(const struct cg_config *cfg, char *out, size_t outlen)
@@ -1124,35 +1206,11 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->cfg = d->cfg;
     g->keys = d->keys;
     g->redis = d->redis;
-    g->httpd = d->httpd;
     g->metrics = d->metrics;
-    g->waittime = d->waittime;
+    cg_list_init(&g->admissions);
     const struct cg_config *c = d->cfg;
-
-    static const struct {
-        enum gate_script id;
-        const char *name;
-        const char *src;
-    } scripts[] = {
-        {S_ENTER, "enter", cg_lua_enter},
-        {S_ADMIT, "admit", cg_lua_admit},
-        {S_VAPI_CREATED, "vapi_created", cg_lua_vapi_created},
-        {S_CONNECTED, "connected", cg_lua_connected},
-        {S_REQUEUE, "requeue", cg_lua_requeue},
-        {S_END, "end", cg_lua_end},
-        {S_POSITION, "position", cg_lua_position},
-        {S_SWEEP, "sweep", cg_lua_sweep},
-        {S_EXTEND, "extend", cg_lua_extend},
-        {S_SNAPSHOT, "snapshot", cg_lua_snapshot},
-        {S_MEMBERS, "members", cg_lua_members},
-    };
-    for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
-        g->scripts[scripts[i].id] = cg_redis_script(g->redis, scripts[i].name, scripts[i].src);
-        if (g->scripts[scripts[i].id] < 0) {
-            cg_err_set(err, errlen, "cannot register script %s", scripts[i].name);
-            goto fail;
-        }
-    }
+    if (gate_store_init(&g->store, d->redis, d->keys, err, errlen) != 0)
+        goto fail;
 
     struct cg_twilio_opts to = {
         .base_url = c->twilio_api_base_url,
@@ -1199,10 +1257,6 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
-    if (gate_http_register(g) != 0) {
-        cg_err_set(err, errlen, "cannot register the gate's routes");
-        goto fail;
-    }
     return g;
 fail:
     cg_gate_free(g);
@@ -1222,8 +1276,11 @@ void cg_gate_free(struct cg_gate *g)
     g->twilio = NULL;
     cg_twilio_free(g->twilio_push);
     g->twilio_push = NULL;
-    while (g->admissions)
-        adm_free(g->admissions);
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe(it, tmp, &g->admissions)
+    {
+        adm_free(cg_list_entry(it, struct admission, link));
+    }
     cg_periodic_free(g->sweep_task);
     cg_periodic_free(g->reconcile_task);
     if (g->retry_timer)

@@ -3,11 +3,12 @@
  * connected to the Vapi assistant only while the concurrency limit allows.
  *
  * All shared state lives in Redis and changes only through the Lua scripts
- * in src/lua (one atomic step per state change), so any number of callgate
- * processes sharing one Redis behave as one gate. This module drives those
- * scripts from events: webhooks (gate_http.c), API answers from Vapi and
- * Twilio, and timers (sweep of expired leases, reconciliation with Twilio's
- * queue members, admission retries after a backoff).
+ * in src/gate/lua (one atomic step per state change, run through
+ * gate/store.h), so any number of callgate processes sharing one Redis
+ * behave as one gate. The engine (engine.c) drives those scripts from
+ * events: webhooks (endpoints.c, gate/endpoints.h), API answers from Vapi
+ * and Twilio, and timers (sweep of expired leases, reconciliation with
+ * Twilio's queue members, admission retries after a backoff).
  *
  * Admission of one caller: the admit step (Lua) moves the head of the queue
  * into the active set with a lease; then Vapi POST /call with provider
@@ -17,7 +18,10 @@
  * hands them the overflow treatment; none loses them.
  *
  * Ownership: the gate borrows everything in struct cg_gate_deps (they
- * outlive it) and registers its routes on the HTTP server at creation.
+ * outlive it). It registers no HTTP route itself: the app registers the
+ * gate's routes (cg_gate_endpoints_register), serves /metrics with the
+ * figures of cg_gate_collect_metrics, and sends /queue-wait requests that
+ * are not TaskRouter's to cg_gate_queue_wait.
  */
 #ifndef CG_GATE_H
 #define CG_GATE_H
@@ -30,9 +34,7 @@ struct event_base;
 struct cg_config;
 struct cg_keys;
 struct cg_httpc;
-struct cg_httpd;
 struct cg_metrics;
-struct cg_waittime;
 struct cg_gate;
 
 struct cg_gate_deps {
@@ -41,16 +43,14 @@ struct cg_gate_deps {
     const struct cg_keys *keys;
     struct cg_redis *redis;
     struct cg_httpc *httpc;
-    struct cg_httpd *httpd;
-    struct cg_metrics *metrics;
-    struct cg_waittime *waittime; /* hold music for TaskRouter callers; may be NULL */
+    struct cg_metrics *metrics; /* may be NULL */
 };
 
 /* Writes the names of the options the gate needs but are empty into out
  * (comma separated) and returns how many there are; 0 means the gate can
  * run. Without them callgate serves everything else (health, wait times). */
 int cg_gate_missing_config(const struct cg_config *cfg, char *out, size_t outlen);
-/* Registers scripts, routes and timers. NULL with err on failure. */
+/* Registers the scripts and starts the timers. NULL with err on failure. */
 struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errlen);
 /* The app forwards Redis state changes: READY resumes admission and
  * reconciles with Twilio's queue. */
@@ -65,12 +65,10 @@ void cg_gate_detach(struct cg_gate *g);
 size_t cg_gate_inflight(const struct cg_gate *g);
 void cg_gate_free(struct cg_gate *g);
 
-/* Answers a TaskRouter caller's waitUrl (?taskQueueSid=WQ...) with hold
- * TwiML announcing that TaskQueue's estimate, or plain hold music when the
- * queue is unknown. The gate's /queue-wait uses it, and so does the app's
- * own /queue-wait when the gate is off. wt may be NULL. */
-struct cg_http_req;
-void cg_gate_taskqueue_hold(const struct cg_config *cfg, struct cg_waittime *wt,
-                            struct cg_http_req *req, const char *queue_sid);
+/* Sets the gate's figures in the metrics registry of its deps (queue
+ * length, slots, limits, the gate-wide event counts kept in Redis; or
+ * callgate_redis_up 0), then calls done(arg) exactly once, possibly before
+ * returning. The caller renders the registry afterwards. */
+void cg_gate_collect_metrics(struct cg_gate *g, void (*done)(void *arg), void *arg);
 
 #endif

@@ -15,14 +15,4 @@ void cg_keys_init(struct cg_keys *k, const char *gate_name)
     make(k, "waiting", k->waiting);
     make(k, "active", k->active);
     make(k, "limit", k->limit);
-    make(k, "seq", k->seq);
-    make(k, "stats", k->stats);
-    make(k, "log", k->log);
-}
-
-int cg_keys_item(const struct cg_keys *k, const char *kind, const char *id, char *out,
-                 size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s%s:%s", k->prefix, kind, id);
-    return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }

@@ -1,8 +1,9 @@
 /*
- * lua_scripts.h - the gate's Lua scripts (the files in src/lua), compiled in by
- * cmake/embed_lua.cmake with src/lua/common.lua prepended to each. Every
- * change to the gate's shared state is one of these scripts, run atomically
- * by Redis; docs/ARCHITECTURE.md describes what each does.
+ * lua_scripts.h - the gate's Lua scripts (the files in src/gate/lua),
+ * compiled in by cmake/embed_lua.cmake with src/gate/lua/common.lua
+ * prepended to each. Every change to the gate's shared state is one of
+ * these scripts, run atomically by Redis through gate/store.h;
+ * docs/ARCHITECTURE.md describes what each does.
  */
 #ifndef CG_LUA_SCRIPTS_H
 #define CG_LUA_SCRIPTS_H

@@ -948,3 +948,23 @@ void cg_redis_free(struct cg_redis *r)
     if (r->busy == 0)
         destroy(r);
 }
+
+const char *cg_redis_reply_str(const redisReply *r, size_t i)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    const redisReply *e = r->element[i];
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? e->str : NULL;
+}
+
+long long cg_redis_reply_int(const redisReply *r, size_t i, long long dflt)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return dflt;
+    const redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_INTEGER)
+        return e->integer;
+    if (e->type == REDIS_REPLY_STRING)
+        return strtoll(e->str, NULL, 10);
+    return dflt;
+}

@@ -122,4 +122,13 @@ void cg_redis_close(struct cg_redis *r);
  * Their callbacks run inside this call; the state callback does not. */
 void cg_redis_free(struct cg_redis *r);
 
+/* Reading array replies (a script's return value): element i of r as a
+ * string (a bulk or status element), or NULL when r is no array, i is out
+ * of range or the element is of another type. The pointer is r's: valid
+ * while r is. */
+const char *cg_redis_reply_str(const redisReply *r, size_t i);
+/* Element i as an integer (an integer element, or a string holding one),
+ * or dflt when there is none. */
+long long cg_redis_reply_int(const redisReply *r, size_t i, long long dflt);
+
 #endif

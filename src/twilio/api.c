@@ -594,3 +594,14 @@ int cg_twilio_find_queue(struct cg_twilio *t, const char *friendly_name, cg_twil
     op->url = account_url(t, "Queues.json?PageSize=%d", CG_TWILIO_PAGE_SIZE);
     return start(t, op);
 }
+
+int cg_twilio_status_is_terminal(const char *status)
+{
+    static const char *const terminal[] = {"completed", "busy", "failed", "no-answer", "canceled"};
+    if (status == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof terminal / sizeof terminal[0]; i++)
+        if (strcmp(status, terminal[i]) == 0)
+            return 1;
+    return 0;
+}

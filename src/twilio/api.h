@@ -134,6 +134,11 @@ int cg_twilio_list_members(struct cg_twilio *t, const char *queue_sid, cg_twilio
 int cg_twilio_find_queue(struct cg_twilio *t, const char *friendly_name, cg_twilio_cb cb,
                          void *arg);
 
+/* 1 when a call status (CallStatus of a status callback, status of a
+ * fetched call) says the call is over for good: completed, busy, failed,
+ * no-answer or canceled. NULL is not terminal. */
+int cg_twilio_status_is_terminal(const char *status);
+
 /* 1 when s is prefix (two letters) followed by exactly 32 hex digits. */
 int cg_twilio_sid_valid(const char *s, const char *prefix);
 

@@ -923,6 +923,23 @@ static void test_queue_wait_announces(void **state)
     cgt_resp_free(&r);
     assert_state(f, d, "waiting");
     assert_int_equal(position_of(f, d), 3);
+
+    /* A TaskRouter caller (?taskQueueSid=) is the wait-time service's, not
+     * the gate's: hold music for an unknown TaskQueue, and no record. */
+    char e[40];
+    new_sid(e);
+    const char *kv[] = {"CallSid", e,      "AccountSid", ACCOUNT_SID, "QueueTime",
+                        "3",       "From", CALLER,       NULL};
+    twilio_post(f, 0, "/queue-wait?taskQueueSid=WQffffffffffffffffffffffffffffffff", kv, &r);
+    assert_int_equal(r.status, 200);
+    assert_content_type(&r, "text/xml");
+    assert_contains(r.body, "<Response>");
+    assert_lacks(r.body, "<Say>");
+    cgt_resp_free(&r);
+    char *rec = cgt_redis_cmd(&f->rs, "EXISTS " P "call:%s", e);
+    assert_string_equal(rec, "0");
+    free(rec);
+    assert_int_equal(zcard(f, "waiting"), 3);
     stop_gate(f, 0);
 }
 

@@ -1,0 +1,316 @@
+#include "base/fmacros.h"
+
+#include "gate/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "gate/keys.h"
+#include "gate/lua_scripts.h"
+
+/* The longest ARGV of a script (end.lua: 12) and KEYS[1]. */
+#define STORE_MAX_ARGS 16
+
+static const char *const verdict_names[] = {
+    [GV_NONE] = "",
+    [GV_OTHER] = "",
+    [GV_FAST] = "fast",
+    [GV_WAITING] = "waiting",
+    [GV_OVERFLOW] = "overflow",
+    [GV_EXISTING] = "existing",
+    [GV_OK] = "ok",
+    [GV_ORPHAN] = "orphan",
+    [GV_CONNECTED] = "connected",
+    [GV_ENDING] = "ending",
+    [GV_STALE] = "stale",
+    [GV_REQUEUED] = "requeued",
+    [GV_ABANDONED] = "abandoned",
+    [GV_RELEASED] = "released",
+    [GV_RELEASED_ORPHAN] = "released-orphan",
+    [GV_GONE] = "gone",
+    [GV_DUPLICATE] = "duplicate",
+    [GV_OVERFLOWED] = "overflowed",
+    [GV_UNKNOWN] = "unknown",
+    [GV_ADMITTING] = "admitting",
+    [GV_ENDED] = "ended",
+};
+
+const char *gate_verdict_name(enum gate_verdict v)
+{
+    if ((size_t)v >= sizeof verdict_names / sizeof verdict_names[0])
+        return "";
+    return verdict_names[v];
+}
+
+enum gate_verdict gate_verdict_at(const redisReply *r, size_t i)
+{
+    const char *s = cg_redis_reply_str(r, i);
+    if (s == NULL)
+        return GV_NONE;
+    for (size_t v = GV_FAST; v < sizeof verdict_names / sizeof verdict_names[0]; v++)
+        if (strcmp(s, verdict_names[v]) == 0)
+            return (enum gate_verdict)v;
+    return GV_OTHER;
+}
+
+/* ---- argument vectors ---- */
+
+/* KEYS[1] (for routing) then ARGV, with ARGV[1] the key prefix. Numbers
+ * are formatted into the vector's own storage. */
+struct args {
+    const char *v[STORE_MAX_ARGS];
+    char num[STORE_MAX_ARGS][24];
+    int n;
+};
+
+static void overflow(void)
+{
+    /* A script call with more arguments than STORE_MAX_ARGS is a bug in
+     * this file, never something a request can cause. */
+    cg_log_error("gate script call with too many arguments", "max=%d", STORE_MAX_ARGS);
+    abort();
+}
+
+static void arg_str(struct args *a, const char *s)
+{
+    if (a->n >= STORE_MAX_ARGS)
+        overflow();
+    a->v[a->n++] = s ? s : "";
+}
+
+static void arg_int(struct args *a, long long v)
+{
+    if (a->n >= STORE_MAX_ARGS)
+        overflow();
+    snprintf(a->num[a->n], sizeof a->num[0], "%lld", v);
+    a->v[a->n] = a->num[a->n];
+    a->n++;
+}
+
+static void args_init(struct args *a, const struct gate_store *s)
+{
+    a->n = 0;
+    arg_str(a, s->keys->waiting);
+    arg_str(a, s->keys->prefix);
+}
+
+/* ---- running a script ---- */
+
+struct call {
+    gate_store_cb cb;
+    void *arg;
+    int has_verdict;
+};
+
+static void on_reply(const redisReply *r, const char *err, void *arg)
+{
+    struct call c = *(struct call *)arg;
+    free(arg);
+    struct gate_reply rep = {
+        .err = err,
+        .verdict = err == NULL && c.has_verdict ? gate_verdict_at(r, 0) : GV_NONE,
+        .r = err == NULL ? r : NULL,
+    };
+    c.cb(&rep, c.arg);
+}
+
+static int run(struct gate_store *s, enum gate_script id, struct args *a, int has_verdict,
+               gate_store_cb cb, void *arg)
+{
+    if (s->closed)
+        return -1;
+    struct call *c = cg_malloc(sizeof *c);
+    c->cb = cb;
+    c->arg = arg;
+    c->has_verdict = has_verdict;
+    if (cg_redis_eval(s->redis, s->scripts[id], 1, a->n, a->v, NULL, on_reply, c) != 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct cg_keys *keys,
+                    char *err, size_t errlen)
+{
+    static const struct {
+        enum gate_script id;
+        const char *name;
+        const char *src;
+    } scripts[] = {
+        {S_ENTER, "enter", cg_lua_enter},
+        {S_ADMIT, "admit", cg_lua_admit},
+        {S_VAPI_CREATED, "vapi_created", cg_lua_vapi_created},
+        {S_CONNECTED, "connected", cg_lua_connected},
+        {S_REQUEUE, "requeue", cg_lua_requeue},
+        {S_END, "end", cg_lua_end},
+        {S_POSITION, "position", cg_lua_position},
+        {S_SWEEP, "sweep", cg_lua_sweep},
+        {S_EXTEND, "extend", cg_lua_extend},
+        {S_SNAPSHOT, "snapshot", cg_lua_snapshot},
+        {S_MEMBERS, "members", cg_lua_members},
+    };
+    memset(s, 0, sizeof *s);
+    s->redis = redis;
+    s->keys = keys;
+    for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
+        s->scripts[scripts[i].id] = cg_redis_script(redis, scripts[i].name, scripts[i].src);
+        if (s->scripts[scripts[i].id] < 0) {
+            cg_err_set(err, errlen, "cannot register script %s", scripts[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void gate_store_close(struct gate_store *s)
+{
+    s->closed = 1;
+}
+
+/* ---- one function per script; ARGV order as in each script's header ---- */
+
+int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, e->sid);
+    arg_str(&a, e->from);
+    arg_str(&a, e->to);
+    arg_str(&a, e->adopt ? "adopt" : "incoming");
+    arg_int(&a, e->max_queue);
+    arg_int(&a, e->limit);
+    arg_int(&a, e->fast_ok ? 1 : 0);
+    arg_int(&a, e->lease_ms);
+    arg_str(&a, e->instance);
+    arg_int(&a, e->waited_ms);
+    return run(s, S_ENTER, &a, 1, cb, arg);
+}
+
+int gate_store_admit(struct gate_store *s, long long limit, long long batch, long long lease_ms,
+                     const char *instance, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_int(&a, limit);
+    arg_int(&a, batch);
+    arg_int(&a, lease_ms);
+    arg_str(&a, instance);
+    return run(s, S_ADMIT, &a, 0, cb, arg);
+}
+
+int gate_store_vapi_created(struct gate_store *s, const char *sid, long long attempt,
+                            const char *vapi_id, long long orphan_hold_ms, gate_store_cb cb,
+                            void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, sid);
+    arg_int(&a, attempt);
+    arg_str(&a, vapi_id);
+    arg_int(&a, orphan_hold_ms);
+    return run(s, S_VAPI_CREATED, &a, 1, cb, arg);
+}
+
+int gate_store_connected(struct gate_store *s, const char *sid, long long attempt,
+                         long long lease_ms, long long end_grace_ms, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, sid);
+    arg_int(&a, attempt);
+    arg_int(&a, lease_ms);
+    arg_int(&a, end_grace_ms);
+    return run(s, S_CONNECTED, &a, 1, cb, arg);
+}
+
+int gate_store_requeue(struct gate_store *s, const struct gate_requeue *q, gate_store_cb cb,
+                       void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, q->sid);
+    arg_int(&a, q->attempt);
+    arg_str(&a, q->reason);
+    arg_int(&a, q->overlimit ? 1 : 0);
+    arg_int(&a, q->backoff_ms);
+    arg_int(&a, q->limit);
+    arg_str(&a, q->orphan_vapi_id);
+    arg_int(&a, q->orphan_hold_ms);
+    arg_int(&a, q->overlimit_hold_ms);
+    arg_int(&a, q->permanent ? 1 : 0);
+    arg_int(&a, q->max_attempts);
+    return run(s, S_REQUEUE, &a, 1, cb, arg);
+}
+
+int gate_store_end(struct gate_store *s, const struct gate_end_signal *e, gate_store_cb cb,
+                   void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, e->kind);
+    arg_str(&a, e->id);
+    arg_str(&a, e->reason);
+    arg_int(&a, e->end_grace_ms);
+    arg_int(&a, e->limit);
+    arg_int(&a, e->batch);
+    arg_int(&a, e->lease_ms);
+    arg_str(&a, e->instance);
+    arg_str(&a, e->ewma_alpha);
+    arg_str(&a, e->signal);
+    arg_int(&a, e->orphan_hold_ms);
+    return run(s, S_END, &a, 1, cb, arg);
+}
+
+int gate_store_position(struct gate_store *s, const char *sid, long long max_wait_ms,
+                        long long announce_ms, long long limit, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, sid);
+    arg_int(&a, max_wait_ms);
+    arg_int(&a, announce_ms);
+    arg_int(&a, limit);
+    return run(s, S_POSITION, &a, 1, cb, arg);
+}
+
+int gate_store_sweep(struct gate_store *s, long long batch, long long claim_ms, gate_store_cb cb,
+                     void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_int(&a, batch);
+    arg_int(&a, claim_ms);
+    return run(s, S_SWEEP, &a, 0, cb, arg);
+}
+
+int gate_store_extend(struct gate_store *s, const char *member, long long ms, gate_store_cb cb,
+                      void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, member);
+    arg_int(&a, ms);
+    return run(s, S_EXTEND, &a, 0, cb, arg);
+}
+
+int gate_store_snapshot(struct gate_store *s, long long limit, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_int(&a, limit);
+    return run(s, S_SNAPSHOT, &a, 0, cb, arg);
+}
+
+int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    return run(s, S_MEMBERS, &a, 0, cb, arg);
+}

@@ -1,0 +1,190 @@
+/*
+ * store.h - the gate's shared state in Redis, one typed C function per Lua
+ * script (src/gate/lua; docs/ARCHITECTURE.md describes each). This is the
+ * only place script arguments are assembled: the order of each script's
+ * ARGV is written once, here, next to the script's own comment, and the
+ * scripts' verdict words become enum gate_verdict at this boundary.
+ *
+ * Every script gets KEYS[1] = the waiting key (it routes the call to the
+ * gate's slot on Redis Cluster) and ARGV[1] = the key prefix of keys.h.
+ *
+ * Callback rules: a function returning 0 calls cb exactly once, later,
+ * from the loop (redis.h); one returning -1 (the store is closed, or the
+ * connection refused the command) never calls it. The reply passed to cb
+ * and everything it points to are valid only during the callback.
+ * Passing more arguments than a script call can hold is a programming
+ * error and aborts.
+ */
+#ifndef CG_GATE_STORE_H
+#define CG_GATE_STORE_H
+
+#include <stddef.h>
+
+#include "net/redis.h"
+
+struct cg_keys;
+
+/* The words the scripts answer with: verdicts of a step, and the call
+ * states (call:<sid> field "state") that enter and position report. */
+enum gate_verdict {
+    GV_NONE,  /* no reply (failure), or a script that returns no verdict */
+    GV_OTHER, /* a word this list does not know */
+    GV_FAST,
+    GV_WAITING,
+    GV_OVERFLOW,
+    GV_EXISTING,
+    GV_OK,
+    GV_ORPHAN,
+    GV_CONNECTED,
+    GV_ENDING,
+    GV_STALE,
+    GV_REQUEUED,
+    GV_ABANDONED,
+    GV_RELEASED,
+    GV_RELEASED_ORPHAN,
+    GV_GONE,
+    GV_DUPLICATE,
+    GV_OVERFLOWED,
+    GV_UNKNOWN,
+    GV_ADMITTING,
+    GV_ENDED,
+};
+
+/* The script's word for v ("released-orphan", ...); "" for GV_NONE and
+ * GV_OTHER. Static storage. */
+const char *gate_verdict_name(enum gate_verdict v);
+/* Element i of an array reply as a verdict: GV_NONE when absent. */
+enum gate_verdict gate_verdict_at(const redisReply *r, size_t i);
+
+struct gate_reply {
+    /* NULL on success; else a transport failure or Redis' error (redis.h). */
+    const char *err;
+    /* The reply's first element, for the scripts that answer with a word;
+     * GV_NONE on failure and for admit, sweep, extend, snapshot, members. */
+    enum gate_verdict verdict;
+    const redisReply *r; /* the whole reply; NULL on a transport failure */
+};
+typedef void (*gate_store_cb)(const struct gate_reply *rep, void *arg);
+
+enum gate_script {
+    S_ENTER,
+    S_ADMIT,
+    S_VAPI_CREATED,
+    S_CONNECTED,
+    S_REQUEUE,
+    S_END,
+    S_POSITION,
+    S_SWEEP,
+    S_EXTEND,
+    S_SNAPSHOT,
+    S_MEMBERS,
+    S_COUNT
+};
+
+struct gate_store {
+    struct cg_redis *redis;
+    const struct cg_keys *keys;
+    int scripts[S_COUNT];
+    int closed; /* gate_store_close: every call returns -1 */
+};
+
+/* Registers the scripts on redis. 0, or -1 with err. keys and redis are
+ * borrowed and must outlive the store. */
+int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct cg_keys *keys,
+                    char *err, size_t errlen);
+/* No script runs from now on (teardown). */
+void gate_store_close(struct gate_store *s);
+
+/* enter.lua: a caller arrives (/incoming) or is adopted (found in Twilio's
+ * queue without a record). Verdicts: fast, waiting, overflow, existing. */
+struct gate_enter {
+    const char *sid;
+    const char *from;
+    const char *to;
+    int adopt;            /* 0: mode 'incoming'; 1: mode 'adopt' */
+    long long max_queue;  /* MAX_QUEUE_SIZE */
+    long long limit;      /* MAX_CONCURRENCY, unless changed at runtime */
+    int fast_ok;          /* admit at once when a slot is free */
+    long long lease_ms;   /* admission lease */
+    const char *instance; /* who admitted, for the record */
+    long long waited_ms;  /* how long Twilio has held an adopted caller */
+};
+int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_store_cb cb, void *arg);
+
+/* admit.lua: up to batch callers from the head of the queue into free
+ * slots; replies sid, from, attempt triples. */
+int gate_store_admit(struct gate_store *s, long long limit, long long batch, long long lease_ms,
+                     const char *instance, gate_store_cb cb, void *arg);
+
+/* vapi_created.lua: Vapi created call vapi_id for attempt. Verdicts: ok,
+ * orphan (the caller left meanwhile; the slot is held for the call). */
+int gate_store_vapi_created(struct gate_store *s, const char *sid, long long attempt,
+                            const char *vapi_id, long long orphan_hold_ms, gate_store_cb cb,
+                            void *arg);
+
+/* connected.lua: Twilio took the assistant's TwiML. Verdicts: connected
+ * (element [1]: the wait in ms), ending, stale. */
+int gate_store_connected(struct gate_store *s, const char *sid, long long attempt,
+                         long long lease_ms, long long end_grace_ms, gate_store_cb cb, void *arg);
+
+/* requeue.lua: an admission failed. Verdicts: requeued, abandoned,
+ * overflow, stale. */
+struct gate_requeue {
+    const char *sid;
+    long long attempt;
+    const char *reason;
+    int overlimit;              /* Vapi over its limit: lower the cap */
+    long long backoff_ms;       /* pause admission this long (0: none) */
+    long long limit;            /* MAX_CONCURRENCY */
+    const char *orphan_vapi_id; /* a Vapi call left without caller, or NULL */
+    long long orphan_hold_ms;
+    long long overlimit_hold_ms;
+    int permanent; /* counts toward max_attempts */
+    long long max_attempts;
+};
+int gate_store_requeue(struct gate_store *s, const struct gate_requeue *q, gate_store_cb cb,
+                       void *arg);
+
+/* end.lua: one end signal (kinds vapi, twilio, lease, expire-admission,
+ * overflow) and admission into freed slots. Verdicts: released,
+ * released-orphan, requeued, abandoned, gone, ending, overflowed, stale,
+ * duplicate, unknown; [1] the sid, [2] a detail, then from [3] on
+ * admit's triples. */
+struct gate_end_signal {
+    const char *kind;
+    const char *id;
+    const char *reason;
+    long long end_grace_ms;
+    long long limit;
+    long long batch; /* 0: admit nobody */
+    long long lease_ms;
+    const char *instance;
+    const char *ewma_alpha;
+    const char *signal; /* label for stats and the log */
+    long long orphan_hold_ms;
+};
+int gate_store_end(struct gate_store *s, const struct gate_end_signal *e, gate_store_cb cb,
+                   void *arg);
+
+/* position.lua: a waiting caller's place and the wait estimate's inputs.
+ * Verdict: waiting, overflow, unknown, or another call state. */
+int gate_store_position(struct gate_store *s, const char *sid, long long max_wait_ms,
+                        long long announce_ms, long long limit, gate_store_cb cb, void *arg);
+
+/* sweep.lua: claims up to batch expired leases for claim_ms; replies six
+ * elements per entry (member, state, vapi id, connected_at, -, attempt). */
+int gate_store_sweep(struct gate_store *s, long long batch, long long claim_ms, gate_store_cb cb,
+                     void *arg);
+
+/* extend.lua: renews member's lease by ms. */
+int gate_store_extend(struct gate_store *s, const char *member, long long ms, gate_store_cb cb,
+                      void *arg);
+
+/* snapshot.lua: active, waiting, limit, effective limit, backoff left,
+ * then the stats hash's field, value pairs. */
+int gate_store_snapshot(struct gate_store *s, long long limit, gate_store_cb cb, void *arg);
+
+/* members.lua: every waiting sid with its enqueue time (pairs). */
+int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg);
+
+#endif

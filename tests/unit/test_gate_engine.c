@@ -1,0 +1,509 @@
+/*
+ * The admission engine (src/gate/engine.c) on its own: no HTTP server and
+ * no callgate process. A real redis-server holds the gate's state, the
+ * threaded fake in tests/harness plays Twilio's and Vapi's APIs, and the
+ * test drives the engine through its entry points (gate_arrive, gate_end)
+ * on its own event loop, reading the answers the engine hands back and the
+ * state it leaves in Redis.
+ */
+#include "harness.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "fakeapi.h"
+#include "gate/gate.h"
+#include "gate/internal.h"
+#include "gate/keys.h"
+#include "net/httpc.h"
+#include "net/redis.h"
+#include "twilio/twiml.h"
+
+#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
+#define AUTH_TOKEN  "test-twilio-auth-token-42"
+#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
+#define QUEUE_NAME  "customer-support"
+#define VAPI_KEY    "test-vapi-api-key-7"
+#define CALLER      "+15557770000"
+#define CALLED      "+15550001111"
+#define P           "cg:{default}:"
+
+/* Generous bounds for things that take milliseconds when all is well. */
+#define SOON  5000
+#define LATER 10000
+
+/* What the engine answered one caller's webhook with. */
+struct answer {
+    int done;
+    char *twiml;
+};
+
+struct fixture {
+    struct cg_redis_server rs;
+    struct cgt_fake *fake;
+    struct cg_config cfg;
+    int cfg_loaded;
+    struct event_base *base;
+    struct cg_redis *redis;
+    struct cg_httpc *httpc;
+    struct cg_metrics *metrics;
+    struct cg_keys keys;
+    struct cg_gate *g;
+    /* Owned here, not by the tests' frames: the engine may answer during
+     * teardown. */
+    struct answer answers[8];
+};
+
+static unsigned sid_counter;
+
+static void new_sid(char out[40])
+{
+    snprintf(out, 40, "CA%032x", ++sid_counter);
+}
+
+static void on_answer(char *twiml, void *arg)
+{
+    struct answer *a = arg;
+    if (a->done)
+        fail_msg("the engine answered one webhook twice");
+    a->done = 1;
+    a->twiml = twiml;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = cg_calloc(1, sizeof *f);
+    cgt_redis_start(&f->rs);
+    struct cgt_fake_opts o = {
+        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
+    f->fake = cgt_fake_start(&o);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f->g)
+        cg_gate_detach(f->g);
+    cg_redis_free(f->redis);
+    cg_gate_free(f->g);
+    cg_httpc_free(f->httpc);
+    cg_metrics_free(f->metrics);
+    event_base_free(f->base);
+    for (size_t i = 0; i < sizeof f->answers / sizeof f->answers[0]; i++)
+        free(f->answers[i].twiml);
+    if (f->cfg_loaded)
+        cg_config_free(&f->cfg);
+    cgt_fake_stop(f->fake);
+    cg_redis_server_stop(&f->rs);
+    free(f);
+    return 0;
+}
+
+static void set(const char *name, const char *value)
+{
+    assert_int_equal(setenv(name, value, 1), 0);
+}
+
+/* Loads a configuration from the environment (every option unset first,
+ * then the test's settings, then extra "NAME=value" pairs), connects to
+ * Redis and creates the gate. */
+static void start_gate(struct fixture *f, const char *const *extra)
+{
+    for (size_t i = 0; cg_config_option_name(i); i++)
+        unsetenv(cg_config_option_name(i));
+    set("TWILIO_ACCOUNT_SID", ACCOUNT_SID);
+    set("TWILIO_AUTH_TOKEN", AUTH_TOKEN);
+    set("TWILIO_QUEUE_SID", QUEUE_SID);
+    set("TWILIO_QUEUE_NAME", QUEUE_NAME);
+    set("TWILIO_API_BASE_URL", cgt_fake_url(f->fake));
+    set("VAPI_BASE_URL", cgt_fake_url(f->fake));
+    set("VAPI_API_KEY", VAPI_KEY);
+    set("VAPI_PHONE_NUMBER_ID", "phone-number-id-1");
+    set("VAPI_ASSISTANT_ID", "assistant-id-1");
+    set("VAPI_WEBHOOK_SECRET", "test-vapi-webhook-secret");
+    set("PUBLIC_URL", "https://gate.example.com");
+    set("REDIS_URL", f->rs.url);
+    set("SWEEP_INTERVAL_MS", "100");
+    set("END_GRACE_MS", "300");
+    set("ADMISSION_BACKOFF_MIN_MS", "50");
+    set("ADMISSION_BACKOFF_MAX_MS", "400");
+    cg_log_set_level(CG_LOG_WARN);
+    for (size_t i = 0; extra && extra[i]; i++) {
+        char name[64];
+        const char *eq = strchr(extra[i], '=');
+        assert_non_null(eq);
+        snprintf(name, sizeof name, "%.*s", (int)(eq - extra[i]), extra[i]);
+        set(name, eq + 1);
+    }
+    struct cg_config_errors errs;
+    if (cg_config_load(&f->cfg, NULL, &errs) != 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            print_message("config: %s\n", errs.msgs[i]);
+        cg_config_errors_free(&errs);
+        fail_msg("the test's configuration was refused");
+    }
+    cg_config_errors_free(&errs);
+    f->cfg_loaded = 1;
+
+    char err[256];
+    struct cg_redis_opts ro = {.url = f->cfg.redis_url};
+    f->redis = cg_redis_new(f->base, &ro, err, sizeof err);
+    assert_non_null(f->redis);
+    struct cg_httpc_opts co = {.default_max_response_bytes = 1024 * 1024,
+                               .default_timeout_ms = 10000};
+    f->httpc = cg_httpc_new(f->base, &co);
+    assert_non_null(f->httpc);
+    f->metrics = cg_metrics_new();
+    cg_keys_init(&f->keys, f->cfg.gate_name);
+    char missing[256];
+    assert_int_equal(cg_gate_missing_config(&f->cfg, missing, sizeof missing), 0);
+    struct cg_gate_deps d = {
+        .base = f->base,
+        .cfg = &f->cfg,
+        .keys = &f->keys,
+        .redis = f->redis,
+        .httpc = f->httpc,
+        .metrics = f->metrics,
+    };
+    f->g = cg_gate_new(&d, err, sizeof err);
+    if (f->g == NULL)
+        fail_msg("cg_gate_new: %s", err);
+    uint64_t until = cgt_now_ms() + SOON;
+    while (cg_redis_state(f->redis) != CG_REDIS_READY && cgt_now_ms() < until)
+        cgt_run_for(f->base, 10);
+    assert_int_equal(cg_redis_state(f->redis), CG_REDIS_READY);
+}
+
+/* ---- Redis, read with a blocking client ---- */
+
+static char *call_state(struct fixture *f, const char *sid)
+{
+    return cgt_redis_cmd(&f->rs, "HGET " P "call:%s state", sid);
+}
+
+/* Runs the loop until sid's record has state want. */
+static void wait_state(struct fixture *f, const char *sid, const char *want, int timeout_ms)
+{
+    uint64_t until = cgt_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        char *st = call_state(f, sid);
+        int ok = strcmp(st, want) == 0;
+        if (ok || cgt_now_ms() > until) {
+            if (!ok)
+                fail_msg("%s is %s, not %s", sid, st, want);
+            free(st);
+            return;
+        }
+        free(st);
+        cgt_run_for(f->base, 10);
+    }
+}
+
+/* The caller's place in the waiting queue: 1 at the head, 0 when absent. */
+static long position_of(struct fixture *f, const char *sid)
+{
+    char *r = cgt_redis_cmd(&f->rs, "ZRANK " P "waiting %s", sid);
+    long pos = strcmp(r, "(nil)") == 0 ? 0 : strtol(r, NULL, 10) + 1;
+    free(r);
+    return pos;
+}
+
+static long zcard(struct fixture *f, const char *key)
+{
+    char *r = cgt_redis_cmd(&f->rs, "ZCARD " P "%s", key);
+    long n = strtol(r, NULL, 10);
+    free(r);
+    return n;
+}
+
+/* ---- driving the engine ---- */
+
+/* A caller rings: the engine records them and answers slot's webhook. */
+static struct answer *arrive(struct fixture *f, int slot, const char *sid)
+{
+    struct answer *a = &f->answers[slot];
+    gate_arrive(f->g, sid, CALLER, CALLED, on_answer, a);
+    if (cgt_run_until(f->base, &a->done, SOON) != 0)
+        fail_msg("no answer for %s", sid);
+    assert_non_null(a->twiml);
+    return a;
+}
+
+/* The TwiML the fake Vapi handed out for sid's last call (malloc'd). */
+static char *vapi_twiml_of(struct fixture *f, const char *sid)
+{
+    char *id = cgt_fake_vapi_id(f->fake, sid);
+    if (id == NULL)
+        fail_msg("no Vapi call was created for %s", sid);
+    char *twiml = cgt_fake_twiml_for(id);
+    free(id);
+    return twiml;
+}
+
+static void assert_enqueue(struct fixture *f, const struct answer *a)
+{
+    char *want = gate_enqueue_twiml(f->g);
+    assert_string_equal(a->twiml, want);
+    assert_non_null(strstr(a->twiml, "<Enqueue"));
+    free(want);
+}
+
+static void wait_update(struct fixture *f, const char *sid, int n, int timeout_ms)
+{
+    uint64_t until = cgt_now_ms() + (uint64_t)timeout_ms;
+    while (cgt_fake_update_count(f->fake, sid) < n) {
+        if (cgt_now_ms() > until)
+            fail_msg("no Calls update #%d for %s", n, sid);
+        cgt_run_for(f->base, 10);
+    }
+}
+
+/* The caller rings while a slot is free and gets the assistant at once. */
+static void connect_fast(struct fixture *f, int slot, const char *sid)
+{
+    struct answer *a = arrive(f, slot, sid);
+    char *want = vapi_twiml_of(f, sid);
+    assert_string_equal(a->twiml, want);
+    free(want);
+    wait_state(f, sid, "connected", SOON);
+}
+
+struct end_result {
+    int done;
+    enum gate_verdict verdict;
+};
+
+static void on_end(enum gate_verdict verdict, void *arg)
+{
+    struct end_result *e = arg;
+    e->done = 1;
+    e->verdict = verdict;
+}
+
+/* ---- tests ---- */
+
+static void metrics_done(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+/* A free slot: the webhook is answered with the assistant's TwiML itself
+ * (no Calls update), the caller is connected and holds the slot. */
+static void test_fast_path_free_slot(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, (const char *const[]){"MAX_CONCURRENCY=2", "FAST_PATH_DEADLINE_MS=5000", NULL});
+    char a[40];
+    new_sid(a);
+    connect_fast(f, 0, a);
+    assert_int_equal(cgt_fake_create_count(f->fake, a), 1);
+    assert_int_equal(cgt_fake_update_count(f->fake, a), 0);
+    assert_int_equal(zcard(f, "active"), 1);
+    assert_int_equal(zcard(f, "waiting"), 0);
+
+    /* The figures the app's /metrics shows. */
+    int collected = 0;
+    cg_gate_collect_metrics(f->g, metrics_done, &collected);
+    assert_int_equal(cgt_run_until(f->base, &collected, SOON), 0);
+    struct cg_buf b;
+    cg_buf_init(&b, 4096);
+    cg_metrics_render(f->metrics, &b);
+    assert_non_null(strstr(cg_buf_str(&b), "\ncallgate_active 1\n"));
+    assert_non_null(strstr(cg_buf_str(&b), "\ncallgate_waiting 0\n"));
+    assert_non_null(strstr(cg_buf_str(&b), "\ncallgate_redis_up 1\n"));
+    cg_buf_free(&b);
+}
+
+/* Every slot taken: the caller is answered with Enqueue, waits at the
+ * head, and Vapi is not asked. */
+static void test_full_enqueues(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    struct answer *ab = arrive(f, 1, b);
+    assert_enqueue(f, ab);
+    assert_string_equal(ab->twiml,
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Enqueue "
+                        "action=\"https://gate.example.com/queue-exit\" method=\"POST\" "
+                        "waitUrl=\"https://gate.example.com/queue-wait\" waitUrlMethod=\"POST\">"
+                        "customer-support</Enqueue></Response>");
+    char *st = call_state(f, b);
+    assert_string_equal(st, "waiting");
+    free(st);
+    assert_int_equal(position_of(f, b), 1);
+    cgt_run_for(f->base, 300);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 0);
+    assert_int_equal(zcard(f, "active"), 1);
+}
+
+/* Vapi reports the connected caller's call ended: the slot is released
+ * and the next caller admitted into it (Vapi call, TwiML pushed with a
+ * Calls update, connected). */
+static void test_end_admits_next(void **state)
+{
+    struct fixture *f = *state;
+    /* No sweep meanwhile: its safety run of admission would hide an end
+     * signal that admits nobody. */
+    start_gate(f, (const char *const[]){"MAX_CONCURRENCY=1", "SWEEP_INTERVAL_MS=60000", NULL});
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    assert_enqueue(f, arrive(f, 1, b));
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 0);
+
+    char *vid = cgt_fake_vapi_id(f->fake, a);
+    assert_non_null(vid);
+    struct end_result e = {0};
+    gate_end(f->g, "vapi", vid, "customer-ended-call", "vapi-report", on_end, &e);
+    free(vid);
+    assert_int_equal(cgt_run_until(f->base, &e.done, SOON), 0);
+    assert_int_equal(e.verdict, GV_RELEASED);
+    assert_string_equal(gate_verdict_name(e.verdict), "released");
+
+    wait_update(f, b, 1, SOON);
+    char *want = vapi_twiml_of(f, b);
+    char *got = cgt_fake_update_twiml(f->fake, b);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    wait_state(f, b, "connected", SOON);
+    char *st = call_state(f, a);
+    assert_string_equal(st, "ended");
+    free(st);
+    assert_int_equal(position_of(f, b), 0);
+    assert_int_equal(zcard(f, "active"), 1);
+
+    /* The same end again changes nothing. */
+    vid = cgt_fake_vapi_id(f->fake, a);
+    struct end_result again = {0};
+    gate_end(f->g, "vapi", vid, "customer-ended-call", "vapi-status", on_end, &again);
+    free(vid);
+    assert_int_equal(cgt_run_until(f->base, &again.done, SOON), 0);
+    assert_int_equal(again.verdict, GV_DUPLICATE);
+    assert_int_equal(zcard(f, "active"), 1);
+}
+
+/* Vapi says it is over its own limit: the caller the fast path was
+ * admitting hears Enqueue and goes back to the head of the queue, the cap
+ * drops to what is active, and once Vapi has room that caller (not the
+ * one behind) is admitted first. */
+static void test_vapi_overlimit_requeues_at_head(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, (const char *const[]){"MAX_CONCURRENCY=2", "OVERLIMIT_HOLD_SECONDS=1",
+                                        "FAST_PATH_DEADLINE_MS=5000", NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_OVERLIMIT);
+    struct answer *ab = arrive(f, 1, b);
+    assert_enqueue(f, ab);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 1);
+    wait_state(f, b, "waiting", SOON);
+    assert_int_equal(position_of(f, b), 1);
+    char *cap = cgt_redis_cmd(&f->rs, "GET " P "cap");
+    assert_string_equal(cap, "1");
+    free(cap);
+
+    assert_enqueue(f, arrive(f, 2, c));
+    assert_int_equal(position_of(f, b), 1);
+    assert_int_equal(position_of(f, c), 2);
+
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_OK);
+    wait_update(f, b, 1, LATER);
+    char *want = vapi_twiml_of(f, b);
+    char *got = cgt_fake_update_twiml(f->fake, b);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    wait_state(f, b, "connected", SOON);
+    char *st = call_state(f, c);
+    assert_string_equal(st, "waiting");
+    free(st);
+    assert_int_equal(position_of(f, c), 1);
+    assert_int_equal(cgt_fake_create_count(f->fake, c), 0);
+    assert_int_equal(zcard(f, "active"), 2);
+}
+
+/* Vapi is slower than the fast path's deadline: the webhook is answered
+ * with Enqueue when the deadline passes, and the assistant's TwiML is
+ * pushed with a Calls update once Vapi answers. */
+static void test_fast_path_deadline(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, (const char *const[]){"FAST_PATH_DEADLINE_MS=100", NULL});
+    cgt_fake_set_vapi_delay(f->fake, 600);
+    char a[40];
+    new_sid(a);
+    uint64_t t0 = cgt_now_ms();
+    struct answer *aa = arrive(f, 0, a);
+    assert_true(cgt_now_ms() - t0 < 550);
+    assert_enqueue(f, aa);
+    wait_update(f, a, 1, SOON);
+    char *want = vapi_twiml_of(f, a);
+    char *got = cgt_fake_update_twiml(f->fake, a);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    wait_state(f, a, "connected", SOON);
+}
+
+/* Twilio refuses the update while the call's Enqueue has not started
+ * (21220, the call still in progress): the push is tried again after a
+ * delay until it lands. */
+static void test_twilio_not_ready_retried(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    assert_enqueue(f, arrive(f, 1, b));
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_NOT_IN_PROGRESS);
+    char *vid = cgt_fake_vapi_id(f->fake, a);
+    gate_end(f->g, "vapi", vid, "customer-ended-call", "vapi-report", NULL, NULL);
+    free(vid);
+    wait_update(f, b, 2, SOON);
+    char *st = call_state(f, b);
+    assert_string_equal(st, "admitting");
+    free(st);
+    cgt_fake_set_twilio_update(f->fake, CGT_TWU_OK);
+    wait_state(f, b, "connected", SOON);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fast_path_free_slot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_enqueues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_admits_next, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vapi_overlimit_requeues_at_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_path_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_twilio_not_ready_retried, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,241 @@
+/*
+ * The gate's typed script wrappers (src/gate/store.c) against a real
+ * redis-server: each wrapper's arguments reach its script in the order the
+ * script reads them, and the scripts' words come back as enum
+ * gate_verdict. (tests/unit/test_lua.c tests the scripts themselves.)
+ */
+#include "harness.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gate/keys.h"
+#include "gate/store.h"
+#include "net/redis.h"
+
+#define P "cg:{t}:"
+
+struct fixture {
+    struct cg_redis_server rs;
+    struct event_base *base;
+    struct cg_redis *redis;
+    struct cg_keys keys;
+    struct gate_store store;
+};
+
+/* The last reply, copied out of the callback. */
+struct result {
+    int done;
+    int failed;
+    enum gate_verdict verdict;
+    long long n[12];
+    char s[12][64];
+    size_t elements;
+};
+
+static void on_reply(const struct gate_reply *rep, void *arg)
+{
+    struct result *res = arg;
+    res->done = 1;
+    res->failed = rep->err != NULL;
+    res->verdict = rep->verdict;
+    const redisReply *r = rep->r;
+    if (r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        res->n[0] = r->integer;
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY)
+        return;
+    res->elements = r->elements;
+    for (size_t i = 0; i < r->elements && i < 12; i++) {
+        res->n[i] = cg_redis_reply_int(r, i, -999);
+        const char *s = cg_redis_reply_str(r, i);
+        snprintf(res->s[i], sizeof res->s[i], "%s", s ? s : "");
+    }
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    cgt_redis_start(&f->rs);
+    f->base = event_base_new();
+    char err[256];
+    struct cg_redis_opts ro = {.url = f->rs.url};
+    f->redis = cg_redis_new(f->base, &ro, err, sizeof err);
+    assert_non_null(f->redis);
+    cg_keys_init(&f->keys, "t");
+    assert_int_equal(gate_store_init(&f->store, f->redis, &f->keys, err, sizeof err), 0);
+    uint64_t until = cgt_now_ms() + 5000;
+    while (cg_redis_state(f->redis) != CG_REDIS_READY && cgt_now_ms() < until)
+        cgt_run_for(f->base, 10);
+    assert_int_equal(cg_redis_state(f->redis), CG_REDIS_READY);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    cg_redis_free(f->redis);
+    event_base_free(f->base);
+    cg_redis_server_stop(&f->rs);
+    free(f);
+    return 0;
+}
+
+static void wait_for(struct fixture *f, struct result *res)
+{
+    assert_int_equal(cgt_run_until(f->base, &res->done, 5000), 0);
+}
+
+static void enter(struct fixture *f, const char *sid, int fast_ok, long long limit,
+                  struct result *res)
+{
+    struct gate_enter e = {
+        .sid = sid,
+        .from = "+15550000001",
+        .to = "+15550000002",
+        .adopt = 0,
+        .max_queue = 10,
+        .limit = limit,
+        .fast_ok = fast_ok,
+        .lease_ms = 30000,
+        .instance = "inst-a",
+        .waited_ms = 0,
+    };
+    memset(res, 0, sizeof *res);
+    assert_int_equal(gate_store_enter(&f->store, &e, on_reply, res), 0);
+    wait_for(f, res);
+}
+
+static void test_verdict_words(void **state)
+{
+    (void)state;
+    /* Every word round-trips; GV_NONE and GV_OTHER have none. */
+    for (int v = GV_FAST; v <= GV_ENDED; v++) {
+        const char *name = gate_verdict_name((enum gate_verdict)v);
+        assert_true(name[0] != '\0');
+        redisReply e = {.type = REDIS_REPLY_STRING, .str = (char *)name, .len = strlen(name)};
+        redisReply *elems[] = {&e};
+        redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = 1, .element = elems};
+        assert_int_equal(gate_verdict_at(&r, 0), v);
+        assert_int_equal(gate_verdict_at(&r, 1), GV_NONE);
+    }
+    assert_string_equal(gate_verdict_name(GV_RELEASED_ORPHAN), "released-orphan");
+    assert_string_equal(gate_verdict_name(GV_NONE), "");
+    redisReply e = {.type = REDIS_REPLY_STRING, .str = (char *)"nonsense", .len = 8};
+    redisReply *elems[] = {&e};
+    redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = 1, .element = elems};
+    assert_int_equal(gate_verdict_at(&r, 0), GV_OTHER);
+    assert_int_equal(gate_verdict_at(NULL, 0), GV_NONE);
+}
+
+/* enter, position, connected, snapshot, members and end, with their
+ * arguments where each script expects them. */
+static void test_wrappers(void **state)
+{
+    struct fixture *f = *state;
+    struct result res;
+
+    /* limit 1: the first caller is admitted at once, the second waits. */
+    enter(f, "CA1", 1, 1, &res);
+    assert_false(res.failed);
+    assert_int_equal(res.verdict, GV_FAST);
+    char *by = cgt_redis_cmd(&f->rs, "HGET " P "call:CA1 admitted_by");
+    assert_string_equal(by, "inst-a");
+    free(by);
+    char *to = cgt_redis_cmd(&f->rs, "HGET " P "call:CA1 to");
+    assert_string_equal(to, "+15550000002");
+    free(to);
+    enter(f, "CA2", 1, 1, &res);
+    assert_int_equal(res.verdict, GV_WAITING);
+    assert_int_equal(res.n[1], 1); /* position */
+    assert_int_equal(res.n[2], 0); /* no room */
+    enter(f, "CA2", 1, 1, &res);
+    assert_int_equal(res.verdict, GV_EXISTING);
+    assert_string_equal(res.s[1], "waiting");
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_position(&f->store, "CA2", 0, 1000, 1, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_WAITING);
+    assert_int_equal(res.n[1], 1);
+    assert_int_equal(res.n[3], 1); /* limit */
+    assert_int_equal(res.n[4], 1); /* active */
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_connected(&f->store, "CA1", 2, 60000, 300, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_STALE); /* attempt 2 is not CA1's */
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_vapi_created(&f->store, "CA1", 1, "v-1", 5000, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_OK);
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_connected(&f->store, "CA1", 1, 60000, 300, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_CONNECTED);
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_snapshot(&f->store, 1, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_NONE);
+    assert_int_equal(res.n[0], 1); /* active */
+    assert_int_equal(res.n[1], 1); /* waiting */
+    assert_int_equal(res.n[2], 1); /* limit */
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_members(&f->store, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.elements, 2);
+    assert_string_equal(res.s[0], "CA2");
+
+    /* CA1's Vapi call ends: released, and CA2 admitted into the slot. */
+    struct gate_end_signal es = {
+        .kind = "vapi",
+        .id = "v-1",
+        .reason = "customer-ended-call",
+        .end_grace_ms = 300,
+        .limit = 1,
+        .batch = 10,
+        .lease_ms = 30000,
+        .instance = "inst-b",
+        .ewma_alpha = "0.03",
+        .signal = "vapi-report",
+        .orphan_hold_ms = 5000,
+    };
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_end(&f->store, &es, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_RELEASED);
+    assert_string_equal(res.s[1], "CA1");
+    assert_string_equal(res.s[3], "CA2");
+    assert_string_equal(res.s[4], "+15550000001");
+    assert_int_equal(res.n[5], 1);
+    char *admitted_by = cgt_redis_cmd(&f->rs, "HGET " P "call:CA2 admitted_by");
+    assert_string_equal(admitted_by, "inst-b");
+    free(admitted_by);
+
+    /* A closed store runs nothing and calls nobody back. */
+    gate_store_close(&f->store);
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_members(&f->store, on_reply, &res), -1);
+    cgt_run_for(f->base, 50);
+    assert_int_equal(res.done, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verdict_words),
+        cmocka_unit_test_setup_teardown(test_wrappers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
