@@ -70,8 +70,13 @@ struct sim_world {
     struct sim_report *report;
     struct sim_taskrouter *taskrouter; /* NULL when the scenario has no TaskRouter queues */
     struct sim_wtscore *wtscore;       /* NULL unless serve --wait-times */
-    uint64_t start_ms;                 /* monotonic ms when the scenario started */
-    int finished;                      /* set when the scenario is over; the loop then exits */
+    /* The Vapi call bridged to Twilio call call_sid ended on Vapi's side.
+     * Set by sim_twilio_new() to sim_twilio_stream_ended(); NULL: nobody
+     * listens. Vapi sits below the Twilio engine and reaches it only
+     * through this hook. */
+    void (*stream_ended)(struct sim_world *w, const char *call_sid);
+    uint64_t start_ms; /* monotonic ms when the scenario started */
+    int finished;      /* set when the scenario is over; the loop then exits */
 };
 
 /* Seconds since the scenario started. */

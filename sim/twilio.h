@@ -1,7 +1,12 @@
 /*
  * twilio.h - the simulated Twilio: per-call state (twilio_voice.c) and the
- * 2010 REST API over it (twilio_rest.c). Internal to those two files and
- * their tests; the rest of the simulator uses the sim.h functions.
+ * 2010 REST API over it (twilio_rest.c), put together by twilio.c. Internal
+ * to those files and their tests; the rest of the simulator uses the sim.h
+ * functions.
+ *
+ * Dependencies point one way: twilio.c uses twilio_rest.c and
+ * twilio_voice.c; twilio_rest.c uses twilio_voice.c; the engine calls
+ * neither.
  *
  * Objects. Calls live until sim_twilio_free(), completed ones included, so
  * that REST can still answer for them (fetch, 21220). Queues live until
@@ -143,6 +148,13 @@ struct sim_twilio {
     struct sim_outage_hold *outage; /* REST requests held by an outage window (outage.h) */
     int finished;
 };
+
+/* ---- twilio_voice.c, for twilio.c ---- */
+/* The engine alone: no routes, no calls yet. */
+struct sim_twilio *sim_tw_engine_new(struct sim_world *w);
+/* Frees every call and queue and the webhooks in flight (see
+ * sim_twilio_free()), then tw itself. */
+void sim_tw_engine_free(struct sim_twilio *tw);
 
 /* ---- twilio_voice.c, for twilio_rest.c ---- */
 struct sim_call *sim_tw_find_call(struct sim_twilio *tw, const char *sid);

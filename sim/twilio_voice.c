@@ -1203,19 +1203,14 @@ int sim_tw_call_end(struct sim_twilio *tw, struct sim_call *c, int canceled)
     return 1;
 }
 
-/* ---- sim.h ---- */
+/* ---- the engine's life (twilio.c) ---- */
 
-struct sim_twilio *sim_twilio_new(struct sim_world *w)
+struct sim_twilio *sim_tw_engine_new(struct sim_world *w)
 {
     struct sim_twilio *tw = cg_calloc(1, sizeof(*tw));
     tw->w = w;
     uint64_t seed = w->sc ? (uint64_t)w->sc->seed : 0;
     tw->sid_rng = sim_rng_new(seed ^ 0x51554555455349ULL);
-    if (w->httpd && sim_twilio_rest_init(tw) < 0) {
-        sim_rng_free(tw->sid_rng);
-        free(tw);
-        return NULL;
-    }
     return tw;
 }
 
@@ -1238,11 +1233,8 @@ static void call_free(struct sim_call *c)
     free(c);
 }
 
-void sim_twilio_free(struct sim_twilio *tw)
+void sim_tw_engine_free(struct sim_twilio *tw)
 {
-    if (!tw)
-        return;
-    sim_twilio_rest_shutdown(tw);
     /* Webhooks still in flight: once the hooks are gone (w->hooks NULL)
      * nothing will call back, so their state goes now; otherwise they call
      * back into nothing and free themselves. */
@@ -1266,6 +1258,8 @@ void sim_twilio_free(struct sim_twilio *tw)
     sim_rng_free(tw->sid_rng);
     free(tw);
 }
+
+/* ---- sim.h ---- */
 
 struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
                                      double patience_s)
