@@ -36,6 +36,7 @@ struct sim_taskrouter *sim_taskrouter_new(struct sim_world *w)
     struct sim_taskrouter *tr = cg_calloc(1, sizeof(*tr));
     tr->w = w;
     tr->sc = w->sc;
+    cg_list_init(&tr->held);
     tr->t0_us = cg_mono_us();
     tr->wall0_ms = cg_wall_ms();
     tr->fault_rng = sim_rng_new((uint64_t)w->sc->seed ^ 0x74726661756c74ULL);

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/list.h"
 #include "taskrouter.h"
 #include "twapi.h"
 
@@ -139,7 +140,7 @@ struct reqinfo {
 };
 
 struct pending {
-    struct pending *prev, *next;
+    struct cg_list link; /* sim_taskrouter.held */
     struct sim_taskrouter *tr;
     struct cg_http_req *req;
     struct event *ev;
@@ -178,7 +179,7 @@ struct sim_taskrouter {
     struct sim_rng *fault_rng;
     struct bucket bucket, eval_bucket;
     struct event *tick;
-    struct pending *held;
+    struct cg_list held; /* requests held back by latency, newest first */
 
     long requests[EP_COUNT];
     long inflight, max_inflight;

@@ -608,12 +608,7 @@ static void serve(struct sim_taskrouter *tr, struct cg_http_req *req, const stru
 
 static void pending_unlink(struct pending *p)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->tr->held = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+    cg_list_remove(&p->link);
 }
 
 static void on_delayed(evutil_socket_t fd, short what, void *arg)
@@ -709,10 +704,7 @@ static void on_request(struct cg_http_req *req, void *arg)
         serve(tr, req, &info);
         return;
     }
-    p->next = tr->held;
-    if (tr->held)
-        tr->held->prev = p;
-    tr->held = p;
+    cg_list_push_front(&tr->held, &p->link);
     if (sim_api_hold_timer(p->ev, delay, MAX_LATENCY_S) != 0) {
         pending_unlink(p);
         event_free(p->ev);
@@ -733,8 +725,9 @@ int sim_tr_rest_init(struct sim_taskrouter *tr)
 
 void sim_tr_rest_shutdown(struct sim_taskrouter *tr)
 {
-    while (tr->held) {
-        struct pending *p = tr->held;
+    struct cg_list *it;
+    while ((it = cg_list_first(&tr->held)) != NULL) {
+        struct pending *p = cg_list_entry(it, struct pending, link);
         pending_unlink(p);
         event_free(p->ev);
         sim_api_error(p->req, 503, 20503, "Service Unavailable");
