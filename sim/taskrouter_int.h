@@ -263,7 +263,7 @@ void sim_tr_cumulative_member(struct sim_taskrouter *tr, struct sim_jw *j, size_
                               const struct window *win, int *truncated);
 /* Queue qi's real-time figures at model time now. */
 void sim_tr_realtime(struct sim_taskrouter *tr, size_t qi, double now, struct rt *r);
-/* Workers of queue qi in activity a (ACT_*). */
+/* How many of the workers in r are in activity a (ACT_*). */
 long sim_tr_act_workers(const struct rt *r, int a);
 /* The "realtime" member of the Statistics resources. */
 void sim_tr_realtime_member(struct sim_taskrouter *tr, struct sim_jw *j, size_t qi, double now);

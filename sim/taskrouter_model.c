@@ -134,7 +134,7 @@ static void hist_add(struct tq *q, double t, double wait, enum h_kind kind)
             q->hcap = cap;
         } else {
             /* Full: the oldest record goes; windows reaching past it are
-             * undercounted, which statistics() notices. */
+             * undercounted, which sim_tr_cumulative() reports. */
             q->h_lost_t = q->h[q->hh].t;
             q->hh = (q->hh + 1) % q->hcap;
             q->hn--;
