@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include "base/alloc.h"
+#include "base/list.h"
 #include "net/httpc.h"
 #include "base/log.h"
 #include "report.h"
@@ -41,9 +42,9 @@ enum side { SIDE_TWILIO, SIDE_VAPI, NSIDES };
 enum stage { ST_DELAY, ST_HELD, ST_DROP, ST_SENT };
 
 struct delivery {
-    struct sim_hooks *h;          /* NULL once orphaned by sim_hooks_free() */
-    struct delivery *prev, *next; /* h->all */
-    struct delivery *hold_next;   /* h->held[side] */
+    struct sim_hooks *h;      /* NULL once orphaned by sim_hooks_free() */
+    struct cg_list link;      /* h->all */
+    struct cg_list hold_link; /* h->held[side] while ST_HELD */
     enum side side;
     enum stage stage;
     int reorder, duplicate;
@@ -77,9 +78,9 @@ struct sim_hooks {
     char **instances;
     size_t ninstances;
     size_t rr;
-    unsigned long long tokens; /* idempotency tokens issued */
-    struct delivery *all;
-    struct delivery *held[NSIDES];
+    unsigned long long tokens;   /* idempotency tokens issued */
+    struct cg_list all;          /* every live delivery, newest first */
+    struct cg_list held[NSIDES]; /* held back for reordering, newest first */
 };
 
 static const char *side_name(enum side s)
@@ -109,6 +110,9 @@ struct sim_hooks *sim_hooks_new(struct sim_world *w, const char *public_url,
 {
     struct sim_hooks *h = cg_calloc(1, sizeof(*h));
     h->w = w;
+    cg_list_init(&h->all);
+    for (int s = 0; s < NSIDES; s++)
+        cg_list_init(&h->held[s]);
     h->public_url = strip_slash(public_url);
     h->ninstances = ninstances;
     h->instances = cg_calloc(ninstances ? ninstances : 1, sizeof(char *));
@@ -122,33 +126,22 @@ const char *sim_hooks_public_url(const struct sim_hooks *h)
     return h->public_url;
 }
 
+/* Both links are self-linked when off their lists, so removing twice
+ * (or an orphaned delivery) is harmless. */
 static void unlink_all(struct delivery *d)
 {
-    struct sim_hooks *h = d->h;
-    if (!h)
-        return;
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        h->all = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    d->prev = d->next = NULL;
+    cg_list_remove(&d->link);
 }
 
 static void unhold(struct delivery *d)
 {
-    struct delivery **pp = &d->h->held[d->side];
-    while (*pp && *pp != d)
-        pp = &(*pp)->hold_next;
-    if (*pp)
-        *pp = d->hold_next;
-    d->hold_next = NULL;
+    cg_list_remove(&d->hold_link);
 }
 
 static void delivery_free(struct delivery *d)
 {
     unlink_all(d);
+    unhold(d);
     if (d->timer)
         event_free(d->timer);
     free(d->method);
@@ -164,11 +157,12 @@ void sim_hooks_free(struct sim_hooks *h)
 {
     if (!h)
         return;
-    struct delivery *d = h->all;
-    while (d) {
-        struct delivery *next = d->next;
-        d->prev = d->next = NULL;
-        d->hold_next = NULL;
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe(it, tmp, &h->all)
+    {
+        struct delivery *d = cg_list_entry(it, struct delivery, link);
+        cg_list_remove(&d->link);
+        cg_list_remove(&d->hold_link);
         if (d->inflight > 0) {
             /* httpc still owns copies that point here. */
             if (d->timer) {
@@ -180,7 +174,6 @@ void sim_hooks_free(struct sim_hooks *h)
             d->h = NULL;
             delivery_free(d);
         }
-        d = next;
     }
     for (size_t i = 0; i < h->ninstances; i++)
         free(h->instances[i]);
@@ -250,7 +243,7 @@ static void on_response(const struct cg_httpc_result *res, void *arg)
     }
     if (h && res->error)
         count(h, d->side, "transport_error");
-    if (cp->first && h && d->overtakes && h->held[d->side]) {
+    if (cp->first && h && d->overtakes && !cg_list_empty(&h->held[d->side])) {
         /* Held deliveries go once this one has been answered, so the gate
          * really sees them in the other order. */
         release_held(h, d->side);
@@ -334,14 +327,19 @@ static void send_now(struct delivery *d)
 /* Sends everything held back on a side: what overtook it has arrived. */
 static void release_held(struct sim_hooks *h, enum side side)
 {
-    struct delivery *held = h->held[side];
-    h->held[side] = NULL;
-    while (held) {
-        struct delivery *next = held->hold_next;
-        held->hold_next = NULL;
+    /* The batch is taken off the side first: what sending adds to the
+     * side waits for the next release. */
+    struct cg_list batch, *it;
+    cg_list_init(&batch);
+    while ((it = cg_list_first(&h->held[side])) != NULL) {
+        cg_list_remove(it);
+        cg_list_push_back(&batch, it);
+    }
+    while ((it = cg_list_first(&batch)) != NULL) {
+        struct delivery *held = cg_list_entry(it, struct delivery, hold_link);
+        cg_list_remove(it);
         evtimer_del(held->timer);
         send_now(held);
-        held = next;
     }
 }
 
@@ -360,8 +358,7 @@ static void ready(struct delivery *d)
 {
     if (d->reorder) {
         d->stage = ST_HELD;
-        d->hold_next = d->h->held[d->side];
-        d->h->held[d->side] = d;
+        cg_list_push_front(&d->h->held[d->side], &d->hold_link);
         arm(d, HOLD_MAX_MS / 1000.0);
         return;
     }
@@ -400,10 +397,7 @@ static void deliver(struct sim_hooks *h, enum side side, struct delivery *d,
 {
     d->h = h;
     d->side = side;
-    d->next = h->all;
-    if (h->all)
-        h->all->prev = d;
-    h->all = d;
+    cg_list_push_front(&h->all, &d->link);
     d->timer = evtimer_new(h->w->base, on_timer, d);
     if (!d->timer) {
         cg_log_error("sim hook timer failed", "");
@@ -478,6 +472,8 @@ void sim_hooks_twilio(struct sim_hooks *h, const char *method, const char *url,
                       sim_hook_cb cb, void *arg)
 {
     struct delivery *d = cg_calloc(1, sizeof(*d));
+    cg_list_init(&d->link);
+    cg_list_init(&d->hold_link);
     int is_get = method && strcmp(method, "GET") == 0;
     d->method = cg_strdup(is_get ? "GET" : "POST");
     d->cb = cb;
@@ -520,6 +516,8 @@ void sim_hooks_vapi(struct sim_hooks *h, const char *url, const char *json,
                     const struct sim_webhook_faults *faults, sim_hook_cb cb, void *arg)
 {
     struct delivery *d = cg_calloc(1, sizeof(*d));
+    cg_list_init(&d->link);
+    cg_list_init(&d->hold_link);
     d->method = cg_strdup("POST");
     d->url = cg_strdup(url);
     d->body = cg_strdup(json ? json : "{}");

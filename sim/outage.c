@@ -12,13 +12,14 @@
 #include <event2/event.h>
 
 #include "base/alloc.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "report.h"
 #include "sim.h"
 
 struct held {
     struct sim_outage_hold *h;
-    struct held *prev, *next;
+    struct cg_list link; /* sim_outage_hold.held */
     struct cg_http_req *req;
     struct event *timer;
     int late; /* served, not refused, when the window closes */
@@ -30,7 +31,7 @@ struct sim_outage_hold {
     const struct sim_outages *windows;
     sim_outage_reply unavailable, serve;
     void *arg;
-    struct held *held;
+    struct cg_list held; /* newest first */
 };
 
 const struct sim_outage *sim_outage_at(const struct sim_outages *o, double now_s)
@@ -53,6 +54,7 @@ struct sim_outage_hold *sim_outage_hold_new(struct sim_world *w, const char *nam
     h->unavailable = unavailable;
     h->serve = serve;
     h->arg = arg;
+    cg_list_init(&h->held);
     return h;
 }
 
@@ -65,23 +67,13 @@ static void count(struct sim_outage_hold *h, const char *what)
     sim_report_count(h->w->report, name);
 }
 
-static void unlink_held(struct held *x)
-{
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        x->h->held = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-}
-
 /* Frees x and answers its request: refused (it was never acted upon), or
  * served now when serve is set. */
 static void release(struct held *x, int serve)
 {
     struct sim_outage_hold *h = x->h;
     struct cg_http_req *req = x->req;
-    unlink_held(x);
+    cg_list_remove(&x->link);
     event_free(x->timer);
     free(x);
     if (serve)
@@ -123,10 +115,7 @@ int sim_outage_take(struct sim_outage_hold *h, struct cg_http_req *req)
         return 1;
     }
     x->late = o->mode == SIM_OUTAGE_LATE;
-    x->next = h->held;
-    if (h->held)
-        h->held->prev = x;
-    h->held = x;
+    cg_list_push_front(&h->held, &x->link);
     double left = o->at_s + o->for_s - now;
     if (left < 0)
         left = 0;
@@ -142,7 +131,8 @@ void sim_outage_hold_free(struct sim_outage_hold *h)
     if (!h)
         return;
     /* Shutting down: nothing is served any more. */
-    while (h->held)
-        release(h->held, 0);
+    struct cg_list *it;
+    while ((it = cg_list_first(&h->held)) != NULL)
+        release(cg_list_entry(it, struct held, link), 0);
     free(h);
 }

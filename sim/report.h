@@ -4,7 +4,10 @@
  *
  * Both simulated sides record events here; report.c integrates them into
  * the figures (peak Vapi concurrency, idle slot-seconds while callers wait,
- * slot-refill latency, waits, estimate errors).
+ * slot-refill latency, waits, estimate errors). report_json.c writes them
+ * out (sim_report_finish(), sim_report_progress(), sim_report_status_json())
+ * together with the TaskRouter and wait-time sections; the modules that
+ * record events never depend on those writers.
  */
 #ifndef SIM_REPORT_H
 #define SIM_REPORT_H

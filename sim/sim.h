@@ -14,23 +14,55 @@
  * (round robin, skipping an instance that refuses connections) while the
  * signature is computed over the public URL, as Twilio would.
  *
- * Module map and who calls whom:
+ * Module map:
  *   main.c        command line, builds the world, runs the loop, writes the report
+ *   world.c       the world's clock (sim_now_s)
  *   scenario.c    scenario file (JSON) -> struct sim_scenario
  *   rng.c         seeded PRNG and distributions: a run repeats exactly
  *   callers.c     arrival process; each arrival starts a Twilio call
- *   twiml.c       TwiML parser (pure; fuzz target)
+ *   twiml_reader.c TwiML parser (pure; fuzz target)
+ *   twilio.c      the simulated Twilio as one object: engine plus REST API
  *   twilio_voice.c per-call state machine: webhooks, TwiML execution,
  *                 <Enqueue> and the waitUrl loop, status callbacks
  *   twilio_rest.c Queues, Members, Calls REST resources
- *   twapi.c       what twilio_rest.c and taskrouter.c share: JSON writer,
+ *   twapi.c       what twilio_rest.c and the TaskRouter share: JSON writer,
  *                 Twilio error bodies, Basic auth header, paging parameters
  *   vapi.c        POST /call, GET /call, call lifecycle, server webhooks
  *   hooks.c       webhook delivery with faults (drop, duplicate, delay, reorder)
  *   outage.c      API outage windows: Twilio REST or Vapi unreachable for a while
- *   report.c      truth bookkeeping, invariants, the JSON report
+ *   taskrouter.c  TaskRouter v1 as a whole, over taskrouter_model.c (queue
+ *                 model and truth), taskrouter_stats.c (statistics) and
+ *                 taskrouter_rest.c (HTTP resources); see taskrouter_int.h
  *   wtscore.c     samples callgate's /wait-times (serve --wait-times) and
  *                 scores them against the TaskRouter model's truth
+ *   report.c      truth bookkeeping: every side records its events here
+ *   report_json.c the JSON report, invariants and the live status
+ *
+ * Who calls whom. Calls go one way only, from a module to those below it;
+ * no set of files calls into each other in a loop (scripts/check-layout.sh
+ * checks it on the objects). Lowest first:
+ *   1. world, rng, scenario, twiml_reader, twapi   (use nothing of sim/ but
+ *      the scenario types)
+ *   2. report                                      (world)
+ *   3. hooks, outage                               (report, rng, world)
+ *   4. vapi                                        (hooks, outage, report, rng)
+ *   5. twilio_voice                                (vapi, hooks, report, rng,
+ *                                                   twiml_reader, world)
+ *   6. twilio_rest                                 (twilio_voice, outage, report,
+ *                                                   rng, twapi)
+ *   7. twilio                                      (twilio_rest, twilio_voice)
+ *   8. callers                                     (twilio_voice, report, rng)
+ *   9. taskrouter_model < taskrouter_stats < taskrouter_rest < taskrouter
+ *                                                  (report, rng, twapi)
+ *  10. wtscore                                     (taskrouter)
+ *  11. report_json                                 (report, taskrouter, wtscore,
+ *                                                   world)
+ *  and main.c, the composition root, over everything.
+ * Where a lower module must tell an upper one something, it calls back
+ * through a function pointer the upper one registered: Vapi reports the
+ * end of a bridged stream through w->stream_ended (set by
+ * sim_twilio_new()); hooks.c, outage.c and the HTTP server answer through
+ * the callbacks their users pass in.
  *
  * Time: real time on the loop. Scenarios are short (seconds); every duration
  * in a scenario file is in seconds and may be fractional.
@@ -70,8 +102,13 @@ struct sim_world {
     struct sim_report *report;
     struct sim_taskrouter *taskrouter; /* NULL when the scenario has no TaskRouter queues */
     struct sim_wtscore *wtscore;       /* NULL unless serve --wait-times */
-    uint64_t start_ms;                 /* monotonic ms when the scenario started */
-    int finished;                      /* set when the scenario is over; the loop then exits */
+    /* The Vapi call bridged to Twilio call call_sid ended on Vapi's side.
+     * Set by sim_twilio_new() to sim_twilio_stream_ended(); NULL: nobody
+     * listens. Vapi sits below the Twilio engine and reaches it only
+     * through this hook. */
+    void (*stream_ended)(struct sim_world *w, const char *call_sid);
+    uint64_t start_ms; /* monotonic ms when the scenario started */
+    int finished;      /* set when the scenario is over; the loop then exits */
 };
 
 /* Seconds since the scenario started. */
@@ -92,9 +129,10 @@ size_t sim_twilio_waiting(const struct sim_world *w);
 /* Live (not completed) Twilio calls. */
 size_t sim_twilio_live(const struct sim_world *w);
 /* ---- additions (twilio half) ---- */
-/* The simulated Twilio: voice engine, plus the 2010 REST API registered on
- * w->httpd (which must exist; w->hooks, w->rng, w->fault_rng and w->sc must
- * be set before the first call). NULL on failure. Store it in w->twilio. */
+/* The simulated Twilio (twilio.c): voice engine, plus the 2010 REST API
+ * registered on w->httpd (which must exist; w->hooks, w->rng, w->fault_rng
+ * and w->sc must be set before the first call). Sets w->stream_ended.
+ * NULL on failure. Store it in w->twilio. */
 struct sim_twilio *sim_twilio_new(struct sim_world *w);
 /* Frees every call and queue; REST replies still held back are answered
  * 503. Free the hooks first and set w->hooks to NULL: webhooks still in

@@ -1,7 +1,12 @@
 /*
  * twilio.h - the simulated Twilio: per-call state (twilio_voice.c) and the
- * 2010 REST API over it (twilio_rest.c). Internal to those two files and
- * their tests; the rest of the simulator uses the sim.h functions.
+ * 2010 REST API over it (twilio_rest.c), put together by twilio.c. Internal
+ * to those files and their tests; the rest of the simulator uses the sim.h
+ * functions.
+ *
+ * Dependencies point one way: twilio.c uses twilio_rest.c and
+ * twilio_voice.c; twilio_rest.c uses twilio_voice.c; the engine calls
+ * neither.
  *
  * Objects. Calls live until sim_twilio_free(), completed ones included, so
  * that REST can still answer for them (fetch, 21220). Queues live until
@@ -18,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/list.h"
 #include "report.h"
 #include "sim.h"
 #include "twiml_reader.h"
@@ -48,7 +54,7 @@ enum sim_call_status {
 };
 
 struct sim_queue {
-    struct sim_queue *next;
+    struct cg_list link; /* sim_twilio.queues, creation order */
     char sid[35];
     char *name;
     int max_size;
@@ -71,8 +77,8 @@ enum sim_talk_kind { SIM_TALK_STREAM, SIM_TALK_DIAL, SIM_TALK_RECORD };
 
 struct sim_call {
     struct sim_twilio *tw;
-    struct sim_call *next_all; /* creation order */
-    struct sim_call *hnext;    /* hash chain */
+    struct cg_list link_all; /* sim_twilio.calls, creation order */
+    struct sim_call *hnext;  /* hash chain */
     char sid[35];
     char *from, *to;
     enum sim_call_status status;
@@ -132,17 +138,24 @@ struct sim_call {
 struct sim_twilio {
     struct sim_world *w;
     struct sim_rng *sid_rng; /* queue SIDs: kept off w->rng so callers repeat */
-    struct sim_call *calls, *calls_tail;
+    struct cg_list calls;    /* every call (struct sim_call.link_all) */
     struct sim_call *buckets[SIM_TWILIO_BUCKETS];
     size_t ncalls;
-    struct sim_queue *queues, *queues_tail;
+    struct cg_list queues; /* struct sim_queue.link */
     size_t nqueues;
     size_t live, waiting;
-    struct sim_fetch *fetches;      /* outstanding webhooks */
-    struct sim_rest_pending *rest;  /* REST replies held back by latency */
+    struct cg_list fetches;         /* outstanding webhooks (struct sim_fetch), newest first */
+    struct cg_list rest;            /* REST replies held back by latency, newest first */
     struct sim_outage_hold *outage; /* REST requests held by an outage window (outage.h) */
     int finished;
 };
+
+/* ---- twilio_voice.c, for twilio.c ---- */
+/* The engine alone: no routes, no calls yet. */
+struct sim_twilio *sim_tw_engine_new(struct sim_world *w);
+/* Frees every call and queue and the webhooks in flight (see
+ * sim_twilio_free()), then tw itself. */
+void sim_tw_engine_free(struct sim_twilio *tw);
 
 /* ---- twilio_voice.c, for twilio_rest.c ---- */
 struct sim_call *sim_tw_find_call(struct sim_twilio *tw, const char *sid);
@@ -169,6 +182,9 @@ int sim_tw_call_redirect(struct sim_twilio *tw, struct sim_call *c, const char *
  * Returns 1 if the call changed. */
 int sim_tw_call_end(struct sim_twilio *tw, struct sim_call *c, int canceled);
 const char *sim_tw_status_name(enum sim_call_status s);
+/* The call or queue of a list link (tw->calls, tw->queues). */
+#define sim_tw_call_of(it)  cg_list_entry((it), struct sim_call, link_all)
+#define sim_tw_queue_of(it) cg_list_entry((it), struct sim_queue, link)
 
 /* ---- twilio_rest.c ---- */
 /* Registers the REST routes on w->httpd. */

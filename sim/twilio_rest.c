@@ -41,7 +41,7 @@
 #define CODE_BAD_URL     21205
 
 struct sim_rest_pending {
-    struct sim_rest_pending *prev, *next;
+    struct cg_list link; /* tw->rest */
     struct sim_twilio *tw;
     struct cg_http_req *req;
     struct event *ev;
@@ -444,7 +444,8 @@ static void queues_list(struct sim_twilio *tw, struct cg_http_req *req)
     const char **sids = cg_calloc(tw->nqueues + 1, sizeof(*sids));
     struct sim_queue **qs = cg_calloc(tw->nqueues + 1, sizeof(*qs));
     size_t n = 0;
-    for (struct sim_queue *q = tw->queues; q; q = q->next) {
+    for (struct cg_list *it = tw->queues.next; it != &tw->queues; it = it->next) {
+        struct sim_queue *q = sim_tw_queue_of(it);
         qs[n] = q;
         sids[n++] = q->sid;
     }
@@ -649,7 +650,8 @@ static void calls_list(struct sim_twilio *tw, struct cg_http_req *req)
     const char **sids = cg_calloc(tw->ncalls + 1, sizeof(*sids));
     const struct sim_call **cs = cg_calloc(tw->ncalls + 1, sizeof(*cs));
     size_t n = 0;
-    for (const struct sim_call *c = tw->calls; c; c = c->next_all) {
+    for (const struct cg_list *it = tw->calls.next; it != &tw->calls; it = it->next) {
+        const struct sim_call *c = sim_tw_call_of(it);
         if (status && strcmp(status, sim_tw_status_name(c->status)) != 0)
             continue;
         cs[n++] = c;
@@ -835,12 +837,7 @@ static void serve(struct sim_twilio *tw, struct cg_http_req *req, int fault, int
 
 static void pending_unlink(struct sim_rest_pending *p)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->tw->rest = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+    cg_list_remove(&p->link);
 }
 
 static void on_delayed(evutil_socket_t fd, short what, void *arg)
@@ -913,10 +910,7 @@ static void process(struct cg_http_req *req, void *arg)
         serve(tw, req, fault, retry_after);
         return;
     }
-    p->next = tw->rest;
-    if (tw->rest)
-        tw->rest->prev = p;
-    tw->rest = p;
+    cg_list_push_front(&tw->rest, &p->link);
     if (sim_api_hold_timer(p->ev, delay, 60) != 0) {
         /* No timer: answer now rather than never. */
         pending_unlink(p);
@@ -944,8 +938,9 @@ void sim_twilio_rest_shutdown(struct sim_twilio *tw)
 {
     sim_outage_hold_free(tw->outage);
     tw->outage = NULL;
-    while (tw->rest) {
-        struct sim_rest_pending *p = tw->rest;
+    struct cg_list *it;
+    while ((it = cg_list_first(&tw->rest)) != NULL) {
+        struct sim_rest_pending *p = cg_list_entry(it, struct sim_rest_pending, link);
         pending_unlink(p);
         event_free(p->ev);
         sim_api_error(p->req, 503, 20503, "Service Unavailable");

@@ -41,7 +41,7 @@ enum fetch_kind {
 enum step { CONTINUE, STOP };
 
 struct sim_fetch {
-    struct sim_fetch *prev, *next;
+    struct cg_list link;   /* tw->fetches; self-linked once orphaned */
     struct sim_twilio *tw; /* NULL once orphaned by sim_twilio_free() */
     struct sim_call *call;
     unsigned gen;
@@ -239,17 +239,17 @@ struct sim_call *sim_tw_find_call(struct sim_twilio *tw, const char *sid)
 
 struct sim_queue *sim_tw_find_queue(struct sim_twilio *tw, const char *sid)
 {
-    for (struct sim_queue *q = tw->queues; q; q = q->next)
-        if (strcmp(q->sid, sid) == 0)
-            return q;
+    for (struct cg_list *it = tw->queues.next; it != &tw->queues; it = it->next)
+        if (strcmp(sim_tw_queue_of(it)->sid, sid) == 0)
+            return sim_tw_queue_of(it);
     return NULL;
 }
 
 struct sim_queue *sim_tw_queue_by_name(struct sim_twilio *tw, const char *name)
 {
-    for (struct sim_queue *q = tw->queues; q; q = q->next)
-        if (strcmp(q->name, name) == 0)
-            return q;
+    for (struct cg_list *it = tw->queues.next; it != &tw->queues; it = it->next)
+        if (strcmp(sim_tw_queue_of(it)->name, name) == 0)
+            return sim_tw_queue_of(it);
     return NULL;
 }
 
@@ -262,11 +262,7 @@ struct sim_queue *sim_tw_queue_create(struct sim_twilio *tw, const char *name, i
     q->name = cg_strdup(name);
     q->max_size = max_size;
     q->created_ms = q->updated_ms = cg_wall_ms();
-    if (tw->queues_tail)
-        tw->queues_tail->next = q;
-    else
-        tw->queues = q;
-    tw->queues_tail = q;
+    cg_list_push_back(&tw->queues, &q->link);
     tw->nqueues++;
     return q;
 }
@@ -282,23 +278,12 @@ int sim_tw_queue_delete(struct sim_twilio *tw, struct sim_queue *q)
 {
     if (q->n > 0)
         return -1;
-    struct sim_queue *prev = NULL;
-    for (struct sim_queue *it = tw->queues; it; prev = it, it = it->next) {
-        if (it != q)
-            continue;
-        if (prev)
-            prev->next = q->next;
-        else
-            tw->queues = q->next;
-        if (tw->queues_tail == q)
-            tw->queues_tail = prev;
-        tw->nqueues--;
-        break;
-    }
+    cg_list_remove(&q->link);
+    tw->nqueues--;
     /* A call that left this queue must not point at it any more. */
-    for (struct sim_call *c = tw->calls; c; c = c->next_all)
-        if (c->left_queue == q)
-            c->left_queue = NULL;
+    for (struct cg_list *it = tw->calls.next; it != &tw->calls; it = it->next)
+        if (sim_tw_call_of(it)->left_queue == q)
+            sim_tw_call_of(it)->left_queue = NULL;
     queue_free(q);
     return 0;
 }
@@ -366,15 +351,8 @@ static void add_long(struct cg_form *f, const char *key, long v)
 
 static void fetch_unlink(struct sim_fetch *f)
 {
-    if (!f->tw)
-        return;
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        f->tw->fetches = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
-    f->prev = f->next = NULL;
+    /* An orphaned fetch is already off the list (and self-linked). */
+    cg_list_remove(&f->link);
 }
 
 static void fetch_free(struct sim_fetch *f)
@@ -434,10 +412,7 @@ static void send_hook(struct sim_call *c, enum fetch_kind kind, const char *url,
     f->url = cg_strdup(url);
     f->what = what;
     f->sent_s = now_s(tw);
-    f->next = tw->fetches;
-    if (tw->fetches)
-        tw->fetches->prev = f;
-    tw->fetches = f;
+    cg_list_push_front(&tw->fetches, &f->link);
     if (kind != FK_NOTIFY) {
         c->phase = SIM_PH_FETCH;
         c->fetch_kind = (int)kind;
@@ -1203,19 +1178,18 @@ int sim_tw_call_end(struct sim_twilio *tw, struct sim_call *c, int canceled)
     return 1;
 }
 
-/* ---- sim.h ---- */
+/* ---- the engine's life (twilio.c) ---- */
 
-struct sim_twilio *sim_twilio_new(struct sim_world *w)
+struct sim_twilio *sim_tw_engine_new(struct sim_world *w)
 {
     struct sim_twilio *tw = cg_calloc(1, sizeof(*tw));
     tw->w = w;
     uint64_t seed = w->sc ? (uint64_t)w->sc->seed : 0;
     tw->sid_rng = sim_rng_new(seed ^ 0x51554555455349ULL);
-    if (w->httpd && sim_twilio_rest_init(tw) < 0) {
-        sim_rng_free(tw->sid_rng);
-        free(tw);
-        return NULL;
-    }
+    cg_list_init(&tw->calls);
+    cg_list_init(&tw->queues);
+    cg_list_init(&tw->fetches);
+    cg_list_init(&tw->rest);
     return tw;
 }
 
@@ -1238,34 +1212,34 @@ static void call_free(struct sim_call *c)
     free(c);
 }
 
-void sim_twilio_free(struct sim_twilio *tw)
+void sim_tw_engine_free(struct sim_twilio *tw)
 {
-    if (!tw)
-        return;
-    sim_twilio_rest_shutdown(tw);
     /* Webhooks still in flight: once the hooks are gone (w->hooks NULL)
      * nothing will call back, so their state goes now; otherwise they call
      * back into nothing and free themselves. */
-    for (struct sim_fetch *f = tw->fetches, *next; f; f = next) {
-        next = f->next;
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe(it, tmp, &tw->fetches)
+    {
+        struct sim_fetch *f = cg_list_entry(it, struct sim_fetch, link);
+        cg_list_remove(&f->link);
         f->tw = NULL;
         f->call = NULL;
-        f->prev = f->next = NULL;
         if (!tw->w->hooks || f->parked)
             fetch_free(f);
     }
-    tw->fetches = NULL;
-    for (struct sim_call *c = tw->calls, *next; c; c = next) {
-        next = c->next_all;
-        call_free(c);
+    cg_list_foreach_safe(it, tmp, &tw->calls)
+    {
+        call_free(sim_tw_call_of(it));
     }
-    for (struct sim_queue *q = tw->queues, *next; q; q = next) {
-        next = q->next;
-        queue_free(q);
+    cg_list_foreach_safe(it, tmp, &tw->queues)
+    {
+        queue_free(sim_tw_queue_of(it));
     }
     sim_rng_free(tw->sid_rng);
     free(tw);
 }
+
+/* ---- sim.h ---- */
 
 struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
                                      double patience_s)
@@ -1295,11 +1269,7 @@ struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, doub
     unsigned h = hash_sid(c->sid);
     c->hnext = tw->buckets[h];
     tw->buckets[h] = c;
-    if (tw->calls_tail)
-        tw->calls_tail->next_all = c;
-    else
-        tw->calls = c;
-    tw->calls_tail = c;
+    cg_list_push_back(&tw->calls, &c->link_all);
     tw->ncalls++;
     tw->live++;
 
@@ -1352,7 +1322,8 @@ void sim_twilio_finish(struct sim_world *w)
     struct sim_twilio *tw = w->twilio;
     if (!tw || tw->finished)
         return;
-    for (struct sim_call *c = tw->calls; c; c = c->next_all) {
+    for (struct cg_list *it = tw->calls.next; it != &tw->calls; it = it->next) {
+        struct sim_call *c = sim_tw_call_of(it);
         if (c->phase == SIM_PH_DONE || !sim_tw_call_live(c))
             continue;
         c->gen++;

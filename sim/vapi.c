@@ -24,6 +24,7 @@
 
 #include "base/crypto.h"
 #include "base/alloc.h"
+#include "base/list.h"
 #include "base/clock.h"
 #include "base/form.h"
 #include "hooks.h"
@@ -73,7 +74,7 @@ struct vcall {
 
 struct pending {
     struct sim_vapi *v;
-    struct pending *prev, *next;
+    struct cg_list link; /* v->pending */
     struct cg_http_req *req;
     struct event *timer;
     int f429, retry_after, f500, foverlimit;
@@ -85,7 +86,7 @@ struct sim_vapi {
     struct vcall **calls; /* creation order */
     size_t ncalls, cap;
     size_t live, peak, created, waiting_stream;
-    struct pending *pending;
+    struct cg_list pending;         /* requests held back by latency, newest first */
     struct sim_outage_hold *outage; /* requests held by an outage window (outage.h) */
 };
 
@@ -385,9 +386,9 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
     case V_LIVE: {
         end_call(c, "exceeded-max-duration");
         /* The caller is still on the line: Twilio's <Connect> finishes. */
-        if (c->provider_id) {
+        if (c->provider_id && v->w->stream_ended) {
             char *sid = cg_strdup(c->provider_id);
-            sim_twilio_stream_ended(v->w, sid);
+            v->w->stream_ended(v->w, sid);
             free(sid);
         }
         break;
@@ -773,12 +774,7 @@ static void process_post(struct sim_vapi *v, struct cg_http_req *req, const stru
 
 static void pending_unlink(struct pending *p)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->v->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+    cg_list_remove(&p->link);
 }
 
 static void on_latency(evutil_socket_t fd, short what, void *arg)
@@ -818,11 +814,7 @@ static void handle_post(struct sim_vapi *v, struct cg_http_req *req)
         p->req = req;
         p->timer = evtimer_new(w->base, on_latency, p);
         if (p->timer) {
-            p->prev = NULL;
-            p->next = v->pending;
-            if (v->pending)
-                v->pending->prev = p;
-            v->pending = p;
+            cg_list_push_front(&v->pending, &p->link);
             arm(p->timer, latency);
             return;
         }
@@ -1058,6 +1050,7 @@ struct sim_vapi *sim_vapi_new(struct sim_world *w)
 {
     struct sim_vapi *v = cg_calloc(1, sizeof(*v));
     v->w = w;
+    cg_list_init(&v->pending);
     if (cg_httpd_route(w->httpd, "/call", CG_HTTP_GET | CG_HTTP_POST, on_call, v) != 0 ||
         cg_httpd_route(w->httpd, "/call/*", CG_HTTP_GET, on_call, v) != 0) {
         free(v);
@@ -1073,9 +1066,10 @@ void sim_vapi_free(struct sim_vapi *v)
     if (!v)
         return;
     sim_outage_hold_free(v->outage);
-    while (v->pending) {
-        struct pending *p = v->pending;
-        v->pending = p->next;
+    struct cg_list *it;
+    while ((it = cg_list_first(&v->pending)) != NULL) {
+        struct pending *p = cg_list_entry(it, struct pending, link);
+        cg_list_remove(it);
         event_free(p->timer);
         free(p);
     }
