@@ -44,6 +44,7 @@ struct cg_app {
 
     struct event *sigint;
     struct event *sigterm;
+    struct event *sighup;
     struct event *drain_timer;
     int stopping;         /* shutdown begun */
     int closing_redis;    /* work drained, waiting for Redis to close */
@@ -200,6 +201,39 @@ static void shutdown_begin(struct cg_app *app)
     event_active(app->drain_timer, EV_TIMEOUT, 0);
 }
 
+/* SIGHUP: the configuration is read again. LOG_LEVEL takes effect at once;
+ * any other change is named and waits for a restart (the objects built
+ * from it are not rebuilt under a running gate). An invalid file changes
+ * nothing. Never the default action, which would end the process. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct cg_app *app = arg;
+    struct cg_config fresh;
+    struct cg_config_errors errs = {0};
+    if (cg_config_load(&fresh, CG_DOTENV_PATH, &errs) != 0) {
+        cg_log_warn("SIGHUP: configuration not reloaded, it is invalid", "problems=%zu first=%s",
+                    errs.n, errs.n ? errs.msgs[0] : "");
+        cg_config_errors_free(&errs);
+        cg_config_free(&fresh);
+        return;
+    }
+    char changed[512];
+    cg_config_diff(app->cfg, &fresh, changed, sizeof changed);
+    if (fresh.log_level != app->cfg->log_level) {
+        cg_log_set_level(fresh.log_level);
+        cg_log_info("SIGHUP: LOG_LEVEL applied", "");
+    }
+    if (strcmp(changed, "") != 0 && strcmp(changed, "LOG_LEVEL") != 0)
+        cg_log_warn("SIGHUP: options changed that take effect after a restart", "options=%s",
+                    changed);
+    else
+        cg_log_info("SIGHUP: configuration reloaded", "changed=%s", changed);
+    cg_config_errors_free(&errs);
+    cg_config_free(&fresh);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -276,12 +310,9 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         .httpc = app->httpc,
         .metrics = app->metrics,
     };
-    char missing[256];
-    if (cg_gate_missing_config(cfg, missing, sizeof missing) > 0) {
-        /* A wait-time-only deployment needs no Vapi account; say plainly
-         * what is off and why. */
-        cg_log_warn("admission gate disabled: options not set", "missing=%s", missing);
-    } else {
+    /* The configuration decided (SERVICES): a gate that is on has every
+     * option it needs, or callgate did not get this far. */
+    if (cfg->services & CG_SERVICE_GATE) {
         app->gate = cg_gate_new(&gd, err, errlen);
         if (app->gate == NULL)
             goto fail;
@@ -317,9 +348,24 @@ int cg_app_start(struct cg_app *app, char *err, size_t errlen)
         cg_err_set(err, errlen, "cannot install signal handlers");
         return -1;
     }
-    cg_log_info("callgate listening", "address=%s port=%d public_url=%s instance=%s",
-                app->cfg->bind_address, cg_httpd_port(app->httpd), app->cfg->public_url,
-                app->cfg->instance_id);
+    app->sighup = evsignal_new(app->base, SIGHUP, on_sighup, app);
+    if (app->sighup == NULL || evsignal_add(app->sighup, NULL) != 0) {
+        cg_err_set(err, errlen, "cannot install signal handlers");
+        return -1;
+    }
+    const struct cg_config *cfg = app->cfg;
+    char services[32];
+    cg_config_services_text(cfg->services, services, sizeof services);
+    cg_log_info("callgate listening", "address=%s port=%d public_url=%s instance=%s services=%s",
+                cfg->bind_address, cg_httpd_port(app->httpd), cfg->public_url, cfg->instance_id,
+                services);
+    if ((cfg->services & CG_SERVICE_GATE) && cfg->admin_token[0] == '\0')
+        cg_log_warn(cfg->public_url_loopback
+                        ? "admin endpoints answer loopback clients only (ADMIN_TOKEN is unset)"
+                        : "admin endpoints refuse every request: ADMIN_TOKEN is unset and "
+                          "PUBLIC_URL is not a loopback address, so a loopback peer may be a "
+                          "local reverse proxy relaying anyone",
+                    "");
     return 0;
 }
 
@@ -344,6 +390,8 @@ void cg_app_free(struct cg_app *app)
         event_free(app->sigint);
     if (app->sigterm)
         event_free(app->sigterm);
+    if (app->sighup)
+        event_free(app->sighup);
     if (app->drain_timer)
         event_free(app->drain_timer);
     cg_metrics_free(app->metrics);

@@ -21,7 +21,6 @@
 #include "demo/doctor.h"
 #include "base/log.h"
 
-#define DOTENV_PATH ".env"
 
 static void usage(FILE *out)
 {
@@ -47,7 +46,7 @@ static void usage(FILE *out)
  * again as JSON for the log pipeline (run()). */
 static int load_config(struct cg_config *cfg, struct cg_config_errors *errs)
 {
-    int rc = cg_config_load(cfg, DOTENV_PATH, errs);
+    int rc = cg_config_load(cfg, CG_DOTENV_PATH, errs);
     for (size_t i = 0; i < errs->nwarnings; i++)
         fprintf(stderr, "callgate: warning: %s\n", errs->warnings[i]);
     if (rc == 0)

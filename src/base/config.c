@@ -920,6 +920,13 @@ static void derive_defaults(struct cg_config *cfg)
         free(cfg->public_url);
         cfg->public_url = cg_strdup(buf);
     }
+    struct cg_base_url pu;
+    char perr[64];
+    cfg->public_url_loopback = 0;
+    if (cg_base_url_parse(cfg->public_url, &pu, perr, sizeof perr) == 0) {
+        cfg->public_url_loopback = cg_host_is_loopback(pu.host);
+        cg_base_url_free(&pu);
+    }
     if (cfg->instance_id[0] == '\0') {
         char host[256];
         if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
@@ -1184,6 +1191,51 @@ void cg_config_print_help(FILE *out)
         else /* a long URL: on a line of its own */
             fprintf(out, "  %-27s %s\n      default:\n        %s\n", o->name, type, def);
         print_wrapped(out, o->doc, 6, HELP_WIDTH);
+    }
+}
+
+/* A number's or a choice's value as check-config prints it, malloc'd. */
+static char *value_text(const struct cg_config *cfg, const struct option *o)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return cg_strdup("");
+    print_value(cfg, o, f);
+    if (fclose(f) != 0 || text == NULL) {
+        free(text);
+        return cg_strdup("");
+    }
+    return text;
+}
+
+void cg_config_diff(const struct cg_config *a, const struct cg_config *b, char *out, size_t outlen)
+{
+    size_t used = 0;
+    if (outlen > 0)
+        out[0] = '\0';
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct option *o = &options[i];
+        int differ;
+        if (is_string_type(o->type)) {
+            /* Secrets and REDIS_URL's password are masked when printed:
+             * strings are compared in full, never copied. */
+            const char *sa = *(char *const *)cfield_of(a, o);
+            const char *sb = *(char *const *)cfield_of(b, o);
+            differ = strcmp(sa ? sa : "", sb ? sb : "") != 0;
+        } else {
+            char *va = value_text(a, o), *vb = value_text(b, o);
+            differ = strcmp(va, vb) != 0;
+            free(va);
+            free(vb);
+        }
+        if (!differ)
+            continue;
+        int w = snprintf(out + used, outlen > used ? outlen - used : 0, "%s%s", used ? "," : "",
+                         o->name);
+        if (w > 0 && used + (size_t)w < outlen)
+            used += (size_t)w;
     }
 }
 

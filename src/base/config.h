@@ -31,7 +31,8 @@ struct cg_config {
     /* HTTP server */
     char *bind_address;
     int port;
-    char *public_url; /* normalised, no trailing slash */
+    char *public_url;        /* normalised, no trailing slash */
+    int public_url_loopback; /* its host is this machine: a local test, no proxy */
     long http_max_body_bytes;
     long http_max_header_bytes;
     int http_timeout_seconds;
@@ -131,6 +132,14 @@ int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_con
 void cg_config_free(struct cg_config *cfg);
 void cg_config_errors_free(struct cg_config_errors *errs);
 
+/* The .env file read from the working directory (by serve, check-config,
+ * doctor, and again on SIGHUP). */
+#define CG_DOTENV_PATH ".env"
+
+/* Names of the options whose values differ between a and b, comma
+ * separated, into out ("" when none). */
+void cg_config_diff(const struct cg_config *a, const struct cg_config *b, char *out,
+                    size_t outlen);
 /* Prints the effective configuration, one "NAME=value  (source)" line per
  * option, secrets masked, control characters in values written as \xNN. */
 void cg_config_print(const struct cg_config *cfg, FILE *out);

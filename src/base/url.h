@@ -38,6 +38,11 @@ struct cg_base_url {
 };
 
 int cg_base_url_parse(const char *url, struct cg_base_url *out, char *err, size_t errlen);
+
+/* Whether a host (an IPv4 or IPv6 address as text, bracketed or not, or a
+ * name) is this machine's loopback: 127.0.0.0/8, ::1, IPv4-mapped
+ * 127.x, or the name localhost. */
+int cg_host_is_loopback(const char *host);
 void cg_base_url_free(struct cg_base_url *u);
 
 #endif

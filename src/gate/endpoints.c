@@ -387,20 +387,24 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
 
 /* ---- operator endpoints ---- */
 
-/* ADMIN_TOKEN as a bearer token; without one, loopback clients only. */
+/* ADMIN_TOKEN as a bearer token. Without one, loopback clients only, and
+ * only while PUBLIC_URL is itself a loopback address: behind a reverse
+ * proxy on the same host every request comes from loopback, so the peer's
+ * address says nothing about who sent it (app.c says so at start). */
 static int admin_ok(struct cg_gate *g, struct cg_http_req *req)
 {
     const char *token = g->cfg->admin_token;
     if (token[0] == '\0') {
-        if (cg_http_req_is_loopback(req))
+        if (g->cfg->public_url_loopback && cg_http_req_is_loopback(req))
             return 1;
         cg_http_reply_error(req, 403, "forbidden",
-                            "admin endpoints are loopback-only until ADMIN_TOKEN is set");
+                            g->cfg->public_url_loopback
+                                ? "admin endpoints are loopback-only until ADMIN_TOKEN is set"
+                                : "admin endpoints are off: set ADMIN_TOKEN (PUBLIC_URL is not "
+                                  "a loopback address, so loopback peers are not trusted)");
         return 0;
     }
-    /* The scheme name is case-insensitive (RFC 9110 section 11.1). */
-    const char *h = cg_http_req_header(req, "Authorization");
-    if (h && strncasecmp(h, "Bearer ", 7) == 0 && cg_ct_streq(h + 7, token))
+    if (cg_ct_streq(cg_http_req_bearer(req), token))
         return 1;
     cg_http_set_header(req, "WWW-Authenticate", "Bearer");
     cg_http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");

@@ -1167,38 +1167,6 @@ void cg_gate_collect_metrics(struct cg_gate *g, void (*done)(void *arg), void *a
         on_collected(&(struct gate_reply){.err = "eval refused"}, co);
 }
 
-int cg_gate_missing_config(const struct cg_config *cfg, char *out, size_t outlen)
-{
-    const struct {
-        const char *name;
-        const char *value;
-    } need[] = {
-        {"TWILIO_ACCOUNT_SID", cfg->twilio_account_sid},
-        {"TWILIO_AUTH_TOKEN", cfg->twilio_auth_token},
-        {"VAPI_API_KEY", cfg->vapi_api_key},
-        {"VAPI_PHONE_NUMBER_ID", cfg->vapi_phone_number_id},
-        {"VAPI_ASSISTANT_ID", cfg->vapi_assistant_id},
-        /* Either form of webhook authentication will do. */
-        {"VAPI_WEBHOOK_SECRET", cfg->vapi_webhook_hmac_secret[0] != '\0'
-                                    ? cfg->vapi_webhook_hmac_secret
-                                    : cfg->vapi_webhook_secret},
-    };
-    int n = 0;
-    size_t used = 0;
-    if (outlen)
-        out[0] = '\0';
-    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
-        if (need[i].value != NULL && need[i].value[0] != '\0')
-            continue;
-        int w = snprintf(out + used, outlen > used ? outlen - used : 0, "%s%s", n ? ", " : "",
-                         need[i].name);
-        if (w > 0 && used + (size_t)w < outlen)
-            used += (size_t)w;
-        n++;
-    }
-    return n;
-}
-
 struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errlen)
 {
     struct cg_gate *g = cg_calloc(1, sizeof *g);

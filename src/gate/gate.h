@@ -46,10 +46,6 @@ struct cg_gate_deps {
     struct cg_metrics *metrics; /* may be NULL */
 };
 
-/* Writes the names of the options the gate needs but are empty into out
- * (comma separated) and returns how many there are; 0 means the gate can
- * run. Without them callgate serves everything else (health, wait times). */
-int cg_gate_missing_config(const struct cg_config *cfg, char *out, size_t outlen);
 /* Registers the scripts and starts the timers. NULL with err on failure. */
 struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errlen);
 /* The app forwards Redis state changes: READY resumes admission and

@@ -28,6 +28,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/url.h"
 
 /*
  * Notes on libevent 2.1.12's evhttp, which this module leans on:
@@ -211,22 +212,6 @@ static enum cg_http_method map_method(enum evhttp_cmd_type t, const char **name)
         *name = "OTHER";
         return CG_HTTP_OTHER;
     }
-}
-
-static int is_loopback_text(const char *addr)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, addr, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, addr, &a6) == 1) {
-        if (IN6_IS_ADDR_LOOPBACK(&a6))
-            return 1;
-        /* An IPv4 client of a dual-stack "::" listener shows up mapped. */
-        if (IN6_IS_ADDR_V4MAPPED(&a6))
-            return a6.s6_addr[12] == 127;
-    }
-    return 0;
 }
 
 /* The client's address as text; an IPv4 client of a dual-stack listener
@@ -656,7 +641,7 @@ static void on_request(struct evhttp_request *er, void *arg)
     if (evcon != NULL)
         evhttp_connection_get_peer(evcon, &addr, &port);
     r->peer = peer_text(addr != NULL ? addr : "");
-    r->loopback = is_loopback_text(r->peer);
+    r->loopback = cg_host_is_loopback(r->peer);
 
     r->next = h->live;
     if (h->live != NULL)
@@ -1084,6 +1069,17 @@ const char *cg_http_req_peer(const struct cg_http_req *req)
 int cg_http_req_is_loopback(const struct cg_http_req *req)
 {
     return req->loopback;
+}
+
+const char *cg_http_req_bearer(const struct cg_http_req *req)
+{
+    const char *h = cg_http_req_header(req, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+        return NULL;
+    h += 6;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    return *h ? h : NULL;
 }
 
 uint64_t cg_http_req_start_us(const struct cg_http_req *req)

@@ -118,6 +118,9 @@ const struct cg_form *cg_http_req_form(struct cg_http_req *req, const char **err
 /* Peer address as text, and whether it is a loopback address. */
 const char *cg_http_req_peer(const struct cg_http_req *req);
 int cg_http_req_is_loopback(const struct cg_http_req *req);
+/* The credentials of an "Authorization: Bearer <token>" header (the scheme
+ * name in any case, RFC 9110 section 11.1), or NULL. Borrowed. */
+const char *cg_http_req_bearer(const struct cg_http_req *req);
 /* Monotonic microseconds when the request reached the router. */
 uint64_t cg_http_req_start_us(const struct cg_http_req *req);
 

@@ -1259,6 +1259,57 @@ static void test_admin_token(void **state)
               "{\"limit\":3}", 200);
     assert_int_equal(json_num(j, "limit"), 3);
     json_decref(j);
+    /* The scheme name in any case, more than one space (RFC 9110 11.1);
+     * a longer or shorter token is not the token. */
+    json_decref(admin(f, "GET", "/admin/limit", "bearer admin-token-0123456789", NULL, NULL, 200));
+    json_decref(admin(f, "GET", "/admin/limit", "BEARER  admin-token-0123456789", NULL, NULL, 200));
+    json_decref(admin(f, "GET", "/admin/limit", "Bearer admin-token-01234567890", NULL, NULL, 401));
+    json_decref(admin(f, "GET", "/admin/limit", "Bearer admin-token-012345678", NULL, NULL, 401));
+    json_decref(admin(f, "GET", "/admin/limit", "Bearer", NULL, NULL, 401));
+    json_decref(admin(f, "GET", "/admin/limit", "Bearerx admin-token-0123456789", NULL, NULL, 401));
+    stop_gate(f, 0);
+}
+
+/* Behind a reverse proxy on the same host every request comes from
+ * loopback: with a public PUBLIC_URL and no ADMIN_TOKEN, a loopback peer is
+ * not trusted, the limit cannot be changed, and the log says why. */
+static void test_admin_behind_proxy_needs_token(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"PUBLIC_URL=https://gate.example.com", NULL});
+    json_t *j = admin(f, "PUT", "/admin/limit", NULL, "application/json", "{\"limit\":1}", 403);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "message")), "ADMIN_TOKEN"));
+    json_decref(j);
+    json_decref(admin(f, "POST", "/process-queue", NULL, NULL, NULL, 403));
+    char *limit = cgt_redis_cmd(&f->rs, "GET " P "limit");
+    assert_string_equal(limit, "(nil)");
+    free(limit);
+    char *log = cgt_proc_output(&f->g[0].proc);
+    assert_non_null(strstr(log, "admin endpoints refuse every request"));
+    free(log);
+    stop_gate(f, 0);
+}
+
+/* SIGHUP never ends the daemon: it reads the configuration again, applies
+ * LOG_LEVEL and names what needs a restart. */
+static void test_sighup_reloads(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    assert_int_equal(kill(f->g[0].proc.pid, SIGHUP), 0);
+    char *log = NULL;
+    for (int i = 0; i < 100; i++) {
+        free(log);
+        log = cgt_proc_output(&f->g[0].proc);
+        if (strstr(log, "SIGHUP: configuration reloaded"))
+            break;
+        cgt_sleep_ms(50);
+    }
+    must(f, strstr(log, "SIGHUP: configuration reloaded") != NULL, "no reload logged");
+    free(log);
+    char url[256];
+    url_of(f, 0, "/health", url, sizeof url);
+    must(f, cgt_wait_status(url, 200, SOON) == 0, "callgate died on SIGHUP");
     stop_gate(f, 0);
 }
 
@@ -1694,6 +1745,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_twilio_gone_orphan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_behind_proxy_needs_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_reloads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_outage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_adopts, setup, teardown),
