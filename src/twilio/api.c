@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/form.h"
+#include "base/list.h"
 #include "net/httpc.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -46,7 +47,7 @@ struct tw_op {
     struct cg_twilio_member *members;
     size_t nmembers;
     size_t members_cap;
-    struct tw_op *prev, *next;
+    struct cg_list link; /* in cg_twilio.ops while t is set */
 };
 
 struct cg_twilio {
@@ -59,7 +60,7 @@ struct cg_twilio {
     long timeout_ms;
     int max_retries;
     int no_transport_retry;
-    struct tw_op *ops;
+    struct cg_list ops; /* operations not yet completed (struct tw_op), newest first */
     int closing;
 };
 
@@ -110,11 +111,7 @@ static void secret_free(char *s)
 static void op_link(struct cg_twilio *t, struct tw_op *op)
 {
     op->t = t;
-    op->prev = NULL;
-    op->next = t->ops;
-    if (t->ops)
-        t->ops->prev = op;
-    t->ops = op;
+    cg_list_push_front(&t->ops, &op->link);
 }
 
 static void op_unlink(struct tw_op *op)
@@ -122,13 +119,7 @@ static void op_unlink(struct tw_op *op)
     struct cg_twilio *t = op->t;
     if (t == NULL)
         return;
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        t->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    op->prev = op->next = NULL;
+    cg_list_remove(&op->link);
     op->t = NULL;
 }
 
@@ -448,6 +439,7 @@ struct cg_twilio *cg_twilio_new(struct event_base *base, struct cg_httpc *httpc,
         return NULL;
     struct cg_twilio *t = cg_calloc(1, sizeof *t);
     t->base = base;
+    cg_list_init(&t->ops);
     t->httpc = httpc;
     t->base_url = cg_strndup(o->base_url, n);
     t->account_sid = cg_strdup(o->account_sid);
@@ -474,8 +466,9 @@ void cg_twilio_free(struct cg_twilio *t)
     if (t == NULL || t->closing)
         return;
     t->closing = 1;
-    while (t->ops != NULL) {
-        struct tw_op *op = t->ops;
+    struct cg_list *it;
+    while ((it = cg_list_first(&t->ops)) != NULL) {
+        struct tw_op *op = cg_list_entry(it, struct tw_op, link);
         /* An orphaned op may outlive the event_base; its timer must not. */
         if (op->timer) {
             event_free(op->timer);

@@ -26,11 +26,11 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/list.h"
 #include "harness.h"
 
 /* A reply held back by cgt_srv_answer (server thread only). */
 struct held {
-    struct cgt_srv *s;
     struct evhttp_request *req;
     struct event *timer;
     int status;
@@ -38,7 +38,7 @@ struct held {
     int retry_after;
     cgt_srv_send_fn *send;
     void *arg;
-    struct held *prev, *next;
+    struct cg_list link; /* in cgt_srv.held */
 };
 
 struct cgt_srv {
@@ -52,7 +52,7 @@ struct cgt_srv {
     struct event *stop_ev;
     int stop_pipe[2];
     char url[64];
-    struct held *held; /* server thread only, until joined */
+    struct cg_list held; /* struct held; server thread only, until joined */
 };
 
 /* On the server thread a test cannot be failed (fail_msg longjmps on the
@@ -93,6 +93,7 @@ struct cgt_srv *cgt_srv_new(const char *name)
 {
     struct cgt_srv *s = cg_calloc(1, sizeof *s);
     s->name = cg_strdup(name);
+    cg_list_init(&s->held);
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         fail_msg("%s: cannot create a mutex", name);
@@ -177,10 +178,10 @@ void cgt_srv_stop(struct cgt_srv *s)
     }
     /* The loop is gone: this thread owns everything now. The requests still
      * held back are freed with their connections by evhttp_free(). */
-    while (s->held) {
-        struct held *h = s->held;
-        s->held = h->next;
-        free_held(h);
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe(it, tmp, &s->held)
+    {
+        free_held(cg_list_entry(it, struct held, link));
     }
     if (s->http)
         evhttp_free(s->http);
@@ -203,13 +204,7 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct held *h = arg;
-    struct cgt_srv *s = h->s;
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        s->held = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
+    cg_list_remove(&h->link);
     h->send(h->req, h->status, h->body, h->retry_after, h->arg);
     free_held(h);
 }
@@ -223,7 +218,6 @@ void cgt_srv_answer(struct cgt_srv *s, struct evhttp_request *req, int delay_ms,
         return;
     }
     struct held *h = cg_calloc(1, sizeof *h);
-    h->s = s;
     h->req = req;
     h->status = status;
     h->body = body;
@@ -234,10 +228,7 @@ void cgt_srv_answer(struct cgt_srv *s, struct evhttp_request *req, int delay_ms,
     struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
     if (h->timer == NULL || evtimer_add(h->timer, &tv) != 0)
         die("cannot arm the timer of a delayed reply");
-    h->next = s->held;
-    if (s->held)
-        s->held->prev = h;
-    s->held = h;
+    cg_list_push_front(&s->held, &h->link);
 }
 
 /* ---- requests and replies ---- */
