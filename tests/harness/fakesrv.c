@@ -47,6 +47,7 @@ struct cgt_srv {
     int started;
     pthread_mutex_t mu; /* guards running only */
     int running;
+    int own_base; /* the base is ours (threaded server), not the test's */
     struct event_base *base;
     struct evhttp *http;
     struct event *stop_ev;
@@ -89,7 +90,9 @@ static void *run(void *arg)
     return NULL;
 }
 
-struct cgt_srv *cgt_srv_new(const char *name)
+/* The parts of a server common to both kinds: evhttp on base, bound to
+ * 127.0.0.1 on a free port. */
+static struct cgt_srv *srv_bind(struct event_base *base, int own_base, const char *name)
 {
     struct cgt_srv *s = cg_calloc(1, sizeof *s);
     s->name = cg_strdup(name);
@@ -97,7 +100,8 @@ struct cgt_srv *cgt_srv_new(const char *name)
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         fail_msg("%s: cannot create a mutex", name);
-    s->base = event_base_new();
+    s->base = base;
+    s->own_base = own_base;
     s->http = s->base ? evhttp_new(s->base) : NULL;
     if (s->http == NULL)
         fail_msg("%s: cannot create the event base", name);
@@ -109,11 +113,27 @@ struct cgt_srv *cgt_srv_new(const char *name)
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0)
         fail_msg("%s: getsockname: %s", name, strerror(errno));
     snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    return s;
+}
+
+struct cgt_srv *cgt_srv_new(const char *name)
+{
+    struct cgt_srv *s = srv_bind(event_base_new(), 1, name);
     if (pipe(s->stop_pipe) != 0)
         fail_msg("%s: pipe: %s", name, strerror(errno));
     s->stop_ev = event_new(s->base, s->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, s->base);
     if (s->stop_ev == NULL || event_add(s->stop_ev, NULL) != 0)
         fail_msg("%s: cannot watch its stop pipe", name);
+    return s;
+}
+
+struct cgt_srv *cgt_srv_new_on(struct event_base *base, const char *name, int methods,
+                               cgt_srv_handler *handler, void *arg)
+{
+    struct cgt_srv *s = srv_bind(base, 0, name);
+    if (methods != 0)
+        evhttp_set_allowed_methods(s->http, (ev_uint16_t)methods);
+    evhttp_set_gencb(s->http, handler, arg);
     return s;
 }
 
@@ -187,7 +207,7 @@ void cgt_srv_stop(struct cgt_srv *s)
         evhttp_free(s->http);
     if (s->stop_ev)
         event_free(s->stop_ev);
-    if (s->base)
+    if (s->base && s->own_base)
         event_base_free(s->base);
     for (int i = 0; i < 2; i++)
         if (s->stop_pipe[i] >= 0)

@@ -5,6 +5,7 @@
  */
 #include "base/fmacros.h"
 
+#include "fakescript.h"
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -81,121 +82,18 @@ static const char body_429_conc[] =
     "{\"message\":\"Call concurrency limit reached\",\"statusCode\":429}";
 static const char body_500[] = "{\"statusCode\":500,\"message\":\"Internal server error\"}";
 
-/* ---- scripted server ---- */
-
-#define MAX_STEPS 16
-#define MAX_SEEN  16
-
-struct step {
-    int status;
-    const char *body;
-    const char *retry_after;
-    int hang;
-};
-
-struct seen {
-    char *method;
-    char *path;
-    char *authorization;
-    char *content_type;
-    char *body;
-};
-
-struct srv {
-    struct evhttp *http;
-    char base_url[64];
-    struct step steps[MAX_STEPS];
-    int nsteps;
-    int next;
-    struct seen seen[MAX_SEEN];
-    int nseen;
-};
+/* ---- helpers ---- */
 
 static char *dup_or_null(const char *s)
 {
     return s ? cg_strdup(s) : NULL;
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
-{
-    struct srv *s = arg;
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    if (s->nseen < MAX_SEEN) {
-        struct seen *w = &s->seen[s->nseen++];
-        enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-        w->method = cg_strdup(cmd == EVHTTP_REQ_POST  ? "POST"
-                              : cmd == EVHTTP_REQ_GET ? "GET"
-                                                      : "?");
-        w->path = dup_or_null(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)));
-        w->authorization = dup_or_null(evhttp_find_header(in, "Authorization"));
-        w->content_type = dup_or_null(evhttp_find_header(in, "Content-Type"));
-        struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-        size_t n = evbuffer_get_length(ib);
-        w->body = cg_malloc(n + 1);
-        evbuffer_copyout(ib, w->body, n);
-        w->body[n] = '\0';
-    }
-    struct step st = {.status = 500, .body = body_500};
-    if (s->next < s->nsteps)
-        st = s->steps[s->next++];
-    if (st.hang)
-        return;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Content-Type", "application/json; charset=utf-8");
-    if (st.retry_after)
-        evhttp_add_header(out, "Retry-After", st.retry_after);
-    struct evbuffer *b = evbuffer_new();
-    assert_non_null(b);
-    evbuffer_add(b, st.body, strlen(st.body));
-    evhttp_send_reply(req, st.status, "Status", b);
-    evbuffer_free(b);
-}
-
-static void script(struct srv *s, int status, const char *body)
-{
-    assert_true(s->nsteps < MAX_STEPS);
-    s->steps[s->nsteps++] = (struct step){.status = status, .body = body};
-}
-
-static void script_step(struct srv *s, struct step st)
-{
-    assert_true(s->nsteps < MAX_STEPS);
-    s->steps[s->nsteps++] = st;
-}
-
-static void srv_start(struct srv *s, struct event_base *base)
-{
-    memset(s, 0, sizeof *s);
-    s->http = evhttp_new(base);
-    assert_non_null(s->http);
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_gencb(s->http, on_request, s);
-    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
-    assert_non_null(bound);
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &len),
-                     0);
-    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", ntohs(sin.sin_port));
-}
-
-static void srv_stop(struct srv *s)
-{
-    evhttp_free(s->http);
-    for (int i = 0; i < s->nseen; i++) {
-        free(s->seen[i].method);
-        free(s->seen[i].path);
-        free(s->seen[i].authorization);
-        free(s->seen[i].content_type);
-        free(s->seen[i].body);
-    }
-}
-
 /* ---- fixture and capture ---- */
 
 struct fx {
     struct event_base *base;
-    struct srv srv;
+    struct cgt_script srv;
     struct cg_httpc *httpc;
     struct cg_vapi *v;
 };
@@ -279,7 +177,7 @@ static int setup(void **state)
     struct fx *f = cg_calloc(1, sizeof *f);
     f->base = event_base_new();
     assert_non_null(f->base);
-    srv_start(&f->srv, f->base);
+    cgt_script_start(&f->srv, f->base, "vapi", body_500);
     f->httpc = cg_httpc_new(f->base, NULL);
     assert_non_null(f->httpc);
     f->v = new_client(f, 2000, 0);
@@ -292,7 +190,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     cg_vapi_free(f->v);
     cg_httpc_free(f->httpc);
-    srv_stop(&f->srv);
+    cgt_script_stop(&f->srv);
     event_base_free(f->base);
     free(f);
     return 0;
@@ -308,7 +206,7 @@ static void wait_calls(struct fx *f, const int *calls)
 /* Creates a call answered by one scripted response. */
 static void create_with(struct fx *f, int status, const char *body, struct got *g)
 {
-    script(&f->srv, status, body);
+    cgt_script(&f->srv, status, body);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, g), 0);
     assert_int_equal(g->calls, 0);
     wait_calls(f, &g->calls);
@@ -330,7 +228,7 @@ static void test_create_ok(void **state)
 {
     struct fx *f = *state;
     struct got g = {0};
-    script(&f->srv, 201, body_created);
+    cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 2, on_created, &g), 0);
     assert_int_equal(g.calls, 0);
     wait_calls(f, &g.calls);
@@ -344,7 +242,7 @@ static void test_create_ok(void **state)
     assert_null(g.message);
     assert_true(g.duration_us > 0);
 
-    struct seen *w = &f->srv.seen[0];
+    struct cgt_seen *w = &f->srv.seen[0];
     assert_string_equal(w->method, "POST");
     assert_string_equal(w->path, "/call");
     assert_string_equal(w->authorization, "Bearer " KEY);
@@ -493,7 +391,8 @@ static void test_create_retry(void **state)
 {
     struct fx *f = *state;
     struct got g = {0};
-    script_step(&f->srv, (struct step){.status = 429, .body = body_429, .retry_after = "2"});
+    cgt_script_step(&f->srv,
+                    (struct cgt_step){.status = 429, .body = body_429, .retry_after = "2"});
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
     assert_int_equal(g.outcome, CG_VAPI_RETRY);
@@ -527,7 +426,7 @@ static void test_create_timeout(void **state)
     struct fx *f = *state;
     cg_vapi_free(f->v);
     f->v = new_client(f, 150, 0);
-    script_step(&f->srv, (struct step){.hang = 1});
+    cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
     struct got g = {0};
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
@@ -549,7 +448,7 @@ static void test_create_anonymous(void **state)
     const char *froms[] = {"", NULL, "12", "sip:a-very-long-caller-id@pbx.example.com:5060"};
     for (int i = 0; i < 4; i++) {
         struct got g = {0};
-        script(&f->srv, 201, body_created);
+        cgt_script(&f->srv, 201, body_created);
         assert_int_equal(cg_vapi_create_call(f->v, CA1, froms[i], 1, on_created, &g), 0);
         wait_calls(f, &g.calls);
         json_t *hold;
@@ -559,7 +458,7 @@ static void test_create_anonymous(void **state)
     }
     /* Exactly 3 characters is kept, and so is Twilio's own "anonymous". */
     struct got g = {0};
-    script(&f->srv, 201, body_created);
+    cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "266", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
     json_t *hold;
@@ -567,7 +466,7 @@ static void test_create_anonymous(void **state)
     json_decref(hold);
     got_free(&g);
     /* JSON special characters are escaped. */
-    script(&f->srv, 201, body_created);
+    cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "\"quoted\"\\", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
     assert_string_equal(sent_number(f, 5, &hold), "\"quoted\"\\");
@@ -629,8 +528,8 @@ static void test_new_rejects_bad_opts(void **state)
 static void test_free_with_pending(void **state)
 {
     struct fx *f = *state;
-    script_step(&f->srv, (struct step){.hang = 1});
-    script_step(&f->srv, (struct step){.hang = 1});
+    cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
+    cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
     struct got g = {0};
     struct got_get gg = {0};
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
@@ -657,7 +556,7 @@ static void test_free_with_pending(void **state)
 
 static void get_with(struct fx *f, int status, const char *body, struct got_get *g)
 {
-    script(&f->srv, status, body);
+    cgt_script(&f->srv, status, body);
     assert_int_equal(cg_vapi_get_call(f->v, CALL_ID, on_got, g), 0);
     assert_int_equal(g->calls, 0);
     wait_calls(f, &g->calls);
