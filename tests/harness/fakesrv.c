@@ -22,10 +22,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/evp.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/crypto.h"
 #include "base/list.h"
 #include "harness.h"
 
@@ -276,7 +276,7 @@ char *cgt_srv_body(struct evhttp_request *req)
 
 int cgt_srv_auth_ok(const char *auth, const char *want)
 {
-    return auth != NULL && strcmp(auth, want) == 0;
+    return cg_ct_streq(auth, want);
 }
 
 void cgt_srv_header(struct evhttp_request *req, const char *name, const char *value)
@@ -329,7 +329,7 @@ char *cgt_srv_basic(const char *user, const char *password)
     char *plain = cg_malloc(n);
     snprintf(plain, n, "%s:%s", user, password);
     char *b64 = cg_malloc(4 * ((n + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)strlen(plain));
+    cg_base64_encode((const unsigned char *)plain, strlen(plain), b64);
     n = strlen(b64) + 8;
     char *basic = cg_malloc(n);
     snprintf(basic, n, "Basic %s", b64);

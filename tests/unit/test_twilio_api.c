@@ -6,6 +6,7 @@
 #include "base/fmacros.h"
 
 #include "fakescript.h"
+#include "fakesrv.h"
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -20,7 +21,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/evp.h>
 
 #include "base/alloc.h"
 #include "base/form.h"
@@ -173,14 +173,10 @@ static void wait_done(struct fx *f, struct got *g, int timeout_ms)
 
 static void assert_basic_auth(const char *header)
 {
-    const char *cred = AC ":" TOKEN;
-    unsigned char enc[128];
-    int n = EVP_EncodeBlock(enc, (const unsigned char *)cred, (int)strlen(cred));
-    assert_true(n > 0);
-    char want[160];
-    snprintf(want, sizeof want, "Basic %s", (const char *)enc);
+    char *want = cgt_srv_basic(AC, TOKEN);
     assert_non_null(header);
     assert_string_equal(header, want);
+    free(want);
 }
 
 /* ---- calls ---- */
