@@ -204,7 +204,7 @@ static void fail_with(struct demo *d, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->failure_buf, sizeof d->failure_buf, fmt, ap);
+    cg_err_vset(d->failure_buf, sizeof d->failure_buf, fmt, ap);
     va_end(ap);
     d->failure = d->failure_buf;
 }
