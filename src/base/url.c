@@ -14,18 +14,6 @@
 
 #define REDIS_DEFAULT_PORT 6379
 
-/* Overwrites a secret before its memory goes back to the allocator; the
- * volatile access keeps the compiler from dropping the stores. */
-static void free_secret(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = '\0';
-    free(s);
-}
-
 static int is_alnum(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -135,7 +123,7 @@ void cg_redis_url_free(struct cg_redis_url *u)
 {
     free(u->host);
     free(u->user);
-    free_secret(u->password);
+    cg_free_secret(u->password);
     memset(u, 0, sizeof(*u));
 }
 

@@ -95,17 +95,6 @@ int cg_twilio_sid_valid(const char *s, const char *prefix)
     return s[34] == '\0';
 }
 
-/* Overwrites a secret before it is freed so it does not linger on the heap. */
-static void secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p != '\0')
-        *p++ = '\0';
-    free(s);
-}
-
 /* ---- operation list ---- */
 
 static void op_link(struct cg_twilio *t, struct tw_op *op)
@@ -478,7 +467,7 @@ void cg_twilio_free(struct cg_twilio *t)
     }
     free(t->base_url);
     free(t->account_sid);
-    secret_free(t->auth_token);
+    cg_free_secret(t->auth_token);
     free(t->account_path);
     free(t);
 }

@@ -51,16 +51,6 @@ struct cg_vapi {
 
 static const char *const request_headers[] = {"Accept: application/json", NULL};
 
-static void secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p != '\0')
-        *p++ = '\0';
-    free(s);
-}
-
 static int nonempty(const char *s)
 {
     return s != NULL && s[0] != '\0';
@@ -323,7 +313,7 @@ void cg_vapi_free(struct cg_vapi *v)
     while ((it = cg_list_first(&v->ops)) != NULL)
         cancel(cg_list_entry(it, struct vp_op, link));
     free(v->base_url);
-    secret_free(v->api_key);
+    cg_free_secret(v->api_key);
     free(v->phone_number_id);
     free(v->assistant_id);
     free(v);
