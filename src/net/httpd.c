@@ -1058,11 +1058,6 @@ int cg_http_req_is_loopback(const struct cg_http_req *req)
     return req->loopback;
 }
 
-uint64_t cg_http_req_start_us(const struct cg_http_req *req)
-{
-    return req->start_us;
-}
-
 /* ---- replies ---- */
 
 void cg_http_set_header(struct cg_http_req *req, const char *name, const char *value)

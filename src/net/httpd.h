@@ -118,8 +118,6 @@ const struct cg_form *cg_http_req_form(struct cg_http_req *req, const char **err
 /* Peer address as text, and whether it is a loopback address. */
 const char *cg_http_req_peer(const struct cg_http_req *req);
 int cg_http_req_is_loopback(const struct cg_http_req *req);
-/* Monotonic microseconds when the request reached the router. */
-uint64_t cg_http_req_start_us(const struct cg_http_req *req);
 
 /* ---- replies: exactly one per request ---- */
 /* Adds a response header; call before the reply. */

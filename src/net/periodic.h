@@ -8,8 +8,8 @@
  * scheduled a full interval later. Tasks never overlap: the callback is
  * synchronous, and an asynchronous task tracks its own in-flight state.
  *
- * The callback may call cg_periodic_set_interval() or cg_periodic_kick() on
- * its own task; it must not free it.
+ * The callback may call cg_periodic_kick() or cg_periodic_delay() on its
+ * own task; it must not free it.
  */
 #ifndef CG_PERIODIC_H
 #define CG_PERIODIC_H
@@ -23,8 +23,6 @@ struct cg_periodic *cg_periodic_new(struct event_base *base, const char *name, i
                                     int jitter_pct, cg_periodic_fn fn, void *arg);
 /* Runs the task on the next loop iteration. */
 void cg_periodic_kick(struct cg_periodic *p);
-/* Changes the interval; takes effect from the next scheduling. */
-void cg_periodic_set_interval(struct cg_periodic *p, int interval_ms);
 /* Schedules the next run after delay_ms instead of the interval (backoff). */
 void cg_periodic_delay(struct cg_periodic *p, int delay_ms);
 const char *cg_periodic_name(const struct cg_periodic *p);

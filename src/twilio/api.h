@@ -1,5 +1,5 @@
 /*
- * twilio_api.h - the Twilio REST calls the gate needs (2010 API): push TwiML
+ * twilio/api.h - the Twilio REST calls the gate needs (2010 API): push TwiML
  * to a live call, hang it up, fetch it, list a queue's members and find a
  * queue by name. Runs on cg_httpc, so on the same libevent loop.
  *
