@@ -66,7 +66,7 @@ static int parse_port(const char *s, size_t len, int *out)
 }
 
 /*
- * Splits host[:port] (no userinfo). host_start/host_len exclude IPv6
+ * Splits host[:port] (no userinfo). *host and *host_len exclude IPv6
  * brackets when strip_brackets is set. port is 0 when absent. Returns NULL
  * on success or a static error message.
  */
