@@ -28,7 +28,7 @@
 #define MAX_PAGE_URI 2048
 #define MAX_FRIENDLY 64
 
-enum op_kind { OP_UPDATE, OP_HANGUP, OP_FETCH, OP_MEMBERS, OP_FIND_QUEUE };
+enum op_kind { OP_UPDATE, OP_FETCH, OP_MEMBERS, OP_FIND_QUEUE };
 
 /* One operation between its start and its callback. */
 struct tw_op {
@@ -72,8 +72,6 @@ static const char *kind_name(enum op_kind k)
     switch (k) {
     case OP_UPDATE:
         return "update_call";
-    case OP_HANGUP:
-        return "hangup_call";
     case OP_FETCH:
         return "fetch_call";
     case OP_MEMBERS:
@@ -539,13 +537,6 @@ int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const
         twiml == NULL || twiml[0] == '\0' || strlen(twiml) > CG_TWILIO_MAX_TWIML)
         return -1;
     return call_post(t, OP_UPDATE, call_sid, "Twiml", twiml, cb, arg);
-}
-
-int cg_twilio_hangup_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg)
-{
-    if (t == NULL || t->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
-        return -1;
-    return call_post(t, OP_HANGUP, call_sid, "Status", "completed", cb, arg);
 }
 
 int cg_twilio_fetch_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg)

@@ -213,26 +213,6 @@ static void test_update_ok(void **state)
     got_free(&g);
 }
 
-static void test_hangup_ok(void **state)
-{
-    struct fx *f = *state;
-    cgt_script(&f->srv, 200, BODY_CALL);
-    struct got g = {0};
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA1, on_result, &g), 0);
-    wait_done(f, &g, 5000);
-    assert_int_equal(g.outcome, CG_TW_OK);
-    struct cgt_seen *w = &f->srv.seen[0];
-    assert_string_equal(w->method, "POST");
-    assert_string_equal(w->path, ACCT "/Calls/" CA1 ".json");
-    struct cg_form form;
-    cg_form_init(&form);
-    assert_int_equal(cg_form_parse(&form, w->body, strlen(w->body), NULL), 0);
-    assert_int_equal(form.n, 1);
-    assert_string_equal(cg_form_get(&form, "Status"), "completed");
-    cg_form_free(&form);
-    got_free(&g);
-}
-
 static void test_21220_gone(void **state)
 {
     struct fx *f = *state;
@@ -254,7 +234,7 @@ static void test_20404_gone(void **state)
     struct fx *f = *state;
     cgt_script(&f->srv, 404, BODY_20404);
     struct got g = {0};
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA1, on_result, &g), 0);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
     wait_done(f, &g, 5000);
     assert_int_equal(g.outcome, CG_TW_GONE);
     assert_int_equal(g.http_status, 404);
@@ -302,7 +282,7 @@ static void test_other_4xx_fatal(void **state)
     /* Non-JSON error bodies are tolerated. */
     cgt_script(&f->srv, 400, "<html>Bad Request</html>");
     struct got g = {0};
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA1, on_result, &g), 0);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
     wait_done(f, &g, 5000);
     assert_int_equal(g.outcome, CG_TW_FATAL);
     assert_int_equal(g.code, 0);
@@ -353,7 +333,7 @@ static void test_max_retries_configurable(void **state)
     cgt_script(&f->srv, 500, "{}");
     cgt_script(&f->srv, 200, BODY_CALL);
     struct got g = {0};
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA1, on_result, &g), 0);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
     wait_done(f, &g, 5000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
     assert_int_equal(g.attempts, 1);
@@ -365,7 +345,7 @@ static void test_max_retries_configurable(void **state)
     cgt_script(&f->srv, 502, "{}");
     cgt_script(&f->srv, 502, "{}");
     cgt_script(&f->srv, 200, BODY_CALL);
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA1, on_result, &g), 0);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
     wait_done(f, &g, 5000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
     assert_int_equal(g.attempts, 2);
@@ -380,7 +360,7 @@ static void test_retry_after_honoured(void **state)
     cgt_script(&f->srv, 200, BODY_CALL);
     struct got g = {0};
     uint64_t t0 = cgt_now_ms();
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA1, on_result, &g), 0);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
     wait_done(f, &g, 5000);
     uint64_t elapsed = cgt_now_ms() - t0;
     assert_true(elapsed >= 900);
@@ -700,7 +680,6 @@ static void test_invalid_input(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(cg_twilio_update_call_twiml(f->tw, bad[i], "<Response/>", on_result, &g),
                          -1);
-        assert_int_equal(cg_twilio_hangup_call(f->tw, bad[i], on_result, &g), -1);
         assert_int_equal(cg_twilio_fetch_call(f->tw, bad[i], on_result, &g), -1);
     }
     assert_int_equal(cg_twilio_list_members(f->tw, CA1, on_result, &g), -1);
@@ -782,7 +761,7 @@ static void test_free_with_pending_cancels(void **state)
     struct got g1 = {0}, g2 = {0}, g3 = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g1), 0);
     assert_true(seen_reached(f, 1));
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA2, on_result, &g2), 0);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA2, "<Response/>", on_result, &g2), 0);
     assert_true(seen_reached(f, 2));
     cgt_run_for(f->base, 50);
     assert_int_equal(g1.calls, 0);
@@ -821,7 +800,7 @@ static void test_free_inside_callback(void **state)
     g1.free_me = &f->tw;
     g2.free_me = &f->tw;
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g1), 0);
-    assert_int_equal(cg_twilio_hangup_call(f->tw, CA2, on_result, &g2), 0);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA2, "<Response/>", on_result, &g2), 0);
     int done = 0;
     for (int i = 0; i < 500 && !done; i++) {
         cgt_run_for(f->base, 10);
@@ -862,7 +841,6 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_update_ok),
-        T(test_hangup_ok),
         T(test_21220_gone),
         T(test_20404_gone),
         T(test_401_fatal_no_retry),
