@@ -49,3 +49,15 @@ char *cg_strndup(const char *s, size_t n)
     d[len] = '\0';
     return d;
 }
+
+void cg_free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    /* The volatile access keeps the compiler from dropping the stores to
+     * memory that is about to be freed. */
+    volatile char *p = s;
+    while (*p != '\0')
+        *p++ = '\0';
+    free(s);
+}

@@ -17,5 +17,8 @@ void *cg_realloc(void *p, size_t n);
 char *cg_strdup(const char *s);
 /* Copies at most n bytes of s and NUL-terminates the result. */
 char *cg_strndup(const char *s, size_t n);
+/* Overwrites the string s (a secret: a token, a password) with NULs, then
+ * frees it, so that it does not linger in freed heap memory. NULL is fine. */
+void cg_free_secret(char *s);
 
 #endif

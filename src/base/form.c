@@ -83,25 +83,34 @@ fail:
     return NULL;
 }
 
-char *cg_pct_encode(const char *s, size_t len)
+/* Writes the percent-encoding of s at out (a space as '+' when
+ * plus_for_space, else as %20); returns the byte count written. */
+static size_t encode_into(char *out, const char *s, size_t len, int plus_for_space)
 {
     static const char hex[] = "0123456789ABCDEF";
-    /* Worst case every byte becomes %XX; check the multiplication first. */
-    if (len > ((size_t)-1 - 1) / 3)
-        abort();
-    char *out = cg_malloc(len * 3 + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (is_unreserved(c)) {
             out[o++] = (char)c;
+        } else if (c == ' ' && plus_for_space) {
+            out[o++] = '+';
         } else {
             out[o++] = '%';
             out[o++] = hex[c >> 4];
             out[o++] = hex[c & 15];
         }
     }
-    out[o] = '\0';
+    return o;
+}
+
+char *cg_pct_encode(const char *s, size_t len)
+{
+    /* Worst case every byte becomes %XX; check the multiplication first. */
+    if (len > ((size_t)-1 - 1) / 3)
+        abort();
+    char *out = cg_malloc(len * 3 + 1);
+    out[encode_into(out, s, len, 0)] = '\0';
     return out;
 }
 
@@ -192,26 +201,6 @@ static size_t form_encoded_len(const char *s, size_t len)
     return n;
 }
 
-/* Writes the form encoding of s at out; returns the byte count written. */
-static size_t form_encode_into(char *out, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (is_unreserved(c)) {
-            out[o++] = (char)c;
-        } else if (c == ' ') {
-            out[o++] = '+';
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    return o;
-}
-
 char *cg_form_encode(const struct cg_form *f)
 {
     /* Sizing the result exactly first keeps the fill loop free of error
@@ -228,9 +217,9 @@ char *cg_form_encode(const struct cg_form *f)
         const struct cg_form_pair *p = &f->pairs[i];
         if (i > 0)
             out[o++] = '&';
-        o += form_encode_into(out + o, p->key, p->key_len);
+        o += encode_into(out + o, p->key, p->key_len, 1);
         out[o++] = '=';
-        o += form_encode_into(out + o, p->value, p->value_len);
+        o += encode_into(out + o, p->value, p->value_len, 1);
     }
     out[o] = '\0';
     return out;

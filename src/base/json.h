@@ -6,6 +6,11 @@
  *
  * Getters never fail loudly: a missing member or one of the wrong type reads
  * as absent, which is what every webhook handler wants.
+ *
+ * Ownership: cg_json_parse() returns a new reference, which the caller
+ * json_decref()s. cg_json_path() and cg_json_str() return borrowed
+ * pointers into root, valid while root is. cg_json_dumps() returns a
+ * malloc'd string for the caller to free().
  */
 #ifndef CG_JSON_H
 #define CG_JSON_H

@@ -28,26 +28,6 @@ void cg_log_set_level(enum cg_log_level level)
     min_level = level;
 }
 
-enum cg_log_level cg_log_get_level(void)
-{
-    return min_level;
-}
-
-int cg_log_parse_level(const char *s, enum cg_log_level *out)
-{
-    if (strcmp(s, "debug") == 0)
-        *out = CG_LOG_DEBUG;
-    else if (strcmp(s, "info") == 0)
-        *out = CG_LOG_INFO;
-    else if (strcmp(s, "warn") == 0 || strcmp(s, "warning") == 0)
-        *out = CG_LOG_WARN;
-    else if (strcmp(s, "error") == 0)
-        *out = CG_LOG_ERROR;
-    else
-        return -1;
-    return 0;
-}
-
 void cg_log_set_stream(FILE *f)
 {
     out_stream = f;

@@ -27,14 +27,12 @@
 enum cg_log_level { CG_LOG_DEBUG = 0, CG_LOG_INFO, CG_LOG_WARN, CG_LOG_ERROR };
 
 void cg_log_set_level(enum cg_log_level level);
-enum cg_log_level cg_log_get_level(void);
-/* Parses "debug", "info", "warn"/"warning", "error"; returns -1 otherwise. */
-int cg_log_parse_level(const char *s, enum cg_log_level *out);
 /* Redirects output (tests); NULL restores stderr. */
 void cg_log_set_stream(FILE *f);
 /* Registers a secret to be masked in string fields (copied; strings shorter
  * than 4 bytes are ignored as they would mask ordinary words). */
 void cg_log_add_secret(const char *secret);
+/* Forgets every registered secret (tests start from none). */
 void cg_log_clear_secrets(void);
 
 void cg_log(enum cg_log_level level, const char *msg, const char *fields, ...)

@@ -15,18 +15,6 @@
 
 #define REDIS_DEFAULT_PORT 6379
 
-/* Overwrites a secret before its memory goes back to the allocator; the
- * volatile access keeps the compiler from dropping the stores. */
-static void free_secret(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = '\0';
-    free(s);
-}
-
 static int is_alnum(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -79,7 +67,7 @@ static int parse_port(const char *s, size_t len, int *out)
 }
 
 /*
- * Splits host[:port] (no userinfo). host_start/host_len exclude IPv6
+ * Splits host[:port] (no userinfo). *host and *host_len exclude IPv6
  * brackets when strip_brackets is set. port is 0 when absent. Returns NULL
  * on success or a static error message.
  */
@@ -136,7 +124,7 @@ void cg_redis_url_free(struct cg_redis_url *u)
 {
     free(u->host);
     free(u->user);
-    free_secret(u->password);
+    cg_free_secret(u->password);
     memset(u, 0, sizeof(*u));
 }
 

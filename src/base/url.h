@@ -12,6 +12,10 @@
  *
  * Pure functions, no I/O: fuzz targets. Errors are written to err as one
  * short sentence without the URL itself (it may carry a password).
+ *
+ * Ownership: a parse returns 0 and fills *out with malloc'd strings, which
+ * the matching _free() releases (the password is wiped first); on -1 *out
+ * holds nothing to free.
  */
 #ifndef CG_URL_H
 #define CG_URL_H

@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -30,7 +29,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -204,7 +202,7 @@ static void fail_with(struct demo *d, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->failure_buf, sizeof d->failure_buf, fmt, ap);
+    cg_err_vset(d->failure_buf, sizeof d->failure_buf, fmt, ap);
     va_end(ap);
     d->failure = d->failure_buf;
 }
@@ -245,14 +243,6 @@ static void print_tail(const char *path, int lines)
 }
 
 /* ---- files ---- */
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int make_workdir(struct demo *d, char *err, size_t errlen)
 {
@@ -1055,7 +1045,7 @@ static void cleanup(struct demo *d, int keep_dir)
     free(d->body);
     json_decref(d->scenario);
     if (d->dir[0] && !keep_dir)
-        nftw(d->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        (void)cg_remove_tree(d->dir); /* best effort: what is left is in /tmp */
 }
 
 static int keep_requested(void)

@@ -200,11 +200,16 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
+int cg_remove_tree(const char *dir)
+{
+    return nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
 void cg_redis_server_stop(struct cg_redis_server *rs)
 {
     cg_redis_server_kill(rs, SIGTERM);
     if (rs->dir[0] != '\0') {
-        nftw(rs->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        (void)cg_remove_tree(rs->dir); /* best effort: what is left is in /tmp */
         rs->dir[0] = '\0';
     }
 }

@@ -21,6 +21,9 @@ struct cg_redis_server {
     int own_group; /* started by cg_redis_server_start_own_group() */
 };
 
+/* Removes dir and everything below it (symbolic links are removed, not
+ * followed). 0, or -1 when something could not be removed. */
+int cg_remove_tree(const char *dir);
 /* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
 int cg_free_port(void);
 /* Starts redis-server (found on PATH, or CG_REDIS_SERVER) and waits until it

@@ -5,6 +5,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/list.h"
 #include "base/log.h"
 
 #include <ctype.h>
@@ -30,7 +31,7 @@ struct hsock {
     struct cg_httpc *c;
     struct event *ev;
     curl_socket_t fd;
-    struct hsock *prev, *next;
+    struct cg_list link; /* in cg_httpc.socks */
 };
 
 /* One request between cg_httpc_send() and its callback. */
@@ -54,7 +55,7 @@ struct hreq {
     char *capture_name; /* the request's capture_header, or NULL */
     char *captured;
     char errbuf[CURL_ERROR_SIZE];
-    struct hreq *prev, *next;
+    struct cg_list link; /* in cg_httpc.reqs */
 };
 
 struct idle_easy {
@@ -66,9 +67,9 @@ struct cg_httpc {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    struct hreq *reqs; /* pending requests */
+    struct cg_list reqs; /* pending requests (struct hreq), newest first */
     size_t nreqs;
-    struct hsock *socks;
+    struct cg_list socks; /* watched sockets (struct hsock) */
     struct idle_easy *idle;
     size_t nidle;
     size_t default_max_response;
@@ -84,23 +85,13 @@ static int curl_ready;
 
 static void req_link(struct cg_httpc *c, struct hreq *r)
 {
-    r->prev = NULL;
-    r->next = c->reqs;
-    if (c->reqs)
-        c->reqs->prev = r;
-    c->reqs = r;
+    cg_list_push_front(&c->reqs, &r->link);
     c->nreqs++;
 }
 
 static void req_unlink(struct cg_httpc *c, struct hreq *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        c->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
+    cg_list_remove(&r->link);
     c->nreqs--;
 }
 
@@ -290,14 +281,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     check_done(c);
 }
 
-static void sock_free(struct cg_httpc *c, struct hsock *s)
+static void sock_free(struct hsock *s)
 {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    cg_list_remove(&s->link);
     event_free(s->ev);
     free(s);
 }
@@ -312,7 +298,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL)
-            sock_free(c, s);
+            sock_free(s);
         return 0;
     }
     short kind = EV_PERSIST;
@@ -336,10 +322,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
             free(s);
             return -1;
         }
-        s->next = c->socks;
-        if (c->socks)
-            c->socks->prev = s;
-        c->socks = s;
+        cg_list_push_front(&c->socks, &s->link);
     } else {
         /* event_assign() needs a non-pending event. */
         if (event_del(s->ev) != 0 ||
@@ -474,6 +457,8 @@ struct cg_httpc *cg_httpc_new(struct event_base *base, const struct cg_httpc_opt
     }
     struct cg_httpc *c = cg_calloc(1, sizeof *c);
     c->base = base;
+    cg_list_init(&c->reqs);
+    cg_list_init(&c->socks);
     c->default_max_response = CG_HTTPC_DEFAULT_MAX_RESPONSE;
     c->default_timeout_ms = CG_HTTPC_DEFAULT_TIMEOUT_MS;
     long max_host = 0;
@@ -666,8 +651,9 @@ static void destroy(struct cg_httpc *c)
     CURLMcode mc = curl_multi_cleanup(c->multi);
     if (mc != CURLM_OK)
         cg_log_error("httpc multi cleanup failed", "error=%s", curl_multi_strerror(mc));
-    while (c->socks != NULL)
-        sock_free(c, c->socks);
+    struct cg_list *it;
+    while ((it = cg_list_first(&c->socks)) != NULL)
+        sock_free(cg_list_entry(it, struct hsock, link));
     while (c->idle != NULL) {
         struct idle_easy *ie = c->idle;
         c->idle = ie->next;
@@ -685,8 +671,9 @@ void cg_httpc_free(struct cg_httpc *c)
         return;
     c->closing = 1;
     c->dispatching++;
-    while (c->reqs != NULL) {
-        struct hreq *r = c->reqs;
+    struct cg_list *it;
+    while ((it = cg_list_first(&c->reqs)) != NULL) {
+        struct hreq *r = cg_list_entry(it, struct hreq, link);
         CURLMcode mc = curl_multi_remove_handle(c->multi, r->easy);
         if (mc != CURLM_OK)
             cg_log_error("httpc remove handle failed", "error=%s", curl_multi_strerror(mc));

@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "base/url.h"
 
@@ -94,14 +94,15 @@ struct cg_httpd {
     cg_http_observer observer;
     void *observer_arg;
 
-    /* Requests not yet answered, so that cg_httpd_free() can answer them. */
-    struct cg_http_req *live;
+    /* Requests not yet answered (struct cg_http_req), newest first, so that
+     * cg_httpd_free() can answer them. */
+    struct cg_list live;
     size_t inflight;
 
     /* Open connections and their request deadlines (see struct conn),
      * and the adopted ones by socket, so that finding a request's record
      * costs the same with ten connections or ten thousand. */
-    struct conn *conns;
+    struct cg_list conns; /* struct conn */
     struct conn **by_fd;
     size_t nby_fd;
 
@@ -109,7 +110,7 @@ struct cg_httpd {
     struct event *accept_resume;
     unsigned long long accept_errors;
     uint64_t accept_log_ms;
-    struct cg_httpd *next_listening;
+    struct cg_list listening_link; /* in `listening` while bound */
 };
 
 /*
@@ -136,14 +137,13 @@ struct conn {
     struct evhttp_connection *evcon; /* NULL until adopted */
     struct event *timer;             /* adoption, then the deadline */
     evutil_socket_t fd;              /* -1 until adopted */
-    struct conn *prev, *next;
+    struct cg_list link;             /* in cg_httpd.conns */
 };
 
 struct cg_http_req {
     struct cg_httpd *h;
     struct evhttp_request *er;
-    struct cg_http_req *prev;
-    struct cg_http_req *next;
+    struct cg_list link; /* in cg_httpd.live */
 
     enum cg_http_method method;
     const char *method_name;
@@ -235,6 +235,9 @@ struct cg_httpd *cg_httpd_new(struct event_base *base, const struct cg_httpd_opt
         return NULL;
     struct cg_httpd *h = cg_calloc(1, sizeof *h);
     h->base = base;
+    cg_list_init(&h->live);
+    cg_list_init(&h->conns);
+    cg_list_init(&h->listening_link);
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
     h->max_header = opts->max_header_bytes ? opts->max_header_bytes : DEFAULT_MAX_HEADER;
     h->timeout_s = opts->timeout_seconds > 0 ? opts->timeout_seconds : DEFAULT_TIMEOUT_S;
@@ -340,15 +343,8 @@ int cg_httpd_port(const struct cg_httpd *h)
 
 static void live_unlink(struct cg_http_req *r)
 {
-    struct cg_httpd *h = r->h;
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else
-        h->live = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-    h->inflight--;
+    cg_list_remove(&r->link);
+    r->h->inflight--;
 }
 
 static void req_free(struct cg_http_req *r)
@@ -368,12 +364,7 @@ static void conn_free(struct conn *c)
     struct cg_httpd *h = c->h;
     if (c->fd >= 0 && (size_t)c->fd < h->nby_fd && h->by_fd[c->fd] == c)
         h->by_fd[c->fd] = NULL;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        h->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    cg_list_remove(&c->link);
     event_free(c->timer);
     /* Until adoption the reference taken at creation is ours to drop;
      * evhttp releases its own. */
@@ -426,7 +417,10 @@ static struct conn *conn_of(struct cg_httpd *h, struct evhttp_connection *evcon)
     evutil_socket_t fd = bufferevent_getfd(bev);
     if (fd >= 0 && (size_t)fd < h->nby_fd && h->by_fd[fd] != NULL && h->by_fd[fd]->bev == bev)
         return h->by_fd[fd];
-    for (struct conn *c = h->conns; c != NULL; c = c->next) {
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe(it, tmp, &h->conns)
+    {
+        struct conn *c = cg_list_entry(it, struct conn, link);
         if (c->bev == bev) {
             if (c->evcon == NULL)
                 conn_adopt(c, evcon);
@@ -485,10 +479,7 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
     c->bev = bev;
     c->fd = -1;
     bufferevent_incref(bev);
-    c->next = h->conns;
-    if (h->conns != NULL)
-        h->conns->prev = c;
-    h->conns = c;
+    cg_list_push_front(&h->conns, &c->link);
     /* Adopted on the loop's next turn, once evhttp has set up the
      * connection (or earlier, by on_request). */
     struct timeval now = {0, 0};
@@ -643,10 +634,7 @@ static void on_request(struct evhttp_request *er, void *arg)
     r->peer = peer_text(addr != NULL ? addr : "");
     r->loopback = cg_host_is_loopback(r->peer);
 
-    r->next = h->live;
-    if (h->live != NULL)
-        h->live->prev = r;
-    h->live = r;
+    cg_list_push_front(&h->live, &r->link);
     h->inflight++;
 
     /* The request is in: no deadline while it is with us. */
@@ -729,41 +717,23 @@ static void on_request(struct evhttp_request *er, void *arg)
  *
  * libevent hands the error callback evhttp's pointer (evhttp_bind_listener
  * makes it the listener's argument), not the server's, so listening servers
- * are found from it in this list. Servers of different threads may use it.
+ * are found from it in this list. Every cg_httpd lives on the one thread
+ * that runs the daemon's event loop (no test serves one from another
+ * thread either), so the list needs no lock.
  */
-static pthread_mutex_t listening_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct cg_httpd *listening;
-
-static void listening_add(struct cg_httpd *h)
-{
-    pthread_mutex_lock(&listening_mu);
-    h->next_listening = listening;
-    listening = h;
-    pthread_mutex_unlock(&listening_mu);
-}
-
-static void listening_remove(struct cg_httpd *h)
-{
-    pthread_mutex_lock(&listening_mu);
-    for (struct cg_httpd **p = &listening; *p != NULL; p = &(*p)->next_listening) {
-        if (*p == h) {
-            *p = h->next_listening;
-            break;
-        }
-    }
-    h->next_listening = NULL;
-    pthread_mutex_unlock(&listening_mu);
-}
+static struct cg_list listening = {&listening, &listening};
 
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
     int err = EVUTIL_SOCKET_ERROR();
     struct cg_httpd *h = NULL;
-    pthread_mutex_lock(&listening_mu);
-    for (struct cg_httpd *s = listening; s != NULL; s = s->next_listening)
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe(it, tmp, &listening)
+    {
+        struct cg_httpd *s = cg_list_entry(it, struct cg_httpd, listening_link);
         if (s->http == arg)
             h = s;
-    pthread_mutex_unlock(&listening_mu);
+    }
     if (h == NULL)
         return;
     evconnlistener_disable(lev);
@@ -914,7 +884,7 @@ int cg_httpd_listen(struct cg_httpd *h, char *err, size_t errlen)
     }
     h->port = port;
     evconnlistener_set_error_cb(lev, on_accept_error);
-    listening_add(h);
+    cg_list_push_front(&listening, &h->listening_link);
     cg_log_debug("http listening", "address=%s port=%d reuseport=%d", h->bind_address, port,
                  h->reuseport ? 1 : 0);
     return 0;
@@ -929,7 +899,7 @@ void cg_httpd_stop_accepting(struct cg_httpd *h)
     if (h == NULL || h->stopped)
         return;
     h->stopped = 1;
-    listening_remove(h);
+    cg_list_remove(&h->listening_link);
     evtimer_del(h->accept_resume);
     if (h->bound != NULL) {
         evhttp_del_accept_socket(h->http, h->bound);
@@ -944,17 +914,19 @@ void cg_httpd_free(struct cg_httpd *h)
         return;
     h->freeing = 1;
     h->stopped = 1;
-    listening_remove(h);
+    cg_list_remove(&h->listening_link);
     event_free(h->accept_resume);
     /* evhttp_free() frees every request still attached to a connection, so
      * each unanswered one is answered (and our wrapper released) first. */
-    while (h->live != NULL)
-        cg_http_reply_error(h->live, 503, "shutting_down", "the server is shutting down");
+    struct cg_list *it;
+    while ((it = cg_list_first(&h->live)) != NULL)
+        cg_http_reply_error(cg_list_entry(it, struct cg_http_req, link), 503, "shutting_down",
+                            "the server is shutting down");
     /* Frees every connection, each calling on_conn_closed(); what is left
      * are connections evhttp had not set up yet. */
     evhttp_free(h->http);
-    while (h->conns != NULL)
-        conn_free(h->conns);
+    while ((it = cg_list_first(&h->conns)) != NULL)
+        conn_free(cg_list_entry(it, struct conn, link));
     free(h->by_fd);
     for (size_t i = 0; i < h->nroutes; i++)
         free(h->routes[i].pattern);
@@ -1082,10 +1054,6 @@ const char *cg_http_req_bearer(const struct cg_http_req *req)
     return *h ? h : NULL;
 }
 
-uint64_t cg_http_req_start_us(const struct cg_http_req *req)
-{
-    return req->start_us;
-}
 
 /* ---- replies ---- */
 

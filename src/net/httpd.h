@@ -121,8 +121,6 @@ int cg_http_req_is_loopback(const struct cg_http_req *req);
 /* The credentials of an "Authorization: Bearer <token>" header (the scheme
  * name in any case, RFC 9110 section 11.1), or NULL. Borrowed. */
 const char *cg_http_req_bearer(const struct cg_http_req *req);
-/* Monotonic microseconds when the request reached the router. */
-uint64_t cg_http_req_start_us(const struct cg_http_req *req);
 
 /* ---- replies: exactly one per request ---- */
 /* Adds a response header; call before the reply. */

@@ -74,11 +74,6 @@ void cg_periodic_kick(struct cg_periodic *p)
     schedule(p, 0);
 }
 
-void cg_periodic_set_interval(struct cg_periodic *p, int interval_ms)
-{
-    p->interval_ms = interval_ms > 0 ? interval_ms : 1;
-}
-
 void cg_periodic_delay(struct cg_periodic *p, int delay_ms)
 {
     p->next_delay_ms = delay_ms;

@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/form.h"
+#include "base/list.h"
 #include "net/httpc.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -27,7 +28,7 @@
 #define MAX_PAGE_URI 2048
 #define MAX_FRIENDLY 64
 
-enum op_kind { OP_UPDATE, OP_HANGUP, OP_FETCH, OP_MEMBERS, OP_FIND_QUEUE };
+enum op_kind { OP_UPDATE, OP_FETCH, OP_MEMBERS, OP_FIND_QUEUE };
 
 /* One operation between its start and its callback. */
 struct tw_op {
@@ -46,7 +47,7 @@ struct tw_op {
     struct cg_twilio_member *members;
     size_t nmembers;
     size_t members_cap;
-    struct tw_op *prev, *next;
+    struct cg_list link; /* in cg_twilio.ops while t is set */
 };
 
 struct cg_twilio {
@@ -59,7 +60,7 @@ struct cg_twilio {
     long timeout_ms;
     int max_retries;
     int no_transport_retry;
-    struct tw_op *ops;
+    struct cg_list ops; /* operations not yet completed (struct tw_op), newest first */
     int closing;
 };
 
@@ -71,8 +72,6 @@ static const char *kind_name(enum op_kind k)
     switch (k) {
     case OP_UPDATE:
         return "update_call";
-    case OP_HANGUP:
-        return "hangup_call";
     case OP_FETCH:
         return "fetch_call";
     case OP_MEMBERS:
@@ -94,27 +93,12 @@ int cg_twilio_sid_valid(const char *s, const char *prefix)
     return s[34] == '\0';
 }
 
-/* Overwrites a secret before it is freed so it does not linger on the heap. */
-static void secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p != '\0')
-        *p++ = '\0';
-    free(s);
-}
-
 /* ---- operation list ---- */
 
 static void op_link(struct cg_twilio *t, struct tw_op *op)
 {
     op->t = t;
-    op->prev = NULL;
-    op->next = t->ops;
-    if (t->ops)
-        t->ops->prev = op;
-    t->ops = op;
+    cg_list_push_front(&t->ops, &op->link);
 }
 
 static void op_unlink(struct tw_op *op)
@@ -122,13 +106,7 @@ static void op_unlink(struct tw_op *op)
     struct cg_twilio *t = op->t;
     if (t == NULL)
         return;
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        t->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    op->prev = op->next = NULL;
+    cg_list_remove(&op->link);
     op->t = NULL;
 }
 
@@ -448,6 +426,7 @@ struct cg_twilio *cg_twilio_new(struct event_base *base, struct cg_httpc *httpc,
         return NULL;
     struct cg_twilio *t = cg_calloc(1, sizeof *t);
     t->base = base;
+    cg_list_init(&t->ops);
     t->httpc = httpc;
     t->base_url = cg_strndup(o->base_url, n);
     t->account_sid = cg_strdup(o->account_sid);
@@ -474,8 +453,9 @@ void cg_twilio_free(struct cg_twilio *t)
     if (t == NULL || t->closing)
         return;
     t->closing = 1;
-    while (t->ops != NULL) {
-        struct tw_op *op = t->ops;
+    struct cg_list *it;
+    while ((it = cg_list_first(&t->ops)) != NULL) {
+        struct tw_op *op = cg_list_entry(it, struct tw_op, link);
         /* An orphaned op may outlive the event_base; its timer must not. */
         if (op->timer) {
             event_free(op->timer);
@@ -485,7 +465,7 @@ void cg_twilio_free(struct cg_twilio *t)
     }
     free(t->base_url);
     free(t->account_sid);
-    secret_free(t->auth_token);
+    cg_free_secret(t->auth_token);
     free(t->account_path);
     free(t);
 }
@@ -557,13 +537,6 @@ int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const
         twiml == NULL || twiml[0] == '\0' || strlen(twiml) > CG_TWILIO_MAX_TWIML)
         return -1;
     return call_post(t, OP_UPDATE, call_sid, "Twiml", twiml, cb, arg);
-}
-
-int cg_twilio_hangup_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg)
-{
-    if (t == NULL || t->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
-        return -1;
-    return call_post(t, OP_HANGUP, call_sid, "Status", "completed", cb, arg);
 }
 
 int cg_twilio_fetch_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg)

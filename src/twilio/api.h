@@ -1,7 +1,7 @@
 /*
- * twilio_api.h - the Twilio REST calls the gate needs (2010 API): push TwiML
- * to a live call, hang it up, fetch it, list a queue's members and find a
- * queue by name. Runs on cg_httpc, so on the same libevent loop.
+ * twilio/api.h - the Twilio REST calls the gate needs (2010 API): push TwiML
+ * to a live call, fetch it, list a queue's members and find a queue by
+ * name. Runs on cg_httpc, so on the same libevent loop.
  *
  * Requests. Form-encoded POSTs and GETs under
  * {base_url}/2010-04-01/Accounts/{AccountSid}/..., HTTP Basic with
@@ -120,9 +120,6 @@ typedef void (*cg_twilio_cb)(const struct cg_twilio_result *res, void *arg);
  * bytes, not empty). */
 int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const char *twiml,
                                 cg_twilio_cb cb, void *arg);
-/* POST Calls/{call_sid}.json with Status=completed (hangs up even an
- * in-progress call). */
-int cg_twilio_hangup_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg);
 /* GET Calls/{call_sid}.json; fills call_status, from and to. */
 int cg_twilio_fetch_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg);
 /* GET Queues/{queue_sid}/Members.json?PageSize=1000, following next_page_uri;

@@ -1,5 +1,5 @@
 /*
- * twsig.h - Twilio request signatures (X-Twilio-Signature).
+ * twilio/signature.h - Twilio request signatures (X-Twilio-Signature).
  *
  * Algorithm (twilio-python request_validator.py, twilio-node webhooks.ts):
  * the full URL Twilio requested, then for form bodies every parameter name

@@ -1,5 +1,5 @@
 /*
- * twhook.h - the checks every Twilio webhook passes before anything else
+ * twilio/webhook.h - the checks every Twilio webhook passes before anything else
  * happens: a form-encoded body, a valid X-Twilio-Signature computed over
  * PUBLIC_URL and the request's path and query, and a well-formed CallSid.
  *

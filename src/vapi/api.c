@@ -8,6 +8,7 @@
 #include "base/crypto.h"
 #include "net/httpc.h"
 #include "base/json.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "twilio/api.h"
 #include "twilio/signature.h"
@@ -33,7 +34,7 @@ struct vp_op {
     cg_vapi_create_cb create_cb;
     cg_vapi_get_cb get_cb;
     void *arg;
-    struct vp_op *prev, *next;
+    struct cg_list link; /* in cg_vapi.ops while v is set */
 };
 
 struct cg_vapi {
@@ -44,21 +45,11 @@ struct cg_vapi {
     char *assistant_id;
     int max_duration_s;
     long timeout_ms;
-    struct vp_op *ops;
+    struct cg_list ops; /* requests not yet reported (struct vp_op), newest first */
     int closing;
 };
 
 static const char *const request_headers[] = {"Accept: application/json", NULL};
-
-static void secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p != '\0')
-        *p++ = '\0';
-    free(s);
-}
 
 static int nonempty(const char *s)
 {
@@ -81,11 +72,7 @@ static int ci_contains(const char *hay, const char *needle)
 static void op_link(struct cg_vapi *v, struct vp_op *op)
 {
     op->v = v;
-    op->prev = NULL;
-    op->next = v->ops;
-    if (v->ops)
-        v->ops->prev = op;
-    v->ops = op;
+    cg_list_push_front(&v->ops, &op->link);
 }
 
 static void op_unlink(struct vp_op *op)
@@ -93,13 +80,7 @@ static void op_unlink(struct vp_op *op)
     struct cg_vapi *v = op->v;
     if (v == NULL)
         return;
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        v->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    op->prev = op->next = NULL;
+    cg_list_remove(&op->link);
     op->v = NULL;
 }
 
@@ -307,6 +288,7 @@ struct cg_vapi *cg_vapi_new(struct cg_httpc *httpc, const struct cg_vapi_opts *o
         (strncmp(o->base_url, "http://", 7) != 0 && strncmp(o->base_url, "https://", 8) != 0))
         return NULL;
     struct cg_vapi *v = cg_calloc(1, sizeof *v);
+    cg_list_init(&v->ops);
     v->httpc = httpc;
     v->base_url = cg_strndup(o->base_url, n);
     v->api_key = dup_opt(o->api_key);
@@ -327,10 +309,11 @@ void cg_vapi_free(struct cg_vapi *v)
         return;
     v->closing = 1;
     /* Each op stays allocated until cg_httpc reports its request. */
-    while (v->ops != NULL)
-        cancel(v->ops);
+    struct cg_list *it;
+    while ((it = cg_list_first(&v->ops)) != NULL)
+        cancel(cg_list_entry(it, struct vp_op, link));
     free(v->base_url);
-    secret_free(v->api_key);
+    cg_free_secret(v->api_key);
     free(v->phone_number_id);
     free(v->assistant_id);
     free(v);

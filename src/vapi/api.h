@@ -1,5 +1,5 @@
 /*
- * vapi_api.h - the Vapi side of the gate: POST /call with provider bypass
+ * vapi/api.h - the Vapi side of the gate: POST /call with provider bypass
  * (which hands back the TwiML that bridges a Twilio call into the
  * assistant), GET /call/{id} for reconciliation, and parsing and
  * authentication of the server messages Vapi posts to us.

@@ -30,9 +30,7 @@ struct fake_call {
     char *vapi_id; /* last Vapi call created for it */
     int creates;
     int updates;
-    int update_order;
     char *last_twiml;
-    char *last_status;
 };
 
 struct cgt_fake {
@@ -58,7 +56,6 @@ struct cgt_fake {
     struct fake_call *calls;
     size_t ncalls, capcalls;
     unsigned next_vapi;
-    int next_update_order;
 };
 
 static void lock(struct cgt_fake *f)
@@ -258,10 +255,7 @@ static void twilio_update(struct cgt_fake *f, struct evhttp_request *req, const 
     record(f, CGT_EP_TW_UPDATE, body, auth);
     struct fake_call *c = call_rec(f, sid);
     c->updates++;
-    if (c->update_order == 0)
-        c->update_order = ++f->next_update_order;
     set_str(&c->last_twiml, twiml);
-    set_str(&c->last_status, st);
     enum cgt_tw_update_mode mode = f->twu_mode;
     unlock(f);
 
@@ -447,7 +441,6 @@ void cgt_fake_stop(struct cgt_fake *f)
     for (size_t i = 0; i < f->ncalls; i++) {
         free(f->calls[i].vapi_id);
         free(f->calls[i].last_twiml);
-        free(f->calls[i].last_status);
     }
     free(f->calls);
     free(f->call_status);
@@ -593,24 +586,6 @@ char *cgt_fake_update_twiml(struct cgt_fake *f, const char *call_sid)
     char *s = c ? dup_or_null(c->last_twiml) : NULL;
     unlock(f);
     return s;
-}
-
-char *cgt_fake_update_status(struct cgt_fake *f, const char *call_sid)
-{
-    lock(f);
-    const struct fake_call *c = find_call(f, call_sid);
-    char *s = c ? dup_or_null(c->last_status) : NULL;
-    unlock(f);
-    return s;
-}
-
-int cgt_fake_update_order(struct cgt_fake *f, const char *call_sid)
-{
-    lock(f);
-    const struct fake_call *c = find_call(f, call_sid);
-    int n = c ? c->update_order : 0;
-    unlock(f);
-    return n;
 }
 
 int cgt_fake_wait_update(struct cgt_fake *f, const char *call_sid, int atleast, int timeout_ms)

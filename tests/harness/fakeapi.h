@@ -106,13 +106,10 @@ char *cgt_fake_vapi_id(struct cgt_fake *f, const char *call_sid);
 int cgt_fake_create_count(struct cgt_fake *f, const char *call_sid);
 /* The TwiML the fake hands out for a Vapi call id. */
 char *cgt_fake_twiml_for(const char *vapi_id);
-/* Calls updates seen for a CallSid (whatever was answered), the Twiml and
- * Status parameters of the last one (NULL when absent), and the order in
- * which CallSids got their first update (1, 2, ...; 0 when none). */
+/* Calls updates seen for a CallSid (whatever was answered), and the Twiml
+ * parameter of the last one (malloc'd; NULL when absent). */
 int cgt_fake_update_count(struct cgt_fake *f, const char *call_sid);
 char *cgt_fake_update_twiml(struct cgt_fake *f, const char *call_sid);
-char *cgt_fake_update_status(struct cgt_fake *f, const char *call_sid);
-int cgt_fake_update_order(struct cgt_fake *f, const char *call_sid);
 /* Polls until update_count(call_sid) >= atleast; 0, or -1 after timeout_ms. */
 int cgt_fake_wait_update(struct cgt_fake *f, const char *call_sid, int atleast, int timeout_ms);
 

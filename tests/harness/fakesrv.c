@@ -22,15 +22,15 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/evp.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/crypto.h"
+#include "base/list.h"
 #include "harness.h"
 
 /* A reply held back by cgt_srv_answer (server thread only). */
 struct held {
-    struct cgt_srv *s;
     struct evhttp_request *req;
     struct event *timer;
     int status;
@@ -38,7 +38,7 @@ struct held {
     int retry_after;
     cgt_srv_send_fn *send;
     void *arg;
-    struct held *prev, *next;
+    struct cg_list link; /* in cgt_srv.held */
 };
 
 struct cgt_srv {
@@ -47,12 +47,13 @@ struct cgt_srv {
     int started;
     pthread_mutex_t mu; /* guards running only */
     int running;
+    int own_base; /* the base is ours (threaded server), not the test's */
     struct event_base *base;
     struct evhttp *http;
     struct event *stop_ev;
     int stop_pipe[2];
     char url[64];
-    struct held *held; /* server thread only, until joined */
+    struct cg_list held; /* struct held; server thread only, until joined */
 };
 
 /* On the server thread a test cannot be failed (fail_msg longjmps on the
@@ -89,14 +90,18 @@ static void *run(void *arg)
     return NULL;
 }
 
-struct cgt_srv *cgt_srv_new(const char *name)
+/* The parts of a server common to both kinds: evhttp on base, bound to
+ * 127.0.0.1 on a free port. */
+static struct cgt_srv *srv_bind(struct event_base *base, int own_base, const char *name)
 {
     struct cgt_srv *s = cg_calloc(1, sizeof *s);
     s->name = cg_strdup(name);
+    cg_list_init(&s->held);
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         fail_msg("%s: cannot create a mutex", name);
-    s->base = event_base_new();
+    s->base = base;
+    s->own_base = own_base;
     s->http = s->base ? evhttp_new(s->base) : NULL;
     if (s->http == NULL)
         fail_msg("%s: cannot create the event base", name);
@@ -108,11 +113,27 @@ struct cgt_srv *cgt_srv_new(const char *name)
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0)
         fail_msg("%s: getsockname: %s", name, strerror(errno));
     snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    return s;
+}
+
+struct cgt_srv *cgt_srv_new(const char *name)
+{
+    struct cgt_srv *s = srv_bind(event_base_new(), 1, name);
     if (pipe(s->stop_pipe) != 0)
         fail_msg("%s: pipe: %s", name, strerror(errno));
     s->stop_ev = event_new(s->base, s->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, s->base);
     if (s->stop_ev == NULL || event_add(s->stop_ev, NULL) != 0)
         fail_msg("%s: cannot watch its stop pipe", name);
+    return s;
+}
+
+struct cgt_srv *cgt_srv_new_on(struct event_base *base, const char *name, int methods,
+                               cgt_srv_handler *handler, void *arg)
+{
+    struct cgt_srv *s = srv_bind(base, 0, name);
+    if (methods != 0)
+        evhttp_set_allowed_methods(s->http, (ev_uint16_t)methods);
+    evhttp_set_gencb(s->http, handler, arg);
     return s;
 }
 
@@ -177,16 +198,16 @@ void cgt_srv_stop(struct cgt_srv *s)
     }
     /* The loop is gone: this thread owns everything now. The requests still
      * held back are freed with their connections by evhttp_free(). */
-    while (s->held) {
-        struct held *h = s->held;
-        s->held = h->next;
-        free_held(h);
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe(it, tmp, &s->held)
+    {
+        free_held(cg_list_entry(it, struct held, link));
     }
     if (s->http)
         evhttp_free(s->http);
     if (s->stop_ev)
         event_free(s->stop_ev);
-    if (s->base)
+    if (s->base && s->own_base)
         event_base_free(s->base);
     for (int i = 0; i < 2; i++)
         if (s->stop_pipe[i] >= 0)
@@ -203,13 +224,7 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct held *h = arg;
-    struct cgt_srv *s = h->s;
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        s->held = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
+    cg_list_remove(&h->link);
     h->send(h->req, h->status, h->body, h->retry_after, h->arg);
     free_held(h);
 }
@@ -223,7 +238,6 @@ void cgt_srv_answer(struct cgt_srv *s, struct evhttp_request *req, int delay_ms,
         return;
     }
     struct held *h = cg_calloc(1, sizeof *h);
-    h->s = s;
     h->req = req;
     h->status = status;
     h->body = body;
@@ -234,10 +248,7 @@ void cgt_srv_answer(struct cgt_srv *s, struct evhttp_request *req, int delay_ms,
     struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
     if (h->timer == NULL || evtimer_add(h->timer, &tv) != 0)
         die("cannot arm the timer of a delayed reply");
-    h->next = s->held;
-    if (s->held)
-        s->held->prev = h;
-    s->held = h;
+    cg_list_push_front(&s->held, &h->link);
 }
 
 /* ---- requests and replies ---- */
@@ -265,7 +276,7 @@ char *cgt_srv_body(struct evhttp_request *req)
 
 int cgt_srv_auth_ok(const char *auth, const char *want)
 {
-    return auth != NULL && strcmp(auth, want) == 0;
+    return cg_ct_streq(auth, want);
 }
 
 void cgt_srv_header(struct evhttp_request *req, const char *name, const char *value)
@@ -318,7 +329,7 @@ char *cgt_srv_basic(const char *user, const char *password)
     char *plain = cg_malloc(n);
     snprintf(plain, n, "%s:%s", user, password);
     char *b64 = cg_malloc(4 * ((n + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)strlen(plain));
+    cg_base64_encode((const unsigned char *)plain, strlen(plain), b64);
     n = strlen(b64) + 8;
     char *basic = cg_malloc(n);
     snprintf(basic, n, "Basic %s", b64);

@@ -1,25 +1,28 @@
 /*
- * fakesrv.h - the server scaffolding shared by the threaded fake upstreams
- * (fakeapi.c, fake_taskrouter.c): an evhttp listener on 127.0.0.1 (a free
- * port) with its own event_base, run by its own thread, stopped through a
- * pipe; replies held back for a delay; Basic credentials; and the polling
- * the tests use to wait for the fake to see something.
+ * fakesrv.h - the server scaffolding shared by every fake upstream: an
+ * evhttp listener on 127.0.0.1 (a free port). The threaded fakes
+ * (fakeapi.c, fake_taskrouter.c) get their own event_base, run by their own
+ * thread and stopped through a pipe (cgt_srv_new, cgt_srv_run); the unit
+ * tests of the API clients (test_httpc, test_twilio_api, test_vapi_api)
+ * serve on the test's own event_base instead, with no thread
+ * (cgt_srv_new_on). Also: replies held back for a delay; Basic
+ * credentials; and the polling the tests use to wait for the fake to see
+ * something.
  *
  * Ownership: a fake owns its struct cgt_srv (cgt_srv_new .. cgt_srv_stop)
  * and its own state and mutex; the server knows nothing of that state.
  * cgt_srv_stop() frees the server, its connections and the replies still
  * held back; the fake frees its own state after it.
  *
- * Threads: cgt_srv_new, cgt_srv_run and cgt_srv_stop belong to the test
- * thread and fail the current test (fail_msg) when they cannot do their
- * job; the string cgt_srv_url returns is fixed from cgt_srv_new on, so any
- * thread may read it until cgt_srv_stop. The request handler and the send
- * callbacks of cgt_srv_answer run on the server's thread only, one at a
- * time; whatever they share with the test thread must be behind the fake's
- * mutex. They must not call fail_msg (that longjmps on the test thread's
- * stack): a failure there that cannot be answered as HTTP aborts with a
- * message instead. The loop thread is joined before cgt_srv_stop returns,
- * so no callback runs after it.
+ * Threads: for a server made by cgt_srv_new_on everything below runs on the
+ * test thread, from the test's loop. Otherwise cgt_srv_new, cgt_srv_run and cgt_srv_stop belong to
+ * the test thread and fail the current test (fail_msg) when they cannot do their job; the string
+ * cgt_srv_url returns is fixed from cgt_srv_new on, so any thread may read it until cgt_srv_stop.
+ * The request handler and the send callbacks of cgt_srv_answer run on the server's thread only, one
+ * at a time; whatever they share with the test thread must be behind the fake's mutex. They must
+ * not call fail_msg (that longjmps on the test thread's stack): a failure there that cannot be
+ * answered as HTTP aborts with a message instead. The loop thread is joined before cgt_srv_stop
+ * returns, so no callback runs after it.
  */
 #ifndef CG_FAKESRV_H
 #define CG_FAKESRV_H
@@ -42,6 +45,14 @@ typedef void cgt_srv_send_fn(struct evhttp_request *req, int status, const char 
  * yet, so the caller can keep the pointer where its handler finds it before
  * cgt_srv_run starts serving. */
 struct cgt_srv *cgt_srv_new(const char *name);
+
+/* Binds 127.0.0.1:0 on the caller's event_base for the fake called name:
+ * whoever runs that base serves requests with handler(req, arg); no thread.
+ * methods: the evhttp_cmd_type bits evhttp lets through (0: its default,
+ * GET POST HEAD PUT DELETE). Not for cgt_srv_run; cgt_srv_stop frees the
+ * server but leaves the base to the caller. */
+struct cgt_srv *cgt_srv_new_on(struct event_base *base, const char *name, int methods,
+                               cgt_srv_handler *handler, void *arg);
 
 /* Starts the thread that serves requests with handler(req, arg). With
  * wait_idle, returns only once that thread idles in its loop. */

@@ -1,5 +1,6 @@
 #include "base/fmacros.h"
 
+#include "fakesrv.h"
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -24,7 +25,7 @@
 #include "net/httpc.h"
 #include "base/log.h"
 
-/* ---- loopback evhttp server on the test's own event_base ---- */
+/* ---- loopback server (fakesrv) on the test's own event_base ---- */
 
 #define MAX_HUNG  32
 #define MAX_PORTS 512
@@ -35,9 +36,8 @@ struct hung {
 };
 
 struct srv {
-    struct evhttp *http;
-    int port;
-    char base_url[64];
+    struct cgt_srv *fake;
+    const char *base_url; /* the fake's */
     int nreq;
     /* The last request seen, copied. */
     char *method;
@@ -209,21 +209,17 @@ static int socket_port(evutil_socket_t fd)
 static void srv_start(struct srv *s, struct event_base *base)
 {
     memset(s, 0, sizeof *s);
-    s->http = evhttp_new(base);
-    assert_non_null(s->http);
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
-    evhttp_set_gencb(s->http, on_request, s);
-    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
-    assert_non_null(bound);
-    s->port = socket_port(evhttp_bound_socket_get_fd(bound));
-    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
+    s->fake = cgt_srv_new_on(base, "httpc",
+                             EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                 EVHTTP_REQ_HEAD,
+                             on_request, s);
+    s->base_url = cgt_srv_url(s->fake);
 }
 
 static void srv_stop(struct srv *s)
 {
     /* Frees every connection, hung requests included. */
-    evhttp_free(s->http);
+    cgt_srv_stop(s->fake);
     free(s->method);
     free(s->path);
     free(s->authorization);

@@ -5,6 +5,7 @@
  */
 #include "base/fmacros.h"
 
+#include "fakescript.h"
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -21,10 +22,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "net/httpc.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -81,121 +81,18 @@ static const char body_429_conc[] =
     "{\"message\":\"Call concurrency limit reached\",\"statusCode\":429}";
 static const char body_500[] = "{\"statusCode\":500,\"message\":\"Internal server error\"}";
 
-/* ---- scripted server ---- */
-
-#define MAX_STEPS 16
-#define MAX_SEEN  16
-
-struct step {
-    int status;
-    const char *body;
-    const char *retry_after;
-    int hang;
-};
-
-struct seen {
-    char *method;
-    char *path;
-    char *authorization;
-    char *content_type;
-    char *body;
-};
-
-struct srv {
-    struct evhttp *http;
-    char base_url[64];
-    struct step steps[MAX_STEPS];
-    int nsteps;
-    int next;
-    struct seen seen[MAX_SEEN];
-    int nseen;
-};
+/* ---- helpers ---- */
 
 static char *dup_or_null(const char *s)
 {
     return s ? cg_strdup(s) : NULL;
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
-{
-    struct srv *s = arg;
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    if (s->nseen < MAX_SEEN) {
-        struct seen *w = &s->seen[s->nseen++];
-        enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-        w->method = cg_strdup(cmd == EVHTTP_REQ_POST  ? "POST"
-                              : cmd == EVHTTP_REQ_GET ? "GET"
-                                                      : "?");
-        w->path = dup_or_null(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)));
-        w->authorization = dup_or_null(evhttp_find_header(in, "Authorization"));
-        w->content_type = dup_or_null(evhttp_find_header(in, "Content-Type"));
-        struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-        size_t n = evbuffer_get_length(ib);
-        w->body = cg_malloc(n + 1);
-        evbuffer_copyout(ib, w->body, n);
-        w->body[n] = '\0';
-    }
-    struct step st = {.status = 500, .body = body_500};
-    if (s->next < s->nsteps)
-        st = s->steps[s->next++];
-    if (st.hang)
-        return;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Content-Type", "application/json; charset=utf-8");
-    if (st.retry_after)
-        evhttp_add_header(out, "Retry-After", st.retry_after);
-    struct evbuffer *b = evbuffer_new();
-    assert_non_null(b);
-    evbuffer_add(b, st.body, strlen(st.body));
-    evhttp_send_reply(req, st.status, "Status", b);
-    evbuffer_free(b);
-}
-
-static void script(struct srv *s, int status, const char *body)
-{
-    assert_true(s->nsteps < MAX_STEPS);
-    s->steps[s->nsteps++] = (struct step){.status = status, .body = body};
-}
-
-static void script_step(struct srv *s, struct step st)
-{
-    assert_true(s->nsteps < MAX_STEPS);
-    s->steps[s->nsteps++] = st;
-}
-
-static void srv_start(struct srv *s, struct event_base *base)
-{
-    memset(s, 0, sizeof *s);
-    s->http = evhttp_new(base);
-    assert_non_null(s->http);
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_gencb(s->http, on_request, s);
-    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
-    assert_non_null(bound);
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &len),
-                     0);
-    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", ntohs(sin.sin_port));
-}
-
-static void srv_stop(struct srv *s)
-{
-    evhttp_free(s->http);
-    for (int i = 0; i < s->nseen; i++) {
-        free(s->seen[i].method);
-        free(s->seen[i].path);
-        free(s->seen[i].authorization);
-        free(s->seen[i].content_type);
-        free(s->seen[i].body);
-    }
-}
-
 /* ---- fixture and capture ---- */
 
 struct fx {
     struct event_base *base;
-    struct srv srv;
+    struct cgt_script srv;
     struct cg_httpc *httpc;
     struct cg_vapi *v;
 };
@@ -279,7 +176,7 @@ static int setup(void **state)
     struct fx *f = cg_calloc(1, sizeof *f);
     f->base = event_base_new();
     assert_non_null(f->base);
-    srv_start(&f->srv, f->base);
+    cgt_script_start(&f->srv, f->base, "vapi", body_500);
     f->httpc = cg_httpc_new(f->base, NULL);
     assert_non_null(f->httpc);
     f->v = new_client(f, 2000, 0);
@@ -292,7 +189,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     cg_vapi_free(f->v);
     cg_httpc_free(f->httpc);
-    srv_stop(&f->srv);
+    cgt_script_stop(&f->srv);
     event_base_free(f->base);
     free(f);
     return 0;
@@ -308,7 +205,7 @@ static void wait_calls(struct fx *f, const int *calls)
 /* Creates a call answered by one scripted response. */
 static void create_with(struct fx *f, int status, const char *body, struct got *g)
 {
-    script(&f->srv, status, body);
+    cgt_script(&f->srv, status, body);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, g), 0);
     assert_int_equal(g->calls, 0);
     wait_calls(f, &g->calls);
@@ -330,7 +227,7 @@ static void test_create_ok(void **state)
 {
     struct fx *f = *state;
     struct got g = {0};
-    script(&f->srv, 201, body_created);
+    cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 2, on_created, &g), 0);
     assert_int_equal(g.calls, 0);
     wait_calls(f, &g.calls);
@@ -344,7 +241,7 @@ static void test_create_ok(void **state)
     assert_null(g.message);
     assert_true(g.duration_us > 0);
 
-    struct seen *w = &f->srv.seen[0];
+    struct cgt_seen *w = &f->srv.seen[0];
     assert_string_equal(w->method, "POST");
     assert_string_equal(w->path, "/call");
     assert_string_equal(w->authorization, "Bearer " KEY);
@@ -493,7 +390,8 @@ static void test_create_retry(void **state)
 {
     struct fx *f = *state;
     struct got g = {0};
-    script_step(&f->srv, (struct step){.status = 429, .body = body_429, .retry_after = "2"});
+    cgt_script_step(&f->srv,
+                    (struct cgt_step){.status = 429, .body = body_429, .retry_after = "2"});
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
     assert_int_equal(g.outcome, CG_VAPI_RETRY);
@@ -527,7 +425,7 @@ static void test_create_timeout(void **state)
     struct fx *f = *state;
     cg_vapi_free(f->v);
     f->v = new_client(f, 150, 0);
-    script_step(&f->srv, (struct step){.hang = 1});
+    cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
     struct got g = {0};
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
@@ -549,7 +447,7 @@ static void test_create_anonymous(void **state)
     const char *froms[] = {"", NULL, "12", "sip:a-very-long-caller-id@pbx.example.com:5060"};
     for (int i = 0; i < 4; i++) {
         struct got g = {0};
-        script(&f->srv, 201, body_created);
+        cgt_script(&f->srv, 201, body_created);
         assert_int_equal(cg_vapi_create_call(f->v, CA1, froms[i], 1, on_created, &g), 0);
         wait_calls(f, &g.calls);
         json_t *hold;
@@ -559,7 +457,7 @@ static void test_create_anonymous(void **state)
     }
     /* Exactly 3 characters is kept, and so is Twilio's own "anonymous". */
     struct got g = {0};
-    script(&f->srv, 201, body_created);
+    cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "266", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
     json_t *hold;
@@ -567,7 +465,7 @@ static void test_create_anonymous(void **state)
     json_decref(hold);
     got_free(&g);
     /* JSON special characters are escaped. */
-    script(&f->srv, 201, body_created);
+    cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "\"quoted\"\\", 1, on_created, &g), 0);
     wait_calls(f, &g.calls);
     assert_string_equal(sent_number(f, 5, &hold), "\"quoted\"\\");
@@ -629,8 +527,8 @@ static void test_new_rejects_bad_opts(void **state)
 static void test_free_with_pending(void **state)
 {
     struct fx *f = *state;
-    script_step(&f->srv, (struct step){.hang = 1});
-    script_step(&f->srv, (struct step){.hang = 1});
+    cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
+    cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
     struct got g = {0};
     struct got_get gg = {0};
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
@@ -657,7 +555,7 @@ static void test_free_with_pending(void **state)
 
 static void get_with(struct fx *f, int status, const char *body, struct got_get *g)
 {
-    script(&f->srv, status, body);
+    cgt_script(&f->srv, status, body);
     assert_int_equal(cg_vapi_get_call(f->v, CALL_ID, on_got, g), 0);
     assert_int_equal(g->calls, 0);
     wait_calls(f, &g->calls);
@@ -1021,24 +919,24 @@ static void test_auth_hmac_hex_vector(void **state)
     assert_int_equal(auth(&a, &only_sig, HOOK_BODY, NOW_MS), 0);
 }
 
-/* Signs ts "." body with the test's own HMAC call. */
-static void sign(const EVP_MD *md, const char *key, const char *ts, const char *body, int base64,
+/* Signs ts "." body as a Vapi webhook would (base/crypto; the fixed vectors
+ * above check those primitives against values computed elsewhere). */
+static void sign(enum cg_digest md, const char *key, const char *ts, const char *body, int base64,
                  const char *prefix, char *out, size_t outlen)
 {
     char payload[4096];
     int plen = snprintf(payload, sizeof payload, "%s.%s", ts, body);
     assert_true(plen > 0 && (size_t)plen < sizeof payload);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
-    assert_non_null(
-        HMAC(md, key, (int)strlen(key), (unsigned char *)payload, (size_t)plen, mac, &mlen));
+    unsigned char mac[CG_DIGEST_MAX];
+    size_t mlen = cg_hmac(md, key, strlen(key), payload, (size_t)plen, mac);
+    assert_true(mlen > 0);
     size_t n = (size_t)snprintf(out, outlen, "%s", prefix);
     if (base64) {
         assert_true(outlen - n > 4 * ((mlen + 2) / 3));
-        EVP_EncodeBlock((unsigned char *)out + n, mac, (int)mlen);
+        cg_base64_encode(mac, mlen, out + n);
     } else {
-        for (unsigned int i = 0; i < mlen; i++)
-            n += (size_t)snprintf(out + n, outlen - n, "%02x", mac[i]);
+        assert_true(outlen - n > 2 * mlen);
+        cg_hex_encode(mac, mlen, out + n);
     }
 }
 
@@ -1052,7 +950,7 @@ static void test_auth_hmac_prefix_and_headers(void **state)
                              .hmac_prefix = "sha256=",
                              .hmac_encoding = "hex"};
     char sig[256];
-    sign(EVP_sha256(), HMAC_KEY, "1750183823822", HOOK_BODY, 0, "sha256=", sig, sizeof sig);
+    sign(CG_SHA256, HMAC_KEY, "1750183823822", HOOK_BODY, 0, "sha256=", sig, sizeof sig);
     assert_string_equal(sig, "sha256=" HOOK_SIG_HEX);
     struct hdrs h = {0};
     hdr_set(&h, "X-Vapi-Signature", sig);
@@ -1089,7 +987,7 @@ static void test_auth_hmac_base64(void **state)
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 1);
     /* Hex where Base64 is configured. */
     char hex[256];
-    sign(EVP_sha512(), HMAC_KEY, "1750183823", HOOK_BODY, 0, "", hex, sizeof hex);
+    sign(CG_SHA512, HMAC_KEY, "1750183823", HOOK_BODY, 0, "", hex, sizeof hex);
     hdr_set(&h, "x-signature", hex);
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 0);
 
@@ -1097,7 +995,7 @@ static void test_auth_hmac_base64(void **state)
     struct cg_vapi_auth s1 = {
         .hmac_secret = HMAC_KEY, .hmac_algorithm = "sha1", .hmac_encoding = "base64"};
     char sig[256];
-    sign(EVP_sha1(), HMAC_KEY, "1750183829", HOOK_BODY, 1, "", sig, sizeof sig);
+    sign(CG_SHA1, HMAC_KEY, "1750183829", HOOK_BODY, 1, "", sig, sizeof sig);
     hdr_set(&h, "x-signature", sig);
     hdr_set(&h, "x-timestamp", "1750183829");
     assert_int_equal(auth(&s1, &h, HOOK_BODY, NOW_MS), 1);
@@ -1113,16 +1011,16 @@ static void test_auth_hmac_timestamps(void **state)
     char sig[256];
     struct hdrs h = {0};
     /* Milliseconds within the default 300 s. */
-    sign(EVP_sha256(), HMAC_KEY, "1750183600000", HOOK_BODY, 0, "", sig, sizeof sig);
+    sign(CG_SHA256, HMAC_KEY, "1750183600000", HOOK_BODY, 0, "", sig, sizeof sig);
     hdr_set(&h, "x-signature", sig);
     hdr_set(&h, "x-timestamp", "1750183600000");
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 1);
     /* Seconds, slightly in the future. */
-    sign(EVP_sha256(), HMAC_KEY, "1750183900", HOOK_BODY, 0, "", sig, sizeof sig);
+    sign(CG_SHA256, HMAC_KEY, "1750183900", HOOK_BODY, 0, "", sig, sizeof sig);
     hdr_set(&h, "x-timestamp", "1750183900");
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 1);
     /* Stale: 301 s old, correctly signed. */
-    sign(EVP_sha256(), HMAC_KEY, "1750183529", HOOK_BODY, 0, "", sig, sizeof sig);
+    sign(CG_SHA256, HMAC_KEY, "1750183529", HOOK_BODY, 0, "", sig, sizeof sig);
     hdr_set(&h, "x-timestamp", "1750183529");
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 0);
     /* ... accepted with a wider window. */
@@ -1130,14 +1028,14 @@ static void test_auth_hmac_timestamps(void **state)
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 1);
     a.max_skew_s = 0;
     /* Too far in the future. */
-    sign(EVP_sha256(), HMAC_KEY, "1750184200000", HOOK_BODY, 0, "", sig, sizeof sig);
+    sign(CG_SHA256, HMAC_KEY, "1750184200000", HOOK_BODY, 0, "", sig, sizeof sig);
     hdr_set(&h, "x-timestamp", "1750184200000");
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 0);
     /* Malformed timestamps. */
     const char *bad[] = {
         "", "-1750183823", "1750183823.5", " 1750183823", "17501838x3", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        sign(EVP_sha256(), HMAC_KEY, bad[i], HOOK_BODY, 0, "", sig, sizeof sig);
+        sign(CG_SHA256, HMAC_KEY, bad[i], HOOK_BODY, 0, "", sig, sizeof sig);
         hdr_set(&h, "x-timestamp", bad[i]);
         assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 0);
     }
