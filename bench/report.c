@@ -160,8 +160,7 @@ static struct redis_cost redis_delta(const char *la, const char *lb)
     const json_t *cb = json_object_get(json_object_get(b, "redis"), "cmd");
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)cb, k, v)
-    {
+    json_object_foreach ((json_t *)cb, k, v) {
         (void)v;
         if (strcmp(k, "info") == 0)
             continue; /* the snapshots' own */

@@ -158,8 +158,7 @@ void sim_hooks_free(struct sim_hooks *h)
     if (!h)
         return;
     struct cg_list *it, *tmp;
-    cg_list_foreach_safe(it, tmp, &h->all)
-    {
+    cg_list_foreach_safe (it, tmp, &h->all) {
         struct delivery *d = cg_list_entry(it, struct delivery, link);
         cg_list_remove(&d->link);
         cg_list_remove(&d->hold_link);

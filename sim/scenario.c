@@ -70,8 +70,7 @@ static int check_object(struct ctx *c, const json_t *obj, const char *path,
         return fail(c, path, "expected an object");
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
+    json_object_foreach ((json_t *)obj, key, v) {
         (void)v;
         if (!is_allowed(key, allowed))
             return fail(c, path, "unknown member \"%s\"", key);

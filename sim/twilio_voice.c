@@ -1218,8 +1218,7 @@ void sim_tw_engine_free(struct sim_twilio *tw)
      * nothing will call back, so their state goes now; otherwise they call
      * back into nothing and free themselves. */
     struct cg_list *it, *tmp;
-    cg_list_foreach_safe(it, tmp, &tw->fetches)
-    {
+    cg_list_foreach_safe (it, tmp, &tw->fetches) {
         struct sim_fetch *f = cg_list_entry(it, struct sim_fetch, link);
         cg_list_remove(&f->link);
         f->tw = NULL;
@@ -1227,12 +1226,10 @@ void sim_tw_engine_free(struct sim_twilio *tw)
         if (!tw->w->hooks || f->parked)
             fetch_free(f);
     }
-    cg_list_foreach_safe(it, tmp, &tw->calls)
-    {
+    cg_list_foreach_safe (it, tmp, &tw->calls) {
         call_free(sim_tw_call_of(it));
     }
-    cg_list_foreach_safe(it, tmp, &tw->queues)
-    {
+    cg_list_foreach_safe (it, tmp, &tw->queues) {
         queue_free(sim_tw_queue_of(it));
     }
     sim_rng_free(tw->sid_rng);

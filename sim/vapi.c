@@ -550,8 +550,7 @@ static void check_members(const json_t *o, const char *prefix, const char *const
 {
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)o, key, val)
-    {
+    json_object_foreach ((json_t *)o, key, val) {
         (void)val;
         if (!is_member(key, allowed)) {
             char m[200];

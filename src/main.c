@@ -21,7 +21,6 @@
 #include "demo/doctor.h"
 #include "base/log.h"
 
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: callgate [command]\n"

@@ -138,8 +138,7 @@ void cg_config_errors_free(struct cg_config_errors *errs);
 
 /* Names of the options whose values differ between a and b, comma
  * separated, into out ("" when none). */
-void cg_config_diff(const struct cg_config *a, const struct cg_config *b, char *out,
-                    size_t outlen);
+void cg_config_diff(const struct cg_config *a, const struct cg_config *b, char *out, size_t outlen);
 /* Prints the effective configuration, one "NAME=value  (source)" line per
  * option, secrets masked, control characters in values written as \xNN. */
 void cg_config_print(const struct cg_config *cfg, FILE *out);

@@ -303,8 +303,7 @@ static int scale_scenario(json_t *sc, long seconds, char *err, size_t errlen)
     json_t *segs = cg_json_path(sc, "callers.arrivals.segments");
     size_t i;
     json_t *seg;
-    json_array_foreach(segs, i, seg)
-    {
+    json_array_foreach (segs, i, seg) {
         double until = num_at(seg, "until_s", 0);
         if (json_object_set_new(seg, "until_s", json_real(until * f)) != 0) {
             cg_err_set(err, errlen, "cannot scale the demo scenario");
@@ -970,8 +969,7 @@ static int print_summary(struct demo *d, const json_t *rep)
     const json_t *inv = json_object_get(rep, "invariants");
     size_t i;
     json_t *it;
-    json_array_foreach(inv, i, it)
-    {
+    json_array_foreach (inv, i, it) {
         int ok = 0;
         if (cg_json_bool(it, "ok", &ok) == 0 && ok)
             continue;

@@ -137,8 +137,7 @@ static void check_twilio_queue(struct doctor *d)
         json_t *arr = list ? json_object_get(list, "queues") : NULL;
         size_t i;
         json_t *it;
-        json_array_foreach(arr, i, it)
-        {
+        json_array_foreach (arr, i, it) {
             if (strcmp(str_or(it, "friendly_name", ""), c->twilio_queue_name) == 0)
                 q = json_incref(it);
         }
@@ -252,8 +251,7 @@ static int has_message(const json_t *arr, const char *type)
 {
     size_t i;
     json_t *it;
-    json_array_foreach(arr, i, it)
-    {
+    json_array_foreach (arr, i, it) {
         if (json_is_string(it) && strcmp(json_string_value(it), type) == 0)
             return 1;
     }

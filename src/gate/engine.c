@@ -1245,8 +1245,7 @@ void cg_gate_free(struct cg_gate *g)
     cg_twilio_free(g->twilio_push);
     g->twilio_push = NULL;
     struct cg_list *it, *tmp;
-    cg_list_foreach_safe(it, tmp, &g->admissions)
-    {
+    cg_list_foreach_safe (it, tmp, &g->admissions) {
         adm_free(cg_list_entry(it, struct admission, link));
     }
     cg_periodic_free(g->sweep_task);

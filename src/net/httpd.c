@@ -418,8 +418,7 @@ static struct conn *conn_of(struct cg_httpd *h, struct evhttp_connection *evcon)
     if (fd >= 0 && (size_t)fd < h->nby_fd && h->by_fd[fd] != NULL && h->by_fd[fd]->bev == bev)
         return h->by_fd[fd];
     struct cg_list *it, *tmp;
-    cg_list_foreach_safe(it, tmp, &h->conns)
-    {
+    cg_list_foreach_safe (it, tmp, &h->conns) {
         struct conn *c = cg_list_entry(it, struct conn, link);
         if (c->bev == bev) {
             if (c->evcon == NULL)
@@ -728,8 +727,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     int err = EVUTIL_SOCKET_ERROR();
     struct cg_httpd *h = NULL;
     struct cg_list *it, *tmp;
-    cg_list_foreach_safe(it, tmp, &listening)
-    {
+    cg_list_foreach_safe (it, tmp, &listening) {
         struct cg_httpd *s = cg_list_entry(it, struct cg_httpd, listening_link);
         if (s->http == arg)
             h = s;
@@ -1053,7 +1051,6 @@ const char *cg_http_req_bearer(const struct cg_http_req *req)
         h++;
     return *h ? h : NULL;
 }
-
 
 /* ---- replies ---- */
 

@@ -298,8 +298,7 @@ static void handle_page(struct tw_op *op, const struct cg_httpc_result *hres)
     op->pages++;
     size_t i;
     const json_t *item;
-    json_array_foreach(list, i, item)
-    {
+    json_array_foreach (list, i, item) {
         if (!json_is_object(item))
             continue;
         if (op->kind == OP_FIND_QUEUE) {

@@ -128,8 +128,7 @@ static const char *error_text(const json_t *root, int *concurrency)
     } else if (json_is_array(m)) {
         size_t i;
         const json_t *e;
-        json_array_foreach(m, i, e)
-        {
+        json_array_foreach (m, i, e) {
             if (!json_is_string(e))
                 continue;
             if (text == NULL)

@@ -30,8 +30,7 @@ static int depth_of(const json_t *v)
     if (json_is_object(v)) {
         const char *key;
         json_t *member;
-        json_object_foreach((json_t *)v, key, member)
-        {
+        json_object_foreach ((json_t *)v, key, member) {
             int d = depth_of(member);
             max = d > max ? d : max;
         }

@@ -199,8 +199,7 @@ void cgt_srv_stop(struct cgt_srv *s)
     /* The loop is gone: this thread owns everything now. The requests still
      * held back are freed with their connections by evhttp_free(). */
     struct cg_list *it, *tmp;
-    cg_list_foreach_safe(it, tmp, &s->held)
-    {
+    cg_list_foreach_safe (it, tmp, &s->held) {
         free_held(cg_list_entry(it, struct held, link));
     }
     if (s->http)

@@ -28,8 +28,7 @@ static void collect(struct cg_list *head, int *out, int *n)
 {
     struct cg_list *it, *tmp;
     *n = 0;
-    cg_list_foreach_safe(it, tmp, head)
-    {
+    cg_list_foreach_safe (it, tmp, head) {
         out[(*n)++] = cg_list_entry(it, struct item, link)->v;
     }
 }
@@ -61,8 +60,7 @@ static void test_list(void **state)
 
     /* Removing the current element while iterating is allowed. */
     struct cg_list *p, *tmp;
-    cg_list_foreach_safe(p, tmp, &head)
-    {
+    cg_list_foreach_safe (p, tmp, &head) {
         struct item *x = cg_list_entry(p, struct item, link);
         if (x->v % 2 == 1)
             cg_list_remove(p);

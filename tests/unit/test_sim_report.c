@@ -68,8 +68,7 @@ static json_t *invariant(json_t *root, const char *name)
     json_t *inv = json_object_get(root, "invariants");
     size_t i;
     json_t *v;
-    json_array_foreach(inv, i, v)
-    {
+    json_array_foreach (inv, i, v) {
         if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
             return v;
     }

@@ -534,8 +534,7 @@ static void assert_like(const char *where, const json_t *ex, const json_t *got)
         json_t *v;
         size_t last = 0;
         int first = 1;
-        json_object_foreach((json_t *)ex, key, v)
-        {
+        json_object_foreach ((json_t *)ex, key, v) {
             json_t *g = json_object_get(got, key);
             if (!g)
                 fail_msg("%s lacks %s (spec example)", where, key);
