@@ -37,6 +37,7 @@
 #include "net/httpd.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/url.h"
 #include "base/metrics.h"
 #include "net/periodic.h"
 #include "twilio/twiml.h"
@@ -109,52 +110,12 @@ static int put_num(struct cg_buf *b, double v)
     return cg_buf_appends(b, s);
 }
 
-/* Seconds since the epoch of a v1 date, "2015-08-18T08:46:15Z" (a fraction
- * and "+00:00" accepted); -1 for anything else. */
-static double iso_seconds(const char *s)
-{
-    int f[6];
-    static const char seps[] = "--T::";
-    const int width[6] = {4, 2, 2, 2, 2, 2};
-    const char *p = s;
-    if (p == NULL)
-        return -1;
-    for (int i = 0; i < 6; i++) {
-        int v = 0;
-        for (int k = 0; k < width[i]; k++, p++) {
-            if (*p < '0' || *p > '9')
-                return -1;
-            v = v * 10 + (*p - '0');
-        }
-        f[i] = v;
-        if (i < 5 && *p++ != seps[i])
-            return -1;
-    }
-    double frac = 0;
-    if (*p == '.') {
-        double scale = 0.1;
-        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-            frac += (*p - '0') * scale;
-    }
-    if (!(strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0) || f[1] < 1 || f[1] > 12 || f[2] < 1 ||
-        f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60)
-        return -1;
-    struct tm tm = {.tm_year = f[0] - 1900,
-                    .tm_mon = f[1] - 1,
-                    .tm_mday = f[2],
-                    .tm_hour = f[3],
-                    .tm_min = f[4],
-                    .tm_sec = f[5]};
-    time_t t = timegm(&tm);
-    return t == (time_t)-1 ? -1 : (double)t + frac;
-}
-
 /* The length of the cumulative window, 0 when the dates are missing or
  * make no sense (the estimator then assumes TaskRouter's default). */
 static double window_of(const json_t *it)
 {
-    double from = iso_seconds(cg_json_str(it, "cumulative.start_time"));
-    double to = iso_seconds(cg_json_str(it, "cumulative.end_time"));
+    double from = cg_iso8601_parse(cg_json_str(it, "cumulative.start_time"));
+    double to = cg_iso8601_parse(cg_json_str(it, "cumulative.end_time"));
     return from >= 0 && to > from ? to - from : 0;
 }
 
@@ -476,71 +437,6 @@ int cg_wt_etag_matches(const char *if_none_match, const char *etag)
             return 0;
         p += n + 1;
     }
-}
-
-/* "scheme://host:port" in lower case with the default port made explicit;
- * -1 for anything but http(s) or for user information in the authority. */
-static int origin_of(const char *url, char *out, size_t outlen)
-{
-    const char *sep = strstr(url, "://");
-    if (sep == NULL)
-        return -1;
-    size_t sl = (size_t)(sep - url);
-    long port;
-    if (sl == 4 && strncasecmp(url, "http", 4) == 0)
-        port = 80;
-    else if (sl == 5 && strncasecmp(url, "https", 5) == 0)
-        port = 443;
-    else
-        return -1;
-    const char *a = sep + 3;
-    size_t al = strcspn(a, "/?#");
-    if (al == 0 || memchr(a, '@', al) != NULL)
-        return -1;
-    const char *hend = a + al, *colon = NULL;
-    if (a[0] == '[') {
-        const char *rb = memchr(a, ']', al);
-        if (rb == NULL)
-            return -1;
-        hend = rb + 1;
-        if (hend < a + al) {
-            if (*hend != ':')
-                return -1;
-            colon = hend;
-        }
-    } else {
-        colon = memchr(a, ':', al);
-        if (colon)
-            hend = colon;
-    }
-    if (hend == a)
-        return -1;
-    if (colon != NULL && colon + 1 < a + al) {
-        long v = 0;
-        for (const char *p = colon + 1; p < a + al; p++) {
-            if (*p < '0' || *p > '9' || v > 65535)
-                return -1;
-            v = v * 10 + (*p - '0');
-        }
-        if (v < 1 || v > 65535)
-            return -1;
-        port = v;
-    }
-    int n = snprintf(out, outlen, "%.*s://%.*s:%ld", (int)sl, url, (int)(hend - a), a, port);
-    if (n < 0 || (size_t)n >= outlen)
-        return -1;
-    for (char *p = out; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return 0;
-}
-
-int cg_wt_same_origin(const char *base, const char *url)
-{
-    char a[512], b[512];
-    if (base == NULL || url == NULL || origin_of(base, a, sizeof a) != 0 ||
-        origin_of(url, b, sizeof b) != 0)
-        return 0;
-    return strcmp(a, b) == 0;
 }
 
 /* ================================================================== */
@@ -1305,7 +1201,7 @@ static void next_page(struct cg_waittime *w, char *next_url, long delay_ms)
     struct wt_refresh *rf = w->rf;
     const char *base = w->cfg->taskrouter_base_url;
     size_t max_pages = CG_WT_MAX_QUEUES / (size_t)w->cfg->wait_time_page_size + 2;
-    if (next_url != NULL && !cg_wt_same_origin(base, next_url)) {
+    if (next_url != NULL && !cg_url_same_origin(base, next_url)) {
         /* Following it would send our credentials to another host. */
         cg_log_error("twilio's next_page_url points to another host; not followed", "");
         free(next_url);
