@@ -40,6 +40,7 @@
 #include "base/url.h"
 #include "base/metrics.h"
 #include "net/periodic.h"
+#include "waittime/lua_scripts.h"
 #include "twilio/twiml.h"
 #include "twilio/signature.h"
 
@@ -585,59 +586,6 @@ static void idx_put(struct wt_index *x, const char *sid, size_t at)
 /* ================================================================== */
 /* The service                                                          */
 /* ================================================================== */
-
-/* Lock renewal and release (compare-and-set, compare-and-delete), the
- * fenced write of one refresh, and the version-checked read. Embedded here
- * rather than in src/lua because common.lua (prepended to those) is the
- * gate's. */
-static const char lua_renew[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-                                "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                                "end\n"
-                                "return 0\n";
-
-static const char lua_release[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-                                  "  return redis.call('DEL', KEYS[1])\n"
-                                  "end\n"
-                                  "return 0\n";
-
-/* KEYS: lock, version, meta, queues, names (one hash slot: {wt:<WS>}).
- * ARGV: token, names fetched now (1/0), then three counted lists of hash
- * pairs: meta, queues (SID -> record), names (name -> SID). HSET is fed in
- * chunks so that unpack() stays within Lua's stack. The seed's queue-times
- * key has no hash tag, so it is set by a separate command once this
- * fenced write succeeded (a script may touch one slot on Redis Cluster). */
-static const char lua_write[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end\n"
-    "local function put(key, at)\n"
-    "  local n = tonumber(ARGV[at])\n"
-    "  local first = at + 1\n"
-    "  local done = 0\n"
-    "  while done < n do\n"
-    "    local k = n - done\n"
-    "    if k > 200 then k = 200 end\n"
-    "    local from = first + 2 * done\n"
-    "    redis.call('HSET', key, unpack(ARGV, from, from + 2 * k - 1))\n"
-    "    done = done + k\n"
-    "  end\n"
-    "  return first + 2 * n\n"
-    "end\n"
-    "local v = redis.call('INCR', KEYS[2])\n"
-    "local nv = redis.call('HGET', KEYS[3], 'names_version')\n"
-    "if ARGV[2] == '1' then nv = v end\n"
-    "redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])\n"
-    "redis.call('HSET', KEYS[3], 'version', v)\n"
-    "if nv then redis.call('HSET', KEYS[3], 'names_version', nv) end\n"
-    "local i = put(KEYS[3], 3)\n"
-    "i = put(KEYS[4], i)\n"
-    "put(KEYS[5], i)\n"
-    "return v\n";
-
-/* KEYS: version, meta, queues. ARGV: the version the reader has. */
-static const char lua_read[] = "local v = redis.call('GET', KEYS[1])\n"
-                               "if not v then return {'0'} end\n"
-                               "if v == ARGV[1] then return {v} end\n"
-                               "return {v, redis.call('HGETALL', KEYS[2]),\n"
-                               "        redis.call('HGETALL', KEYS[3])}\n";
 
 enum op_kind { OP_READ, OP_LOCK, OP_RELEASE, OP_WRITE, OP_WRITE_SEED, OP_HTTP };
 
@@ -1996,10 +1944,10 @@ struct cg_waittime *cg_waittime_new(struct event_base *base, const struct cg_con
     if (w->backoff_cap_ms > BACKOFF_MAX_MS)
         w->backoff_cap_ms = BACKOFF_MAX_MS;
 
-    w->s_read = cg_redis_script(redis, "wt_read", lua_read);
-    w->s_renew = cg_redis_script(redis, "wt_renew", lua_renew);
-    w->s_release = cg_redis_script(redis, "wt_release", lua_release);
-    w->s_write = cg_redis_script(redis, "wt_write", lua_write);
+    w->s_read = cg_redis_script(redis, "wt_read", cg_wt_lua_read);
+    w->s_renew = cg_redis_script(redis, "wt_renew", cg_wt_lua_renew);
+    w->s_release = cg_redis_script(redis, "wt_release", cg_wt_lua_release);
+    w->s_write = cg_redis_script(redis, "wt_write", cg_wt_lua_write);
     if (w->s_read < 0 || w->s_renew < 0 || w->s_release < 0 || w->s_write < 0) {
         cg_err_set(err, errlen, "cannot register the wait-time scripts");
         cg_waittime_free(w);
