@@ -15,7 +15,7 @@
 #include "base/fmacros.h"
 
 #include "base/err.h"
-#include "waittime/waittime.h"
+#include "waittime/internal.h"
 
 #include <ctype.h>
 #include <event2/event.h>
@@ -60,348 +60,6 @@
 #define REPLY_MAX            (64 * 1024 * 1024)
 #define META_PAIRS           9
 
-/* ================================================================== */
-/* Pure helpers                                                         */
-/* ================================================================== */
-
-static int is_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int cg_wt_sid_valid(const char *s)
-{
-    if (s == NULL || s[0] != 'W' || s[1] != 'Q')
-        return 0;
-    for (int i = 2; i < CG_WT_SID_LEN; i++)
-        if (!is_hex((unsigned char)s[i]))
-            return 0;
-    return s[CG_WT_SID_LEN] == '\0';
-}
-
-/* A figure from TaskRouter: any JSON number; absent, null, negative or
- * absurd values read as 0 (a figure we cannot trust must not become a wait). */
-static double fig(const json_t *o, const char *path)
-{
-    double v;
-    if (cg_json_num(o, path, &v) != 0 || !isfinite(v) || v < 0 || v > 1e12)
-        return 0;
-    return v;
-}
-
-static long count_fig(const json_t *o, const char *path)
-{
-    double v = fig(o, path);
-    return v > 1e9 ? 1000000000L : (long)v;
-}
-
-/* Shortest text that reads back as the same double; integral values
- * without a fraction. Non-finite values (never valid JSON) print as 0. */
-static int put_num(struct cg_buf *b, double v)
-{
-    if (!isfinite(v))
-        v = 0;
-    v += 0.0; /* -0.0 prints as 0 */
-    if (v == floor(v) && fabs(v) < 1e15)
-        return cg_buf_printf(b, "%.0f", v);
-    char s[40];
-    snprintf(s, sizeof s, "%.15g", v);
-    if (strtod(s, NULL) != v)
-        snprintf(s, sizeof s, "%.17g", v);
-    return cg_buf_appends(b, s);
-}
-
-/* The length of the cumulative window, 0 when the dates are missing or
- * make no sense (the estimator then assumes TaskRouter's default). */
-static double window_of(const json_t *it)
-{
-    double from = cg_iso8601_parse(cg_json_str(it, "cumulative.start_time"));
-    double to = cg_iso8601_parse(cg_json_str(it, "cumulative.end_time"));
-    return from >= 0 && to > from ? to - from : 0;
-}
-
-static void compute_estimate(struct cg_wt_record *r)
-{
-    struct cg_tq_input in = {
-        .pending_tasks = r->pending,
-        .available_workers = r->available,
-        .busy_workers = r->busy,
-        .longest_waiting_s = r->longest_s,
-        .accepted = r->accepted,
-        .canceled = r->canceled,
-        .window_s = r->window_s,
-        .accept_min_s = r->accept_min_s,
-    };
-    r->estimate_s = cg_tq_estimate_seconds(&in);
-}
-
-void cg_wt_record_clear(struct cg_wt_record *r)
-{
-    if (r == NULL)
-        return;
-    free(r->name);
-    memset(r, 0, sizeof *r);
-}
-
-/* The list of a v1 page: the array named by meta.key, else dflt_key; and
- * meta.next_page_url. -1 when the page does not have that shape. */
-static int page_shape(const json_t *root, const char *dflt_key, const json_t **list,
-                      char **next_url, char *err, size_t errlen)
-{
-    if (!json_is_object(root)) {
-        cg_err_set(err, errlen, "page is not a JSON object");
-        return -1;
-    }
-    const json_t *meta = json_object_get(root, "meta");
-    if (meta != NULL && !json_is_object(meta)) {
-        cg_err_set(err, errlen, "meta is not an object");
-        return -1;
-    }
-    const char *key = meta ? cg_json_str(meta, "key") : NULL;
-    if (key == NULL)
-        key = dflt_key;
-    *list = json_object_get(root, key);
-    if (!json_is_array(*list)) {
-        cg_err_set(err, errlen, "no %s array in the page", key);
-        return -1;
-    }
-    const json_t *next = meta ? json_object_get(meta, "next_page_url") : NULL;
-    if (next != NULL && !json_is_null(next) && !json_is_string(next)) {
-        cg_err_set(err, errlen, "meta.next_page_url is not a string");
-        return -1;
-    }
-    const char *s = json_is_string(next) ? json_string_value(next) : NULL;
-    if (s != NULL && strlen(s) > CG_WT_MAX_URL) {
-        cg_err_set(err, errlen, "meta.next_page_url is too long");
-        return -1;
-    }
-    *next_url = s != NULL && s[0] ? cg_strdup(s) : NULL;
-    return 0;
-}
-
-/* A v1 page parsed, with its list and next page URL; NULL (err set) when
- * it is not JSON or not that shape. The caller drops the returned root. */
-static json_t *open_page(const char *body, size_t len, const char *dflt_key, const json_t **list,
-                         char **next_url, char *err, size_t errlen)
-{
-    *next_url = NULL;
-    json_t *root = cg_json_parse(body, len, CG_JSON_MAX_DEPTH, err, errlen);
-    if (root != NULL && page_shape(root, dflt_key, list, next_url, err, errlen) != 0) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
-}
-
-int cg_wt_parse_stats(const char *body, size_t len, size_t max_items, struct cg_wt_record **items,
-                      size_t *n, size_t *skipped, char **next_url, char *err, size_t errlen)
-{
-    const json_t *list;
-    json_t *root = open_page(body, len, "task_queues_statistics", &list, next_url, err, errlen);
-    if (root == NULL)
-        return -1;
-    size_t count = json_array_size(list);
-    if (count > 0)
-        *items = cg_realloc(*items, (*n + count) * sizeof **items);
-    for (size_t i = 0; i < count; i++) {
-        const json_t *it = json_array_get(list, i);
-        const char *sid = json_is_object(it) ? cg_json_str(it, "task_queue_sid") : NULL;
-        if (sid == NULL || !cg_wt_sid_valid(sid) || *n >= max_items) {
-            (*skipped)++;
-            continue;
-        }
-        struct cg_wt_record *r = &(*items)[(*n)++];
-        memset(r, 0, sizeof *r);
-        memcpy(r->sid, sid, CG_WT_SID_LEN + 1);
-        double v;
-        if (cg_json_num(it, "cumulative.wait_duration_in_queue_until_accepted.avg", &v) == 0) {
-            r->wait_in_queue = 1;
-            r->wait_s = fig(it, "cumulative.wait_duration_in_queue_until_accepted.avg");
-        } else {
-            r->wait_s = fig(it, "cumulative.avg_task_acceptance_time");
-        }
-        r->avg_accept_s = fig(it, "cumulative.avg_task_acceptance_time");
-        r->longest_s = fig(it, "realtime.longest_task_waiting_age");
-        r->pending = count_fig(it, "realtime.tasks_by_status.pending");
-        r->available = count_fig(it, "realtime.total_available_workers");
-        r->eligible = count_fig(it, "realtime.total_eligible_workers");
-        long busy = count_fig(it, "realtime.tasks_by_status.assigned") +
-                    count_fig(it, "realtime.tasks_by_status.reserved") +
-                    count_fig(it, "realtime.tasks_by_status.wrapping");
-        /* Within what a count reads back as from Redis. */
-        r->busy = busy > 1000000000L ? 1000000000L : busy;
-        r->accepted = count_fig(it, "cumulative.reservations_accepted");
-        r->canceled = count_fig(it, "cumulative.tasks_canceled");
-        r->window_s = window_of(it);
-        if (cg_json_num(it, "cumulative.wait_duration_until_accepted.min", &v) == 0)
-            r->accept_min_s = fig(it, "cumulative.wait_duration_until_accepted.min");
-        else
-            r->accept_min_s = fig(it, "cumulative.wait_duration_in_queue_until_accepted.min");
-        compute_estimate(r);
-    }
-    json_decref(root);
-    return 0;
-}
-
-int cg_wt_parse_names(const char *body, size_t len, size_t max_items, struct cg_wt_name **items,
-                      size_t *n, char **next_url, char *err, size_t errlen)
-{
-    const json_t *list;
-    json_t *root = open_page(body, len, "task_queues", &list, next_url, err, errlen);
-    if (root == NULL)
-        return -1;
-    size_t count = json_array_size(list);
-    if (count > 0)
-        *items = cg_realloc(*items, (*n + count) * sizeof **items);
-    for (size_t i = 0; i < count && *n < max_items; i++) {
-        const json_t *it = json_array_get(list, i);
-        const char *sid = json_is_object(it) ? cg_json_str(it, "sid") : NULL;
-        const char *name = sid ? cg_json_str(it, "friendly_name") : NULL;
-        /* A name that is absent or absurdly long is left out rather than cut:
-         * a cut name would never match what an operator types. */
-        if (sid == NULL || !cg_wt_sid_valid(sid) || name == NULL || name[0] == '\0' ||
-            strlen(name) > CG_WT_MAX_NAME)
-            continue;
-        struct cg_wt_name *nm = &(*items)[(*n)++];
-        memcpy(nm->sid, sid, CG_WT_SID_LEN + 1);
-        nm->name = cg_strdup(name);
-    }
-    json_decref(root);
-    return 0;
-}
-
-long long cg_wt_seed_seconds(double wait_s)
-{
-    if (!isfinite(wait_s) || wait_s <= 0)
-        return 0;
-    if (wait_s > 1e15)
-        return 1000000000000000LL;
-    return (long long)floor(wait_s + 0.5);
-}
-
-int cg_wt_seed_json(const struct cg_wt_record *recs, size_t n, struct cg_buf *out)
-{
-    size_t mark = out->len;
-    int rc = cg_buf_appends(out, "{\"queues\":{");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char ts[25];
-        cg_iso8601_ms(recs[i].fetched_ms, ts);
-        rc = cg_buf_printf(out, "%s\"%s\":{\"waittime\":%lld,\"timestamp\":\"%s\"}", i ? "," : "",
-                           recs[i].sid, cg_wt_seed_seconds(recs[i].wait_s), ts);
-    }
-    if (rc == 0)
-        rc = cg_buf_appends(out, "}}");
-    if (rc != 0) {
-        out->len = mark;
-        if (out->data)
-            out->data[mark] = '\0';
-    }
-    return rc;
-}
-
-int cg_wt_seed_answer(double wait_s, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "{\"waittime\":\"%lld\"}", cg_wt_seed_seconds(wait_s));
-    return n < 0 || (size_t)n >= outlen ? -1 : n;
-}
-
-static int put_str_or_null(struct cg_buf *b, const char *s)
-{
-    return s ? cg_buf_append_json_str(b, s, strlen(s)) : cg_buf_appends(b, "null");
-}
-
-int cg_wt_record_json(const struct cg_wt_record *r, uint64_t now_ms, int stale, struct cg_buf *out)
-{
-    char ts[25];
-    cg_iso8601_ms(r->fetched_ms, ts);
-    long long age = now_ms > r->fetched_ms ? (long long)((now_ms - r->fetched_ms) / 1000) : 0;
-    int rc = cg_buf_printf(out, "{\"sid\":\"%s\",\"friendlyName\":", r->sid);
-    rc |= put_str_or_null(out, r->name);
-    rc |= cg_buf_appends(out, ",\"waitTime\":");
-    rc |= put_num(out, r->wait_s);
-    rc |= cg_buf_printf(out, ",\"estimateSeconds\":%lld", cg_wt_seed_seconds(r->estimate_s));
-    rc |= cg_buf_appends(out, ",\"avgTaskAcceptanceTime\":");
-    rc |= put_num(out, r->avg_accept_s);
-    rc |= cg_buf_appends(out, ",\"longestTaskWaitingAge\":");
-    rc |= put_num(out, r->longest_s);
-    rc |= cg_buf_printf(out,
-                        ",\"pendingTasks\":%ld,\"availableWorkers\":%ld,\"eligibleWorkers\":%ld,"
-                        "\"fetchedAt\":\"%s\",\"ageSeconds\":%lld,\"stale\":%s}",
-                        r->pending, r->available, r->eligible, ts, age, stale ? "true" : "false");
-    return rc ? -1 : 0;
-}
-
-int cg_wt_record_encode(const struct cg_wt_record *r, struct cg_buf *out)
-{
-    char ts[25];
-    cg_iso8601_ms(r->fetched_ms, ts);
-    int rc = cg_buf_printf(out, "{\"sid\":\"%s\",\"friendly_name\":", r->sid);
-    rc |= put_str_or_null(out, r->name);
-    rc |= cg_buf_appends(out, ",\"wait\":");
-    rc |= put_num(out, r->wait_s);
-    rc |= cg_buf_printf(out, ",\"wait_in_queue\":%s,\"avg_task_acceptance_time\":",
-                        r->wait_in_queue ? "true" : "false");
-    rc |= put_num(out, r->avg_accept_s);
-    rc |= cg_buf_appends(out, ",\"longest_task_waiting_age\":");
-    rc |= put_num(out, r->longest_s);
-    rc |= cg_buf_printf(out,
-                        ",\"pending_tasks\":%ld,\"total_available_workers\":%ld,"
-                        "\"total_eligible_workers\":%ld,\"busy_workers\":%ld,"
-                        "\"reservations_accepted\":%ld,\"tasks_canceled\":%ld,\"window\":",
-                        r->pending, r->available, r->eligible, r->busy, r->accepted, r->canceled);
-    rc |= put_num(out, r->window_s);
-    rc |= cg_buf_appends(out, ",\"accept_min\":");
-    rc |= put_num(out, r->accept_min_s);
-    rc |= cg_buf_appends(out, ",\"estimate\":");
-    rc |= put_num(out, r->estimate_s);
-    rc |= cg_buf_printf(out, ",\"fetched_at\":\"%s\",\"fetched_ms\":%llu,\"stale\":%s}", ts,
-                        (unsigned long long)r->fetched_ms, r->stale ? "true" : "false");
-    return rc ? -1 : 0;
-}
-
-int cg_wt_record_decode(const char *json, size_t len, struct cg_wt_record *r)
-{
-    char err[128];
-    json_t *j = cg_json_parse(json, len, 4, err, sizeof err);
-    if (j == NULL)
-        return -1;
-    const char *sid = cg_json_str(j, "sid");
-    const char *name = cg_json_str(j, "friendly_name");
-    long long ms = 0;
-    int stale = 0, inq = 0;
-    if (sid == NULL || !cg_wt_sid_valid(sid) || cg_json_int(j, "fetched_ms", &ms) != 0 || ms < 0 ||
-        (name != NULL && strlen(name) > CG_WT_MAX_NAME)) {
-        json_decref(j);
-        return -1;
-    }
-    (void)cg_json_bool(j, "stale", &stale);
-    (void)cg_json_bool(j, "wait_in_queue", &inq);
-    memset(r, 0, sizeof *r);
-    memcpy(r->sid, sid, CG_WT_SID_LEN + 1);
-    r->name = name && name[0] ? cg_strdup(name) : NULL;
-    r->wait_s = fig(j, "wait");
-    r->wait_in_queue = inq;
-    r->avg_accept_s = fig(j, "avg_task_acceptance_time");
-    r->longest_s = fig(j, "longest_task_waiting_age");
-    r->pending = count_fig(j, "pending_tasks");
-    r->available = count_fig(j, "total_available_workers");
-    r->eligible = count_fig(j, "total_eligible_workers");
-    /* Absent in records of older writers: read as 0, which the estimator
-     * takes as "no throughput figure". */
-    r->busy = count_fig(j, "busy_workers");
-    r->accepted = count_fig(j, "reservations_accepted");
-    r->canceled = count_fig(j, "tasks_canceled");
-    r->window_s = fig(j, "window");
-    r->accept_min_s = fig(j, "accept_min");
-    r->fetched_ms = (uint64_t)ms;
-    r->stale = stale;
-    /* Recomputed rather than trusted: an older writer may have used an
-     * older estimator. */
-    compute_estimate(r);
-    json_decref(j);
-    return 0;
-}
-
 /* Strips blanks and a W/ prefix: If-None-Match uses the weak comparison. */
 static void tag_span(const char *s, size_t n, const char **out, size_t *outlen)
 {
@@ -438,149 +96,6 @@ int cg_wt_etag_matches(const char *if_none_match, const char *etag)
             return 0;
         p += n + 1;
     }
-}
-
-/* ================================================================== */
-/* The snapshot every instance serves from                              */
-/* ================================================================== */
-
-struct wt_snap {
-    struct cg_wt_record *recs; /* sorted by SID, case-insensitively */
-    size_t n;
-    const struct cg_wt_record **by_name; /* sorted by name, one per name */
-    size_t nnames;
-    uint64_t version;
-    uint64_t refreshed_ms; /* wall clock of the write */
-    uint64_t next_ms;      /* wall clock of the next scheduled refresh */
-    char etag[64];
-};
-
-static int rec_cmp(const void *a, const void *b)
-{
-    return strcasecmp(((const struct cg_wt_record *)a)->sid, ((const struct cg_wt_record *)b)->sid);
-}
-
-static int key_cmp(const void *key, const void *elem)
-{
-    return strcasecmp(key, ((const struct cg_wt_record *)elem)->sid);
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-    const struct cg_wt_record *x = *(const struct cg_wt_record *const *)a;
-    const struct cg_wt_record *y = *(const struct cg_wt_record *const *)b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : strcasecmp(x->sid, y->sid);
-}
-
-static int name_key_cmp(const void *key, const void *elem)
-{
-    return strcmp(key, (*(const struct cg_wt_record *const *)elem)->name);
-}
-
-static void snap_free(struct wt_snap *s)
-{
-    if (s == NULL)
-        return;
-    for (size_t i = 0; i < s->n; i++)
-        free(s->recs[i].name);
-    free(s->recs);
-    free(s->by_name);
-    free(s);
-}
-
-/* Takes ownership of recs. When two queues share a friendly name the one
- * with the lower SID answers to it, so every instance picks the same. */
-static struct wt_snap *snap_build(struct cg_wt_record *recs, size_t n)
-{
-    struct wt_snap *s = cg_calloc(1, sizeof *s);
-    s->recs = recs;
-    s->n = n;
-    if (n > 1)
-        qsort(recs, n, sizeof *recs, rec_cmp);
-    s->by_name = cg_calloc(n ? n : 1, sizeof *s->by_name);
-    for (size_t i = 0; i < n; i++)
-        if (recs[i].name)
-            s->by_name[s->nnames++] = &recs[i];
-    if (s->nnames > 1)
-        qsort(s->by_name, s->nnames, sizeof *s->by_name, name_cmp);
-    size_t k = 0;
-    for (size_t i = 0; i < s->nnames; i++)
-        if (k == 0 || strcmp(s->by_name[k - 1]->name, s->by_name[i]->name) != 0)
-            s->by_name[k++] = s->by_name[i];
-    s->nnames = k;
-    return s;
-}
-
-static void snap_set_version(struct wt_snap *s, uint64_t version, uint64_t refreshed_ms)
-{
-    s->version = version;
-    s->refreshed_ms = refreshed_ms;
-    /* The refresh time tells apart the versions of two Redis lifetimes (the
-     * counter starts again at 1 after a Redis loss). */
-    snprintf(s->etag, sizeof s->etag, "W/\"%llu-%llx\"", (unsigned long long)version,
-             (unsigned long long)refreshed_ms);
-}
-
-static const struct cg_wt_record *snap_find(const struct wt_snap *s, const char *sid)
-{
-    if (s == NULL || s->n == 0)
-        return NULL;
-    return bsearch(sid, s->recs, s->n, sizeof *s->recs, key_cmp);
-}
-
-static const struct cg_wt_record *snap_find_name(const struct wt_snap *s, const char *name)
-{
-    if (s == NULL || s->nnames == 0)
-        return NULL;
-    const struct cg_wt_record *const *p =
-        bsearch(name, s->by_name, s->nnames, sizeof *s->by_name, name_key_cmp);
-    return p ? *p : NULL;
-}
-
-/* ---- SID -> index of the working set during a refresh ---- */
-
-struct wt_index {
-    uint32_t *slot; /* record index + 1; 0 is empty */
-    size_t mask;
-};
-
-static uint64_t sid_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (uint64_t)tolower((unsigned char)*s);
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static void idx_init(struct wt_index *x, size_t entries)
-{
-    size_t cap = 64;
-    while (cap < entries * 2)
-        cap *= 2;
-    x->slot = cg_calloc(cap, sizeof *x->slot);
-    x->mask = cap - 1;
-}
-
-static long idx_find(const struct wt_index *x, const struct cg_wt_record *recs, const char *sid)
-{
-    for (size_t i = sid_hash(sid) & x->mask;; i = (i + 1) & x->mask) {
-        uint32_t v = x->slot[i];
-        if (v == 0)
-            return -1;
-        if (strcasecmp(recs[v - 1].sid, sid) == 0)
-            return (long)v - 1;
-    }
-}
-
-static void idx_put(struct wt_index *x, const char *sid, size_t at)
-{
-    size_t i = sid_hash(sid) & x->mask;
-    while (x->slot[i] != 0)
-        i = (i + 1) & x->mask;
-    x->slot[i] = (uint32_t)at + 1;
 }
 
 /* ================================================================== */
@@ -734,7 +249,7 @@ static void count_request(struct cg_waittime *w, const char *endpoint, long stat
 
 static void install(struct cg_waittime *w, struct wt_snap *s)
 {
-    snap_free(w->snap);
+    wt_snap_free(w->snap);
     w->snap = s;
     w->installs++;
     size_t stale = 0;
@@ -915,8 +430,8 @@ static void on_read(const redisReply *r, const char *err, void *arg)
     }
     if (bad)
         cg_log_warn("wait-time records in redis could not be read", "bad=%zu", bad);
-    struct wt_snap *s = snap_build(recs, n);
-    snap_set_version(s, v, refreshed);
+    struct wt_snap *s = wt_snap_build(recs, n);
+    wt_snap_set_version(s, v, refreshed);
     s->next_ms = next;
     install(w, s);
     w->known_version = v;
@@ -961,7 +476,7 @@ static void refresh_free(struct wt_refresh *rf)
     for (size_t i = 0; i < rf->nnames; i++)
         free(rf->names[i].name);
     free(rf->names);
-    snap_free(rf->result);
+    wt_snap_free(rf->result);
     free(rf);
 }
 
@@ -1062,7 +577,7 @@ static void apply_stats(struct cg_waittime *w, struct cg_wt_record *items, size_
     for (size_t i = 0; i < n; i++) {
         struct cg_wt_record *it = &items[i];
         it->fetched_ms = fetched_ms;
-        long at = idx_find(&rf->idx, rf->recs, it->sid);
+        long at = wt_idx_find(&rf->idx, rf->recs, it->sid);
         if (at < 0) {
             if (rf->n >= CG_WT_MAX_QUEUES) {
                 rf->dropped++;
@@ -1075,7 +590,7 @@ static void apply_stats(struct cg_waittime *w, struct cg_wt_record *items, size_
             }
             at = (long)rf->n++;
             memset(&rf->recs[at], 0, sizeof rf->recs[at]);
-            idx_put(&rf->idx, it->sid, (size_t)at);
+            wt_idx_put(&rf->idx, it->sid, (size_t)at);
         }
         struct cg_wt_record *r = &rf->recs[at];
         char *name = r->name;
@@ -1365,11 +880,11 @@ static void refresh_start(struct cg_waittime *w)
     rf->cap = n > 64 ? n : 64;
     rf->recs = cg_calloc(rf->cap, sizeof *rf->recs);
     rf->seen = cg_calloc(rf->cap, 1);
-    idx_init(&rf->idx, CG_WT_MAX_QUEUES);
+    wt_idx_init(&rf->idx, CG_WT_MAX_QUEUES);
     for (size_t i = 0; i < n; i++) {
         rf->recs[i] = s->recs[i];
         rf->recs[i].name = s->recs[i].name ? cg_strdup(s->recs[i].name) : NULL;
-        idx_put(&rf->idx, rf->recs[i].sid, i);
+        wt_idx_put(&rf->idx, rf->recs[i].sid, i);
     }
     rf->n = n;
     w->rf = rf;
@@ -1410,7 +925,7 @@ static void on_written(const redisReply *r, const char *err, void *arg)
          * with the next refresh. The version stays: followers keep theirs. */
         struct wt_snap *s = rf->result;
         rf->result = NULL;
-        snap_set_version(s, w->snap ? w->snap->version : 0, cg_wall_ms());
+        wt_snap_set_version(s, w->snap ? w->snap->version : 0, cg_wall_ms());
         s->next_ms = rf->started_ms + (uint64_t)w->poll_ms;
         install(w, s);
         refresh_end(w, 0);
@@ -1435,7 +950,7 @@ static void on_written(const redisReply *r, const char *err, void *arg)
     rf->result = NULL;
     install(w, s);
     w->known_version = s->version = (uint64_t)r->integer;
-    snap_set_version(s, s->version, s->refreshed_ms);
+    wt_snap_set_version(s, s->version, s->refreshed_ms);
     if (rf->names_read)
         w->names_version = s->version;
     refresh_end(w, 1);
@@ -1464,7 +979,7 @@ static void refresh_write(struct cg_waittime *w)
     if (rf->nnames > 0) {
         rf->names_read = 1;
         for (size_t i = 0; i < rf->nnames; i++) {
-            long at = idx_find(&rf->idx, rf->recs, rf->names[i].sid);
+            long at = wt_idx_find(&rf->idx, rf->recs, rf->names[i].sid);
             if (at < 0)
                 continue;
             free(rf->recs[at].name);
@@ -1498,9 +1013,9 @@ static void refresh_write(struct cg_waittime *w)
         copy[i] = rf->recs[i];
         copy[i].name = rf->recs[i].name ? cg_strdup(rf->recs[i].name) : NULL;
     }
-    struct wt_snap *s = snap_build(copy, rf->n);
+    struct wt_snap *s = wt_snap_build(copy, rf->n);
     uint64_t now = cg_wall_ms();
-    snap_set_version(s, 0, now);
+    wt_snap_set_version(s, 0, now);
     s->next_ms = rf->started_ms + (uint64_t)w->poll_ms;
     rf->result = s;
 
@@ -1731,7 +1246,7 @@ static void handle_get_queue_times(struct cg_http_req *req, void *arg)
     }
     if (!have_data(w, req))
         return;
-    const struct cg_wt_record *r = snap_find(w->snap, sid);
+    const struct cg_wt_record *r = wt_snap_find(w->snap, sid);
     if (r == NULL) {
         cg_http_reply_error(req, 404, "not_found", "no such TaskQueue in this workspace");
         return;
@@ -1806,7 +1321,7 @@ static void handle_wait_times(struct cg_http_req *req, void *arg)
         }
         if (!have_data(w, req))
             return;
-        const struct cg_wt_record *r = snap_find(w->snap, rest);
+        const struct cg_wt_record *r = wt_snap_find(w->snap, rest);
         if (r == NULL)
             cg_http_reply_error(req, 404, "not_found", "no such TaskQueue in this workspace");
         else
@@ -1820,7 +1335,7 @@ static void handle_wait_times(struct cg_http_req *req, void *arg)
         }
         if (!have_data(w, req))
             return;
-        const struct cg_wt_record *r = snap_find_name(w->snap, name);
+        const struct cg_wt_record *r = wt_snap_find_name(w->snap, name);
         if (r == NULL)
             cg_http_reply_error(req, 404, "not_found", "no TaskQueue with this friendly name");
         else
@@ -1836,7 +1351,7 @@ char *cg_waittime_hold_twiml(struct cg_waittime *w, const char *queue_sid, doubl
 {
     if (w == NULL || queue_sid == NULL || !cg_wt_sid_valid(queue_sid))
         return NULL;
-    const struct cg_wt_record *r = snap_find(w->snap, queue_sid);
+    const struct cg_wt_record *r = wt_snap_find(w->snap, queue_sid);
     if (r == NULL)
         return NULL;
     char phrase[96], say[160];
@@ -2020,7 +1535,7 @@ void cg_waittime_free(struct cg_waittime *w)
     if (w->page_timer)
         event_free(w->page_timer);
     refresh_free(w->rf);
-    snap_free(w->snap);
+    wt_snap_free(w->snap);
     free_urls(w->page_urls, w->npage_urls);
     free(w);
 }
