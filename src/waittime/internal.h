@@ -10,7 +10,8 @@
  *                TaskQueues list
  *   snapshot.c   the immutable snapshot every instance serves from, and the
  *                SID index of a refresh's working set
- *   waittime.c   the service: lock, refresh, HTTP, life cycle
+ *   endpoints.c  /get-queue-times, /wait-times, ETags, and the hold TwiML
+ *   waittime.c   the service: lock, refresh, life cycle
  */
 #ifndef CG_WT_INTERNAL_H
 #define CG_WT_INTERNAL_H
@@ -20,7 +21,15 @@
 
 #include <jansson.h>
 
+#include "net/redis.h"
+
 #include "waittime/waittime.h"
+
+struct event;
+struct cg_periodic;
+
+/* The largest answer or Redis value the service builds (all queues). */
+#define WT_REPLY_MAX (64 * 1024 * 1024)
 
 /* ---- record.c ---- */
 
@@ -66,5 +75,99 @@ void wt_idx_free(struct wt_index *x);
 /* The index of sid in recs, or -1. */
 long wt_idx_find(const struct wt_index *x, const struct cg_wt_record *recs, const char *sid);
 void wt_idx_put(struct wt_index *x, const char *sid, size_t at);
+
+/* ---- the service ---- */
+
+enum wt_op_kind { OP_READ, OP_LOCK, OP_RELEASE, OP_WRITE, OP_WRITE_SEED, OP_HTTP };
+
+/* Context of one Redis command or HTTP request. cg_waittime_free() sets w
+ * to NULL in those still out, so their late callbacks only free them. */
+struct wt_op {
+    struct cg_waittime *w;
+    enum wt_op_kind kind;
+    uint64_t installs; /* OP_READ: w->installs when sent */
+    struct wt_op *prev, *next;
+};
+
+enum wt_phase { PH_STATS, PH_NAMES, PH_WRITE };
+
+struct wt_refresh {
+    enum wt_phase phase;
+    uint64_t started_ms; /* wall */
+    uint64_t started_mono;
+    char *url; /* page to fetch next */
+    size_t page;
+    int attempt;
+    int busy;    /* a request or the write is out */
+    int aborted; /* leadership lost or shutdown: end at the next step */
+    int stats_requests, names_requests, retries;
+    int pages_ok, pages_failed;
+    int broken;       /* a statistics page was not read: the walk is incomplete */
+    int rate_limited; /* a page ended in 429s */
+    int unnamed;      /* a queue without a friendly name showed up */
+    double retry_after_s;
+    /* working set: the last snapshot's records, updated page by page */
+    struct cg_wt_record *recs;
+    size_t n, cap;
+    unsigned char *seen;
+    struct wt_index idx;
+    size_t dropped;
+    char **urls; /* statistics page URLs of this walk, by page index */
+    size_t nurls;
+    struct cg_wt_name *names;
+    size_t nnames;
+    int names_complete;
+    char *seed; /* the queue-times value of this refresh, set after the write */
+    size_t seed_len;
+    int names_read;
+    struct wt_snap *result; /* built for the write, installed after it */
+};
+
+struct cg_waittime {
+    struct event_base *base;
+    const struct cg_config *cfg;
+    struct cg_redis *redis;
+    struct cg_httpc *httpc;
+    struct cg_metrics *metrics;
+
+    int serving; /* a workspace is configured */
+    int polling; /* ... and the credentials to poll it */
+    const char *off_reason;
+    char ws[CG_WT_SID_LEN + 1];
+    char k_lock[96], k_version[96], k_meta[96], k_queues[96], k_names[96];
+    char token[224];
+    char stats_url[CG_WT_MAX_URL];
+    char names_url[CG_WT_MAX_URL];
+    long poll_ms, lock_ms, backoff_cap_ms;
+    int s_renew, s_release, s_write, s_read;
+
+    struct cg_periodic *tick;
+    struct event *page_timer;
+    struct wt_op *ops;
+
+    int redis_up;
+    int stopping;
+    int leader;
+    int was_leader; /* held the lock when Redis went away: try to reclaim it */
+    int lock_pending, read_pending, release_pending;
+
+    struct wt_snap *snap;
+    uint64_t known_version; /* in Redis, as last seen; 0 none */
+    uint64_t installs;
+    uint64_t next_ms;       /* shared schedule (meta), wall clock */
+    uint64_t names_version; /* version whose refresh read the names */
+    uint64_t hold_until;    /* monotonic: no refresh before (backoff) */
+    int rl_streak;          /* consecutive 429 / 5xx / transport failures */
+    unsigned long refreshes;
+
+    struct wt_refresh *rf;
+    char **page_urls; /* statistics page URLs of the last walk */
+    size_t npage_urls;
+};
+
+/* ---- endpoints.c ---- */
+
+/* Registers the service's routes; -1 with err filled when one cannot be. */
+int wt_routes_register(struct cg_waittime *w, struct cg_httpd *httpd, char *err, size_t errlen);
 
 #endif
