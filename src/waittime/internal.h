@@ -10,8 +10,17 @@
  *                TaskQueues list
  *   snapshot.c   the immutable snapshot every instance serves from, and the
  *                SID index of a refresh's working set
+ *   store.c      the Redis side every instance shares: request contexts that
+ *                may outlive the service, the version-checked reload,
+ *                installing a snapshot, the fenced write's arguments
+ *   poller.c     the leader lock and the refresh state machine
  *   endpoints.c  /get-queue-times, /wait-times, ETags, and the hold TwiML
- *   waittime.c   the service: lock, refresh, life cycle
+ *   waittime.c   the life cycle and the 1 s tick
+ *
+ * Everything runs on the event loop of cg_waittime_new(); nothing here is
+ * thread-safe. Records in a snapshot own their names; a snapshot owns its
+ * records; the service owns the snapshot it serves and the refresh in
+ * progress.
  */
 #ifndef CG_WT_INTERNAL_H
 #define CG_WT_INTERNAL_H
@@ -19,10 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/util.h>
 #include <jansson.h>
 
+#include "base/list.h"
 #include "net/redis.h"
-
 #include "waittime/waittime.h"
 
 struct event;
@@ -81,16 +91,18 @@ void wt_idx_put(struct wt_index *x, const char *sid, size_t at);
 enum wt_op_kind { OP_READ, OP_LOCK, OP_RELEASE, OP_WRITE, OP_WRITE_SEED, OP_HTTP };
 
 /* Context of one Redis command or HTTP request. cg_waittime_free() sets w
- * to NULL in those still out, so their late callbacks only free them. */
+ * to NULL in those still out (and unlinks them), so their late callbacks
+ * only free them. */
 struct wt_op {
     struct cg_waittime *w;
     enum wt_op_kind kind;
-    uint64_t installs; /* OP_READ: w->installs when sent */
-    struct wt_op *prev, *next;
+    uint64_t installs;   /* OP_READ: w->installs when sent */
+    struct cg_list link; /* in w->ops */
 };
 
 enum wt_phase { PH_STATS, PH_NAMES, PH_WRITE };
 
+/* The refresh in progress (w->rf): walk, names, write. */
 struct wt_refresh {
     enum wt_phase phase;
     uint64_t started_ms; /* wall */
@@ -106,7 +118,9 @@ struct wt_refresh {
     int rate_limited; /* a page ended in 429s */
     int unnamed;      /* a queue without a friendly name showed up */
     double retry_after_s;
-    /* working set: the last snapshot's records, updated page by page */
+    /* Working set: the last snapshot's records, updated page by page. Handed
+     * to the result snapshot when the write is built (recs is then NULL;
+     * n and seen stay for the summary). */
     struct cg_wt_record *recs;
     size_t n, cap;
     unsigned char *seen;
@@ -143,7 +157,7 @@ struct cg_waittime {
 
     struct cg_periodic *tick;
     struct event *page_timer;
-    struct wt_op *ops;
+    struct cg_list ops; /* struct wt_op, every request out */
 
     int redis_up;
     int stopping;
@@ -164,6 +178,52 @@ struct cg_waittime {
     char **page_urls; /* statistics page URLs of the last walk */
     size_t npage_urls;
 };
+
+/* ---- store.c ---- */
+
+struct wt_op *wt_op_new(struct cg_waittime *w, enum wt_op_kind kind);
+/* Unlinks and frees op; returns the service it belonged to, or NULL when
+ * the service is gone. */
+struct cg_waittime *wt_op_done(struct wt_op *op);
+/* Every op out loses its service (cg_waittime_free). */
+void wt_ops_orphan(struct cg_waittime *w);
+int wt_redis_ready(const struct cg_waittime *w);
+void wt_set_gauge(struct cg_waittime *w, const char *name, double v);
+/* Serves s from now on (takes ownership; the old snapshot is freed). */
+void wt_install(struct cg_waittime *w, struct wt_snap *s);
+/* Sends the version-checked read unless one is out; the answer reloads the
+ * snapshot when Redis holds a newer version. */
+void wt_read_step(struct cg_waittime *w);
+
+/* The arguments of the fenced write script (lua/write.lua) for snapshot s
+ * of refresh rf, written at now_ms. Owns what it points to. */
+struct wt_args {
+    const char **v;
+    size_t *len;
+    size_t n, cap;
+    char **owned;
+    size_t nowned, owned_cap;
+};
+void wt_write_args(struct wt_args *a, const struct cg_waittime *w, const struct wt_refresh *rf,
+                   const struct wt_snap *s, uint64_t now_ms);
+void wt_args_free(struct wt_args *a);
+
+/* ---- poller.c ---- */
+
+void wt_set_leader(struct cg_waittime *w, int leader);
+/* Applies for the lock, or renews it when held. */
+void wt_lock_step(struct cg_waittime *w);
+/* Starts a refresh when this instance leads and one is due. */
+void wt_maybe_refresh(struct cg_waittime *w);
+/* Leadership lost or shutdown: the request out (if any) finishes, then the
+ * refresh ends without writing. */
+void wt_refresh_abort(struct cg_waittime *w);
+/* On shutdown, once no request of ours is out, hands the lock over. */
+void wt_maybe_release(struct cg_waittime *w);
+void wt_refresh_free(struct wt_refresh *rf); /* NULL is a no-op */
+void wt_free_urls(char **urls, size_t n);
+/* The page timer's callback (arg: the service). */
+void wt_on_page_timer(evutil_socket_t fd, short what, void *arg);
 
 /* ---- endpoints.c ---- */
 
