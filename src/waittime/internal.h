@@ -13,7 +13,12 @@
  *   store.c      the Redis side every instance shares: request contexts that
  *                may outlive the service, the version-checked reload,
  *                installing a snapshot, the fenced write's arguments
- *   poller.c     the leader lock and the refresh state machine
+ *   poller.c     applying for and renewing the leader lock; the refresh's
+ *                start and its walk through the pages
+ *   write.c      the refresh's write: names, stale or gone queues, the new
+ *                snapshot, the fenced write and the seed's mirror
+ *   refresh.c    the end of a refresh (log, schedule, backoff) and giving
+ *                up leadership (leader flag, the lock's release)
  *   endpoints.c  /get-queue-times, /wait-times, ETags, and the hold TwiML
  *   waittime.c   the life cycle and the 1 s tick
  *
@@ -40,6 +45,8 @@ struct cg_periodic;
 
 /* The largest answer or Redis value the service builds (all queues). */
 #define WT_REPLY_MAX (64 * 1024 * 1024)
+/* The first step of every retry and refresh backoff (cg_backoff_ms). */
+#define WT_BACKOFF_BASE_MS 1000
 
 /* ---- record.c ---- */
 
@@ -208,20 +215,33 @@ void wt_write_args(struct wt_args *a, const struct cg_waittime *w, const struct 
                    const struct wt_snap *s, uint64_t now_ms);
 void wt_args_free(struct wt_args *a);
 
-/* ---- poller.c ---- */
+/* ---- refresh.c ---- */
 
 void wt_set_leader(struct cg_waittime *w, int leader);
+/* On shutdown, once no request of ours is out, hands the lock over. */
+void wt_maybe_release(struct cg_waittime *w);
+/* The end of w->rf, whatever happened (written: the write succeeded): logs,
+ * counts, schedules the next refresh, frees it, and releases the lock when
+ * shutting down. */
+void wt_refresh_end(struct cg_waittime *w, int written);
+/* Leadership lost or shutdown: the request out (if any) finishes, then the
+ * refresh ends without writing. */
+void wt_refresh_abort(struct cg_waittime *w);
+void wt_refresh_free(struct wt_refresh *rf); /* NULL is a no-op */
+void wt_free_urls(char **urls, size_t n);
+
+/* ---- write.c ---- */
+
+/* Builds the new snapshot of w->rf and writes it with one fenced script;
+ * ends the refresh when there is nothing to write or it cannot be sent. */
+void wt_refresh_write(struct cg_waittime *w);
+
+/* ---- poller.c ---- */
+
 /* Applies for the lock, or renews it when held. */
 void wt_lock_step(struct cg_waittime *w);
 /* Starts a refresh when this instance leads and one is due. */
 void wt_maybe_refresh(struct cg_waittime *w);
-/* Leadership lost or shutdown: the request out (if any) finishes, then the
- * refresh ends without writing. */
-void wt_refresh_abort(struct cg_waittime *w);
-/* On shutdown, once no request of ours is out, hands the lock over. */
-void wt_maybe_release(struct cg_waittime *w);
-void wt_refresh_free(struct wt_refresh *rf); /* NULL is a no-op */
-void wt_free_urls(char **urls, size_t n);
 /* The page timer's callback (arg: the service). */
 void wt_on_page_timer(evutil_socket_t fd, short what, void *arg);
 

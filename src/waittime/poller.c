@@ -1,10 +1,11 @@
 /*
- * poller.c - the elected poller: the leader lock (SET NX PX, renewed by a
- * compare-and-set script, released by a compare-and-delete one) and the
- * refresh, a small state machine driven by HTTP callbacks and one timer:
- * the statistics pages one after the other (never two requests at once),
- * then the TaskQueues list when names are due, then one fenced write
- * script. Only one refresh exists at a time (w->rf).
+ * poller.c - the elected poller: applying for the leader lock (SET NX PX)
+ * and renewing it (compare-and-set), and the refresh it leads, a small
+ * state machine driven by HTTP callbacks and one timer: the statistics
+ * pages one after the other (never two requests at once), then the
+ * TaskQueues list when names are due, then the write (write.c); its end
+ * and the lock's release are in refresh.c. Only one refresh exists at a
+ * time (w->rf).
  */
 #include "base/fmacros.h"
 
@@ -24,10 +25,6 @@
 #include "net/httpc.h"
 #include "waittime/internal.h"
 
-/* The seed's key, without a hash tag: its readers know it by this name. */
-#define SEED_KEY "queue-times"
-
-#define BACKOFF_BASE_MS      1000
 #define ATTEMPTS_TRANSIENT   3    /* 429, 5xx, transport errors */
 #define ATTEMPTS_BAD_CONTENT 2    /* 200 that is not the expected JSON */
 #define PACE_EMPTY_MS        2000 /* X-Rate-Limit-Remaining: 0 */
@@ -37,15 +34,6 @@
 /* ================================================================== */
 /* The lock                                                             */
 /* ================================================================== */
-
-void wt_set_leader(struct cg_waittime *w, int leader)
-{
-    if (leader && !w->leader)
-        cg_log_info("wait-time poller: this instance holds the lock", "workspace=%s lock_ms=%ld",
-                    w->ws, w->lock_ms);
-    w->leader = leader;
-    wt_set_gauge(w, "callgate_waittime_leader", leader);
-}
 
 static void on_lock(const redisReply *r, const char *err, void *arg)
 {
@@ -104,76 +92,9 @@ void wt_lock_step(struct cg_waittime *w)
     }
 }
 
-static void on_released(const redisReply *r, const char *err, void *arg)
-{
-    struct wt_op *op = arg;
-    struct cg_waittime *w = wt_op_done(op);
-    if (w == NULL)
-        return;
-    w->release_pending = 0;
-    if (err == NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
-        cg_log_info("wait-time poller released its lock", "workspace=%s", w->ws);
-    else
-        cg_log_warn("wait-time lock not released; it expires by itself", "error=%s",
-                    err ? err : "not held");
-}
-
-void wt_maybe_release(struct cg_waittime *w)
-{
-    if (!w->stopping || w->rf != NULL || w->release_pending || !(w->leader || w->was_leader))
-        return;
-    wt_set_leader(w, 0);
-    w->was_leader = 0;
-    if (!wt_redis_ready(w))
-        return;
-    struct wt_op *op = wt_op_new(w, OP_RELEASE);
-    const char *args[] = {w->k_lock, w->token};
-    if (cg_redis_eval(w->redis, w->s_release, 1, 2, args, NULL, on_released, op) != 0) {
-        wt_op_done(op);
-        return;
-    }
-    w->release_pending = 1;
-}
-
 /* ================================================================== */
-/* The refresh: start, end, pages                                       */
+/* The refresh: start and pages                                         */
 /* ================================================================== */
-
-static void free_records(struct cg_wt_record *recs, size_t n)
-{
-    for (size_t i = 0; recs != NULL && i < n; i++)
-        free(recs[i].name);
-    free(recs);
-}
-
-void wt_free_urls(char **urls, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(urls[i]);
-    free(urls);
-}
-
-static void free_names(struct cg_wt_name *names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i].name);
-    free(names);
-}
-
-void wt_refresh_free(struct wt_refresh *rf)
-{
-    if (rf == NULL)
-        return;
-    free(rf->url);
-    free(rf->seed);
-    free_records(rf->recs, rf->n);
-    free(rf->seen);
-    wt_idx_free(&rf->idx);
-    wt_free_urls(rf->urls, rf->nurls);
-    free_names(rf->names, rf->nnames);
-    wt_snap_free(rf->result);
-    free(rf);
-}
 
 static void count_request(struct cg_waittime *w, const char *endpoint, long status)
 {
@@ -210,73 +131,6 @@ static void go_to_page(struct cg_waittime *w, char *url, size_t page, long delay
     rf->page = page;
     rf->attempt = 1;
     schedule_page(w, delay_ms);
-}
-
-static const char *result_name(const struct wt_refresh *rf, int written)
-{
-    if (rf->aborted)
-        return "aborted";
-    if (!written || rf->pages_ok == 0)
-        return "failed";
-    return rf->pages_failed ? "partial" : "ok";
-}
-
-/* The shared schedule after a refresh that was not aborted; the backoff
- * when Twilio pushed back or nothing worked (it grows while this goes on). */
-static void schedule_next(struct cg_waittime *w, const struct wt_refresh *rf, uint64_t now)
-{
-    uint64_t next = rf->started_ms + (uint64_t)w->poll_ms;
-    if (next < now + 1000)
-        next = now + 1000;
-    w->next_ms = next;
-    if (rf->rate_limited || rf->pages_ok == 0) {
-        long d =
-            cg_backoff_ms(BACKOFF_BASE_MS, w->backoff_cap_ms,
-                          w->rl_streak > 1 ? (unsigned)w->rl_streak - 1 : 0, rf->retry_after_s);
-        w->hold_until = cg_mono_ms() + (uint64_t)d;
-        cg_log_warn("wait-time refresh backing off", "delay_ms=%ld streak=%d", d, w->rl_streak);
-    }
-}
-
-/* The end of a refresh, whatever happened: logs, schedules the next one. */
-static void refresh_end(struct cg_waittime *w, int written)
-{
-    struct wt_refresh *rf = w->rf;
-    const char *result = result_name(rf, written);
-    size_t stale = 0;
-    for (size_t i = 0; i < rf->n; i++)
-        stale += rf->seen[i] == 0;
-    if (!rf->aborted)
-        schedule_next(w, rf, cg_wall_ms());
-    int level = strcmp(result, "ok") == 0 ? CG_LOG_INFO : CG_LOG_WARN;
-    cg_log((enum cg_log_level)level, "wait-time refresh done",
-           "result=%s queues=%zu stale=%zu stats_requests=%d names_requests=%d retries=%d "
-           "pages_failed=%d ms=%llu",
-           result, rf->n, stale, rf->stats_requests, rf->names_requests, rf->retries,
-           rf->pages_failed, (unsigned long long)(cg_mono_ms() - rf->started_mono));
-    if (w->metrics) {
-        struct cg_buf b;
-        cg_buf_init(&b, 128);
-        cg_metrics_label(&b, "result", result);
-        cg_metrics_inc(w->metrics, "callgate_waittime_refreshes_total", cg_buf_str(&b), 1);
-        cg_buf_free(&b);
-    }
-    wt_refresh_free(rf);
-    w->rf = NULL;
-    wt_maybe_release(w);
-}
-
-void wt_refresh_abort(struct cg_waittime *w)
-{
-    struct wt_refresh *rf = w->rf;
-    if (rf == NULL)
-        return;
-    rf->aborted = 1;
-    /* A refresh waiting on its timer ends now. */
-    if (!rf->busy) {
-        evtimer_del(w->page_timer);
-        refresh_end(w, 0);
-    }
 }
 
 static void page_send(struct cg_waittime *w);
@@ -365,8 +219,6 @@ static void keep_page_urls(struct cg_waittime *w)
     w->npage_urls = keep;
 }
 
-static void refresh_write(struct cg_waittime *w);
-
 /* The current list (statistics or names) is done, read or not. */
 static void phase_done(struct cg_waittime *w)
 {
@@ -382,7 +234,7 @@ static void phase_done(struct cg_waittime *w)
             return;
         }
     }
-    refresh_write(w);
+    wt_refresh_write(w);
 }
 
 /* Moves to the next page URL of the current list (or ends the list). A URL
@@ -391,16 +243,16 @@ static void next_page(struct cg_waittime *w, char *next_url, long delay_ms)
 {
     struct wt_refresh *rf = w->rf;
     size_t max_pages = CG_WT_MAX_QUEUES / (size_t)w->cfg->wait_time_page_size + 2;
-    const char *refused = NULL;
+    int refused = 0;
     if (next_url != NULL && !cg_url_same_origin(w->cfg->taskrouter_base_url, next_url)) {
         /* Following it would send our credentials to another host. */
         cg_log_error("twilio's next_page_url points to another host; not followed", "");
-        refused = "origin";
+        refused = 1;
     } else if (next_url != NULL && (rf->page + 1 >= max_pages || strcmp(next_url, rf->url) == 0)) {
         cg_log_error("twilio's paging does not end; stopping", "pages=%zu", rf->page + 1);
-        refused = "loop";
+        refused = 1;
     }
-    if (refused != NULL) {
+    if (refused) {
         free(next_url);
         next_url = NULL;
         if (rf->phase == PH_STATS)
@@ -499,7 +351,7 @@ static int retry_page(struct cg_waittime *w, const struct cg_httpc_result *res, 
     if (rf->attempt >= attempts)
         return 0;
     unsigned attempt = out == OUT_BAD || w->rl_streak <= 1 ? 0 : (unsigned)w->rl_streak - 1;
-    long d = cg_backoff_ms(BACKOFF_BASE_MS, w->backoff_cap_ms, attempt,
+    long d = cg_backoff_ms(WT_BACKOFF_BASE_MS, w->backoff_cap_ms, attempt,
                            out == OUT_RATE ? res->retry_after_s : -1);
     cg_log_warn("twilio page failed; retrying", "list=%s page=%zu attempt=%d error=%s delay_ms=%ld",
                 rf->phase == PH_STATS ? "statistics" : "names", rf->page, rf->attempt, err, d);
@@ -561,7 +413,7 @@ static void on_page(const struct cg_httpc_result *res, void *arg)
                   res->error ? 0 : res->status);
     if (rf->aborted || w->stopping || !w->leader) {
         rf->aborted = 1;
-        refresh_end(w, 0);
+        wt_refresh_end(w, 0);
         return;
     }
     char err[160] = "";
@@ -599,7 +451,7 @@ static void page_send(struct cg_waittime *w)
         return;
     if (rf->aborted || w->stopping || !w->leader) {
         rf->aborted = 1;
-        refresh_end(w, 0);
+        wt_refresh_end(w, 0);
         return;
     }
     if (rf->phase == PH_STATS)
@@ -666,179 +518,4 @@ void wt_maybe_refresh(struct cg_waittime *w)
     if (cg_wall_ms() < w->next_ms || cg_mono_ms() < w->hold_until)
         return;
     refresh_start(w);
-}
-
-/* ================================================================== */
-/* The refresh: the write                                               */
-/* ================================================================== */
-
-static void on_seed_written(const redisReply *r, const char *err, void *arg)
-{
-    (void)r;
-    struct wt_op *op = arg;
-    if (wt_op_done(op) != NULL && err != NULL)
-        cg_log_warn("the seed's queue-times key was not written", "error=%s", err);
-}
-
-static void on_written(const redisReply *r, const char *err, void *arg)
-{
-    struct cg_waittime *w = wt_op_done(arg);
-    if (w == NULL)
-        return;
-    struct wt_refresh *rf = w->rf;
-    rf->busy = 0;
-    if (err != NULL || r->type != REDIS_REPLY_INTEGER) {
-        cg_log_warn("wait-time write to redis failed; serving the new figures from memory only",
-                    "error=%s", err ? err : "unexpected reply");
-        /* The figures are still better than what we serve; Redis gets them
-         * with the next refresh. The version stays: followers keep theirs. */
-        struct wt_snap *s = rf->result;
-        rf->result = NULL;
-        wt_snap_set_version(s, w->snap ? w->snap->version : 0, cg_wall_ms());
-        s->next_ms = rf->started_ms + (uint64_t)w->poll_ms;
-        wt_install(w, s);
-        refresh_end(w, 0);
-        return;
-    }
-    if (r->integer < 0) {
-        cg_log_warn("wait-time write refused: the lock is no longer ours", "workspace=%s", w->ws);
-        wt_set_leader(w, 0);
-        rf->aborted = 1;
-        refresh_end(w, 0);
-        return;
-    }
-    /* The seed's mirror, right behind the fenced write on the same
-     * connection, so no other leader can come in between. */
-    if (rf->seed != NULL) {
-        struct wt_op *sop = wt_op_new(w, OP_WRITE_SEED);
-        if (cg_redis_command(w->redis, on_seed_written, sop, "SET %s %b", SEED_KEY, rf->seed,
-                             rf->seed_len) != 0)
-            wt_op_done(sop);
-    }
-    struct wt_snap *s = rf->result;
-    rf->result = NULL;
-    wt_install(w, s);
-    w->known_version = s->version = (uint64_t)r->integer;
-    wt_snap_set_version(s, s->version, s->refreshed_ms);
-    if (rf->names_read)
-        w->names_version = s->version;
-    refresh_end(w, 1);
-}
-
-/* 1 when there is nothing to write: no queue at all, or nothing read and
- * every value already marked stale (readers must learn once that values
- * are stale; a storm of 429s then writes nothing). */
-static int nothing_to_write(const struct wt_refresh *rf)
-{
-    if (rf->n == 0)
-        return 1;
-    if (rf->pages_ok > 0)
-        return 0;
-    for (size_t i = 0; i < rf->n; i++)
-        if (!rf->recs[i].stale)
-            return 0;
-    return 1;
-}
-
-/* Friendly names from the list, when it was read. */
-static void apply_names(struct wt_refresh *rf)
-{
-    if (rf->nnames == 0) {
-        rf->names_read = rf->names_complete; /* an empty list, read in full */
-        return;
-    }
-    rf->names_read = 1;
-    for (size_t i = 0; i < rf->nnames; i++) {
-        long at = wt_idx_find(&rf->idx, rf->recs, rf->names[i].sid);
-        if (at < 0)
-            continue;
-        free(rf->recs[at].name);
-        rf->recs[at].name = rf->names[i].name;
-        rf->names[i].name = NULL;
-    }
-}
-
-/* Queues missed by this refresh keep their values, marked stale; after a
- * complete walk, a queue Twilio no longer lists is gone. The SID index is
- * dropped: it does not survive the compaction. */
-static void settle_missed(struct wt_refresh *rf)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < rf->n; i++) {
-        if (!rf->seen[i] && !rf->broken) {
-            free(rf->recs[i].name);
-            continue;
-        }
-        struct cg_wt_record r = rf->recs[i];
-        r.stale = !rf->seen[i];
-        rf->recs[k] = r;
-        rf->seen[k] = rf->seen[i];
-        k++;
-    }
-    rf->n = k;
-    wt_idx_free(&rf->idx);
-}
-
-/* The snapshot this refresh will serve, made of the working set's records
- * (handed over, not copied; rf->n and rf->seen stay for the summary). */
-static struct wt_snap *build_result(struct cg_waittime *w, struct wt_refresh *rf, uint64_t now)
-{
-    struct wt_snap *s = wt_snap_build(rf->recs, rf->n);
-    rf->recs = NULL;
-    rf->cap = 0;
-    wt_snap_set_version(s, 0, now);
-    s->next_ms = rf->started_ms + (uint64_t)w->poll_ms;
-    return s;
-}
-
-/* The seed's queue-times value of s into rf; -1 when it is too large. */
-static int build_seed(struct wt_refresh *rf, const struct wt_snap *s)
-{
-    struct cg_buf seed;
-    cg_buf_init(&seed, WT_REPLY_MAX);
-    if (cg_wt_seed_json(s->recs, s->n, &seed) != 0) {
-        cg_log_error("wait-time seed value too large", "queues=%zu", s->n);
-        cg_buf_free(&seed);
-        return -1;
-    }
-    free(rf->seed);
-    rf->seed_len = seed.len;
-    rf->seed = cg_buf_take(&seed);
-    return 0;
-}
-
-/* Sends the fenced write of rf->result; -1 when the client refused it. */
-static int send_write(struct cg_waittime *w, struct wt_refresh *rf, uint64_t now)
-{
-    struct wt_args a;
-    wt_write_args(&a, w, rf, rf->result, now);
-    struct wt_op *op = wt_op_new(w, OP_WRITE);
-    int rc = cg_redis_eval(w->redis, w->s_write, 5, (int)a.n, a.v, a.len, on_written, op);
-    if (rc != 0) {
-        wt_op_done(op);
-        cg_log_error("wait-time write refused by the redis client", "args=%zu", a.n);
-    }
-    wt_args_free(&a);
-    return rc;
-}
-
-/* Builds the new snapshot and writes it with one fenced script; it is
- * installed when the write returns (on_written). */
-static void refresh_write(struct cg_waittime *w)
-{
-    struct wt_refresh *rf = w->rf;
-    if (nothing_to_write(rf)) {
-        refresh_end(w, 0);
-        return;
-    }
-    apply_names(rf);
-    settle_missed(rf);
-    uint64_t now = cg_wall_ms();
-    rf->result = build_result(w, rf, now);
-    if (build_seed(rf, rf->result) != 0 || send_write(w, rf, now) != 0) {
-        refresh_end(w, 0);
-        return;
-    }
-    rf->phase = PH_WRITE;
-    rf->busy = 1;
 }
