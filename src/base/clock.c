@@ -3,6 +3,7 @@
 #include "base/clock.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,44 @@ void cg_iso8601_ms(uint64_t wall_ms, char out[25])
              (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
              (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
              (unsigned)(wall_ms % 1000u));
+}
+
+double cg_iso8601_parse(const char *s)
+{
+    int f[6];
+    static const char seps[] = "--T::";
+    const int width[6] = {4, 2, 2, 2, 2, 2};
+    const char *p = s;
+    if (p == NULL)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        int v = 0;
+        for (int k = 0; k < width[i]; k++, p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            v = v * 10 + (*p - '0');
+        }
+        f[i] = v;
+        if (i < 5 && *p++ != seps[i])
+            return -1;
+    }
+    double frac = 0;
+    if (*p == '.') {
+        double scale = 0.1;
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    if (!(strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0) || f[1] < 1 || f[1] > 12 || f[2] < 1 ||
+        f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60)
+        return -1;
+    struct tm tm = {.tm_year = f[0] - 1900,
+                    .tm_mon = f[1] - 1,
+                    .tm_mday = f[2],
+                    .tm_hour = f[3],
+                    .tm_min = f[4],
+                    .tm_sec = f[5]};
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? -1 : (double)t + frac;
 }
 
 void cg_rfc2822(uint64_t wall_ms, char out[32])

@@ -346,3 +346,36 @@ int cg_host_is_loopback(const char *host)
     }
     return 0;
 }
+
+/* The origin of an http(s) URL: its scheme, its host (brackets kept) and
+ * its port, the default made explicit. -1 when it has none. */
+static int url_origin(const char *url, int *https, const char **host, size_t *host_len, int *port)
+{
+    size_t skip;
+    if ((skip = scheme_prefix(url, "https://")) != 0)
+        *https = 1;
+    else if ((skip = scheme_prefix(url, "http://")) != 0)
+        *https = 0;
+    else
+        return -1;
+    const char *rest = url + skip;
+    size_t auth_len = strcspn(rest, "/?#");
+    if (memchr(rest, '@', auth_len) != NULL)
+        return -1;
+    if (parse_hostport(rest, auth_len, 0, host, host_len, port) != NULL)
+        return -1;
+    if (*port == 0)
+        *port = *https ? 443 : 80;
+    return 0;
+}
+
+int cg_url_same_origin(const char *base, const char *url)
+{
+    int s1, s2, p1, p2;
+    const char *h1, *h2;
+    size_t l1, l2;
+    if (base == NULL || url == NULL || url_origin(base, &s1, &h1, &l1, &p1) != 0 ||
+        url_origin(url, &s2, &h2, &l2, &p2) != 0)
+        return 0;
+    return s1 == s2 && p1 == p2 && l1 == l2 && strncasecmp(h1, h2, l1) == 0;
+}

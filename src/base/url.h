@@ -49,4 +49,11 @@ int cg_base_url_parse(const char *url, struct cg_base_url *out, char *err, size_
 int cg_host_is_loopback(const char *host);
 void cg_base_url_free(struct cg_base_url *u);
 
+/* 1 when url has the same scheme, host and port as base (compared without
+ * regard to case, default ports made explicit; any path, query or fragment
+ * allowed), so that following a URL an API handed back (a next page) never
+ * sends the credentials anywhere else. 0 for anything but http(s), for user
+ * information in the authority and for a malformed host or port. */
+int cg_url_same_origin(const char *base, const char *url);
+
 #endif

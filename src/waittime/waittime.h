@@ -161,9 +161,4 @@ void cg_wt_record_clear(struct cg_wt_record *r);
 /* 1 when an If-None-Match header value matches etag (weak comparison, a
  * list of tags, or "*"). */
 int cg_wt_etag_matches(const char *if_none_match, const char *etag);
-/* 1 when url has the same scheme, host and port as base (default ports
- * made explicit), so that following a next_page_url never sends the
- * credentials anywhere else. */
-int cg_wt_same_origin(const char *base, const char *url);
-
 #endif

@@ -84,8 +84,8 @@ static void check_round_trip(struct cg_wt_record *r, int stale, int has_estimate
 static void check_next_url(const char *next)
 {
     FZ_CHECK(next[0] != '\0' && strlen(next) <= CG_WT_MAX_URL);
-    int same = cg_wt_same_origin(TASKROUTER, next);
-    FZ_CHECK(same == cg_wt_same_origin(next, TASKROUTER));
+    int same = cg_url_same_origin(TASKROUTER, next);
+    FZ_CHECK(same == cg_url_same_origin(next, TASKROUTER));
     if (!same)
         return;
     /* Up to the path (base URLs carry no query), as url.c reads it. */

@@ -1,8 +1,8 @@
 /*
  * Fuzz target: the header and URL checks of the wait-time service
  * (src/waittime/): cg_wt_etag_matches over a client's If-None-Match, and
- * cg_wt_same_origin, which decides whether a next_page_url from TaskRouter
- * may receive the account's credentials.
+ * cg_url_same_origin (base/url.h), which decides whether a next_page_url
+ * from TaskRouter may receive the account's credentials.
  *
  * Input: "if-none-match\netag\nbase-url\nurl".
  *
@@ -15,6 +15,7 @@
 
 #include "fuzz.h"
 
+#include "base/url.h"
 #include "waittime/waittime.h"
 
 #include <strings.h>
@@ -49,23 +50,23 @@ static void check_etag(const char *inm, const char *etag)
 
 static void check_origin(const char *base, const char *url)
 {
-    int same = cg_wt_same_origin(base, url);
-    FZ_CHECK(same == cg_wt_same_origin(url, base));
-    FZ_CHECK(cg_wt_same_origin(url, NULL) == 0);
-    if (!cg_wt_same_origin(url, url))
+    int same = cg_url_same_origin(base, url);
+    FZ_CHECK(same == cg_url_same_origin(url, base));
+    FZ_CHECK(cg_url_same_origin(url, NULL) == 0);
+    if (!cg_url_same_origin(url, url))
         return;
     /* url has an origin: an authority without a path, query or fragment
      * after it keeps that origin when a path is added. */
     const char *auth = strstr(url, "://") + 3;
     if (strpbrk(auth, "/?#") == NULL) {
         char *longer = concat3(url, "/v1/Workspaces", "");
-        FZ_CHECK(cg_wt_same_origin(url, longer) == 1);
+        FZ_CHECK(cg_url_same_origin(url, longer) == 1);
         free(longer);
     }
     /* The other scheme is another origin, whatever the port. */
     int https = strncasecmp(url, "https://", 8) == 0;
     char *other = concat3(https ? "http://" : "https://", auth, "");
-    FZ_CHECK(cg_wt_same_origin(url, other) == 0);
+    FZ_CHECK(cg_url_same_origin(url, other) == 0);
     free(other);
 }
 

@@ -4,7 +4,9 @@
 
 #include "demo/proc.h"
 
-#define MAX_ENV 64
+#define MAX_ENV      64
+#define WTCG_STR_(x) #x
+#define WTCG_STR(x)  WTCG_STR_(x)
 
 void cgt_wtcg_start(struct cgt_wtcg *c, int index, const struct cgt_wtcg_opts *o,
                     const char *const *extra, int healthy_within_ms)
@@ -30,8 +32,8 @@ void cgt_wtcg_start(struct cgt_wtcg *c, int index, const struct cgt_wtcg_opts *o
                                 ws,
                                 "BIND_ADDRESS=127.0.0.1",
                                 "LOG_LEVEL=info",
-                                "WAIT_TIME_POLL_SECONDS=1",
-                                "WAIT_TIME_LOCK_SECONDS=3",
+                                "WAIT_TIME_POLL_SECONDS=" WTCG_STR(CGT_WT_POLL_S),
+                                "WAIT_TIME_LOCK_SECONDS=" WTCG_STR(CGT_WT_LOCK_S),
                                 "REDIS_RECONNECT_MIN_MS=20",
                                 "REDIS_RECONNECT_MAX_MS=200",
                                 "REDIS_COMMAND_TIMEOUT_MS=2000",

@@ -17,6 +17,16 @@
 
 #include "harness.h"
 
+/* The intervals every instance runs with (seconds). */
+#define CGT_WT_POLL_S 1 /* WAIT_TIME_POLL_SECONDS */
+#define CGT_WT_LOCK_S 3 /* WAIT_TIME_LOCK_SECONDS */
+/* The longest a takeover after kill -9 of the leader may take, until the
+ * new leader's first write: the dead leader's lock expires (at most the
+ * lock time after its last renewal), the next tick takes the lock, the
+ * refresh is due within a poll interval; plus slack for a loaded machine
+ * and the sanitizer build. */
+#define CGT_WT_TAKEOVER_MAX_MS (1000 * CGT_WT_LOCK_S + 2 * 1000 * CGT_WT_POLL_S + 6000)
+
 struct cgt_wtcg {
     struct cgt_proc proc;
     int port; /* 0 before the start: a free port is chosen */

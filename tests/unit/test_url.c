@@ -1,5 +1,6 @@
 /*
- * Unit tests for url.c: REDIS_URL and base URL parsing.
+ * Unit tests for url.c: REDIS_URL and base URL parsing, and the same-origin
+ * check of URLs an API hands back.
  */
 #include "harness.h"
 
@@ -250,13 +251,36 @@ static void test_base_invalid(void **state)
     base_bad(NULL);
 }
 
+static void test_same_origin(void **state)
+{
+    (void)state;
+    const char *base = "https://taskrouter.twilio.com";
+    assert_true(cg_url_same_origin(base, "https://taskrouter.twilio.com/v1/Workspaces/WS1/"
+                                         "TaskQueues/Statistics?PageSize=50&Page=1"));
+    assert_true(cg_url_same_origin(base, "HTTPS://TaskRouter.Twilio.com:443/v1/x"));
+    assert_true(cg_url_same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080/v1?x=1"));
+    assert_true(cg_url_same_origin("http://[::1]:80/base", "http://[::1]/v1"));
+    assert_true(cg_url_same_origin("http://example.com", "http://example.com?x=1"));
+    assert_false(cg_url_same_origin(base, "http://taskrouter.twilio.com/v1"));
+    assert_false(cg_url_same_origin(base, "https://evil.example/v1"));
+    assert_false(cg_url_same_origin(base, "https://taskrouter.twilio.com.evil.example/v1"));
+    assert_false(cg_url_same_origin(base, "https://taskrouter.twilio.com@evil.example/v1"));
+    assert_false(cg_url_same_origin(base, "https://taskrouter.twilio.com:8443/v1"));
+    assert_false(cg_url_same_origin(base, "/v1/Workspaces"));
+    assert_false(cg_url_same_origin(base, "ftp://taskrouter.twilio.com/"));
+    assert_false(cg_url_same_origin(base, "https:///v1"));
+    assert_false(cg_url_same_origin("http://127.0.0.1:8080", "http://127.0.0.1:99999/"));
+    assert_false(cg_url_same_origin(NULL, base));
+    assert_false(cg_url_same_origin(base, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_valid),      cmocka_unit_test(test_redis_tls_refused),
         cmocka_unit_test(test_redis_invalid),    cmocka_unit_test(test_redis_error_hides_password),
         cmocka_unit_test(test_redis_err_buffer), cmocka_unit_test(test_base_valid),
-        cmocka_unit_test(test_base_invalid),
+        cmocka_unit_test(test_base_invalid),     cmocka_unit_test(test_same_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
