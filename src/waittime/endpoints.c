@@ -83,8 +83,7 @@ static int read_request(struct cg_waittime *w, struct cg_http_req *req, const st
     const char *token = w->cfg->wait_time_read_token;
     if (token == NULL || token[0] == '\0')
         return 1;
-    const char *h = cg_http_req_header(req, "Authorization");
-    if (h != NULL && strncmp(h, "Bearer ", 7) == 0 && cg_ct_streq(h + 7, token))
+    if (cg_ct_streq(cg_http_req_bearer(req), token))
         return 1;
     /* Studio's HTTP widget cannot set headers: ?token= is accepted too. */
     const char *t = param(req, *q, "token");

@@ -819,6 +819,10 @@ static void test_read_token_and_off(void **state)
     get(c, plain, (const char *const[]){"Authorization: Bearer read-token-0124", NULL}, &r);
     assert_json_error(&r, 401, "unauthorized");
     cgt_resp_free(&r);
+    /* The scheme name is case-insensitive (RFC 9110 section 11.1). */
+    get(c, plain, (const char *const[]){"Authorization: bearer read-token-0123", NULL}, &r);
+    assert_int_equal(r.status, 200);
+    cgt_resp_free(&r);
     snprintf(path, sizeof path, "/get-queue-times?queueSid=%s&token=wrong", sid);
     assert_int_equal(get_status(c, path), 401);
     assert_int_equal(get_status(c, "/wait-times"), 401);
