@@ -15,8 +15,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-extern char **environ;
-
 /* A .env file is a handful of lines; anything bigger is a mistake (a binary,
  * a log file) and is refused rather than read into memory. */
 #define DOTENV_MAX_BYTES (1024 * 1024)
@@ -201,6 +199,44 @@ bad:
     return "must be a phone number in E.164 form: + and 6 to 15 digits";
 }
 
+int cg_config_parse_services(const char *v, unsigned *out)
+{
+    if (strcmp(v, "auto") == 0) {
+        *out = CG_SERVICES_AUTO;
+        return 0;
+    }
+    if (strcmp(v, "none") == 0) {
+        *out = 0;
+        return 0;
+    }
+    unsigned s = 0;
+    const char *p = v;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        if (n == 4 && memcmp(p, "gate", 4) == 0)
+            s |= CG_SERVICE_GATE;
+        else if (n == 8 && memcmp(p, "waittime", 8) == 0)
+            s |= CG_SERVICE_WAITTIME;
+        else
+            return -1; /* also an empty item: "", "gate,", ",gate" */
+        p += n;
+        if (*p == '\0')
+            break;
+        p++;
+    }
+    *out = s;
+    return 0;
+}
+
+static const char *check_services(const char *v)
+{
+    unsigned s;
+    return cg_config_parse_services(v, &s) == 0
+               ? NULL
+               : "must be auto, none, or a comma-separated list of gate "
+                 "and waittime (e.g. gate,waittime)";
+}
+
 /* Twilio's public classical hold music (the collection its default <Enqueue>
  * wait experience plays): a caller should never hear dead air because an
  * option was left out. */
@@ -296,8 +332,7 @@ static const char S_GATE[] = "Admission gate";
 static const char S_WAIT[] = "Wait-time service";
 
 static const struct option options[] = {
-    OPT_STRL("services", S_SERVICES, "SERVICES", services_option, "auto", 0,
-             cg_config_check_services,
+    OPT_STRL("services", S_SERVICES, "SERVICES", services_option, "auto", 0, check_services,
              "Which services run: auto (the admission gate when any of its options is set, "
              "the wait-time service when TWILIO_WORKSPACE_SID is), a list of gate and "
              "waittime, or none (only /health). A service that is on and misses a required "
@@ -748,7 +783,8 @@ static const char *parse_dotenv_line(const char *s, size_t n, const char **key, 
 
 /* Reads the .env file into vals[] (one per option, malloc'd; later lines
  * win). A missing file is not an error. */
-static void read_dotenv(const char *path, char **vals, struct cg_config_errors *errs)
+static void read_dotenv(const char *path, char **vals, struct cg_config_errors *errs,
+                        struct cg_config_unknown *unknown)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -799,11 +835,12 @@ static void read_dotenv(const char *path, char **vals, struct cg_config_errors *
                 free_wiped(vals[idx]);
                 vals[idx] = value;
             } else {
-                char *name = cg_strndup(key, keylen);
                 char where[48];
                 snprintf(where, sizeof where, ".env line %zu", lineno);
-                cg_config_warn_unknown(errs, where, name);
-                free(name);
+                unknown->v = cg_realloc(unknown->v, (unknown->n + 1) * sizeof *unknown->v);
+                unknown->v[unknown->n].where = cg_strdup(where);
+                unknown->v[unknown->n].name = cg_strndup(key, keylen);
+                unknown->n++;
                 free_wiped(value);
             }
         }
@@ -938,27 +975,9 @@ static void derive_defaults(struct cg_config *cfg)
     }
 }
 
-/* Names in the environment that look meant for callgate but are no option:
- * other software's variables are left alone, so only callgate's and its
- * peers' prefixes count. */
-static void warn_unknown_environment(struct cg_config_errors *errs)
+int cg_config_known(const char *name, size_t len)
 {
-    static const char *const prefixes[] = {"CALLGATE_", "TWILIO_", "VAPI_", "REDIS_"};
-    for (char **e = environ; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (eq == NULL)
-            continue;
-        size_t len = (size_t)(eq - *e);
-        int ours = 0;
-        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-            if (len > strlen(prefixes[i]) && strncmp(*e, prefixes[i], strlen(prefixes[i])) == 0)
-                ours = 1;
-        if (!ours || find_option(*e, len) >= 0)
-            continue;
-        char *name = cg_strndup(*e, len);
-        cg_config_warn_unknown(errs, "environment", name);
-        free(name);
-    }
+    return find_option(name, len) >= 0;
 }
 
 const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name)
@@ -970,21 +989,15 @@ const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name
     return is_string_type(o->type) ? *(char *const *)cfield_of(cfg, o) : "set";
 }
 
-int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_config_errors *errs)
+void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
+                            struct cg_config_errors *errs, struct cg_config_unknown *unknown)
 {
-    struct cg_config_errors local = {0};
-    if (errs == NULL)
-        errs = &local;
-    errs->msgs = NULL;
-    errs->n = 0;
-    errs->warnings = NULL;
-    errs->nwarnings = 0;
     memset(cfg, 0, sizeof *cfg);
 
     char *dotenv[NOPTS];
     memset(dotenv, 0, sizeof dotenv);
     if (dotenv_path)
-        read_dotenv(dotenv_path, dotenv, errs);
+        read_dotenv(dotenv_path, dotenv, errs, unknown);
 
     int ok[NOPTS];
     for (size_t i = 0; i < NOPTS; i++) {
@@ -1014,15 +1027,9 @@ int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_con
         add_error(errs, "OVERFLOW_DIAL_NUMBER: required when OVERFLOW_ACTION=dial");
 
     derive_defaults(cfg);
-    warn_unknown_environment(errs);
-    cg_config_resolve_services(cfg, errs);
 
     for (size_t i = 0; i < NOPTS; i++)
         free_wiped(dotenv[i]);
-    int rc = errs->n ? -1 : 0;
-    if (errs == &local)
-        cg_config_errors_free(&local);
-    return rc;
 }
 
 void cg_config_free(struct cg_config *cfg)

@@ -1,6 +1,8 @@
 /*
- * config_int.h - what config.c and config_services.c share. Not for other
- * modules: they read struct cg_config.
+ * config_int.h - what config_load.c (loading as a whole: services, unknown
+ * names) takes from config.c (the option table: parsing, checks, printing).
+ * config.c never calls up into config_load.c. Not for other modules: they
+ * read struct cg_config.
  */
 #ifndef CG_CONFIG_INT_H
 #define CG_CONFIG_INT_H
@@ -22,12 +24,24 @@ void cg_config_add_warning(struct cg_config_errors *errs, const char *fmt, ...) 
 /* The value of an option the user set (in .env or the environment), or NULL
  * when it has its default. Numbers and choices read as "set". */
 const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name);
-/* SERVICES' check, and the resolution of cfg->services after loading
- * (config_services.c). */
-const char *cg_config_check_services(const char *v);
-void cg_config_resolve_services(struct cg_config *cfg, struct cg_config_errors *errs);
-/* A warning for a name callgate does not know, with the closest option's
- * name when one is close. where: ".env line 3", "environment". */
-void cg_config_warn_unknown(struct cg_config_errors *errs, const char *where, const char *name);
+/* SERVICES as written: CG_SERVICES_AUTO, 0 (none) or CG_SERVICE_* bits
+ * into *out; -1 when it is none of these. */
+int cg_config_parse_services(const char *v, unsigned *out);
+/* Whether name[0..len) is an option. */
+int cg_config_known(const char *name, size_t len);
+
+/* Names in .env that are no option, with where they were. */
+struct cg_config_unknown {
+    struct {
+        char *where; /* ".env line 3" */
+        char *name;
+    } * v;
+    size_t n;
+};
+/* Every option from its default, .env and the environment, checked one by
+ * one and against each other; errs collects the problems, unknown the
+ * names .env holds that are no option (the caller frees both). */
+void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
+                            struct cg_config_errors *errs, struct cg_config_unknown *unknown);
 
 #endif

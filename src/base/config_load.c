@@ -1,7 +1,8 @@
 /*
- * config_services.c - which services a configuration turns on, and the
- * checks that keep a service from running half-configured; the spelling
- * help for option names callgate does not know.
+ * config_load.c - loading a configuration as a whole: the options
+ * (config.c), then which services they turn on, with the checks that keep
+ * a service from running half-configured, and the spelling help for names
+ * callgate does not know.
  *
  * The admission gate is on when SERVICES names it, or (SERVICES=auto) when
  * any of its own options is set: a migrating user's .env from Vapi's queue
@@ -14,7 +15,12 @@
 #include "base/config.h"
 #include "base/config_int.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/alloc.h"
+
+extern char **environ;
 
 /* Options that belong to the gate alone: any of them set means "gate". */
 static const char *const gate_triggers[] = {
@@ -52,47 +58,10 @@ static int is_set(const struct cg_config *cfg, const char *name)
     return v != NULL && v[0] != '\0';
 }
 
-static int parse_services(const char *v, unsigned *out)
-{
-    if (strcmp(v, "auto") == 0) {
-        *out = CG_SERVICES_AUTO;
-        return 0;
-    }
-    if (strcmp(v, "none") == 0) {
-        *out = 0;
-        return 0;
-    }
-    unsigned s = 0;
-    const char *p = v;
-    for (;;) {
-        size_t n = strcspn(p, ",");
-        if (n == 4 && memcmp(p, "gate", 4) == 0)
-            s |= CG_SERVICE_GATE;
-        else if (n == 8 && memcmp(p, "waittime", 8) == 0)
-            s |= CG_SERVICE_WAITTIME;
-        else
-            return -1; /* also an empty item: "", "gate,", ",gate" */
-        p += n;
-        if (*p == '\0')
-            break;
-        p++;
-    }
-    *out = s;
-    return 0;
-}
-
-const char *cg_config_check_services(const char *v)
-{
-    unsigned s;
-    return parse_services(v, &s) == 0 ? NULL
-                                      : "must be auto, none, or a comma-separated list of gate "
-                                        "and waittime (e.g. gate,waittime)";
-}
-
-void cg_config_resolve_services(struct cg_config *cfg, struct cg_config_errors *errs)
+static void resolve_services(struct cg_config *cfg, struct cg_config_errors *errs)
 {
     unsigned want = CG_SERVICES_AUTO;
-    if (parse_services(cfg->services_option, &want) != 0)
+    if (cg_config_parse_services(cfg->services_option, &want) != 0)
         return; /* already reported by the option's check */
     const char *trigger = NULL;
     for (size_t i = 0; i < sizeof gate_triggers / sizeof gate_triggers[0] && !trigger; i++)
@@ -225,7 +194,7 @@ const char *cg_config_closest_name(const char *name)
     return best_d <= limit ? best : NULL;
 }
 
-void cg_config_warn_unknown(struct cg_config_errors *errs, const char *where, const char *name)
+static void warn_unknown(struct cg_config_errors *errs, const char *where, const char *name)
 {
     const char *close = cg_config_closest_name(name);
     if (close)
@@ -234,4 +203,49 @@ void cg_config_warn_unknown(struct cg_config_errors *errs, const char *where, co
     else
         cg_config_add_warning(errs, "%s: unknown option %s, ignored (callgate --help lists them)",
                               where, name);
+}
+
+/* Names in the environment that look meant for callgate but are no option:
+ * other software's variables are left alone, so only callgate's and its
+ * peers' prefixes count. */
+static void warn_unknown_environment(struct cg_config_errors *errs)
+{
+    static const char *const prefixes[] = {"CALLGATE_", "TWILIO_", "VAPI_", "REDIS_"};
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL)
+            continue;
+        size_t len = (size_t)(eq - *e);
+        int ours = 0;
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+            if (len > strlen(prefixes[i]) && strncmp(*e, prefixes[i], strlen(prefixes[i])) == 0)
+                ours = 1;
+        if (!ours || cg_config_known(*e, len))
+            continue;
+        char *name = cg_strndup(*e, len);
+        warn_unknown(errs, "environment", name);
+        free(name);
+    }
+}
+
+int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_config_errors *errs)
+{
+    struct cg_config_errors local = {0};
+    if (errs == NULL)
+        errs = &local;
+    memset(errs, 0, sizeof *errs);
+    struct cg_config_unknown unknown = {NULL, 0};
+    cg_config_load_options(cfg, dotenv_path, errs, &unknown);
+    for (size_t i = 0; i < unknown.n; i++) {
+        warn_unknown(errs, unknown.v[i].where, unknown.v[i].name);
+        free(unknown.v[i].where);
+        free(unknown.v[i].name);
+    }
+    free(unknown.v);
+    warn_unknown_environment(errs);
+    resolve_services(cfg, errs);
+    int rc = errs->n ? -1 : 0;
+    if (errs == &local)
+        cg_config_errors_free(&local);
+    return rc;
 }
