@@ -433,7 +433,12 @@ static const struct option options[] = {
             "assistant's server secret). The gate needs it or the HMAC secret below."),
     OPT_STR(S_VAPI, "VAPI_HMAC_SECRET", vapi_webhook_hmac_secret, "", F_SECRET, NULL,
             "Secret of a Vapi HMAC authentication plan (server.credentialId); when set, server "
-            "messages must carry a valid HMAC signature."),
+            "messages must carry a valid HMAC signature (the static secret alone is refused "
+            "unless VAPI_ACCEPT_STATIC_SECRET=1)."),
+    OPT_INT(S_VAPI, "VAPI_ACCEPT_STATIC_SECRET", vapi_accept_static_secret, "0", 0, 1,
+            "1 while switching an assistant from the static secret to the HMAC plan: with "
+            "both secrets set, a message with either is accepted. Turn it off once every "
+            "assistant signs."),
     OPT_STR(S_VAPI, "VAPI_HMAC_ALGORITHM", vapi_webhook_hmac_algorithm, "sha256", 0,
             check_hmac_algorithm, "HMAC plan algorithm: sha256, sha512 or sha1."),
     OPT_STR(S_VAPI, "VAPI_HMAC_SIGNATURE_HEADER", vapi_webhook_hmac_signature_header, "x-signature",

@@ -71,6 +71,7 @@ struct cg_config {
     char *vapi_webhook_hmac_prefix;
     char *vapi_webhook_hmac_encoding;
     int vapi_max_duration_seconds;
+    int vapi_accept_static_secret; /* with VAPI_HMAC_SECRET too: a migration */
 
     /* Admission gate */
     int max_concurrency;

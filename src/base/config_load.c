@@ -100,6 +100,11 @@ static void resolve_services(struct cg_config *cfg, struct cg_config_errors *err
                 "server.secret through the API) and put the same value here; or set "
                 "VAPI_HMAC_SECRET for an HMAC authentication plan",
                 because);
+        if (is_set(cfg, "VAPI_WEBHOOK_SECRET") && is_set(cfg, "VAPI_HMAC_SECRET") &&
+            !cfg->vapi_accept_static_secret)
+            cg_config_add_warning(errs, "VAPI_WEBHOOK_SECRET is set but unused: with "
+                                        "VAPI_HMAC_SECRET set, messages must be signed; set "
+                                        "VAPI_ACCEPT_STATIC_SECRET=1 while assistants switch over");
         if (!is_set(cfg, "PUBLIC_URL"))
             cg_config_add_warning(errs,
                                   "PUBLIC_URL is not set: Twilio's signatures are checked "

@@ -350,6 +350,7 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
         .hmac_timestamp_header = c->vapi_webhook_hmac_timestamp_header,
         .hmac_prefix = c->vapi_webhook_hmac_prefix,
         .hmac_encoding = c->vapi_webhook_hmac_encoding,
+        .accept_secret_with_hmac = c->vapi_accept_static_secret,
     };
     if (!cg_vapi_authenticate(&auth, header_of, req, body, len, cg_wall_ms())) {
         cg_log_warn("rejected a vapi request with a bad secret", "peer=%s", cg_http_req_peer(req));

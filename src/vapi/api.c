@@ -605,6 +605,8 @@ int cg_vapi_authenticate(const struct cg_vapi_auth *a,
     int has_secret = nonempty(a->secret), has_hmac = nonempty(a->hmac_secret);
     if (has_hmac && hmac_valid(a, header_get, arg, body, len, now_ms))
         return 1;
+    if (has_hmac && !a->accept_secret_with_hmac)
+        return 0;
     if (has_secret && cg_ct_streq(header_get("x-vapi-secret", arg), a->secret))
         return 1;
     return 0;

@@ -196,13 +196,18 @@ struct cg_vapi_auth {
     const char *hmac_prefix;
     const char *hmac_encoding;
     int max_skew_s;
+    /* With both secrets set: also accept the static secret alone (an
+     * operator switching an assistant over to the HMAC plan). */
+    int accept_secret_with_hmac;
 };
 
 /* Returns 1 when the request is authentic, else 0. header_get(name, arg)
  * returns the value of a request header (case-insensitive name) or NULL.
- * With only secret set, a matching x-vapi-secret is required; with only
- * hmac_secret set, a valid HMAC; with both (operators migrating), either
- * suffices. With neither, nothing is authentic. Comparisons are
+ * With only secret set, a matching x-vapi-secret is required; with
+ * hmac_secret set, a valid HMAC, and the static secret alone only when
+ * accept_secret_with_hmac says so (a migration): otherwise a leaked static
+ * secret would still open the door the HMAC plan closed. With neither,
+ * nothing is authentic. Comparisons are
  * constant-time and do not leak the secret's length. now_ms is wall time. */
 int cg_vapi_authenticate(const struct cg_vapi_auth *a,
                          const char *(*header_get)(const char *name, void *arg), void *arg,

@@ -575,7 +575,9 @@ static void start_gate(struct fixture *f, const char *const *extra)
         "TWILIO_QUEUE_SID=" QUEUE_SID, "TWILIO_QUEUE_NAME=" QUEUE_NAME, "VAPI_API_KEY=" VAPI_KEY,
         "VAPI_PHONE_NUMBER_ID=phone-number-id-1", "VAPI_ASSISTANT_ID=assistant-id-1",
         "VAPI_WEBHOOK_SECRET=" VAPI_SECRET, "VAPI_HMAC_SECRET=" HMAC_SECRET,
-        "ADMIN_TOKEN=" ADMIN_TOKEN, "WAIT_TIME_READ_TOKEN=" READ_TOKEN, "TWILIO_WORKSPACE_SID=" WS,
+        /* Both forms of authentication are exercised: a migration. */
+        "VAPI_ACCEPT_STATIC_SECRET=1", "ADMIN_TOKEN=" ADMIN_TOKEN,
+        "WAIT_TIME_READ_TOKEN=" READ_TOKEN, "TWILIO_WORKSPACE_SID=" WS,
         /* One refresh at start, then none while the table runs, so the
          * wait-time keys hold still too. */
         "WAIT_TIME_POLL_SECONDS=3600", "HOLD_MUSIC_URL=" HOLD_URL,

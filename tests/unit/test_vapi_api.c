@@ -1047,8 +1047,11 @@ static void test_auth_both_configured(void **state)
     struct cg_vapi_auth a = {.secret = "legacy-secret-1", .hmac_secret = HMAC_KEY};
     struct hdrs h = {0};
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 0);
-    /* Legacy header alone. */
+    /* Legacy header alone: refused while the HMAC plan is in force... */
     hdr_set(&h, "x-vapi-secret", "legacy-secret-1");
+    assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 0);
+    /* ...unless the operator allows both for a migration. */
+    a.accept_secret_with_hmac = 1;
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 1);
     /* HMAC alone. */
     struct hdrs m = {0};
