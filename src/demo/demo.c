@@ -18,6 +18,8 @@
 #include "base/err.h"
 #include "demo/demo.h"
 
+#include "demo/bclient.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -363,40 +365,11 @@ static int prepare_scenario(struct demo *d, char *err, size_t errlen)
  * deleted, or -1 with err. */
 static long clear_gate_keys(const char *url, char *err, size_t errlen)
 {
-    struct cg_redis_url u;
-    if (cg_redis_url_parse(url, &u, err, errlen) != 0)
-        return -1;
     long deleted = -1;
-    struct timeval tv = {.tv_sec = 3};
-    redisContext *c = redisConnectWithTimeout(u.host, u.port, tv);
     redisReply *r = NULL;
-    if (!c || c->err) {
-        cg_err_set(err, errlen, "cannot connect: %s", c ? c->errstr : "out of memory");
-        goto out;
-    }
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        cg_err_set(err, errlen, "cannot set a timeout");
-        goto out;
-    }
-    if (u.password) {
-        r = u.user ? redisCommand(c, "AUTH %s %s", u.user, u.password)
-                   : redisCommand(c, "AUTH %s", u.password);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            cg_err_set(err, errlen, "AUTH failed: %s", r ? r->str : c->errstr);
-            goto out;
-        }
-        freeReplyObject(r);
-        r = NULL;
-    }
-    if (u.db != 0) {
-        r = redisCommand(c, "SELECT %d", u.db);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            cg_err_set(err, errlen, "SELECT failed: %s", r ? r->str : c->errstr);
-            goto out;
-        }
-        freeReplyObject(r);
-        r = NULL;
-    }
+    redisContext *c = cg_bredis_connect(url, 3000, err, errlen);
+    if (c == NULL)
+        return -1;
     long n = 0;
     char cursor[32] = "0";
     do {
@@ -431,9 +404,7 @@ static long clear_gate_keys(const char *url, char *err, size_t errlen)
 out:
     if (r)
         freeReplyObject(r);
-    if (c)
-        redisFree(c);
-    cg_redis_url_free(&u);
+    redisFree(c);
     return deleted;
 }
 
