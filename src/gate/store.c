@@ -155,6 +155,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_EXTEND, "extend", cg_lua_extend},
         {S_SNAPSHOT, "snapshot", cg_lua_snapshot},
         {S_MEMBERS, "members", cg_lua_members},
+        {S_CLAIM, "claim", cg_lua_claim},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -313,4 +314,15 @@ int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg)
     struct args a;
     args_init(&a, s);
     return run(s, S_MEMBERS, &a, 0, cb, arg);
+}
+
+int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_ms,
+                     gate_store_cb cb, void *arg)
+{
+    struct args a;
+    a.n = 0;
+    arg_str(&a, claim_key); /* KEYS[1]: the queue's, not the gate's */
+    arg_str(&a, s->keys->prefix);
+    arg_int(&a, ttl_ms);
+    return run(s, S_CLAIM, &a, 0, cb, arg);
 }

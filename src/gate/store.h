@@ -78,6 +78,7 @@ enum gate_script {
     S_EXTEND,
     S_SNAPSHOT,
     S_MEMBERS,
+    S_CLAIM,
     S_COUNT
 };
 
@@ -186,5 +187,12 @@ int gate_store_snapshot(struct gate_store *s, long long limit, gate_store_cb cb,
 
 /* members.lua: every waiting sid with its enqueue time (pairs). */
 int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg);
+
+/* claim.lua: takes or renews this gate's claim on its Twilio queue for
+ * ttl_ms. The one script whose KEYS[1] is not the waiting key: the claim
+ * belongs to the queue (claim_key, keys.h), not to a gate. The reply is
+ * nil when the claim is this gate's, else [owner's prefix, ms left]. */
+int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_ms,
+                     gate_store_cb cb, void *arg);
 
 #endif

@@ -694,9 +694,44 @@ static void test_random_invariants(void **state)
     }
 }
 
+/* One gate per Twilio queue: the first gate's claim holds, is renewed by
+ * it, and refuses a second gate with the first one's name and time left. */
+static void test_claim_one_gate_per_queue(void **state)
+{
+    (void)state;
+    const char *key = "cg:queue-claim:AC1:customer-support";
+    redisReply *r = redisCommand(rc, "EVAL %s 1 %s %s %s", cg_lua_claim, key, "cg:{a}:", "30000");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    /* Renewed by the same gate. */
+    r = redisCommand(rc, "EVAL %s 1 %s %s %s", cg_lua_claim, key, "cg:{a}:", "60000");
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    r = redisCommand(rc, "PTTL %s", key);
+    assert_true(r->integer > 30000 && r->integer <= 60000);
+    freeReplyObject(r);
+    /* Another gate is told who holds it and for how long. */
+    r = redisCommand(rc, "EVAL %s 1 %s %s %s", cg_lua_claim, key, "cg:{b}:", "30000");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(str_at(r, 0), "cg:{a}:");
+    assert_true(r->element[1]->integer > 30000);
+    freeReplyObject(r);
+    r = redisCommand(rc, "GET %s", key);
+    assert_string_equal(r->str, "cg:{a}:");
+    freeReplyObject(r);
+    /* Once the first gate's claim has expired, the second one may take it. */
+    freeReplyObject(redisCommand(rc, "PEXPIRE %s 1", key));
+    cgt_sleep_ms(20);
+    r = redisCommand(rc, "EVAL %s 1 %s %s %s", cg_lua_claim, key, "cg:{b}:", "30000");
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_claim_one_gate_per_queue, flush),
         cmocka_unit_test_setup(test_enter_fast_path, flush),
         cmocka_unit_test_setup(test_enter_queues_when_someone_waits, flush),
         cmocka_unit_test_setup(test_enter_reports_no_room_when_full, flush),
