@@ -1070,6 +1070,64 @@ static void test_rest_auth_and_not_found(void **state)
     free(r.body);
 }
 
+/* The account and its numbers: the scenario's defaults, a correctly set
+ * up deployment under the public URL, in the spec's member order. */
+static void test_rest_account_and_numbers(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" ACCOUNT ".json", fx->sim_base);
+    assert_int_equal(http(fx, "GET", url, NULL, NULL, ACCOUNT, TOKEN, NULL, &r), 200);
+    json_t *j = json_of(&r);
+    assert_string_equal(cg_json_str(j, "sid"), ACCOUNT);
+    assert_string_equal(cg_json_str(j, "status"), "active");
+    assert_string_equal(cg_json_str(j, "friendly_name"), "callgate-sim");
+    assert_string_equal(cg_json_str(j, "uri"), "/2010-04-01/Accounts/" ACCOUNT ".json");
+    static const char *const akeys[] = {"auth_token",
+                                        "date_created",
+                                        "friendly_name",
+                                        "owner_account_sid",
+                                        "sid",
+                                        "status",
+                                        "subresource_uris",
+                                        "type",
+                                        "uri",
+                                        NULL};
+    assert_key_order(r.body, akeys);
+    json_decref(j);
+    free(r.body);
+    assert_int_equal(http(fx, "GET", url, NULL, NULL, ACCOUNT, "wrong", NULL, &r), 401);
+    assert_non_null(strstr(r.body, "\"code\":20003"));
+    free(r.body);
+    assert_int_equal(http(fx, "POST", url, "", NULL, ACCOUNT, TOKEN, NULL, &r), 405);
+    free(r.body);
+
+    assert_int_equal(
+        rest(fx, "GET", "IncomingPhoneNumbers.json?PhoneNumber=%2B15550100000", NULL, &r), 200);
+    j = json_of(&r);
+    json_t *n = json_array_get(json_object_get(j, "incoming_phone_numbers"), 0);
+    assert_non_null(n);
+    assert_string_equal(cg_json_str(n, "phone_number"), "+15550100000");
+    assert_string_equal(cg_json_str(n, "sid"), "PN00000000000000000000000000000001");
+    assert_string_equal(cg_json_str(n, "voice_url"), PUBLIC "/incoming");
+    assert_string_equal(cg_json_str(n, "voice_method"), "POST");
+    assert_string_equal(cg_json_str(n, "status_callback"), PUBLIC "/call-status");
+    assert_string_equal(cg_json_str(n, "status_callback_method"), "POST");
+    assert_string_equal(cg_json_str(j, "uri"),
+                        "/2010-04-01/Accounts/" ACCOUNT
+                        "/IncomingPhoneNumbers.json?PhoneNumber=%2B15550100000&PageSize=50&Page=0");
+    json_decref(j);
+    free(r.body);
+    /* Another number: an empty page, not a 404. */
+    assert_int_equal(
+        rest(fx, "GET", "IncomingPhoneNumbers.json?PhoneNumber=%2B15550100009", NULL, &r), 200);
+    j = json_of(&r);
+    assert_int_equal(json_array_size(json_object_get(j, "incoming_phone_numbers")), 0);
+    json_decref(j);
+    free(r.body);
+}
+
 static void test_rest_queues(void **state)
 {
     struct fx *fx = *state;
@@ -1288,6 +1346,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redirect_record_reject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_marks_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_auth_and_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_account_and_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_faults, setup, teardown),
     };
