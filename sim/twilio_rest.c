@@ -386,23 +386,20 @@ static void paging_place(struct sim_paging *pg, const char *const *sids, size_t 
 }
 
 /* Opens the envelope up to and including the list key's '['. */
-/* filter: query parameters of a filtered list, each followed by '&'
- * ("PhoneNumber=%2B1...&"), repeated in every page URI; "" for none. */
-static void envelope_open(struct cg_buf *b, const char *base, const char *filter,
-                          const struct sim_paging *pg, const char *const *sids, size_t n,
-                          const char *key)
+static void envelope_open(struct cg_buf *b, const char *base, const struct sim_paging *pg,
+                          const char *const *sids, size_t n, const char *key)
 {
     struct sim_jw j = {b, 1};
     struct cg_buf u;
     cg_buf_init(&u, CG_BUF_UNBOUNDED);
     cg_buf_appendc(b, '{');
     sim_jw_long(&j, "end", pg->count ? (long)(pg->start + pg->count - 1) : (long)pg->start);
-    cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=0", base, filter, pg->size);
+    cg_buf_printf(&u, "%s?PageSize=%ld&Page=0", base, pg->size);
     sim_jw_str(&j, "first_page_uri", cg_buf_str(&u));
     cg_buf_reset(&u);
     if (pg->start + pg->count < n) {
-        cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld&PageToken=PA%s", base, filter, pg->size,
-                      pg->page + 1, sids[pg->start + pg->count - 1]);
+        cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld&PageToken=PA%s", base, pg->size, pg->page + 1,
+                      sids[pg->start + pg->count - 1]);
         sim_jw_str(&j, "next_page_uri", cg_buf_str(&u));
         cg_buf_reset(&u);
     } else {
@@ -411,8 +408,8 @@ static void envelope_open(struct cg_buf *b, const char *base, const char *filter
     sim_jw_long(&j, "page", pg->page);
     sim_jw_long(&j, "page_size", pg->size);
     if (pg->page > 0 && pg->count > 0) {
-        cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld&PageToken=PB%s", base, filter, pg->size,
-                      pg->page - 1, sids[pg->start]);
+        cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld&PageToken=PB%s", base, pg->size, pg->page - 1,
+                      sids[pg->start]);
         sim_jw_str(&j, "previous_page_uri", cg_buf_str(&u));
         cg_buf_reset(&u);
     } else {
@@ -423,20 +420,86 @@ static void envelope_open(struct cg_buf *b, const char *base, const char *filter
     cg_buf_free(&u);
 }
 
-static void envelope_close(struct cg_buf *b, const char *base, const char *filter,
-                           const struct sim_paging *pg)
+static void envelope_close(struct cg_buf *b, const char *base, const struct sim_paging *pg)
 {
     cg_buf_appendc(b, ']');
     struct sim_jw j = {b, 0};
     sim_jw_long(&j, "start", (long)pg->start);
     struct cg_buf u;
     cg_buf_init(&u, CG_BUF_UNBOUNDED);
-    cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld", base, filter, pg->size, pg->page);
+    cg_buf_printf(&u, "%s?PageSize=%ld&Page=%ld", base, pg->size, pg->page);
     if (pg->token)
         cg_buf_printf(&u, "&PageToken=%s", pg->token);
     sim_jw_str(&j, "uri", cg_buf_str(&u));
     cg_buf_free(&u);
     cg_buf_appendc(b, '}');
+}
+
+/* The whole envelope around items (the list's members, already written),
+ * every member in alphabetical order as in the spec's examples: the list's
+ * key need not come after previous_page_uri. The same page URIs as
+ * envelope_open() and envelope_close(), with filter (query parameters of a
+ * filtered list, each followed by '&': "PhoneNumber=%2B1...&"; "" for
+ * none) in each, as Twilio repeats a list's filters in them. */
+static void envelope_sorted(struct cg_buf *b, const char *base, const char *filter,
+                            const struct sim_paging *pg, const char *const *sids, size_t n,
+                            const char *key, const char *items)
+{
+    static const char *const members[] = {"end",       "first_page_uri",    "next_page_uri", "page",
+                                          "page_size", "previous_page_uri", "start",         "uri"};
+    struct sim_jw j = {b, 1};
+    struct cg_buf u;
+    cg_buf_init(&u, CG_BUF_UNBOUNDED);
+    int listed = 0;
+    cg_buf_appendc(b, '{');
+    for (size_t m = 0; m <= sizeof(members) / sizeof(members[0]); m++) {
+        const char *name = m < sizeof(members) / sizeof(members[0]) ? members[m] : NULL;
+        if (!listed && (name == NULL || strcmp(key, name) < 0)) {
+            sim_jw_key(&j, key);
+            cg_buf_appendc(b, '[');
+            cg_buf_appends(b, items);
+            cg_buf_appendc(b, ']');
+            listed = 1;
+        }
+        if (name == NULL)
+            break;
+        cg_buf_reset(&u);
+        if (strcmp(name, "end") == 0) {
+            sim_jw_long(&j, name, pg->count ? (long)(pg->start + pg->count - 1) : (long)pg->start);
+        } else if (strcmp(name, "first_page_uri") == 0) {
+            cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=0", base, filter, pg->size);
+            sim_jw_str(&j, name, cg_buf_str(&u));
+        } else if (strcmp(name, "next_page_uri") == 0) {
+            if (pg->start + pg->count < n) {
+                cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld&PageToken=PA%s", base, filter,
+                              pg->size, pg->page + 1, sids[pg->start + pg->count - 1]);
+                sim_jw_str(&j, name, cg_buf_str(&u));
+            } else {
+                sim_jw_str(&j, name, NULL);
+            }
+        } else if (strcmp(name, "page") == 0) {
+            sim_jw_long(&j, name, pg->page);
+        } else if (strcmp(name, "page_size") == 0) {
+            sim_jw_long(&j, name, pg->size);
+        } else if (strcmp(name, "previous_page_uri") == 0) {
+            if (pg->page > 0 && pg->count > 0) {
+                cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld&PageToken=PB%s", base, filter,
+                              pg->size, pg->page - 1, sids[pg->start]);
+                sim_jw_str(&j, name, cg_buf_str(&u));
+            } else {
+                sim_jw_str(&j, name, NULL);
+            }
+        } else if (strcmp(name, "start") == 0) {
+            sim_jw_long(&j, name, (long)pg->start);
+        } else {
+            cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld", base, filter, pg->size, pg->page);
+            if (pg->token)
+                cg_buf_printf(&u, "&PageToken=%s", pg->token);
+            sim_jw_str(&j, name, cg_buf_str(&u));
+        }
+    }
+    cg_buf_appendc(b, '}');
+    cg_buf_free(&u);
 }
 
 /* ---- resources ---- */
@@ -459,13 +522,13 @@ static void queues_list(struct sim_twilio *tw, struct cg_http_req *req)
     snprintf(base, sizeof(base), API_ROOT "%s/Queues.json", acct(tw));
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
-    envelope_open(&b, base, "", &pg, sids, n, "queues");
+    envelope_open(&b, base, &pg, sids, n, "queues");
     for (size_t i = 0; i < pg.count; i++) {
         if (i)
             cg_buf_appendc(&b, ',');
         queue_json(tw, qs[pg.start + i], &b);
     }
-    envelope_close(&b, base, "", &pg);
+    envelope_close(&b, base, &pg);
     free(sids);
     free(qs);
     sim_api_reply_buf(req, 200, &b);
@@ -568,13 +631,13 @@ static void members_list(struct sim_twilio *tw, struct cg_http_req *req, struct 
     snprintf(base, sizeof(base), API_ROOT "%s/Queues/%s/Members.json", acct(tw), q->sid);
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
-    envelope_open(&b, base, "", &pg, sids, q->n, "queue_members");
+    envelope_open(&b, base, &pg, sids, q->n, "queue_members");
     for (size_t i = 0; i < pg.count; i++) {
         if (i)
             cg_buf_appendc(&b, ',');
         member_json(tw, q, q->members[pg.start + i], &b);
     }
-    envelope_close(&b, base, "", &pg);
+    envelope_close(&b, base, &pg);
     free(sids);
     sim_api_reply_buf(req, 200, &b);
 }
@@ -673,13 +736,13 @@ static void calls_list(struct sim_twilio *tw, struct cg_http_req *req)
     snprintf(base, sizeof(base), API_ROOT "%s/Calls.json", acct(tw));
     struct cg_buf b;
     cg_buf_init(&b, CG_BUF_UNBOUNDED);
-    envelope_open(&b, base, "", &pg, sids, n, "calls");
+    envelope_open(&b, base, &pg, sids, n, "calls");
     for (size_t i = 0; i < pg.count; i++) {
         if (i)
             cg_buf_appendc(&b, ',');
         call_json(tw, cs[pg.start + i], &b);
     }
-    envelope_close(&b, base, "", &pg);
+    envelope_close(&b, base, &pg);
     free(sids);
     free(cs);
     sim_api_reply_buf(req, 200, &b);
@@ -903,15 +966,17 @@ static void numbers_list(struct sim_twilio *tw, struct cg_http_req *req)
         cg_buf_printf(&filter, "PhoneNumber=%s&", enc);
         free(enc);
     }
-    struct cg_buf b;
-    cg_buf_init(&b, CG_BUF_UNBOUNDED);
-    envelope_open(&b, base, cg_buf_str(&filter), &pg, sidp, n, "incoming_phone_numbers");
+    struct cg_buf items, b;
+    cg_buf_init(&items, CG_BUF_UNBOUNDED);
     for (size_t i = 0; i < pg.count; i++) {
         if (i)
-            cg_buf_appendc(&b, ',');
-        number_json(tw, ns[pg.start + i], sidp[pg.start + i], &b);
+            cg_buf_appendc(&items, ',');
+        number_json(tw, ns[pg.start + i], sidp[pg.start + i], &items);
     }
-    envelope_close(&b, base, cg_buf_str(&filter), &pg);
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    envelope_sorted(&b, base, cg_buf_str(&filter), &pg, sidp, n, "incoming_phone_numbers",
+                    cg_buf_str(&items));
+    cg_buf_free(&items);
     cg_buf_free(&filter);
     count(tw, "twilio.rest_numbers");
     sim_api_reply_buf(req, 200, &b);

@@ -1070,6 +1070,78 @@ static void test_rest_auth_and_not_found(void **state)
     free(r.body);
 }
 
+/* ---- the spec's examples (tests/data/twilio_api_v2010_examples.json) ---- */
+
+static json_t *spec_example(const char *path, const char *name)
+{
+    static json_t *spec;
+    if (!spec) {
+        char file[1024];
+        snprintf(file, sizeof(file), "%s/tests/data/twilio_api_v2010_examples.json", CG_SOURCE_DIR);
+        json_error_t e;
+        spec = json_load_file(file, 0, &e);
+        if (!spec)
+            fail_msg("%s: %s (line %d)", file, e.text, e.line);
+    }
+    json_t *v = json_object_get(json_object_get(json_object_get(spec, "examples"), path), name);
+    if (!v)
+        fail_msg("no example %s for %s", name, path);
+    return v;
+}
+
+static size_t key_pos(const json_t *o, const char *key)
+{
+    size_t i = 0;
+    for (void *it = json_object_iter((json_t *)o); it;
+         it = json_object_iter_next((json_t *)o, it), i++)
+        if (strcmp(json_object_iter_key(it), key) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+/* got has every member of the example, of the same JSON type (a string may
+ * be null, an example null matches anything), in the same relative order;
+ * arrays are compared through their first elements. */
+static void assert_like(const char *where, const json_t *ex, const json_t *got)
+{
+    if (json_is_null(ex))
+        return;
+    if (json_is_object(ex)) {
+        if (!json_is_object(got))
+            fail_msg("%s: expected an object", where);
+        const char *key;
+        json_t *v;
+        size_t last = 0;
+        json_object_foreach ((json_t *)ex, key, v) {
+            if (!json_object_get(got, key))
+                fail_msg("%s lacks %s (spec example)", where, key);
+            size_t pos = key_pos(got, key);
+            if (pos < last)
+                fail_msg("%s: %s out of the spec example's order", where, key);
+            last = pos;
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%s.%s", where, key);
+            assert_like(sub, v, json_object_get(got, key));
+        }
+        return;
+    }
+    if (json_is_array(ex)) {
+        if (!json_is_array(got))
+            fail_msg("%s: expected an array", where);
+        if (json_array_size(ex) && json_array_size(got)) {
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%s[0]", where);
+            assert_like(sub, json_array_get(ex, 0), json_array_get(got, 0));
+        }
+        return;
+    }
+    int ok = (json_is_string(ex) && (json_is_string(got) || json_is_null(got))) ||
+             (json_is_integer(ex) && json_is_integer(got)) ||
+             (json_is_boolean(ex) && json_is_boolean(got));
+    if (!ok)
+        fail_msg("%s: type differs from the spec example", where);
+}
+
 /* The account and its numbers: the scenario's defaults, a correctly set
  * up deployment under the public URL, in the spec's member order. */
 static void test_rest_account_and_numbers(void **state)
@@ -1095,6 +1167,7 @@ static void test_rest_account_and_numbers(void **state)
                                         "uri",
                                         NULL};
     assert_key_order(r.body, akeys);
+    assert_like("Account", spec_example("/2010-04-01/Accounts/{Sid}.json", "fetch"), j);
     json_decref(j);
     free(r.body);
     assert_int_equal(http(fx, "GET", url, NULL, NULL, ACCOUNT, "wrong", NULL, &r), 401);
@@ -1114,6 +1187,9 @@ static void test_rest_account_and_numbers(void **state)
     assert_string_equal(cg_json_str(n, "voice_method"), "POST");
     assert_string_equal(cg_json_str(n, "status_callback"), PUBLIC "/call-status");
     assert_string_equal(cg_json_str(n, "status_callback_method"), "POST");
+    assert_like(
+        "IncomingPhoneNumbers",
+        spec_example("/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json", "readFull"), j);
     assert_string_equal(cg_json_str(j, "uri"),
                         "/2010-04-01/Accounts/" ACCOUNT
                         "/IncomingPhoneNumbers.json?PhoneNumber=%2B15550100000&PageSize=50&Page=0");
@@ -1150,6 +1226,15 @@ static void test_rest_queues(void **state)
     snprintf(sid, sizeof(sid), "%s", cg_json_str(j, "sid"));
     assert_int_equal(strlen(sid), 34);
     assert_memory_equal(sid, "QU", 2);
+    json_decref(j);
+    free(r.body);
+    /* A fetch, as doctor reads it, against the spec's example. */
+    char qpath[80];
+    snprintf(qpath, sizeof(qpath), "Queues/%s.json", sid);
+    assert_int_equal(rest(fx, "GET", qpath, NULL, &r), 200);
+    j = json_of(&r);
+    assert_like("Queue",
+                spec_example("/2010-04-01/Accounts/{AccountSid}/Queues/{Sid}.json", "fetch"), j);
     json_decref(j);
     free(r.body);
     /* Defaults to the scenario's size. */
