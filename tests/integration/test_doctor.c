@@ -308,6 +308,16 @@ static void test_wrong_twilio_token(void **state)
     run_free(&r);
 }
 
+static void test_account_suspended(void **state)
+{
+    (void)state;
+    struct run r;
+    doctor_with("\"accounts\":{\"twilio\":{\"status\":\"suspended\"}}", NULL, &r);
+    expect_rc(&r, 1);
+    expect_line(&r, "FAIL", "twilio.credentials", "account " ACCOUNT_SID " is suspended");
+    run_free(&r);
+}
+
 static void test_wrong_vapi_key(void **state)
 {
     (void)state;
@@ -594,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_all_pass),
         cmocka_unit_test(test_queue_by_name),
         cmocka_unit_test(test_wrong_twilio_token),
+        cmocka_unit_test(test_account_suspended),
         cmocka_unit_test(test_wrong_vapi_key),
         cmocka_unit_test(test_unknown_assistant),
         cmocka_unit_test(test_assistant_server_url_wrong),
