@@ -614,6 +614,204 @@ static int parse_taskrouter(struct ctx *c, const json_t *v, struct sim_scenario 
     return 0;
 }
 
+/* ---- accounts ---- */
+
+/* A string member that may be null: null stores "" (none). */
+static int get_str_or_null(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                           char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v && json_is_null(v)) {
+        free(*out);
+        *out = cg_strdup("");
+        return 0;
+    }
+    return get_str(c, obj, path, key, out);
+}
+
+/* "GET" or "POST", as Twilio spells them. */
+static int get_method(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                      char **out)
+{
+    if (get_str(c, obj, path, key, out) != 0)
+        return -1;
+    if (strcmp(*out, "GET") != 0 && strcmp(*out, "POST") != 0) {
+        char p[PATH_LEN];
+        join(p, path, key);
+        return fail(c, p, "must be \"GET\" or \"POST\"");
+    }
+    return 0;
+}
+
+/* "+" and 1 to 15 digits. */
+static int is_e164(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 16 || s[0] != '+')
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+static void number_free(struct sim_number *n)
+{
+    free(n->phone_number);
+    free(n->voice_url);
+    free(n->voice_method);
+    free(n->status_callback);
+    free(n->status_callback_method);
+    memset(n, 0, sizeof(*n));
+}
+
+static void number_default(struct sim_number *n, const char *phone_number)
+{
+    n->phone_number = cg_strdup(phone_number);
+    n->voice_method = cg_strdup("POST");
+    n->status_callback_method = cg_strdup("POST");
+}
+
+static int parse_numbers(struct ctx *c, const json_t *arr, struct sim_accounts *a)
+{
+    static const char *const allowed[] = {"phone_number",           "voice_url",
+                                          "voice_method",           "status_callback",
+                                          "status_callback_method", NULL};
+    if (!json_is_array(arr))
+        return fail(c, "accounts.twilio.numbers", "expected an array");
+    if (json_array_size(arr) > SIM_MAX_NUMBERS)
+        return fail(c, "accounts.twilio.numbers", "at most %d numbers", SIM_MAX_NUMBERS);
+    for (size_t i = 0; i < a->nnumbers; i++)
+        number_free(&a->numbers[i]);
+    a->nnumbers = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach (arr, i, o) {
+        char p[PATH_LEN];
+        snprintf(p, sizeof(p), "accounts.twilio.numbers[%zu]", i);
+        struct sim_number *n = &a->numbers[a->nnumbers++];
+        number_default(n, "+15550100000");
+        if (check_object(c, o, p, allowed) || require(c, o, p, "phone_number") ||
+            get_str(c, o, p, "phone_number", &n->phone_number) ||
+            get_str_or_null(c, o, p, "voice_url", &n->voice_url) ||
+            get_method(c, o, p, "voice_method", &n->voice_method) ||
+            get_str_or_null(c, o, p, "status_callback", &n->status_callback) ||
+            get_method(c, o, p, "status_callback_method", &n->status_callback_method))
+            return -1;
+        if (!is_e164(n->phone_number))
+            return fail(c, p, "phone_number must be E.164 (+ and up to 15 digits)");
+        for (size_t k = 0; k + 1 < a->nnumbers; k++)
+            if (strcmp(a->numbers[k].phone_number, n->phone_number) == 0)
+                return fail(c, p, "phone_number %s is listed twice", n->phone_number);
+    }
+    return 0;
+}
+
+static int parse_assistant(struct ctx *c, const json_t *v, struct sim_accounts *a)
+{
+    static const char *const allowed[] = {"id", "name", "server_url", "server_messages", NULL};
+    const char *p = "accounts.vapi.assistant";
+    if (check_object(c, v, p, allowed) || get_str(c, v, p, "id", &a->assistant_id) ||
+        get_str(c, v, p, "name", &a->assistant_name) ||
+        get_str_or_null(c, v, p, "server_url", &a->assistant_server_url))
+        return -1;
+    json_t *m = json_object_get(v, "server_messages");
+    if (!m)
+        return 0;
+    if (json_is_null(m)) {
+        a->server_messages_mode = -1;
+        return 0;
+    }
+    if (!json_is_array(m) || json_array_size(m) > SIM_MAX_SERVER_MESSAGES)
+        return fail(c, "accounts.vapi.assistant.server_messages",
+                    "expected null or an array of at most %d strings", SIM_MAX_SERVER_MESSAGES);
+    a->server_messages_mode = 1;
+    size_t i;
+    json_t *it;
+    json_array_foreach (m, i, it) {
+        if (!json_is_string(it) || json_string_length(it) == 0 ||
+            json_string_length(it) > MAX_STRING)
+            return fail(c, "accounts.vapi.assistant.server_messages", "expected non-empty strings");
+        a->server_messages[a->nserver_messages++] = cg_strdup(json_string_value(it));
+    }
+    return 0;
+}
+
+static int parse_accounts(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"twilio", "vapi", NULL};
+    static const char *const tw_allowed[] = {"friendly_name", "status", "numbers", NULL};
+    static const char *const vapi_allowed[] = {"assistant", "phone_number", NULL};
+    static const char *const pn_allowed[] = {"id", "number", "assistant_id", NULL};
+    struct sim_accounts *a = &sc->acc;
+    if (check_object(c, v, "accounts", allowed))
+        return -1;
+    json_t *tw = json_object_get(v, "twilio");
+    if (tw) {
+        const char *p = "accounts.twilio";
+        if (check_object(c, tw, p, tw_allowed) ||
+            get_str(c, tw, p, "friendly_name", &a->twilio_friendly_name) ||
+            get_str(c, tw, p, "status", &a->twilio_status))
+            return -1;
+        if (strcmp(a->twilio_status, "active") != 0 && strcmp(a->twilio_status, "suspended") != 0 &&
+            strcmp(a->twilio_status, "closed") != 0)
+            return fail(c, "accounts.twilio.status",
+                        "must be \"active\", \"suspended\" or \"closed\"");
+        json_t *nums = json_object_get(tw, "numbers");
+        if (nums && parse_numbers(c, nums, a) != 0)
+            return -1;
+    }
+    json_t *vp = json_object_get(v, "vapi");
+    if (!vp)
+        return 0;
+    if (check_object(c, vp, "accounts.vapi", vapi_allowed))
+        return -1;
+    json_t *as = json_object_get(vp, "assistant");
+    if (as && parse_assistant(c, as, a) != 0)
+        return -1;
+    json_t *pn = json_object_get(vp, "phone_number");
+    if (pn) {
+        const char *p = "accounts.vapi.phone_number";
+        if (check_object(c, pn, p, pn_allowed) || get_str(c, pn, p, "id", &a->phone_number_id) ||
+            get_str(c, pn, p, "number", &a->phone_number) ||
+            get_str_or_null(c, pn, p, "assistant_id", &a->phone_assistant_id))
+            return -1;
+        if (a->phone_number && !is_e164(a->phone_number))
+            return fail(c, "accounts.vapi.phone_number.number",
+                        "must be E.164 (+ and up to 15 digits)");
+    }
+    return 0;
+}
+
+static void accounts_defaults(struct sim_accounts *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->twilio_friendly_name = cg_strdup("callgate-sim");
+    a->twilio_status = cg_strdup("active");
+    number_default(&a->numbers[0], "+15550100000");
+    a->nnumbers = 1;
+    a->assistant_id = cg_strdup("sim-assistant");
+    a->assistant_name = cg_strdup("callgate-sim assistant");
+    a->phone_number_id = cg_strdup("sim-phone-number");
+}
+
+static void accounts_free(struct sim_accounts *a)
+{
+    free(a->twilio_friendly_name);
+    free(a->twilio_status);
+    for (size_t i = 0; i < a->nnumbers; i++)
+        number_free(&a->numbers[i]);
+    free(a->assistant_id);
+    free(a->assistant_name);
+    free(a->assistant_server_url);
+    for (size_t i = 0; i < a->nserver_messages; i++)
+        free(a->server_messages[i]);
+    free(a->phone_number_id);
+    free(a->phone_number);
+    free(a->phone_assistant_id);
+    memset(a, 0, sizeof(*a));
+}
+
 static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"lost",
@@ -687,6 +885,8 @@ static void set_defaults(struct sim_scenario *sc)
     sc->tr_fail_garbage = 0;
     sc->tr_latency.kind = SIM_DIST_NONE;
 
+    accounts_defaults(&sc->acc);
+
     sc->expect_lost = 0;
     sc->expect_max_overlimit = 0;
     sc->expect_final_active = 0;
@@ -712,9 +912,9 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         set_defaults(sc); /* leave a usable value behind */
         return -1;
     }
-    static const char *const allowed[] = {"name",    "description", "seed",     "duration_s",
-                                          "drain_s", "callers",     "twilio",   "vapi",
-                                          "expect",  "taskrouter",  "balancer", NULL};
+    static const char *const allowed[] = {
+        "name", "description", "seed",       "duration_s", "drain_s",  "callers", "twilio",
+        "vapi", "expect",      "taskrouter", "balancer",   "accounts", NULL};
     long long seed = 1;
     int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
              get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
@@ -739,6 +939,8 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         rc = parse_taskrouter(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "balancer")) != NULL)
         rc = parse_balancer(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "accounts")) != NULL)
+        rc = parse_accounts(&c, v, sc);
     *named = json_object_get(root, "name") != NULL;
     json_decref(root);
     if (rc != 0) {
@@ -807,6 +1009,7 @@ void sim_scenario_free(struct sim_scenario *sc)
     free(sc->vapi_server_secret);
     free(sc->tr_workspace_sid);
     sc->tr_workspace_sid = NULL;
+    accounts_free(&sc->acc);
     sc->name = NULL;
     sc->segments = NULL;
     sc->nsegments = 0;

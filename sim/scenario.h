@@ -56,8 +56,30 @@
  *     "bulk_wait_durations": true,              wait_duration_* in TaskQueues/Statistics
  *     "rate_limit_per_s": 50, "rate_429": 0, "latency": null,
  *     "fail_page": -1, "fail_mode": "500" | "garbage"   a Statistics list page (0-based) fails
+ *   },
+ *   "accounts": {                             what the accounts hold, read by `callgate doctor`;
+ *                                             every member defaults to a deployment set up
+ *                                             right for --public-url
+ *     "twilio": {                             GET Accounts/{AC}.json, IncomingPhoneNumbers.json
+ *       "friendly_name": "callgate-sim", "status": "active" | "suspended" | "closed",
+ *       "numbers": [{"phone_number": "+15550100000",   E.164; sid PN000...0001 by position
+ *                    "voice_url": "<public_url>/incoming" | null,   null: none set
+ *                    "voice_method": "POST" | "GET",
+ *                    "status_callback": "<public_url>/call-status" | null,
+ *                    "status_callback_method": "POST" | "GET"}]   default: the one above
+ *     },
+ *     "vapi": {
+ *       "assistant": {"id": "sim-assistant", "name": "callgate-sim assistant",
+ *                     "server_url": "<public_url>/call-ended" | null,    null: no server
+ *                     "server_messages": ["status-update", "end-of-call-report"] | null},
+ *                                             null: the member is absent (Vapi's defaults)
+ *       "phone_number": {"id": "sim-phone-number",
+ *                        "number": the first Twilio number, "assistant_id": null | "..."}
+ *     }
  *   }
  * }
+ * Twilio queues are the ones `--queue` or <Enqueue> creates, with
+ * twilio.queue_max_size; the TaskRouter workspace is taskrouter.workspace_sid.
  */
 #ifndef SIM_SCENARIO_H
 #define SIM_SCENARIO_H
@@ -108,6 +130,37 @@ struct sim_outages {
 struct sim_webhook_faults {
     double drop, duplicate, reorder;
     struct sim_dist delay;
+};
+
+#define SIM_MAX_NUMBERS         16
+#define SIM_MAX_SERVER_MESSAGES 32
+
+/* One IncomingPhoneNumber. A URL is NULL for the default (under the
+ * public URL) and "" when the scenario set it to null (none). */
+struct sim_number {
+    char *phone_number;
+    char *voice_url;
+    char *voice_method; /* "GET" or "POST" */
+    char *status_callback;
+    char *status_callback_method;
+};
+
+/* The "accounts" member: the read-only resources of the Twilio and Vapi
+ * accounts. Strings as for struct sim_number: NULL default, "" none. */
+struct sim_accounts {
+    char *twilio_friendly_name;
+    char *twilio_status;
+    struct sim_number numbers[SIM_MAX_NUMBERS];
+    size_t nnumbers;
+    char *assistant_id;
+    char *assistant_name;
+    char *assistant_server_url;
+    int server_messages_mode; /* 0: the default list; -1: absent; 1: server_messages[] */
+    char *server_messages[SIM_MAX_SERVER_MESSAGES];
+    size_t nserver_messages;
+    char *phone_number_id;
+    char *phone_number;       /* NULL: the first Twilio number's (or +15550100000) */
+    char *phone_assistant_id; /* NULL or "": no inbound assistant */
 };
 
 struct sim_scenario {
@@ -168,6 +221,8 @@ struct sim_scenario {
     int tr_fail_page;    /* -1: none */
     int tr_fail_garbage; /* 0: the failing page answers 500; 1: 200 with a cut body */
     struct sim_dist tr_latency;
+
+    struct sim_accounts acc;
 
     long expect_lost;
     long expect_max_overlimit;

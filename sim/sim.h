@@ -7,6 +7,7 @@
  *   /2010-04-01/Accounts/{AC}/...   Twilio Voice REST (twilio_rest.c)
  *   /v1/Workspaces/{WS}/...         TaskRouter (taskrouter.c)
  *   /call, /call/{id}               Vapi (vapi.c)
+ *   /assistant/{id}, /phone-number/{id}  Vapi, read-only (vapi.c)
  *   /sim/status                     live figures for the demo's progress line
  * One HTTP client delivers every webhook (hooks.c), to the gate's
  * PUBLIC_URL, acting as the load balancer in front of one or more callgate
@@ -24,7 +25,8 @@
  *   twilio.c      the simulated Twilio as one object: engine plus REST API
  *   twilio_voice.c per-call state machine: webhooks, TwiML execution,
  *                 <Enqueue> and the waitUrl loop, status callbacks
- *   twilio_rest.c Queues, Members, Calls REST resources
+ *   twilio_rest.c Queues, Members, Calls REST resources; the Account and its
+ *                 IncomingPhoneNumbers, read-only from the scenario
  *   twapi.c       what twilio_rest.c and the TaskRouter share: JSON writer,
  *                 Twilio error bodies, Basic auth header, paging parameters
  *   vapi.c        POST /call, GET /call, call lifecycle, server webhooks
@@ -48,8 +50,8 @@
  *   4. vapi                                        (hooks, outage, report, rng)
  *   5. twilio_voice                                (vapi, hooks, report, rng,
  *                                                   twiml_reader, world)
- *   6. twilio_rest                                 (twilio_voice, outage, report,
- *                                                   rng, twapi)
+ *   6. twilio_rest                                 (twilio_voice, hooks, outage,
+ *                                                   report, rng, twapi)
  *   7. twilio                                      (twilio_rest, twilio_voice)
  *   8. callers                                     (twilio_voice, report, rng)
  *   9. taskrouter_model < taskrouter_stats < taskrouter_rest < taskrouter

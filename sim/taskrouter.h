@@ -3,6 +3,7 @@
  * whose workers and tasks evolve, and the read-only REST resources a wait
  * time poller uses (docs twilio-wire.md §6-§8):
  *
+ *   GET /v1/Workspaces/{WS}                                 the workspace
  *   GET /v1/Workspaces/{WS}/TaskQueues                      list, key task_queues
  *   GET /v1/Workspaces/{WS}/TaskQueues/{WQ}                 one queue
  *   GET /v1/Workspaces/{WS}/TaskQueues/Statistics           list, key task_queues_statistics

@@ -118,6 +118,7 @@ enum endpoint {
     EP_STATS_FETCH,
     EP_RT_FETCH,
     EP_CUM_FETCH,
+    EP_WORKSPACE_FETCH,
     EP_UNKNOWN,
     EP_COUNT
 };

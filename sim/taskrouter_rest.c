@@ -29,7 +29,7 @@
 
 const char *const sim_tr_ep_names[EP_COUNT] = {
     "task_queues_list", "task_queue_fetch", "statistics_list", "statistics_fetch",
-    "realtime_fetch",   "cumulative_fetch", "unknown"};
+    "realtime_fetch",   "cumulative_fetch", "workspace_fetch", "unknown"};
 
 /* X-Rate-Limit-Config: the resource key, as in the Event Streams example
  * ("TaskQueueStatistics-List"). The real key names are unconfirmed. */
@@ -39,6 +39,7 @@ static const char *const ep_config[EP_COUNT] = {"TaskQueue-List",
                                                 "TaskQueueStatistics-Fetch",
                                                 "TaskQueueRealTimeStatistics-Fetch",
                                                 "TaskQueueCumulativeStatistics-Fetch",
+                                                "Workspace-Fetch",
                                                 "TaskRouter"};
 
 /* ---- errors ---- */
@@ -502,6 +503,52 @@ static void queue_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, cons
     sim_api_reply_buf(req, 200, &b);
 }
 
+/* GET /v1/Workspaces/{WS} (OAI taskrouter.v1.workspace, members in the
+ * order of its example); what `callgate doctor` reads. */
+static void workspace_fetch(struct sim_taskrouter *tr, struct cg_http_req *req, const char *ws_url)
+{
+    static const char *const links[][2] = {
+        {"activities", "Activities"},
+        {"statistics", "Statistics"},
+        {"real_time_statistics", "RealTimeStatistics"},
+        {"cumulative_statistics", "CumulativeStatistics"},
+        {"task_queues", "TaskQueues"},
+        {"tasks", "Tasks"},
+        {"workers", "Workers"},
+        {"workflows", "Workflows"},
+        {"task_channels", "TaskChannels"},
+        {"events", "Events"},
+    };
+    char u[512];
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    struct sim_jw j = {&b, 1};
+    cg_buf_appendc(&b, '{');
+    sim_jw_str(&j, "account_sid", tr->sc->twilio_account_sid);
+    sim_tr_jw_date(&j, "date_created", sim_tr_wall_ms_at(tr, tr->created_rel));
+    sim_tr_jw_date(&j, "date_updated", sim_tr_wall_ms_at(tr, tr->created_rel));
+    sim_jw_str(&j, "default_activity_name", tr->act[ACT_OFFLINE].name);
+    sim_jw_str(&j, "default_activity_sid", tr->act[ACT_OFFLINE].sid);
+    sim_jw_str(&j, "event_callback_url", "");
+    sim_jw_str(&j, "events_filter", NULL);
+    sim_jw_str(&j, "friendly_name", "callgate-sim");
+    struct sim_jw l = sim_jw_open(&j, "links", '{');
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+        snprintf(u, sizeof(u), "%s/%s", ws_url, links[i][1]);
+        sim_jw_str(&l, links[i][0], u);
+    }
+    sim_jw_close(&l, '}');
+    sim_jw_key(&j, "multi_task_enabled");
+    cg_buf_appends(&b, "false");
+    sim_jw_str(&j, "prioritize_queue_order", "FIFO");
+    sim_jw_str(&j, "sid", tr->sc->tr_workspace_sid);
+    sim_jw_str(&j, "timeout_activity_name", tr->act[ACT_OFFLINE].name);
+    sim_jw_str(&j, "timeout_activity_sid", tr->act[ACT_OFFLINE].sid);
+    sim_jw_str(&j, "url", ws_url);
+    cg_buf_appendc(&b, '}');
+    sim_api_reply_buf(req, 200, &b);
+}
+
 /* ---- routing ---- */
 
 /* Which resource a request names; info->status 404 or 405 when it names
@@ -517,9 +564,13 @@ static void classify(const struct sim_taskrouter *tr, struct cg_http_req *req, s
     if (nseg < 0)
         return;
     size_t n = (size_t)nseg;
-    if (n < 2 || strcmp(seg[0], tr->sc->tr_workspace_sid) != 0 || strcmp(seg[1], "TaskQueues"))
+    if (strcmp(seg[0], tr->sc->tr_workspace_sid) != 0)
         return;
-    if (n == 2) {
+    if (n == 1) {
+        info->ep = EP_WORKSPACE_FETCH;
+    } else if (strcmp(seg[1], "TaskQueues") != 0) {
+        return;
+    } else if (n == 2) {
         info->ep = EP_QUEUES_LIST;
     } else if (n == 3 && strcmp(seg[2], "Statistics") == 0) {
         info->ep = EP_STATS_LIST;
@@ -595,6 +646,9 @@ static void serve(struct sim_taskrouter *tr, struct cg_http_req *req, const stru
             break;
         case EP_CUM_FETCH:
             cumulative_fetch(tr, req, ws_url, f, qi, now);
+            break;
+        case EP_WORKSPACE_FETCH:
+            workspace_fetch(tr, req, ws_url);
             break;
         case EP_UNKNOWN:
         case EP_COUNT:

@@ -147,6 +147,7 @@ struct sim_twilio {
     struct cg_list fetches;         /* outstanding webhooks (struct sim_fetch), newest first */
     struct cg_list rest;            /* REST replies held back by latency, newest first */
     struct sim_outage_hold *outage; /* REST requests held by an outage window (outage.h) */
+    uint64_t created_ms;            /* wall: date_created of the account and its numbers */
     int finished;
 };
 

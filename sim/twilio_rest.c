@@ -26,6 +26,7 @@
 #include "base/form.h"
 #include "net/httpd.h"
 #include "base/log.h"
+#include "hooks.h"
 #include "outage.h"
 #include "rng.h"
 #include "twapi.h"
@@ -434,6 +435,73 @@ static void envelope_close(struct cg_buf *b, const char *base, const struct sim_
     cg_buf_appendc(b, '}');
 }
 
+/* The whole envelope around items (the list's members, already written),
+ * every member in alphabetical order as in the spec's examples: the list's
+ * key need not come after previous_page_uri. The same page URIs as
+ * envelope_open() and envelope_close(), with filter (query parameters of a
+ * filtered list, each followed by '&': "PhoneNumber=%2B1...&"; "" for
+ * none) in each, as Twilio repeats a list's filters in them. */
+static void envelope_sorted(struct cg_buf *b, const char *base, const char *filter,
+                            const struct sim_paging *pg, const char *const *sids, size_t n,
+                            const char *key, const char *items)
+{
+    static const char *const members[] = {"end",       "first_page_uri",    "next_page_uri", "page",
+                                          "page_size", "previous_page_uri", "start",         "uri"};
+    struct sim_jw j = {b, 1};
+    struct cg_buf u;
+    cg_buf_init(&u, CG_BUF_UNBOUNDED);
+    int listed = 0;
+    cg_buf_appendc(b, '{');
+    for (size_t m = 0; m <= sizeof(members) / sizeof(members[0]); m++) {
+        const char *name = m < sizeof(members) / sizeof(members[0]) ? members[m] : NULL;
+        if (!listed && (name == NULL || strcmp(key, name) < 0)) {
+            sim_jw_key(&j, key);
+            cg_buf_appendc(b, '[');
+            cg_buf_appends(b, items);
+            cg_buf_appendc(b, ']');
+            listed = 1;
+        }
+        if (name == NULL)
+            break;
+        cg_buf_reset(&u);
+        if (strcmp(name, "end") == 0) {
+            sim_jw_long(&j, name, pg->count ? (long)(pg->start + pg->count - 1) : (long)pg->start);
+        } else if (strcmp(name, "first_page_uri") == 0) {
+            cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=0", base, filter, pg->size);
+            sim_jw_str(&j, name, cg_buf_str(&u));
+        } else if (strcmp(name, "next_page_uri") == 0) {
+            if (pg->start + pg->count < n) {
+                cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld&PageToken=PA%s", base, filter,
+                              pg->size, pg->page + 1, sids[pg->start + pg->count - 1]);
+                sim_jw_str(&j, name, cg_buf_str(&u));
+            } else {
+                sim_jw_str(&j, name, NULL);
+            }
+        } else if (strcmp(name, "page") == 0) {
+            sim_jw_long(&j, name, pg->page);
+        } else if (strcmp(name, "page_size") == 0) {
+            sim_jw_long(&j, name, pg->size);
+        } else if (strcmp(name, "previous_page_uri") == 0) {
+            if (pg->page > 0 && pg->count > 0) {
+                cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld&PageToken=PB%s", base, filter,
+                              pg->size, pg->page - 1, sids[pg->start]);
+                sim_jw_str(&j, name, cg_buf_str(&u));
+            } else {
+                sim_jw_str(&j, name, NULL);
+            }
+        } else if (strcmp(name, "start") == 0) {
+            sim_jw_long(&j, name, (long)pg->start);
+        } else {
+            cg_buf_printf(&u, "%s?%sPageSize=%ld&Page=%ld", base, filter, pg->size, pg->page);
+            if (pg->token)
+                cg_buf_printf(&u, "&PageToken=%s", pg->token);
+            sim_jw_str(&j, name, cg_buf_str(&u));
+        }
+    }
+    cg_buf_appendc(b, '}');
+    cg_buf_free(&u);
+}
+
 /* ---- resources ---- */
 
 static void queues_list(struct sim_twilio *tw, struct cg_http_req *req)
@@ -737,6 +805,183 @@ static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_
     sim_api_reply_buf(req, 200, &b);
 }
 
+/* ---- the account and its phone numbers (scenario "accounts.twilio") ---- */
+
+static const struct sim_accounts *accounts(const struct sim_twilio *tw)
+{
+    return &scen(tw)->acc;
+}
+
+/* A URL of the scenario: NULL is the default under the public URL, ""
+ * none. */
+static void acct_url(const struct sim_twilio *tw, const char *given, const char *path, char *out,
+                     size_t outlen)
+{
+    if (given)
+        snprintf(out, outlen, "%s", given);
+    else
+        snprintf(out, outlen, "%s%s", tw->w->hooks ? sim_hooks_public_url(tw->w->hooks) : "", path);
+}
+
+static void jw_raw(struct sim_jw *j, const char *k, const char *raw)
+{
+    sim_jw_key(j, k);
+    cg_buf_appends(j->b, raw);
+}
+
+/* GET /2010-04-01/Accounts/{AC}.json (OAI-2010 api.v2010.account). */
+static void account_fetch(struct sim_twilio *tw, struct cg_http_req *req)
+{
+    static const char *const subs[][2] = {
+        {"available_phone_numbers", "AvailablePhoneNumbers"},
+        {"calls", "Calls"},
+        {"conferences", "Conferences"},
+        {"incoming_phone_numbers", "IncomingPhoneNumbers"},
+        {"notifications", "Notifications"},
+        {"outgoing_caller_ids", "OutgoingCallerIds"},
+        {"recordings", "Recordings"},
+        {"transcriptions", "Transcriptions"},
+        {"addresses", "Addresses"},
+        {"signing_keys", "SigningKeys"},
+        {"connect_apps", "ConnectApps"},
+        {"sip", "SIP"},
+        {"authorized_connect_apps", "AuthorizedConnectApps"},
+        {"usage", "Usage"},
+        {"keys", "Keys"},
+        {"applications", "Applications"},
+        {"short_codes", "SMS/ShortCodes"},
+        {"queues", "Queues"},
+        {"messages", "Messages"},
+        {"balance", "Balance"},
+    };
+    const char *a = acct(tw);
+    const struct sim_accounts *ac = accounts(tw);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    struct sim_jw j = {&b, 1};
+    cg_buf_appendc(&b, '{');
+    sim_jw_str(&j, "auth_token", scen(tw)->twilio_auth_token);
+    jw_date(&j, "date_created", tw->created_ms);
+    jw_date(&j, "date_updated", tw->created_ms);
+    sim_jw_str(&j, "friendly_name", ac->twilio_friendly_name);
+    sim_jw_str(&j, "owner_account_sid", a);
+    sim_jw_str(&j, "sid", a);
+    sim_jw_str(&j, "status", ac->twilio_status);
+    struct sim_jw su = sim_jw_open(&j, "subresource_uris", '{');
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        char u[160];
+        snprintf(u, sizeof(u), API_ROOT "%s/%s.json", a, subs[i][1]);
+        sim_jw_str(&su, subs[i][0], u);
+    }
+    sim_jw_close(&su, '}');
+    sim_jw_str(&j, "type", "Full");
+    char u[128];
+    snprintf(u, sizeof(u), API_ROOT "%s.json", a);
+    sim_jw_str(&j, "uri", u);
+    cg_buf_appendc(&b, '}');
+    count(tw, "twilio.rest_account");
+    sim_api_reply_buf(req, 200, &b);
+}
+
+/* One IncomingPhoneNumber (OAI-2010 api.v2010.account.incoming_phone_number,
+ * members in the order of its example). */
+static void number_json(const struct sim_twilio *tw, const struct sim_number *n, const char *sid,
+                        struct cg_buf *b)
+{
+    struct sim_jw j = {b, 1};
+    const char *a = acct(tw);
+    char tmp[2100];
+    cg_buf_appendc(b, '{');
+    sim_jw_str(&j, "account_sid", a);
+    sim_jw_str(&j, "address_requirements", "none");
+    sim_jw_str(&j, "address_sid", NULL);
+    sim_jw_str(&j, "api_version", "2010-04-01");
+    jw_raw(&j, "beta", "false");
+    jw_raw(&j, "capabilities", "{\"voice\":true,\"sms\":true,\"mms\":true,\"fax\":false}");
+    jw_date(&j, "date_created", tw->created_ms);
+    jw_date(&j, "date_updated", tw->created_ms);
+    sim_jw_str(&j, "emergency_status", "Inactive");
+    sim_jw_str(&j, "emergency_address_sid", NULL);
+    sim_jw_str(&j, "emergency_address_status", "unregistered");
+    format_number(n->phone_number, tmp, sizeof(tmp));
+    sim_jw_str(&j, "friendly_name", tmp);
+    sim_jw_str(&j, "identity_sid", NULL);
+    sim_jw_str(&j, "origin", "twilio");
+    sim_jw_str(&j, "phone_number", n->phone_number);
+    sim_jw_str(&j, "sid", sid);
+    sim_jw_str(&j, "sms_application_sid", "");
+    sim_jw_str(&j, "sms_fallback_method", "POST");
+    sim_jw_str(&j, "sms_fallback_url", "");
+    sim_jw_str(&j, "sms_method", "POST");
+    sim_jw_str(&j, "sms_url", "");
+    acct_url(tw, n->status_callback, "/call-status", tmp, sizeof(tmp));
+    sim_jw_str(&j, "status_callback", tmp); /* "" when none, as in the example */
+    sim_jw_str(&j, "status_callback_method", n->status_callback_method);
+    sim_jw_str(&j, "trunk_sid", NULL);
+    snprintf(tmp, sizeof(tmp), API_ROOT "%s/IncomingPhoneNumbers/%s.json", a, sid);
+    sim_jw_str(&j, "uri", tmp);
+    sim_jw_str(&j, "voice_application_sid", "");
+    jw_raw(&j, "voice_caller_id_lookup", "false");
+    sim_jw_str(&j, "voice_fallback_method", "POST");
+    sim_jw_str(&j, "voice_fallback_url", NULL);
+    sim_jw_str(&j, "voice_method", n->voice_method);
+    acct_url(tw, n->voice_url, "/incoming", tmp, sizeof(tmp));
+    sim_jw_str(&j, "voice_url", tmp[0] ? tmp : NULL); /* null when none, as in the example */
+    sim_jw_str(&j, "bundle_sid", NULL);
+    sim_jw_str(&j, "voice_receive_mode", "voice");
+    sim_jw_str(&j, "status", "in-use");
+    sim_jw_str(&j, "type", "local");
+    cg_buf_appendc(b, '}');
+}
+
+/* GET IncomingPhoneNumbers.json[?PhoneNumber=...]: the scenario's numbers,
+ * PNs numbered by position; PhoneNumber selects the one with that exact
+ * E.164 number (the real filter may also match partial numbers). */
+static void numbers_list(struct sim_twilio *tw, struct cg_http_req *req)
+{
+    struct sim_paging pg;
+    if (paging_parse(req, &pg) < 0)
+        return;
+    const struct sim_accounts *ac = accounts(tw);
+    const struct cg_form *qf = cg_http_req_query(req);
+    const char *want = qf ? cg_form_get(qf, "PhoneNumber") : NULL;
+    char sids[SIM_MAX_NUMBERS][35];
+    const char *sidp[SIM_MAX_NUMBERS + 1];
+    const struct sim_number *ns[SIM_MAX_NUMBERS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < ac->nnumbers && i < SIM_MAX_NUMBERS; i++) {
+        if (want && strcmp(want, ac->numbers[i].phone_number) != 0)
+            continue;
+        snprintf(sids[n], sizeof(sids[n]), "PN%032zx", i + 1);
+        sidp[n] = sids[n];
+        ns[n++] = &ac->numbers[i];
+    }
+    paging_place(&pg, sidp, n);
+    char base[128];
+    snprintf(base, sizeof(base), API_ROOT "%s/IncomingPhoneNumbers.json", acct(tw));
+    struct cg_buf filter;
+    cg_buf_init(&filter, CG_BUF_UNBOUNDED);
+    if (want) {
+        char *enc = cg_pct_encode(want, strlen(want));
+        cg_buf_printf(&filter, "PhoneNumber=%s&", enc);
+        free(enc);
+    }
+    struct cg_buf items, b;
+    cg_buf_init(&items, CG_BUF_UNBOUNDED);
+    for (size_t i = 0; i < pg.count; i++) {
+        if (i)
+            cg_buf_appendc(&items, ',');
+        number_json(tw, ns[pg.start + i], sidp[pg.start + i], &items);
+    }
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    envelope_sorted(&b, base, cg_buf_str(&filter), &pg, sidp, n, "incoming_phone_numbers",
+                    cg_buf_str(&items));
+    cg_buf_free(&items);
+    cg_buf_free(&filter);
+    count(tw, "twilio.rest_numbers");
+    sim_api_reply_buf(req, 200, &b);
+}
+
 /* ---- routing ---- */
 
 static void route(struct sim_twilio *tw, struct cg_http_req *req)
@@ -751,16 +996,35 @@ static void route(struct sim_twilio *tw, struct cg_http_req *req)
     size_t n = (size_t)nseg;
     /* JSON only: the 2010 API's XML representation is not simulated. */
     size_t last = strlen(seg[n - 1]);
-    if (n < 2 || last <= 5 || strcmp(seg[n - 1] + last - 5, ".json") != 0 ||
-        strcmp(seg[0], acct(tw)) != 0) {
+    if (last <= 5 || strcmp(seg[n - 1] + last - 5, ".json") != 0) {
         not_found(req);
         return;
     }
     seg[n - 1][last - 5] = '\0';
+    if (strcmp(seg[0], acct(tw)) != 0) {
+        not_found(req);
+        return;
+    }
     enum cg_http_method m = cg_http_req_method(req);
     int get = m == CG_HTTP_GET || m == CG_HTTP_HEAD;
     int post = m == CG_HTTP_POST;
     int del = m == CG_HTTP_DELETE;
+
+    /* Read-only: the account and its numbers are the scenario's. */
+    if (n == 1) {
+        if (get)
+            account_fetch(tw, req);
+        else
+            method_not_allowed(req);
+        return;
+    }
+    if (n == 2 && strcmp(seg[1], "IncomingPhoneNumbers") == 0) {
+        if (get)
+            numbers_list(tw, req);
+        else
+            method_not_allowed(req);
+        return;
+    }
 
     if (strcmp(seg[1], "Queues") == 0) {
         if (n == 2) {
@@ -922,6 +1186,7 @@ static void process(struct cg_http_req *req, void *arg)
 
 int sim_twilio_rest_init(struct sim_twilio *tw)
 {
+    tw->created_ms = cg_wall_ms();
     unsigned methods = CG_HTTP_GET | CG_HTTP_POST | CG_HTTP_DELETE | CG_HTTP_PUT | CG_HTTP_PATCH;
     if (cg_httpd_route(tw->w->httpd, API_ROOT "*", methods, on_request, tw) < 0) {
         cg_log_error("sim twilio: cannot register the REST routes", "");

@@ -88,6 +88,7 @@ struct sim_vapi {
     size_t live, peak, created, waiting_stream;
     struct cg_list pending;         /* requests held back by latency, newest first */
     struct sim_outage_hold *outage; /* requests held by an outage window (outage.h) */
+    uint64_t created_ms;            /* wall: createdAt of the assistant and phone number */
 };
 
 /* ---- small helpers ---- */
@@ -1016,6 +1017,107 @@ static void handle_list(struct sim_vapi *v, struct cg_http_req *req)
     reply(req, 200, arr);
 }
 
+/* ---- GET /assistant/{id}, GET /phone-number/{id} (scenario
+ * "accounts.vapi"), read by `callgate doctor` ---- */
+
+/* The scenario's URL: NULL is the default under the public URL. */
+static char *account_url(const struct sim_vapi *v, const char *given, const char *path)
+{
+    if (given)
+        return cg_strdup(given);
+    const char *pub = v->w->hooks ? sim_hooks_public_url(v->w->hooks) : "";
+    size_t n = strlen(pub) + strlen(path) + 1;
+    char *u = cg_malloc(n);
+    snprintf(u, n, "%s%s", pub, path);
+    return u;
+}
+
+/* The date the account's resources were made: when the simulator started. */
+static void set_account_dates(const struct sim_vapi *v, json_t *o)
+{
+    set_time(o, "createdAt", v->created_ms);
+    set_time(o, "updatedAt", v->created_ms);
+}
+
+/* Assistant (OpenAPI "Assistant"): the required members and what the gate
+ * depends on, server.url and serverMessages. */
+static void handle_assistant(struct sim_vapi *v, struct cg_http_req *req)
+{
+    count(v, "vapi.get_assistant");
+    if (!authorized(v, req))
+        return;
+    const struct sim_accounts *a = &v->w->sc->acc;
+    const char *id = cg_http_req_path_rest(req);
+    if (!id || strcmp(id, a->assistant_id) != 0) {
+        reply_error(req, 404, json_string("Not Found"), NULL);
+        return;
+    }
+    json_t *o = json_object();
+    set_str(o, "id", a->assistant_id);
+    set_str(o, "orgId", ORG_ID);
+    set_str(o, "name", a->assistant_name);
+    if (a->server_messages_mode >= 0) {
+        static const char *const dflt[] = {"conversation-update",
+                                           "end-of-call-report",
+                                           "function-call",
+                                           "hang",
+                                           "speech-update",
+                                           "status-update",
+                                           "tool-calls",
+                                           "transfer-destination-request",
+                                           "handoff-destination-request",
+                                           "user-interrupted",
+                                           "assistant.started"};
+        json_t *arr = json_array();
+        if (a->server_messages_mode == 0)
+            for (size_t i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++)
+                json_array_append_new(arr, json_string(dflt[i]));
+        else
+            for (size_t i = 0; i < a->nserver_messages; i++)
+                json_array_append_new(arr, json_string(a->server_messages[i]));
+        json_object_set_new(o, "serverMessages", arr);
+    }
+    char *url = account_url(v, a->assistant_server_url, "/call-ended");
+    if (url[0]) {
+        json_t *server = json_object();
+        set_str(server, "url", url);
+        json_object_set_new(server, "timeoutSeconds", json_integer(20));
+        json_object_set_new(o, "server", server);
+    }
+    free(url);
+    set_account_dates(v, o);
+    reply(req, 200, o);
+}
+
+/* TwilioPhoneNumber (OpenAPI): provider "twilio" and its required members. */
+static void handle_phone_number(struct sim_vapi *v, struct cg_http_req *req)
+{
+    count(v, "vapi.get_phone_number");
+    if (!authorized(v, req))
+        return;
+    const struct sim_accounts *a = &v->w->sc->acc;
+    const char *id = cg_http_req_path_rest(req);
+    if (!id || strcmp(id, a->phone_number_id) != 0) {
+        reply_error(req, 404, json_string("Not Found"), NULL);
+        return;
+    }
+    const char *number = a->phone_number   ? a->phone_number
+                         : a->nnumbers > 0 ? a->numbers[0].phone_number
+                                           : "+15550100000";
+    json_t *o = json_object();
+    set_str(o, "provider", "twilio");
+    set_str(o, "id", a->phone_number_id);
+    set_str(o, "orgId", ORG_ID);
+    set_account_dates(v, o);
+    set_str(o, "status", "active");
+    set_str(o, "name", "callgate-sim number");
+    if (a->phone_assistant_id && a->phone_assistant_id[0])
+        set_str(o, "assistantId", a->phone_assistant_id);
+    set_str(o, "number", number);
+    set_str(o, "twilioAccountSid", v->w->sc->twilio_account_sid);
+    reply(req, 200, o);
+}
+
 static void unavailable(struct cg_http_req *req, void *arg)
 {
     (void)arg;
@@ -1026,8 +1128,13 @@ static void unavailable(struct cg_http_req *req, void *arg)
 static void serve(struct cg_http_req *req, void *arg)
 {
     struct sim_vapi *v = arg;
-    if (strncmp(cg_http_req_path(req), "/call/", 6) == 0)
+    const char *path = cg_http_req_path(req);
+    if (strncmp(path, "/call/", 6) == 0)
         handle_get_one(v, req);
+    else if (strncmp(path, "/assistant/", 11) == 0)
+        handle_assistant(v, req);
+    else if (strncmp(path, "/phone-number/", 14) == 0)
+        handle_phone_number(v, req);
     else if (cg_http_req_method(req) == CG_HTTP_POST)
         handle_post(v, req);
     else
@@ -1050,8 +1157,11 @@ struct sim_vapi *sim_vapi_new(struct sim_world *w)
     struct sim_vapi *v = cg_calloc(1, sizeof(*v));
     v->w = w;
     cg_list_init(&v->pending);
+    v->created_ms = cg_wall_ms();
     if (cg_httpd_route(w->httpd, "/call", CG_HTTP_GET | CG_HTTP_POST, on_call, v) != 0 ||
-        cg_httpd_route(w->httpd, "/call/*", CG_HTTP_GET, on_call, v) != 0) {
+        cg_httpd_route(w->httpd, "/call/*", CG_HTTP_GET, on_call, v) != 0 ||
+        cg_httpd_route(w->httpd, "/assistant/*", CG_HTTP_GET, on_call, v) != 0 ||
+        cg_httpd_route(w->httpd, "/phone-number/*", CG_HTTP_GET, on_call, v) != 0) {
         free(v);
         return NULL;
     }

@@ -1,6 +1,8 @@
 /*
  * vapi.h - the simulated Vapi: POST /call (provider bypass only), GET /call,
- * GET /call/{id}, the call lifecycle and its server messages.
+ * GET /call/{id}, the call lifecycle and its server messages; and, read-only
+ * from the scenario's "accounts.vapi", GET /assistant/{id} and
+ * GET /phone-number/{id} (what `callgate doctor` checks).
  *
  * A call counts against the concurrency limit from creation until it ends:
  * when its stream never arrives (no_stream_timeout_s), a moment after the

@@ -45,9 +45,30 @@ static void report(struct doctor *d, enum verdict v, const char *check, const ch
     d->warns += v == WARN;
 }
 
+/* What an API said about a failed request, after "HTTP nnn": Twilio's
+ * message and detail ({"code","message","detail",...}), Vapi's message
+ * (NestJS: a string or an array of strings). Nothing for a 2xx. */
+static void api_error_text(const json_t *j, long status, char *err, size_t errlen)
+{
+    const json_t *m = j ? json_object_get(j, "message") : NULL;
+    if (json_is_array(m))
+        m = json_array_get(m, 0);
+    const char *msg = json_is_string(m) ? json_string_value(m) : NULL;
+    const char *detail = j ? cg_json_str(j, "detail") : NULL;
+    if (status >= 200 && status < 300)
+        snprintf(err, errlen, "HTTP %ld", status);
+    else if (msg && detail)
+        snprintf(err, errlen, "HTTP %ld: %.200s: %.200s", status, msg, detail);
+    else if (msg)
+        snprintf(err, errlen, "HTTP %ld: %.200s", status, msg);
+    else
+        snprintf(err, errlen, "HTTP %ld", status);
+}
+
 /* GETs base+path as JSON with Twilio's basic credentials or Vapi's bearer
  * key. Returns the parsed body (NULL when not JSON) and the status in
- * *status (0: no answer, err says why). */
+ * *status (0: no answer, err says why; otherwise err is "HTTP nnn" and,
+ * for an error, what the API said). */
 static json_t *get_json(struct doctor *d, int twilio, const char *base, const char *path,
                         long *status, char *err, size_t errlen)
 {
@@ -64,7 +85,7 @@ static json_t *get_json(struct doctor *d, int twilio, const char *base, const ch
         snprintf(err, errlen, "%s", r.err);
     } else {
         j = json_loadb(r.body, r.len, 0, NULL);
-        snprintf(err, errlen, "HTTP %ld", r.status);
+        api_error_text(j, r.status, err, errlen);
     }
     cg_bhttp_free(&r);
     return j;
@@ -81,7 +102,7 @@ static const char *str_or(const json_t *j, const char *path, const char *dflt)
 static int check_twilio_account(struct doctor *d)
 {
     const struct cg_config *c = d->cfg;
-    char path[128], err[200];
+    char path[128], err[512];
     long st;
     snprintf(path, sizeof path, "/2010-04-01/Accounts/%s.json", c->twilio_account_sid);
     json_t *j = get_json(d, 1, c->twilio_api_base_url, path, &st, err, sizeof err);
@@ -114,20 +135,24 @@ static int check_twilio_account(struct doctor *d)
 static void check_twilio_queue(struct doctor *d)
 {
     const struct cg_config *c = d->cfg;
-    char path[256], err[200], fix[512];
+    char path[256], err[512], fix[512];
     long st;
     json_t *q = NULL, *list = NULL;
     if (c->twilio_queue_sid[0] != '\0') {
         snprintf(path, sizeof path, "/2010-04-01/Accounts/%s/Queues/%s.json", c->twilio_account_sid,
                  c->twilio_queue_sid);
         q = get_json(d, 1, c->twilio_api_base_url, path, &st, err, sizeof err);
+        if (st != 200) {
+            /* An error body is not a queue. */
+            json_decref(q);
+            q = NULL;
+        }
         if (st == 404) {
             report(d, FAIL, "twilio.queue",
                    "create the queue (twilio api:core:queues:create --friendly-name NAME) and "
                    "put its QU... SID in TWILIO_QUEUE_SID, or empty TWILIO_QUEUE_SID",
                    "queue %s does not exist in account %s", c->twilio_queue_sid,
                    c->twilio_account_sid);
-            json_decref(q);
             return;
         }
     } else {
@@ -196,7 +221,7 @@ static void check_twilio_number(struct doctor *d)
                "not checked: the phone number's E.164 number is unknown");
         return;
     }
-    char path[256], err[200], fix[768];
+    char path[256], err[512], fix[768];
     long st;
     char *enc = cg_pct_encode(d->vapi_number, strlen(d->vapi_number));
     snprintf(path, sizeof path, "/2010-04-01/Accounts/%s/IncomingPhoneNumbers.json?PhoneNumber=%s",
@@ -204,10 +229,16 @@ static void check_twilio_number(struct doctor *d)
     free(enc);
     json_t *j = get_json(d, 1, c->twilio_api_base_url, path, &st, err, sizeof err);
     json_t *n = j ? json_array_get(json_object_get(j, "incoming_phone_numbers"), 0) : NULL;
-    if (st != 200 || n == NULL) {
+    if (st == 200 && j != NULL && n == NULL) {
         report(d, FAIL, "twilio.number",
                "VAPI_PHONE_NUMBER_ID must be a number of this Twilio account, imported into Vapi",
-               "%s is not a number of account %s (%s)", d->vapi_number, c->twilio_account_sid, err);
+               "%s is not a number of account %s", d->vapi_number, c->twilio_account_sid);
+        json_decref(j);
+        return;
+    }
+    if (n == NULL || st != 200) {
+        report(d, FAIL, "twilio.number", "run doctor again once Twilio answers",
+               "cannot read the phone numbers of account %s (%s)", c->twilio_account_sid, err);
         json_decref(j);
         return;
     }
@@ -261,7 +292,7 @@ static int has_message(const json_t *arr, const char *type)
 static void check_vapi_assistant(struct doctor *d, int *key_ok)
 {
     const struct cg_config *c = d->cfg;
-    char path[256], err[200], fix[512];
+    char path[256], err[512], fix[512];
     long st;
     snprintf(path, sizeof path, "/assistant/%s", c->vapi_assistant_id);
     json_t *a = get_json(d, 0, c->vapi_base_url, path, &st, err, sizeof err);
@@ -280,8 +311,16 @@ static void check_vapi_assistant(struct doctor *d, int *key_ok)
         json_decref(a);
         return;
     }
+    if (st != 200 && st != 404 && st != 400) {
+        /* A 5xx or 429 says nothing about the key. */
+        *key_ok = 0;
+        report(d, FAIL, "vapi.credentials", "run doctor again once Vapi answers",
+               "Vapi did not answer at %s (%s)", c->vapi_base_url, err);
+        json_decref(a);
+        return;
+    }
     report(d, OK, "vapi.credentials", NULL, "Vapi accepts VAPI_API_KEY");
-    if (st == 404 || st == 400 || a == NULL) {
+    if (st != 200 || a == NULL) {
         report(d, FAIL, "vapi.assistant",
                "copy the assistant's id from the Vapi dashboard (Assistants) into "
                "VAPI_ASSISTANT_ID",
@@ -329,12 +368,18 @@ static void check_vapi_assistant(struct doctor *d, int *key_ok)
 static void check_vapi_number(struct doctor *d)
 {
     const struct cg_config *c = d->cfg;
-    char path[256], err[200];
+    char path[256], err[512];
     long st;
     snprintf(path, sizeof path, "/phone-number/%s", c->vapi_phone_number_id);
     json_t *n = get_json(d, 0, c->vapi_base_url, path, &st, err, sizeof err);
-    const char *number = n ? cg_json_str(n, "number") : NULL;
-    if (st != 200 || number == NULL) {
+    const char *number = n && st == 200 ? cg_json_str(n, "number") : NULL;
+    if (st != 200 && st != 404 && st != 400) {
+        report(d, FAIL, "vapi.number", "run doctor again once Vapi answers",
+               "cannot read phone number %s (%s)", c->vapi_phone_number_id, err);
+        json_decref(n);
+        return;
+    }
+    if (number == NULL) {
         report(d, FAIL, "vapi.number",
                "import the Twilio number into Vapi (Phone Numbers, Import) and copy its id "
                "into VAPI_PHONE_NUMBER_ID",
@@ -360,7 +405,7 @@ static void check_vapi_number(struct doctor *d)
 static void check_workspace(struct doctor *d)
 {
     const struct cg_config *c = d->cfg;
-    char path[128], err[200];
+    char path[128], err[512];
     long st;
     snprintf(path, sizeof path, "/v1/Workspaces/%s", c->twilio_workspace_sid);
     json_t *w = get_json(d, 1, c->taskrouter_base_url, path, &st, err, sizeof err);

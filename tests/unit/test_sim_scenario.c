@@ -272,6 +272,78 @@ static void test_bad_values(void **state)
     expect_err("{\"vapi\":[]}", "vapi", "object");
 }
 
+/* The "accounts" member: defaults that describe a correct deployment,
+ * null as "none", and errors that name the path. */
+static void test_accounts(void **state)
+{
+    (void)state;
+    struct sim_scenario sc;
+    expect_ok(&sc, "{}");
+    const struct sim_accounts *a = &sc.acc;
+    assert_string_equal(a->twilio_friendly_name, "callgate-sim");
+    assert_string_equal(a->twilio_status, "active");
+    assert_int_equal(a->nnumbers, 1);
+    assert_string_equal(a->numbers[0].phone_number, "+15550100000");
+    assert_null(a->numbers[0].voice_url); /* the default, under the public URL */
+    assert_null(a->numbers[0].status_callback);
+    assert_string_equal(a->numbers[0].voice_method, "POST");
+    assert_string_equal(a->numbers[0].status_callback_method, "POST");
+    assert_string_equal(a->assistant_id, "sim-assistant");
+    assert_null(a->assistant_server_url);
+    assert_int_equal(a->server_messages_mode, 0);
+    assert_string_equal(a->phone_number_id, "sim-phone-number");
+    assert_null(a->phone_number);
+    assert_null(a->phone_assistant_id);
+    sim_scenario_free(&sc);
+
+    expect_ok(&sc, "{\"accounts\":{\"twilio\":{\"status\":\"suspended\",\"numbers\":["
+                   "{\"phone_number\":\"+15550100001\",\"voice_url\":\"https://x/in\","
+                   "\"voice_method\":\"GET\",\"status_callback\":null},"
+                   "{\"phone_number\":\"+15550100002\"}]},"
+                   "\"vapi\":{\"assistant\":{\"id\":\"as-1\",\"server_url\":null,"
+                   "\"server_messages\":[\"status-update\"]},"
+                   "\"phone_number\":{\"id\":\"pn-1\",\"number\":\"+15550100002\","
+                   "\"assistant_id\":\"as-2\"}}}}");
+    assert_string_equal(a->twilio_status, "suspended");
+    assert_int_equal(a->nnumbers, 2);
+    assert_string_equal(a->numbers[0].voice_url, "https://x/in");
+    assert_string_equal(a->numbers[0].voice_method, "GET");
+    assert_string_equal(a->numbers[0].status_callback, "");
+    assert_null(a->numbers[1].voice_url);
+    assert_string_equal(a->assistant_id, "as-1");
+    assert_string_equal(a->assistant_server_url, "");
+    assert_int_equal(a->server_messages_mode, 1);
+    assert_int_equal(a->nserver_messages, 1);
+    assert_string_equal(a->server_messages[0], "status-update");
+    assert_string_equal(a->phone_number_id, "pn-1");
+    assert_string_equal(a->phone_number, "+15550100002");
+    assert_string_equal(a->phone_assistant_id, "as-2");
+    sim_scenario_free(&sc);
+
+    expect_ok(&sc, "{\"accounts\":{\"twilio\":{\"numbers\":[]},"
+                   "\"vapi\":{\"assistant\":{\"server_messages\":null}}}}");
+    assert_int_equal(a->nnumbers, 0);
+    assert_int_equal(a->server_messages_mode, -1);
+    sim_scenario_free(&sc);
+
+    expect_err("{\"accounts\":{\"stripe\":{}}}", "accounts", "stripe");
+    expect_err("{\"accounts\":{\"twilio\":{\"status\":\"gone\"}}}", "accounts.twilio.status", NULL);
+    expect_err("{\"accounts\":{\"twilio\":{\"numbers\":[{\"voice_url\":\"x\"}]}}}",
+               "accounts.twilio.numbers[0]", "phone_number");
+    expect_err("{\"accounts\":{\"twilio\":{\"numbers\":[{\"phone_number\":\"5550100\"}]}}}",
+               "accounts.twilio.numbers[0]", "E.164");
+    expect_err("{\"accounts\":{\"twilio\":{\"numbers\":[{\"phone_number\":\"+1555\","
+               "\"voice_method\":\"PUT\"}]}}}",
+               "voice_method", "GET");
+    expect_err("{\"accounts\":{\"twilio\":{\"numbers\":[{\"phone_number\":\"+1555\"},"
+               "{\"phone_number\":\"+1555\"}]}}}",
+               "numbers[1]", "twice");
+    expect_err("{\"accounts\":{\"vapi\":{\"assistant\":{\"server_messages\":[1]}}}}",
+               "server_messages", NULL);
+    expect_err("{\"accounts\":{\"vapi\":{\"phone_number\":{\"sid\":\"x\"}}}}",
+               "accounts.vapi.phone_number", "sid");
+}
+
 static void test_load(void **state)
 {
     (void)state;
@@ -309,13 +381,10 @@ static void test_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_full),
-        cmocka_unit_test(test_arrival_shapes),
-        cmocka_unit_test(test_dist_shapes),
-        cmocka_unit_test(test_unknown_members),
-        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_arrival_shapes),  cmocka_unit_test(test_dist_shapes),
+        cmocka_unit_test(test_unknown_members), cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_accounts),        cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1006,6 +1006,20 @@ static void test_spec_examples(void **state)
     assert_like("CumulativeStatistics",
                 spec_example(spec, "TaskQueues/{TaskQueueSid}/CumulativeStatistics", "fetch"), j);
     json_decref(j);
+    /* The workspace itself, as `callgate doctor` reads it. */
+    struct resp r;
+    char url[1024];
+    snprintf(url, sizeof(url), "%s/v1/Workspaces/" WS, fx->sim_base);
+    assert_int_equal(http(fx, "GET", url, ACCOUNT, TOKEN, &r), 200);
+    j = json_of(&r);
+    resp_free(&r);
+    assert_int_equal(sim_taskrouter_requests(fx->w.taskrouter, "workspace_fetch"), 1);
+    json_t *ws = json_object_get(
+        json_object_get(json_object_get(spec, "examples"), "/v1/Workspaces/{Sid}"), "fetch");
+    assert_non_null(ws);
+    assert_like("Workspace", ws, j);
+    assert_string_equal(json_string_value(json_object_get(j, "sid")), WS);
+    json_decref(j);
     json_decref(spec);
 }
 

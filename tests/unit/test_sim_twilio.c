@@ -1070,6 +1070,140 @@ static void test_rest_auth_and_not_found(void **state)
     free(r.body);
 }
 
+/* ---- the spec's examples (tests/data/twilio_api_v2010_examples.json) ---- */
+
+static json_t *spec_example(const char *path, const char *name)
+{
+    static json_t *spec;
+    if (!spec) {
+        char file[1024];
+        snprintf(file, sizeof(file), "%s/tests/data/twilio_api_v2010_examples.json", CG_SOURCE_DIR);
+        json_error_t e;
+        spec = json_load_file(file, 0, &e);
+        if (!spec)
+            fail_msg("%s: %s (line %d)", file, e.text, e.line);
+    }
+    json_t *v = json_object_get(json_object_get(json_object_get(spec, "examples"), path), name);
+    if (!v)
+        fail_msg("no example %s for %s", name, path);
+    return v;
+}
+
+static size_t key_pos(const json_t *o, const char *key)
+{
+    size_t i = 0;
+    for (void *it = json_object_iter((json_t *)o); it;
+         it = json_object_iter_next((json_t *)o, it), i++)
+        if (strcmp(json_object_iter_key(it), key) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+/* got has every member of the example, of the same JSON type (a string may
+ * be null, an example null matches anything), in the same relative order;
+ * arrays are compared through their first elements. */
+static void assert_like(const char *where, const json_t *ex, const json_t *got)
+{
+    if (json_is_null(ex))
+        return;
+    if (json_is_object(ex)) {
+        if (!json_is_object(got))
+            fail_msg("%s: expected an object", where);
+        const char *key;
+        json_t *v;
+        size_t last = 0;
+        json_object_foreach ((json_t *)ex, key, v) {
+            if (!json_object_get(got, key))
+                fail_msg("%s lacks %s (spec example)", where, key);
+            size_t pos = key_pos(got, key);
+            if (pos < last)
+                fail_msg("%s: %s out of the spec example's order", where, key);
+            last = pos;
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%s.%s", where, key);
+            assert_like(sub, v, json_object_get(got, key));
+        }
+        return;
+    }
+    if (json_is_array(ex)) {
+        if (!json_is_array(got))
+            fail_msg("%s: expected an array", where);
+        if (json_array_size(ex) && json_array_size(got)) {
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%s[0]", where);
+            assert_like(sub, json_array_get(ex, 0), json_array_get(got, 0));
+        }
+        return;
+    }
+    int ok = (json_is_string(ex) && (json_is_string(got) || json_is_null(got))) ||
+             (json_is_integer(ex) && json_is_integer(got)) ||
+             (json_is_boolean(ex) && json_is_boolean(got));
+    if (!ok)
+        fail_msg("%s: type differs from the spec example", where);
+}
+
+/* The account and its numbers: the scenario's defaults, a correctly set
+ * up deployment under the public URL, in the spec's member order. */
+static void test_rest_account_and_numbers(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" ACCOUNT ".json", fx->sim_base);
+    assert_int_equal(http(fx, "GET", url, NULL, NULL, ACCOUNT, TOKEN, NULL, &r), 200);
+    json_t *j = json_of(&r);
+    assert_string_equal(cg_json_str(j, "sid"), ACCOUNT);
+    assert_string_equal(cg_json_str(j, "status"), "active");
+    assert_string_equal(cg_json_str(j, "friendly_name"), "callgate-sim");
+    assert_string_equal(cg_json_str(j, "uri"), "/2010-04-01/Accounts/" ACCOUNT ".json");
+    static const char *const akeys[] = {"auth_token",
+                                        "date_created",
+                                        "friendly_name",
+                                        "owner_account_sid",
+                                        "sid",
+                                        "status",
+                                        "subresource_uris",
+                                        "type",
+                                        "uri",
+                                        NULL};
+    assert_key_order(r.body, akeys);
+    assert_like("Account", spec_example("/2010-04-01/Accounts/{Sid}.json", "fetch"), j);
+    json_decref(j);
+    free(r.body);
+    assert_int_equal(http(fx, "GET", url, NULL, NULL, ACCOUNT, "wrong", NULL, &r), 401);
+    assert_non_null(strstr(r.body, "\"code\":20003"));
+    free(r.body);
+    assert_int_equal(http(fx, "POST", url, "", NULL, ACCOUNT, TOKEN, NULL, &r), 405);
+    free(r.body);
+
+    assert_int_equal(
+        rest(fx, "GET", "IncomingPhoneNumbers.json?PhoneNumber=%2B15550100000", NULL, &r), 200);
+    j = json_of(&r);
+    json_t *n = json_array_get(json_object_get(j, "incoming_phone_numbers"), 0);
+    assert_non_null(n);
+    assert_string_equal(cg_json_str(n, "phone_number"), "+15550100000");
+    assert_string_equal(cg_json_str(n, "sid"), "PN00000000000000000000000000000001");
+    assert_string_equal(cg_json_str(n, "voice_url"), PUBLIC "/incoming");
+    assert_string_equal(cg_json_str(n, "voice_method"), "POST");
+    assert_string_equal(cg_json_str(n, "status_callback"), PUBLIC "/call-status");
+    assert_string_equal(cg_json_str(n, "status_callback_method"), "POST");
+    assert_like(
+        "IncomingPhoneNumbers",
+        spec_example("/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json", "readFull"), j);
+    assert_string_equal(cg_json_str(j, "uri"),
+                        "/2010-04-01/Accounts/" ACCOUNT
+                        "/IncomingPhoneNumbers.json?PhoneNumber=%2B15550100000&PageSize=50&Page=0");
+    json_decref(j);
+    free(r.body);
+    /* Another number: an empty page, not a 404. */
+    assert_int_equal(
+        rest(fx, "GET", "IncomingPhoneNumbers.json?PhoneNumber=%2B15550100009", NULL, &r), 200);
+    j = json_of(&r);
+    assert_int_equal(json_array_size(json_object_get(j, "incoming_phone_numbers")), 0);
+    json_decref(j);
+    free(r.body);
+}
+
 static void test_rest_queues(void **state)
 {
     struct fx *fx = *state;
@@ -1092,6 +1226,15 @@ static void test_rest_queues(void **state)
     snprintf(sid, sizeof(sid), "%s", cg_json_str(j, "sid"));
     assert_int_equal(strlen(sid), 34);
     assert_memory_equal(sid, "QU", 2);
+    json_decref(j);
+    free(r.body);
+    /* A fetch, as doctor reads it, against the spec's example. */
+    char qpath[80];
+    snprintf(qpath, sizeof(qpath), "Queues/%s.json", sid);
+    assert_int_equal(rest(fx, "GET", qpath, NULL, &r), 200);
+    j = json_of(&r);
+    assert_like("Queue",
+                spec_example("/2010-04-01/Accounts/{AccountSid}/Queues/{Sid}.json", "fetch"), j);
     json_decref(j);
     free(r.body);
     /* Defaults to the scenario's size. */
@@ -1288,6 +1431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redirect_record_reject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_marks_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_auth_and_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_account_and_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_faults, setup, teardown),
     };

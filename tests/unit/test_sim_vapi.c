@@ -259,6 +259,81 @@ static void test_auth(void **state)
     fx_free(&f);
 }
 
+/* GET /assistant/{id} and /phone-number/{id}: the scenario's accounts,
+ * with the members the OpenAPI spec requires (Assistant: id, orgId,
+ * createdAt, updatedAt; TwilioPhoneNumber: provider, id, orgId, createdAt,
+ * updatedAt, number, twilioAccountSid). */
+static void test_account_resources(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, "{}");
+    struct resp r;
+    http(&f, "GET", "/assistant/sim-assistant", KEY, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    static const char *const areq[] = {"id", "orgId", "createdAt", "updatedAt", NULL};
+    for (size_t i = 0; areq[i]; i++)
+        assert_non_null(cg_json_str(r.json, areq[i]));
+    assert_string_equal(str(r.json, "id"), "sim-assistant");
+    assert_string_equal(str(r.json, "server.url"), "https://gate.example.com/call-ended");
+    json_t *msgs = json_object_get(r.json, "serverMessages");
+    assert_true(json_is_array(msgs));
+    int su = 0, eocr = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach (msgs, i, it) {
+        su |= strcmp(json_string_value(it), "status-update") == 0;
+        eocr |= strcmp(json_string_value(it), "end-of-call-report") == 0;
+    }
+    assert_true(su && eocr);
+    json_decref(r.json);
+    http(&f, "GET", "/phone-number/sim-phone-number", KEY, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    static const char *const preq[] = {
+        "provider", "id", "orgId", "createdAt", "updatedAt", "number", "twilioAccountSid", NULL};
+    for (i = 0; preq[i]; i++)
+        assert_non_null(cg_json_str(r.json, preq[i]));
+    assert_string_equal(str(r.json, "provider"), "twilio");
+    assert_string_equal(str(r.json, "number"), "+15550100000");
+    assert_null(json_object_get(r.json, "assistantId"));
+    json_decref(r.json);
+
+    /* Unknown ids, a wrong key. */
+    http(&f, "GET", "/assistant/other", KEY, NULL, NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(integer(r.json, "statusCode"), 404);
+    json_decref(r.json);
+    http(&f, "GET", "/phone-number/other", KEY, NULL, NULL, &r);
+    assert_int_equal(r.status, 404);
+    json_decref(r.json);
+    http(&f, "GET", "/assistant/sim-assistant", "Authorization: Bearer wrong", NULL, NULL, &r);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(str(r.json, "message"), "Invalid Key"));
+    json_decref(r.json);
+    http(&f, "GET", "/phone-number/sim-phone-number", NULL, NULL, NULL, &r);
+    assert_int_equal(r.status, 401);
+    json_decref(r.json);
+    fx_free(&f);
+
+    /* What a scenario says instead. */
+    fx_init(&f, "{\"accounts\":{\"vapi\":{\"assistant\":{\"id\":\"as-1\",\"name\":\"Front desk\","
+                "\"server_url\":null,\"server_messages\":null},"
+                "\"phone_number\":{\"id\":\"pn-1\",\"number\":\"+15550100007\","
+                "\"assistant_id\":\"as-2\"}}}}");
+    http(&f, "GET", "/assistant/as-1", KEY, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(str(r.json, "name"), "Front desk");
+    assert_null(json_object_get(r.json, "server"));
+    assert_null(json_object_get(r.json, "serverMessages"));
+    json_decref(r.json);
+    http(&f, "GET", "/phone-number/pn-1", KEY, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(str(r.json, "number"), "+15550100007");
+    assert_string_equal(str(r.json, "assistantId"), "as-2");
+    json_decref(r.json);
+    fx_free(&f);
+}
+
 /* The response is 400 and its message array contains want. */
 static void expect_400(struct fx *f, const char *ctype, const char *body, const char *want)
 {
@@ -745,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_max_duration_and_hang),
         cmocka_unit_test(test_get_one),
         cmocka_unit_test(test_list),
+        cmocka_unit_test(test_account_resources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
