@@ -32,9 +32,11 @@
 /* How often the shutdown sequence checks whether work has drained. */
 #define DRAIN_POLL_MS 20
 /* Misrouted webhooks: one log line per path per this long, remembering
- * this many paths. */
+ * this many paths, and at most MISROUTE_LOG_MAX lines in all per period
+ * (a flood of made-up paths must not flood the log). */
 #define MISROUTE_LOG_MS    60000
 #define MISROUTE_LOG_PATHS 16
+#define MISROUTE_LOG_MAX   20
 
 struct misroute_seen {
     char path[128];
@@ -58,10 +60,12 @@ struct cg_app {
     struct event *sighup;
     struct event *drain_timer;
     struct misroute_seen misroutes[MISROUTE_LOG_PATHS];
-    int limit_checked;    /* the runtime limit was looked up (first READY) */
-    int stopping;         /* shutdown begun */
-    int closing_redis;    /* work drained, waiting for Redis to close */
-    uint64_t deadline_ms; /* monotonic: the grace period ends */
+    uint64_t misroute_period_ms; /* monotonic: start of the current period */
+    unsigned misroute_lines;     /* lines logged in it */
+    int limit_checked;           /* the runtime limit was looked up (first READY) */
+    int stopping;                /* shutdown begun */
+    int closing_redis;           /* work drained, waiting for Redis to close */
+    uint64_t deadline_ms;        /* monotonic: the grace period ends */
 };
 
 /* A limit set through /admin/limit outlives restarts (it is in Redis): an
@@ -158,6 +162,12 @@ static void handle_queue_wait(struct cg_http_req *req, void *arg)
 static int misroute_logged_lately(struct cg_app *app, const char *path)
 {
     uint64_t now = cg_mono_ms();
+    if (app->misroute_period_ms == 0 || now - app->misroute_period_ms >= MISROUTE_LOG_MS) {
+        app->misroute_period_ms = now;
+        app->misroute_lines = 0;
+    }
+    if (app->misroute_lines >= MISROUTE_LOG_MAX)
+        return 1;
     struct misroute_seen *slot = &app->misroutes[0];
     for (size_t i = 0; i < MISROUTE_LOG_PATHS; i++) {
         struct misroute_seen *m = &app->misroutes[i];
@@ -172,6 +182,7 @@ static int misroute_logged_lately(struct cg_app *app, const char *path)
     }
     snprintf(slot->path, sizeof slot->path, "%s", path);
     slot->at_ms = now;
+    app->misroute_lines++;
     return 0;
 }
 

@@ -221,6 +221,9 @@ static void on_requeued(const struct gate_reply *rep, void *arg)
         if (verdict == GV_OVERFLOW)
             cg_log_info("caller overflowed", "sid=%s reason=%s attempts=%d", a->sid,
                         "admission-refused", a->attempt);
+        else if (verdict == GV_ABANDONED)
+            cg_log_info("caller abandoned", "sid=%s reason=%s attempt=%d", a->sid,
+                        "hung-up-during-admission", a->attempt);
         metric_inc(g, "callgate_requeues_total", "verdict", gate_verdict_name(verdict));
     }
     if (rc->backoff > 0)
@@ -440,6 +443,8 @@ static void on_vapi_recorded(const struct gate_reply *rep, void *arg)
     }
     if (rep->verdict == GV_ORPHAN) {
         /* The caller hung up while Vapi answered. */
+        cg_log_info("caller abandoned", "sid=%s reason=%s attempt=%d", a->sid,
+                    "hung-up-during-admission", a->attempt);
         if (a->answer)
             answer_fast(a, cg_twiml_empty());
         adm_free(a);

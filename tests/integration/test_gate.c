@@ -1577,6 +1577,8 @@ static void test_hangup_during_fast_path(void **state)
     assert_contains(b.r.body, "<Response/>");
     cgt_resp_free(&b.r);
     assert_state(f, a, "abandoned");
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller abandoned\"", a, "hung-up-during-admission"),
+             SOON);
     /* Vapi's call exists and counts against its limit until Vapi ends it. */
     char *va = vapi_id_of(f, a);
     char orphan[96];
