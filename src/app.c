@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -14,6 +15,7 @@
 #include "base/config.h"
 #include "base/err.h"
 #include "base/form.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/endpoints.h"
@@ -29,6 +31,17 @@
 
 /* How often the shutdown sequence checks whether work has drained. */
 #define DRAIN_POLL_MS 20
+/* Misrouted webhooks: one log line per path per this long, remembering
+ * this many paths, and at most MISROUTE_LOG_MAX lines in all per period
+ * (a flood of made-up paths must not flood the log). */
+#define MISROUTE_LOG_MS    60000
+#define MISROUTE_LOG_PATHS 16
+#define MISROUTE_LOG_MAX   20
+
+struct misroute_seen {
+    char path[128];
+    uint64_t at_ms; /* monotonic; 0: free */
+};
 
 struct cg_app {
     const struct cg_config *cfg;
@@ -46,17 +59,42 @@ struct cg_app {
     struct event *sigterm;
     struct event *sighup;
     struct event *drain_timer;
-    int stopping;         /* shutdown begun */
-    int closing_redis;    /* work drained, waiting for Redis to close */
-    uint64_t deadline_ms; /* monotonic: the grace period ends */
+    struct misroute_seen misroutes[MISROUTE_LOG_PATHS];
+    uint64_t misroute_period_ms; /* monotonic: start of the current period */
+    unsigned misroute_lines;     /* lines logged in it */
+    int limit_checked;           /* the runtime limit was looked up (first READY) */
+    int stopping;                /* shutdown begun */
+    int closing_redis;           /* work drained, waiting for Redis to close */
+    uint64_t deadline_ms;        /* monotonic: the grace period ends */
 };
+
+/* A limit set through /admin/limit outlives restarts (it is in Redis): an
+ * operator who changed MAX_CONCURRENCY and restarted must learn that it
+ * is not the one in force. */
+static void on_runtime_limit(const redisReply *r, const char *err, void *arg)
+{
+    struct cg_app *app = arg;
+    if (err != NULL || r == NULL || r->type != REDIS_REPLY_STRING)
+        return;
+    long long limit = strtoll(r->str, NULL, 10);
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "runtime limit %lld (set through /admin/limit) in force instead of "
+             "MAX_CONCURRENCY=%d",
+             limit, app->cfg->max_concurrency);
+    cg_log_info(msg, "limit=%lld max_concurrency=%d", limit, app->cfg->max_concurrency);
+}
 
 static void on_redis_state(enum cg_redis_state state, void *arg)
 {
     struct cg_app *app = arg;
     if (state == CG_REDIS_READY)
         cg_log_info("redis ready", "");
-    else if (state == CG_REDIS_DISCONNECTED && !app->stopping)
+    if (state == CG_REDIS_READY && app->gate && !app->limit_checked) {
+        app->limit_checked = 1;
+        if (cg_redis_command(app->redis, on_runtime_limit, app, "GET %s", app->keys.limit) != 0)
+            cg_log_warn("cannot read the runtime limit", "key=%s", app->keys.limit);
+    } else if (state == CG_REDIS_DISCONNECTED && !app->stopping)
         cg_log_warn("redis unavailable; serving degraded until it returns", "");
     if (app->gate)
         cg_gate_redis_state(app->gate, state);
@@ -117,6 +155,85 @@ static void handle_queue_wait(struct cg_http_req *req, void *arg)
         return;
     }
     cg_gate_queue_wait(app->gate, req, form, sid);
+}
+
+/* 1 when a line about path was logged within MISROUTE_LOG_MS; else
+ * remembers path now (in the free or oldest entry) and returns 0. */
+static int misroute_logged_lately(struct cg_app *app, const char *path)
+{
+    uint64_t now = cg_mono_ms();
+    if (app->misroute_period_ms == 0 || now - app->misroute_period_ms >= MISROUTE_LOG_MS) {
+        app->misroute_period_ms = now;
+        app->misroute_lines = 0;
+    }
+    if (app->misroute_lines >= MISROUTE_LOG_MAX)
+        return 1;
+    struct misroute_seen *slot = &app->misroutes[0];
+    for (size_t i = 0; i < MISROUTE_LOG_PATHS; i++) {
+        struct misroute_seen *m = &app->misroutes[i];
+        if (m->at_ms != 0 && strncmp(m->path, path, sizeof m->path - 1) == 0) {
+            if (now - m->at_ms < MISROUTE_LOG_MS)
+                return 1;
+            slot = m;
+            break;
+        }
+        if (m->at_ms < slot->at_ms)
+            slot = m;
+    }
+    snprintf(slot->path, sizeof slot->path, "%s", path);
+    slot->at_ms = now;
+    app->misroute_lines++;
+    return 0;
+}
+
+/* A request no route serves. When it looks like a Twilio webhook (a form
+ * with CallSid and AccountSid) or a Vapi server message (JSON with a
+ * "message" object), a console somewhere points at the wrong URL: say
+ * which setting to fix. It still gets its 404. */
+static void on_unmatched(struct cg_http_req *req, void *arg)
+{
+    struct cg_app *app = arg;
+    if (cg_http_req_method(req) != CG_HTTP_POST)
+        return;
+    const char *path = cg_http_req_path(req);
+    const char *pub = app->cfg->public_url;
+    char msg[640];
+    const char *ct = cg_http_req_header(req, "Content-Type");
+    if (ct != NULL && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
+        const char *ferr = NULL;
+        const struct cg_form *form = cg_http_req_form(req, &ferr);
+        if (form == NULL || cg_form_get(form, "CallSid") == NULL ||
+            cg_form_get(form, "AccountSid") == NULL)
+            return;
+        if (cg_form_get(form, "QueueResult") != NULL || cg_form_get(form, "QueueSid") != NULL)
+            snprintf(msg, sizeof msg,
+                     "a Twilio queue callback reached %.100s: callgate writes those URLs from "
+                     "PUBLIC_URL (%.200s), so set PUBLIC_URL to the address Twilio reaches "
+                     "callgate at, path prefix included",
+                     path, pub);
+        else
+            snprintf(msg, sizeof msg,
+                     "a Twilio webhook reached %.100s: set the number's 'A call comes in' URL "
+                     "to %.200s/incoming and its call status callback to %.200s/call-status",
+                     path, pub, pub);
+    } else {
+        size_t len;
+        const char *body = cg_http_req_body(req, &len);
+        if (len == 0 || body[0] != '{')
+            return;
+        json_t *root = cg_json_parse(body, len, 16, NULL, 0);
+        int vapi = root != NULL && json_is_object(json_object_get(root, "message"));
+        json_decref(root);
+        if (!vapi)
+            return;
+        snprintf(msg, sizeof msg,
+                 "a Vapi webhook reached %.100s: set the assistant's Server URL to "
+                 "%.200s/call-ended",
+                 path, pub);
+    }
+    if (misroute_logged_lately(app, path))
+        return;
+    cg_log_warn(msg, "path=%s peer=%s", path, cg_http_req_peer(req));
 }
 
 /* Counts every answered request by route and status, for /metrics. */
@@ -189,6 +306,8 @@ static void shutdown_begin(struct cg_app *app)
         return;
     }
     app->stopping = 1;
+    /* Load balancers stop sending new calls here while the rest drains. */
+    cg_health_set_ready(app->health, 0);
     app->deadline_ms = cg_mono_ms() + (uint64_t)app->cfg->shutdown_grace_ms;
     cg_log_info("shutting down", "grace_ms=%d in_flight=%zu admissions=%zu",
                 app->cfg->shutdown_grace_ms, cg_httpd_inflight(app->httpd),
@@ -282,11 +401,6 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         cg_err_set(err, errlen, "cannot create the HTTP client");
         goto fail;
     }
-    app->health = cg_health_new(app->httpd, app->redis, &app->keys, cfg);
-    if (app->health == NULL) {
-        cg_err_set(err, errlen, "cannot register /health");
-        goto fail;
-    }
     app->metrics = cg_metrics_new();
     static const double http_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                           0.01,   0.025,   0.05,   0.1,   0.25,   1};
@@ -321,6 +435,12 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
             goto fail;
         }
     }
+    app->health = cg_health_new(app->httpd, app->redis, &app->keys, cfg, app->gate);
+    if (app->health == NULL) {
+        cg_err_set(err, errlen, "cannot register /health, /livez and /readyz");
+        goto fail;
+    }
+    cg_httpd_set_unmatched(app->httpd, on_unmatched, app);
     if (cg_httpd_route(app->httpd, "/metrics", CG_HTTP_GET, handle_metrics, app) != 0 ||
         cg_httpd_route(app->httpd, "/queue-wait", CG_HTTP_POST, handle_queue_wait, app) != 0) {
         cg_err_set(err, errlen, "cannot register /metrics and /queue-wait");
@@ -341,6 +461,7 @@ int cg_app_start(struct cg_app *app, char *err, size_t errlen)
 {
     if (cg_httpd_listen(app->httpd, err, errlen) != 0)
         return -1;
+    cg_health_set_ready(app->health, 1);
     app->sigint = evsignal_new(app->base, SIGINT, on_signal, app);
     app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
     if (app->sigint == NULL || app->sigterm == NULL || evsignal_add(app->sigint, NULL) != 0 ||

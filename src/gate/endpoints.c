@@ -171,7 +171,12 @@ static void on_position(const struct gate_reply *rep, void *arg)
     } else if (state == GV_OVERFLOW || state == GV_OVERFLOWED) {
         /* <Leave> sends the caller to the Enqueue action, which answers with
          * the overflow treatment (Dial and Record are not allowed here). */
-        cg_log_info("caller overflowed: waited too long", "sid=%s", w->sid);
+        if (state == GV_OVERFLOW)
+            cg_log_info("caller overflowed", "sid=%s reason=%s position=%lld wait_s=%.1f", w->sid,
+                        "max-wait", cg_redis_reply_int(rep->r, 1, 0),
+                        (double)cg_redis_reply_int(rep->r, 2, 0) / 1000.0);
+        else
+            cg_log_debug("caller already overflowed", "sid=%s", w->sid);
         if (g->metrics && state == GV_OVERFLOW)
             cg_metrics_inc(g->metrics, "callgate_callers_total", "outcome=\"overflowed\"", 1);
         reply_twiml(w->req, cg_twiml_leave());
@@ -324,7 +329,8 @@ static void on_vapi_end(enum gate_verdict verdict, void *arg)
     } else {
         const char *word = gate_verdict_name(verdict);
         if (verdict == GV_UNKNOWN || verdict == GV_DUPLICATE || verdict == GV_STALE)
-            cg_log_info("vapi end signal changed nothing", "vapi=%s verdict=%s", vr->call_id, word);
+            cg_log_debug("vapi end signal changed nothing", "vapi=%s verdict=%s", vr->call_id,
+                         word);
         struct cg_buf b;
         cg_buf_init(&b, 256);
         cg_buf_appends(&b, "{\"ok\":true,\"result\":");

@@ -78,6 +78,38 @@ char *gate_overflow_twiml(const struct cg_gate *g)
     }
 }
 
+/* ---- what the APIs said of the credentials ---- */
+
+void gate_note_api(struct cg_gate *g, int api, long http_status)
+{
+    if (http_status == 401 || http_status == 403)
+        g->auth_refused_ms[api] = cg_mono_ms();
+    else if ((http_status >= 200 && http_status < 300) ||
+             (http_status >= 400 && http_status < 500 && http_status != 429))
+        /* Answered past the authentication: the credentials work. */
+        g->auth_accepted_ms[api] = cg_mono_ms();
+}
+
+static int auth_refused(const struct cg_gate *g, int api, uint64_t now)
+{
+    uint64_t at = g->auth_refused_ms[api];
+    return at != 0 && now - at < CG_GATE_AUTH_RECENT_MS && at >= g->auth_accepted_ms[api];
+}
+
+const char *cg_gate_auth_problem(const struct cg_gate *g)
+{
+    uint64_t now = cg_mono_ms();
+    int vapi = auth_refused(g, GATE_API_VAPI, now), twilio = auth_refused(g, GATE_API_TWILIO, now);
+    if (vapi && twilio)
+        return "vapi and twilio refused the credentials: check VAPI_API_KEY, TWILIO_ACCOUNT_SID "
+               "and TWILIO_AUTH_TOKEN";
+    if (vapi)
+        return "vapi refused the credentials: check VAPI_API_KEY";
+    if (twilio)
+        return "twilio refused the credentials: check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN";
+    return NULL;
+}
+
 /* ---- admissions in flight ---- */
 
 static struct admission *adm_new(struct cg_gate *g, const char *sid, const char *from, int attempt)
@@ -186,6 +218,12 @@ static void on_requeued(const struct gate_reply *rep, void *arg)
     } else {
         cg_log_info("admission requeued", "sid=%s verdict=%s backoff_ms=%ld", a->sid,
                     gate_verdict_name(verdict), rc->backoff);
+        if (verdict == GV_OVERFLOW)
+            cg_log_info("caller overflowed", "sid=%s reason=%s attempts=%d", a->sid,
+                        "admission-refused", a->attempt);
+        else if (verdict == GV_ABANDONED)
+            cg_log_info("caller abandoned", "sid=%s reason=%s attempt=%d", a->sid,
+                        "hung-up-during-admission", a->attempt);
         metric_inc(g, "callgate_requeues_total", "verdict", gate_verdict_name(verdict));
     }
     if (rc->backoff > 0)
@@ -241,6 +279,7 @@ static void requeue(struct admission *a, const char *reason, int overlimit, int 
 static void on_overflow_pushed(const struct cg_twilio_result *res, void *arg)
 {
     struct admission *a = arg;
+    gate_note_api(a->g, GATE_API_TWILIO, res->http_status);
     if (res->outcome != CG_TW_OK)
         cg_log_warn("overflow TwiML not delivered", "sid=%s code=%d", a->sid, res->code);
     else
@@ -323,6 +362,7 @@ static void on_retry_push(evutil_socket_t fd, short what, void *arg)
 static void on_call_fetched(const struct cg_twilio_result *res, void *arg)
 {
     struct admission *a = arg;
+    gate_note_api(a->g, GATE_API_TWILIO, res->http_status);
     const char *st = res->outcome == CG_TW_OK ? res->call_status : NULL;
     int live = st && (strcmp(st, "queued") == 0 || strcmp(st, "ringing") == 0 ||
                       strcmp(st, "in-progress") == 0);
@@ -349,6 +389,7 @@ static void on_twiml_pushed(const struct cg_twilio_result *res, void *arg)
     struct admission *a = arg;
     struct cg_gate *g = a->g;
     a->twilio_tries++;
+    gate_note_api(g, GATE_API_TWILIO, res->http_status);
     switch (res->outcome) {
     case CG_TW_OK:
         mark_connected(a);
@@ -402,6 +443,8 @@ static void on_vapi_recorded(const struct gate_reply *rep, void *arg)
     }
     if (rep->verdict == GV_ORPHAN) {
         /* The caller hung up while Vapi answered. */
+        cg_log_info("caller abandoned", "sid=%s reason=%s attempt=%d", a->sid,
+                    "hung-up-during-admission", a->attempt);
         if (a->answer)
             answer_fast(a, cg_twiml_empty());
         adm_free(a);
@@ -423,6 +466,7 @@ static void on_vapi_created(const struct cg_vapi_create_result *res, void *arg)
     struct cg_gate *g = a->g;
     char code[16];
     snprintf(code, sizeof code, "%ld", res->http_status);
+    gate_note_api(g, GATE_API_VAPI, res->http_status);
     switch (res->outcome) {
     case CG_VAPI_CREATED: {
         a->vapi_id = cg_strdup(res->call_id);
@@ -466,6 +510,7 @@ static void on_vapi_created(const struct cg_vapi_create_result *res, void *arg)
 
 static void start_admission(struct admission *a)
 {
+    cg_log_info("caller admitted", "sid=%s attempt=%d", a->sid, a->attempt);
     metric_inc(a->g, "callgate_admissions_total", NULL, NULL);
     if (cg_vapi_create_call(a->g->vapi, a->sid, a->from, a->attempt, on_vapi_created, a) != 0) {
         cg_log_error("cannot send the vapi request", "sid=%s", a->sid);
@@ -546,24 +591,28 @@ static void on_entered(const struct gate_reply *rep, void *arg)
         in->answer(gate_enqueue_twiml(g), in->arg);
         break;
     case GV_FAST:
+        cg_log_info("caller entered", "sid=%s position=%d fast_path=%d", in->sid, 1, 1);
         start_fast(g, in->sid, in->from, in->answer, in->arg);
         break;
     case GV_WAITING:
-        cg_log_info("caller waiting", "sid=%s position=%lld", in->sid,
-                    cg_redis_reply_int(rep->r, 1, 0));
+        cg_log_info("caller entered", "sid=%s position=%lld fast_path=%d", in->sid,
+                    cg_redis_reply_int(rep->r, 1, 0), 0);
         in->answer(gate_enqueue_twiml(g), in->arg);
         /* Every slot taken: the next release admits (end.lua). */
         if (cg_redis_reply_int(rep->r, 2, 1) != 0)
             gate_admit(g);
         break;
     case GV_OVERFLOW:
-        cg_log_info("caller overflowed: queue full", "sid=%s", in->sid);
+        cg_log_info("caller overflowed", "sid=%s reason=%s position=%lld wait_s=%d", in->sid,
+                    "queue-full", cg_redis_reply_int(rep->r, 1, 0), 0);
         metric_inc(g, "callgate_callers_total", "outcome", "overflowed");
         in->answer(gate_overflow_twiml(g), in->arg);
         break;
     default: {
         /* A repeated webhook for a known call: answer consistently. */
         enum gate_verdict state = gate_verdict_at(rep->r, 1);
+        cg_log_debug("repeated arrival changed nothing", "sid=%s state=%s", in->sid,
+                     gate_verdict_name(state));
         if (state == GV_WAITING || state == GV_ADMITTING)
             in->answer(gate_enqueue_twiml(g), in->arg);
         else if (state == GV_OVERFLOWED)
@@ -662,7 +711,61 @@ struct end_ctx {
     void *arg;
     uint64_t at_us;
     char signal[24];
+    char reason[64];
+    char id[96];
 };
+
+/* One line per caller step an end signal took (info), or a debug line when
+ * it changed nothing (a repeated or late signal). */
+static void log_end(const struct end_ctx *e, enum gate_verdict verdict, const redisReply *r)
+{
+    const char *sid = cg_redis_reply_str(r, 1);
+    const char *detail = cg_redis_reply_str(r, 2);
+    const char *colon = detail ? strchr(detail, ':') : NULL;
+    double ms = (double)cg_redis_reply_int(r, 2, 0);
+    long pos = colon ? strtol(colon + 1, NULL, 10) : 0;
+    if (sid == NULL || sid[0] == '\0')
+        sid = e->id;
+    switch (verdict) {
+    case GV_RELEASED:
+        cg_log_info("caller released", "sid=%s reason=%s signal=%s hold_s=%.1f", sid, e->reason,
+                    e->signal, ms / 1000.0);
+        break;
+    case GV_RELEASED_ORPHAN:
+        cg_log_info("slot of a vapi call without a caller released", "id=%s sid=%s signal=%s",
+                    e->id, sid, e->signal);
+        break;
+    case GV_ABANDONED:
+        if (colon)
+            cg_log_info("caller abandoned", "sid=%s position=%ld wait_s=%.1f reason=%s", sid, pos,
+                        ms / 1000.0, e->reason);
+        else
+            cg_log_info("caller abandoned", "sid=%s reason=%s", sid, e->reason);
+        break;
+    case GV_OVERFLOWED:
+        if (colon)
+            cg_log_info("caller overflowed", "sid=%s reason=%s position=%ld wait_s=%.1f", sid,
+                        e->reason, pos, ms / 1000.0);
+        else
+            cg_log_debug("end signal changed nothing", "sid=%s signal=%s verdict=%s", sid,
+                         e->signal, gate_verdict_name(verdict));
+        break;
+    case GV_REQUEUED:
+        cg_log_info("caller requeued", "sid=%s reason=%s", sid, e->reason);
+        break;
+    case GV_ENDING:
+        cg_log_info("caller hung up; slot held until vapi's end", "sid=%s signal=%s", sid,
+                    e->signal);
+        break;
+    case GV_GONE:
+        cg_log_info("caller hung up during admission", "sid=%s signal=%s", sid, e->signal);
+        break;
+    default:
+        cg_log_debug("end signal changed nothing", "sid=%s signal=%s verdict=%s", sid, e->signal,
+                     gate_verdict_name(verdict));
+        break;
+    }
+}
 
 static void on_end(const struct gate_reply *rep, void *arg)
 {
@@ -670,6 +773,7 @@ static void on_end(const struct gate_reply *rep, void *arg)
     struct cg_gate *g = e->g;
     enum gate_verdict verdict = rep->verdict;
     if (verdict != GV_NONE) {
+        log_end(e, verdict, rep->r);
         if (verdict == GV_RELEASED || verdict == GV_RELEASED_ORPHAN)
             metric_inc(g, "callgate_releases_total", "signal", e->signal);
         if (verdict == GV_ABANDONED)
@@ -694,6 +798,8 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
     e->arg = arg;
     e->at_us = cg_mono_us();
     snprintf(e->signal, sizeof e->signal, "%s", signal);
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    snprintf(e->id, sizeof e->id, "%s", id);
     struct gate_end_signal es = {
         .kind = kind,
         .id = id,
@@ -756,6 +862,7 @@ static void on_vapi_checked(const struct cg_vapi_get_result *res, void *arg)
 {
     struct check *c = arg;
     struct cg_gate *g = c->g;
+    gate_note_api(g, GATE_API_VAPI, res->http_status);
     if (res->state == CG_VAPI_CALL_ENDED) {
         gate_end(g, "vapi", c->vapi_id, res->ended_reason ? res->ended_reason : "ended", "vapi-get",
                  on_check_end, c);
@@ -798,6 +905,7 @@ static void on_admission_checked(const struct cg_vapi_get_result *res, void *arg
 {
     struct check *c = arg;
     struct cg_gate *g = c->g;
+    gate_note_api(g, GATE_API_VAPI, res->http_status);
     if (res->state == CG_VAPI_CALL_LIVE && res->status && strcmp(res->status, "in-progress") == 0 &&
         c->state == GV_ADMITTING) {
         if (gate_store_connected(&g->store, c->member, c->attempt,
@@ -893,6 +1001,7 @@ static void on_ghost_fetched(const struct cg_twilio_result *res, void *arg)
 {
     struct ghost *gh = arg;
     struct cg_gate *g = gh->g;
+    gate_note_api(g, GATE_API_TWILIO, res->http_status);
     if (gh->adopt) {
         if (res->outcome == CG_TW_OK &&
             gate_adopt(g, gh->sid, res->from, res->to, gh->wait_s, on_adopted, gh) == 0)
@@ -993,6 +1102,7 @@ static void on_ours(const struct gate_reply *rep, void *arg)
 static void on_members(const struct cg_twilio_result *res, void *arg)
 {
     struct cg_gate *g = arg;
+    gate_note_api(g, GATE_API_TWILIO, res->http_status);
     if (res->outcome != CG_TW_OK || g->closing || cg_redis_state(g->redis) != CG_REDIS_READY) {
         g->reconcile_running = 0;
         return;
@@ -1014,6 +1124,7 @@ static void on_queue_found(const struct cg_twilio_result *res, void *arg)
 {
     struct cg_gate *g = arg;
     g->reconcile_running = 0;
+    gate_note_api(g, GATE_API_TWILIO, res->http_status);
     if (res->outcome == CG_TW_OK && res->queue_sid) {
         g->queue_sid = cg_strdup(res->queue_sid);
         cg_log_info("found the twilio queue", "name=%s sid=%s", g->cfg->twilio_queue_name,
@@ -1103,6 +1214,9 @@ static void declare_metrics(struct cg_metrics *m)
                        0);
     cg_metrics_declare(m, "callgate_admissions_in_flight", CG_GAUGE,
                        "Admissions this instance is working on.", NULL, 0);
+    cg_metrics_declare(m, "callgate_oldest_waiting_seconds", CG_GAUGE,
+                       "How long the longest-waiting caller has waited (0: nobody waits).", NULL,
+                       0);
     cg_metrics_declare(m, "callgate_gate_events", CG_GAUGE,
                        "Gate-wide event counts kept in Redis (all instances).", NULL, 0);
 }
@@ -1120,7 +1234,7 @@ static void on_collected(const struct gate_reply *rep, void *arg)
     struct collect *co = arg;
     struct cg_metrics *m = co->g->metrics;
     const redisReply *r = rep->r;
-    if (rep->err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+    if (rep->err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 6) {
         cg_metrics_set(m, "callgate_redis_up", NULL, 0);
     } else {
         long long active = cg_redis_reply_int(r, 0, 0), waiting = cg_redis_reply_int(r, 1, 0);
@@ -1132,8 +1246,10 @@ static void on_collected(const struct gate_reply *rep, void *arg)
         cg_metrics_set(m, "callgate_effective_limit", NULL, (double)eff);
         cg_metrics_set(m, "callgate_redis_up", NULL, 1);
         cg_metrics_set(m, "callgate_admissions_in_flight", NULL, (double)co->g->nadmissions);
+        cg_metrics_set(m, "callgate_oldest_waiting_seconds", NULL,
+                       (double)cg_redis_reply_int(r, 5, 0) / 1000.0);
         /* The shared counters kept in Redis, for every instance at once. */
-        for (size_t i = 5; i + 1 < r->elements; i += 2) {
+        for (size_t i = 6; i + 1 < r->elements; i += 2) {
             const char *field = cg_redis_reply_str(r, i);
             const char *value = cg_redis_reply_str(r, i + 1);
             /* The smoothed means (service_ms_ewma, admit_ms_ewma) are the

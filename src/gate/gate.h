@@ -61,6 +61,15 @@ void cg_gate_detach(struct cg_gate *g);
 size_t cg_gate_inflight(const struct cg_gate *g);
 void cg_gate_free(struct cg_gate *g);
 
+/* How long a refusal of the credentials keeps /health degraded when no
+ * request has been accepted since. */
+#define CG_GATE_AUTH_RECENT_MS (5 * 60 * 1000)
+/* A sentence for /health when Vapi or Twilio refused the gate's
+ * credentials (401/403) within CG_GATE_AUTH_RECENT_MS and accepted none
+ * since, naming the options to check; NULL when neither did. Static
+ * storage. */
+const char *cg_gate_auth_problem(const struct cg_gate *g);
+
 /* Sets the gate's figures in the metrics registry of its deps (queue
  * length, slots, limits, the gate-wide event counts kept in Redis; or
  * callgate_redis_up 0), then calls done(arg) exactly once, possibly before

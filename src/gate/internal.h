@@ -74,7 +74,18 @@ struct cg_gate {
     int closing;     /* no Redis at all (teardown) */
     unsigned fails;  /* consecutive admission failures, for backoff */
     char *queue_sid; /* TWILIO_QUEUE_SID, or found by TWILIO_QUEUE_NAME */
+    /* Per API (GATE_API_VAPI, GATE_API_TWILIO): when it last refused the
+     * credentials (401/403) and last accepted them, monotonic ms, 0: never.
+     * /health reports refused credentials (cg_gate_auth_problem). */
+    uint64_t auth_refused_ms[2];
+    uint64_t auth_accepted_ms[2];
 };
+
+enum { GATE_API_VAPI, GATE_API_TWILIO };
+
+/* Notes an API's answer (its HTTP status, 0 when none came) for
+ * cg_gate_auth_problem. */
+void gate_note_api(struct cg_gate *g, int api, long http_status);
 
 /* 1 while Redis answers and the gate has not let go of it. */
 int gate_redis_ready(const struct cg_gate *g);

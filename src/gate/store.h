@@ -149,8 +149,9 @@ int gate_store_requeue(struct gate_store *s, const struct gate_requeue *q, gate_
 /* end.lua: one end signal (kinds vapi, twilio, lease, expire-admission,
  * overflow) and admission into freed slots. Verdicts: released,
  * released-orphan, requeued, abandoned, gone, ending, overflowed, stale,
- * duplicate, unknown; [1] the sid, [2] a detail, then from [3] on
- * admit's triples. */
+ * duplicate, unknown; [1] the sid, [2] a detail (end.lua: the connected
+ * ms of a release, "<wait ms>:<position>" of a waiting caller's abandon
+ * or overflow), then from [3] on admit's triples. */
 struct gate_end_signal {
     const char *kind;
     const char *id;
@@ -182,6 +183,7 @@ int gate_store_extend(struct gate_store *s, const char *member, long long ms, ga
                       void *arg);
 
 /* snapshot.lua: active, waiting, limit, effective limit, backoff left,
+ * the longest-waiting caller's wait in ms (0: nobody waits),
  * then the stats hash's field, value pairs. */
 int gate_store_snapshot(struct gate_store *s, long long limit, gate_store_cb cb, void *arg);
 

@@ -93,6 +93,8 @@ struct cg_httpd {
 
     cg_http_observer observer;
     void *observer_arg;
+    cg_http_unmatched_cb unmatched;
+    void *unmatched_arg;
 
     /* Requests not yet answered (struct cg_http_req), newest first, so that
      * cg_httpd_free() can answer them. */
@@ -329,6 +331,12 @@ void cg_httpd_set_observer(struct cg_httpd *h, cg_http_observer fn, void *arg)
 {
     h->observer = fn;
     h->observer_arg = arg;
+}
+
+void cg_httpd_set_unmatched(struct cg_httpd *h, cg_http_unmatched_cb fn, void *arg)
+{
+    h->unmatched = fn;
+    h->unmatched_arg = arg;
 }
 
 size_t cg_httpd_inflight(const struct cg_httpd *h)
@@ -687,6 +695,8 @@ static void on_request(struct evhttp_request *er, void *arg)
     const char *rest = "";
     const struct route *rt = match_route(h, r->path, &rest);
     if (rt == NULL) {
+        if (h->unmatched)
+            h->unmatched(r, h->unmatched_arg);
         cg_http_reply_error(r, 404, "not_found", "no such resource");
         return;
     }

@@ -87,6 +87,11 @@ struct cg_httpd *cg_httpd_new(struct event_base *base, const struct cg_httpd_opt
 int cg_httpd_route(struct cg_httpd *h, const char *pattern, unsigned methods, cg_http_handler fn,
                    void *arg);
 void cg_httpd_set_observer(struct cg_httpd *h, cg_http_observer fn, void *arg);
+/* Called with a request no route matches, before the 404 it gets (which
+ * stays): the hook may read the request with the getters, to say what was
+ * probably meant, but must not answer it. */
+typedef void (*cg_http_unmatched_cb)(struct cg_http_req *req, void *arg);
+void cg_httpd_set_unmatched(struct cg_httpd *h, cg_http_unmatched_cb fn, void *arg);
 /* Binds and starts accepting. Returns 0, or -1 with err filled. */
 int cg_httpd_listen(struct cg_httpd *h, char *err, size_t errlen);
 /* The bound port (useful after listening on port 0), or 0 if not listening. */

@@ -18,7 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/config.h"
@@ -532,6 +537,114 @@ static void wait_in_active(struct fixture *f, const char *member, int timeout_ms
     while (!in_active(f, member)) {
         must(f, cgt_now_ms() < deadline, "%s never held a slot", member);
         cgt_sleep_ms(5);
+    }
+}
+
+/* ---- callgate's log ---- */
+
+/* Lines of callgate i's log that contain every string of parts
+ * (NULL-terminated). */
+static int log_lines(struct fixture *f, int i, const char *const *parts)
+{
+    char *out = cgt_proc_output(&f->g[i].proc);
+    int n = 0;
+    for (char *line = out; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        int all = 1;
+        for (const char *const *p = parts; *p && all; p++)
+            all = strstr(line, *p) != NULL;
+        n += all;
+        line = nl ? nl + 1 : NULL;
+    }
+    free(out);
+    return n;
+}
+
+/* Waits until a line with every part appears. */
+static void wait_log(struct fixture *f, int i, const char *const *parts, int timeout_ms)
+{
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    while (log_lines(f, i, parts) == 0) {
+        if (cgt_now_ms() >= deadline) {
+            dump_logs(f);
+            fail_msg("no log line with \"%s\" \"%s\" \"%s\"", parts[0], parts[1] ? parts[1] : "",
+                     parts[1] && parts[2] ? parts[2] : "");
+        }
+        cgt_sleep_ms(10);
+    }
+}
+
+#define LOG_PARTS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static json_t *get_json_of(struct fixture *f, int i, const char *path, long *status)
+{
+    char url[256];
+    url_of(f, i, path, url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    *status = r.status;
+    json_t *j = resp_json(&r);
+    cgt_resp_free(&r);
+    return j;
+}
+
+static const char *json_s(const json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    return v ? v : "";
+}
+
+/* Redis' clock in ms, as the scripts see it. */
+static long long redis_now_ms(struct fixture *f)
+{
+    char *t = cgt_redis_cmd(&f->rs, "TIME");
+    long long sec = strtoll(t, NULL, 10);
+    char *nl = strchr(t, '\n');
+    long long usec = nl ? strtoll(nl + 1, NULL, 10) : 0;
+    free(t);
+    return sec * 1000 + usec / 1000;
+}
+
+/* A plain HTTP/1.1 connection of the test's own, kept open across
+ * requests (a keep-alive connection a load balancer holds). */
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* GET path on fd; returns the status (0 on failure), body into out. */
+static long raw_get(int fd, const char *path, char *out, size_t outlen)
+{
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        return 0;
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (k <= 0)
+            return 0;
+        len += (size_t)k;
+        buf[len] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end == NULL)
+            continue;
+        const char *cl = strstr(buf, "Content-Length:");
+        size_t want = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
+        if (len - (size_t)(end + 4 - buf) < want)
+            continue;
+        snprintf(out, outlen, "%.*s", (int)want, end + 4);
+        return strtol(buf + 9, NULL, 10);
     }
 }
 
@@ -1464,6 +1577,8 @@ static void test_hangup_during_fast_path(void **state)
     assert_contains(b.r.body, "<Response/>");
     cgt_resp_free(&b.r);
     assert_state(f, a, "abandoned");
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller abandoned\"", a, "hung-up-during-admission"),
+             SOON);
     /* Vapi's call exists and counts against its limit until Vapi ends it. */
     char *va = vapi_id_of(f, a);
     char orphan[96];
@@ -1669,8 +1784,346 @@ static void test_vapi_wrong_key(void **state)
     must(f, strcmp(st, "waiting") == 0 || strcmp(st, "admitting") == 0, "state %s", st);
     free(st);
     assert_int_equal(stat_of(f, "overflowed"), 0);
+    /* /health says the gate cannot work, and why. */
+    char url[256];
+    url_of(f, 0, "/health", url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = resp_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "degraded");
+    assert_contains(json_string_value(json_object_get(j, "reason")), "VAPI_API_KEY");
+    json_decref(j);
+    cgt_resp_free(&r);
     int rc = cgt_stop(&f->g[0].proc, SIGTERM, 10000);
     must(f, rc == 0, "callgate exited with %d", rc);
+}
+
+/* /livez and /readyz stay 200 while Redis is down (the gate still holds
+ * callers in Twilio's queue); /health says why it is 503. */
+static void test_probes_redis_down(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    long st;
+    json_t *j = get_json_of(f, 0, "/livez", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "alive");
+    json_decref(j);
+    j = get_json_of(f, 0, "/readyz", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "ready");
+    assert_string_equal(json_s(j, "redis"), "connected");
+    json_decref(j);
+
+    char url[256];
+    url_of(f, 0, "/health", url, sizeof url);
+    cg_redis_server_kill(&f->rs, SIGKILL);
+    must(f, cgt_wait_status(url, 503, LATER) == 0, "health never went 503");
+    j = get_json_of(f, 0, "/health", &st);
+    assert_int_equal(st, 503);
+    assert_string_equal(json_s(j, "status"), "degraded");
+    assert_string_equal(json_s(j, "redis"), "disconnected");
+    assert_contains(json_s(j, "reason"), "redis");
+    json_decref(j);
+    j = get_json_of(f, 0, "/livez", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "alive");
+    json_decref(j);
+    j = get_json_of(f, 0, "/readyz", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "ready");
+    assert_string_equal(json_s(j, "redis"), "disconnected");
+    json_decref(j);
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    stop_gate(f, 0);
+}
+
+/* From SIGTERM on, /readyz answers 503 on a connection a load balancer
+ * already holds, while the work in flight drains. */
+static void test_readyz_draining(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    int fd = raw_connect(f->g[0].port);
+    char body[512];
+    assert_int_equal(raw_get(fd, "/readyz", body, sizeof body), 200);
+    assert_contains(body, "\"ready\"");
+    cgt_fake_set_vapi_delay(f->fake, 1500);
+    char a[40];
+    new_sid(a);
+    struct bg b;
+    bg_incoming(f, 0, a, &b);
+    wait_creates(f, a, 1, SOON);
+    kill(f->g[0].proc.pid, SIGTERM);
+    wait_log(f, 0, LOG_PARTS("shutting down"), SOON);
+    long st = raw_get(fd, "/readyz", body, sizeof body);
+    must(f, st == 503, "/readyz answered %ld while draining: %s", st, body);
+    assert_contains(body, "\"draining\"");
+    close(fd);
+    bg_join(&b);
+    assert_int_equal(b.r.status, 200);
+    cgt_resp_free(&b.r);
+    int rc = cgt_wait_exit(&f->g[0].proc, LATER);
+    must(f, rc == 0, "callgate exited with %d", rc);
+}
+
+/* /health names the services; callers waiting beside a free slot (here:
+ * admission paused by a backoff) make it degraded, still 200. */
+static void test_health_stuck(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    long st;
+    json_t *j = get_json_of(f, 0, "/health", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "healthy");
+    json_t *svc = json_object_get(j, "services");
+    assert_true(json_is_array(svc));
+    assert_int_equal(json_array_size(svc), 1);
+    assert_string_equal(json_string_value(json_array_get(svc, 0)), "gate");
+    assert_null(json_object_get(j, "reason"));
+    json_decref(j);
+
+    /* Admission paused for a minute: the caller waits with both slots free. */
+    free(cgt_redis_cmd(&f->rs, "SET " P "backoff %lld PX 60000", redis_now_ms(f) + 60000));
+    char a[40];
+    new_sid(a);
+    enqueue(f, 0, a);
+    j = get_json_of(f, 0, "/health", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "healthy");
+    json_decref(j);
+    /* ... for longer than a few seconds. */
+    free(cgt_redis_cmd(&f->rs, "HSET " P "call:%s enqueued_at %lld", a, redis_now_ms(f) - 20000));
+    j = get_json_of(f, 0, "/health", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "degraded");
+    assert_contains(json_s(j, "reason"), "free slot");
+    assert_int_equal(json_num(j, "callsInQueue"), 1);
+    assert_int_equal(json_num(j, "availableCapacity"), 2);
+    assert_true(json_num(j, "oldestWaitSeconds") >= 20);
+    assert_string_equal(json_s(j, "redis"), "connected");
+    json_decref(j);
+
+    /* The metric says the same. */
+    char url[256];
+    url_of(f, 0, "/metrics", url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    const char *g = strstr(r.body, "\ncallgate_oldest_waiting_seconds ");
+    must(f, g != NULL, "no oldest-wait gauge");
+    assert_true(strtod(g + strlen("\ncallgate_oldest_waiting_seconds "), NULL) >= 20);
+    cgt_resp_free(&r);
+
+    /* Admission resumes: healthy again. */
+    free(cgt_redis_cmd(&f->rs, "DEL " P "backoff"));
+    wait_update(f, a, 1, LATER);
+    wait_state(f, a, "connected", SOON);
+    j = get_json_of(f, 0, "/health", &st);
+    assert_string_equal(json_s(j, "status"), "healthy");
+    json_decref(j);
+    stop_gate(f, 0);
+}
+
+/* Refused credentials show in /health until an API accepts them again. */
+static void test_health_refused_credentials(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(
+        f, 0,
+        (const char *const[]){"VAPI_API_KEY=not-the-key", "TWILIO_AUTH_TOKEN=wrong-token", NULL});
+    /* Twilio's queue lookup at start is refused. */
+    wait_fake(f, CGT_EP_UNAUTHORIZED, 1, LATER);
+    long st;
+    json_t *j = NULL;
+    uint64_t deadline = cgt_now_ms() + SOON;
+    for (;;) {
+        j = get_json_of(f, 0, "/health", &st);
+        if (strstr(json_s(j, "reason"), "TWILIO_AUTH_TOKEN") || cgt_now_ms() > deadline)
+            break;
+        json_decref(j);
+        cgt_sleep_ms(20);
+    }
+    assert_int_equal(st, 200);
+    assert_string_equal(json_s(j, "status"), "degraded");
+    assert_contains(json_s(j, "reason"), "twilio refused the credentials");
+    json_decref(j);
+    int rc = cgt_stop(&f->g[0].proc, SIGTERM, 10000);
+    must(f, rc == 0, "callgate exited with %d", rc);
+}
+
+/* /metrics: the age of the oldest waiting caller. */
+static void test_metrics_oldest_wait(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char url[256];
+    url_of(f, 0, "/metrics", url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    assert_contains(r.body, "\ncallgate_oldest_waiting_seconds 0\n");
+    cgt_resp_free(&r);
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    cgt_sleep_ms(1200);
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    const char *g = strstr(r.body, "\ncallgate_oldest_waiting_seconds ");
+    must(f, g != NULL, "no oldest-wait gauge");
+    double v = strtod(g + strlen("\ncallgate_oldest_waiting_seconds "), NULL);
+    must(f, v >= 1.0 && v < 30, "oldest wait %f", v);
+    cgt_resp_free(&r);
+    stop_gate(f, 0);
+}
+
+/* A bad signature says which URL it was checked against; webhooks sent to
+ * a path callgate does not serve say what to fix, once a minute a path. */
+static void test_misrouted_webhooks_logged(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    char a[40];
+    new_sid(a);
+    const char *kv[] = {"CallSid", a, "AccountSid", ACCOUNT_SID, "From", CALLER, NULL};
+    struct cgt_resp r;
+    /* Signed for another URL, as when PUBLIC_URL is not the URL Twilio calls. */
+    char url[256], sigh[64], sig[CG_TWSIG_LEN + 1];
+    struct cg_form form;
+    cg_form_init(&form);
+    for (size_t k = 0; kv[k]; k += 2)
+        cg_form_add(&form, kv[k], kv[k + 1]);
+    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, "https://elsewhere.example/incoming", &form, sig),
+                     0);
+    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
+    char *body = cg_form_encode(&form);
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
+    url_of(f, 0, "/incoming", url, sizeof url);
+    cgt_http("POST", url, h, body, strlen(body), &r);
+    assert_int_equal(r.status, 403);
+    cgt_resp_free(&r);
+    char checked[300];
+    snprintf(checked, sizeof checked, "\"checked_url\":\"%s/incoming\"", f->g[0].base);
+    wait_log(f, 0, LOG_PARTS("bad signature", "PUBLIC_URL", checked), SOON);
+    must(f, log_lines(f, 0, LOG_PARTS(AUTH_TOKEN)) == 0, "the auth token was logged");
+
+    /* A Twilio webhook on a path callgate does not serve: 404 and a hint,
+     * logged once however often it comes. */
+    url_of(f, 0, "/voice", url, sizeof url);
+    for (int k = 0; k < 3; k++) {
+        cgt_http("POST", url, h, body, strlen(body), &r);
+        assert_int_equal(r.status, 404);
+        cgt_resp_free(&r);
+    }
+    wait_log(f, 0, LOG_PARTS("a Twilio webhook reached /voice", "/incoming", "\"warn\""), SOON);
+    assert_int_equal(log_lines(f, 0, LOG_PARTS("a Twilio webhook reached /voice")), 1);
+    free(body);
+    cg_form_free(&form);
+
+    /* A Vapi server message on the wrong path. */
+    url_of(f, 0, "/vapi/webhook", url, sizeof url);
+    const char *vbody = "{\"message\":{\"type\":\"status-update\",\"status\":\"ended\"}}";
+    const char *vh[] = {"Content-Type: application/json", NULL};
+    cgt_http("POST", url, vh, vbody, strlen(vbody), &r);
+    assert_int_equal(r.status, 404);
+    cgt_resp_free(&r);
+    wait_log(f, 0, LOG_PARTS("a Vapi webhook reached /vapi/webhook", "/call-ended"), SOON);
+
+    /* Anything else on an unknown path is not a webhook: no hint. */
+    url_of(f, 0, "/nothing", url, sizeof url);
+    cgt_http("POST", url, vh, "{\"x\":1}", 7, &r);
+    assert_int_equal(r.status, 404);
+    cgt_resp_free(&r);
+    assert_int_equal(log_lines(f, 0, LOG_PARTS("reached /nothing")), 0);
+    stop_gate(f, 0);
+}
+
+/* One info line per caller step, each with the CallSid; repeated end
+ * signals that change nothing only at debug. */
+static void test_caller_steps_logged(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller entered\"", a, "\"position\":1"), SOON);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller admitted\"", a), SOON);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller connected\"", a), SOON);
+    enqueue(f, 0, b);
+    enqueue(f, 0, c);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller entered\"", c, "\"position\":2"), SOON);
+
+    /* C hangs up while waiting, second in line. */
+    struct cgt_resp r;
+    queue_exit(f, 0, c, "hangup", &r);
+    cgt_resp_free(&r);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller abandoned\"", c, "\"position\":2", "wait_s"),
+             SOON);
+
+    /* A's call ends: released with its hold time; B admitted and connected. */
+    char *va = vapi_id_of(f, a);
+    char *res = vapi_end(f, 0, va, 0);
+    assert_string_equal(res, "released");
+    free(res);
+    wait_log(f, 0,
+             LOG_PARTS("\"info\"", "\"caller released\"", a, "\"reason\":\"customer-ended-call\"",
+                       "hold_s"),
+             SOON);
+    wait_update(f, b, 1, LATER);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller admitted\"", b), SOON);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller connected\"", b), SOON);
+
+    /* The end-of-call report repeats the end: debug only. */
+    res = vapi_end(f, 0, va, 1);
+    free(res);
+    wait_log(f, 0, LOG_PARTS("\"debug\"", "changed nothing", a), SOON);
+    assert_int_equal(log_lines(f, 0, LOG_PARTS("\"info\"", "changed nothing")), 0);
+    assert_int_equal(log_lines(f, 0, LOG_PARTS("\"caller released\"", a)), 1);
+    free(va);
+    stop_gate(f, 0);
+}
+
+/* Overflow is one info line with the CallSid too. */
+static void test_overflow_logged(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", "MAX_QUEUE_SIZE=1", NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+    struct cgt_resp r;
+    incoming(f, 0, c, &r);
+    cgt_resp_free(&r);
+    wait_log(f, 0, LOG_PARTS("\"info\"", "\"caller overflowed\"", c, "queue-full"), SOON);
+    stop_gate(f, 0);
+}
+
+/* A limit set through the admin API outlives restarts: the start says so. */
+static void test_runtime_limit_logged_at_start(void **state)
+{
+    struct fixture *f = *state;
+    free(cgt_redis_cmd(&f->rs, "SET " P "limit 7"));
+    start_gate(f, 0, NULL);
+    wait_log(f, 0,
+             LOG_PARTS("runtime limit 7 (set through /admin/limit) in force instead of "
+                       "MAX_CONCURRENCY=2"),
+             SOON);
+    stop_gate(f, 0);
+    free(cgt_redis_cmd(&f->rs, "DEL " P "limit"));
+    start_gate(f, 1, NULL);
+    wait_log(f, 1, LOG_PARTS("redis ready"), SOON);
+    assert_int_equal(log_lines(f, 1, LOG_PARTS("runtime limit")), 0);
+    stop_gate(f, 1);
 }
 
 static void test_failed_admission_refills(void **state)
@@ -1756,6 +2209,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_twilio_error_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_admission_refills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_dies_mid_admission, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probes_redis_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readyz_draining, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_stuck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_refused_credentials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_oldest_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_misrouted_webhooks_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caller_steps_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overflow_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_limit_logged_at_start, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,9 @@ static void test_health_fields(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "maxConcurrency")), 5);
     assert_int_equal(json_integer_value(json_object_get(j, "availableCapacity")), 5);
     assert_string_equal(json_string_value(json_object_get(j, "redis")), "connected");
+    /* Neither service is configured: none runs, and /health says so. */
+    assert_true(json_is_array(json_object_get(j, "services")));
+    assert_int_equal(json_array_size(json_object_get(j, "services")), 0);
     json_decref(j);
 
     /* The runtime limit in Redis wins over MAX_CONCURRENCY. */
@@ -286,6 +289,21 @@ static void test_serves_while_redis_down_at_start(void **state)
     cgt_spawn(&f->cg, argv, env);
     snprintf(url, sizeof url, "%s/health", f->base);
     assert_int_equal(cgt_wait_status(url, 503, 10000), 0);
+    /* Alive and ready all the same: a Redis outage must not take every
+     * instance out of a load balancer, nor get it restarted. */
+    long status;
+    snprintf(url, sizeof url, "%s/livez", f->base);
+    json_t *j = get_json(url, &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "alive");
+    json_decref(j);
+    snprintf(url, sizeof url, "%s/readyz", f->base);
+    j = get_json(url, &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "ready");
+    assert_string_equal(json_string_value(json_object_get(j, "redis")), "disconnected");
+    json_decref(j);
+    snprintf(url, sizeof url, "%s/health", f->base);
     char err[256];
     assert_int_equal(cg_redis_server_restart(&f->rs, err, sizeof err), 0);
     assert_int_equal(cgt_wait_status(url, 200, 15000), 0);

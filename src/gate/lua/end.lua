@@ -13,7 +13,9 @@
 -- kind 'overflow': id is a waiting CallSid that must get the overflow
 --   treatment (Twilio's own queue was full).
 -- Returns {verdict, sid, detail, admitted...} where admitted is the flat
--- sid, from, attempt list of admit_batch.
+-- sid, from, attempt list of admit_batch. detail: for 'released' the ms
+-- the caller was connected (when known); for 'abandoned' and 'overflowed'
+-- of a waiting caller "<wait ms>:<position>"; else ''.
 local kind, id, reason, signal = ARGV[2], ARGV[3], ARGV[4], ARGV[11]
 local freed = false
 
@@ -112,7 +114,7 @@ elseif kind == 'twilio' then
     finish_call(ck)
     log('ABANDON', sid, 'pos', rank + 1, 'wait', NOW - enq, 'reason', reason)
     stat('abandoned')
-    verdict, detail = 'abandoned', NOW - enq
+    verdict, detail = 'abandoned', (NOW - enq) .. ':' .. (rank + 1)
   elseif state == 'admitting' then
     -- The admission in flight settles it: orphan or abandon.
     redis.call('HSET', ck, 'state', 'gone')
@@ -144,7 +146,7 @@ elseif kind == 'lease' then
         release(id, ck)
         redis.call('HSET', ck, 'state', 'abandoned')
       elseif state then
-        release(id, ck)
+        detail = release(id, ck)
       else
         redis.call('ZREM', K_ACTIVE, id)
         freed = true
@@ -186,7 +188,7 @@ elseif kind == 'overflow' then
     finish_call(ck)
     log('OVERFLOW', id, 'pos', rank + 1, 'wait', NOW - enq, 'reason', reason)
     stat('overflowed')
-    verdict = 'overflowed'
+    verdict, detail = 'overflowed', (NOW - enq) .. ':' .. (rank + 1)
   elseif state == 'overflowed' then
     verdict = 'overflowed'
   elseif state then
