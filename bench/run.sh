@@ -244,7 +244,8 @@ cg_env() { # name gate extra...: the environment of one callgate
     local name=$1 gate=$2
     shift 2
     echo PATH=/usr/bin:/bin BIND_ADDRESS=127.0.0.1 "REDIS_URL=redis://127.0.0.1:${CG_REDIS:-$RP}" \
-        PUBLIC_URL=http://gate.bench.test "GATE_NAME=$gate" "INSTANCE_ID=$name" \
+        PUBLIC_URL=http://gate.bench.test "GATE_NAME=$gate" "TWILIO_QUEUE_NAME=$gate" \
+        "INSTANCE_ID=$name" \
         TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_AUTH_TOKEN=sim-auth-token \
         VAPI_API_KEY=sim-vapi-key VAPI_WEBHOOK_SECRET=sim-vapi-secret \
         VAPI_PHONE_NUMBER_ID=sim-phone-number VAPI_ASSISTANT_ID=sim-assistant LOG_LEVEL=info "$@"

@@ -58,6 +58,7 @@ struct cg_app {
     struct event *sigint;
     struct event *sigterm;
     struct event *sighup;
+    int exit_status; /* for main: 0, or 2 when the configuration proved wrong */
     struct event *drain_timer;
     struct misroute_seen misroutes[MISROUTE_LOG_PATHS];
     uint64_t misroute_period_ms; /* monotonic: start of the current period */
@@ -295,6 +296,19 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     finish(app);
 }
 
+static void shutdown_begin(struct cg_app *app);
+
+/* Another gate uses this gate's Twilio queue: a configuration error found
+ * once Redis answered. The process stops as a bad configuration does
+ * (exit 2, which the systemd unit does not restart), draining first. */
+static void on_gate_conflict(const char *why, void *arg)
+{
+    struct cg_app *app = arg;
+    cg_log_error("refusing to run", "reason=%s", why);
+    app->exit_status = 2;
+    shutdown_begin(app);
+}
+
 /* Begins the graceful shutdown; the loop exits when it is done. */
 static void shutdown_begin(struct cg_app *app)
 {
@@ -423,6 +437,8 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         .redis = app->redis,
         .httpc = app->httpc,
         .metrics = app->metrics,
+        .on_conflict = on_gate_conflict,
+        .conflict_arg = app,
     };
     /* The configuration decided (SERVICES): a gate that is on has every
      * option it needs, or callgate did not get this far. */
@@ -488,6 +504,11 @@ int cg_app_start(struct cg_app *app, char *err, size_t errlen)
                           "local reverse proxy relaying anyone",
                     "");
     return 0;
+}
+
+int cg_app_exit_status(const struct cg_app *app)
+{
+    return app->exit_status;
 }
 
 void cg_app_free(struct cg_app *app)

@@ -32,6 +32,9 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
                           size_t errlen);
 /* Binds the HTTP port and installs signal handlers. 0, or -1 with err. */
 int cg_app_start(struct cg_app *app, char *err, size_t errlen);
+/* After the loop ended: the process's exit status (0; 2 when the gate found
+ * another gate on its Twilio queue). */
+int cg_app_exit_status(const struct cg_app *app);
 void cg_app_free(struct cg_app *app);
 
 #endif

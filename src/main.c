@@ -111,9 +111,10 @@ static int run(const struct cg_config *cfg, const struct cg_config_errors *errs)
         return 1;
     }
     event_base_dispatch(base);
+    int status = cg_app_exit_status(app);
     cg_app_free(app);
     event_base_free(base);
-    return 0;
+    return status;
 }
 
 static int cmd_serve(void)

@@ -22,6 +22,7 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "gate/claim.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/store.h"
@@ -1155,6 +1156,7 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
         return;
     /* Back from an outage: callers may have arrived meanwhile (answered
      * with Enqueue and no record) and slots may have freed. */
+    gate_claim_check(g->claim);
     cg_periodic_kick(g->sweep_task);
     cg_periodic_kick(g->reconcile_task);
 }
@@ -1337,7 +1339,10 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->sweep_task = cg_periodic_new(d->base, "sweep", c->sweep_interval_ms, 10, on_sweep_tick, g);
     g->reconcile_task = cg_periodic_new(d->base, "reconcile", c->reconcile_interval_seconds * 1000,
                                         10, on_reconcile_tick, g);
-    if (g->retry_timer == NULL || g->sweep_task == NULL || g->reconcile_task == NULL) {
+    if (d->on_conflict != NULL)
+        g->claim = gate_claim_new(d->base, &g->store, c, d->on_conflict, d->conflict_arg);
+    if (g->retry_timer == NULL || g->sweep_task == NULL || g->reconcile_task == NULL ||
+        (d->on_conflict != NULL && g->claim == NULL)) {
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
@@ -1366,6 +1371,7 @@ void cg_gate_free(struct cg_gate *g)
     }
     cg_periodic_free(g->sweep_task);
     cg_periodic_free(g->reconcile_task);
+    gate_claim_free(g->claim);
     if (g->retry_timer)
         event_free(g->retry_timer);
     free(g->queue_sid);

@@ -44,6 +44,10 @@ struct cg_gate_deps {
     struct cg_redis *redis;
     struct cg_httpc *httpc;
     struct cg_metrics *metrics; /* may be NULL */
+    /* Another gate uses this gate's Twilio queue in the same Redis
+     * (gate/claim.h): the gate must not run. Called at most once. */
+    void (*on_conflict)(const char *why, void *arg);
+    void *conflict_arg;
 };
 
 /* Registers the scripts and starts the timers. NULL with err on failure. */

@@ -111,7 +111,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static void start_gate(struct fixture *f, int i, const char *const *extra)
+/* Starts callgate instance i without waiting for it. */
+static void spawn_gate(struct fixture *f, int i, const char *const *extra)
 {
     struct gate *g = &f->g[i];
     g->port = cg_free_port();
@@ -147,8 +148,13 @@ static void start_gate(struct fixture *f, int i, const char *const *extra)
     const char *const mine[] = {port, pub, redis, twbase, vbase, inst, NULL};
     const char *const *lists[] = {mine, base_env, extra, NULL};
     cgt_spawn_callgate(&g->proc, lists);
+}
+
+static void start_gate(struct fixture *f, int i, const char *const *extra)
+{
+    spawn_gate(f, i, extra);
     char url[128];
-    snprintf(url, sizeof url, "%s/health", g->base);
+    snprintf(url, sizeof url, "%s/health", f->g[i].base);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate %d did not become healthy", i);
 }
 
@@ -772,8 +778,9 @@ static void test_rejects_bad_requests(void **state)
     cgt_resp_free(&r);
     free(big);
 
-    /* None of it reached Redis or the APIs. */
-    char *keys = cgt_redis_cmd(&f->rs, "KEYS cg:*");
+    /* None of it reached Redis (the gate's keys; the queue claim is the
+     * gate's own, from its start) or the APIs. */
+    char *keys = cgt_redis_cmd(&f->rs, "KEYS " P "*");
     must(f, keys[0] == '\0', "keys after refused requests: %s", keys);
     free(keys);
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), 0);
@@ -1423,6 +1430,38 @@ static void test_sighup_reloads(void **state)
     char url[256];
     url_of(f, 0, "/health", url, sizeof url);
     must(f, cgt_wait_status(url, 200, SOON) == 0, "callgate died on SIGHUP");
+    stop_gate(f, 0);
+}
+
+/* Two gates on one Twilio queue would adopt each other's callers: the
+ * second gate refuses to run (exit 2, naming the other gate), while a
+ * second instance of the same gate runs beside the first. */
+static void test_second_gate_on_queue_refused(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    char *owner = NULL;
+    for (int i = 0; i < 100; i++) {
+        free(owner);
+        owner = cgt_redis_cmd(&f->rs, "GET cg:queue-claim:" ACCOUNT_SID ":" QUEUE_NAME);
+        if (strcmp(owner, P) == 0)
+            break;
+        cgt_sleep_ms(50);
+    }
+    must(f, strcmp(owner, P) == 0, "the first gate did not claim its queue: %s", owner);
+    free(owner);
+    spawn_gate(f, 1, (const char *const[]){"GATE_NAME=another-line", NULL});
+    int rc = cgt_wait_exit(&f->g[1].proc, 15000);
+    must(f, rc == 2, "a second gate on the same queue exited with %d, not 2", rc);
+    char *log = cgt_proc_output(&f->g[1].proc);
+    must(f, strstr(log, "another gate (cg:{default}:) already uses the Twilio queue") != NULL,
+         "no reason logged");
+    free(log);
+    f->g[1].proc.pid = 0;
+    /* The first gate is untouched and still serves. */
+    char url[256];
+    url_of(f, 0, "/health", url, sizeof url);
+    must(f, cgt_wait_status(url, 200, SOON) == 0, "the first gate stopped");
     stop_gate(f, 0);
 }
 
@@ -2204,6 +2243,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_outage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_adopts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_gate_on_queue_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hangup_during_fast_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_finishes_admissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_twilio_error_requeues, setup, teardown),

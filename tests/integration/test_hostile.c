@@ -2307,10 +2307,11 @@ static void test_descriptor_exhaustion(void **state)
     low = saved;
     low.rlim_cur = 64;
     /* The child inherits the lowered limit; this process gets its own back
-     * at once. A gate of its own name leaves the table's state alone. */
+     * at once. A gate of its own name, on a queue of its own, leaves the
+     * table's state alone. */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    start_gate(f, (const char *const[]){"GATE_NAME=fd-limit", "-TWILIO_WORKSPACE_SID",
-                                        "-TWILIO_QUEUE_SID", NULL});
+    start_gate(f, (const char *const[]){"GATE_NAME=fd-limit", "TWILIO_QUEUE_NAME=fd-limit",
+                                        "-TWILIO_WORKSPACE_SID", "-TWILIO_QUEUE_SID", NULL});
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
 
     enum { NCONN = 120 };

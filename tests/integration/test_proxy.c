@@ -191,7 +191,7 @@ static void test_signed_webhooks_through_prefix(void **state)
     twilio_post(f, f->internal, "/incoming", kv, &r);
     assert_int_equal(r.status, 403);
     cgt_resp_free(&r);
-    char *keys = cgt_redis_cmd(&f->rs, "KEYS cg:*");
+    char *keys = cgt_redis_cmd(&f->rs, "KEYS cg:{default}:*");
     assert_string_equal(keys, "");
     free(keys);
 
