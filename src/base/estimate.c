@@ -50,17 +50,6 @@ double cg_ewt_seconds(const struct cg_ewt_input *in)
     return clamp(ewt, CG_EWT_MIN_S, CG_EWT_MAX_S);
 }
 
-double cg_ewma(double old_mean, double sample, double alpha)
-{
-    if (!isfinite(sample) || sample < 0)
-        return old_mean;
-    if (!(alpha > 0 && alpha <= 1))
-        alpha = 0.1;
-    if (!(old_mean > 0) || !isfinite(old_mean))
-        return sample;
-    return old_mean + alpha * (sample - old_mean);
-}
-
 static double count_in(long v)
 {
     return v > 0 ? (double)v : 0;

@@ -64,12 +64,6 @@ struct cg_ewt_input {
  */
 double cg_ewt_seconds(const struct cg_ewt_input *in);
 
-/* Exponentially weighted mean: old + alpha * (sample - old). old <= 0 (or
- * NaN) means "none yet": the sample becomes the mean. A negative or
- * non-finite sample is ignored (old is returned); alpha outside (0, 1] reads
- * as 0.1. */
-double cg_ewma(double old_mean, double sample, double alpha);
-
 #define CG_TQ_FLOOR_S       1.0   /* never "no wait": see cg_tq_estimate_seconds() */
 #define CG_TQ_IDLE_CAP_S    60.0  /* see cg_tq_estimate_seconds() */
 #define CG_TQ_DEFAULT_SVC_S 60.0  /* a worker's handle time while there is no throughput figure */

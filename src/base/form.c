@@ -174,15 +174,6 @@ const char *cg_form_get(const struct cg_form *f, const char *key)
     return NULL;
 }
 
-size_t cg_form_count(const struct cg_form *f, const char *key)
-{
-    size_t count = 0;
-    for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->pairs[i].key, key) == 0)
-            count++;
-    return count;
-}
-
 void cg_form_add(struct cg_form *f, const char *key, const char *value)
 {
     size_t key_len = strlen(key);

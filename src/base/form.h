@@ -41,8 +41,6 @@ void cg_form_init(struct cg_form *f);
 int cg_form_parse(struct cg_form *f, const char *s, size_t len, const char **err);
 /* First value of key, or NULL. */
 const char *cg_form_get(const struct cg_form *f, const char *key);
-/* Number of pairs with this key. */
-size_t cg_form_count(const struct cg_form *f, const char *key);
 /* Appends a pair (copies both); used to build forms for outbound requests. */
 void cg_form_add(struct cg_form *f, const char *key, const char *value);
 /* Serialises as application/x-www-form-urlencoded (RFC 3986 unreserved bytes

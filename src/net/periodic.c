@@ -14,7 +14,6 @@ struct cg_periodic {
     char *name;
     int interval_ms;
     int jitter_pct;
-    int next_delay_ms; /* one-shot override from cg_periodic_delay, or -1 */
     cg_periodic_fn fn;
     void *arg;
 };
@@ -43,11 +42,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct cg_periodic *p = arg;
-    p->next_delay_ms = -1;
     p->fn(p->arg);
     /* The callback may have rescheduled us (kick or delay); respect it. */
     if (!event_pending(p->ev, EV_TIMEOUT, NULL))
-        schedule(p, p->next_delay_ms >= 0 ? p->next_delay_ms : jittered(p));
+        schedule(p, jittered(p));
 }
 
 struct cg_periodic *cg_periodic_new(struct event_base *base, const char *name, int interval_ms,
@@ -62,7 +60,6 @@ struct cg_periodic *cg_periodic_new(struct event_base *base, const char *name, i
     p->name = cg_strdup(name);
     p->interval_ms = interval_ms > 0 ? interval_ms : 1;
     p->jitter_pct = jitter_pct < 0 ? 0 : jitter_pct > 50 ? 50 : jitter_pct;
-    p->next_delay_ms = -1;
     p->fn = fn;
     p->arg = arg;
     schedule(p, jittered(p));
@@ -72,17 +69,6 @@ struct cg_periodic *cg_periodic_new(struct event_base *base, const char *name, i
 void cg_periodic_kick(struct cg_periodic *p)
 {
     schedule(p, 0);
-}
-
-void cg_periodic_delay(struct cg_periodic *p, int delay_ms)
-{
-    p->next_delay_ms = delay_ms;
-    schedule(p, delay_ms);
-}
-
-const char *cg_periodic_name(const struct cg_periodic *p)
-{
-    return p->name;
 }
 
 void cg_periodic_free(struct cg_periodic *p)

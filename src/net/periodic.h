@@ -30,10 +30,6 @@ struct cg_periodic *cg_periodic_new(struct event_base *base, const char *name, i
                                     int jitter_pct, cg_periodic_fn fn, void *arg);
 /* Runs the task on the next loop iteration. */
 void cg_periodic_kick(struct cg_periodic *p);
-/* Schedules the next run after delay_ms instead of the interval (backoff). */
-void cg_periodic_delay(struct cg_periodic *p, int delay_ms);
-/* The name given to cg_periodic_new(), valid as long as the task. */
-const char *cg_periodic_name(const struct cg_periodic *p);
 /* Stops and frees the task (NULL is fine); not from its own callback. */
 void cg_periodic_free(struct cg_periodic *p);
 

@@ -5,8 +5,8 @@
  * the full URL Twilio requested, then for form bodies every parameter name
  * followed by its value, names sorted bytewise and, for a repeated name, its
  * distinct values sorted; HMAC-SHA1 keyed with the auth token; Base64.
- * JSON bodies are signed over the URL only, which carries bodySHA256 (the
- * hex SHA-256 of the raw body).
+ * (Twilio signs JSON bodies over a URL carrying bodySHA256; callgate's
+ * webhooks are all form posts, so that variant is not here.)
  *
  * Validation accepts the URL as given, with the scheme's default port added,
  * and with any port removed, because Twilio's own libraries do ("sig
@@ -33,10 +33,5 @@ int cg_twsig_compute(const char *auth_token, const char *url, const struct cg_fo
  * A NULL or empty signature or token never validates. */
 int cg_twsig_validate(const char *auth_token, const char *url, const struct cg_form *params,
                       const char *signature);
-
-/* JSON-body variant: url must carry bodySHA256=<hex sha256 of body>; returns
- * 1 only if that hash matches body and the signature matches the URL. */
-int cg_twsig_validate_json(const char *auth_token, const char *url, const char *body,
-                           size_t body_len, const char *signature);
 
 #endif

@@ -44,6 +44,15 @@ static int encoded_charset_ok(const char *s)
     return 1;
 }
 
+/* How many pairs have this key (a repeated key keeps every value). */
+static size_t count_key(const struct cg_form *f, const char *key)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->n; i++)
+        n += strcmp(f->pairs[i].key, key) == 0;
+    return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cg_form f;
@@ -60,10 +69,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(cg_utf8_valid(p->key, p->key_len) && cg_utf8_valid(p->value, p->value_len));
         /* The getters scan every pair; a few keys keep this linear. */
         if (i < 4) {
-            FZ_CHECK(cg_form_count(&f, p->key) >= 1);
+            FZ_CHECK(count_key(&f, p->key) >= 1);
             const char *first = cg_form_get(&f, p->key);
             FZ_CHECK(first != NULL);
-            if (cg_form_count(&f, p->key) == 1)
+            if (count_key(&f, p->key) == 1)
                 FZ_CHECK(first == p->value);
         }
     }

@@ -2,6 +2,8 @@
 
 #include "harness.h"
 
+#include "base/form.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -444,4 +446,12 @@ void cgt_sleep_ms(int ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         continue;
+}
+
+size_t cgt_form_count(const struct cg_form *f, const char *key)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->n; i++)
+        n += strcmp(f->pairs[i].key, key) == 0;
+    return n;
 }

@@ -92,6 +92,11 @@ int cgt_read_port_file(const char *path);
  * in order (a later NAME=value wins); `lists` ends at its first NULL. */
 void cgt_spawn_callgate(struct cgt_proc *p, const char *const *const *lists);
 
+/* How many pairs of a parsed form have this key (a repeated key keeps
+ * every value). */
+struct cg_form;
+size_t cgt_form_count(const struct cg_form *f, const char *key);
+
 /* Sleeps ms milliseconds (nanosleep). */
 void cgt_sleep_ms(int ms);
 

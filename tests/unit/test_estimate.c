@@ -236,30 +236,6 @@ static void test_clamps(void **state)
     assert_true(isfinite(e) && e >= CG_EWT_MIN_S);
 }
 
-static void test_ewma(void **state)
-{
-    (void)state;
-    /* The first sample becomes the mean. */
-    assert_near(cg_ewma(0, 200, 0.1), 200, EPS);
-    assert_near(cg_ewma(-1, 200, 0.1), 200, EPS);
-    assert_near(cg_ewma(NAN, 200, 0.1), 200, EPS);
-    assert_near(cg_ewma(100, 200, 0.1), 110, EPS);
-    assert_near(cg_ewma(100, 0, 0.5), 50, EPS);
-    assert_near(cg_ewma(100, 200, 1), 200, EPS);
-    /* Bad samples are ignored; bad alpha reads as 0.1. */
-    assert_near(cg_ewma(100, -5, 0.1), 100, EPS);
-    assert_near(cg_ewma(100, NAN, 0.1), 100, EPS);
-    assert_near(cg_ewma(100, INFINITY, 0.1), 100, EPS);
-    assert_near(cg_ewma(100, 200, 0), 110, EPS);
-    assert_near(cg_ewma(100, 200, 1.5), 110, EPS);
-    assert_near(cg_ewma(100, 200, NAN), 110, EPS);
-    /* Converges on a steady input. */
-    double m = 0;
-    for (int i = 0; i < 500; i++)
-        m = cg_ewma(m, 90, 0.1);
-    assert_near(m, 90, 1e-6);
-}
-
 static void test_taskqueue(void **state)
 {
     (void)state;
@@ -369,7 +345,6 @@ int main(void)
         cmocka_unit_test(test_head_of_line_bound),
         cmocka_unit_test(test_observed_admission),
         cmocka_unit_test(test_clamps),
-        cmocka_unit_test(test_ewma),
         cmocka_unit_test(test_taskqueue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

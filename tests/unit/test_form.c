@@ -41,7 +41,7 @@ static void test_empty(void **state)
     assert_int_equal(parse(&f, ""), 0);
     assert_int_equal(f.n, 0);
     assert_null(cg_form_get(&f, "a"));
-    assert_int_equal(cg_form_count(&f, "a"), 0);
+    assert_int_equal(cgt_form_count(&f, "a"), 0);
     cg_form_free(&f);
 
     /* Only separators: every segment is empty. */
@@ -199,9 +199,9 @@ static void test_repeated_keys(void **state)
     struct cg_form f;
     assert_int_equal(parse(&f, "d=5678&x=1&d=1234&d=1234"), 0);
     assert_int_equal(f.n, 4);
-    assert_int_equal(cg_form_count(&f, "d"), 3);
-    assert_int_equal(cg_form_count(&f, "x"), 1);
-    assert_int_equal(cg_form_count(&f, "y"), 0);
+    assert_int_equal(cgt_form_count(&f, "d"), 3);
+    assert_int_equal(cgt_form_count(&f, "x"), 1);
+    assert_int_equal(cgt_form_count(&f, "y"), 0);
     assert_string_equal(cg_form_get(&f, "d"), "5678");
     assert_pair(&f, 0, "d", "5678");
     assert_pair(&f, 2, "d", "1234");

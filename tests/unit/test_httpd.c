@@ -401,9 +401,9 @@ static void h_query(struct cg_http_req *req, void *arg)
     char buf[512];
     const char *a = cg_form_get(q, "a");
     const char *b = cg_form_get(q, "b");
-    const char *a2 = cg_form_count(q, "a") > 1 ? q->pairs[1].value : "";
+    const char *a2 = cgt_form_count(q, "a") > 1 ? q->pairs[1].value : "";
     snprintf(buf, sizeof buf, "a=%s|a2=%s|n=%zu|b=%s|pairs=%zu", a ? a : "-", a2,
-             cg_form_count(q, "a"), b ? b : "-", q->n);
+             cgt_form_count(q, "a"), b ? b : "-", q->n);
     cg_http_reply(req, 200, "text/plain", buf, strlen(buf));
 }
 
@@ -420,7 +420,7 @@ static void h_form(struct cg_http_req *req, void *arg)
     char buf[512];
     const char *from = cg_form_get(f, "From");
     snprintf(buf, sizeof buf, "From=%s|bodies=%zu|first=%s", from ? from : "-",
-             cg_form_count(f, "Body"), cg_form_get(f, "Body") ? cg_form_get(f, "Body") : "-");
+             cgt_form_count(f, "Body"), cg_form_get(f, "Body") ? cg_form_get(f, "Body") : "-");
     cg_http_reply(req, 200, "text/plain", buf, strlen(buf));
 }
 
