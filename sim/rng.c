@@ -7,6 +7,8 @@
 
 #include "rng.h"
 
+#include "base/clock.h"
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -28,11 +30,6 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
 struct sim_rng *sim_rng_new(uint64_t seed)
 {
     struct sim_rng *r = cg_calloc(1, sizeof(*r));
@@ -49,16 +46,7 @@ void sim_rng_free(struct sim_rng *r)
 
 uint64_t sim_rng_u64(struct sim_rng *r)
 {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    return cg_xoshiro256ss(r->s);
 }
 
 double sim_rng_unit(struct sim_rng *r)

@@ -90,58 +90,19 @@ static void method_not_allowed(struct cg_http_req *req)
 
 /* ---- auth ---- */
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard Base64 with padding into out (NUL-terminated); -1 if malformed
- * or longer than outlen - 1. */
+/* Standard Base64 of credentials into out (NUL-terminated); -1 if malformed,
+ * longer than outlen - 1, or holding a NUL. */
 static int b64_decode(const char *s, char *out, size_t outlen)
 {
     size_t n = strlen(s);
     if (n == 0 || n % 4 != 0)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)s[i + k];
-            if (c == '=' && i + 4 == n && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad)
-                return -1; /* data after padding */
-            v[k] = b64val(c);
-            if (v[k] < 0)
-                return -1;
-        }
-        unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
-                          ((unsigned long)v[2] << 6) | (unsigned long)v[3];
-        unsigned char bytes[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8),
-                                  (unsigned char)w};
-        for (int k = 0; k < 3 - pad; k++) {
-            if (o + 1 >= outlen)
-                return -1;
-            out[o++] = (char)bytes[k];
-        }
-    }
-    out[o] = '\0';
-    if (memchr(out, '\0', o))
+    size_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
+    size_t want = n / 4 * 3 - pad;
+    if (want + 1 > outlen || cg_base64_decode(s, n, (unsigned char *)out, want) != 0 ||
+        memchr(out, '\0', want))
         return -1;
+    out[want] = '\0';
     return 0;
 }
 

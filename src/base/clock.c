@@ -113,7 +113,11 @@ uint64_t cg_random_u64(void)
         }
         rng_seeded = 1;
     }
-    uint64_t *s = rng_state;
+    return cg_xoshiro256ss(rng_state);
+}
+
+uint64_t cg_xoshiro256ss(uint64_t s[4])
+{
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];

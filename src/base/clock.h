@@ -22,6 +22,9 @@ double cg_iso8601_parse(const char *s);
 void cg_rfc2822(uint64_t wall_ms, char out[32]);
 /* Random 64-bit value from a per-process generator seeded from the OS. */
 uint64_t cg_random_u64(void);
+/* One step of xoshiro256** over the state s (not all zero): the generator
+ * behind cg_random_u64, and the simulator's seeded, reproducible one. */
+uint64_t cg_xoshiro256ss(uint64_t s[4]);
 /* Uniform in [0, n) (n > 0). */
 uint64_t cg_random_below(uint64_t n);
 
