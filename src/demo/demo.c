@@ -45,8 +45,12 @@
 #include "demo/proc.h"
 #include "base/url.h"
 
-#define GATE_NAME         "demo"
-#define KEY_PATTERN       "cg:{" GATE_NAME "}:*"
+#define GATE_NAME    "demo"
+#define KEY_PATTERN  "cg:{" GATE_NAME "}:*"
+#define DEMO_ACCOUNT "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* the simulator's */
+#define DEMO_QUEUE   "callgate-demo"
+/* The gate's claim on its Twilio queue (gate/claim.h), outside its keys. */
+#define CLAIM_KEY         "cg:queue-claim:" DEMO_ACCOUNT ":" DEMO_QUEUE
 #define POLL_MS           500
 #define PLAIN_EVERY_MS    5000 /* progress lines when stdout is not a terminal */
 #define SIM_START_MS      10000
@@ -400,6 +404,17 @@ static long clear_gate_keys(const char *url, char *err, size_t errlen)
         freeReplyObject(r);
         r = NULL;
     } while (strcmp(cursor, "0") != 0);
+    /* The demo gate's claim on its queue, if it is the demo's. */
+    r = redisCommand(c, "GET %s", CLAIM_KEY);
+    int ours = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "cg:{" GATE_NAME "}:") == 0;
+    if (r)
+        freeReplyObject(r);
+    r = NULL;
+    if (ours) {
+        r = redisCommand(c, "DEL %s", CLAIM_KEY);
+        if (r && r->type == REDIS_REPLY_INTEGER)
+            n += (long)r->integer;
+    }
     deleted = n;
 out:
     if (r)
@@ -670,7 +685,8 @@ static int start_gate(struct demo *d, char *err, size_t errlen)
     env_add(&e, "MAX_CONCURRENCY=%ld", d->limit);
     /* The simulator's accounts: its defaults, which the scenario keeps. */
     env_add(&e, "TWILIO_API_BASE_URL=%s", d->sim_url);
-    env_add(&e, "TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    env_add(&e, "TWILIO_ACCOUNT_SID=" DEMO_ACCOUNT);
+    env_add(&e, "TWILIO_QUEUE_NAME=" DEMO_QUEUE);
     env_add(&e, "TWILIO_AUTH_TOKEN=sim-auth-token");
     env_add(&e, "VAPI_BASE_URL=%s", d->sim_url);
     env_add(&e, "VAPI_API_KEY=sim-vapi-key");
