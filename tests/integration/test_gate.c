@@ -1029,11 +1029,13 @@ static void test_queue_wait_announces(void **state)
     assert_contains(r.body, "<Say>You are caller number 2 in line.");
     cgt_resp_free(&r);
 
-    /* Within the announce interval: music only. */
+    /* Within the announce interval: music only, and with HOLD_MUSIC_URL
+     * unset it is Twilio's own hold music, never dead air. */
     queue_wait(f, 0, b, &r);
     assert_int_equal(r.status, 200);
     assert_lacks(r.body, "<Say>");
-    assert_contains(r.body, "<Response>");
+    assert_contains(r.body, "<Play>http://com.twilio.music.classical.s3.amazonaws.com/");
+    assert_lacks(r.body, "<Pause");
     cgt_resp_free(&r);
 
     /* A caller found in Twilio's queue without a record is adopted. */
