@@ -1,9 +1,10 @@
 /*
- * redis.h - the Redis connection: hiredis async on the libevent loop, with
- * the timeouts, reconnection and script handling hiredis 0.14 lacks.
+ * redis.h - the Redis connection on the libevent loop: its own transport
+ * (redis_conn.h: a bufferevent, plain or TLS, with hiredis' reply parser),
+ * timeouts, reconnection and script handling.
  *
- * States. CONNECTING (TCP connect, then AUTH, SELECT and SCRIPT LOAD of
- * every registered script) -> READY -> (connection lost or command timed
+ * States. CONNECTING (name resolution, TCP connect, TLS for rediss://, then
+ * AUTH, SELECT and SCRIPT LOAD of every registered script) -> READY -> (connection lost or command timed
  * out) -> DISCONNECTED -> after a backoff delay, CONNECTING again. Backoff is
  * capped exponential with full jitter between backoff_min_ms and
  * backoff_max_ms; it resets once READY. cg_redis_close() moves to CLOSED.
@@ -48,11 +49,11 @@
  * connection again (commands issued by callbacks that cg_redis_free()
  * itself runs return -1).
  *
- * Process requirements. Host names are resolved with a blocking
- * getaddrinfo() when connecting (hiredis 0.14 has nothing else); use an IP
- * address where a stall matters. hiredis writes with write(2), so the
- * process must ignore SIGPIPE (main.c does). Free the connection before
- * its event_base.
+ * Process requirements. Host names are resolved with libevent's
+ * asynchronous resolver (the system's nameservers and hosts file), so a
+ * slow DNS never stalls the loop; every address of a name is tried in turn.
+ * Sockets are written with write(2), so the process must ignore SIGPIPE
+ * (main.c does). Free the connection before its event_base.
  */
 #ifndef CG_REDIS_H
 #define CG_REDIS_H
