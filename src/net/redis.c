@@ -688,6 +688,22 @@ struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opt
         free(r);
         return NULL;
     }
+    if (r->url.tls) {
+        struct cg_redis_tls_opts to = {
+            .ca_file = opts->tls_ca_file,
+            .cert_file = opts->tls_cert_file,
+            .key_file = opts->tls_key_file,
+            .insecure = opts->tls_insecure,
+        };
+        r->tls = cg_redis_tls_new(&to, err, errlen);
+        if (r->tls == NULL) {
+            cg_redis_url_free(&r->url);
+            free(r);
+            return NULL;
+        }
+        if (opts->tls_server_name && opts->tls_server_name[0])
+            r->tls_server_name = cg_strdup(opts->tls_server_name);
+    }
     r->base = base;
     r->connect_timeout_ms =
         opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -718,6 +734,8 @@ struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opt
         if (r->ev_kick)
             event_free(r->ev_kick);
         cg_redis_url_free(&r->url);
+        cg_redis_tls_free(r->tls);
+        free(r->tls_server_name);
         free(r);
         return NULL;
     }

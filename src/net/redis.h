@@ -4,10 +4,10 @@
  * timeouts, reconnection and script handling.
  *
  * States. CONNECTING (name resolution, TCP connect, TLS for rediss://, then
- * AUTH, SELECT and SCRIPT LOAD of every registered script) -> READY -> (connection lost or command timed
- * out) -> DISCONNECTED -> after a backoff delay, CONNECTING again. Backoff is
- * capped exponential with full jitter between backoff_min_ms and
- * backoff_max_ms; it resets once READY. cg_redis_close() moves to CLOSED.
+ * AUTH, SELECT and SCRIPT LOAD of every registered script) -> READY -> (connection lost or command
+ * timed out) -> DISCONNECTED -> after a backoff delay, CONNECTING again. Backoff is capped
+ * exponential with full jitter between backoff_min_ms and backoff_max_ms; it resets once READY.
+ * cg_redis_close() moves to CLOSED.
  *
  * Timeouts. A connect (including the handshake) that takes longer than
  * connect_timeout_ms is abandoned and retried. A command not answered
@@ -78,18 +78,29 @@ extern const char cg_redis_err_closed[];
 extern const char cg_redis_err_protocol[]; /* unexpected reply type */
 
 struct cg_redis_opts {
-    const char *url; /* redis://[[user]:password@]host[:port][/db] */
+    const char *url; /* redis[s]://[[user]:password@]host[:port][/db] */
     int connect_timeout_ms;
     int command_timeout_ms;
     int backoff_min_ms;
     int backoff_max_ms;
+    /* TLS, for rediss:// (sentinels included): NULL or "" means unset. */
+    const char *tls_ca_file;     /* unset: the system store */
+    const char *tls_cert_file;   /* client certificate, with tls_key_file */
+    const char *tls_key_file;    /* */
+    const char *tls_server_name; /* SNI and verified name; unset: the host */
+    int tls_insecure;            /* no verification; warned on every connect */
+    /* Sentinel: unset sentinels means the URL's host and port are used. */
+    const char *sentinels;         /* host[:port][,...] */
+    const char *sentinel_master;   /* required with sentinels */
+    const char *sentinel_password; /* AUTH for the sentinels */
 };
 
 typedef void (*cg_redis_cb)(const redisReply *reply, const char *err, void *arg);
 /* Called on every state change (not re-entrantly from a command callback). */
 typedef void (*cg_redis_state_cb)(enum cg_redis_state state, void *arg);
 
-/* Parses the URL and starts connecting. NULL with err filled on a bad URL. */
+/* Parses the URL and starts connecting. NULL with err filled on a bad URL,
+ * bad sentinel list, or TLS files that cannot be loaded. */
 struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opts *opts, char *err,
                               size_t errlen);
 void cg_redis_set_state_cb(struct cg_redis *r, cg_redis_state_cb cb, void *arg);
