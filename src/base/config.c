@@ -1080,7 +1080,8 @@ static void check_redis_combinations(const struct cg_config *cfg, struct cg_conf
         add_error(errs, "REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS");
     if (have_master && !have_sentinels)
         add_error(errs, "REDIS_SENTINELS: required with REDIS_SENTINEL_MASTER");
-    if (!have_sentinels && !have_master && cfg->redis_sentinel_password && cfg->redis_sentinel_password[0])
+    if (!have_sentinels && !have_master && cfg->redis_sentinel_password &&
+        cfg->redis_sentinel_password[0])
         add_error(errs, "REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS");
 }
 
