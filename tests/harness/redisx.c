@@ -74,9 +74,15 @@ static const char *redis_server_path(void)
 void cgt_redis_node_start(struct cgt_redis_node *n, const char *pki, int client_auth,
                           const char *const *extra)
 {
+    cgt_redis_node_start_on(n, pki, client_auth, 0, extra);
+}
+
+void cgt_redis_node_start_on(struct cgt_redis_node *n, const char *pki, int client_auth,
+                             int port_no, const char *const *extra)
+{
     memset(n, 0, sizeof *n);
     n->dir = cgt_tmpdir();
-    n->port = cg_free_port();
+    n->port = port_no > 0 ? port_no : cg_free_port();
     assert_true(n->port > 0);
     n->tls = pki != NULL;
     char port[16], cert[600], key[600], ca[600];

@@ -21,7 +21,6 @@ struct cgt_redis_node {
     int port;
     char *dir; /* malloc'd, removed by cgt_redis_node_stop() */
     int tls;   /* listens with TLS only */
-    char *pki; /* with tls: the PKI directory (borrowed) */
 };
 
 /* Starts redis-server on a free port with extra arguments (NULL-terminated,
@@ -30,6 +29,9 @@ struct cgt_redis_node {
  * connections. */
 void cgt_redis_node_start(struct cgt_redis_node *n, const char *pki, int client_auth,
                           const char *const *extra);
+/* The same on a given port (a restart where the old node was). */
+void cgt_redis_node_start_on(struct cgt_redis_node *n, const char *pki, int client_auth, int port,
+                             const char *const *extra);
 /* Starts a sentinel monitoring 127.0.0.1:master_port as `name` (quorum 1,
  * down after 1 s). */
 void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port);
