@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/url.h"
 #include "net/redis_conn.h"
+#include "net/redis_sentinel.h"
 
 /*
  * How the pieces fit.
@@ -61,6 +62,7 @@ enum cmd_kind {
     CMD_AUTH,   /* handshake steps, in the order they are sent */
     CMD_SELECT, /* */
     CMD_LOAD,   /* SCRIPT LOAD during the handshake */
+    CMD_ROLE,   /* with Sentinel: the node must still be the master */
     CMD_PING,   /* last handshake step: its answer means READY */
     CMD_BGLOAD, /* SCRIPT LOAD of a script registered while READY */
 };
@@ -106,10 +108,11 @@ struct cg_redis {
     cg_redis_state_cb state_cb;
     void *state_arg;
 
-    struct evdns_base *dns;     /* asynchronous name resolution */
-    struct cg_redis_tls *tls;   /* rediss://, or NULL */
-    char *tls_server_name;      /* REDIS_TLS_SERVER_NAME, or NULL */
-    struct cg_redis_conn *conn; /* the current transport, or NULL */
+    struct evdns_base *dns;             /* asynchronous name resolution */
+    struct cg_redis_tls *tls;           /* rediss://, or NULL */
+    char *tls_server_name;              /* REDIS_TLS_SERVER_NAME, or NULL */
+    struct cg_redis_conn *conn;         /* the current transport, or NULL */
+    struct cg_redis_sentinel *sentinel; /* REDIS_SENTINELS, or NULL */
     uint64_t connect_deadline;
     unsigned attempt;     /* failed connects since the last READY */
     unsigned conn_serial; /* counts connection attempts; 0 is never used */
@@ -221,6 +224,7 @@ static void destroy(struct cg_redis *r)
     cg_redis_url_free(&r->url);
     if (r->dns)
         evdns_base_free(r->dns, 1);
+    cg_redis_sentinel_free(r->sentinel);
     cg_redis_tls_free(r->tls);
     free(r->tls_server_name);
     free(r);
@@ -334,6 +338,7 @@ static void on_conn_failed(const char *why, void *arg);
  * this runs inside one of its callbacks. */
 static void drop_conn(struct cg_redis *r)
 {
+    cg_redis_sentinel_cancel(r->sentinel);
     struct cg_redis_conn *c = r->conn;
     r->conn = NULL;
     cg_redis_conn_free(c);
@@ -419,6 +424,11 @@ static void send_handshake(struct cg_redis *r)
         const char *argv[] = {"SCRIPT", "LOAD", r->scripts[i].lua};
         rc |= send_internal(r, CMD_LOAD, i, 3, argv);
     }
+    if (r->sentinel) {
+        /* A sentinel's answer may be stale (a failover in progress). */
+        const char *role[] = {"ROLE"};
+        rc |= send_internal(r, CMD_ROLE, -1, 1, role);
+    }
     const char *ping[] = {"PING"};
     rc |= send_internal(r, CMD_PING, -1, 1, ping);
     if (rc != 0) {
@@ -428,15 +438,10 @@ static void send_handshake(struct cg_redis *r)
     }
 }
 
-static void start_connect(struct cg_redis *r)
+/* Connects to r->url's host and port (with Sentinel: the master named). */
+static void connect_node(struct cg_redis *r)
 {
-    r->state = CG_REDIS_CONNECTING;
-    if (notify(r, CG_REDIS_CONNECTING) != 0 || r->closing)
-        return; /* the kick queued by cg_redis_close() finishes the close */
-
     r->connect_deadline = cg_mono_ms() + (uint64_t)r->connect_timeout_ms;
-    if (++r->conn_serial == 0)
-        r->conn_serial = 1;
     static const struct cg_redis_conn_cbs cbs = {
         .connected = on_conn_connected,
         .reply = on_conn_reply,
@@ -452,6 +457,59 @@ static void start_connect(struct cg_redis *r)
         return;
     }
     timer_add_ms(r->ev_timer, (uint64_t)r->connect_timeout_ms);
+}
+
+static void on_master(const char *host, int port, const char *err, void *arg)
+{
+    struct cg_redis *r = arg;
+    enter(r);
+    if (host == NULL) {
+        cg_log_warn("redis master not found", "attempt=%u err=%s", r->attempt + 1, err);
+        conn_down(r, 0);
+    } else {
+        if (strcmp(host, r->url.host) != 0 || port != r->url.port)
+            cg_log_info("redis master from sentinel",
+                        "host=%s port=%d previous_host=%s previous_port=%d", host, port,
+                        r->url.host, r->url.port);
+        free(r->url.host);
+        r->url.host = cg_strdup(host);
+        r->url.port = port;
+        connect_node(r);
+    }
+    leave(r);
+}
+
+/* +switch-master: leave the old master at once. Until the sentinels
+ * reconfigure it, it may still accept writes that the new master never
+ * sees. */
+static void on_switch(const char *host, int port, void *arg)
+{
+    struct cg_redis *r = arg;
+    if (r->conn == NULL || r->closing || (strcmp(host, r->url.host) == 0 && port == r->url.port))
+        return;
+    enter(r);
+    cg_log_warn("redis master switched; reconnecting", "host=%s port=%d new_host=%s new_port=%d",
+                r->url.host, r->url.port, host, port);
+    conn_down(r, 0);
+    leave(r);
+}
+
+static void start_connect(struct cg_redis *r)
+{
+    r->state = CG_REDIS_CONNECTING;
+    if (notify(r, CG_REDIS_CONNECTING) != 0 || r->closing)
+        return; /* the kick queued by cg_redis_close() finishes the close */
+
+    if (++r->conn_serial == 0)
+        r->conn_serial = 1;
+    /* With Sentinel the master is asked for on every connect: after a
+     * failover, a lost connection or -READONLY, the next one goes to the
+     * new master. The sentinels have their own timeout each; the connect
+     * timeout starts with the node. */
+    if (r->sentinel)
+        cg_redis_sentinel_ask(r->sentinel, on_master, r);
+    else
+        connect_node(r);
 }
 
 static void handshake_failed(struct cg_redis *r, const char *step, const redisReply *reply)
@@ -507,6 +565,19 @@ static void handshake_reply(struct cg_redis *r, enum cmd_kind kind, int script_i
     case CMD_BGLOAD:
         check_script_load(r, script_id, reply);
         break;
+    case CMD_ROLE:
+        if (is_err) {
+            handshake_failed(r, "ROLE", reply);
+        } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+                   reply->element[0]->type != REDIS_REPLY_STRING ||
+                   strcmp(reply->element[0]->str, "master") != 0) {
+            cg_log_warn("redis node is not the master (a failover in progress?); asking the "
+                        "sentinels again",
+                        "host=%s port=%d role=%s", r->url.host, r->url.port,
+                        cg_redis_reply_str(reply, 0) ? cg_redis_reply_str(reply, 0) : "?");
+            conn_down(r, 0);
+        }
+        break;
     case CMD_PING:
         if (is_err)
             handshake_failed(r, "PING", reply);
@@ -535,6 +606,12 @@ static int is_noscript(const redisReply *reply)
            memcmp(reply->str, "NOSCRIPT", 8) == 0;
 }
 
+static int is_readonly(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR && reply->len >= 8 &&
+           memcmp(reply->str, "READONLY", 8) == 0;
+}
+
 static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *reply)
 {
     if (c->argv && !c->retried && is_noscript(reply) && r->conn) {
@@ -556,9 +633,21 @@ static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *repl
         }
         /* Could not resend: the caller gets the NOSCRIPT reply itself. */
     }
+    int readonly = is_readonly(reply);
+    unsigned serial = r->conn_serial;
     deliver(r, c, reply, reply->type == REDIS_REPLY_ERROR ? reply->str : NULL);
     if (r->freeing)
         return;
+    if (readonly && r->conn && r->conn_serial == serial && r->state == CG_REDIS_READY) {
+        /* A replica now: the master moved (a Sentinel failover, or a
+         * managed Redis whose name now points elsewhere). Reconnecting asks
+         * the sentinels or the resolver again. Later commands on this
+         * connection fail as disconnected, which callers already handle. */
+        cg_log_warn("redis node is read-only (failover); reconnecting", "host=%s port=%d",
+                    r->url.host, r->url.port);
+        conn_down(r, 0);
+        return;
+    }
     if (r->closing && r->state != CG_REDIS_CLOSED && r->inflight_user == 0)
         finish_close(r);
 }
@@ -738,6 +827,16 @@ struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opt
         free(r->tls_server_name);
         free(r);
         return NULL;
+    }
+    if (opts->sentinels && opts->sentinels[0]) {
+        r->sentinel = cg_redis_sentinel_new(
+            base, r->dns, r->tls, r->tls_server_name, opts->sentinels, opts->sentinel_master,
+            opts->sentinel_password, r->connect_timeout_ms, err, errlen);
+        if (r->sentinel == NULL) {
+            destroy(r);
+            return NULL;
+        }
+        cg_redis_sentinel_watch(r->sentinel, on_switch, r);
     }
     start_connect(r);
     return r;

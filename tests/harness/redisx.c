@@ -122,7 +122,8 @@ void cgt_redis_node_start_on(struct cgt_redis_node *n, const char *pki, int clie
     wait_accepts(n);
 }
 
-void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port)
+void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port,
+                        const char *password)
 {
     memset(n, 0, sizeof *n);
     n->dir = cgt_tmpdir();
@@ -139,6 +140,8 @@ void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_p
             "sentinel failover-timeout %s 10000\n"
             "sentinel parallel-syncs %s 1\n",
             n->port, n->dir, name, master_port, name, name, name);
+    if (password)
+        fprintf(f, "requirepass %s\n", password);
     assert_int_equal(fclose(f), 0);
     const char *argv[] = {redis_server_path(), conf, "--sentinel", NULL};
     cgt_spawn(&n->proc, argv, NULL);

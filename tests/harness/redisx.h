@@ -33,8 +33,9 @@ void cgt_redis_node_start(struct cgt_redis_node *n, const char *pki, int client_
 void cgt_redis_node_start_on(struct cgt_redis_node *n, const char *pki, int client_auth, int port,
                              const char *const *extra);
 /* Starts a sentinel monitoring 127.0.0.1:master_port as `name` (quorum 1,
- * down after 1 s). */
-void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port);
+ * down after 1 s); password non-NULL: the sentinel requires it. */
+void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port,
+                        const char *password);
 void cgt_redis_node_stop(struct cgt_redis_node *n);
 /* A command to a plain (non-TLS) node, as cgt_redis_cmd() answers. */
 char *cgt_node_cmd(const struct cgt_redis_node *n, const char *fmt, ...);
