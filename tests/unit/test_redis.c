@@ -5,7 +5,7 @@
  *
  * Timing assertions are loose upper bounds; ordering and exactly-once are
  * asserted strictly. */
-#include "harness.h"
+#include "redisx.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -928,6 +928,67 @@ static void test_free_and_close_from_callbacks(void **state)
     }
 }
 
+static void test_host_name_resolved(void **state)
+{
+    /* "localhost" goes through the asynchronous resolver (hosts file); it
+     * may yield ::1 first, where nothing listens, and the next address is
+     * tried. */
+    struct fx *f = *state;
+    char url[64];
+    snprintf(url, sizeof url, "redis://localhost:%d", f->rs.port);
+    open_redis(f, url, 2000, 2000, 50, 200);
+    wait_ready(f, 3000);
+    struct res x;
+    cmd_sync(f, &x, "PING", NULL, NULL);
+    assert_int_equal(x.kind, K_OK);
+}
+
+static void test_unresolvable_name_never_blocks(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t0 = cgt_now_ms();
+    open_redis(f, "redis://no-such-host.invalid:6379", 500, 500, 50, 200);
+    /* Resolution never runs inside the call. */
+    assert_true(cgt_now_ms() - t0 < 200);
+    if (cgt_run_until(f->base, &f->seen_disconnected, 3000) != 0)
+        fail_msg("an unresolvable name did not fail within 3 s");
+    assert_int_equal(f->seen_ready, 0);
+    struct res x;
+    cmd_sync(f, &x, "PING", NULL, NULL);
+    assert_int_equal(x.kind, K_DISC);
+}
+
+static void test_readonly_reconnects(void **state)
+{
+    /* A node that became a replica answers writes with -READONLY: the
+     * caller gets that reply, and the connection is dropped and made
+     * anew (with Sentinel or a moved DNS name, to the new master). */
+    struct fx *f = *state;
+    struct cgt_redis_node replica;
+    char mport[16];
+    snprintf(mport, sizeof mport, "%d", f->rs.port);
+    const char *extra[] = {"--replicaof", "127.0.0.1", mport, NULL};
+    cgt_redis_node_start(&replica, NULL, 0, extra);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", replica.port);
+    open_redis(f, url, 2000, 2000, 20, 50);
+    wait_ready(f, 3000);
+    struct res x;
+    cmd_sync(f, &x, "SET %s %s", "ro", "1");
+    assert_int_equal(x.kind, K_REPLY_ERR);
+    assert_true(strncmp(x.str, "READONLY", 8) == 0);
+    assert_int_equal(cg_redis_state(f->r), CG_REDIS_DISCONNECTED);
+    f->seen_ready = 0;
+    if (cgt_run_until(f->base, &f->seen_ready, 3000) != 0)
+        fail_msg("no reconnect after -READONLY");
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "read-only"));
+    free(log);
+    cg_redis_free(f->r);
+    f->r = NULL;
+    cgt_redis_node_stop(&replica);
+}
+
 int main(void)
 {
     /* hiredis 0.14 writes with write(2): a dead server must not kill us. */
@@ -951,6 +1012,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_10k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_from_callbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_and_close_from_callbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_name_resolved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unresolvable_name_never_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_reconnects, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
