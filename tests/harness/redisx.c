@@ -148,6 +148,24 @@ void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_p
     wait_accepts(n);
 }
 
+void cgt_sentinel_failover(const struct cgt_redis_node *sentinel, const char *name)
+{
+    uint64_t deadline = cgt_now_ms() + 20000;
+    for (;;) {
+        char *out = cgt_node_cmd(sentinel, "SENTINEL FAILOVER %s", name);
+        int ok = strcmp(out, "OK") == 0;
+        int retry = strncmp(out, "NOGOODSLAVE", 11) == 0;
+        if (ok) {
+            free(out);
+            return;
+        }
+        if (!retry || cgt_now_ms() > deadline)
+            fail_msg("SENTINEL FAILOVER %s: %s", name, out);
+        free(out);
+        cgt_sleep_ms(200);
+    }
+}
+
 void cgt_redis_node_stop(struct cgt_redis_node *n)
 {
     if (n->proc.pid > 0)

@@ -36,6 +36,9 @@ void cgt_redis_node_start_on(struct cgt_redis_node *n, const char *pki, int clie
  * down after 1 s); password non-NULL: the sentinel requires it. */
 void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port,
                         const char *password);
+/* SENTINEL FAILOVER name, retried while the sentinel has no replica it
+ * deems suitable yet (its view of a new replica needs a few seconds). */
+void cgt_sentinel_failover(const struct cgt_redis_node *sentinel, const char *name);
 void cgt_redis_node_stop(struct cgt_redis_node *n);
 /* A command to a plain (non-TLS) node, as cgt_redis_cmd() answers. */
 char *cgt_node_cmd(const struct cgt_redis_node *n, const char *fmt, ...);
