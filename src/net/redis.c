@@ -612,6 +612,30 @@ static int is_readonly(const redisReply *reply)
            memcmp(reply->str, "READONLY", 8) == 0;
 }
 
+/* "MOVED <slot> <host>:<port>": the slot now lives on another node of a
+ * Redis Cluster. Fills host and *port; 0, or -1 for any other reply. The
+ * host may be an IPv6 address: the port follows the last ':'. */
+static int parse_moved(const redisReply *reply, char *host, size_t hostlen, int *port)
+{
+    if (reply->type != REDIS_REPLY_ERROR || reply->len < 6 || memcmp(reply->str, "MOVED ", 6) != 0)
+        return -1;
+    const char *addr = strchr(reply->str + 6, ' ');
+    if (addr == NULL)
+        return -1;
+    addr++;
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
+        return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p <= 0 || p > 65535)
+        return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
 static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *reply)
 {
     if (c->argv && !c->retried && is_noscript(reply) && r->conn) {
@@ -634,6 +658,11 @@ static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *repl
         /* Could not resend: the caller gets the NOSCRIPT reply itself. */
     }
     int readonly = is_readonly(reply);
+    char moved_host[256];
+    int moved_port = 0;
+    int moved = r->sentinel == NULL &&
+                parse_moved(reply, moved_host, sizeof moved_host, &moved_port) == 0 &&
+                (strcmp(moved_host, r->url.host) != 0 || moved_port != r->url.port);
     unsigned serial = r->conn_serial;
     deliver(r, c, reply, reply->type == REDIS_REPLY_ERROR ? reply->str : NULL);
     if (r->freeing)
@@ -645,6 +674,20 @@ static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *repl
          * connection fail as disconnected, which callers already handle. */
         cg_log_warn("redis node is read-only (failover); reconnecting", "host=%s port=%d",
                     r->url.host, r->url.port);
+        conn_down(r, 0);
+        return;
+    }
+    if (moved && r->conn && r->conn_serial == serial && r->state == CG_REDIS_READY) {
+        /* Redis Cluster moved the slot. Every key of a gate shares one hash
+         * tag, so one connection to the slot's owner serves them all:
+         * follow it (the caller got the MOVED reply, like any error, and
+         * retries as it does after an outage). */
+        cg_log_warn("redis slot moved; reconnecting to its owner",
+                    "host=%s port=%d new_host=%s new_port=%d", r->url.host, r->url.port, moved_host,
+                    moved_port);
+        free(r->url.host);
+        r->url.host = cg_strdup(moved_host);
+        r->url.port = moved_port;
         conn_down(r, 0);
         return;
     }
