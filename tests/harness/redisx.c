@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/buf.h"
+
 static void run(const char *cmd)
 {
     int rc = system(cmd);
@@ -122,30 +124,68 @@ void cgt_redis_node_start_on(struct cgt_redis_node *n, const char *pki, int clie
     wait_accepts(n);
 }
 
-void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port,
-                        const char *password)
+static void sentinel_start(struct cgt_redis_node *n, const char *name, int master_port,
+                           const char *password, const char *pki)
 {
     memset(n, 0, sizeof *n);
     n->dir = cgt_tmpdir();
     n->port = cg_free_port();
     assert_true(n->port > 0);
+    n->tls = pki != NULL;
     char conf[600];
     snprintf(conf, sizeof conf, "%s/sentinel.conf", n->dir);
     FILE *f = fopen(conf, "w");
     assert_non_null(f);
+    if (pki)
+        fprintf(f,
+                "port 0\ntls-port %d\ntls-cert-file %s/server.pem\ntls-key-file %s/server.key\n"
+                "tls-ca-cert-file %s/ca.pem\ntls-replication yes\ntls-auth-clients no\n",
+                n->port, pki, pki, pki);
+    else
+        fprintf(f, "port %d\n", n->port);
     fprintf(f,
-            "port %d\nbind 127.0.0.1\ndir %s\nprotected-mode no\n"
+            "bind 127.0.0.1\ndir %s\nprotected-mode no\n"
             "sentinel monitor %s 127.0.0.1 %d 1\n"
             "sentinel down-after-milliseconds %s 1000\n"
             "sentinel failover-timeout %s 10000\n"
             "sentinel parallel-syncs %s 1\n",
-            n->port, n->dir, name, master_port, name, name, name);
+            n->dir, name, master_port, name, name, name);
     if (password)
         fprintf(f, "requirepass %s\n", password);
     assert_int_equal(fclose(f), 0);
     const char *argv[] = {redis_server_path(), conf, "--sentinel", NULL};
     cgt_spawn(&n->proc, argv, NULL);
     wait_accepts(n);
+}
+
+void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port,
+                        const char *password)
+{
+    sentinel_start(n, name, master_port, password, NULL);
+}
+
+void cgt_sentinel_start_tls(struct cgt_redis_node *n, const char *name, int master_port,
+                            const char *pki)
+{
+    sentinel_start(n, name, master_port, NULL, pki);
+}
+
+char *cgt_tls_cli(const struct cgt_redis_node *n, const char *pki, const char *args)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "redis-cli --tls --cacert '%s/ca.pem' -h 127.0.0.1 -p %d %s 2>&1",
+             pki, n->port, args);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        fail_msg("cannot run %s", cmd);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0)
+        cg_buf_append(&b, chunk, got);
+    pclose(p);
+    return cg_buf_take(&b);
 }
 
 void cgt_sentinel_failover(const struct cgt_redis_node *sentinel, const char *name)

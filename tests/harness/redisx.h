@@ -36,6 +36,13 @@ void cgt_redis_node_start_on(struct cgt_redis_node *n, const char *pki, int clie
  * down after 1 s); password non-NULL: the sentinel requires it. */
 void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_port,
                         const char *password);
+/* The same over TLS with the PKI's server certificate (tls-port only;
+ * outgoing connections to the monitored nodes use TLS too). */
+void cgt_sentinel_start_tls(struct cgt_redis_node *n, const char *name, int master_port,
+                            const char *pki);
+/* Runs redis-cli --tls (trusting the PKI's CA) with args against a TLS node;
+ * its output, malloc'd. */
+char *cgt_tls_cli(const struct cgt_redis_node *n, const char *pki, const char *args);
 /* SENTINEL FAILOVER name, retried while the sentinel has no replica it
  * deems suitable yet (its view of a new replica needs a few seconds). */
 void cgt_sentinel_failover(const struct cgt_redis_node *sentinel, const char *name);

@@ -268,12 +268,91 @@ static void test_sentinel_password(void **state)
     }
 }
 
+static int wait_tls(const struct cgt_redis_node *n, const char *pki, const char *args,
+                    const char *want, int timeout_ms)
+{
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    while (cgt_now_ms() < deadline) {
+        char *out = cgt_tls_cli(n, pki, args);
+        int found = strstr(out, want) != NULL;
+        free(out);
+        if (found)
+            return 0;
+        cgt_sleep_ms(100);
+    }
+    return -1;
+}
+
+static void test_tls_sentinel(void **state)
+{
+    /* TLS everywhere: the sentinel and the data nodes speak TLS only, and
+     * the same CA verifies both. */
+    struct fx *f = *state;
+    char *pki = cgt_tmpdir();
+    cgt_tls_pki(pki);
+    const char *tls_rep[] = {"--tls-replication", "yes", NULL};
+    cgt_redis_node_start(&f->master, pki, 0, tls_rep);
+    char mport[16];
+    snprintf(mport, sizeof mport, "%d", f->master.port);
+    const char *rep[] = {"--tls-replication", "yes", "--replicaof", "127.0.0.1", mport, NULL};
+    cgt_redis_node_start(&f->replica, pki, 0, rep);
+    if (wait_tls(&f->replica, pki, "INFO replication", "master_link_status:up", 10000) != 0)
+        fail_msg("the TLS replica did not sync");
+    cgt_sentinel_start_tls(&f->sentinel, "cgmaster", f->master.port, pki);
+    if (wait_tls(&f->sentinel, pki, "SENTINEL REPLICAS cgmaster", "127.0.0.1", 15000) != 0)
+        fail_msg("the TLS sentinel did not discover the replica");
+
+    char list[64], ca[600];
+    snprintf(list, sizeof list, "127.0.0.1:%d", f->sentinel.port);
+    snprintf(ca, sizeof ca, "%s/ca.pem", pki);
+    struct cg_redis_opts o = {
+        .url = "rediss://127.0.0.1:1",
+        .connect_timeout_ms = 1000,
+        .command_timeout_ms = 1000,
+        .backoff_min_ms = 50,
+        .backoff_max_ms = 300,
+        .tls_ca_file = ca,
+        .sentinels = list,
+        .sentinel_master = "cgmaster",
+    };
+    char err[256] = "";
+    f->r = cg_redis_new(f->base, &o, err, sizeof err);
+    if (f->r == NULL)
+        fail_msg("cg_redis_new: %s", err);
+    cg_redis_set_state_cb(f->r, on_state, f);
+    if (cgt_run_until(f->base, &f->ready, 5000) != 0) {
+        char *log = log_text(f);
+        fail_msg("never READY through a TLS sentinel; log:\n%s", log);
+    }
+    f->ok = 0;
+    assert_int_equal(cg_redis_command(f->r, on_incr, f, "SET %s %s", "tls:sentinel", "yes"), 0);
+    uint64_t t0 = cgt_now_ms();
+    while (f->ok == 0 && f->failed == 0 && cgt_now_ms() - t0 < 2000)
+        cgt_run_for(f->base, 20);
+    assert_int_equal(f->ok, 1);
+    char *out = cgt_tls_cli(&f->master, pki, "GET tls:sentinel");
+    assert_non_null(strstr(out, "yes"));
+    free(out);
+    /* The subscription to +switch-master is up over TLS as well. */
+    char *log = log_text(f);
+    assert_null(strstr(log, "subscription lost"));
+    free(log);
+    cg_redis_free(f->r);
+    f->r = NULL;
+    cgt_redis_node_stop(&f->sentinel);
+    cgt_redis_node_stop(&f->replica);
+    cgt_redis_node_stop(&f->master);
+    cg_remove_tree(pki);
+    free(pki);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_failover_during_traffic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_master_never_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_sentinel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
