@@ -440,7 +440,8 @@ static const struct option options[] = {
     OPT_STRL("host:port,...", S_REDIS, "REDIS_SENTINELS", redis_sentinels, "", F_OPTIONAL,
              check_sentinels,
              "Redis Sentinels to ask for the master (port 26379 by default); needs "
-             "REDIS_SENTINEL_MASTER. The master is asked for again on every reconnect."),
+             "REDIS_SENTINEL_MASTER. The master is asked for on every connect, and a "
+             "+switch-master announcement moves the connection at once."),
     OPT_STRL("name", S_REDIS, "REDIS_SENTINEL_MASTER", redis_sentinel_master, "", F_OPTIONAL,
              check_plain_id, "Name of the master the sentinels monitor."),
     OPT_STR(S_REDIS, "REDIS_SENTINEL_PASSWORD", redis_sentinel_password, "", F_SECRET, NULL,
