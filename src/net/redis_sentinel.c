@@ -48,6 +48,8 @@ struct cg_redis_sentinel {
     struct event *watch_ev; /* reconnects the subscription */
     size_t watch_idx;
     int watch_expect_auth;
+    int watch_subscribed; /* SUBSCRIBE confirmed */
+    int watch_awaiting;   /* a PING sent, its answer not yet seen */
     unsigned watch_failures;
 };
 
@@ -175,6 +177,16 @@ static void try_current(struct cg_redis_sentinel *s)
 
 #define WATCH_RETRY_MIN_MS 200
 #define WATCH_RETRY_MAX_MS 5000
+/* A quiet subscription is PINGed this often, so that a sentinel that
+ * vanished without closing the connection is noticed. */
+#define WATCH_PING_MS 5000
+
+static void watch_arm(struct cg_redis_sentinel *s, int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    if (evtimer_add(s->watch_ev, &tv) != 0)
+        cg_log_error("redis sentinel: cannot arm a timer", "");
+}
 
 static void watch_start(struct cg_redis_sentinel *s);
 
@@ -190,9 +202,7 @@ static void watch_retry(struct cg_redis_sentinel *s, const char *why)
     int ms = (int)cg_backoff_ms(WATCH_RETRY_MIN_MS, WATCH_RETRY_MAX_MS, s->watch_failures, 0);
     if (s->watch_failures < 30)
         s->watch_failures++;
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    if (evtimer_add(s->watch_ev, &tv) != 0)
-        cg_log_error("redis sentinel: cannot arm a timer", "");
+    watch_arm(s, ms);
 }
 
 static void watch_connected(void *arg)
@@ -240,13 +250,19 @@ static void watch_reply(redisReply *reply, void *arg)
         watch_retry(s, reply->str);
         return;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = reply->element[0]->str;
     if (strcmp(kind, "subscribe") == 0) {
         s->watch_failures = 0;
-    } else if (strcmp(kind, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
+        s->watch_subscribed = 1;
+        watch_arm(s, WATCH_PING_MS);
+    } else if (strcmp(kind, "pong") == 0) {
+        s->watch_awaiting = 0;
+        watch_arm(s, WATCH_PING_MS);
+    } else if (reply->elements == 3 && strcmp(kind, "message") == 0 &&
+               reply->element[2]->type == REDIS_REPLY_STRING) {
         watch_message(s, reply->element[2]->str);
     }
 }
@@ -266,10 +282,14 @@ static void watch_start(struct cg_redis_sentinel *s)
     const struct cg_hostport *hp = &s->nodes[s->watch_idx];
     char err[128];
     s->watch_expect_auth = 0;
+    s->watch_subscribed = 0;
+    s->watch_awaiting = 0;
     s->watch_conn = cg_redis_conn_new(s->base, s->dns, s->tls, hp->host, hp->port, s->server_name,
                                       &cbs, s, err, sizeof err);
     if (s->watch_conn == NULL)
         watch_retry(s, err);
+    else
+        watch_arm(s, s->timeout_ms); /* connect and subscribe by then */
 }
 
 static void on_watch_ev(evutil_socket_t fd, short what, void *arg)
@@ -277,17 +297,30 @@ static void on_watch_ev(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct cg_redis_sentinel *s = arg;
-    if (s->watch_cb && s->watch_conn == NULL)
+    if (s->watch_cb == NULL)
+        return;
+    if (s->watch_conn == NULL) {
         watch_start(s);
+    } else if (!s->watch_subscribed) {
+        watch_retry(s, "timed out");
+    } else if (s->watch_awaiting) {
+        watch_retry(s, "no answer to PING");
+    } else {
+        const char *ping[] = {"PING"};
+        if (cg_redis_conn_send_argv(s->watch_conn, 1, ping, NULL) != 0) {
+            watch_retry(s, "cannot send PING");
+            return;
+        }
+        s->watch_awaiting = 1;
+        watch_arm(s, s->timeout_ms);
+    }
 }
 
 void cg_redis_sentinel_watch(struct cg_redis_sentinel *s, cg_redis_sentinel_switch_cb cb, void *arg)
 {
     s->watch_cb = cb;
     s->watch_arg = arg;
-    struct timeval tv = {0, 0};
-    if (evtimer_add(s->watch_ev, &tv) != 0)
-        cg_log_error("redis sentinel: cannot arm a timer", "");
+    watch_arm(s, 0);
 }
 
 static void on_ev(evutil_socket_t fd, short what, void *arg)

@@ -268,6 +268,33 @@ static void test_sentinel_password(void **state)
     }
 }
 
+static void test_frozen_sentinel_noticed(void **state)
+{
+    /* A sentinel that stops answering without closing the connection: the
+     * +switch-master subscription is PINGed, found dead and made anew. */
+    struct fx *f = *state;
+    start_nodes(f, NULL, 0);
+    open_sentinel(f, "cgmaster", NULL);
+    assert_int_equal(cgt_run_until(f->base, &f->ready, 5000), 0);
+    cgt_run_for(f->base, 200);
+    kill(f->sentinel.proc.pid, SIGSTOP);
+    uint64_t t0 = cgt_now_ms();
+    int noticed = 0;
+    while (!noticed && cgt_now_ms() - t0 < 10000) {
+        cgt_run_for(f->base, 100);
+        char *log = log_text(f);
+        noticed = strstr(log, "no answer to PING") != NULL;
+        free(log);
+    }
+    kill(f->sentinel.proc.pid, SIGCONT);
+    if (!noticed) {
+        char *log = log_text(f);
+        fail_msg("a frozen sentinel went unnoticed; log:\n%s", log);
+    }
+    /* The data connection is not affected. */
+    assert_int_equal(cg_redis_state(f->r), CG_REDIS_READY);
+}
+
 static int wait_tls(const struct cgt_redis_node *n, const char *pki, const char *args,
                     const char *want, int timeout_ms)
 {
@@ -353,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_master_never_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_sentinel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frozen_sentinel_noticed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
