@@ -33,6 +33,20 @@
  * reply (a Redis restarted or flushed behind our back) is handled by
  * resending the script with EVAL, invisibly to the caller.
  *
+ * TLS (rediss://). The server certificate is always verified against the
+ * CA file (or the system store) and the host name (tls_server_name, or the
+ * host connected to); tls_insecure turns that off and logs a warning on
+ * every connect.
+ *
+ * Moving masters. With sentinels, every connect first asks them for the
+ * master (the URL's host and port are not used), and the handshake checks
+ * ROLE; a +switch-master announcement drops the connection at once. In
+ * every mode a -READONLY reply (the node became a replica) and a Redis
+ * Cluster MOVED reply (the slot moved; the connection follows it) are
+ * delivered to their caller like any error reply, and the connection is
+ * then dropped and made anew, failing the other commands in flight with
+ * cg_redis_err_disconnected.
+ *
  * Options. A timeout or backoff value <= 0 takes the default (connect and
  * command timeouts 2000 ms, backoff 100 ms to 5000 ms); backoff_max_ms below
  * backoff_min_ms is raised to it.
