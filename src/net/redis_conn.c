@@ -363,7 +363,9 @@ struct cg_redis_conn *cg_redis_conn_new(struct event_base *base, struct evdns_ba
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+    /* No AI_ADDRCONFIG: it would refuse a literal ::1 on a host without a
+     * global IPv6 address; an unreachable family just moves on to the next
+     * address. */
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%d", port);
     /* A literal address or a hosts-file entry is answered inside this call

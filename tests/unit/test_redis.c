@@ -943,6 +943,22 @@ static void test_host_name_resolved(void **state)
     assert_int_equal(x.kind, K_OK);
 }
 
+static void test_ipv6_literal(void **state)
+{
+    /* The private Redis listens on 127.0.0.1 only: [::1] is refused (or
+     * has no route), which must read as an ordinary connect failure. */
+    struct fx *f = *state;
+    char url[64];
+    snprintf(url, sizeof url, "redis://[::1]:%d", f->rs.port);
+    open_redis(f, url, 500, 500, 50, 200);
+    if (cgt_run_until(f->base, &f->seen_disconnected, 3000) != 0)
+        fail_msg("no connect failure for [::1]");
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "\"host\":\"::1\""));
+    assert_null(strstr(log, "cannot resolve"));
+    free(log);
+}
+
 static void test_unresolvable_name_never_blocks(void **state)
 {
     struct fx *f = *state;
@@ -1112,6 +1128,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_and_close_from_callbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_name_resolved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unresolvable_name_never_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ipv6_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_reconnects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_moved_follows_slot_owner, setup, teardown),
     };
