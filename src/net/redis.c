@@ -28,7 +28,7 @@
  *
  * Every command sent to Redis has a record (struct cmd) in the in-flight
  * FIFO, in the order it was written; Redis answers in order, so the head is
- * always the command the next reply belongs to. The FIFO, not hiredis, is
+ * always the command the next reply belongs to. The FIFO is
  * the source of truth: timeouts look at its head, and when the connection
  * goes away its records are failed by this file.
  *
