@@ -388,6 +388,14 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         .command_timeout_ms = cfg->redis_command_timeout_ms,
         .backoff_min_ms = cfg->redis_reconnect_min_ms,
         .backoff_max_ms = cfg->redis_reconnect_max_ms,
+        .tls_ca_file = cfg->redis_tls_ca_file,
+        .tls_cert_file = cfg->redis_tls_cert_file,
+        .tls_key_file = cfg->redis_tls_key_file,
+        .tls_server_name = cfg->redis_tls_server_name,
+        .tls_insecure = cfg->redis_tls_insecure,
+        .sentinels = cfg->redis_sentinels,
+        .sentinel_master = cfg->redis_sentinel_master,
+        .sentinel_password = cfg->redis_sentinel_password,
     };
     app->redis = cg_redis_new(base, &ro, err, errlen);
     if (app->redis == NULL)

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -145,6 +146,37 @@ static const char *check_plain_id(const char *v)
 {
     if (strlen(v) > 128 || has_space_or_ctl(v))
         return "must be at most 128 characters without spaces or control characters";
+    return NULL;
+}
+
+/* Certificates and keys are read when Redis is first connected; a path
+ * that cannot be read is refused at start instead of failing every
+ * connect. */
+static const char *check_readable_file(const char *v)
+{
+    if (access(v, R_OK) != 0)
+        return errno == ENOENT ? "no such file" : "file cannot be read";
+    return NULL;
+}
+
+static const char *check_server_name(const char *v)
+{
+    if (strlen(v) > 253 || has_space_or_ctl(v))
+        return "must be a host name or IP address";
+    return NULL;
+}
+
+static const char *check_sentinels(const char *v)
+{
+    static char msg[160];
+    struct cg_hostport *list;
+    size_t n;
+    char err[96];
+    if (cg_sentinels_parse(v, &list, &n, err, sizeof err) != 0) {
+        snprintf(msg, sizeof msg, "must be host:port[,host:port...]: %s", err);
+        return msg;
+    }
+    cg_sentinels_free(list, n);
     return NULL;
 }
 
@@ -373,8 +405,9 @@ static const struct option options[] = {
      .type = T_REDIS_URL,
      .offset = FIELD(redis_url, char *),
      .def = "redis://127.0.0.1:6379",
-     .doc = "Redis server as redis://[[user]:password@]host[:port][/db]; the password is kept "
-            "out of logs. rediss:// (TLS) is not supported."},
+     .doc = "Redis server as redis://[[user]:password@]host[:port][/db], or rediss://... for "
+            "TLS; the password is kept out of logs. With REDIS_SENTINELS, the host and port "
+            "are replaced by the master the sentinels name."},
     OPT_INT(S_REDIS, "REDIS_CONNECT_TIMEOUT_MS", redis_connect_timeout_ms, "2000", 50, 60000,
             "Milliseconds allowed to connect to Redis, authenticate and load the scripts."),
     OPT_INT(S_REDIS, "REDIS_COMMAND_TIMEOUT_MS", redis_command_timeout_ms, "2000", 50, 60000,
@@ -386,6 +419,33 @@ static const struct option options[] = {
     OPT_INT(S_REDIS, "REDIS_RECONNECT_MAX_MS", redis_reconnect_max_ms, "5000", 10, 600000,
             "Longest delay between Redis reconnection attempts; at least "
             "REDIS_RECONNECT_MIN_MS."),
+    OPT_STRL("path", S_REDIS, "REDIS_TLS_CA_FILE", redis_tls_ca_file, "", F_OPTIONAL,
+             check_readable_file,
+             "PEM file of the CAs that sign the Redis server certificate (rediss:// only). "
+             "Empty: the system's CA store."),
+    OPT_STRL("path", S_REDIS, "REDIS_TLS_CERT_FILE", redis_tls_cert_file, "", F_OPTIONAL,
+             check_readable_file,
+             "PEM client certificate (chain) for Redis servers that require one; needs "
+             "REDIS_TLS_KEY_FILE."),
+    OPT_STRL("path", S_REDIS, "REDIS_TLS_KEY_FILE", redis_tls_key_file, "", F_OPTIONAL,
+             check_readable_file, "PEM private key of REDIS_TLS_CERT_FILE."),
+    OPT_STRL("name", S_REDIS, "REDIS_TLS_SERVER_NAME", redis_tls_server_name, "", F_OPTIONAL,
+             check_server_name,
+             "Name sent as SNI and required in the Redis server certificate. Empty: the host "
+             "connected to (the REDIS_URL host, or the address a sentinel names)."),
+    OPT_INT(S_REDIS, "REDIS_TLS_INSECURE", redis_tls_insecure, "0", 0, 1,
+            "1 turns off the verification of the Redis server certificate, with a warning on "
+            "every connect. For tests only: anyone on the path can read and change the "
+            "traffic."),
+    OPT_STRL("host:port,...", S_REDIS, "REDIS_SENTINELS", redis_sentinels, "", F_OPTIONAL,
+             check_sentinels,
+             "Redis Sentinels to ask for the master (port 26379 by default); needs "
+             "REDIS_SENTINEL_MASTER. The master is asked for on every connect, and a "
+             "+switch-master announcement moves the connection at once."),
+    OPT_STRL("name", S_REDIS, "REDIS_SENTINEL_MASTER", redis_sentinel_master, "", F_OPTIONAL,
+             check_plain_id, "Name of the master the sentinels monitor."),
+    OPT_STR(S_REDIS, "REDIS_SENTINEL_PASSWORD", redis_sentinel_password, "", F_SECRET, NULL,
+            "Password of the sentinels (requirepass of the sentinels). Empty: none."),
     OPT_STRL("name", S_REDIS, "GATE_NAME", gate_name, "default", 0, check_gate_name,
              "Name of the gate: instances with the same name share one concurrency limit and "
              "one queue. It is the Redis hash tag of every key (cg:{<GATE_NAME>}:...)."),
@@ -989,6 +1049,43 @@ const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name
     return is_string_type(o->type) ? *(char *const *)cfield_of(cfg, o) : "set";
 }
 
+/* Options that only make sense together. */
+static void check_redis_combinations(const struct cg_config *cfg, struct cg_config_errors *errs)
+{
+    int have_cert = cfg->redis_tls_cert_file && cfg->redis_tls_cert_file[0];
+    int have_key = cfg->redis_tls_key_file && cfg->redis_tls_key_file[0];
+    if (have_cert && !have_key)
+        add_error(errs, "REDIS_TLS_CERT_FILE: needs REDIS_TLS_KEY_FILE");
+    if (have_key && !have_cert)
+        add_error(errs, "REDIS_TLS_KEY_FILE: needs REDIS_TLS_CERT_FILE");
+    struct cg_redis_url u;
+    if (cfg->redis_url && cg_redis_url_parse(cfg->redis_url, &u, NULL, 0) == 0) {
+        int tls = u.tls;
+        cg_redis_url_free(&u);
+        static const char *const tls_only[] = {"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE",
+                                               "REDIS_TLS_KEY_FILE", "REDIS_TLS_SERVER_NAME"};
+        const char *vals[] = {cfg->redis_tls_ca_file, cfg->redis_tls_cert_file,
+                              cfg->redis_tls_key_file, cfg->redis_tls_server_name};
+        for (size_t i = 0; !tls && i < sizeof vals / sizeof vals[0]; i++)
+            if (vals[i] && vals[i][0])
+                add_error(errs, "%s: only used with TLS; REDIS_URL must start with rediss://",
+                          tls_only[i]);
+        if (!tls && cfg->redis_tls_insecure)
+            add_error(
+                errs,
+                "REDIS_TLS_INSECURE: only used with TLS; REDIS_URL must start with rediss://");
+    }
+    int have_sentinels = cfg->redis_sentinels && cfg->redis_sentinels[0];
+    int have_master = cfg->redis_sentinel_master && cfg->redis_sentinel_master[0];
+    if (have_sentinels && !have_master)
+        add_error(errs, "REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS");
+    if (have_master && !have_sentinels)
+        add_error(errs, "REDIS_SENTINELS: required with REDIS_SENTINEL_MASTER");
+    if (!have_sentinels && !have_master && cfg->redis_sentinel_password &&
+        cfg->redis_sentinel_password[0])
+        add_error(errs, "REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS");
+}
+
 void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
                             struct cg_config_errors *errs, struct cg_config_unknown *unknown)
 {
@@ -1021,6 +1118,7 @@ void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
     int imax = find_option("REDIS_RECONNECT_MAX_MS", strlen("REDIS_RECONNECT_MAX_MS"));
     if (ok[imin] && ok[imax] && cfg->redis_reconnect_min_ms > cfg->redis_reconnect_max_ms)
         add_error(errs, "REDIS_RECONNECT_MIN_MS: must not be greater than REDIS_RECONNECT_MAX_MS");
+    check_redis_combinations(cfg, errs);
     int idial = find_option("OVERFLOW_DIAL_NUMBER", strlen("OVERFLOW_DIAL_NUMBER"));
     if (cfg->overflow_action == CG_OVERFLOW_DIAL && ok[idial] &&
         cfg->overflow_dial_number[0] == '\0')

@@ -47,7 +47,15 @@ struct cg_config {
     int redis_command_timeout_ms;
     int redis_reconnect_min_ms;
     int redis_reconnect_max_ms;
-    char *gate_name; /* the hash tag: keys are cg:{<gate_name>}:... */
+    char *redis_tls_ca_file;     /* "": the system store */
+    char *redis_tls_cert_file;   /* "": no client certificate */
+    char *redis_tls_key_file;    /* "" unless redis_tls_cert_file is set */
+    char *redis_tls_server_name; /* "": the host connected to */
+    int redis_tls_insecure;
+    char *redis_sentinels;         /* "": no Sentinel */
+    char *redis_sentinel_master;   /* set exactly when redis_sentinels is */
+    char *redis_sentinel_password; /* "": sentinels without AUTH */
+    char *gate_name;               /* the hash tag: keys are cg:{<gate_name>}:... */
 
     /* Twilio */
     char *twilio_account_sid;

@@ -178,12 +178,14 @@ int cg_redis_url_parse(const char *url, struct cg_redis_url *out, char *err, siz
     }
     size_t skip = scheme_prefix(url, "redis://");
     if (skip == 0) {
-        if (scheme_prefix(url, "rediss://"))
-            msg = "rediss:// is not supported: this build has no TLS support, use redis://";
-        else if (strstr(url, "://"))
-            msg = "unsupported URL scheme, expected redis://";
+        skip = scheme_prefix(url, "rediss://");
+        out->tls = skip != 0;
+    }
+    if (skip == 0) {
+        if (strstr(url, "://"))
+            msg = "unsupported URL scheme, expected redis:// or rediss://";
         else
-            msg = "not a redis:// URL";
+            msg = "not a redis:// or rediss:// URL";
         goto fail;
     }
     const char *rest = url + skip;
@@ -227,6 +229,62 @@ int cg_redis_url_parse(const char *url, struct cg_redis_url *out, char *err, siz
 fail:
     cg_redis_url_free(out);
     cg_err_set(err, errlen, "%s", msg);
+    return -1;
+}
+
+#define SENTINEL_DEFAULT_PORT 26379
+
+void cg_sentinels_free(struct cg_hostport *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i].host);
+    free(list);
+}
+
+int cg_sentinels_parse(const char *list, struct cg_hostport **out, size_t *n, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (list == NULL || list[0] == '\0') {
+        cg_err_set(err, errlen, "no sentinel given");
+        return -1;
+    }
+    struct cg_hostport *v = cg_calloc(CG_SENTINELS_MAX, sizeof *v);
+    size_t count = 0;
+    const char *p = list;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && p[trimmed - 1] == ' ')
+            trimmed--;
+        if (count == CG_SENTINELS_MAX) {
+            cg_err_set(err, errlen, "at most %d sentinels", CG_SENTINELS_MAX);
+            goto fail;
+        }
+        const char *host;
+        size_t host_len;
+        int port;
+        const char *msg =
+            trimmed == 0 ? "empty entry" : parse_hostport(p, trimmed, 1, &host, &host_len, &port);
+        if (msg) {
+            cg_err_set(err, errlen, "entry %zu: %s", count + 1, msg);
+            goto fail;
+        }
+        v[count].host = cg_strndup(host, host_len);
+        v[count].port = port ? port : SENTINEL_DEFAULT_PORT;
+        count++;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *out = v;
+    *n = count;
+    return 0;
+fail:
+    cg_sentinels_free(v, count);
     return -1;
 }
 

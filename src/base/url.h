@@ -1,10 +1,10 @@
 /*
  * url.h - parsing of the URLs callgate is configured with.
  *
- * REDIS_URL: redis://[[user]:password@]host[:port][/db]. Host may be a name,
- * an IPv4 address or a bracketed IPv6 address; port defaults to 6379 and db
- * to 0; userinfo is percent-decoded. "rediss://" is refused with a clear
- * message (TLS is not built in); so is any other scheme.
+ * REDIS_URL: redis[s]://[[user]:password@]host[:port][/db]. Host may be a
+ * name, an IPv4 address or a bracketed IPv6 address; port defaults to 6379
+ * and db to 0; userinfo is percent-decoded. "rediss://" asks for TLS; any
+ * other scheme is refused.
  *
  * Base URLs (PUBLIC_URL, *_BASE_URL): http:// or https://, a host, optional
  * port and path, no query or fragment. The trailing '/' is removed so that
@@ -28,10 +28,23 @@ struct cg_redis_url {
     char *user;     /* NULL when absent */
     char *password; /* NULL when absent */
     int db;         /* >= 0 */
+    int tls;        /* 1 for rediss:// */
 };
 
 int cg_redis_url_parse(const char *url, struct cg_redis_url *out, char *err, size_t errlen);
 void cg_redis_url_free(struct cg_redis_url *u);
+
+/* REDIS_SENTINELS: host[:port][,host[:port]...], port 26379 by default,
+ * hosts as in REDIS_URL; spaces around the commas are allowed. At most
+ * CG_SENTINELS_MAX entries. */
+#define CG_SENTINELS_MAX 16
+struct cg_hostport {
+    char *host; /* without brackets */
+    int port;
+};
+int cg_sentinels_parse(const char *list, struct cg_hostport **out, size_t *n, char *err,
+                       size_t errlen);
+void cg_sentinels_free(struct cg_hostport *list, size_t n);
 
 struct cg_base_url {
     char *scheme;     /* "http" or "https" */

@@ -9,19 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
-
-/* The adapter defines static functions in a header; this is the only file
- * that includes it, and every one of them is used through
- * redisLibeventAttach(), but keep the build clean if a future version adds
- * one that is not. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#include <hiredis/adapters/libevent.h>
-#pragma GCC diagnostic pop
 
 #include "base/err.h"
 #include "base/alloc.h"
@@ -30,25 +20,23 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/url.h"
+#include "net/redis_conn.h"
+#include "net/redis_sentinel.h"
 
 /*
  * How the pieces fit.
  *
  * Every command sent to Redis has a record (struct cmd) in the in-flight
  * FIFO, in the order it was written; Redis answers in order, so the head is
- * always the command the next reply belongs to. The FIFO, not hiredis, is
+ * always the command the next reply belongs to. The FIFO is
  * the source of truth: timeouts look at its head, and when the connection
  * goes away its records are failed by this file.
  *
- * hiredis calls its reply callbacks with a NULL reply for every pending
- * command whenever a context is freed, whether hiredis freed it (the peer
- * went away) or this file did (timeout, handshake failure, close). To keep
- * every user callback to exactly one call, a context is "detached" before
- * this file fails its records: ac->data is set to NULL, and every hiredis
- * callback that finds ac->data == NULL returns without looking at its
- * privdata, which may already be freed. Records are popped from their list
- * before their callback runs and freed before it is called, so no path can
- * reach a record twice.
+ * The transport (redis_conn.c) delivers parsed replies in order and at most
+ * one failure, and nothing once it is freed; this file frees it before it
+ * fails its records, so a dead connection can never reach a record again.
+ * Records are popped from their list before their callback runs and freed
+ * before it is called, so no path can reach a record twice.
  *
  * User callbacks may re-enter this API. Commands issued from them see the
  * state as already updated (a failing connection is DISCONNECTED before its
@@ -74,6 +62,7 @@ enum cmd_kind {
     CMD_AUTH,   /* handshake steps, in the order they are sent */
     CMD_SELECT, /* */
     CMD_LOAD,   /* SCRIPT LOAD during the handshake */
+    CMD_ROLE,   /* with Sentinel: the node must still be the master */
     CMD_PING,   /* last handshake step: its answer means READY */
     CMD_BGLOAD, /* SCRIPT LOAD of a script registered while READY */
 };
@@ -119,7 +108,11 @@ struct cg_redis {
     cg_redis_state_cb state_cb;
     void *state_arg;
 
-    redisAsyncContext *ac; /* attached context, or NULL */
+    struct evdns_base *dns;             /* asynchronous name resolution */
+    struct cg_redis_tls *tls;           /* rediss://, or NULL */
+    char *tls_server_name;              /* REDIS_TLS_SERVER_NAME, or NULL */
+    struct cg_redis_conn *conn;         /* the current transport, or NULL */
+    struct cg_redis_sentinel *sentinel; /* REDIS_SENTINELS, or NULL */
     uint64_t connect_deadline;
     unsigned attempt;     /* failed connects since the last READY */
     unsigned conn_serial; /* counts connection attempts; 0 is never used */
@@ -152,14 +145,6 @@ static void q_push(struct cmdq *q, struct cmd *c)
     else
         q->head = c;
     q->tail = c;
-}
-
-static void q_push_front(struct cmdq *q, struct cmd *c)
-{
-    c->next = q->head;
-    q->head = c;
-    if (q->tail == NULL)
-        q->tail = c;
 }
 
 static struct cmd *q_pop(struct cmdq *q)
@@ -209,13 +194,6 @@ static void timer_add_ms(struct event *ev, uint64_t ms)
         cg_log_error("redis: cannot arm a timer", "delay_ms=%llu", (unsigned long long)ms);
 }
 
-static const char *ac_errstr(const redisAsyncContext *ac)
-{
-    if (ac && ac->errstr && ac->errstr[0])
-        return ac->errstr;
-    return "connection closed";
-}
-
 const char *cg_redis_state_name(enum cg_redis_state s)
 {
     switch (s) {
@@ -244,6 +222,11 @@ static void destroy(struct cg_redis *r)
     }
     free(r->scripts);
     cg_redis_url_free(&r->url);
+    if (r->dns)
+        evdns_base_free(r->dns, 1);
+    cg_redis_sentinel_free(r->sentinel);
+    cg_redis_tls_free(r->tls);
+    free(r->tls_server_name);
     free(r);
 }
 
@@ -347,24 +330,18 @@ static void fail_inflight(struct cg_redis *r, uint64_t expired_at, const char *e
 
 /* ---- connection lifecycle ---- */
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
-static void on_connect(const redisAsyncContext *ac, int status);
-static void on_disconnect(const redisAsyncContext *ac, int status);
+static void on_conn_connected(void *arg);
+static void on_conn_reply(redisReply *reply, void *arg);
+static void on_conn_failed(const char *why, void *arg);
 
-/* Stops listening to the current context. free_ac is 0 when hiredis is
- * already freeing it (after a failed connect, in the disconnect callback,
- * or while it hands out NULL replies): freeing it again would be a double
- * free. From inside a reply callback, hiredis defers the free until the
- * callback returns; from anywhere else it is immediate. */
-static void detach_ac(struct cg_redis *r, int free_ac)
+/* Closes the current transport; it delivers nothing afterwards, even when
+ * this runs inside one of its callbacks. */
+static void drop_conn(struct cg_redis *r)
 {
-    redisAsyncContext *ac = r->ac;
-    if (ac == NULL)
-        return;
-    r->ac = NULL;
-    ac->data = NULL;
-    if (free_ac)
-        redisAsyncFree(ac);
+    cg_redis_sentinel_cancel(r->sentinel);
+    struct cg_redis_conn *c = r->conn;
+    r->conn = NULL;
+    cg_redis_conn_free(c);
 }
 
 static void schedule_retry(struct cg_redis *r)
@@ -378,9 +355,9 @@ static void schedule_retry(struct cg_redis *r)
 
 /* The connection is gone or being abandoned: fail what was in flight and
  * either back off and retry or, when closing, finish as CLOSED. */
-static void conn_down(struct cg_redis *r, uint64_t expired_at, int free_ac)
+static void conn_down(struct cg_redis *r, uint64_t expired_at)
 {
-    detach_ac(r, free_ac);
+    drop_conn(r);
     evtimer_del(r->ev_timer);
     enum cg_redis_state next = r->closing ? CG_REDIS_CLOSED : CG_REDIS_DISCONNECTED;
     /* The new state is in place before any callback runs, so commands
@@ -396,7 +373,7 @@ static void conn_down(struct cg_redis *r, uint64_t expired_at, int free_ac)
 
 static void finish_close(struct cg_redis *r)
 {
-    detach_ac(r, 1);
+    drop_conn(r);
     evtimer_del(r->ev_timer);
     evtimer_del(r->ev_retry);
     r->state = CG_REDIS_CLOSED;
@@ -413,9 +390,8 @@ static int send_internal(struct cg_redis *r, enum cmd_kind kind, int script_id, 
     struct cmd *c = cmd_new(kind);
     c->script_id = script_id;
     c->deadline = cg_mono_ms() + (uint64_t)r->command_timeout_ms;
-    if (redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, NULL) != REDIS_OK) {
-        cg_log_error("redis: cannot queue a command", "host=%s port=%d err=%s", r->url.host,
-                     r->url.port, ac_errstr(r->ac));
+    if (cg_redis_conn_send_argv(r->conn, argc, argv, NULL) != 0) {
+        cg_log_error("redis: cannot queue a command", "host=%s port=%d", r->url.host, r->url.port);
         cmd_free(c);
         return -1;
     }
@@ -448,13 +424,74 @@ static void send_handshake(struct cg_redis *r)
         const char *argv[] = {"SCRIPT", "LOAD", r->scripts[i].lua};
         rc |= send_internal(r, CMD_LOAD, i, 3, argv);
     }
+    if (r->sentinel) {
+        /* A sentinel's answer may be stale (a failover in progress). */
+        const char *role[] = {"ROLE"};
+        rc |= send_internal(r, CMD_ROLE, -1, 1, role);
+    }
     const char *ping[] = {"PING"};
     rc |= send_internal(r, CMD_PING, -1, 1, ping);
-    /* A context that refuses commands cannot be freed from inside the
-     * connect callback (hiredis still uses it afterwards); the connect
-     * timeout will abandon it. */
-    if (rc != 0)
-        cg_log_error("redis handshake could not be sent; waiting for the connect timeout", "");
+    if (rc != 0) {
+        cg_log_error("redis handshake could not be sent", "host=%s port=%d", r->url.host,
+                     r->url.port);
+        conn_down(r, 0);
+    }
+}
+
+/* Connects to r->url's host and port (with Sentinel: the master named). */
+static void connect_node(struct cg_redis *r)
+{
+    r->connect_deadline = cg_mono_ms() + (uint64_t)r->connect_timeout_ms;
+    static const struct cg_redis_conn_cbs cbs = {
+        .connected = on_conn_connected,
+        .reply = on_conn_reply,
+        .failed = on_conn_failed,
+    };
+    char err[128];
+    r->conn = cg_redis_conn_new(r->base, r->dns, r->tls, r->url.host, r->url.port,
+                                r->tls_server_name, &cbs, r, err, sizeof err);
+    if (r->conn == NULL) {
+        cg_log_warn("redis connect failed", "host=%s port=%d attempt=%u err=%s", r->url.host,
+                    r->url.port, r->attempt + 1, err);
+        conn_down(r, 0);
+        return;
+    }
+    timer_add_ms(r->ev_timer, (uint64_t)r->connect_timeout_ms);
+}
+
+static void on_master(const char *host, int port, const char *err, void *arg)
+{
+    struct cg_redis *r = arg;
+    enter(r);
+    if (host == NULL) {
+        cg_log_warn("redis master not found", "attempt=%u err=%s", r->attempt + 1, err);
+        conn_down(r, 0);
+    } else {
+        if (strcmp(host, r->url.host) != 0 || port != r->url.port)
+            cg_log_info("redis master from sentinel",
+                        "host=%s port=%d previous_host=%s previous_port=%d", host, port,
+                        r->url.host, r->url.port);
+        free(r->url.host);
+        r->url.host = cg_strdup(host);
+        r->url.port = port;
+        connect_node(r);
+    }
+    leave(r);
+}
+
+/* +switch-master: leave the old master at once. Until the sentinels
+ * reconfigure it, it may still accept writes that the new master never
+ * sees. */
+static void on_switch(const char *host, int port, void *arg)
+{
+    struct cg_redis *r = arg;
+    if (r->conn == NULL || r->closing || (strcmp(host, r->url.host) == 0 && port == r->url.port))
+        return;
+    enter(r);
+    cg_log_warn("redis master switched; reconnecting", "host=%s port=%d new_host=%s new_port=%d",
+                r->url.host, r->url.port, host, port);
+    conn_down(r, 0);
+    leave(r);
 }
 
 static void start_connect(struct cg_redis *r)
@@ -463,30 +500,16 @@ static void start_connect(struct cg_redis *r)
     if (notify(r, CG_REDIS_CONNECTING) != 0 || r->closing)
         return; /* the kick queued by cg_redis_close() finishes the close */
 
-    r->connect_deadline = cg_mono_ms() + (uint64_t)r->connect_timeout_ms;
     if (++r->conn_serial == 0)
         r->conn_serial = 1;
-    /* Name resolution inside redisAsyncConnect() is a blocking
-     * getaddrinfo(); hiredis 0.14 has no asynchronous alternative. */
-    redisAsyncContext *ac = redisAsyncConnect(r->url.host, r->url.port);
-    if (ac == NULL || ac->err) {
-        cg_log_warn("redis connect failed", "host=%s port=%d attempt=%u err=%s", r->url.host,
-                    r->url.port, r->attempt + 1, ac ? ac_errstr(ac) : "out of memory");
-        if (ac)
-            redisAsyncFree(ac);
-        conn_down(r, 0, 0);
-        return;
-    }
-    ac->data = r;
-    r->ac = ac;
-    if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
-        redisAsyncSetConnectCallback(ac, on_connect) != REDIS_OK ||
-        redisAsyncSetDisconnectCallback(ac, on_disconnect) != REDIS_OK) {
-        cg_log_error("redis: cannot attach the connection to the event loop", "");
-        conn_down(r, 0, 1);
-        return;
-    }
-    timer_add_ms(r->ev_timer, (uint64_t)r->connect_timeout_ms);
+    /* With Sentinel the master is asked for on every connect: after a
+     * failover, a lost connection or -READONLY, the next one goes to the
+     * new master. The sentinels have their own timeout each; the connect
+     * timeout starts with the node. */
+    if (r->sentinel)
+        cg_redis_sentinel_ask(r->sentinel, on_master, r);
+    else
+        connect_node(r);
 }
 
 static void handshake_failed(struct cg_redis *r, const char *step, const redisReply *reply)
@@ -494,7 +517,7 @@ static void handshake_failed(struct cg_redis *r, const char *step, const redisRe
     /* The error text comes from Redis and never contains the password. */
     cg_log_error("redis handshake failed", "host=%s port=%d step=%s err=%.*s", r->url.host,
                  r->url.port, step, (int)reply->len, reply->str);
-    conn_down(r, 0, 1);
+    conn_down(r, 0);
 }
 
 static void become_ready(struct cg_redis *r)
@@ -542,6 +565,19 @@ static void handshake_reply(struct cg_redis *r, enum cmd_kind kind, int script_i
     case CMD_BGLOAD:
         check_script_load(r, script_id, reply);
         break;
+    case CMD_ROLE:
+        if (is_err) {
+            handshake_failed(r, "ROLE", reply);
+        } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+                   reply->element[0]->type != REDIS_REPLY_STRING ||
+                   strcmp(reply->element[0]->str, "master") != 0) {
+            cg_log_warn("redis node is not the master (a failover in progress?); asking the "
+                        "sentinels again",
+                        "host=%s port=%d role=%s", r->url.host, r->url.port,
+                        cg_redis_reply_str(reply, 0) ? cg_redis_reply_str(reply, 0) : "?");
+            conn_down(r, 0);
+        }
+        break;
     case CMD_PING:
         if (is_err)
             handshake_failed(r, "PING", reply);
@@ -561,7 +597,7 @@ static int send_eval(struct cg_redis *r, struct cmd *c)
     c->argvlen[0] = strlen(c->argv[0]);
     c->argv[1] = c->retried ? s->lua : s->sha;
     c->argvlen[1] = strlen(c->argv[1]);
-    return redisAsyncCommandArgv(r->ac, on_reply, c, c->argc, c->argv, c->argvlen);
+    return cg_redis_conn_send_argv(r->conn, c->argc, c->argv, c->argvlen);
 }
 
 static int is_noscript(const redisReply *reply)
@@ -570,9 +606,39 @@ static int is_noscript(const redisReply *reply)
            memcmp(reply->str, "NOSCRIPT", 8) == 0;
 }
 
+static int is_readonly(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR && reply->len >= 8 &&
+           memcmp(reply->str, "READONLY", 8) == 0;
+}
+
+/* "MOVED <slot> <host>:<port>": the slot now lives on another node of a
+ * Redis Cluster. Fills host and *port; 0, or -1 for any other reply. The
+ * host may be an IPv6 address: the port follows the last ':'. */
+static int parse_moved(const redisReply *reply, char *host, size_t hostlen, int *port)
+{
+    if (reply->type != REDIS_REPLY_ERROR || reply->len < 6 || memcmp(reply->str, "MOVED ", 6) != 0)
+        return -1;
+    const char *addr = strchr(reply->str + 6, ' ');
+    if (addr == NULL)
+        return -1;
+    addr++;
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
+        return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p <= 0 || p > 65535)
+        return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
 static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *reply)
 {
-    if (c->argv && !c->retried && is_noscript(reply) && r->ac) {
+    if (c->argv && !c->retried && is_noscript(reply) && r->conn) {
         /* The script cache was flushed or Redis restarted behind our back:
          * resend the same call with the source. EVAL also caches the
          * script, so later EVALSHAs of it succeed again. */
@@ -584,86 +650,97 @@ static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *repl
             cg_log_info("redis script missing; resending with EVAL", "script=%s", s->name);
         }
         c->retried = 1;
-        if (send_eval(r, c) == REDIS_OK) {
+        if (send_eval(r, c) == 0) {
             c->deadline = cg_mono_ms() + (uint64_t)r->command_timeout_ms;
             inflight_push(r, c);
             return;
         }
         /* Could not resend: the caller gets the NOSCRIPT reply itself. */
     }
+    int readonly = is_readonly(reply);
+    char moved_host[256];
+    int moved_port = 0;
+    int moved = r->sentinel == NULL &&
+                parse_moved(reply, moved_host, sizeof moved_host, &moved_port) == 0 &&
+                (strcmp(moved_host, r->url.host) != 0 || moved_port != r->url.port);
+    unsigned serial = r->conn_serial;
     deliver(r, c, reply, reply->type == REDIS_REPLY_ERROR ? reply->str : NULL);
     if (r->freeing)
         return;
+    if (readonly && r->conn && r->conn_serial == serial && r->state == CG_REDIS_READY) {
+        /* A replica now: the master moved (a Sentinel failover, or a
+         * managed Redis whose name now points elsewhere). Reconnecting asks
+         * the sentinels or the resolver again. Later commands on this
+         * connection fail as disconnected, which callers already handle. */
+        cg_log_warn("redis node is read-only (failover); reconnecting", "host=%s port=%d",
+                    r->url.host, r->url.port);
+        conn_down(r, 0);
+        return;
+    }
+    if (moved && r->conn && r->conn_serial == serial && r->state == CG_REDIS_READY) {
+        /* Redis Cluster moved the slot. Every key of a gate shares one hash
+         * tag, so one connection to the slot's owner serves them all:
+         * follow it (the caller got the MOVED reply, like any error, and
+         * retries as it does after an outage). */
+        cg_log_warn("redis slot moved; reconnecting to its owner",
+                    "host=%s port=%d new_host=%s new_port=%d", r->url.host, r->url.port, moved_host,
+                    moved_port);
+        free(r->url.host);
+        r->url.host = cg_strdup(moved_host);
+        r->url.port = moved_port;
+        conn_down(r, 0);
+        return;
+    }
     if (r->closing && r->state != CG_REDIS_CLOSED && r->inflight_user == 0)
         finish_close(r);
 }
 
-/* ---- hiredis callbacks ---- */
+/* ---- transport callbacks ---- */
 
-static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+static void on_conn_reply(redisReply *reply, void *arg)
 {
-    struct cg_redis *r = ac->data;
-    if (r == NULL)
-        return; /* detached: its records were failed and freed already */
-    const redisReply *reply = reply_;
+    struct cg_redis *r = arg;
     enter(r);
-    if (reply == NULL) {
-        /* hiredis is freeing the context after an I/O error or EOF. */
-        cg_log_warn("redis disconnected", "host=%s port=%d err=%s", r->url.host, r->url.port,
-                    ac_errstr(ac));
-        conn_down(r, 0, 0);
+    struct cmd *c = inflight_pop(r);
+    if (c == NULL) {
+        /* Redis answers each command once; a reply nobody asked for means
+         * no reply on this connection can be trusted. */
+        cg_log_error("redis sent a reply no command was waiting for", "host=%s port=%d",
+                     r->url.host, r->url.port);
+        conn_down(r, 0);
+    } else if (c->kind == CMD_USER) {
+        user_reply(r, c, reply);
     } else {
-        struct cmd *c = inflight_pop(r);
-        if (c == NULL || c != privdata) {
-            /* Cannot happen while Redis answers in order; if it does, no
-             * reply on this connection can be trusted. */
-            cg_log_error("redis reply does not match the oldest command", "host=%s port=%d",
-                         r->url.host, r->url.port);
-            if (c) {
-                q_push_front(&r->inflight, c);
-                if (c->kind == CMD_USER)
-                    r->inflight_user++;
-            }
-            conn_down(r, 0, 1);
-        } else if (c->kind == CMD_USER) {
-            user_reply(r, c, reply);
-        } else {
-            enum cmd_kind kind = c->kind;
-            int id = c->script_id;
-            cmd_free(c);
-            handshake_reply(r, kind, id, reply);
-        }
+        enum cmd_kind kind = c->kind;
+        int id = c->script_id;
+        cmd_free(c);
+        handshake_reply(r, kind, id, reply);
     }
     leave(r);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void on_conn_connected(void *arg)
 {
-    struct cg_redis *r = ac->data;
-    if (r == NULL)
-        return;
+    struct cg_redis *r = arg;
     enter(r);
-    if (status != REDIS_OK) {
+    if (cg_redis_tls_insecure(r->tls))
+        cg_log_warn("redis TLS certificate verification is off (REDIS_TLS_INSECURE); the "
+                    "connection can be intercepted",
+                    "host=%s port=%d", r->url.host, r->url.port);
+    send_handshake(r);
+    leave(r);
+}
+
+static void on_conn_failed(const char *why, void *arg)
+{
+    struct cg_redis *r = arg;
+    enter(r);
+    if (r->state == CG_REDIS_CONNECTING)
         cg_log_warn("redis connect failed", "host=%s port=%d attempt=%u err=%s", r->url.host,
-                    r->url.port, r->attempt + 1, ac_errstr(ac));
-        /* hiredis frees the context when this callback returns. */
-        conn_down(r, 0, 0);
-    } else {
-        send_handshake(r);
-    }
-    leave(r);
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    (void)status;
-    struct cg_redis *r = ac->data;
-    if (r == NULL)
-        return;
-    enter(r);
-    cg_log_warn("redis disconnected", "host=%s port=%d err=%s", r->url.host, r->url.port,
-                ac_errstr(ac));
-    conn_down(r, 0, 0);
+                    r->url.port, r->attempt + 1, why);
+    else
+        cg_log_warn("redis disconnected", "host=%s port=%d err=%s", r->url.host, r->url.port, why);
+    conn_down(r, 0);
     leave(r);
 }
 
@@ -680,7 +757,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (now >= r->connect_deadline) {
             cg_log_warn("redis connect timed out", "host=%s port=%d timeout_ms=%d", r->url.host,
                         r->url.port, r->connect_timeout_ms);
-            conn_down(r, 0, 1);
+            conn_down(r, 0);
         } else {
             timer_add_ms(r->ev_timer, r->connect_deadline - now);
         }
@@ -690,7 +767,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             cg_log_warn("redis command timed out; dropping the connection",
                         "host=%s port=%d timeout_ms=%d pending=%zu", r->url.host, r->url.port,
                         r->command_timeout_ms, r->inflight_user);
-            conn_down(r, now, 1);
+            conn_down(r, now);
         } else {
             timer_add_ms(r->ev_timer, deadline - now);
         }
@@ -743,6 +820,22 @@ struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opt
         free(r);
         return NULL;
     }
+    if (r->url.tls) {
+        struct cg_redis_tls_opts to = {
+            .ca_file = opts->tls_ca_file,
+            .cert_file = opts->tls_cert_file,
+            .key_file = opts->tls_key_file,
+            .insecure = opts->tls_insecure,
+        };
+        r->tls = cg_redis_tls_new(&to, err, errlen);
+        if (r->tls == NULL) {
+            cg_redis_url_free(&r->url);
+            free(r);
+            return NULL;
+        }
+        if (opts->tls_server_name && opts->tls_server_name[0])
+            r->tls_server_name = cg_strdup(opts->tls_server_name);
+    }
     r->base = base;
     r->connect_timeout_ms =
         opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -757,8 +850,15 @@ struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opt
     r->ev_timer = evtimer_new(base, on_timer, r);
     r->ev_retry = evtimer_new(base, on_retry, r);
     r->ev_kick = evtimer_new(base, on_kick, r);
-    if (r->ev_timer == NULL || r->ev_retry == NULL || r->ev_kick == NULL) {
-        cg_err_set(err, errlen, "redis: cannot create timers");
+    /* Inactive when no lookup is pending, so an idle resolver never keeps
+     * the loop alive; nameservers and the hosts file come from the
+     * system's configuration. */
+    r->dns =
+        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (r->ev_timer == NULL || r->ev_retry == NULL || r->ev_kick == NULL || r->dns == NULL) {
+        cg_err_set(err, errlen, "redis: cannot create timers or the resolver");
+        if (r->dns)
+            evdns_base_free(r->dns, 0);
         if (r->ev_timer)
             event_free(r->ev_timer);
         if (r->ev_retry)
@@ -766,8 +866,20 @@ struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opt
         if (r->ev_kick)
             event_free(r->ev_kick);
         cg_redis_url_free(&r->url);
+        cg_redis_tls_free(r->tls);
+        free(r->tls_server_name);
         free(r);
         return NULL;
+    }
+    if (opts->sentinels && opts->sentinels[0]) {
+        r->sentinel = cg_redis_sentinel_new(
+            base, r->dns, r->tls, r->tls_server_name, opts->sentinels, opts->sentinel_master,
+            opts->sentinel_password, r->connect_timeout_ms, err, errlen);
+        if (r->sentinel == NULL) {
+            destroy(r);
+            return NULL;
+        }
+        cg_redis_sentinel_watch(r->sentinel, on_switch, r);
     }
     start_connect(r);
     return r;
@@ -801,7 +913,7 @@ static struct cmd *admit(struct cg_redis *r, cg_redis_cb cb, void *arg)
         defer_fail(r, c, cg_redis_err_closed);
         return NULL;
     }
-    if (r->state != CG_REDIS_READY || r->ac == NULL) {
+    if (r->state != CG_REDIS_READY || r->conn == NULL) {
         defer_fail(r, c, cg_redis_err_disconnected);
         return NULL;
     }
@@ -810,9 +922,8 @@ static struct cmd *admit(struct cg_redis *r, cg_redis_cb cb, void *arg)
 
 static void after_send(struct cg_redis *r, struct cmd *c, int rc)
 {
-    if (rc != REDIS_OK) {
-        cg_log_warn("redis refused a command", "host=%s port=%d err=%s", r->url.host, r->url.port,
-                    ac_errstr(r->ac));
+    if (rc != 0) {
+        cg_log_warn("redis refused a command", "host=%s port=%d", r->url.host, r->url.port);
         defer_fail(r, c, cg_redis_err_disconnected);
         return;
     }
@@ -834,7 +945,7 @@ int cg_redis_command(struct cg_redis *r, cg_redis_cb cb, void *arg, const char *
         return -1;
     struct cmd *c = admit(r, cb, arg);
     if (c)
-        after_send(r, c, redisAsyncFormattedCommand(r->ac, on_reply, c, cmd, (size_t)len));
+        after_send(r, c, cg_redis_conn_send_raw(r->conn, cmd, (size_t)len));
     redisFreeCommand(cmd);
     return 0;
 }
@@ -849,7 +960,7 @@ int cg_redis_command_argv(struct cg_redis *r, cg_redis_cb cb, void *arg, int arg
             return -1;
     struct cmd *c = admit(r, cb, arg);
     if (c)
-        after_send(r, c, redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, argvlen));
+        after_send(r, c, cg_redis_conn_send_argv(r->conn, argc, argv, argvlen));
     return 0;
 }
 
@@ -866,7 +977,7 @@ int cg_redis_script(struct cg_redis *r, const char *name, const char *lua)
     int id = r->nscripts++;
     /* Connected already: load it now. Registered mid-handshake: the next
      * connect loads it, and until then the NOSCRIPT fallback covers it. */
-    if (r->state == CG_REDIS_READY && r->ac && !r->closing) {
+    if (r->state == CG_REDIS_READY && r->conn && !r->closing) {
         const char *argv[] = {"SCRIPT", "LOAD", s->lua};
         send_internal(r, CMD_BGLOAD, id, 3, argv);
     }
@@ -936,7 +1047,7 @@ void cg_redis_free(struct cg_redis *r)
     r->freeing = 1;
     r->closing = 1;
     r->state = CG_REDIS_CLOSED;
-    detach_ac(r, 1);
+    drop_conn(r);
     evtimer_del(r->ev_timer);
     evtimer_del(r->ev_retry);
     evtimer_del(r->ev_kick);

@@ -1,12 +1,13 @@
 /*
- * redis.h - the Redis connection: hiredis async on the libevent loop, with
- * the timeouts, reconnection and script handling hiredis 0.14 lacks.
+ * redis.h - the Redis connection on the libevent loop: its own transport
+ * (redis_conn.h: a bufferevent, plain or TLS, with hiredis' reply parser),
+ * timeouts, reconnection and script handling.
  *
- * States. CONNECTING (TCP connect, then AUTH, SELECT and SCRIPT LOAD of
- * every registered script) -> READY -> (connection lost or command timed
- * out) -> DISCONNECTED -> after a backoff delay, CONNECTING again. Backoff is
- * capped exponential with full jitter between backoff_min_ms and
- * backoff_max_ms; it resets once READY. cg_redis_close() moves to CLOSED.
+ * States. CONNECTING (name resolution, TCP connect, TLS for rediss://, then
+ * AUTH, SELECT and SCRIPT LOAD of every registered script) -> READY -> (connection lost or command
+ * timed out) -> DISCONNECTED -> after a backoff delay, CONNECTING again. Backoff is capped
+ * exponential with full jitter between backoff_min_ms and backoff_max_ms; it resets once READY.
+ * cg_redis_close() moves to CLOSED.
  *
  * Timeouts. A connect (including the handshake) that takes longer than
  * connect_timeout_ms is abandoned and retried. A command not answered
@@ -32,6 +33,20 @@
  * reply (a Redis restarted or flushed behind our back) is handled by
  * resending the script with EVAL, invisibly to the caller.
  *
+ * TLS (rediss://). The server certificate is always verified against the
+ * CA file (or the system store) and the host name (tls_server_name, or the
+ * host connected to); tls_insecure turns that off and logs a warning on
+ * every connect.
+ *
+ * Moving masters. With sentinels, every connect first asks them for the
+ * master (the URL's host and port are not used), and the handshake checks
+ * ROLE; a +switch-master announcement drops the connection at once. In
+ * every mode a -READONLY reply (the node became a replica) and a Redis
+ * Cluster MOVED reply (the slot moved; the connection follows it) are
+ * delivered to their caller like any error reply, and the connection is
+ * then dropped and made anew, failing the other commands in flight with
+ * cg_redis_err_disconnected.
+ *
  * Options. A timeout or backoff value <= 0 takes the default (connect and
  * command timeouts 2000 ms, backoff 100 ms to 5000 ms); backoff_max_ms below
  * backoff_min_ms is raised to it.
@@ -48,11 +63,11 @@
  * connection again (commands issued by callbacks that cg_redis_free()
  * itself runs return -1).
  *
- * Process requirements. Host names are resolved with a blocking
- * getaddrinfo() when connecting (hiredis 0.14 has nothing else); use an IP
- * address where a stall matters. hiredis writes with write(2), so the
- * process must ignore SIGPIPE (main.c does). Free the connection before
- * its event_base.
+ * Process requirements. Host names are resolved with libevent's
+ * asynchronous resolver (the system's nameservers and hosts file), so a
+ * slow DNS never stalls the loop; every address of a name is tried in turn.
+ * Sockets are written with write(2), so the process must ignore SIGPIPE
+ * (main.c does). Free the connection before its event_base.
  */
 #ifndef CG_REDIS_H
 #define CG_REDIS_H
@@ -77,18 +92,29 @@ extern const char cg_redis_err_closed[];
 extern const char cg_redis_err_protocol[]; /* unexpected reply type */
 
 struct cg_redis_opts {
-    const char *url; /* redis://[[user]:password@]host[:port][/db] */
+    const char *url; /* redis[s]://[[user]:password@]host[:port][/db] */
     int connect_timeout_ms;
     int command_timeout_ms;
     int backoff_min_ms;
     int backoff_max_ms;
+    /* TLS, for rediss:// (sentinels included): NULL or "" means unset. */
+    const char *tls_ca_file;     /* unset: the system store */
+    const char *tls_cert_file;   /* client certificate, with tls_key_file */
+    const char *tls_key_file;    /* */
+    const char *tls_server_name; /* SNI and verified name; unset: the host */
+    int tls_insecure;            /* no verification; warned on every connect */
+    /* Sentinel: unset sentinels means the URL's host and port are used. */
+    const char *sentinels;         /* host[:port][,...] */
+    const char *sentinel_master;   /* required with sentinels */
+    const char *sentinel_password; /* AUTH for the sentinels */
 };
 
 typedef void (*cg_redis_cb)(const redisReply *reply, const char *err, void *arg);
 /* Called on every state change (not re-entrantly from a command callback). */
 typedef void (*cg_redis_state_cb)(enum cg_redis_state state, void *arg);
 
-/* Parses the URL and starts connecting. NULL with err filled on a bad URL. */
+/* Parses the URL and starts connecting. NULL with err filled on a bad URL,
+ * bad sentinel list, or TLS files that cannot be loaded. */
 struct cg_redis *cg_redis_new(struct event_base *base, const struct cg_redis_opts *opts, char *err,
                               size_t errlen);
 void cg_redis_set_state_cb(struct cg_redis *r, cg_redis_state_cb cb, void *arg);

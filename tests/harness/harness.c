@@ -77,16 +77,13 @@ static void reply_text(struct cg_buf *b, const redisReply *r)
     }
 }
 
-char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...)
+char *cgt_redis_vcmd(int port, const char *fmt, va_list ap)
 {
     struct timeval tv = {.tv_sec = 5};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", rs->port, tv);
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     if (c == NULL || c->err)
-        fail_msg("cannot connect to redis on port %d", rs->port);
-    va_list ap;
-    va_start(ap, fmt);
+        fail_msg("cannot connect to redis on port %d", port);
     redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
     if (r == NULL)
         fail_msg("redis command failed: %s", c->errstr);
     struct cg_buf b;
@@ -95,6 +92,15 @@ char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...)
     freeReplyObject(r);
     redisFree(c);
     return cg_buf_take(&b);
+}
+
+char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = cgt_redis_vcmd(rs->port, fmt, ap);
+    va_end(ap);
+    return s;
 }
 
 const char *cgt_bin(const char *name)

@@ -30,6 +30,8 @@ void cgt_redis_start(struct cg_redis_server *rs);
  * reply as text: integers in decimal, nil as "(nil)", arrays as their
  * elements joined by '\n', errors as "ERR ...". malloc'd. */
 char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...);
+/* The same against any plain Redis on 127.0.0.1:port. */
+char *cgt_redis_vcmd(int port, const char *fmt, va_list ap);
 
 /* ---- child processes ---- */
 struct cgt_proc {

@@ -105,7 +105,7 @@ static void test_config_errors_all_reported(void **state)
     (void)state;
     struct cgt_proc p;
     const char *argv[] = {cgt_bin("callgate"), "check-config", NULL};
-    const char *env[] = {"PORT=0", "MAX_CONCURRENCY=lots", "REDIS_URL=rediss://h:1",
+    const char *env[] = {"PORT=0", "MAX_CONCURRENCY=lots", "REDIS_URL=rediss://h:0",
                          "LOG_LEVEL=chatty", NULL};
     cgt_spawn(&p, argv, env);
     assert_int_equal(cgt_wait_exit(&p, 5000), 2);

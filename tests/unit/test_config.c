@@ -541,23 +541,92 @@ static void test_enums(void **state)
     cg_config_free(&cfg);
 }
 
+/* Loads with the environment as set and expects exactly the given error
+ * message (whole text). */
+static void expect_error(const char *msg)
+{
+    struct cg_config cfg;
+    struct cg_config_errors errs;
+    assert_int_equal(cg_config_load(&cfg, NULL, &errs), -1);
+    if (errs.n != 1 || strcmp(errs.msgs[0], msg) != 0) {
+        print_message("expected only: %s\n", msg);
+        dump_errors(&errs);
+        fail();
+    }
+    cg_config_errors_free(&errs);
+    cg_config_free(&cfg);
+}
+
+static void test_redis_tls_and_sentinel(void **state)
+{
+    (void)state;
+    struct cg_config cfg;
+    /* A readable file: the .env of the fixture. */
+    write_dotenv("# empty\n");
+
+    set("REDIS_URL", "rediss://:pw@cache.example.com:6380");
+    check_value("REDIS_TLS_CA_FILE", envpath, 1);
+    check_value("REDIS_TLS_CA_FILE", "/nonexistent/ca.pem", 0);
+    check_value("REDIS_TLS_SERVER_NAME", "redis.internal", 1);
+    check_value("REDIS_TLS_SERVER_NAME", "two words", 0);
+    check_value("REDIS_TLS_INSECURE", "1", 1);
+    check_value("REDIS_TLS_INSECURE", "2", 0);
+    set("REDIS_TLS_CERT_FILE", envpath);
+    expect_error("REDIS_TLS_CERT_FILE: needs REDIS_TLS_KEY_FILE");
+    set("REDIS_TLS_KEY_FILE", envpath);
+    load_ok(&cfg, NULL);
+    assert_string_equal(cfg.redis_tls_cert_file, envpath);
+    cg_config_free(&cfg);
+    unsetenv("REDIS_TLS_CERT_FILE");
+    expect_error("REDIS_TLS_KEY_FILE: needs REDIS_TLS_CERT_FILE");
+    unsetenv("REDIS_TLS_KEY_FILE");
+
+    /* TLS options with a plain redis:// URL would silently do nothing. */
+    set("REDIS_URL", "redis://127.0.0.1:6379");
+    set("REDIS_TLS_CA_FILE", envpath);
+    expect_error("REDIS_TLS_CA_FILE: only used with TLS; REDIS_URL must start with rediss://");
+    unsetenv("REDIS_TLS_CA_FILE");
+    set("REDIS_TLS_INSECURE", "1");
+    expect_error("REDIS_TLS_INSECURE: only used with TLS; REDIS_URL must start with rediss://");
+    unsetenv("REDIS_TLS_INSECURE");
+
+    set("REDIS_SENTINELS", "10.0.0.1:26379, 10.0.0.2,[::1]:26380");
+    expect_error("REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS");
+    set("REDIS_SENTINEL_MASTER", "mymaster");
+    set("REDIS_SENTINEL_PASSWORD", "s3ntinel-pw");
+    load_ok(&cfg, NULL);
+    assert_string_equal(cfg.redis_sentinel_master, "mymaster");
+    char *text = print_to_string(&cfg);
+    assert_null(strstr(text, "s3ntinel-pw"));
+    free(text);
+    cg_config_free(&cfg);
+    check_value("REDIS_SENTINELS", "10.0.0.1:0", 0);
+    check_value("REDIS_SENTINELS", "a,,b", 0);
+    unsetenv("REDIS_SENTINELS");
+    expect_error("REDIS_SENTINELS: required with REDIS_SENTINEL_MASTER");
+    unsetenv("REDIS_SENTINEL_MASTER");
+    expect_error("REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS");
+    unsetenv("REDIS_SENTINEL_PASSWORD");
+    unsetenv("REDIS_URL");
+}
+
 static void test_urls(void **state)
 {
     (void)state;
     struct cg_config cfg;
     struct cg_config_errors errs;
 
-    /* rediss:// gets its own message, which must not echo the URL. */
-    set("REDIS_URL", "rediss://:hunter2pw@cache.example.com:6380");
+    /* A refused REDIS_URL never echoes it. */
+    set("REDIS_URL", "rediss://:hunter2pw@cache.example.com:0");
     assert_int_equal(cg_config_load(&cfg, NULL, &errs), -1);
     assert_int_equal(errs.n, 1);
     assert_int_equal(find_error_prefix(&errs, "REDIS_URL: "), 0);
-    assert_non_null(strstr(errs.msgs[0], "rediss://"));
     assert_null(strstr(errs.msgs[0], "hunter2pw"));
     assert_null(strstr(errs.msgs[0], "cache.example.com"));
     cg_config_errors_free(&errs);
     cg_config_free(&cfg);
 
+    check_value("REDIS_URL", "rediss://:pw@cache.example.com:6380", 1);
     check_value("REDIS_URL", "http://127.0.0.1:6379", 0);
     check_value("REDIS_URL", "redis://127.0.0.1:0", 0);
     check_value("REDIS_URL", "", 0);
@@ -719,7 +788,7 @@ static void test_multiple_errors(void **state)
     set("PORT", "0");
     set("LOG_LEVEL", "loud");
     set("TWILIO_QUEUE_SID", "QU1");
-    set("REDIS_URL", "rediss://h");
+    set("REDIS_URL", "rediss://h:0");
     set("VAPI_BASE_URL", "api.vapi.ai");
     set("REDIS_RECONNECT_MIN_MS", "9000");
     set("OVERFLOW_ACTION", "dial");
@@ -802,7 +871,7 @@ static void test_secrets_not_in_errors(void **state)
     (void)state;
     set_all_secrets();
     /* Make errors out of values that carry the secrets. */
-    set("REDIS_URL", "rediss://app:redis-pa55word@db.internal");
+    set("REDIS_URL", "rediss://app:redis-pa55word@db.internal:0");
     set("GATE_NAME", "admin-t0ken-value with space");
     set("PORT", "twilio-auth-t0ken");
     write_dotenv("VAPI_API_KEY=\"vapi-api-k3y-value\n"
@@ -1110,6 +1179,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_tls_and_sentinel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_overrides_dotenv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_env_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dotenv_syntax, setup, teardown),

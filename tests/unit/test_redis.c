@@ -5,7 +5,7 @@
  *
  * Timing assertions are loose upper bounds; ordering and exactly-once are
  * asserted strictly. */
-#include "harness.h"
+#include "redisx.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -928,6 +928,181 @@ static void test_free_and_close_from_callbacks(void **state)
     }
 }
 
+static void test_host_name_resolved(void **state)
+{
+    /* "localhost" goes through the asynchronous resolver (hosts file); it
+     * may yield ::1 first, where nothing listens, and the next address is
+     * tried. */
+    struct fx *f = *state;
+    char url[64];
+    snprintf(url, sizeof url, "redis://localhost:%d", f->rs.port);
+    open_redis(f, url, 2000, 2000, 50, 200);
+    wait_ready(f, 3000);
+    struct res x;
+    cmd_sync(f, &x, "PING", NULL, NULL);
+    assert_int_equal(x.kind, K_OK);
+}
+
+static void test_ipv6_literal(void **state)
+{
+    /* The private Redis listens on 127.0.0.1 only: [::1] is refused (or
+     * has no route), which must read as an ordinary connect failure. */
+    struct fx *f = *state;
+    char url[64];
+    snprintf(url, sizeof url, "redis://[::1]:%d", f->rs.port);
+    open_redis(f, url, 500, 500, 50, 200);
+    if (cgt_run_until(f->base, &f->seen_disconnected, 3000) != 0)
+        fail_msg("no connect failure for [::1]");
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "\"host\":\"::1\""));
+    assert_null(strstr(log, "cannot resolve"));
+    free(log);
+}
+
+static void test_unresolvable_name_never_blocks(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t0 = cgt_now_ms();
+    open_redis(f, "redis://no-such-host.invalid:6379", 500, 500, 50, 200);
+    /* Resolution never runs inside the call. */
+    assert_true(cgt_now_ms() - t0 < 200);
+    if (cgt_run_until(f->base, &f->seen_disconnected, 3000) != 0)
+        fail_msg("an unresolvable name did not fail within 3 s");
+    assert_int_equal(f->seen_ready, 0);
+    struct res x;
+    cmd_sync(f, &x, "PING", NULL, NULL);
+    assert_int_equal(x.kind, K_DISC);
+}
+
+static void test_readonly_reconnects(void **state)
+{
+    /* A node that became a replica answers writes with -READONLY: the
+     * caller gets that reply, and the connection is dropped and made
+     * anew (with Sentinel or a moved DNS name, to the new master). */
+    struct fx *f = *state;
+    struct cgt_redis_node replica;
+    char mport[16];
+    snprintf(mport, sizeof mport, "%d", f->rs.port);
+    const char *extra[] = {"--replicaof", "127.0.0.1", mport, NULL};
+    cgt_redis_node_start(&replica, NULL, 0, extra);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", replica.port);
+    open_redis(f, url, 2000, 2000, 20, 50);
+    wait_ready(f, 3000);
+    struct res x;
+    cmd_sync(f, &x, "SET %s %s", "ro", "1");
+    assert_int_equal(x.kind, K_REPLY_ERR);
+    assert_true(strncmp(x.str, "READONLY", 8) == 0);
+    assert_int_equal(cg_redis_state(f->r), CG_REDIS_DISCONNECTED);
+    f->seen_ready = 0;
+    if (cgt_run_until(f->base, &f->seen_ready, 3000) != 0)
+        fail_msg("no reconnect after -READONLY");
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "read-only"));
+    free(log);
+    cg_redis_free(f->r);
+    f->r = NULL;
+    cgt_redis_node_stop(&replica);
+}
+
+/* Polls a node until the reply to cmd contains want. */
+static void node_wait(const struct cgt_redis_node *n, const char *cmd, const char *want)
+{
+    uint64_t deadline = cgt_now_ms() + 10000;
+    for (;;) {
+        char *out = cgt_node_cmd(n, cmd);
+        int found = strstr(out, want) != NULL;
+        free(out);
+        if (found)
+            return;
+        if (cgt_now_ms() > deadline)
+            fail_msg("no \"%s\" in the reply to %s", want, cmd);
+        cgt_sleep_ms(50);
+    }
+}
+
+static void test_moved_follows_slot_owner(void **state)
+{
+    /* Two Redis Cluster nodes; A owns every slot until the slot of the
+     * hash tag {cgtest} is handed to B. A's MOVED reply reaches the caller
+     * and the connection follows the slot to B. */
+    struct fx *f = *state;
+    /* The bus port is given: the default (port + 10000) may not exist. */
+    char bus_a[16], bus_b[16];
+    snprintf(bus_a, sizeof bus_a, "%d", cg_free_port());
+    snprintf(bus_b, sizeof bus_b, "%d", cg_free_port());
+    const char *cluster_a[] = {"--cluster-enabled",
+                               "yes",
+                               "--cluster-config-file",
+                               "nodes.conf",
+                               "--cluster-port",
+                               bus_a,
+                               NULL};
+    const char *cluster_b[] = {"--cluster-enabled",
+                               "yes",
+                               "--cluster-config-file",
+                               "nodes.conf",
+                               "--cluster-port",
+                               bus_b,
+                               NULL};
+    struct cgt_redis_node a, b;
+    cgt_redis_node_start(&a, NULL, 0, cluster_a);
+    cgt_redis_node_start(&b, NULL, 0, cluster_b);
+    char *a_id = cgt_node_cmd(&a, "CLUSTER MYID");
+    char *b_id = cgt_node_cmd(&b, "CLUSTER MYID");
+    char *out = cgt_node_cmd(&a, "CLUSTER ADDSLOTSRANGE 0 16383");
+    assert_string_equal(out, "OK");
+    free(out);
+    out = cgt_node_cmd(&a, "CLUSTER MEET 127.0.0.1 %d %s", b.port, bus_b);
+    assert_string_equal(out, "OK");
+    free(out);
+    node_wait(&a, "CLUSTER NODES", b_id);
+    node_wait(&b, "CLUSTER NODES", a_id);
+    node_wait(&a, "CLUSTER INFO", "cluster_state:ok");
+
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", a.port);
+    open_redis(f, url, 2000, 2000, 20, 50);
+    wait_ready(f, 3000);
+    struct res x;
+    cmd_sync(f, &x, "SET %s %s", "{cgtest}k", "on-a");
+    assert_int_equal(x.kind, K_OK);
+    cmd_sync(f, &x, "DEL %s", "{cgtest}k", NULL);
+
+    out = cgt_node_cmd(&a, "CLUSTER KEYSLOT {cgtest}");
+    long slot = strtol(out, NULL, 10);
+    free(out);
+    out = cgt_node_cmd(&b, "CLUSTER SETSLOT %ld NODE %s", slot, b_id);
+    assert_string_equal(out, "OK");
+    free(out);
+    out = cgt_node_cmd(&a, "CLUSTER SETSLOT %ld NODE %s", slot, b_id);
+    assert_string_equal(out, "OK");
+    free(out);
+    node_wait(&b, "CLUSTER INFO", "cluster_state:ok");
+
+    cmd_sync(f, &x, "SET %s %s", "{cgtest}k", "v");
+    assert_int_equal(x.kind, K_REPLY_ERR);
+    assert_true(strncmp(x.str, "MOVED", 5) == 0);
+    f->seen_ready = 0;
+    if (cgt_run_until(f->base, &f->seen_ready, 3000) != 0)
+        fail_msg("no reconnect to the slot's owner after MOVED");
+    cmd_sync(f, &x, "SET %s %s", "{cgtest}k", "on-b");
+    assert_int_equal(x.kind, K_OK);
+    out = cgt_node_cmd(&b, "GET {cgtest}k");
+    assert_string_equal(out, "on-b");
+    free(out);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "redis slot moved"));
+    free(log);
+
+    cg_redis_free(f->r);
+    f->r = NULL;
+    free(a_id);
+    free(b_id);
+    cgt_redis_node_stop(&a);
+    cgt_redis_node_stop(&b);
+}
+
 int main(void)
 {
     /* hiredis 0.14 writes with write(2): a dead server must not kill us. */
@@ -951,6 +1126,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_10k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_from_callbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_and_close_from_callbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_name_resolved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unresolvable_name_never_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ipv6_literal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_reconnects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moved_follows_slot_owner, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
