@@ -28,6 +28,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/config.h"
+#include "fake_taskrouter.h"
 #include "fakeapi.h"
 #include "base/form.h"
 #include "demo/proc.h"
@@ -2469,6 +2470,43 @@ static void test_events_export_pages(void **state)
     stop_gate(f, 0);
 }
 
+/* With the wait-time service running, /queue carries its TaskQueues; a
+ * loopback client needs no token while PUBLIC_URL is loopback and none is
+ * configured. */
+static void test_queue_view_task_queues(void **state)
+{
+    struct fixture *f = *state;
+    struct cgt_tr_opts o = {.account_sid = ACCOUNT_SID,
+                            .auth_token = AUTH_TOKEN,
+                            .workspace_sid = "WS00000000000000000000000000000001",
+                            .nqueues = 2};
+    struct cgt_tr *tr = cgt_tr_start(&o);
+    char tq[160];
+    snprintf(tq, sizeof tq, "TASKROUTER_BASE_URL=%s", cgt_tr_url(tr));
+    start_gate(
+        f, 0,
+        (const char *const[]){"TWILIO_WORKSPACE_SID=WS00000000000000000000000000000001", tq, NULL});
+    uint64_t deadline = cgt_now_ms() + LATER;
+    while (get_status(f, "/wait-times", NULL) != 200 && cgt_now_ms() < deadline)
+        cgt_sleep_ms(20);
+    struct cgt_resp r;
+    get_as(f, "/queue", NULL, &r);
+    must(f, r.status == 200, "/queue answered %ld: %s", r.status, r.body ? r.body : "");
+    json_t *j = resp_json(&r);
+    json_t *q = json_object_get(j, "taskQueues");
+    assert_true(json_is_array(q));
+    assert_int_equal(json_array_size(q), 2);
+    char sid[35];
+    cgt_tr_sid(0, sid);
+    assert_string_equal(jstr(json_array_get(q, 0), "sid"), sid);
+    assert_int_equal(json_num(j, "waitingCount"), 0);
+    assert_int_equal(json_array_size(json_object_get(j, "waiting")), 0);
+    json_decref(j);
+    cgt_resp_free(&r);
+    stop_gate(f, 0);
+    cgt_tr_stop(tr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2494,6 +2532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_view_needs_token_behind_proxy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_export_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_view_task_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reloads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_outage, setup, teardown),
