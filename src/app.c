@@ -21,6 +21,7 @@
 #include "gate/endpoints.h"
 #include "gate/gate.h"
 #include "gate/keys.h"
+#include "gate/queue_view.h"
 #include "health.h"
 #include "net/httpc.h"
 #include "net/httpd.h"
@@ -131,6 +132,25 @@ static void handle_metrics(struct cg_http_req *req, void *arg)
         cg_gate_collect_metrics(app->gate, render_metrics, sc);
     else
         render_metrics(sc);
+}
+
+/* /queue's TaskQueue part: the wait-time service's records, or null when
+ * it does not run. */
+static int append_task_queues(struct cg_buf *out, void *arg)
+{
+    struct cg_app *app = arg;
+    if (cg_buf_appends(out, ",\"taskQueues\":") != 0)
+        return -1;
+    int rc = cg_waittime_queues_json(app->waittime, out);
+    return rc == 1 ? cg_buf_appends(out, "null") : rc;
+}
+
+/* /queue, the operator's live view: the gate's state (gate/queue_view.h)
+ * joined with the TaskQueues' wait times. */
+static void handle_queue(struct cg_http_req *req, void *arg)
+{
+    struct cg_app *app = arg;
+    cg_gate_queue_reply(app->gate, req, append_task_queues, app);
 }
 
 /* /queue-wait, the <Enqueue> waitUrl, with the same Twilio checks as every
@@ -454,7 +474,8 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
         app->gate = cg_gate_new(&gd, err, errlen);
         if (app->gate == NULL)
             goto fail;
-        if (cg_gate_endpoints_register(app->httpd, app->gate) != 0) {
+        if (cg_gate_endpoints_register(app->httpd, app->gate) != 0 ||
+            cg_httpd_route(app->httpd, "/queue", CG_HTTP_GET, handle_queue, app) != 0) {
             cg_err_set(err, errlen, "cannot register the gate's routes");
             goto fail;
         }

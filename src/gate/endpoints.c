@@ -3,8 +3,9 @@
  * (/incoming), the <Enqueue> waitUrl (/queue-wait, for the gate's callers)
  * and action (/queue-exit), Twilio's status callback (/call-status), Vapi's
  * server messages (/call-ended), and the operator's endpoints
- * (/process-queue, /admin/limit). They own each request and its answer;
- * the engine (engine.c) does the work.
+ * (/process-queue, /admin/limit; the queue log's export is reports.c's).
+ * They own each request and its answer; the engine (engine.c) does the
+ * work.
  *
  * Every Twilio request is checked against X-Twilio-Signature and every Vapi
  * request against its secret before anything else happens: a forged request
@@ -24,14 +25,15 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/config.h"
-#include "base/crypto.h"
-#include "base/estimate.h"
 #include "base/form.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "gate/access.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
+#include "gate/queue_view.h"
+#include "gate/reports.h"
 #include "gate/store.h"
 #include "net/httpd.h"
 #include "twilio/api.h"
@@ -118,25 +120,18 @@ static void announce(struct waiting *w, const redisReply *r)
 {
     struct cg_gate *g = w->g;
     long long position = cg_redis_reply_int(r, 1, 1);
-    long long svc_ms = cg_redis_reply_int(r, 5, -1);
-    long long abandoned = cg_redis_reply_int(r, 6, 0), connected = cg_redis_reply_int(r, 7, 0);
-    long long admit_ms = cg_redis_reply_int(r, 10, -1);
-    struct cg_ewt_input in = {
-        .ahead = position > 0 ? position - 1 : 0,
-        .slots = cg_redis_reply_int(r, 3, g->cfg->max_concurrency),
-        .busy = cg_redis_reply_int(r, 4, 0),
-        .mean_service_s = svc_ms > 0 ? (double)svc_ms / 1000.0 : -1,
-        .prior_service_s = g->cfg->expected_call_seconds,
-        /* Too few outcomes say nothing about abandonment yet. */
-        .abandon_ratio =
-            abandoned + connected >= 20 ? (double)abandoned / (double)(abandoned + connected) : 0,
-        .waited_s = (double)cg_redis_reply_int(r, 2, 0) / 1000.0,
-        .head_wait_s = (double)cg_redis_reply_int(r, 8, 0) / 1000.0,
-        .admit_s = admit_ms > 0 ? (double)admit_ms / 1000.0 : -1,
+    struct gate_ewt_figures fig = {
+        .position = position,
+        .limit = cg_redis_reply_int(r, 3, g->cfg->max_concurrency),
+        .active = cg_redis_reply_int(r, 4, 0),
+        .service_ms = cg_redis_reply_int(r, 5, -1),
+        .abandoned = cg_redis_reply_int(r, 6, 0),
+        .connected = cg_redis_reply_int(r, 7, 0),
+        .waited_ms = cg_redis_reply_int(r, 2, 0),
+        .head_wait_ms = cg_redis_reply_int(r, 8, 0),
+        .admit_ms = cg_redis_reply_int(r, 10, -1),
     };
-    if (in.slots < 1)
-        in.slots = 1;
-    double ewt = cg_ewt_seconds(&in);
+    double ewt = gate_estimate_seconds(g, &fig);
     char hdr[32];
     snprintf(hdr, sizeof hdr, "%.0f", ewt);
     cg_http_set_header(w->req, "X-Callgate-Estimated-Wait", hdr);
@@ -394,30 +389,6 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
 
 /* ---- operator endpoints ---- */
 
-/* ADMIN_TOKEN as a bearer token. Without one, loopback clients only, and
- * only while PUBLIC_URL is itself a loopback address: behind a reverse
- * proxy on the same host every request comes from loopback, so the peer's
- * address says nothing about who sent it (app.c says so at start). */
-static int admin_ok(struct cg_gate *g, struct cg_http_req *req)
-{
-    const char *token = g->cfg->admin_token;
-    if (token[0] == '\0') {
-        if (g->cfg->public_url_loopback && cg_http_req_is_loopback(req))
-            return 1;
-        cg_http_reply_error(req, 403, "forbidden",
-                            g->cfg->public_url_loopback
-                                ? "admin endpoints are loopback-only until ADMIN_TOKEN is set"
-                                : "admin endpoints are off: set ADMIN_TOKEN (PUBLIC_URL is not "
-                                  "a loopback address, so loopback peers are not trusted)");
-        return 0;
-    }
-    if (cg_ct_streq(cg_http_req_bearer(req), token))
-        return 1;
-    cg_http_set_header(req, "WWW-Authenticate", "Bearer");
-    cg_http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");
-    return 0;
-}
-
 enum snap_use { SNAP_PROCESS, SNAP_LIMIT };
 
 struct snap {
@@ -473,7 +444,7 @@ static void snapshot(struct cg_gate *g, struct cg_http_req *req, enum snap_use u
 static void handle_process_queue(struct cg_http_req *req, void *arg)
 {
     struct cg_gate *g = arg;
-    if (!admin_ok(g, req))
+    if (!gate_admin_ok(g, req, 0))
         return;
     gate_admit(g);
     snapshot(g, req, SNAP_PROCESS);
@@ -525,7 +496,7 @@ static long long parse_limit(struct cg_http_req *req)
 static void handle_admin_limit(struct cg_http_req *req, void *arg)
 {
     struct cg_gate *g = arg;
-    if (!admin_ok(g, req))
+    if (!gate_admin_ok(g, req, 0))
         return;
     enum cg_http_method m = cg_http_req_method(req);
     if (m == CG_HTTP_GET || m == CG_HTTP_HEAD) {
@@ -573,5 +544,5 @@ int cg_gate_endpoints_register(struct cg_httpd *httpd, struct cg_gate *g)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (cg_httpd_route(httpd, routes[i].path, routes[i].methods, routes[i].fn, g) != 0)
             return -1;
-    return 0;
+    return gate_reports_register(httpd, g);
 }

@@ -2,11 +2,12 @@
  * endpoints.h - the gate's HTTP face: Twilio's voice webhook (/incoming),
  * the <Enqueue> action (/queue-exit), Twilio's status callback
  * (/call-status), Vapi's server messages (/call-ended), the operator's
- * /process-queue and /admin/limit, and the gate's half of the <Enqueue>
- * waitUrl (/queue-wait).
+ * /process-queue and /admin/limit, the queue log's export
+ * (/reports/events.json and .csv, reports.h), and the gate's half of the
+ * <Enqueue> waitUrl (/queue-wait).
  *
  * The app owns the routing: it registers these routes on its server, and
- * registers /queue-wait itself (TaskRouter callers get the wait-time
+ * registers /queue-wait and /queue (queue_view.h) itself (TaskRouter callers get the wait-time
  * service's hold answer, everyone else cg_gate_queue_wait). Every request
  * is answered exactly once; the gate must outlive the server's requests.
  */
@@ -18,7 +19,7 @@ struct cg_gate;
 struct cg_http_req;
 struct cg_httpd;
 
-/* Registers every route above but /queue-wait. 0, or -1 when the server
+/* Registers every route above but /queue-wait and /queue. 0, or -1 when the server
  * refuses one. */
 int cg_gate_endpoints_register(struct cg_httpd *httpd, struct cg_gate *g);
 

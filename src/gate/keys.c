@@ -15,4 +15,5 @@ void cg_keys_init(struct cg_keys *k, const char *gate_name)
     make(k, "waiting", k->waiting);
     make(k, "active", k->active);
     make(k, "limit", k->limit);
+    make(k, "log", k->log);
 }

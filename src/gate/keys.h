@@ -36,6 +36,7 @@ struct cg_keys {
     char waiting[CG_KEY_MAX]; /* KEYS[1] of every script (routing), /health */
     char active[CG_KEY_MAX];  /* /health */
     char limit[CG_KEY_MAX];   /* /admin/limit, /health */
+    char log[CG_KEY_MAX];     /* /reports/events */
 };
 
 /* gate_name is validated by config (1-64 safe characters). */

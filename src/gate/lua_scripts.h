@@ -16,6 +16,7 @@ extern const char cg_lua_enter[];
 extern const char cg_lua_extend[];
 extern const char cg_lua_members[];
 extern const char cg_lua_position[];
+extern const char cg_lua_queue[];
 extern const char cg_lua_requeue[];
 extern const char cg_lua_snapshot[];
 extern const char cg_lua_sweep[];

@@ -156,6 +156,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_SNAPSHOT, "snapshot", cg_lua_snapshot},
         {S_MEMBERS, "members", cg_lua_members},
         {S_CLAIM, "claim", cg_lua_claim},
+        {S_QUEUE, "queue", cg_lua_queue},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -314,6 +315,16 @@ int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg)
     struct args a;
     args_init(&a, s);
     return run(s, S_MEMBERS, &a, 0, cb, arg);
+}
+
+int gate_store_queue(struct gate_store *s, long long limit, long long max_listed, gate_store_cb cb,
+                     void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_int(&a, limit);
+    arg_int(&a, max_listed);
+    return run(s, S_QUEUE, &a, 0, cb, arg);
 }
 
 int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_ms,

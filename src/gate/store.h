@@ -79,6 +79,7 @@ enum gate_script {
     S_SNAPSHOT,
     S_MEMBERS,
     S_CLAIM,
+    S_QUEUE,
     S_COUNT
 };
 
@@ -189,6 +190,13 @@ int gate_store_snapshot(struct gate_store *s, long long limit, gate_store_cb cb,
 
 /* members.lua: every waiting sid with its enqueue time (pairs). */
 int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg);
+
+/* queue.lua: the operator's view (GET /queue) in one read: the figures,
+ * then up to max_listed slots (seven elements each) and up to max_listed
+ * waiting callers in order (four each); the script's header has the
+ * layout. Numbers come back as their last four digits only. */
+int gate_store_queue(struct gate_store *s, long long limit, long long max_listed, gate_store_cb cb,
+                     void *arg);
 
 /* claim.lua: takes or renews this gate's claim on its Twilio queue for
  * ttl_ms. The one script whose KEYS[1] is not the waiting key: the claim

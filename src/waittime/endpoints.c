@@ -226,6 +226,22 @@ static void reply_all(struct cg_waittime *w, struct cg_http_req *req)
     cg_buf_free(&b);
 }
 
+int cg_waittime_queues_json(struct cg_waittime *w, struct cg_buf *out)
+{
+    if (w == NULL || !w->serving)
+        return 1;
+    const struct wt_snap *s = w->snap;
+    uint64_t now = cg_wall_ms();
+    int rc = cg_buf_appendc(out, '[');
+    for (size_t i = 0; s != NULL && i < s->n && rc == 0; i++) {
+        if (i)
+            rc = cg_buf_appendc(out, ',');
+        if (rc == 0)
+            rc = cg_wt_record_json(&s->recs[i], now, is_stale(w, &s->recs[i], now), out);
+    }
+    return rc == 0 ? cg_buf_appendc(out, ']') : -1;
+}
+
 static void handle_wait_times(struct cg_http_req *req, void *arg)
 {
     struct cg_waittime *w = arg;

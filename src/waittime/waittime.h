@@ -90,6 +90,13 @@ void cg_waittime_free(struct cg_waittime *w);
  * estimate in seconds. */
 char *cg_waittime_hold_twiml(struct cg_waittime *w, const char *queue_sid, double *estimate_out);
 
+/* Appends every TaskQueue's record (the objects of /wait-times' "queues")
+ * to out as one JSON array, from the in-memory snapshot: an empty array
+ * while nothing is known yet. Returns 1 and appends nothing when the
+ * service does not run (no workspace configured, or w is NULL), -1 when
+ * out refused the text, else 0. */
+int cg_waittime_queues_json(struct cg_waittime *w, struct cg_buf *out);
+
 /* ---- pure parts, exposed for tests ---- */
 
 /* One TaskQueue's figures. */

@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/config.h"
+#include "fake_taskrouter.h"
 #include "fakeapi.h"
 #include "base/form.h"
 #include "demo/proc.h"
@@ -2218,6 +2220,293 @@ static void test_failed_admission_refills(void **state)
     stop_gate(f, 0);
 }
 
+/* ---- the operator's view ---- */
+
+#define VIEW_TOKEN "view-token-0123456789"
+
+/* GET path on instance 0 with an Authorization header (NULL: none). */
+static void get_as(struct fixture *f, const char *path, const char *auth, struct cgt_resp *r)
+{
+    char url[512], ah[128];
+    url_of(f, 0, path, url, sizeof url);
+    snprintf(ah, sizeof ah, "Authorization: %s", auth ? auth : "");
+    const char *h[] = {auth ? ah : NULL, NULL};
+    cgt_http("GET", url, h, NULL, 0, r);
+}
+
+static long get_status(struct fixture *f, const char *path, const char *auth)
+{
+    struct cgt_resp r;
+    get_as(f, path, auth, &r);
+    long st = r.status;
+    cgt_resp_free(&r);
+    return st;
+}
+
+/* A caller from the given number who must wait. */
+static void enqueue_from(struct fixture *f, const char *sid, const char *from)
+{
+    const char *kv[] = {
+        "CallSid",      sid,          "AccountSid", ACCOUNT_SID, "From",    from, "To",
+        "+15550002222", "CallStatus", "ringing",    "Direction", "inbound", NULL};
+    struct cgt_resp r;
+    twilio_post(f, 0, "/incoming", kv, &r);
+    assert_enqueue(f, 0, &r);
+    cgt_resp_free(&r);
+}
+
+static const char *jstr(const json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    if (v == NULL)
+        fail_msg("%s is not a string", key);
+    return v;
+}
+
+/* With callers connected and waiting, /queue lists them in order with
+ * masked numbers, their waits and the estimate the hold announcement
+ * gives; the event export has their ENTER rows; both need the token. */
+static void test_queue_view(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"MAX_CONCURRENCY=1", "ADMIN_TOKEN=" VIEW_TOKEN, NULL});
+    char a[40], b[40], c[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(c);
+    connect_fast(f, 0, a);
+    enqueue_from(f, b, "+15551231111");
+    enqueue_from(f, c, "+15551232222");
+
+    assert_int_equal(get_status(f, "/queue", NULL), 401);
+    assert_int_equal(get_status(f, "/queue", "Bearer wrong"), 401);
+    assert_int_equal(get_status(f, "/queue?token=wrong", NULL), 401);
+    assert_int_equal(get_status(f, "/queue?token=" VIEW_TOKEN, NULL), 200);
+
+    /* The estimate the hold announcement gives B. */
+    struct cgt_resp r;
+    queue_wait(f, 0, b, &r);
+    assert_int_equal(r.status, 200);
+    char *ewt = cgt_resp_header(&r, "X-Callgate-Estimated-Wait");
+    assert_non_null(ewt);
+    long long announced = atoll(ewt);
+    free(ewt);
+    cgt_resp_free(&r);
+
+    get_as(f, "/queue", "Bearer " VIEW_TOKEN, &r);
+    must(f, r.status == 200, "/queue answered %ld: %s", r.status, r.body ? r.body : "");
+    assert_content_type(&r, "application/json");
+    /* No caller's whole number anywhere in the answer. */
+    assert_lacks(r.body, "5551231111");
+    assert_lacks(r.body, "5551232222");
+    assert_lacks(r.body, "5557770000");
+    json_t *j = resp_json(&r);
+    assert_int_equal(json_num(j, "limit"), 1);
+    assert_int_equal(json_num(j, "activeCount"), 1);
+    assert_int_equal(json_num(j, "waitingCount"), 2);
+    assert_true(json_num(j, "oldestWaitSeconds") >= 0);
+    assert_true(json_is_null(json_object_get(j, "taskQueues"))); /* no wait-time service */
+
+    json_t *act = json_object_get(j, "active");
+    assert_int_equal(json_array_size(act), 1);
+    json_t *s0 = json_array_get(act, 0);
+    assert_string_equal(jstr(s0, "callSid"), a);
+    assert_string_equal(jstr(s0, "kind"), "call");
+    assert_string_equal(jstr(s0, "state"), "connected");
+    assert_string_equal(jstr(s0, "number"), "***0000");
+    char *va = vapi_id_of(f, a);
+    assert_string_equal(jstr(s0, "vapiCallId"), va);
+    free(va);
+    assert_true(cg_iso8601_parse(jstr(s0, "connectedAt")) > 0);
+    assert_true(json_num(s0, "connectedSeconds") >= 0);
+
+    json_t *wl = json_object_get(j, "waiting");
+    assert_int_equal(json_array_size(wl), 2);
+    json_t *w0 = json_array_get(wl, 0), *w1 = json_array_get(wl, 1);
+    assert_int_equal(json_num(w0, "position"), 1);
+    assert_string_equal(jstr(w0, "callSid"), b);
+    assert_string_equal(jstr(w0, "number"), "***1111");
+    assert_true(json_num(w0, "waitedSeconds") >= 0);
+    assert_int_equal(json_num(w0, "estimatedWaitSeconds"), announced);
+    assert_true(json_is_false(json_object_get(w0, "requeued")));
+    assert_int_equal(json_num(w1, "position"), 2);
+    assert_string_equal(jstr(w1, "callSid"), c);
+    assert_string_equal(jstr(w1, "number"), "***2222");
+    assert_true(json_num(w1, "estimatedWaitSeconds") > json_num(w0, "estimatedWaitSeconds"));
+    json_decref(j);
+    cgt_resp_free(&r);
+
+    /* The queue log: the callers' ENTER rows, in CSV (RFC 4180) and JSON. */
+    assert_int_equal(get_status(f, "/reports/events.csv", NULL), 401);
+    assert_int_equal(get_status(f, "/reports/events.json", "Bearer wrong"), 401);
+    get_as(f, "/reports/events.csv?token=" VIEW_TOKEN, NULL, &r);
+    must(f, r.status == 200, "events.csv answered %ld: %s", r.status, r.body ? r.body : "");
+    assert_content_type(&r, "text/csv");
+    assert_true(strncmp(r.body, "time,event,callSid,position,waitSeconds,reason\r\n", 48) == 0);
+    char want[128];
+    snprintf(want, sizeof want, "Z,ENTER,%s,1,,\r\n", a);
+    assert_contains(r.body, want);
+    snprintf(want, sizeof want, "Z,ENTER,%s,1,,\r\n", b);
+    assert_contains(r.body, want);
+    snprintf(want, sizeof want, "Z,ENTER,%s,2,,\r\n", c);
+    assert_contains(r.body, want);
+    snprintf(want, sizeof want, "Z,CONNECT,%s,,", a);
+    assert_contains(r.body, want);
+    assert_lacks(r.body, "5551231111");
+    assert_lacks(r.body, "+1555");
+    char *tr = cgt_resp_header(&r, "X-Callgate-Truncated");
+    assert_non_null(tr);
+    assert_string_equal(tr, "false");
+    free(tr);
+    cgt_resp_free(&r);
+
+    get_as(f, "/reports/events.json", "Bearer " VIEW_TOKEN, &r);
+    must(f, r.status == 200, "events.json answered %ld: %s", r.status, r.body ? r.body : "");
+    assert_lacks(r.body, "5551232222");
+    j = resp_json(&r);
+    json_t *ev = json_object_get(j, "events");
+    int entered_c = 0;
+    for (size_t k = 0; k < json_array_size(ev); k++) {
+        json_t *e = json_array_get(ev, k);
+        assert_true(cg_iso8601_parse(jstr(e, "time")) > 0);
+        if (strcmp(jstr(e, "event"), "ENTER") == 0 && strcmp(jstr(e, "callSid"), c) == 0) {
+            entered_c++;
+            assert_int_equal(json_num(e, "position"), 2);
+            assert_true(json_is_null(json_object_get(e, "waitSeconds")));
+        }
+    }
+    assert_int_equal(entered_c, 1);
+    assert_int_equal(json_num(j, "count"), (long long)json_array_size(ev));
+    assert_true(json_is_false(json_object_get(j, "truncated")));
+    json_decref(j);
+    cgt_resp_free(&r);
+
+    /* A range with nothing in it: the header line alone. */
+    get_as(f, "/reports/events.csv?from=2001-01-01T00:00:00Z&to=2001-01-01T01:00:00Z",
+           "Bearer " VIEW_TOKEN, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "time,event,callSid,position,waitSeconds,reason\r\n");
+    cgt_resp_free(&r);
+    /* Malformed and reversed ranges. */
+    const char *bad[] = {"/reports/events.csv?from=yesterday",
+                         "/reports/events.json?to=2026-13-01T00:00:00Z",
+                         "/reports/events.json?from=2026-01-01",
+                         "/reports/events.csv?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        must(f, get_status(f, bad[k], "Bearer " VIEW_TOKEN) == 400, "%s was not refused", bad[k]);
+    stop_gate(f, 0);
+}
+
+/* Behind a reverse proxy (PUBLIC_URL is not loopback) without a token, the
+ * operator's view is off, as the admin API is. */
+static void test_queue_view_needs_token_behind_proxy(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"PUBLIC_URL=https://gate.example.com", NULL});
+    assert_int_equal(get_status(f, "/queue", NULL), 403);
+    assert_int_equal(get_status(f, "/reports/events.csv", NULL), 403);
+    assert_int_equal(get_status(f, "/reports/events.json?token=x", NULL), 403);
+    stop_gate(f, 0);
+}
+
+/* A range longer than one answer holds: 10,000 rows, cut between two
+ * milliseconds (the entries sharing the last row's millisecond come
+ * along), then the next request from where the answer says; CSV quoting
+ * and formula cells. The log is written straight into Redis. */
+static void test_events_export_pages(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, NULL);
+    static const char script[] =
+        "local base = tonumber(ARGV[1]) "
+        "for i = 1, 10050 do "
+        "  local ms, seq = base + i, 0 "
+        "  if i == 10001 then ms, seq = base + 10000, 1 end "
+        "  redis.call('XADD', KEYS[1], ms .. '-' .. seq, 'ev', 'ENTER', 'sid', 'CA' .. i, "
+        "             't', ms, 'pos', i, 'from', '+15554443333') "
+        "end "
+        "redis.call('XADD', KEYS[1], (base + 10051) .. '-0', 'ev', 'ABANDON', 'sid', 'CAq', "
+        "           'pos', 1, 'wait', 1500, 'reason', 'a,\"b\"') "
+        "redis.call('XADD', KEYS[1], (base + 10052) .. '-0', 'ev', 'RELEASE', 'sid', '', "
+        "           'reason', '=HYPERLINK()') "
+        "return 1";
+    /* base: 2001-09-09T01:46:40.000Z */
+    free(cgt_redis_cmd(&f->rs, "EVAL %s 1 %s %s", script, P "log", "1000000000000"));
+
+    struct cgt_resp r;
+    get_as(f, "/reports/events.json?from=2001-09-09T01:46:40.001Z&to=2001-09-09T01:50:00Z", NULL,
+           &r);
+    must(f, r.status == 200, "events.json answered %ld", r.status);
+    char *next = cgt_resp_header(&r, "X-Callgate-Next-From");
+    assert_non_null(next);
+    assert_string_equal(next, "2001-09-09T01:46:50.002Z");
+    json_t *j = resp_json(&r);
+    assert_int_equal(json_num(j, "count"), 10001);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 10001);
+    assert_true(json_is_true(json_object_get(j, "truncated")));
+    assert_string_equal(jstr(j, "nextFrom"), next);
+    json_t *last = json_array_get(json_object_get(j, "events"), 10000);
+    assert_string_equal(jstr(last, "callSid"), "CA10001");
+    json_decref(j);
+    assert_lacks(r.body, "4443333");
+    cgt_resp_free(&r);
+
+    char path[256];
+    snprintf(path, sizeof path, "/reports/events.csv?from=%s&to=2001-09-09T01:50:00Z", next);
+    free(next);
+    get_as(f, path, NULL, &r);
+    must(f, r.status == 200, "events.csv answered %ld", r.status);
+    size_t lines = 0;
+    for (const char *p = r.body; (p = strstr(p, "\r\n")) != NULL; p += 2)
+        lines++;
+    assert_int_equal(lines, 1 + 49 + 2);
+    assert_contains(r.body, "2001-09-09T01:46:50.002Z,ENTER,CA10002,10002,,\r\n");
+    assert_contains(r.body, ",ABANDON,CAq,1,1.500,\"a,\"\"b\"\"\"\r\n");
+    assert_contains(r.body, ",RELEASE,,,,\"'=HYPERLINK()\"\r\n");
+    char *tr = cgt_resp_header(&r, "X-Callgate-Truncated");
+    assert_string_equal(tr, "false");
+    free(tr);
+    cgt_resp_free(&r);
+    stop_gate(f, 0);
+}
+
+/* With the wait-time service running, /queue carries its TaskQueues; a
+ * loopback client needs no token while PUBLIC_URL is loopback and none is
+ * configured. */
+static void test_queue_view_task_queues(void **state)
+{
+    struct fixture *f = *state;
+    struct cgt_tr_opts o = {.account_sid = ACCOUNT_SID,
+                            .auth_token = AUTH_TOKEN,
+                            .workspace_sid = "WS00000000000000000000000000000001",
+                            .nqueues = 2};
+    struct cgt_tr *tr = cgt_tr_start(&o);
+    char tq[160];
+    snprintf(tq, sizeof tq, "TASKROUTER_BASE_URL=%s", cgt_tr_url(tr));
+    start_gate(
+        f, 0,
+        (const char *const[]){"TWILIO_WORKSPACE_SID=WS00000000000000000000000000000001", tq, NULL});
+    uint64_t deadline = cgt_now_ms() + LATER;
+    while (get_status(f, "/wait-times", NULL) != 200 && cgt_now_ms() < deadline)
+        cgt_sleep_ms(20);
+    struct cgt_resp r;
+    get_as(f, "/queue", NULL, &r);
+    must(f, r.status == 200, "/queue answered %ld: %s", r.status, r.body ? r.body : "");
+    json_t *j = resp_json(&r);
+    json_t *q = json_object_get(j, "taskQueues");
+    assert_true(json_is_array(q));
+    assert_int_equal(json_array_size(q), 2);
+    char sid[35];
+    cgt_tr_sid(0, sid);
+    assert_string_equal(jstr(json_array_get(q, 0), "sid"), sid);
+    assert_int_equal(json_num(j, "waitingCount"), 0);
+    assert_int_equal(json_array_size(json_object_get(j, "waiting")), 0);
+    json_decref(j);
+    cgt_resp_free(&r);
+    stop_gate(f, 0);
+    cgt_tr_stop(tr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2240,6 +2529,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_behind_proxy_needs_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_view_needs_token_behind_proxy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_export_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_view_task_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reloads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_outage, setup, teardown),

@@ -628,6 +628,76 @@ static void test_snapshot(void **state)
     freeReplyObject(r);
 }
 
+/* queue: ARGV 2 limit 3 max_listed. The operator's view: slots of every
+ * kind, callers in order, numbers as their last four digits only. */
+static void test_queue_view(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    connect_call("CA1", "1", "V1");
+    /* A Vapi call without a caller, and an admission whose owner died. */
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 v:V9 2 u:CA7:1"));
+    enter_waiting("CA2");
+    enter_waiting("CA3");
+    freeReplyObject(RUN(cg_lua_enter, "CA4", "anonymous", "+15559999", "incoming", "5", LIMIT, "0",
+                        "30000", "i1", "0"));
+    freeReplyObject(redisCommand(rc, "HINCRBY " PREFIX "call:CA2 enqueued_at %d", -5000));
+    freeReplyObject(redisCommand(rc, "HSET " PREFIX "call:CA3 attempts 1"));
+
+    redisReply *r = RUN(cg_lua_queue, LIMIT, "10");
+    assert_true(int_at(r, 0) > 0);      /* Redis' clock */
+    assert_int_equal(int_at(r, 1), 3);  /* effective limit */
+    assert_int_equal(int_at(r, 2), 3);  /* slots held */
+    assert_int_equal(int_at(r, 3), 3);  /* callers waiting */
+    assert_true(int_at(r, 4) >= 5000);  /* the oldest wait: CA2's */
+    assert_int_equal(int_at(r, 5), -1); /* no call length observed yet */
+    assert_int_equal(int_at(r, 8), 1);  /* CA1's admission: under a ms counts as 1 */
+    assert_true(int_at(r, 9) >= 5000);  /* the head's wait */
+    assert_int_equal(int_at(r, 10), 3); /* slots listed */
+    assert_int_equal(int_at(r, 11), 3); /* callers listed */
+    assert_int_equal(r->elements, 12 + 3 * 7 + 3 * 4);
+    /* Slots by lease deadline: the orphan, the unknown admission, CA1. */
+    assert_string_equal(str_at(r, 12), "v:V9");
+    assert_string_equal(str_at(r, 13), "orphan");
+    assert_string_equal(str_at(r, 14), "");
+    assert_string_equal(str_at(r, 17), "V9");
+    assert_string_equal(str_at(r, 19), "u:CA7:1");
+    assert_string_equal(str_at(r, 20), "unknown");
+    assert_string_equal(str_at(r, 21), "CA7");
+    assert_int_equal(int_at(r, 23), 0);
+    assert_string_equal(str_at(r, 26), "CA1");
+    assert_string_equal(str_at(r, 27), "call");
+    assert_string_equal(str_at(r, 28), "CA1");
+    assert_string_equal(str_at(r, 29), "0001");
+    assert_true(int_at(r, 30) > 0); /* connected_at */
+    assert_string_equal(str_at(r, 31), "V1");
+    assert_string_equal(str_at(r, 32), "connected");
+    /* Callers in order: sid, last four, enqueued_at, attempts. */
+    assert_string_equal(str_at(r, 33), "CA2");
+    assert_string_equal(str_at(r, 34), "0001");
+    assert_int_equal(int_at(r, 36), 0);
+    assert_string_equal(str_at(r, 37), "CA3");
+    assert_int_equal(int_at(r, 40), 1); /* requeued once */
+    assert_string_equal(str_at(r, 41), "CA4");
+    assert_string_equal(str_at(r, 42), ""); /* not a number: nothing shown */
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            assert_null(strstr(r->element[i]->str, "5550001"));
+    freeReplyObject(r);
+
+    /* Bounded lists; the counts stay the totals. */
+    r = RUN(cg_lua_queue, LIMIT, "2");
+    assert_int_equal(int_at(r, 2), 3);
+    assert_int_equal(int_at(r, 3), 3);
+    assert_int_equal(int_at(r, 10), 2);
+    assert_int_equal(int_at(r, 11), 2);
+    assert_int_equal(r->elements, 12 + 2 * 7 + 2 * 4);
+    freeReplyObject(r);
+    /* A read: nothing changed. */
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 3);
+    assert_state("CA2", "waiting");
+}
+
 /* Random operations from many simulated instances, checking after each step
  * that the limit holds and that every caller is in exactly one place. */
 static void test_random_invariants(void **state)
@@ -751,6 +821,7 @@ int main(void)
         cmocka_unit_test_setup(test_sweep_claims_expired, flush),
         cmocka_unit_test_setup(test_expire_admission_requeues_and_holds, flush),
         cmocka_unit_test_setup(test_snapshot, flush),
+        cmocka_unit_test_setup(test_queue_view, flush),
         cmocka_unit_test_setup(test_random_invariants, flush),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
