@@ -44,8 +44,7 @@ struct cg_waittime *wt_op_done(struct wt_op *op)
 void wt_ops_orphan(struct cg_waittime *w)
 {
     struct cg_list *it, *tmp;
-    cg_list_foreach_safe(it, tmp, &w->ops)
-    {
+    cg_list_foreach_safe (it, tmp, &w->ops) {
         struct wt_op *op = cg_list_entry(it, struct wt_op, link);
         op->w = NULL;
         cg_list_remove(&op->link);
