@@ -461,3 +461,17 @@ size_t cgt_form_count(const struct cg_form *f, const char *key)
         n += strcmp(f->pairs[i].key, key) == 0;
     return n;
 }
+
+char *cgt_stream_text(FILE *f)
+{
+    fflush(f);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    rewind(f);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fseek(f, 0, SEEK_END);
+    return s;
+}

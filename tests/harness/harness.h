@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <cmocka.h>
@@ -98,6 +99,10 @@ void cgt_spawn_callgate(struct cgt_proc *p, const char *const *const *lists);
  * every value). */
 struct cg_form;
 size_t cgt_form_count(const struct cg_form *f, const char *key);
+
+/* Everything written so far to a stream the test captures (a log set with
+ * cg_log_set_stream), malloc'd; the stream is left at its end. */
+char *cgt_stream_text(FILE *f);
 
 /* Sleeps ms milliseconds (nanosleep). */
 void cgt_sleep_ms(int ms);

@@ -226,3 +226,17 @@ char *cgt_node_cmd(const struct cgt_redis_node *n, const char *fmt, ...)
     va_end(ap);
     return s;
 }
+
+int cgt_node_wait(const struct cgt_redis_node *n, const char *cmd, const char *want, int timeout_ms)
+{
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    while (cgt_now_ms() < deadline) {
+        char *out = cgt_node_cmd(n, cmd);
+        int found = strstr(out, want) != NULL;
+        free(out);
+        if (found)
+            return 0;
+        cgt_sleep_ms(100);
+    }
+    return -1;
+}

@@ -49,5 +49,9 @@ void cgt_sentinel_failover(const struct cgt_redis_node *sentinel, const char *na
 void cgt_redis_node_stop(struct cgt_redis_node *n);
 /* A command to a plain (non-TLS) node, as cgt_redis_cmd() answers. */
 char *cgt_node_cmd(const struct cgt_redis_node *n, const char *fmt, ...);
+/* Polls the command every 100 ms until its answer contains want; 0, or -1
+ * after timeout_ms. */
+int cgt_node_wait(const struct cgt_redis_node *n, const char *cmd, const char *want,
+                  int timeout_ms);
 
 #endif

@@ -33,21 +33,6 @@ struct fixture {
     char base[64];
 };
 
-static int wait_for(const struct cgt_redis_node *n, const char *cmd, const char *want,
-                    int timeout_ms)
-{
-    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
-    while (cgt_now_ms() < deadline) {
-        char *out = cgt_node_cmd(n, cmd);
-        int found = strstr(out, want) != NULL;
-        free(out);
-        if (found)
-            return 0;
-        cgt_sleep_ms(100);
-    }
-    return -1;
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
@@ -57,10 +42,10 @@ static int setup(void **state)
     snprintf(mport, sizeof mport, "%d", f->master.port);
     const char *rep[] = {"--replicaof", "127.0.0.1", mport, NULL};
     cgt_redis_node_start(&f->replica, NULL, 0, rep);
-    if (wait_for(&f->replica, "INFO replication", "master_link_status:up", 10000) != 0)
+    if (cgt_node_wait(&f->replica, "INFO replication", "master_link_status:up", 10000) != 0)
         fail_msg("the replica did not sync");
     cgt_sentinel_start(&f->sentinel, "cgmaster", f->master.port, NULL);
-    if (wait_for(&f->sentinel, "SENTINEL REPLICAS cgmaster", "127.0.0.1", 15000) != 0)
+    if (cgt_node_wait(&f->sentinel, "SENTINEL REPLICAS cgmaster", "127.0.0.1", 15000) != 0)
         fail_msg("the sentinel did not discover the replica");
     struct cgt_fake_opts o = {
         .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
@@ -174,7 +159,7 @@ static void test_failover_keeps_callers(void **state)
     free(out);
 
     cgt_sentinel_failover(&f->sentinel, "cgmaster");
-    if (wait_for(&f->replica, "ROLE", "master", 15000) != 0)
+    if (cgt_node_wait(&f->replica, "ROLE", "master", 15000) != 0)
         fail_msg("the replica was not promoted");
     uint64_t t0 = cgt_now_ms();
 

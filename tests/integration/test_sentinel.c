@@ -31,35 +31,6 @@ struct fx {
     char last_err[256];
 };
 
-static char *log_text(struct fx *f)
-{
-    fflush(f->log);
-    long n = ftell(f->log);
-    assert_true(n >= 0);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    rewind(f->log);
-    size_t got = fread(s, 1, (size_t)n, f->log);
-    s[got] = '\0';
-    fseek(f->log, 0, SEEK_END);
-    return s;
-}
-
-static int wait_for(const struct cgt_redis_node *n, const char *cmd, const char *want,
-                    int timeout_ms)
-{
-    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
-    while (cgt_now_ms() < deadline) {
-        char *out = cgt_node_cmd(n, cmd);
-        int found = strstr(out, want) != NULL;
-        free(out);
-        if (found)
-            return 0;
-        cgt_sleep_ms(100);
-    }
-    return -1;
-}
-
 static void start_nodes(struct fx *f, const char *sentinel_password, int wait_replica)
 {
     cgt_redis_node_start(&f->master, NULL, 0, NULL);
@@ -67,12 +38,12 @@ static void start_nodes(struct fx *f, const char *sentinel_password, int wait_re
     snprintf(mport, sizeof mport, "%d", f->master.port);
     const char *rep[] = {"--replicaof", "127.0.0.1", mport, NULL};
     cgt_redis_node_start(&f->replica, NULL, 0, rep);
-    if (wait_for(&f->replica, "INFO replication", "master_link_status:up", 10000) != 0)
+    if (cgt_node_wait(&f->replica, "INFO replication", "master_link_status:up", 10000) != 0)
         fail_msg("the replica did not sync");
     cgt_sentinel_start(&f->sentinel, "cgmaster", f->master.port, sentinel_password);
     /* The sentinel must know the replica before it can fail over to it. */
     if (wait_replica &&
-        wait_for(&f->sentinel, "SENTINEL REPLICAS cgmaster", "127.0.0.1", 15000) != 0)
+        cgt_node_wait(&f->sentinel, "SENTINEL REPLICAS cgmaster", "127.0.0.1", 15000) != 0)
         fail_msg("the sentinel did not discover the replica");
 }
 
@@ -95,7 +66,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     const char *show = getenv("CGT_SHOW_LOG");
     if (show && strcmp(show, "1") == 0) {
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         fputs(log, stderr);
         free(log);
     }
@@ -165,7 +136,7 @@ static void test_failover_during_traffic(void **state)
     start_nodes(f, NULL, 1);
     open_sentinel(f, "cgmaster", NULL);
     if (cgt_run_until(f->base, &f->ready, 5000) != 0) {
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         fail_msg("never READY through the sentinel; log:\n%s", log);
     }
 
@@ -182,7 +153,7 @@ static void test_failover_during_traffic(void **state)
     char *out;
     uint64_t t0 = cgt_now_ms();
     /* The old replica becomes the master. */
-    if (wait_for(&f->replica, "ROLE", "master", 15000) != 0)
+    if (cgt_node_wait(&f->replica, "ROLE", "master", 15000) != 0)
         fail_msg("the replica was not promoted");
     /* Writes go to the new master within seconds: the connection was
      * dropped by the demotion (or a write hit -READONLY), the sentinel was
@@ -194,7 +165,7 @@ static void test_failover_during_traffic(void **state)
     while (cgt_now_ms() - t0 < 15000) {
         cgt_run_for(f->base, 50);
         if (!switched) {
-            char *log = log_text(f);
+            char *log = cgt_stream_text(f->log);
             switched = strstr(log, want) != NULL;
             free(log);
             ok_at_switch = f->ok;
@@ -205,7 +176,7 @@ static void test_failover_during_traffic(void **state)
     event_del(f->tick);
     uint64_t took = cgt_now_ms() - t0;
     if (!switched || f->ok < ok_at_switch + 20) {
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         fail_msg("writes did not resume on the new master (ok=%lld failed=%lld last=%s); "
                  "log:\n%s",
                  f->ok, f->failed, f->last_err, log);
@@ -216,7 +187,7 @@ static void test_failover_during_traffic(void **state)
 
     /* Followed through the +switch-master subscription, not only when the
      * old master dropped its clients. */
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "redis sentinel announced a new master"));
     free(log);
 
@@ -242,7 +213,7 @@ static void test_unknown_master_never_connects(void **state)
     open_sentinel(f, "nosuchmaster", NULL);
     cgt_run_for(f->base, 1500);
     assert_int_equal(f->ready, 0);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     if (strstr(log, "master name unknown to this sentinel") == NULL)
         fail_msg("expected the sentinel's answer in the log:\n%s", log);
     free(log);
@@ -255,7 +226,7 @@ static void test_sentinel_password(void **state)
     open_sentinel(f, "cgmaster", "wrong-pw");
     cgt_run_for(f->base, 1000);
     assert_int_equal(f->ready, 0);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     if (strstr(log, "AUTH") == NULL)
         fail_msg("expected an AUTH failure in the log:\n%s", log);
     free(log);
@@ -263,7 +234,7 @@ static void test_sentinel_password(void **state)
     f->r = NULL;
     open_sentinel(f, "cgmaster", "s3ntinel-pw");
     if (cgt_run_until(f->base, &f->ready, 5000) != 0) {
-        log = log_text(f);
+        log = cgt_stream_text(f->log);
         fail_msg("never READY with the sentinel password; log:\n%s", log);
     }
 }
@@ -282,13 +253,13 @@ static void test_frozen_sentinel_noticed(void **state)
     int noticed = 0;
     while (!noticed && cgt_now_ms() - t0 < 10000) {
         cgt_run_for(f->base, 100);
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         noticed = strstr(log, "no answer to PING") != NULL;
         free(log);
     }
     kill(f->sentinel.proc.pid, SIGCONT);
     if (!noticed) {
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         fail_msg("a frozen sentinel went unnoticed; log:\n%s", log);
     }
     /* The data connection is not affected. */
@@ -348,7 +319,7 @@ static void test_tls_sentinel(void **state)
         fail_msg("cg_redis_new: %s", err);
     cg_redis_set_state_cb(f->r, on_state, f);
     if (cgt_run_until(f->base, &f->ready, 5000) != 0) {
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         fail_msg("never READY through a TLS sentinel; log:\n%s", log);
     }
     f->ok = 0;
@@ -361,7 +332,7 @@ static void test_tls_sentinel(void **state)
     assert_non_null(strstr(out, "yes"));
     free(out);
     /* The subscription to +switch-master is up over TLS as well. */
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_null(strstr(log, "subscription lost"));
     free(log);
     cg_redis_free(f->r);

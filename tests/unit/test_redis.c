@@ -57,8 +57,6 @@ static int setup(void **state)
     return 0;
 }
 
-static char *log_text(struct fx *f);
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
@@ -66,7 +64,7 @@ static int teardown(void **state)
     /* CGT_SHOW_LOG=1 prints what the module logged during the test. */
     const char *show = getenv("CGT_SHOW_LOG");
     if (show && strcmp(show, "1") == 0) {
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         fputs(log, stderr);
         free(log);
     }
@@ -78,20 +76,6 @@ static int teardown(void **state)
     fclose(f->log);
     free(f);
     return 0;
-}
-
-static char *log_text(struct fx *f)
-{
-    fflush(f->log);
-    long n = ftell(f->log);
-    assert_true(n >= 0);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    rewind(f->log);
-    size_t got = fread(s, 1, (size_t)n, f->log);
-    s[got] = '\0';
-    fseek(f->log, 0, SEEK_END);
-    return s;
 }
 
 static void on_ready_reply(const redisReply *reply, const char *err, void *arg)
@@ -427,7 +411,7 @@ static void test_auth_password(void **state)
     cgt_run_for(f->base, 300);
     assert_int_equal(count_state(f, CG_REDIS_READY), 0);
 
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "redis handshake failed"));
     assert_non_null(strstr(log, "WRONGPASS"));
     assert_non_null(strstr(log, "NOAUTH"));
@@ -520,7 +504,7 @@ static void test_scripts_and_noscript_fallback(void **state)
         assert_string_equal(many[i].str, "key:val");
     }
     assert_int_equal(cg_redis_pending(r), 0);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "redis script load failed"));
     /* Logged once per script and connection, not once per eval. */
     int fallbacks = 0;
@@ -568,7 +552,7 @@ static void test_kill_and_restart(void **state)
     eval_sync(f, &x, id, 0, 0, NULL, NULL);
     assert_int_equal(x.kind, K_OK);
     assert_int_equal(x.integer, 1);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "redis disconnected"));
     assert_null(strstr(log, "redis script missing"));
     free(log);
@@ -612,7 +596,7 @@ static void test_command_timeout_and_recovery(void **state)
     struct res x;
     cmd_sync(f, &x, "GET %s", "a", NULL);
     assert_int_equal(x.kind, K_OK);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "redis command timed out"));
     assert_non_null(strstr(log, "redis connect timed out"));
     free(log);
@@ -953,7 +937,7 @@ static void test_ipv6_literal(void **state)
     open_redis(f, url, 500, 500, 50, 200);
     if (cgt_run_until(f->base, &f->seen_disconnected, 3000) != 0)
         fail_msg("no connect failure for [::1]");
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "\"host\":\"::1\""));
     assert_null(strstr(log, "cannot resolve"));
     free(log);
@@ -997,7 +981,7 @@ static void test_readonly_reconnects(void **state)
     f->seen_ready = 0;
     if (cgt_run_until(f->base, &f->seen_ready, 3000) != 0)
         fail_msg("no reconnect after -READONLY");
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "read-only"));
     free(log);
     cg_redis_free(f->r);
@@ -1091,7 +1075,7 @@ static void test_moved_follows_slot_owner(void **state)
     out = cgt_node_cmd(&b, "GET {cgtest}k");
     assert_string_equal(out, "on-b");
     free(out);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "redis slot moved"));
     free(log);
 

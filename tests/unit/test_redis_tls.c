@@ -92,20 +92,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static char *log_text(struct fx *f)
-{
-    fflush(f->log);
-    long n = ftell(f->log);
-    assert_true(n >= 0);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    rewind(f->log);
-    size_t got = fread(s, 1, (size_t)n, f->log);
-    s[got] = '\0';
-    fseek(f->log, 0, SEEK_END);
-    return s;
-}
-
 static void on_state(enum cg_redis_state s, void *arg)
 {
     struct fx *f = arg;
@@ -152,7 +138,7 @@ static void on_reply(const redisReply *reply, const char *err, void *arg)
 static void expect_ready(struct fx *f)
 {
     if (cgt_run_until(f->base, &f->ready, 3000) != 0) {
-        char *log = log_text(f);
+        char *log = cgt_stream_text(f->log);
         fail_msg("never READY over TLS; log:\n%s", log);
     }
     f->done = 0;
@@ -172,7 +158,7 @@ static void expect_refused(struct fx *f, const char *why)
     cgt_run_for(f->base, 1500);
     assert_int_equal(f->ready, 0);
     assert_int_equal(cg_redis_state(f->r) == CG_REDIS_READY, 0);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     if (strstr(log, why) == NULL)
         fail_msg("expected \"%s\" in the log:\n%s", why, log);
     free(log);
@@ -183,7 +169,7 @@ static void test_right_ca(void **state)
     struct fx *f = *state;
     open_tls(f, "127.0.0.1", path("ca.pem"), NULL, NULL, NULL, 0);
     expect_ready(f);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_null(strstr(log, "verification is off"));
     free(log);
 }
@@ -246,7 +232,7 @@ static void test_insecure_warns(void **state)
     struct fx *f = *state;
     open_tls(f, "127.0.0.1", path("other-ca.pem"), NULL, NULL, "wrong.example.com", 1);
     expect_ready(f);
-    char *log = log_text(f);
+    char *log = cgt_stream_text(f->log);
     assert_non_null(strstr(log, "verification is off"));
     free(log);
 }
