@@ -2,6 +2,8 @@
 
 #include "harness.h"
 
+#include <jansson.h>
+
 #include "base/form.h"
 
 #include <ctype.h>
@@ -474,4 +476,62 @@ char *cgt_stream_text(FILE *f)
     s[got] = '\0';
     fseek(f, 0, SEEK_END);
     return s;
+}
+
+static size_t key_pos(const json_t *o, const char *key)
+{
+    size_t i = 0;
+    for (void *it = json_object_iter((json_t *)o); it;
+         it = json_object_iter_next((json_t *)o, it), i++)
+        if (strcmp(json_object_iter_key(it), key) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+void cgt_assert_like_spec(const char *where, const json_t *ex, const json_t *got,
+                          const char *real_key)
+{
+    if (json_is_null(ex))
+        return;
+    if (json_is_object(ex)) {
+        if (!json_is_object(got))
+            fail_msg("%s: expected an object", where);
+        const char *key;
+        json_t *v;
+        size_t last = 0;
+        json_object_foreach ((json_t *)ex, key, v) {
+            json_t *g = json_object_get(got, key);
+            if (!g)
+                fail_msg("%s lacks %s (spec example)", where, key);
+            size_t pos = key_pos(got, key);
+            if (pos < last)
+                fail_msg("%s: %s out of the spec example's order", where, key);
+            last = pos;
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%s.%s", where, key);
+            if (real_key != NULL && strcmp(key, real_key) == 0) {
+                if (!json_is_real(g))
+                    fail_msg("%s must be a JSON real", sub);
+                continue;
+            }
+            cgt_assert_like_spec(sub, v, g, real_key);
+        }
+        return;
+    }
+    if (json_is_array(ex)) {
+        if (!json_is_array(got))
+            fail_msg("%s: expected an array", where);
+        if (json_array_size(ex) && json_array_size(got)) {
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%s[0]", where);
+            cgt_assert_like_spec(sub, json_array_get(ex, 0), json_array_get(got, 0), real_key);
+        }
+        return;
+    }
+    int ok = (json_is_string(ex) && (json_is_string(got) || json_is_null(got))) ||
+             (json_is_integer(ex) && json_is_integer(got)) ||
+             (json_is_real(ex) && json_is_real(got)) ||
+             (json_is_boolean(ex) && json_is_boolean(got));
+    if (!ok)
+        fail_msg("%s: type differs from the spec example", where);
 }

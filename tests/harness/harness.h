@@ -100,6 +100,16 @@ void cgt_spawn_callgate(struct cgt_proc *p, const char *const *const *lists);
 struct cg_form;
 size_t cgt_form_count(const struct cg_form *f, const char *key);
 
+/* Fails the test unless got has the shape of the spec's example ex: every
+ * member of the example, of the same JSON type (a string may be null; an
+ * example null matches anything), in the same relative order; arrays are
+ * compared through their first elements. A member named real_key (or
+ * none: NULL) must be a JSON real whatever the example shows (TaskRouter's
+ * documented quirk). where names the value in messages. */
+typedef struct json_t json_t;
+void cgt_assert_like_spec(const char *where, const json_t *ex, const json_t *got,
+                          const char *real_key);
+
 /* Everything written so far to a stream the test captures (a log set with
  * cg_log_set_stream), malloc'd; the stream is left at its end. */
 char *cgt_stream_text(FILE *f);
