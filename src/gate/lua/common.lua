@@ -82,6 +82,22 @@ local function finish_call(ck)
   redis.call('EXPIRE', ck, CALL_TTL)
 end
 
+-- A waiting caller leaves the queue for good, as 'abandoned' (hung up) or
+-- 'overflowed' (told to call again): out of the waiting set, the record
+-- closed, the queue log and the stats told. Returns the wait in ms and the
+-- position the caller had.
+local function leave_queue(sid, ck, state, reason)
+  local rank = redis.call('ZRANK', K_WAITING, sid) or 0
+  local enq = tonumber(redis.call('HGET', ck, 'enqueued_at')) or NOW
+  redis.call('ZREM', K_WAITING, sid)
+  redis.call('HSET', ck, 'state', state, 'ended_at', NOW, 'ended_reason', reason)
+  finish_call(ck)
+  local event = state == 'abandoned' and 'ABANDON' or 'OVERFLOW'
+  log(event, sid, 'pos', rank + 1, 'wait', NOW - enq, 'reason', reason)
+  stat(state)
+  return NOW - enq, rank + 1
+end
+
 -- Moves up to max callers from the head of the queue into the active set,
 -- each with an admission lease. Returns a flat list sid, from, attempt per
 -- admitted caller. The caller of this function has checked nothing: room,

@@ -107,14 +107,8 @@ elseif kind == 'twilio' then
   local state = redis.call('HGET', ck, 'state')
   vsid = sid
   if state == 'waiting' then
-    local rank = redis.call('ZRANK', K_WAITING, sid) or 0
-    local enq = tonumber(redis.call('HGET', ck, 'enqueued_at')) or NOW
-    redis.call('ZREM', K_WAITING, sid)
-    redis.call('HSET', ck, 'state', 'abandoned', 'ended_at', NOW, 'ended_reason', reason)
-    finish_call(ck)
-    log('ABANDON', sid, 'pos', rank + 1, 'wait', NOW - enq, 'reason', reason)
-    stat('abandoned')
-    verdict, detail = 'abandoned', (NOW - enq) .. ':' .. (rank + 1)
+    local waited, pos = leave_queue(sid, ck, 'abandoned', reason)
+    verdict, detail = 'abandoned', waited .. ':' .. pos
   elseif state == 'admitting' then
     -- The admission in flight settles it: orphan or abandon.
     redis.call('HSET', ck, 'state', 'gone')
@@ -181,14 +175,8 @@ elseif kind == 'overflow' then
   local state = redis.call('HGET', ck, 'state')
   vsid = id
   if state == 'waiting' then
-    local rank = redis.call('ZRANK', K_WAITING, id) or 0
-    local enq = tonumber(redis.call('HGET', ck, 'enqueued_at')) or NOW
-    redis.call('ZREM', K_WAITING, id)
-    redis.call('HSET', ck, 'state', 'overflowed', 'ended_at', NOW, 'ended_reason', reason)
-    finish_call(ck)
-    log('OVERFLOW', id, 'pos', rank + 1, 'wait', NOW - enq, 'reason', reason)
-    stat('overflowed')
-    verdict, detail = 'overflowed', (NOW - enq) .. ':' .. (rank + 1)
+    local waited, pos = leave_queue(id, ck, 'overflowed', reason)
+    verdict, detail = 'overflowed', waited .. ':' .. pos
   elseif state == 'overflowed' then
     verdict = 'overflowed'
   elseif state then

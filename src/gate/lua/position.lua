@@ -19,11 +19,7 @@ if state ~= 'waiting' then return {state, 0, waited} end
 local rank = redis.call('ZRANK', K_WAITING, sid) or 0
 local max_wait = tonumber(ARGV[3])
 if max_wait > 0 and waited > max_wait then
-  redis.call('ZREM', K_WAITING, sid)
-  redis.call('HSET', ck, 'state', 'overflowed', 'ended_at', NOW, 'ended_reason', 'max-wait')
-  finish_call(ck)
-  log('OVERFLOW', sid, 'pos', rank + 1, 'wait', waited, 'reason', 'max-wait')
-  stat('overflowed')
+  leave_queue(sid, ck, 'overflowed', 'max-wait')
   return {'overflow', rank + 1, waited}
 end
 
