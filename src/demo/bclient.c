@@ -54,6 +54,9 @@ int cg_bhttp_get(const char *url, const char *basic_user, const char *basic_pass
     h = curl_slist_append(h, "Accept: application/json");
     int ok = h != NULL && curl_easy_setopt(c, CURLOPT_URL, url) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+             /* A proxy from the environment may be needed for Twilio and
+              * Vapi, never for this machine (the demo's simulator). */
+             curl_easy_setopt(c, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1") == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_HTTPHEADER, h) == CURLE_OK &&

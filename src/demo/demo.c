@@ -3,7 +3,7 @@
  * child processes, a live progress line and the report in plain words.
  *
  * The demo is a foreground command, not the daemon: it blocks freely
- * (libcurl easy, hiredis' blocking client, sleeps). Its only concurrency is
+ * (bclient.h: libcurl easy, hiredis' blocking client; sleeps). Its only concurrency is
  * with its children, which it watches from one loop that polls the
  * simulator's /sim/status every POLL_MS and reaps exits.
  *
@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
@@ -149,11 +148,6 @@ struct demo {
     int gate_port, sim_port;
     char sim_url[64], gate_url[64];
     struct child sim, gate;
-
-    CURL *curl;
-    char *body;
-    size_t body_len;
-    int curl_ready;
 
     int tty;
     int line_open; /* a progress line is on the terminal without its newline */
@@ -722,41 +716,6 @@ static int start_gate(struct demo *d, char *err, size_t errlen)
 
 /* ---- live progress ---- */
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    struct demo *d = arg;
-    size_t n = size * nmemb;
-    if (d->body_len + n > STATUS_MAX_BYTES)
-        return 0; /* aborts the transfer: /sim/status is small */
-    d->body = cg_realloc(d->body, d->body_len + n + 1);
-    memcpy(d->body + d->body_len, ptr, n);
-    d->body_len += n;
-    d->body[d->body_len] = '\0';
-    return n;
-}
-
-static int curl_setup(struct demo *d)
-{
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return -1;
-    d->curl_ready = 1;
-    d->curl = curl_easy_init();
-    if (!d->curl)
-        return -1;
-    char url[128];
-    snprintf(url, sizeof url, "%s/sim/status", d->sim_url);
-    /* Loopback only: no proxy from the user's environment may intercept. */
-    if (curl_easy_setopt(d->curl, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(d->curl, CURLOPT_NOPROXY, "*") != CURLE_OK ||
-        curl_easy_setopt(d->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(d->curl, CURLOPT_TIMEOUT_MS, 1000L) != CURLE_OK ||
-        curl_easy_setopt(d->curl, CURLOPT_CONNECTTIMEOUT_MS, 500L) != CURLE_OK ||
-        curl_easy_setopt(d->curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-        curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, d) != CURLE_OK)
-        return -1;
-    return 0;
-}
-
 static long int_or(const json_t *o, const char *key, long dflt)
 {
     long long v;
@@ -767,16 +726,14 @@ static long int_or(const json_t *o, const char *key, long dflt)
  * (the simulator may be between two answers, or already gone). */
 static void poll_status(struct demo *d)
 {
-    d->body_len = 0;
-    if (d->body)
-        d->body[0] = '\0';
-    long status = 0;
-    if (curl_easy_perform(d->curl) != CURLE_OK ||
-        curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200 ||
-        !d->body)
-        return;
+    char url[128];
+    snprintf(url, sizeof url, "%s/sim/status", d->sim_url);
+    struct cg_bhttp_resp r;
+    json_t *o = NULL;
     char err[128];
-    json_t *o = cg_json_parse(d->body, d->body_len, CG_JSON_MAX_DEPTH, err, sizeof err);
+    if (cg_bhttp_get(url, NULL, NULL, NULL, 1000, STATUS_MAX_BYTES, &r) == 0 && r.status == 200)
+        o = cg_json_parse(r.body, r.len, CG_JSON_MAX_DEPTH, err, sizeof err);
+    cg_bhttp_free(&r);
     if (!o)
         return;
     struct live *s = &d->last;
@@ -1023,11 +980,6 @@ static void cleanup(struct demo *d, int keep_dir)
         if (clear_gate_keys(d->ext_redis_url, err, sizeof err) < 0)
             complain(d, "could not delete the demo's keys from %s: %s", d->redis_shown, err);
     }
-    if (d->curl)
-        curl_easy_cleanup(d->curl);
-    if (d->curl_ready)
-        curl_global_cleanup();
-    free(d->body);
     json_decref(d->scenario);
     if (d->dir[0] && !keep_dir)
         (void)cg_remove_tree(d->dir); /* best effort: what is left is in /tmp */
@@ -1061,8 +1013,7 @@ int cg_demo_run(void)
     int rc = 1;
     if (find_binaries(d, err, sizeof err) != 0 || make_workdir(d, err, sizeof err) != 0 ||
         prepare_scenario(d, err, sizeof err) != 0 || setup_redis(d, err, sizeof err) != 0 ||
-        start_sim(d, err, sizeof err) != 0 || curl_setup(d) != 0 ||
-        start_gate(d, err, sizeof err) != 0) {
+        start_sim(d, err, sizeof err) != 0 || start_gate(d, err, sizeof err) != 0) {
         if (signals_seen) {
             say(d, "callgate demo: interrupted while starting\n");
             rc = EXIT_INTERRUPTED;
