@@ -1,6 +1,7 @@
 /*
  * config_int.h - what config_load.c (loading as a whole: services, unknown
- * names) takes from config.c (the option table: parsing, checks, printing).
+ * names) takes from config.c (the option table: parsing, checks, printing)
+ * and what config.c takes from config_dotenv.c (the .env file).
  * config.c never calls up into config_load.c. Not for other modules: they
  * read struct cg_config.
  */
@@ -29,6 +30,11 @@ const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name
 int cg_config_parse_services(const char *v, unsigned *out);
 /* Whether name[0..len) is an option. */
 int cg_config_known(const char *name, size_t len);
+/* The option's index in the table, or -1. */
+int cg_config_option_index(const char *name, size_t len);
+/* Overwrites a string before freeing it (NULL is fine): .env contents and
+ * secrets should not linger in freed heap memory. */
+void cg_config_free_wiped(char *s);
 
 /* Names in .env that are no option, with where they were. */
 struct cg_config_unknown {
@@ -38,6 +44,11 @@ struct cg_config_unknown {
     } * v;
     size_t n;
 };
+/* Reads the .env file at path into vals[] (one per option, malloc'd;
+ * later lines win); names that are no option go to unknown. A missing
+ * file is not an error. (config_dotenv.c) */
+void cg_config_read_dotenv(const char *path, char **vals, struct cg_config_errors *errs,
+                           struct cg_config_unknown *unknown);
 /* Every option from its default, .env and the environment, checked one by
  * one and against each other; errs collects the problems, unknown the
  * names .env holds that are no option (the caller frees both). */
