@@ -39,6 +39,8 @@ static int flush(void **state)
 {
     (void)state;
     freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    /* The slots agree with Vapi (repair.lua's marker): admission may run. */
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "intact 1"));
     return 0;
 }
 
