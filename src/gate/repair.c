@@ -33,8 +33,9 @@ struct gate_repair {
     int inflight;        /* a script or a list page has not answered yet */
     int orphaned;        /* freed while in flight: the answer frees it */
     int connected_once;  /* a later ready is a reconnect */
-    int lost;            /* a reconnect to report with the next begin */
-    char token[48];      /* this repair's claim */
+    int lost;            /* a reconnect not yet reported by a begin */
+    int lost_sent;       /* the begin in flight reports one */
+    char token[96];      /* this instance's claim on a repair */
     uint64_t missing_ms; /* monotonic: when the marker was first seen missing; 0: present */
     uint64_t window_gt_ms;
     int pages;
@@ -144,6 +145,11 @@ static void on_page(const struct cg_vapi_list_result *res, void *arg)
             force(r);
         return;
     }
+    if (r->lost) {
+        /* Redis reconnected since the begin: the list may predate a loss. */
+        cg_periodic_kick(r->tick);
+        return;
+    }
     uint64_t oldest = 0;
     for (size_t i = 0; i < res->ncalls; i++) {
         const struct cg_vapi_listed_call *c = &res->calls[i];
@@ -188,10 +194,10 @@ static void on_begun(const struct gate_reply *rep, void *arg)
         return;
     const char *word = rep->err == NULL ? cg_redis_reply_str(rep->r, 0) : NULL;
     if (word == NULL) {
+        r->lost |= r->lost_sent; /* not reported: report it with the next begin */
         failed(r, "begin", rep->err);
         return;
     }
-    r->lost = 0;
     if (strcmp(word, "intact") == 0) {
         r->missing_ms = 0;
         return;
@@ -225,10 +231,12 @@ static void on_tick(void *arg)
     struct gate_repair *r = arg;
     if (r->inflight || cg_redis_state(r->store->redis) != CG_REDIS_READY)
         return;
-    snprintf(r->token, sizeof r->token, "%016" PRIx64 "%016" PRIx64, cg_random_u64(),
-             cg_random_u64());
-    if (gate_store_repair_begin(r->store, r->token, GATE_REPAIR_HOLD_MS, r->lost, on_begun, r) == 0)
+    if (gate_store_repair_begin(r->store, r->token, GATE_REPAIR_HOLD_MS, r->lost, on_begun, r) ==
+        0) {
         r->inflight = 1;
+        r->lost_sent = r->lost;
+        r->lost = 0;
+    }
 }
 
 void gate_repair_redis_ready(struct gate_repair *r)
@@ -252,6 +260,8 @@ struct gate_repair *gate_repair_new(struct event_base *base, struct gate_store *
     r->metrics = metrics;
     r->done = done;
     r->arg = arg;
+    snprintf(r->token, sizeof r->token, "%.64s/%016" PRIx64,
+             cfg->instance_id ? cfg->instance_id : "", cg_random_u64());
     cg_buf_init(&r->calls, CALLS_MAX_BYTES);
     if (metrics) {
         cg_metrics_declare(metrics, "callgate_repairs_total", CG_COUNTER,

@@ -839,6 +839,8 @@ static void test_repair_marker_gates_admission(void **state)
     freeReplyObject(r);
     /* Another instance finds the repair claimed. */
     expect_word(repair_begin("t2", "0"), "busy");
+    /* The holder takes its claim up again (its last attempt failed). */
+    expect_word(repair_begin("t1", "0"), "begin");
     /* Someone else's claim (t2 never got it) cannot complete it. */
     r = repair("t2", "");
     assert_string_equal(str_at(r, 0), "stale");
