@@ -80,6 +80,8 @@ struct cg_config {
     char *vapi_webhook_hmac_encoding;
     int vapi_max_duration_seconds;
     int vapi_accept_static_secret; /* with VAPI_HMAC_SECRET too: a migration */
+    char *vapi_forward_url;        /* "" or the user's server for other messages */
+    int vapi_forward_timeout_ms;   /* its answer's deadline */
 
     /* Admission gate */
     int max_concurrency;

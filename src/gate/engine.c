@@ -25,6 +25,7 @@
 #include "gate/claim.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
+#include "gate/relay.h"
 #include "gate/store.h"
 #include "net/periodic.h"
 #include "twilio/api.h"
@@ -1326,7 +1327,13 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     po.no_transport_retry = 1;
     g->twilio_push = cg_twilio_new(d->base, d->httpc, &po);
     g->vapi = cg_vapi_new(d->httpc, &vo);
-    if (g->twilio == NULL || g->twilio_push == NULL || g->vapi == NULL) {
+    struct gate_relay_opts ro = {.httpc = d->httpc,
+                                 .metrics = d->metrics,
+                                 .url = c->vapi_forward_url,
+                                 .timeout_ms = c->vapi_forward_timeout_ms,
+                                 .instance = c->instance_id};
+    g->relay = gate_relay_new(&ro);
+    if (g->twilio == NULL || g->twilio_push == NULL || g->vapi == NULL || g->relay == NULL) {
         cg_err_set(err, errlen, "cannot create the Twilio and Vapi clients");
         goto fail;
     }
@@ -1361,6 +1368,8 @@ void cg_gate_free(struct cg_gate *g)
      * (with CANCELLED), which frees the admission. */
     cg_vapi_free(g->vapi);
     g->vapi = NULL;
+    gate_relay_free(g->relay);
+    g->relay = NULL;
     cg_twilio_free(g->twilio);
     g->twilio = NULL;
     cg_twilio_free(g->twilio_push);

@@ -22,6 +22,7 @@ struct event;
 struct cg_periodic;
 struct cg_twilio;
 struct cg_vapi;
+struct gate_relay;
 
 /* Receives the TwiML to answer a voice webhook with; takes ownership of
  * twiml (malloc'd). */
@@ -57,6 +58,7 @@ struct cg_gate {
     struct cg_twilio *twilio;
     struct cg_twilio *twilio_push; /* the assistant's TwiML: no transport retries (engine.c) */
     struct cg_vapi *vapi;
+    struct gate_relay *relay; /* the assistant's other server messages (relay.h) */
     struct gate_store store;
 
     struct cg_periodic *sweep_task;
