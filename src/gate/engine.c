@@ -25,6 +25,7 @@
 #include "gate/claim.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
+#include "gate/recheck.h"
 #include "gate/relay.h"
 #include "gate/store.h"
 #include "net/periodic.h"
@@ -828,6 +829,7 @@ struct check {
     char vapi_id[96];
     long long connected_at;
     long long attempt;
+    int rechecked; /* Vapi was asked again after a doubtful status */
 };
 
 static void check_done(struct check *c)
@@ -868,6 +870,25 @@ static void on_vapi_checked(const struct cg_vapi_get_result *res, void *arg)
     if (res->state == CG_VAPI_CALL_ENDED) {
         gate_end(g, "vapi", c->vapi_id, res->ended_reason ? res->ended_reason : "ended", "vapi-get",
                  on_check_end, c);
+        return;
+    }
+    if (res->state == CG_VAPI_CALL_DOUBTFUL) {
+        /* Not live, not ended (not-found, deletion-failed, unknown): never
+         * renewed; released when Vapi says so twice. */
+        if (!c->rechecked) {
+            c->rechecked = 1;
+            if (gate_recheck_later(g, c->vapi_id, on_vapi_checked, c) != 0)
+                check_done(c);
+            return;
+        }
+        const char *st = res->status ? res->status : "";
+        cg_log_warn("vapi reports a call neither live nor ended, twice; its slot is released",
+                    "vapi=%s status=%s member=%s", c->vapi_id, st, c->member);
+        gate_end(g, "vapi", c->vapi_id,
+                 strcmp(st, "not-found") == 0 || strcmp(st, "deletion-failed") == 0
+                     ? st
+                     : "unknown-status",
+                 "vapi-get", on_check_end, c);
         return;
     }
     if (res->state == CG_VAPI_CALL_LIVE) {
@@ -1295,6 +1316,7 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->redis = d->redis;
     g->metrics = d->metrics;
     cg_list_init(&g->admissions);
+    cg_list_init(&g->rechecks);
     const struct cg_config *c = d->cfg;
     if (gate_store_init(&g->store, d->redis, d->keys, err, errlen) != 0)
         goto fail;
@@ -1366,6 +1388,7 @@ void cg_gate_free(struct cg_gate *g)
     cg_gate_detach(g);
     /* Cancelling the clients completes every admission's pending request
      * (with CANCELLED), which frees the admission. */
+    gate_recheck_cancel_all(g);
     cg_vapi_free(g->vapi);
     g->vapi = NULL;
     gate_relay_free(g->relay);

@@ -67,6 +67,7 @@ struct cg_gate {
     struct event *retry_timer; /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */
+    struct cg_list rechecks;   /* second questions to Vapi (recheck.h) */
     size_t nadmissions;
     size_t checks; /* sweep and reconcile operations in flight */
     int admit_running;
