@@ -69,16 +69,7 @@ char *gate_enqueue_twiml(const struct cg_gate *g)
 
 char *gate_overflow_twiml(const struct cg_gate *g)
 {
-    const struct cg_config *c = g->cfg;
-    switch (c->overflow_action) {
-    case CG_OVERFLOW_DIAL:
-        return cg_twiml_dial(c->overflow_message, c->overflow_dial_number);
-    case CG_OVERFLOW_VOICEMAIL:
-        return cg_twiml_record(c->overflow_message, NULL, 120);
-    case CG_OVERFLOW_MESSAGE:
-    default:
-        return cg_twiml_say_hangup(c->overflow_message);
-    }
+    return gate_overflow_twiml_for(g->cfg);
 }
 
 /* ---- what the APIs said of the credentials ---- */
@@ -419,7 +410,7 @@ static void on_twiml_pushed(const struct cg_twilio_result *res, void *arg)
         metric_inc(g, "callgate_twilio_errors_total", "code", code);
         cg_log_warn("twilio update failed; caller requeued", "sid=%s status=%ld code=%d msg=%s",
                     a->sid, res->http_status, res->code, res->message ? res->message : "");
-        requeue(a, "twilio-error", 0, 0, 0, a->vapi_id);
+        requeue(a, "twilio-error", 0, res->code == 32018, 0, a->vapi_id);
         return;
     }
     }
@@ -427,6 +418,14 @@ static void on_twiml_pushed(const struct cg_twilio_result *res, void *arg)
 
 static void push_twiml(struct admission *a)
 {
+    if (cg_twilio_twiml_chars(a->twiml) > CG_TWILIO_UPDATE_MAX_CHARS) {
+        /* Twilio would refuse it (32018): a refusal for this caller. */
+        cg_log_error("the assistant's TwiML is over twilio's limit on a call update",
+                     "sid=%s chars=%zu", a->sid, cg_twilio_twiml_chars(a->twiml));
+        metric_inc(a->g, "callgate_twilio_errors_total", "code", "32018");
+        requeue(a, "twiml-too-long", 0, 1, 0, a->vapi_id);
+        return;
+    }
     if (cg_twilio_update_call_twiml(a->g->twilio_push, a->sid, a->twiml, on_twiml_pushed, a) != 0) {
         cg_log_error("cannot send the twilio update", "sid=%s", a->sid);
         requeue(a, "twilio-error", 0, 0, 0, a->vapi_id);

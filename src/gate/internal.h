@@ -22,6 +22,7 @@ struct event;
 struct cg_periodic;
 struct cg_twilio;
 struct cg_vapi;
+struct cg_config;
 struct gate_relay;
 
 /* Receives the TwiML to answer a voice webhook with; takes ownership of
@@ -118,8 +119,10 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
 int gate_adopt(struct cg_gate *g, const char *sid, const char *from, const char *to, long waited_s,
                gate_store_cb cb, void *arg);
 
-/* TwiML for the overflow treatment configured (malloc'd). */
+/* TwiML for the overflow treatment configured (malloc'd); the same from a
+ * configuration alone (documents.c). */
 char *gate_overflow_twiml(const struct cg_gate *g);
+char *gate_overflow_twiml_for(const struct cg_config *c);
 /* TwiML that (re)enqueues the caller (malloc'd). */
 char *gate_enqueue_twiml(const struct cg_gate *g);
 
