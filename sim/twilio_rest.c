@@ -40,6 +40,10 @@
 #define CODE_NOT_FOUND   20404
 #define CODE_CALL_STATE  21220
 #define CODE_BAD_URL     21205
+/* A call update whose Twiml is over TWIML_MAX_CHARS characters (the
+ * code as the issue tracker names it; the message is ours). */
+#define CODE_TWIML_TOO_LONG 32018
+#define TWIML_MAX_CHARS     4000
 
 struct sim_rest_pending {
     struct cg_list link; /* tw->rest */
@@ -709,6 +713,19 @@ static void calls_list(struct sim_twilio *tw, struct cg_http_req *req)
     sim_api_reply_buf(req, 200, &b);
 }
 
+/* Characters as Twilio counts them (UTF-16 code units): a 4-byte UTF-8
+ * sequence counts 2, any other lead byte 1, continuation bytes 0. */
+static size_t twiml_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)s[i];
+        if ((b & 0xc0) != 0x80)
+            n += b >= 0xf0 ? 2 : 1;
+    }
+    return n;
+}
+
 static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_call *c)
 {
     if (cg_http_req_method(req) == CG_HTTP_POST) {
@@ -730,6 +747,12 @@ static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_
         }
         if (url && !http_url(url)) {
             sim_api_error(req, 400, CODE_BAD_URL, "Url is not a valid URL");
+            return;
+        }
+        if (twiml && twiml_chars(twiml, strlen(twiml)) > TWIML_MAX_CHARS) {
+            count(tw, "twilio.rest_twiml_too_long");
+            sim_api_error(req, 400, CODE_TWIML_TOO_LONG,
+                          "Twiml exceeds the maximum length of 4000 characters");
             return;
         }
         if (status && strcmp(status, "completed") != 0 && strcmp(status, "canceled") != 0) {

@@ -546,6 +546,26 @@ static int is_member(const char *key, const char *const *list)
 }
 
 /* Whitelist check as NestJS's forbidNonWhitelisted does it. */
+/* CreateCustomerDTO.number: with numberE164CheckEnabled false only
+ * ^\+?[a-zA-Z0-9]+$; otherwise (the default) E.164, + and 2 to 15 digits
+ * not starting with 0. The length (3 to 40) is checked apart. */
+static int number_ok(const char *n, int e164_off)
+{
+    size_t i = n[0] == '+' ? 1 : 0, len = strlen(n);
+    if (i == len)
+        return 0;
+    if (!e164_off && (i != 1 || n[1] == '0' || len - 1 < 2 || len - 1 > 15))
+        return 0;
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)n[i];
+        int digit = c >= '0' && c <= '9';
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!digit && (!e164_off || !alpha))
+            return 0;
+    }
+    return 1;
+}
+
 static void check_members(const json_t *o, const char *prefix, const char *const *allowed,
                           json_t *msgs)
 {
@@ -621,6 +641,14 @@ static void validate(const json_t *body, json_t *msgs)
             json_array_append_new(
                 msgs,
                 json_string("customer.number must be shorter than or equal to 40 characters"));
+        else if (!number_ok(json_string_value(num),
+                            json_is_false(json_object_get(cust, "numberE164CheckEnabled"))))
+            json_array_append_new(
+                msgs, json_string(json_is_false(json_object_get(cust, "numberE164CheckEnabled"))
+                                      ? "customer.number must match /^\\+?[a-zA-Z0-9]+$/ "
+                                        "regular expression"
+                                      : "customer.number must be a valid phone number in the "
+                                        "E.164 format"));
     }
     json_t *ov = json_object_get(body, "assistantOverrides");
     if (ov && !json_is_object(ov)) {

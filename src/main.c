@@ -20,6 +20,7 @@
 #include "demo/demo.h"
 #include "demo/doctor.h"
 #include "base/log.h"
+#include "gate/gate.h"
 
 static void usage(FILE *out)
 {
@@ -46,6 +47,8 @@ static void usage(FILE *out)
 static int load_config(struct cg_config *cfg, struct cg_config_errors *errs)
 {
     int rc = cg_config_load(cfg, CG_DOTENV_PATH, errs);
+    if (rc == 0 && (cfg->services & CG_SERVICE_GATE) && cg_gate_check_config(cfg, errs) != 0)
+        rc = -1;
     for (size_t i = 0; i < errs->nwarnings; i++)
         fprintf(stderr, "callgate: warning: %s\n", errs->warnings[i]);
     if (rc == 0)

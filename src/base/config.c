@@ -315,6 +315,32 @@ static const char *check_header_name(const char *v)
     return NULL;
 }
 
+/* VAPI_FORWARD_URL: the user's own server, exactly as written (a trailing
+ * '/' or a query string may matter to it). The hop carries the webhook
+ * secret and a fresh signature, so it is https, or http only to this
+ * machine. */
+static const char *check_forward_url(const char *v)
+{
+    if (strlen(v) > 2048 || has_space_or_ctl(v))
+        return "must be an https:// URL of at most 2048 characters without spaces";
+    size_t n = strcspn(v, "?#");
+    if (strchr(v, '#') != NULL)
+        return "must not have a #fragment";
+    char *head = cg_strndup(v, n);
+    struct cg_base_url u;
+    char err[128];
+    int rc = cg_base_url_parse(head, &u, err, sizeof err);
+    free(head);
+    if (rc != 0)
+        return "must be an https:// URL (http:// only to 127.0.0.1, ::1 or localhost)";
+    int ok = strcasecmp(u.scheme, "https") == 0 || cg_host_is_loopback(u.host);
+    cg_base_url_free(&u);
+    if (!ok)
+        return "must be https://: the hop carries the Vapi webhook secret (http:// only to "
+               "127.0.0.1, ::1 or localhost)";
+    return NULL;
+}
+
 /* ---- the option table: the single source of truth ---- */
 
 /* The offset of a field, with a compile-time check that it has type T, so a
@@ -506,6 +532,16 @@ static const struct option options[] = {
     OPT_INT(S_VAPI, "VAPI_MAX_DURATION_SECONDS", vapi_max_duration_seconds, "600", 10, 43200,
             "Longest a Vapi call may last (maxDurationSeconds); bounds how long a leaked slot "
             "stays held."),
+    OPT_STRL("URL", S_VAPI, "VAPI_FORWARD_URL", vapi_forward_url, "", F_OPTIONAL, check_forward_url,
+             "Your own server for the assistant's other server messages (tool-calls, "
+             "function-call, transfer-destination-request, assistant-request, "
+             "conversation-update, ...): callgate forwards each one there, signed again with "
+             "VAPI_WEBHOOK_SECRET and VAPI_HMAC_SECRET, and relays the answer to Vapi. https://, "
+             "or http:// to this machine only. Empty: they are acknowledged and counted."),
+    OPT_INT(S_VAPI, "VAPI_FORWARD_TIMEOUT_MS", vapi_forward_timeout_ms, "15000", 100, 290000,
+            "Milliseconds VAPI_FORWARD_URL has to answer before Vapi is given an error the "
+            "assistant can go on from. Keep it below the assistant's server timeoutSeconds "
+            "(20 s by default)."),
 
     /* Admission gate */
     OPT_INT(S_GATE, "MAX_CONCURRENCY", max_concurrency, "5", 1, 100000,
@@ -912,6 +948,24 @@ static void check_redis_combinations(const struct cg_config *cfg, struct cg_conf
         add_error(errs, "REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS");
 }
 
+/* VAPI_FORWARD_URL pointing back at callgate's own /call-ended would send
+ * every message round in a loop until the timeout. */
+static void check_forward_loop(const struct cg_config *cfg, struct cg_config_errors *errs)
+{
+    const char *fw = cfg->vapi_forward_url;
+    size_t n = strlen(cfg->public_url);
+    if (fw == NULL || fw[0] == '\0' || strncasecmp(fw, cfg->public_url, n) != 0)
+        return;
+    const char *path = fw + n;
+    size_t plen = strcspn(path, "?");
+    while (plen > 0 && path[plen - 1] == '/')
+        plen--;
+    if (plen == strlen("/call-ended") && strncmp(path, "/call-ended", plen) == 0)
+        add_error(errs, "VAPI_FORWARD_URL: points at callgate's own /call-ended (PUBLIC_URL); "
+                        "set it to your own server, the one the assistant's server URL named "
+                        "before");
+}
+
 void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
                             struct cg_config_errors *errs, struct cg_config_unknown *unknown)
 {
@@ -951,6 +1005,7 @@ void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
         add_error(errs, "OVERFLOW_DIAL_NUMBER: required when OVERFLOW_ACTION=dial");
 
     derive_defaults(cfg);
+    check_forward_loop(cfg, errs);
 
     for (size_t i = 0; i < NOPTS; i++)
         cg_config_free_wiped(dotenv[i]);

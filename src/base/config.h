@@ -80,6 +80,8 @@ struct cg_config {
     char *vapi_webhook_hmac_encoding;
     int vapi_max_duration_seconds;
     int vapi_accept_static_secret; /* with VAPI_HMAC_SECRET too: a migration */
+    char *vapi_forward_url;        /* "" or the user's server for other messages */
+    int vapi_forward_timeout_ms;   /* its answer's deadline */
 
     /* Admission gate */
     int max_concurrency;
@@ -140,6 +142,17 @@ struct cg_config_errors {
 int cg_config_load(struct cg_config *cfg, const char *dotenv_path, struct cg_config_errors *errs);
 void cg_config_free(struct cg_config *cfg);
 void cg_config_errors_free(struct cg_config_errors *errs);
+/* Records a problem (load fails) or a warning (load goes on), for checks
+ * made above this layer once the options are loaded (the gate's TwiML
+ * limits, main.c). */
+#if defined(__GNUC__)
+#define CG_CONFIG_ERR_PRINTF __attribute__((format(printf, 2, 3)))
+#else
+#define CG_CONFIG_ERR_PRINTF
+#endif
+void cg_config_add_error(struct cg_config_errors *errs, const char *fmt, ...) CG_CONFIG_ERR_PRINTF;
+void cg_config_add_warning(struct cg_config_errors *errs, const char *fmt,
+                           ...) CG_CONFIG_ERR_PRINTF;
 
 /* The .env file read from the working directory (by serve, check-config,
  * doctor, and again on SIGHUP). */

@@ -19,9 +19,7 @@ struct cg_config_errors;
 #define CG_CONFIG_PRINTF
 #endif
 
-/* Records a problem (load fails) or a warning (load goes on). */
-void cg_config_add_error(struct cg_config_errors *errs, const char *fmt, ...) CG_CONFIG_PRINTF;
-void cg_config_add_warning(struct cg_config_errors *errs, const char *fmt, ...) CG_CONFIG_PRINTF;
+/* cg_config_add_error and cg_config_add_warning: config.h. */
 /* The value of an option the user set (in .env or the environment), or NULL
  * when it has its default. Numbers and choices read as "set". */
 const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name);

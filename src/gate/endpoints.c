@@ -33,6 +33,7 @@
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/queue_view.h"
+#include "gate/relay.h"
 #include "gate/reports.h"
 #include "gate/store.h"
 #include "net/httpd.h"
@@ -364,6 +365,12 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
     char err[128];
     if (cg_vapi_parse_event(body, len, &ev, &root, err, sizeof err) != 0) {
         cg_http_reply_error(req, 400, "bad_request", err);
+        return;
+    }
+    if (ev.type == CG_VAPI_EV_OTHER || ev.type == CG_VAPI_EV_HANG) {
+        /* Not the gate's: to the user's own server, or acknowledged. */
+        gate_relay_message(g->relay, req, &ev, root, &auth, body, len);
+        json_decref(root);
         return;
     }
     if (!ev.is_end || ev.call_id == NULL) {

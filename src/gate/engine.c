@@ -26,6 +26,8 @@
 #include "gate/repair.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
+#include "gate/recheck.h"
+#include "gate/relay.h"
 #include "gate/store.h"
 #include "net/periodic.h"
 #include "twilio/api.h"
@@ -68,16 +70,7 @@ char *gate_enqueue_twiml(const struct cg_gate *g)
 
 char *gate_overflow_twiml(const struct cg_gate *g)
 {
-    const struct cg_config *c = g->cfg;
-    switch (c->overflow_action) {
-    case CG_OVERFLOW_DIAL:
-        return cg_twiml_dial(c->overflow_message, c->overflow_dial_number);
-    case CG_OVERFLOW_VOICEMAIL:
-        return cg_twiml_record(c->overflow_message, NULL, 120);
-    case CG_OVERFLOW_MESSAGE:
-    default:
-        return cg_twiml_say_hangup(c->overflow_message);
-    }
+    return gate_overflow_twiml_for(g->cfg);
 }
 
 /* ---- what the APIs said of the credentials ---- */
@@ -418,7 +411,7 @@ static void on_twiml_pushed(const struct cg_twilio_result *res, void *arg)
         metric_inc(g, "callgate_twilio_errors_total", "code", code);
         cg_log_warn("twilio update failed; caller requeued", "sid=%s status=%ld code=%d msg=%s",
                     a->sid, res->http_status, res->code, res->message ? res->message : "");
-        requeue(a, "twilio-error", 0, 0, 0, a->vapi_id);
+        requeue(a, "twilio-error", 0, res->code == 32018, 0, a->vapi_id);
         return;
     }
     }
@@ -426,6 +419,14 @@ static void on_twiml_pushed(const struct cg_twilio_result *res, void *arg)
 
 static void push_twiml(struct admission *a)
 {
+    if (cg_twilio_twiml_chars(a->twiml) > CG_TWILIO_UPDATE_MAX_CHARS) {
+        /* Twilio would refuse it (32018): a refusal for this caller. */
+        cg_log_error("the assistant's TwiML is over twilio's limit on a call update",
+                     "sid=%s chars=%zu", a->sid, cg_twilio_twiml_chars(a->twiml));
+        metric_inc(a->g, "callgate_twilio_errors_total", "code", "32018");
+        requeue(a, "twiml-too-long", 0, 1, 0, a->vapi_id);
+        return;
+    }
     if (cg_twilio_update_call_twiml(a->g->twilio_push, a->sid, a->twiml, on_twiml_pushed, a) != 0) {
         cg_log_error("cannot send the twilio update", "sid=%s", a->sid);
         requeue(a, "twilio-error", 0, 0, 0, a->vapi_id);
@@ -828,6 +829,7 @@ struct check {
     char vapi_id[96];
     long long connected_at;
     long long attempt;
+    int rechecked; /* Vapi was asked again after a doubtful status */
 };
 
 static void check_done(struct check *c)
@@ -868,6 +870,25 @@ static void on_vapi_checked(const struct cg_vapi_get_result *res, void *arg)
     if (res->state == CG_VAPI_CALL_ENDED) {
         gate_end(g, "vapi", c->vapi_id, res->ended_reason ? res->ended_reason : "ended", "vapi-get",
                  on_check_end, c);
+        return;
+    }
+    if (res->state == CG_VAPI_CALL_DOUBTFUL) {
+        /* Not live, not ended (not-found, deletion-failed, unknown): never
+         * renewed; released when Vapi says so twice. */
+        if (!c->rechecked) {
+            c->rechecked = 1;
+            if (gate_recheck_later(g, c->vapi_id, on_vapi_checked, c) != 0)
+                check_done(c);
+            return;
+        }
+        const char *st = res->status ? res->status : "";
+        cg_log_warn("vapi reports a call neither live nor ended, twice; its slot is released",
+                    "vapi=%s status=%s member=%s", c->vapi_id, st, c->member);
+        gate_end(g, "vapi", c->vapi_id,
+                 strcmp(st, "not-found") == 0 || strcmp(st, "deletion-failed") == 0
+                     ? st
+                     : "unknown-status",
+                 "vapi-get", on_check_end, c);
         return;
     }
     if (res->state == CG_VAPI_CALL_LIVE) {
@@ -1307,6 +1328,7 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->redis = d->redis;
     g->metrics = d->metrics;
     cg_list_init(&g->admissions);
+    cg_list_init(&g->rechecks);
     const struct cg_config *c = d->cfg;
     if (gate_store_init(&g->store, d->redis, d->keys, err, errlen) != 0)
         goto fail;
@@ -1340,7 +1362,13 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     po.no_transport_retry = 1;
     g->twilio_push = cg_twilio_new(d->base, d->httpc, &po);
     g->vapi = cg_vapi_new(d->httpc, &vo);
-    if (g->twilio == NULL || g->twilio_push == NULL || g->vapi == NULL) {
+    struct gate_relay_opts ro = {.httpc = d->httpc,
+                                 .metrics = d->metrics,
+                                 .url = c->vapi_forward_url,
+                                 .timeout_ms = c->vapi_forward_timeout_ms,
+                                 .instance = c->instance_id};
+    g->relay = gate_relay_new(&ro);
+    if (g->twilio == NULL || g->twilio_push == NULL || g->vapi == NULL || g->relay == NULL) {
         cg_err_set(err, errlen, "cannot create the Twilio and Vapi clients");
         goto fail;
     }
@@ -1376,8 +1404,11 @@ void cg_gate_free(struct cg_gate *g)
      * (with CANCELLED), which frees the admission (and a repair's list). */
     gate_repair_free(g->repair);
     g->repair = NULL;
+    gate_recheck_cancel_all(g);
     cg_vapi_free(g->vapi);
     g->vapi = NULL;
+    gate_relay_free(g->relay);
+    g->relay = NULL;
     cg_twilio_free(g->twilio);
     g->twilio = NULL;
     cg_twilio_free(g->twilio_push);

@@ -50,6 +50,13 @@ struct cg_gate_deps {
     void *conflict_arg;
 };
 
+/* Checks of the configuration that need the gate's documents: the
+ * overflow TwiML must fit Twilio's limit on a call update. Adds each
+ * problem to errs (naming the option) and returns -1, else 0. Run by
+ * serve and check-config once the options are loaded. */
+struct cg_config_errors;
+int cg_gate_check_config(const struct cg_config *cfg, struct cg_config_errors *errs);
+
 /* Registers the scripts and starts the timers. NULL with err on failure. */
 struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errlen);
 /* The app forwards Redis state changes: READY resumes admission and

@@ -22,6 +22,8 @@ struct event;
 struct cg_periodic;
 struct cg_twilio;
 struct cg_vapi;
+struct cg_config;
+struct gate_relay;
 
 /* Receives the TwiML to answer a voice webhook with; takes ownership of
  * twiml (malloc'd). */
@@ -57,6 +59,7 @@ struct cg_gate {
     struct cg_twilio *twilio;
     struct cg_twilio *twilio_push; /* the assistant's TwiML: no transport retries (engine.c) */
     struct cg_vapi *vapi;
+    struct gate_relay *relay; /* the assistant's other server messages (relay.h) */
     struct gate_store store;
 
     struct cg_periodic *sweep_task;
@@ -66,6 +69,7 @@ struct cg_gate {
     struct event *retry_timer;  /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */
+    struct cg_list rechecks;   /* second questions to Vapi (recheck.h) */
     size_t nadmissions;
     size_t checks; /* sweep and reconcile operations in flight */
     int admit_running;
@@ -116,8 +120,10 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
 int gate_adopt(struct cg_gate *g, const char *sid, const char *from, const char *to, long waited_s,
                gate_store_cb cb, void *arg);
 
-/* TwiML for the overflow treatment configured (malloc'd). */
+/* TwiML for the overflow treatment configured (malloc'd); the same from a
+ * configuration alone (documents.c). */
 char *gate_overflow_twiml(const struct cg_gate *g);
+char *gate_overflow_twiml_for(const struct cg_config *c);
 /* TwiML that (re)enqueues the caller (malloc'd). */
 char *gate_enqueue_twiml(const struct cg_gate *g);
 

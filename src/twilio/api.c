@@ -11,6 +11,7 @@
 #include "net/httpc.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/utf8.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -529,11 +530,25 @@ static int call_post(struct cg_twilio *t, enum op_kind kind, const char *call_si
     return start(t, op);
 }
 
+size_t cg_twilio_twiml_chars(const char *twiml)
+{
+    size_t n = twiml ? strlen(twiml) : 0, chars = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = cg_utf8_seq_len(twiml + i, n - i);
+        if (k == 0)
+            k = 1;
+        chars += k == 4 ? 2 : 1;
+        i += k;
+    }
+    return chars;
+}
+
 int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const char *twiml,
                                 cg_twilio_cb cb, void *arg)
 {
     if (t == NULL || t->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA") ||
-        twiml == NULL || twiml[0] == '\0' || strlen(twiml) > CG_TWILIO_MAX_TWIML)
+        twiml == NULL || twiml[0] == '\0' || strlen(twiml) > CG_TWILIO_MAX_TWIML ||
+        cg_twilio_twiml_chars(twiml) > CG_TWILIO_UPDATE_MAX_CHARS)
         return -1;
     return call_post(t, OP_UPDATE, call_sid, "Twiml", twiml, cb, arg);
 }

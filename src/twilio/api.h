@@ -56,8 +56,11 @@ struct cg_twilio;
 #define CG_TWILIO_BACKOFF_CAP_MS      3000
 #define CG_TWILIO_RETRY_AFTER_CAP_MS  10000
 #define CG_TWILIO_DEFAULT_MAX_RETRIES 3
-/* Largest TwiML document accepted by cg_twilio_update_call_twiml(). */
-#define CG_TWILIO_MAX_TWIML 65536
+/* Largest TwiML document accepted by cg_twilio_update_call_twiml(), in
+ * bytes, and Twilio's own limit on the Twiml parameter, in characters: a
+ * longer one is refused with 400, error 32018. */
+#define CG_TWILIO_MAX_TWIML        65536
+#define CG_TWILIO_UPDATE_MAX_CHARS 4000
 
 struct cg_twilio_opts {
     const char *base_url;    /* e.g. https://api.twilio.com; a trailing '/' is dropped */
@@ -116,8 +119,10 @@ struct cg_twilio_result {
 
 typedef void (*cg_twilio_cb)(const struct cg_twilio_result *res, void *arg);
 
-/* POST Calls/{call_sid}.json with Twiml=<twiml> (at most CG_TWILIO_MAX_TWIML
- * bytes, not empty). */
+/* POST Calls/{call_sid}.json with Twiml=<twiml>: not empty, at most
+ * CG_TWILIO_MAX_TWIML bytes and CG_TWILIO_UPDATE_MAX_CHARS characters
+ * (cg_twilio_twiml_chars), else -1: a document Twilio would refuse is never
+ * sent. */
 int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const char *twiml,
                                 cg_twilio_cb cb, void *arg);
 /* GET Calls/{call_sid}.json; fills call_status, from and to. */
@@ -135,6 +140,11 @@ int cg_twilio_find_queue(struct cg_twilio *t, const char *friendly_name, cg_twil
  * fetched call) says the call is over for good: completed, busy, failed,
  * no-answer or canceled. NULL is not terminal. */
 int cg_twilio_status_is_terminal(const char *status);
+
+/* The length of a TwiML document as Twilio counts characters (UTF-16 code
+ * units: a character outside the Basic Multilingual Plane counts 2; a byte
+ * that is not valid UTF-8 counts 1). NULL is 0. */
+size_t cg_twilio_twiml_chars(const char *twiml);
 
 /* 1 when s is prefix (two letters) followed by exactly 32 hex digits. */
 int cg_twilio_sid_valid(const char *s, const char *prefix);

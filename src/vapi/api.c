@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/clock.h"
 #include "base/form.h"
+#include "base/utf8.h"
 #include "twilio/api.h"
 #include "vapi/call_list.h"
 #include "twilio/signature.h"
@@ -255,6 +256,20 @@ done:
 
 /* ---- get ---- */
 
+/* The Call schema's statuses: five of a call that goes on, "ended", and
+ * "not-found" and "deletion-failed", which say no such thing. */
+static enum cg_vapi_call_state call_state_of(const char *status)
+{
+    static const char *const live[] = {"scheduled", "queued", "ringing", "in-progress",
+                                       "forwarding"};
+    if (strcmp(status, "ended") == 0)
+        return CG_VAPI_CALL_ENDED;
+    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+        if (strcmp(status, live[i]) == 0)
+            return CG_VAPI_CALL_LIVE;
+    return CG_VAPI_CALL_DOUBTFUL;
+}
+
 static void on_get(const struct cg_httpc_result *hres, void *arg)
 {
     struct vp_op *op = arg;
@@ -273,8 +288,7 @@ static void on_get(const struct cg_httpc_result *hres, void *arg)
             res.status = cg_json_str(root, "status");
             res.ended_reason = cg_json_str(root, "endedReason");
             if (res.status != NULL)
-                res.state =
-                    strcmp(res.status, "ended") == 0 ? CG_VAPI_CALL_ENDED : CG_VAPI_CALL_LIVE;
+                res.state = call_state_of(res.status);
         }
     }
     deliver_get(op, &res);
@@ -397,16 +411,49 @@ static int json_kv(struct cg_buf *b, const char *key, const char *s)
     return cg_buf_append_json_str(b, s, strlen(s));
 }
 
-static char *create_body(const struct cg_vapi *v, const char *call_sid, const char *number,
+const char *cg_vapi_customer_number(const char *from)
+{
+    size_t n = from ? strlen(from) : 0;
+    size_t start = n > 0 && from[0] == '+' ? 1 : 0;
+    if (n < CG_VAPI_NUMBER_MIN || n > CG_VAPI_NUMBER_MAX || start == n)
+        return "anonymous";
+    for (size_t i = start; i < n; i++)
+        if (!isalnum((unsigned char)from[i]))
+            return "anonymous";
+    return from;
+}
+
+/* customer.name: at most 40 bytes of From, cut on a UTF-8 boundary. */
+static int customer_name(struct cg_buf *b, const char *from)
+{
+    size_t n = strlen(from), cut = 0;
+    while (cut < n) {
+        size_t k = cg_utf8_seq_len(from + cut, n - cut);
+        if (k == 0 || cut + k > CG_VAPI_NUMBER_MAX)
+            break;
+        cut += k;
+    }
+    if (cut == 0)
+        return 0;
+    if (cg_buf_appends(b, ",\"name\":") != 0)
+        return -1;
+    return cg_buf_append_json_str(b, from, cut);
+}
+
+static char *create_body(const struct cg_vapi *v, const char *call_sid, const char *from,
                          int attempt)
 {
+    const char *number = cg_vapi_customer_number(from);
     struct cg_buf b;
     cg_buf_init(&b, MAX_BODY_LEN);
     int rc = cg_buf_appends(&b, "{");
     rc |= json_kv(&b, "phoneNumberId", v->phone_number_id);
     rc |= cg_buf_appends(&b, ",\"phoneCallProviderBypassEnabled\":true,\"customer\":{");
     rc |= json_kv(&b, "number", number);
-    rc |= cg_buf_appends(&b, ",\"numberE164CheckEnabled\":false},");
+    rc |= cg_buf_appends(&b, ",\"numberE164CheckEnabled\":false");
+    if (number != from && from != NULL)
+        rc |= customer_name(&b, from);
+    rc |= cg_buf_appends(&b, "},");
     rc |= json_kv(&b, "assistantId", v->assistant_id);
     rc |= cg_buf_appends(&b, ",\"assistantOverrides\":{\"metadata\":{");
     rc |= json_kv(&b, "twilioCallSid", call_sid);
@@ -430,13 +477,7 @@ int cg_vapi_create_call(struct cg_vapi *v, const char *call_sid, const char *fro
 {
     if (v == NULL || v->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
         return -1;
-    const char *number = "anonymous";
-    if (from != NULL) {
-        size_t n = strlen(from);
-        if (n >= CG_VAPI_NUMBER_MIN && n <= CG_VAPI_NUMBER_MAX)
-            number = from;
-    }
-    char *body = create_body(v, call_sid, number, attempt);
+    char *body = create_body(v, call_sid, from, attempt);
     struct cg_buf u;
     cg_buf_init(&u, MAX_OPT_LEN + 16);
     if (body == NULL || cg_buf_printf(&u, "%s/call", v->base_url) != 0) {
@@ -712,4 +753,94 @@ int cg_vapi_authenticate(const struct cg_vapi_auth *a,
     if (has_secret && cg_ct_streq(header_get("x-vapi-secret", arg), a->secret))
         return 1;
     return 0;
+}
+
+/* ---- signing for another hop ---- */
+
+void cg_vapi_sign_free(char *out[CG_VAPI_SIGN_MAX + 1])
+{
+    for (size_t i = 0; i <= CG_VAPI_SIGN_MAX; i++) {
+        if (out[i] != NULL) {
+            cg_free_secret(out[i]);
+            out[i] = NULL;
+        }
+    }
+}
+
+static int sign_digest(const char *alg, enum cg_digest *md)
+{
+    alg = nonempty(alg) ? alg : "sha256";
+    if (strcasecmp(alg, "sha256") == 0)
+        *md = CG_SHA256;
+    else if (strcasecmp(alg, "sha512") == 0)
+        *md = CG_SHA512;
+    else if (strcasecmp(alg, "sha1") == 0)
+        *md = CG_SHA1;
+    else
+        return -1;
+    return 0;
+}
+
+int cg_vapi_sign(const struct cg_vapi_auth *a, const char *body, size_t len, uint64_t now_ms,
+                 int ts_ms, char *out[CG_VAPI_SIGN_MAX + 1])
+{
+    for (size_t i = 0; i <= CG_VAPI_SIGN_MAX; i++)
+        out[i] = NULL;
+    if (a == NULL || (body == NULL && len > 0) || len > CG_VAPI_MAX_WEBHOOK_BODY)
+        return -1;
+    size_t k = 0;
+    struct cg_buf line;
+    if (nonempty(a->secret)) {
+        cg_buf_init(&line, strlen(a->secret) + 32);
+        if (cg_buf_printf(&line, "x-vapi-secret: %s", a->secret) != 0)
+            goto fail_line;
+        out[k++] = cg_buf_take(&line);
+    }
+    if (!nonempty(a->hmac_secret))
+        return (int)k;
+    enum cg_digest md;
+    const char *enc = nonempty(a->hmac_encoding) ? a->hmac_encoding : "hex";
+    int base64 = strcasecmp(enc, "base64") == 0;
+    if (sign_digest(a->hmac_algorithm, &md) != 0 || (!base64 && strcasecmp(enc, "hex") != 0))
+        goto fail;
+    char ts[32];
+    snprintf(ts, sizeof ts, "%llu", (unsigned long long)(ts_ms ? now_ms : now_ms / 1000));
+    struct cg_buf payload;
+    cg_buf_init(&payload, CG_VAPI_MAX_WEBHOOK_BODY + 64);
+    if (cg_buf_appends(&payload, ts) != 0 || cg_buf_appendc(&payload, '.') != 0 ||
+        (len > 0 && cg_buf_append(&payload, body, len) != 0)) {
+        cg_buf_free(&payload);
+        goto fail;
+    }
+    unsigned char mac[CG_DIGEST_MAX];
+    size_t mac_len =
+        cg_hmac(md, a->hmac_secret, strlen(a->hmac_secret), payload.data, payload.len, mac);
+    cg_buf_free(&payload);
+    if (mac_len == 0)
+        goto fail;
+    char sig[2 * CG_DIGEST_MAX + 8];
+    if (base64)
+        cg_base64_encode(mac, mac_len, sig);
+    else
+        cg_hex_encode(mac, mac_len, sig);
+    const char *ts_name =
+        nonempty(a->hmac_timestamp_header) ? a->hmac_timestamp_header : "x-timestamp";
+    const char *sig_name =
+        nonempty(a->hmac_signature_header) ? a->hmac_signature_header : "x-signature";
+    const char *prefix = nonempty(a->hmac_prefix) ? a->hmac_prefix : "";
+    cg_buf_init(&line, 256);
+    if (cg_buf_printf(&line, "%s: %s", ts_name, ts) != 0)
+        goto fail_line;
+    out[k++] = cg_buf_take(&line);
+    cg_buf_init(&line, strlen(prefix) + sizeof sig + 96);
+    if (cg_buf_printf(&line, "%s: %s%s", sig_name, prefix, sig) != 0)
+        goto fail_line;
+    out[k++] = cg_buf_take(&line);
+    return (int)k;
+
+fail_line:
+    cg_buf_free(&line);
+fail:
+    cg_vapi_sign_free(out);
+    return -1;
 }

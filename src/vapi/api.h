@@ -23,12 +23,17 @@
  *   CANCELLED   cg_vapi_free() (or the cg_httpc's free) came first.
  *
  * get_call states (after the reference gateway: only "ended" is ended):
- *   LIVE        200 with any status other than "ended".
+ *   LIVE        200 with a status of a call that goes on: scheduled,
+ *               queued, ringing, in-progress, forwarding.
  *   ENDED       200 with status "ended".
+ *   DOUBTFUL    200 with any other status: "not-found", "deletion-failed"
+ *               (the Call schema's enum) or one this build does not know.
+ *               Vapi does not say the call goes on: the gate asks again
+ *               and treats a second such answer as the end.
  *   NOT_FOUND   404. Right after creation this usually means "not visible
  *               yet", not "over": do not release on it alone.
- *   UNAVAILABLE anything else: other statuses, a 200 without status,
- *               transport errors, and cancellation (http_status 0).
+ *   UNAVAILABLE anything else: a 200 without status, transport errors, and
+ *               cancellation (http_status 0).
  *
  * Callback rules (as cg_httpc's). cg_vapi_create_call() and
  * cg_vapi_get_call() either return -1 and never call back, or return 0 and
@@ -114,18 +119,27 @@ typedef void (*cg_vapi_create_cb)(const struct cg_vapi_create_result *res, void 
  * "assistantOverrides":{"metadata":{"twilioCallSid":sid,"callgateAttempt":attempt
  * [,"callgateGate":gate]},
  * "variableValues":{"twilioCallSid":sid},"maxDurationSeconds":N}}.
- * customer.number is the caller's From; "anonymous" when From is NULL, or
- * shorter than 3 or longer than 40 bytes (Vapi would refuse it, and that
- * must not cost the caller the call). -1 when call_sid is not a CA SID.
+ * customer.number is cg_vapi_customer_number(from): a From Vapi would
+ * refuse (a Twilio Client or SIP caller) must not cost the caller the call.
+ * Such a caller's From goes as customer.name instead (cut to 40 bytes),
+ * for reference. -1 when call_sid is not a CA SID.
  */
 int cg_vapi_create_call(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
                         cg_vapi_create_cb cb, void *arg);
+
+/* The customer number Vapi accepts for a Twilio From: From itself when it
+ * is 3 to 40 characters matching ^\+?[a-zA-Z0-9]+$ (CreateCustomerDTO with
+ * numberE164CheckEnabled false), else "anonymous" (client:alice,
+ * sip:bob@host, a withheld or empty From). Returns a pointer to from or to
+ * a static string. Pure; NULL reads as empty. */
+const char *cg_vapi_customer_number(const char *from);
 
 enum cg_vapi_call_state {
     CG_VAPI_CALL_LIVE,
     CG_VAPI_CALL_ENDED,
     CG_VAPI_CALL_NOT_FOUND,
     CG_VAPI_CALL_UNAVAILABLE,
+    CG_VAPI_CALL_DOUBTFUL, /* a status neither live nor ended */
 };
 
 struct cg_vapi_get_result {
@@ -237,5 +251,23 @@ struct cg_vapi_auth {
 int cg_vapi_authenticate(const struct cg_vapi_auth *a,
                          const char *(*header_get)(const char *name, void *arg), void *arg,
                          const char *body, size_t len, uint64_t now_ms);
+
+/*
+ * Signs a server message for another hop, as Vapi signs it with these
+ * settings, so that a server that authenticated Vapi's messages
+ * authenticates the forwarded ones unchanged: "x-vapi-secret: <secret>"
+ * when secret is set; with hmac_secret, "<timestamp header>: <ts>" and
+ * "<signature header>: <prefix><signature>", the HMAC of "{ts}.{body}" in
+ * the configured algorithm and encoding. ts is now_ms in milliseconds when
+ * ts_ms, else in seconds. Writes up to CG_VAPI_SIGN_MAX malloc'd
+ * "Name: value" lines into out, then NULL; returns how many (0 when neither
+ * secret is set), or -1 (out all NULL) for an algorithm or encoding
+ * cg_vapi_authenticate() would refuse. Free with cg_vapi_sign_free(),
+ * which wipes them.
+ */
+#define CG_VAPI_SIGN_MAX 3
+int cg_vapi_sign(const struct cg_vapi_auth *a, const char *body, size_t len, uint64_t now_ms,
+                 int ts_ms, char *out[CG_VAPI_SIGN_MAX + 1]);
+void cg_vapi_sign_free(char *out[CG_VAPI_SIGN_MAX + 1]);
 
 #endif

@@ -46,6 +46,7 @@ struct cgt_fake {
     int vapi_next_left;
     int vapi_delay_ms;
     enum cgt_vapi_get_mode vget_mode;
+    char *vget_status; /* CGT_VGET_STATUS: the status GET /call/{id} reports */
     enum cgt_tw_update_mode twu_mode;
     char *call_status;
     char *members;
@@ -223,7 +224,15 @@ static void vapi_get(struct cgt_fake *f, struct evhttp_request *req, const char 
     lock(f);
     record(f, CGT_EP_VAPI_GET, NULL, auth);
     enum cgt_vapi_get_mode mode = f->vget_mode;
+    char *status = mode == CGT_VGET_STATUS && f->vget_status ? cg_strdup(f->vget_status) : NULL;
     unlock(f);
+    if (status != NULL) {
+        char *body = dumps(json_pack("{s:s, s:s}", "id", id, "status", status));
+        reply(req, 200, body, 0);
+        free(body);
+        free(status);
+        return;
+    }
     if (mode == CGT_VGET_NOT_FOUND) {
         reply(req, 404, "{\"message\":\"Not Found\",\"statusCode\":404}", 0);
         return;
@@ -459,6 +468,7 @@ void cgt_fake_stop(struct cgt_fake *f)
     }
     free(f->calls);
     free(f->call_status);
+    free(f->vget_status);
     free(f->members);
     free(f->vapi_list);
     free(f->queues);
@@ -502,6 +512,15 @@ void cgt_fake_set_vapi_get(struct cgt_fake *f, enum cgt_vapi_get_mode m)
 {
     lock(f);
     f->vget_mode = m;
+    unlock(f);
+}
+
+void cgt_fake_set_vapi_get_status(struct cgt_fake *f, const char *status)
+{
+    lock(f);
+    free(f->vget_status);
+    f->vget_status = cg_strdup(status);
+    f->vget_mode = CGT_VGET_STATUS;
     unlock(f);
 }
 

@@ -37,7 +37,8 @@ enum cgt_vapi_create_mode {
 enum cgt_vapi_get_mode {
     CGT_VGET_IN_PROGRESS, /* 200 status "in-progress" (the default) */
     CGT_VGET_ENDED,       /* 200 status "ended" */
-    CGT_VGET_NOT_FOUND    /* 404 */
+    CGT_VGET_NOT_FOUND,   /* 404 */
+    CGT_VGET_STATUS       /* 200 with cgt_fake_set_vapi_get_status's status */
 };
 
 enum cgt_tw_update_mode {
@@ -83,6 +84,8 @@ void cgt_fake_set_vapi_create_next(struct cgt_fake *f, enum cgt_vapi_create_mode
 /* Milliseconds the fake waits (a timer on its loop) before answering POST /call. */
 void cgt_fake_set_vapi_delay(struct cgt_fake *f, int ms);
 void cgt_fake_set_vapi_get(struct cgt_fake *f, enum cgt_vapi_get_mode m);
+/* GET /call/{id} answers 200 with this status (mode CGT_VGET_STATUS). */
+void cgt_fake_set_vapi_get_status(struct cgt_fake *f, const char *status);
 void cgt_fake_set_twilio_update(struct cgt_fake *f, enum cgt_tw_update_mode m);
 /* The status GET Calls/{CA}.json reports (default "in-progress"). */
 void cgt_fake_set_twilio_call_status(struct cgt_fake *f, const char *status);

@@ -144,6 +144,52 @@ static void test_check_config_masks_secrets(void **state)
     free(out);
 }
 
+/* Twilio refuses a call update whose Twiml is over 4,000 characters
+ * (error 32018), and the overflow treatment reaches a caller whom Vapi
+ * refuses for good by exactly such an update: an OVERFLOW_MESSAGE whose
+ * TwiML would not fit stops check-config and serve, naming it; one that
+ * fits (escapes counted) passes. */
+static void test_overflow_twiml_over_limit_refused(void **state)
+{
+    (void)state;
+    static char fits[3920], over[3990], escaped[1000];
+    memset(fits, 'a', sizeof fits - 1);
+    memset(over, 'a', sizeof over - 1);
+    memset(escaped, '&', sizeof escaped - 1); /* 999 bytes, 4995 characters as &amp; */
+    const char *msgs[] = {fits, over, escaped};
+    for (size_t m = 0; m < 3; m++) {
+        char env_msg[4200];
+        snprintf(env_msg, sizeof env_msg, "OVERFLOW_MESSAGE=%s", msgs[m]);
+        const char *env[] = {"TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef",
+                             "TWILIO_AUTH_TOKEN=supersecrettoken",
+                             "VAPI_API_KEY=vapikey-12345",
+                             "VAPI_PHONE_NUMBER_ID=pn-1",
+                             "VAPI_ASSISTANT_ID=asst-1",
+                             "VAPI_WEBHOOK_SECRET=webhooksecret-abc",
+                             "PUBLIC_URL=https://gate.example.com",
+                             "REDIS_URL=redis://127.0.0.1:1",
+                             env_msg,
+                             NULL};
+        const char *cmds[] = {"check-config", "serve"};
+        for (size_t i = 0; i < (m == 0 ? 1u : 2u); i++) {
+            struct cgt_proc p;
+            const char *argv[] = {cgt_bin("callgate"), cmds[i], NULL};
+            cgt_spawn(&p, argv, env);
+            int rc = cgt_wait_exit(&p, 5000);
+            char *out = cgt_proc_output(&p);
+            if (m == 0) {
+                if (rc != 0)
+                    fail_msg("a fitting message refused (%d): %s", rc, out);
+            } else {
+                if (rc != 2 || strstr(out, "OVERFLOW_MESSAGE: the overflow TwiML") == NULL ||
+                    strstr(out, "error 32018") == NULL)
+                    fail_msg("message %zu with %s: exit %d: %s", m, cmds[i], rc, out);
+            }
+            free(out);
+        }
+    }
+}
+
 /* The configuration of Vapi's queue guide, as a migrating user has it: no
  * webhook secret. Neither check-config nor serve may run a gate that
  * cannot hear Vapi's end-of-call messages (every /incoming would then
@@ -317,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_config_errors_all_reported),
         cmocka_unit_test(test_check_config_masks_secrets),
         cmocka_unit_test(test_half_configured_gate_refused),
+        cmocka_unit_test(test_overflow_twiml_over_limit_refused),
         cmocka_unit_test_setup_teardown(test_health_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_errors, setup, teardown),

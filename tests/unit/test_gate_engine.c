@@ -507,6 +507,63 @@ static void test_twilio_not_ready_retried(void **state)
     assert_int_equal(cgt_fake_create_count(f->fake, b), 1);
 }
 
+/* Runs the loop until the gate holds n slots; fails after timeout_ms. */
+static void wait_active(struct fixture *f, long n, int timeout_ms)
+{
+    uint64_t until = cgt_now_ms() + (uint64_t)timeout_ms;
+    while (zcard(f, "active") != n) {
+        if (cgt_now_ms() > until)
+            fail_msg("%ld slots held, not %ld", zcard(f, "active"), n);
+        cgt_run_for(f->base, 10);
+    }
+}
+
+/* GET /call/{id} says not-found, deletion-failed or a status unknown here
+ * for a caller whose Twilio call ended: Vapi no longer vouches for the
+ * call. The slot is not renewed as if live (it used to be, for ever) but
+ * released once a second answer, a moment later, agrees. */
+static void test_doubtful_status_released_after_confirming(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, NULL);
+    const char *statuses[] = {"not-found", "deletion-failed", "archived"};
+    for (int i = 0; i < 3; i++) {
+        char sid[40];
+        new_sid(sid);
+        cgt_fake_set_vapi_get(f->fake, CGT_VGET_IN_PROGRESS);
+        connect_fast(f, i, sid);
+        wait_active(f, 1, SOON);
+        cgt_fake_set_vapi_get_status(f->fake, statuses[i]);
+        int gets = cgt_fake_count(f->fake, CGT_EP_VAPI_GET);
+        struct end_result e = {0};
+        gate_end(f->g, "twilio", sid, "completed", "twilio-status", on_end, &e);
+        assert_int_equal(cgt_run_until(f->base, &e.done, SOON), 0);
+        assert_string_equal(gate_verdict_name(e.verdict), "ending");
+        wait_active(f, 0, LATER);
+        /* Asked at least twice: the release was confirmed. */
+        assert_true(cgt_fake_count(f->fake, CGT_EP_VAPI_GET) >= gets + 2);
+        char *last = cgt_redis_cmd(&f->rs, "XREVRANGE " P "log + - COUNT 1");
+        assert_non_null(strstr(last, "RELEASE"));
+        assert_non_null(strstr(last, i < 2 ? statuses[i] : "unknown-status"));
+        free(last);
+    }
+
+    /* The control: a call Vapi says is live keeps its slot, renewed. */
+    char sid[40];
+    new_sid(sid);
+    cgt_fake_set_vapi_get(f->fake, CGT_VGET_IN_PROGRESS);
+    connect_fast(f, 3, sid);
+    int gets = cgt_fake_count(f->fake, CGT_EP_VAPI_GET);
+    struct end_result e = {0};
+    gate_end(f->g, "twilio", sid, "completed", "twilio-status", on_end, &e);
+    assert_int_equal(cgt_run_until(f->base, &e.done, SOON), 0);
+    uint64_t until = cgt_now_ms() + LATER;
+    while (cgt_fake_count(f->fake, CGT_EP_VAPI_GET) < gets + 3 && cgt_now_ms() < until)
+        cgt_run_for(f->base, 10);
+    assert_true(cgt_fake_count(f->fake, CGT_EP_VAPI_GET) >= gets + 3);
+    assert_int_equal(zcard(f, "active"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +573,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vapi_overlimit_requeues_at_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fast_path_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_twilio_not_ready_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doubtful_status_released_after_confirming, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

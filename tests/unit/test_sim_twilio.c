@@ -919,6 +919,17 @@ static void test_rest_hangup_and_completed_again(void **state)
     free(r.body);
     assert_int_equal(rest(fx, "POST", path, "Twiml=%ZZ", &r), 400);
     free(r.body);
+    /* Over 4,000 characters (an emoji counts two): 32018, nothing done. */
+    static char longdoc[4100];
+    size_t k = (size_t)snprintf(longdoc, sizeof longdoc, "<Response><Say>");
+    while (k < 3990) /* 3,990 + 2 + 17 = 4,009 characters */
+        longdoc[k++] = 'a';
+    memcpy(longdoc + k, "\xf0\x9f\x98\x80</Say></Response>", 22);
+    char *lbody = form1("Twiml", longdoc, NULL, NULL);
+    assert_int_equal(rest(fx, "POST", path, lbody, &r), 400);
+    assert_non_null(strstr(r.body, "\"code\":32018"));
+    free(r.body);
+    free(lbody);
     assert_int_equal(sim_twilio_waiting(&fx->w), 1);
     /* Invalid TwiML through REST: accepted, then an application error. */
     assert_int_equal(rest(fx, "POST", path, "Twiml=%3CResponse%3E", &r), 200);

@@ -379,6 +379,22 @@ static void test_validation(void **state)
                "true,\"customer\":{\"number\":\"+15551234567\"},"
                "\"assistantOverrides\":{\"maxDurationSeconds\":5}}",
                "maxDurationSeconds must not be less than 10");
+    /* Vapi's customer number pattern: with the E.164 check off only
+     * ^\+?[a-zA-Z0-9]+$ (a Twilio Client or SIP From is refused), with it
+     * on (the default) E.164. */
+    expect_400(&f, JSONCT,
+               "{\"phoneNumberId\":\"p\",\"assistantId\":\"a\",\"phoneCallProviderBypassEnabled\":"
+               "true,\"customer\":{\"number\":\"client:alice\",\"numberE164CheckEnabled\":false}}",
+               "customer.number must match /^");
+    expect_400(&f, JSONCT,
+               "{\"phoneNumberId\":\"p\",\"assistantId\":\"a\",\"phoneCallProviderBypassEnabled\":"
+               "true,\"customer\":{\"number\":\"sip:bob@pbx.example.com\","
+               "\"numberE164CheckEnabled\":false}}",
+               "regular expression");
+    expect_400(&f, JSONCT,
+               "{\"phoneNumberId\":\"p\",\"assistantId\":\"a\",\"phoneCallProviderBypassEnabled\":"
+               "true,\"customer\":{\"number\":\"anonymous\"}}",
+               "customer.number must be a valid phone number in the E.164 format");
     expect_400(&f, JSONCT, "{\"phoneNumberId\":", "Invalid JSON body");
     expect_400(&f, "application/x-www-form-urlencoded", "phoneNumberId=p",
                "phoneNumberId must be a string");
@@ -389,7 +405,7 @@ static void test_validation(void **state)
     assert_true(json_is_string(json_object_get(r.json, "message")));
     json_decref(r.json);
     assert_int_equal(sim_vapi_live(&f.w), 0);
-    assert_int_equal(counter(&f, "other_rejections"), 11);
+    assert_int_equal(counter(&f, "other_rejections"), 14);
     fx_free(&f);
 }
 

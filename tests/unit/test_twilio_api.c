@@ -665,6 +665,38 @@ static void test_list_unknown_queue_gone(void **state)
 
 /* ---- validation and lifecycle ---- */
 
+/* Twilio's 4,000-character limit on the Twiml of a call update (error
+ * 32018), counted as Twilio counts: characters, a character outside the
+ * BMP as two. At the limit the update goes; one over, it is never sent. */
+static void test_update_twiml_character_limit(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(cg_twilio_twiml_chars(NULL), 0);
+    assert_int_equal(cg_twilio_twiml_chars("abc"), 3);
+    assert_int_equal(cg_twilio_twiml_chars("\xc3\xa9\xe2\x82\xac"), 2); /* é € */
+    assert_int_equal(cg_twilio_twiml_chars("\xf0\x9f\x98\x80"), 2);     /* an emoji */
+    assert_int_equal(cg_twilio_twiml_chars("\xff\xfe"), 2);             /* not UTF-8 */
+    /* 4,000 characters in 7,999 bytes: "é" x 3999 and one "x". */
+    size_t n = 2 * 3999 + 1;
+    char *doc = cg_malloc(n + 3);
+    for (size_t i = 0; i < 3999; i++)
+        memcpy(doc + 2 * i, "\xc3\xa9", 2);
+    doc[n - 1] = 'x';
+    doc[n] = '\0';
+    assert_int_equal(cg_twilio_twiml_chars(doc), 4000);
+    struct got g = {0};
+    cgt_script(&f->srv, 200, BODY_CALL);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, doc, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_OK);
+    got_free(&g);
+    memcpy(doc + n, "y", 2);
+    assert_int_equal(cg_twilio_twiml_chars(doc), 4001);
+    assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, doc, on_result, &g), -1);
+    assert_int_equal(f->srv.nseen, 1);
+    free(doc);
+}
+
 static void test_invalid_input(void **state)
 {
     struct fx *f = *state;
@@ -863,6 +895,7 @@ int main(void)
         T(test_find_queue_missing),
         T(test_list_unknown_queue_gone),
         T(test_invalid_input),
+        T(test_update_twiml_character_limit),
         T(test_new_rejects_bad_opts),
         T(test_trailing_slash_base),
         T(test_free_with_pending_cancels),

@@ -464,13 +464,65 @@ static void test_create_anonymous(void **state)
     assert_string_equal(sent_number(f, 4, &hold), "266");
     json_decref(hold);
     got_free(&g);
-    /* JSON special characters are escaped. */
+    /* Twilio Client and SIP callers, and anything else outside Vapi's
+     * pattern ^\+?[a-zA-Z0-9]+$ (numberE164CheckEnabled false), go as
+     * "anonymous", their From as customer.name (at most 40 bytes, JSON
+     * escaped). */
+    const char *odd[] = {"client:alice", "sip:bob@pbx.example.com",
+                         "\"quoted\"\\", "+1 555 0100",
+                         "++15550100",   "+"};
+    for (int i = 0; i < 6; i++) {
+        cgt_script(&f->srv, 201, body_created);
+        assert_int_equal(cg_vapi_create_call(f->v, CA1, odd[i], 1, on_created, &g), 0);
+        wait_calls(f, &g.calls);
+        assert_string_equal(sent_number(f, 5 + i, &hold), "anonymous");
+        const char *name = cg_json_str(hold, "customer.name");
+        assert_string_equal(name, odd[i]);
+        json_decref(hold);
+        got_free(&g);
+    }
+    /* A long SIP From is cut to 40 bytes on a character boundary. */
     cgt_script(&f->srv, 201, body_created);
-    assert_int_equal(cg_vapi_create_call(f->v, CA1, "\"quoted\"\\", 1, on_created, &g), 0);
+    assert_int_equal(cg_vapi_create_call(
+                         f->v, CA1, "sip:\xc3\xa9\xc3\xa9\xc3\xa9-very-long-caller@pbx.example.com",
+                         1, on_created, &g),
+                     0);
     wait_calls(f, &g.calls);
-    assert_string_equal(sent_number(f, 5, &hold), "\"quoted\"\\");
+    assert_string_equal(sent_number(f, 11, &hold), "anonymous");
+    const char *name = cg_json_str(hold, "customer.name");
+    assert_non_null(name);
+    assert_true(strlen(name) <= 40);
+    assert_true(strncmp(name, "sip:\xc3\xa9\xc3\xa9\xc3\xa9-very", 15) == 0);
     json_decref(hold);
     got_free(&g);
+    /* A number Vapi accepts goes unchanged, without a name. */
+    cgt_script(&f->srv, 201, body_created);
+    assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
+    wait_calls(f, &g.calls);
+    assert_string_equal(sent_number(f, 12, &hold), "+15551234567");
+    assert_null(cg_json_str(hold, "customer.name"));
+    json_decref(hold);
+    got_free(&g);
+}
+
+static void test_customer_number(void **state)
+{
+    (void)state;
+    const char *ok[] = {"+15551234567", "266", "anonymous", "Restricted", "abc123", "+1a2"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        assert_ptr_equal(cg_vapi_customer_number(ok[i]), ok[i]);
+    const char *bad[] = {NULL,
+                         "",
+                         "12",
+                         "client:alice",
+                         "sip:bob@host",
+                         "+1 555",
+                         "+",
+                         "++123",
+                         "1234567890123456789012345678901234567890X",
+                         "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_string_equal(cg_vapi_customer_number(bad[i]), "anonymous");
 }
 
 static void test_create_invalid_input(void **state)
@@ -585,6 +637,26 @@ static void test_get_call(void **state)
     assert_int_equal(g.state, CG_VAPI_CALL_ENDED);
     assert_string_equal(g.ended_reason, "customer-ended-call");
     got_get_free(&g);
+
+    /* not-found, deletion-failed and statuses unknown here do not say
+     * the call goes on. */
+    const char *doubtful[] = {"not-found", "deletion-failed", "archived"};
+    for (size_t i = 0; i < 3; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "{\"id\":\"" CALL_ID "\",\"status\":\"%s\"}", doubtful[i]);
+        get_with(f, 200, body, &g);
+        assert_int_equal(g.state, CG_VAPI_CALL_DOUBTFUL);
+        assert_string_equal(g.status, doubtful[i]);
+        got_get_free(&g);
+    }
+    const char *live[] = {"scheduled", "queued", "ringing"};
+    for (size_t i = 0; i < 3; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "{\"id\":\"" CALL_ID "\",\"status\":\"%s\"}", live[i]);
+        get_with(f, 200, body, &g);
+        assert_int_equal(g.state, CG_VAPI_CALL_LIVE);
+        got_get_free(&g);
+    }
 
     /* forwarding still holds the line */
     get_with(f, 200, "{\"id\":\"" CALL_ID "\",\"status\":\"forwarding\"}", &g);
@@ -1066,6 +1138,71 @@ static void test_auth_both_configured(void **state)
     assert_int_equal(auth(&a, &h, HOOK_BODY, NOW_MS), 0);
 }
 
+static const char *sign_hdr(const char *name, void *arg)
+{
+    char **lines = arg;
+    size_t n = strlen(name);
+    for (; *lines; lines++)
+        if (strncasecmp(*lines, name, n) == 0 && (*lines)[n] == ':')
+            return *lines + n + 2;
+    return NULL;
+}
+
+/* What cg_vapi_sign writes, the verifier (configured alike) accepts, for
+ * every algorithm and encoding and both timestamp units; a changed body
+ * or another secret is refused. */
+static void test_sign_round_trip(void **state)
+{
+    (void)state;
+    const char *body = "{\"message\":{\"type\":\"tool-calls\"}}";
+    const char *algs[] = {"sha256", "sha512", "sha1"};
+    const char *encs[] = {"hex", "base64"};
+    uint64_t now = 1750183823822ULL;
+    for (int a = 0; a < 3; a++)
+        for (int e = 0; e < 2; e++)
+            for (int unit = 0; unit < 2; unit++) {
+                struct cg_vapi_auth au = {.secret = "static-1",
+                                          .hmac_secret = "hmac-1",
+                                          .hmac_algorithm = algs[a],
+                                          .hmac_encoding = encs[e],
+                                          .hmac_prefix = "v1=",
+                                          .hmac_signature_header = "x-vapi-signature",
+                                          .hmac_timestamp_header = "x-vapi-ts"};
+                char *lines[CG_VAPI_SIGN_MAX + 1];
+                assert_int_equal(cg_vapi_sign(&au, body, strlen(body), now, unit, lines), 3);
+                assert_string_equal(sign_hdr("x-vapi-secret", lines), "static-1");
+                const char *ts = sign_hdr("x-vapi-ts", lines);
+                assert_non_null(ts);
+                assert_string_equal(ts, unit ? "1750183823822" : "1750183823");
+                assert_true(strncmp(sign_hdr("x-vapi-signature", lines), "v1=", 3) == 0);
+                struct cg_vapi_auth only_hmac = au;
+                only_hmac.secret = NULL;
+                assert_int_equal(
+                    cg_vapi_authenticate(&only_hmac, sign_hdr, lines, body, strlen(body), now), 1);
+                assert_int_equal(cg_vapi_authenticate(&only_hmac, sign_hdr, lines, "{}", 2, now),
+                                 0);
+                only_hmac.hmac_secret = "hmac-2";
+                assert_int_equal(
+                    cg_vapi_authenticate(&only_hmac, sign_hdr, lines, body, strlen(body), now), 0);
+                cg_vapi_sign_free(lines);
+                for (int i = 0; i <= CG_VAPI_SIGN_MAX; i++)
+                    assert_null(lines[i]);
+            }
+    /* The static secret alone; nothing configured; a bad algorithm. */
+    char *lines[CG_VAPI_SIGN_MAX + 1];
+    struct cg_vapi_auth st = {.secret = "static-1"};
+    assert_int_equal(cg_vapi_sign(&st, body, strlen(body), now, 1, lines), 1);
+    assert_string_equal(lines[0], "x-vapi-secret: static-1");
+    assert_null(lines[1]);
+    cg_vapi_sign_free(lines);
+    struct cg_vapi_auth none = {0};
+    assert_int_equal(cg_vapi_sign(&none, body, strlen(body), now, 1, lines), 0);
+    assert_null(lines[0]);
+    struct cg_vapi_auth bad = {.hmac_secret = "h", .hmac_algorithm = "md5"};
+    assert_int_equal(cg_vapi_sign(&bad, body, strlen(body), now, 1, lines), -1);
+    assert_null(lines[0]);
+}
+
 int main(void)
 {
     cg_log_set_level(CG_LOG_ERROR);
@@ -1101,6 +1238,8 @@ int main(void)
         cmocka_unit_test(test_auth_hmac_base64),
         cmocka_unit_test(test_auth_hmac_timestamps),
         cmocka_unit_test(test_auth_both_configured),
+        cmocka_unit_test(test_sign_round_trip),
+        cmocka_unit_test(test_customer_number),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "base/buf.h"
 #include "base/estimate.h"
 #include "waittime/waittime.h"
@@ -119,6 +121,86 @@ static void test_parse_spec_example(void **state)
     assert_near(items[0].estimate_s, cg_tq_estimate_seconds(&in));
     assert_true(items[0].estimate_s >= CG_TQ_FLOOR_S);
     free_recs(items, n);
+}
+
+/* The statistics fields the spec leaves untyped or optional
+ * (wait_duration_in_queue_until_accepted, wait_duration_until_accepted,
+ * tasks_by_status, cumulative itself) absent, null or of another JSON
+ * type: each spec-shaped case of tests/data/taskrouter_statistics_partial.json
+ * parses, and reads the figures the case expects (the fallbacks: the
+ * acceptance time for the seed's figure, 0 for a count). */
+static void test_parse_untyped_fields_absent(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/taskrouter_statistics_partial.json", CG_SOURCE_DIR);
+    json_error_t jerr;
+    json_t *data = json_load_file(path, 0, &jerr);
+    if (data == NULL)
+        fail_msg("%s: %s", path, jerr.text);
+    json_t *cases = json_object_get(data, "cases");
+    assert_true(json_array_size(cases) >= 5);
+    json_t *all = json_deep_copy(json_object_get(data, "page"));
+    json_t *items_all = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach (cases, i, c) {
+        json_t *page = json_deep_copy(json_object_get(data, "page"));
+        json_t *list = json_array();
+        json_array_append(list, json_object_get(c, "item"));
+        json_array_append(items_all, json_object_get(c, "item"));
+        json_object_set_new(page, "task_queues_statistics", list);
+        char *text = json_dumps(page, JSON_COMPACT);
+        json_decref(page);
+        struct cg_wt_record *items = NULL;
+        size_t n = 0, skipped = 0;
+        char *next = NULL, err[128];
+        const char *what = json_string_value(json_object_get(c, "what"));
+        if (cg_wt_parse_stats(text, strlen(text), 10, &items, &n, &skipped, &next, err,
+                              sizeof err) != 0)
+            fail_msg("%s: %s", what, err);
+        free(text);
+        if (n != 1 || skipped != 0)
+            fail_msg("%s: %zu records, %zu skipped", what, n, skipped);
+        const json_t *e = json_object_get(c, "expect");
+        struct {
+            const char *key;
+            double got;
+        } figs[] = {
+            {"wait_in_queue", items[0].wait_in_queue}, {"wait_s", items[0].wait_s},
+            {"avg_accept_s", items[0].avg_accept_s},   {"pending", (double)items[0].pending},
+            {"busy", (double)items[0].busy},           {"available", (double)items[0].available},
+            {"eligible", (double)items[0].eligible},   {"longest_s", items[0].longest_s},
+            {"accepted", (double)items[0].accepted},   {"window_s", items[0].window_s},
+            {"accept_min_s", items[0].accept_min_s},
+        };
+        for (size_t k = 0; k < sizeof figs / sizeof figs[0]; k++) {
+            const json_t *want = json_object_get(e, figs[k].key);
+            if (!json_is_number(want))
+                fail_msg("%s: no expected %s", what, figs[k].key);
+            if (fabs(json_number_value(want) - figs[k].got) > 1e-9)
+                fail_msg("%s: %s is %.17g, not %.17g", what, figs[k].key, figs[k].got,
+                         json_number_value(want));
+        }
+        /* Whatever is missing, the estimate is a real figure. */
+        assert_true(items[0].estimate_s >= CG_TQ_FLOOR_S);
+        free_recs(items, n);
+    }
+    /* All of them on one page too. */
+    json_object_set_new(all, "task_queues_statistics", items_all);
+    char *text = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    struct cg_wt_record *items = NULL;
+    size_t n = 0, skipped = 0;
+    char *next = NULL, err[128];
+    assert_int_equal(
+        cg_wt_parse_stats(text, strlen(text), 100, &items, &n, &skipped, &next, err, sizeof err),
+        0);
+    assert_int_equal(n, json_array_size(cases));
+    assert_int_equal(skipped, 0);
+    free(text);
+    free_recs(items, n);
+    json_decref(data);
 }
 
 static void test_parse_figures_and_paging(void **state)
@@ -454,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_sid_valid),
         cmocka_unit_test(test_parse_spec_example),
         cmocka_unit_test(test_parse_figures_and_paging),
+        cmocka_unit_test(test_parse_untyped_fields_absent),
         cmocka_unit_test(test_parse_bad_pages),
         cmocka_unit_test(test_parse_names),
         cmocka_unit_test(test_seed_rounding),
