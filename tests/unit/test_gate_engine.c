@@ -25,6 +25,7 @@
 #include "net/httpc.h"
 #include "net/redis.h"
 #include "twilio/twiml.h"
+#include "vapi/api.h"
 
 #define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
 #define AUTH_TOKEN  "test-twilio-auth-token-42"
@@ -551,6 +552,32 @@ static void test_doubtful_status_released_after_confirming(void **state)
     assert_int_equal(zcard(f, "active"), 1);
 }
 
+/* Vapi ends a call with call.start.error-subscription-concurrency-limit-
+ * reached (a 201 that did not say it was over the limit): the slot is
+ * released as for any end, and the refusal is counted with Vapi's
+ * over-limit answers. */
+static void test_overlimit_end_reason_counted(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, NULL);
+    char sid[40];
+    new_sid(sid);
+    connect_fast(f, 0, sid);
+    char *vid = cgt_fake_vapi_id(f->fake, sid);
+    assert_non_null(vid);
+    struct end_result e = {0};
+    gate_end(f->g, "vapi", vid, CG_VAPI_REASON_OVERLIMIT, "vapi-status", on_end, &e);
+    assert_int_equal(cgt_run_until(f->base, &e.done, SOON), 0);
+    assert_string_equal(gate_verdict_name(e.verdict), "released");
+    free(vid);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    cg_metrics_render(f->metrics, &b);
+    assert_non_null(
+        strstr(cg_buf_str(&b), "callgate_vapi_errors_total{code=\"overlimit-ended\"} 1"));
+    cg_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vapi_overlimit_requeues_at_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fast_path_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_twilio_not_ready_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlimit_end_reason_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doubtful_status_released_after_confirming, setup,
                                         teardown),
     };
