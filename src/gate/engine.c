@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/claim.h"
+#include "gate/repair.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/recheck.h"
@@ -1176,6 +1177,17 @@ static void on_reconcile_tick(void *arg)
 
 /* ---- lifecycle ---- */
 
+/* The slots agree with Vapi again: admit into what is free, and adopt the
+ * waiting callers Redis lost from Twilio's queue. */
+static void on_repaired(long callers, long orphans, void *arg)
+{
+    struct cg_gate *g = arg;
+    (void)callers;
+    (void)orphans;
+    gate_admit(g);
+    cg_periodic_kick(g->reconcile_task);
+}
+
 void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
 {
     if (state != CG_REDIS_READY || g->stopping || g->closing)
@@ -1185,6 +1197,7 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
     gate_claim_check(g->claim);
     cg_periodic_kick(g->sweep_task);
     cg_periodic_kick(g->reconcile_task);
+    gate_repair_redis_ready(g->repair);
 }
 
 void cg_gate_stop(struct cg_gate *g)
@@ -1338,6 +1351,7 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
         .assistant_id = c->vapi_assistant_id,
         .max_duration_s = c->vapi_max_duration_seconds,
         .timeout_ms = c->vapi_timeout_ms,
+        .gate = c->gate_name,
     };
     g->twilio = cg_twilio_new(d->base, d->httpc, &to);
     /* The assistant's TwiML is not pushed again after a timeout or a
@@ -1374,8 +1388,9 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
                                         10, on_reconcile_tick, g);
     if (d->on_conflict != NULL)
         g->claim = gate_claim_new(d->base, &g->store, c, d->on_conflict, d->conflict_arg);
+    g->repair = gate_repair_new(d->base, &g->store, g->vapi, c, g->metrics, on_repaired, g);
     if (g->retry_timer == NULL || g->sweep_task == NULL || g->reconcile_task == NULL ||
-        (d->on_conflict != NULL && g->claim == NULL)) {
+        g->repair == NULL || (d->on_conflict != NULL && g->claim == NULL)) {
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
@@ -1391,7 +1406,9 @@ void cg_gate_free(struct cg_gate *g)
         return;
     cg_gate_detach(g);
     /* Cancelling the clients completes every admission's pending request
-     * (with CANCELLED), which frees the admission. */
+     * (with CANCELLED), which frees the admission (and a repair's list). */
+    gate_repair_free(g->repair);
+    g->repair = NULL;
     gate_recheck_cancel_all(g);
     cg_vapi_free(g->vapi);
     g->vapi = NULL;

@@ -64,8 +64,9 @@ struct cg_gate {
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
-    struct gate_claim *claim;  /* this gate's claim on its Twilio queue */
-    struct event *retry_timer; /* admission after a backoff */
+    struct gate_claim *claim;   /* this gate's claim on its Twilio queue */
+    struct gate_repair *repair; /* slots rebuilt from Vapi after Redis lost writes */
+    struct event *retry_timer;  /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */
     struct cg_list rechecks;   /* second questions to Vapi (recheck.h) */

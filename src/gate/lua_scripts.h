@@ -17,6 +17,8 @@ extern const char cg_lua_extend[];
 extern const char cg_lua_members[];
 extern const char cg_lua_position[];
 extern const char cg_lua_queue[];
+extern const char cg_lua_repair[];
+extern const char cg_lua_repair_begin[];
 extern const char cg_lua_requeue[];
 extern const char cg_lua_snapshot[];
 extern const char cg_lua_sweep[];

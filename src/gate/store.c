@@ -157,6 +157,8 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_MEMBERS, "members", cg_lua_members},
         {S_CLAIM, "claim", cg_lua_claim},
         {S_QUEUE, "queue", cg_lua_queue},
+        {S_REPAIR_BEGIN, "repair_begin", cg_lua_repair_begin},
+        {S_REPAIR, "repair", cg_lua_repair},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -336,4 +338,29 @@ int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_
     arg_str(&a, s->keys->prefix);
     arg_int(&a, ttl_ms);
     return run(s, S_CLAIM, &a, 0, cb, arg);
+}
+
+int gate_store_repair_begin(struct gate_store *s, const char *token, long long hold_ms, int lost,
+                            gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, token);
+    arg_int(&a, hold_ms);
+    arg_int(&a, lost ? 1 : 0);
+    return run(s, S_REPAIR_BEGIN, &a, 0, cb, arg);
+}
+
+int gate_store_repair(struct gate_store *s, const char *token, long long lease_ms,
+                      long long orphan_hold_ms, const char *calls, int force, gate_store_cb cb,
+                      void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, token);
+    arg_int(&a, lease_ms);
+    arg_int(&a, orphan_hold_ms);
+    arg_str(&a, calls);
+    arg_int(&a, force ? 1 : 0);
+    return run(s, S_REPAIR, &a, 0, cb, arg);
 }

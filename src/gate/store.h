@@ -80,6 +80,8 @@ enum gate_script {
     S_MEMBERS,
     S_CLAIM,
     S_QUEUE,
+    S_REPAIR_BEGIN,
+    S_REPAIR,
     S_COUNT
 };
 
@@ -204,5 +206,18 @@ int gate_store_queue(struct gate_store *s, long long limit, long long max_listed
  * nil when the claim is this gate's, else [owner's prefix, ms left]. */
 int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_ms,
                      gate_store_cb cb, void *arg);
+
+/* repair_begin.lua: {"intact"}, {"begin"} (this caller holds the repair
+ * claim, token, for hold_ms) or {"busy"}. lost: the slots are suspect (this
+ * instance reconnected): the marker is dropped first. */
+int gate_store_repair_begin(struct gate_store *s, const char *token, long long hold_ms, int lost,
+                            gate_store_cb cb, void *arg);
+
+/* repair.lua: the live calls (lines "<vapi id>\t<CallSid>\t<attempt>")
+ * counted again; {"repaired", callers, orphans, already held} or
+ * {"stale"}. force: admission resumes without a list (Vapi unreadable). */
+int gate_store_repair(struct gate_store *s, const char *token, long long lease_ms,
+                      long long orphan_hold_ms, const char *calls, int force, gate_store_cb cb,
+                      void *arg);
 
 #endif

@@ -20,6 +20,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/url.h"
+#include "net/redis_ask.h"
 #include "net/redis_conn.h"
 #include "net/redis_sentinel.h"
 
@@ -82,6 +83,11 @@ struct cmd {
     int argc;
     const char **argv;
     size_t *argvlen;
+    /* Other user commands: the formatted bytes, kept for an -ASK redirect. */
+    char *raw;
+    size_t rawlen;
+    struct cg_redis *owner;   /* while an -ASK redirect runs */
+    struct cg_redis_ask *ask; /* that redirect */
 };
 
 struct cmdq {
@@ -121,6 +127,7 @@ struct cg_redis {
     size_t inflight_user; /* user records in inflight */
     struct cmdq deferred; /* refused commands waiting for the kick */
     struct cmdq failing;  /* being failed right now */
+    struct cmdq asking;   /* sent again to another node after -ASK */
     size_t npending;      /* user callbacks still owed */
 
     struct script *scripts;
@@ -172,6 +179,24 @@ static void q_splice(struct cmdq *dst, struct cmdq *src)
     src->head = src->tail = NULL;
 }
 
+/* Takes c out of q wherever it is (the -ASK list: short, rarely used). */
+static void q_remove(struct cmdq *q, struct cmd *c)
+{
+    struct cmd *prev = NULL;
+    for (struct cmd *it = q->head; it; prev = it, it = it->next) {
+        if (it != c)
+            continue;
+        if (prev)
+            prev->next = c->next;
+        else
+            q->head = c->next;
+        if (q->tail == c)
+            q->tail = prev;
+        c->next = NULL;
+        return;
+    }
+}
+
 static struct cmd *cmd_new(enum cmd_kind kind)
 {
     struct cmd *c = cg_calloc(1, sizeof *c);
@@ -184,6 +209,7 @@ static void cmd_free(struct cmd *c)
 {
     /* argvlen and the argument bytes live in the argv block. */
     free(c->argv);
+    free(c->raw);
     free(c);
 }
 
@@ -371,6 +397,18 @@ static void conn_down(struct cg_redis *r, uint64_t expired_at)
     notify(r, next);
 }
 
+/* Cancels the -ASK redirects and moves their records to the failing list. */
+static void fail_asking(struct cg_redis *r, const char *err)
+{
+    struct cmd *c;
+    while ((c = q_pop(&r->asking)) != NULL) {
+        cg_redis_ask_free(c->ask);
+        c->ask = NULL;
+        c->err = err;
+        q_push(&r->failing, c);
+    }
+}
+
 static void finish_close(struct cg_redis *r)
 {
     drop_conn(r);
@@ -378,6 +416,7 @@ static void finish_close(struct cg_redis *r)
     evtimer_del(r->ev_retry);
     r->state = CG_REDIS_CLOSED;
     fail_inflight(r, 0, cg_redis_err_closed);
+    fail_asking(r, cg_redis_err_closed);
     if (drain_failing(r) != 0)
         return;
     cg_log_info("redis closed", "host=%s port=%d", r->url.host, r->url.port);
@@ -612,14 +651,18 @@ static int is_readonly(const redisReply *reply)
            memcmp(reply->str, "READONLY", 8) == 0;
 }
 
-/* "MOVED <slot> <host>:<port>": the slot now lives on another node of a
- * Redis Cluster. Fills host and *port; 0, or -1 for any other reply. The
- * host may be an IPv6 address: the port follows the last ':'. */
-static int parse_moved(const redisReply *reply, char *host, size_t hostlen, int *port)
+/* "MOVED <slot> <host>:<port>" (the slot now lives on another node of a
+ * Redis Cluster) or "ASK <slot> <host>:<port>" (this key of a slot being
+ * migrated is there already), as word says. Fills host and *port; 0, or -1
+ * for any other reply. The host may be an IPv6 address: the port follows
+ * the last ':'. */
+static int parse_redirect(const redisReply *reply, const char *word, char *host, size_t hostlen,
+                          int *port)
 {
-    if (reply->type != REDIS_REPLY_ERROR || reply->len < 6 || memcmp(reply->str, "MOVED ", 6) != 0)
+    size_t wl = strlen(word);
+    if (reply->type != REDIS_REPLY_ERROR || reply->len < wl || memcmp(reply->str, word, wl) != 0)
         return -1;
-    const char *addr = strchr(reply->str + 6, ' ');
+    const char *addr = strchr(reply->str + wl, ' ');
     if (addr == NULL)
         return -1;
     addr++;
@@ -633,6 +676,61 @@ static int parse_moved(const redisReply *reply, char *host, size_t hostlen, int 
     memcpy(host, addr, (size_t)(colon - addr));
     host[colon - addr] = '\0';
     *port = (int)p;
+    return 0;
+}
+
+static void on_ask_reply(const redisReply *reply, enum cg_redis_ask_fail fail, void *arg)
+{
+    struct cmd *c = arg;
+    struct cg_redis *r = c->owner;
+    enter(r);
+    q_remove(&r->asking, c);
+    c->ask = NULL;
+    const char *err = fail == CG_ASK_TIMEOUT             ? cg_redis_err_timeout
+                      : fail == CG_ASK_DISCONNECTED      ? cg_redis_err_disconnected
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                         : NULL;
+    deliver(r, c, fail == CG_ASK_OK || fail == CG_ASK_REFUSED ? reply : NULL, err);
+    leave(r);
+}
+
+/* -ASK: the command once more, on the node named, after ASKING (a Redis
+ * Cluster slot in the middle of a migration). A script goes as EVAL with its
+ * source: that node may not have it cached. 0 when the redirect runs. */
+static int start_ask(struct cg_redis *r, struct cmd *c, const char *host, int port)
+{
+    char *fmt = NULL;
+    const char *cmd = c->raw;
+    long long len = (long long)c->rawlen;
+    if (c->argv) {
+        const struct script *s = &r->scripts[c->script_id];
+        c->argv[0] = "EVAL";
+        c->argvlen[0] = 4;
+        c->argv[1] = s->lua;
+        c->argvlen[1] = strlen(s->lua);
+        len = redisFormatCommandArgv(&fmt, c->argc, c->argv, c->argvlen);
+        cmd = fmt;
+    }
+    if (cmd == NULL || len <= 0) {
+        free(fmt);
+        return -1;
+    }
+    struct cg_redis_ask_opts o = {
+        .host = host,
+        .port = port,
+        .server_name = r->tls_server_name,
+        .user = r->url.user,
+        .password = r->url.password,
+        .timeout_ms = r->command_timeout_ms,
+    };
+    c->ask = cg_redis_ask_new(r->base, r->dns, r->tls, &o, cmd, (size_t)len, on_ask_reply, c);
+    free(fmt);
+    if (c->ask == NULL)
+        return -1;
+    c->owner = r;
+    q_push(&r->asking, c);
+    cg_log_info("redis slot migrating; the command goes to the importing node (ASK)",
+                "host=%s port=%d ask_host=%s ask_port=%d", r->url.host, r->url.port, host, port);
     return 0;
 }
 
@@ -657,11 +755,17 @@ static void user_reply(struct cg_redis *r, struct cmd *c, const redisReply *repl
         }
         /* Could not resend: the caller gets the NOSCRIPT reply itself. */
     }
+    char ask_host[256];
+    int ask_port = 0;
+    if (c->owner == NULL && r->sentinel == NULL &&
+        parse_redirect(reply, "ASK ", ask_host, sizeof ask_host, &ask_port) == 0 &&
+        start_ask(r, c, ask_host, ask_port) == 0)
+        return;
     int readonly = is_readonly(reply);
     char moved_host[256];
     int moved_port = 0;
     int moved = r->sentinel == NULL &&
-                parse_moved(reply, moved_host, sizeof moved_host, &moved_port) == 0 &&
+                parse_redirect(reply, "MOVED ", moved_host, sizeof moved_host, &moved_port) == 0 &&
                 (strcmp(moved_host, r->url.host) != 0 || moved_port != r->url.port);
     unsigned serial = r->conn_serial;
     deliver(r, c, reply, reply->type == REDIS_REPLY_ERROR ? reply->str : NULL);
@@ -944,9 +1048,13 @@ int cg_redis_command(struct cg_redis *r, cg_redis_cb cb, void *arg, const char *
     if (len < 0)
         return -1;
     struct cmd *c = admit(r, cb, arg);
-    if (c)
+    if (c) {
+        c->raw = cmd; /* kept for an -ASK redirect */
+        c->rawlen = (size_t)len;
         after_send(r, c, cg_redis_conn_send_raw(r->conn, cmd, (size_t)len));
-    redisFreeCommand(cmd);
+    } else {
+        redisFreeCommand(cmd);
+    }
     return 0;
 }
 
@@ -958,9 +1066,18 @@ int cg_redis_command_argv(struct cg_redis *r, cg_redis_cb cb, void *arg, int arg
     for (int i = 0; i < argc; i++)
         if (argv[i] == NULL)
             return -1;
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0)
+        return -1;
     struct cmd *c = admit(r, cb, arg);
-    if (c)
-        after_send(r, c, cg_redis_conn_send_argv(r->conn, argc, argv, argvlen));
+    if (c) {
+        c->raw = cmd; /* kept for an -ASK redirect */
+        c->rawlen = (size_t)len;
+        after_send(r, c, cg_redis_conn_send_raw(r->conn, cmd, (size_t)len));
+    } else {
+        redisFreeCommand(cmd);
+    }
     return 0;
 }
 
@@ -1052,6 +1169,7 @@ void cg_redis_free(struct cg_redis *r)
     evtimer_del(r->ev_retry);
     evtimer_del(r->ev_kick);
     fail_inflight(r, 0, cg_redis_err_closed);
+    fail_asking(r, cg_redis_err_closed);
     q_splice(&r->failing, &r->deferred);
     struct cmd *c;
     while ((c = q_pop(&r->failing)) != NULL)

@@ -10,8 +10,11 @@
 #include "base/json.h"
 #include "base/list.h"
 #include "base/log.h"
+#include "base/clock.h"
+#include "base/form.h"
 #include "base/utf8.h"
 #include "twilio/api.h"
+#include "vapi/call_list.h"
 #include "twilio/signature.h"
 
 #include <ctype.h>
@@ -22,11 +25,13 @@
 #include <strings.h>
 
 #define MAX_RESPONSE (1024 * 1024)
+/* A list page holds whole Call objects, transcripts of ended calls included. */
+#define MAX_LIST_RESPONSE (32 * 1024 * 1024)
 /* Bounds on configured identifiers and the request body. */
 #define MAX_OPT_LEN  1024
 #define MAX_BODY_LEN 16384
 
-enum op_kind { OP_CREATE, OP_GET };
+enum op_kind { OP_CREATE, OP_GET, OP_LIST };
 
 /* One request between its start and its callback. */
 struct vp_op {
@@ -34,6 +39,7 @@ struct vp_op {
     enum op_kind kind;
     cg_vapi_create_cb create_cb;
     cg_vapi_get_cb get_cb;
+    cg_vapi_list_cb list_cb;
     void *arg;
     struct cg_list link; /* in cg_vapi.ops while v is set */
 };
@@ -44,6 +50,7 @@ struct cg_vapi {
     char *api_key;
     char *phone_number_id;
     char *assistant_id;
+    char *gate; /* metadata.callgateGate, or NULL */
     int max_duration_s;
     long timeout_ms;
     struct cg_list ops; /* requests not yet reported (struct vp_op), newest first */
@@ -98,9 +105,18 @@ static void deliver_get(struct vp_op *op, struct cg_vapi_get_result *res)
     op->get_cb(res, op->arg);
 }
 
+static void deliver_list(struct vp_op *op, struct cg_vapi_list_result *res)
+{
+    op_unlink(op);
+    op->list_cb(res, op->arg);
+}
+
 static void cancel(struct vp_op *op)
 {
-    if (op->kind == OP_CREATE) {
+    if (op->kind == OP_LIST) {
+        struct cg_vapi_list_result res = {.error = "cancelled", .retry_after_s = -1};
+        deliver_list(op, &res);
+    } else if (op->kind == OP_CREATE) {
         struct cg_vapi_create_result res = {.outcome = CG_VAPI_CANCELLED,
                                             .retry_after_s = -1,
                                             .concurrency_limit = -1,
@@ -304,6 +320,37 @@ static void on_get(const struct cg_httpc_result *hres, void *arg)
     free(op);
 }
 
+/* ---- list ---- */
+
+static void on_list(const struct cg_httpc_result *hres, void *arg)
+{
+    struct vp_op *op = arg;
+    if (op->v == NULL) {
+        free(op);
+        return;
+    }
+    struct cg_vapi_list_result res = {.http_status = hres->status,
+                                      .retry_after_s = hres->retry_after_s};
+    json_t *root = NULL;
+    struct cg_vapi_listed_call *calls = NULL;
+    char err[160];
+    if (hres->error != NULL) {
+        res.error = hres->error;
+    } else if (hres->status != 200) {
+        res.error = "unexpected status";
+    } else if (cg_vapi_parse_call_list(hres->body, hres->body_len, &calls, &res.ncalls,
+                                       &res.skipped, &root, err, sizeof err) != 0) {
+        res.error = err;
+    } else {
+        res.ok = 1;
+        res.calls = calls;
+    }
+    deliver_list(op, &res);
+    free(calls);
+    json_decref(root);
+    free(op);
+}
+
 /* ---- public API ---- */
 
 static char *dup_opt(const char *s)
@@ -331,6 +378,7 @@ struct cg_vapi *cg_vapi_new(struct cg_httpc *httpc, const struct cg_vapi_opts *o
     v->api_key = dup_opt(o->api_key);
     v->phone_number_id = dup_opt(o->phone_number_id);
     v->assistant_id = dup_opt(o->assistant_id);
+    v->gate = o->gate != NULL ? dup_opt(o->gate) : NULL;
     v->max_duration_s = dur;
     v->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
     if (v->api_key == NULL || v->phone_number_id == NULL || v->assistant_id == NULL) {
@@ -353,6 +401,7 @@ void cg_vapi_free(struct cg_vapi *v)
     cg_free_secret(v->api_key);
     free(v->phone_number_id);
     free(v->assistant_id);
+    free(v->gate);
     free(v);
 }
 
@@ -432,7 +481,12 @@ static char *create_body(const struct cg_vapi *v, const char *call_sid, const ch
     rc |= json_kv(&b, "assistantId", v->assistant_id);
     rc |= cg_buf_appends(&b, ",\"assistantOverrides\":{\"metadata\":{");
     rc |= json_kv(&b, "twilioCallSid", call_sid);
-    rc |= cg_buf_printf(&b, ",\"callgateAttempt\":%d},\"variableValues\":{", attempt);
+    rc |= cg_buf_printf(&b, ",\"callgateAttempt\":%d", attempt);
+    if (v->gate != NULL) {
+        rc |= cg_buf_appends(&b, ",");
+        rc |= json_kv(&b, "callgateGate", v->gate);
+    }
+    rc |= cg_buf_appends(&b, "},\"variableValues\":{");
     rc |= json_kv(&b, "twilioCallSid", call_sid);
     rc |= cg_buf_printf(&b, "},\"maxDurationSeconds\":%d}}", v->max_duration_s);
     if (rc != 0) {
@@ -490,6 +544,54 @@ int cg_vapi_get_call(struct cg_vapi *v, const char *call_id, cg_vapi_get_cb cb, 
     int rc = send_op(v, op, "GET", cg_buf_str(&u), NULL, on_get);
     cg_buf_free(&u);
     return rc;
+}
+
+/* Appends &name=<ISO-8601 of ms> to the query. */
+static int query_date(struct cg_buf *u, const char *name, uint64_t ms)
+{
+    char iso[25];
+    cg_iso8601_ms(ms, iso);
+    return cg_buf_printf(u, "&%s=%s", name, iso);
+}
+
+int cg_vapi_list_calls(struct cg_vapi *v, uint64_t created_gt_ms, uint64_t created_le_ms, int limit,
+                       cg_vapi_list_cb cb, void *arg)
+{
+    if (v == NULL || v->closing || cb == NULL || limit < 1 || limit > CG_VAPI_LIST_MAX)
+        return -1;
+    char *pn = cg_pct_encode(v->phone_number_id, strlen(v->phone_number_id));
+    struct cg_buf u;
+    cg_buf_init(&u, 3 * MAX_OPT_LEN + 256);
+    int rc = cg_buf_printf(&u, "%s/call?phoneNumberId=%s&limit=%d", v->base_url, pn, limit);
+    free(pn);
+    if (rc == 0 && created_gt_ms > 0)
+        rc = query_date(&u, "createdAtGt", created_gt_ms);
+    if (rc == 0 && created_le_ms > 0)
+        rc = query_date(&u, "createdAtLe", created_le_ms);
+    if (rc != 0) {
+        cg_buf_free(&u);
+        return -1;
+    }
+    struct vp_op *op = cg_calloc(1, sizeof *op);
+    op->kind = OP_LIST;
+    op->list_cb = cb;
+    op->arg = arg;
+    struct cg_httpc_request req = {
+        .method = "GET",
+        .url = cg_buf_str(&u),
+        .bearer = v->api_key,
+        .headers = request_headers,
+        .timeout_ms = v->timeout_ms,
+        .max_response_bytes = MAX_LIST_RESPONSE,
+    };
+    rc = cg_httpc_send(v->httpc, &req, on_list, op);
+    cg_buf_free(&u);
+    if (rc != 0) {
+        free(op);
+        return -1;
+    }
+    op_link(v, op);
+    return 0;
 }
 
 /* ---- webhook parsing ---- */

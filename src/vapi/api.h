@@ -1,7 +1,8 @@
 /*
  * vapi/api.h - the Vapi side of the gate: POST /call with provider bypass
  * (which hands back the TwiML that bridges a Twilio call into the
- * assistant), GET /call/{id} for reconciliation, and parsing and
+ * assistant), GET /call/{id} for reconciliation, GET /call (the list) for
+ * the repair of lost slots, and parsing and
  * authentication of the server messages Vapi posts to us.
  *
  * Requests go to {base_url}/call... with "Authorization: Bearer <api_key>"
@@ -81,8 +82,11 @@ struct cg_vapi_opts {
     const char *api_key;         /* copied; never logged */
     const char *phone_number_id; /* required */
     const char *assistant_id;    /* required */
-    int max_duration_s;          /* 0: 600; otherwise 10..43200 */
-    long timeout_ms;             /* per request; 0: cg_httpc's default */
+    /* Optional: sent as assistantOverrides.metadata.callgateGate, so that a
+     * gate's repair counts only its own calls (GATE_NAME). */
+    const char *gate;
+    int max_duration_s; /* 0: 600; otherwise 10..43200 */
+    long timeout_ms;    /* per request; 0: cg_httpc's default */
 };
 
 /* Returns NULL when an option is missing or out of range. Copies the options. */
@@ -121,7 +125,8 @@ typedef void (*cg_vapi_create_cb)(const struct cg_vapi_create_result *res, void 
 /*
  * POSTs {"phoneNumberId","phoneCallProviderBypassEnabled":true,
  * "customer":{"number":<from>,"numberE164CheckEnabled":false},"assistantId",
- * "assistantOverrides":{"metadata":{"twilioCallSid":sid,"callgateAttempt":attempt},
+ * "assistantOverrides":{"metadata":{"twilioCallSid":sid,"callgateAttempt":attempt
+ * [,"callgateGate":gate]},
  * "variableValues":{"twilioCallSid":sid},"maxDurationSeconds":N}}.
  * customer.number is cg_vapi_customer_number(from): a From Vapi would
  * refuse (a Twilio Client or SIP caller) must not cost the caller the call.
@@ -158,6 +163,26 @@ typedef void (*cg_vapi_get_cb)(const struct cg_vapi_get_result *res, void *arg);
 /* GET /call/{call_id}. -1 when call_id is empty, longer than CG_VAPI_MAX_ID
  * or has characters other than letters, digits, '-' and '_'. */
 int cg_vapi_get_call(struct cg_vapi *v, const char *call_id, cg_vapi_get_cb cb, void *arg);
+
+/* GET /call?phoneNumberId=<ours>&limit=N[&createdAtGt=..][&createdAtLe=..]:
+ * the calls on our Vapi number created in a time window (0: no bound).
+ * The endpoint has no status filter and no paging but the dates: a full page
+ * (ncalls + skipped == limit) is continued with createdAtLe set to its oldest
+ * createdAt (Vapi answers newest first). */
+struct cg_vapi_listed_call;
+struct cg_vapi_list_result {
+    int ok;                                  /* a 200 with a parsable list */
+    long http_status;                        /* 0 when no response arrived */
+    const char *error;                       /* when !ok: a transport error or what was wrong */
+    double retry_after_s;                    /* Retry-After, -1 when absent */
+    const struct cg_vapi_listed_call *calls; /* vapi/call_list.h */
+    size_t ncalls;
+    size_t skipped; /* entries without an id */
+};
+typedef void (*cg_vapi_list_cb)(const struct cg_vapi_list_result *res, void *arg);
+/* -1 (no callback) when limit is outside 1..CG_VAPI_LIST_MAX. */
+int cg_vapi_list_calls(struct cg_vapi *v, uint64_t created_gt_ms, uint64_t created_le_ms, int limit,
+                       cg_vapi_list_cb cb, void *arg);
 
 /* ---- webhooks (server messages): pure, no I/O, fuzz targets ---- */
 

@@ -50,6 +50,7 @@ struct cgt_fake {
     enum cgt_tw_update_mode twu_mode;
     char *call_status;
     char *members;
+    char *vapi_list; /* GET /call's answer */
     char *queues;
     int counts[CGT_EP_COUNT];
     char *last_body[CGT_EP_COUNT];
@@ -262,6 +263,16 @@ static void vapi_get(struct cgt_fake *f, struct evhttp_request *req, const char 
     free(out);
 }
 
+static void vapi_list(struct cgt_fake *f, struct evhttp_request *req, const char *auth)
+{
+    lock(f);
+    record(f, CGT_EP_VAPI_LIST, NULL, auth);
+    char *out = cg_strdup(f->vapi_list);
+    unlock(f);
+    reply(req, 200, out, 0);
+    free(out);
+}
+
 /* ---- Twilio ---- */
 
 static void twilio_update(struct cgt_fake *f, struct evhttp_request *req, const char *sid,
@@ -416,12 +427,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/call") == 0 || strncmp(path, "/call/", 6) == 0) {
         int create = strcmp(path, "/call") == 0 && r.cmd == EVHTTP_REQ_POST;
         int get = path[5] == '/' && path[6] != '\0' && r.cmd == EVHTTP_REQ_GET;
-        if (!create && !get)
+        int list = path[5] == '\0' && r.cmd == EVHTTP_REQ_GET;
+        if (!create && !get && !list)
             unknown(f, req, body, auth);
         else if (!cgt_srv_auth_ok(auth, f->bearer))
             refuse(f, req, auth);
         else if (create)
             vapi_create(f, req, body, auth);
+        else if (list)
+            vapi_list(f, req, auth);
         else
             vapi_get(f, req, path + 6, auth);
     } else if (strncmp(path, TW_PREFIX, strlen(TW_PREFIX)) == 0) {
@@ -446,6 +460,7 @@ struct cgt_fake *cgt_fake_start(const struct cgt_fake_opts *o)
     snprintf(f->bearer, n, "Bearer %s", o->vapi_key);
     f->call_status = cg_strdup("in-progress");
     f->members = cg_strdup("[]");
+    f->vapi_list = cg_strdup("[]");
     f->queues = cg_strdup("[]");
     /* f->srv is set before the thread starts, where the handler reads it. */
     f->srv = cgt_srv_new("fakeapi");
@@ -471,6 +486,7 @@ void cgt_fake_stop(struct cgt_fake *f)
     free(f->call_status);
     free(f->vget_status);
     free(f->members);
+    free(f->vapi_list);
     free(f->queues);
     free(f->account_sid);
     free(f->basic);
@@ -542,6 +558,13 @@ void cgt_fake_set_queue_members(struct cgt_fake *f, const char *json_array)
 {
     lock(f);
     set_str(&f->members, json_array);
+    unlock(f);
+}
+
+void cgt_fake_set_vapi_list(struct cgt_fake *f, const char *json_array)
+{
+    lock(f);
+    set_str(&f->vapi_list, json_array);
     unlock(f);
 }
 

@@ -7,6 +7,7 @@
  * Endpoints (everything else answers 404 and counts as CGT_EP_UNKNOWN):
  *   POST /call                                   Vapi create (Bearer key)
  *   GET  /call/{id}                              Vapi get
+ *   GET  /call                                   Vapi list (the array set below)
  *   POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json   Calls update (Twiml or Status)
  *   GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json   Calls fetch
  *   GET  /2010-04-01/Accounts/{AC}/Queues/{QU}/Members.json
@@ -51,6 +52,7 @@ enum cgt_tw_update_mode {
 enum cgt_fake_ep {
     CGT_EP_VAPI_CREATE,
     CGT_EP_VAPI_GET,
+    CGT_EP_VAPI_LIST,
     CGT_EP_TW_UPDATE,
     CGT_EP_TW_FETCH,
     CGT_EP_TW_MEMBERS,
@@ -90,6 +92,8 @@ void cgt_fake_set_twilio_update(struct cgt_fake *f, enum cgt_tw_update_mode m);
 void cgt_fake_set_twilio_call_status(struct cgt_fake *f, const char *status);
 /* JSON array text for the key queue_members (default "[]"). */
 void cgt_fake_set_queue_members(struct cgt_fake *f, const char *json_array);
+/* JSON array GET /call answers with (default "[]"), whatever the query. */
+void cgt_fake_set_vapi_list(struct cgt_fake *f, const char *json_array);
 /* JSON array text for the key queues (default "[]"). */
 void cgt_fake_set_queues(struct cgt_fake *f, const char *json_array);
 

@@ -158,6 +158,17 @@ static void start_gate(struct fixture *f, int i, const char *const *extra)
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->g[i].base);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate %d did not become healthy", i);
+    /* Admission waits for the first repair of the slots from Vapi's live
+     * calls (a fresh Redis has no marker); the tests expect it done. */
+    uint64_t until = cgt_now_ms() + 10000;
+    for (;;) {
+        char *ok = cgt_redis_cmd(&f->rs, "EXISTS " P "intact");
+        int done = strcmp(ok, "1") == 0;
+        free(ok);
+        if (done || cgt_now_ms() > until)
+            break;
+        cgt_sleep_ms(10);
+    }
 }
 
 /* Graceful stop; a leak or crash (sanitizer builds) fails the test. */
@@ -783,7 +794,8 @@ static void test_rejects_bad_requests(void **state)
     /* None of it reached Redis (the gate's keys; the queue claim is the
      * gate's own, from its start) or the APIs. */
     char *keys = cgt_redis_cmd(&f->rs, "KEYS " P "*");
-    must(f, keys[0] == '\0', "keys after refused requests: %s", keys);
+    must(f, keys[0] == '\0' || strcmp(keys, P "intact") == 0, "keys after refused requests: %s",
+         keys);
     free(keys);
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), 0);
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_TW_UPDATE), 0);

@@ -5,6 +5,13 @@
  * API. Across SENTINEL FAILOVER the waiting callers stay waiting (their
  * records were replicated), new callers are written to the new master
  * within seconds, and the concurrency limit is never exceeded there.
+ *
+ * A killed master (kill -9) whose last writes never reached the replica (the
+ * replica is stopped with SIGSTOP while they are made): after the sentinel
+ * promotes the replica, the gate repairs what was lost (src/gate/repair.c):
+ * the lost caller's live Vapi call holds a slot again, the lost waiting
+ * caller is adopted again from Twilio's queue, nobody is admitted over the
+ * limit, and new callers are written to the new master within seconds.
  */
 #include "base/fmacros.h"
 
@@ -15,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/form.h"
 #include "fakeapi.h"
 #include "twilio/signature.h"
@@ -67,7 +75,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void start_gate(struct fixture *f)
+static void start_gate_limit(struct fixture *f, const char *limit)
 {
     int port = cg_free_port();
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", port);
@@ -84,9 +92,8 @@ static void start_gate(struct fixture *f)
         "TWILIO_ACCOUNT_SID=" ACCOUNT_SID, "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
         "TWILIO_QUEUE_SID=" QUEUE_SID, "VAPI_API_KEY=" VAPI_KEY,
         "VAPI_PHONE_NUMBER_ID=phone-number-id-1", "VAPI_ASSISTANT_ID=assistant-id-1",
-        "VAPI_WEBHOOK_SECRET=" VAPI_SECRET, "MAX_CONCURRENCY=1", "LOG_LEVEL=debug",
-        "REDIS_RECONNECT_MIN_MS=20", "REDIS_RECONNECT_MAX_MS=200", "REDIS_COMMAND_TIMEOUT_MS=500",
-        NULL};
+        "VAPI_WEBHOOK_SECRET=" VAPI_SECRET, limit, "LOG_LEVEL=debug", "REDIS_RECONNECT_MIN_MS=20",
+        "REDIS_RECONNECT_MAX_MS=200", "REDIS_COMMAND_TIMEOUT_MS=500", NULL};
     const char *const *lists[] = {env, NULL};
     cgt_spawn_callgate(&f->gate, lists);
     char url[128];
@@ -95,6 +102,14 @@ static void start_gate(struct fixture *f)
         cgt_dump_log_tail(&f->gate, "callgate", 6000);
         fail_msg("callgate behind Sentinel did not become healthy");
     }
+    /* Admission waits for the first repair on a fresh Redis. */
+    if (cgt_node_wait(&f->master, "EXISTS " P "intact", "1", 10000) != 0)
+        fail_msg("no first repair on a fresh Redis");
+}
+
+static void start_gate(struct fixture *f)
+{
+    start_gate_limit(f, "MAX_CONCURRENCY=1");
 }
 
 /* /incoming for a new caller, signed as Twilio signs it; the body. */
@@ -202,11 +217,164 @@ static void test_failover_keeps_callers(void **state)
     assert_int_equal(cgt_stop(&f->gate, SIGTERM, 10000), 0);
 }
 
+static long long node_int(const struct cgt_redis_node *n, const char *fmt, const char *arg)
+{
+    char *out = cgt_node_cmd(n, fmt, arg);
+    long long v = strcmp(out, "(nil)") == 0 ? -1 : strtoll(out, NULL, 10);
+    free(out);
+    return v;
+}
+
+static void wait_node_state(struct fixture *f, const struct cgt_redis_node *n, const char *sid,
+                            const char *want)
+{
+    uint64_t t0 = cgt_now_ms();
+    for (;;) {
+        char *st = state_on(n, sid);
+        int ok = strcmp(st, want) == 0;
+        free(st);
+        if (ok)
+            return;
+        if (cgt_now_ms() - t0 > 10000) {
+            cgt_dump_log_tail(&f->gate, "callgate", 6000);
+            fail_msg("%s never reached state %s", sid, want);
+        }
+        cgt_sleep_ms(10);
+    }
+}
+
+/* One live call of Vapi's GET /call answer. */
+static void live_call(char *out, size_t n, const char *id, const char *sid)
+{
+    char created[25];
+    cg_iso8601_ms(cg_wall_ms() - 10000, created);
+    snprintf(out, n,
+             "{\"id\":\"%s\",\"orgId\":\"org-1\",\"status\":\"in-progress\",\"createdAt\":"
+             "\"%s\",\"updatedAt\":\"%s\",\"assistantOverrides\":{\"metadata\":{"
+             "\"twilioCallSid\":\"%s\",\"callgateAttempt\":1,\"callgateGate\":\"default\"}}}",
+             id, created, created, sid);
+}
+
+static void test_killed_master_repaired(void **state)
+{
+    struct fixture *f = *state;
+    start_gate_limit(f, "MAX_CONCURRENCY=2");
+    const char *a = "CA00000000000000000000000000000001";
+    const char *b = "CA00000000000000000000000000000002";
+    const char *c = "CA00000000000000000000000000000003";
+
+    /* A takes a slot, and the replica has it. */
+    char *body = incoming(f, a);
+    assert_null(strstr(body, "<Enqueue"));
+    free(body);
+    wait_node_state(f, &f->master, a, "connected");
+    char *out = cgt_node_cmd(&f->master, "WAIT 1 2000");
+    assert_string_equal(out, "1");
+    free(out);
+
+    /* The replica stalls; B takes the second slot and C waits, on the
+     * master only: writes a failover loses. */
+    assert_int_equal(kill(f->replica.proc.pid, SIGSTOP), 0);
+    /* Its link cut while it is stopped, so that nothing more reaches it
+     * (data already in its socket would be read when it runs again). */
+    out = cgt_node_cmd(&f->master, "CLIENT KILL TYPE replica");
+    assert_string_equal(out, "1");
+    free(out);
+    body = incoming(f, b);
+    assert_null(strstr(body, "<Enqueue"));
+    free(body);
+    wait_node_state(f, &f->master, b, "connected");
+    body = incoming(f, c);
+    assert_non_null(strstr(body, "<Enqueue"));
+    free(body);
+    wait_node_state(f, &f->master, c, "waiting");
+
+    /* Vapi knows both calls; Twilio's queue holds C. */
+    char *ida = cgt_fake_vapi_id(f->fake, a), *idb = cgt_fake_vapi_id(f->fake, b);
+    assert_non_null(ida);
+    assert_non_null(idb);
+    char ea[600], eb[600], list[1300], members[512];
+    live_call(ea, sizeof ea, ida, a);
+    live_call(eb, sizeof eb, idb, b);
+    snprintf(list, sizeof list, "[%s,%s]", eb, ea);
+    cgt_fake_set_vapi_list(f->fake, list);
+    snprintf(members, sizeof members,
+             "[{\"call_sid\":\"%s\",\"date_enqueued\":\"Tue, 07 Aug 2018 04:08:09 +0000\","
+             "\"position\":1,\"queue_sid\":\"%s\",\"wait_time\":3}]",
+             c, QUEUE_SID);
+    cgt_fake_set_queue_members(f->fake, members);
+    int creates = cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE);
+    assert_int_equal(creates, 2);
+
+    /* kill -9 the master, then let the replica run again: the sentinel
+     * promotes it without B and C. */
+    cgt_stop(&f->master.proc, SIGKILL, 2000);
+    assert_int_equal(kill(f->replica.proc.pid, SIGCONT), 0);
+    if (cgt_node_wait(&f->replica, "ROLE", "master", 20000) != 0)
+        fail_msg("the replica was not promoted");
+    uint64_t t0 = cgt_now_ms();
+    out = state_on(&f->replica, b);
+    assert_string_equal(out, "(nil)"); /* the write was lost indeed */
+    free(out);
+
+    char slot[80];
+    snprintf(slot, sizeof slot, "v:%s", idb);
+    long long max_active = 0, repaired_ms = -1, written_ms = -1, adopted_ms = -1;
+    for (int n = 0;
+         cgt_now_ms() - t0 < 15000 && (repaired_ms < 0 || written_ms < 0 || adopted_ms < 0); n++) {
+        long long act = node_int(&f->replica, "ZCARD " P "%s", "active");
+        if (act > max_active)
+            max_active = act;
+        /* B's call holds a slot again only once the repair ran (the
+         * replica's copy of the marker predates the loss). */
+        if (repaired_ms < 0 && node_int(&f->replica, "ZSCORE " P "active %s", slot) > 0)
+            repaired_ms = (long long)(cgt_now_ms() - t0);
+        if (adopted_ms < 0 && node_int(&f->replica, "ZRANK " P "waiting %s", c) >= 0)
+            adopted_ms = (long long)(cgt_now_ms() - t0);
+        if (written_ms < 0 && n % 10 == 0) {
+            char sid[40];
+            snprintf(sid, sizeof sid, "CA%032x", 0x100 + n);
+            body = incoming(f, sid);
+            assert_non_null(strstr(body, "<Enqueue")); /* both slots are held */
+            free(body);
+            out = state_on(&f->replica, sid);
+            if (strcmp(out, "waiting") == 0)
+                written_ms = (long long)(cgt_now_ms() - t0);
+            free(out);
+        }
+        cgt_sleep_ms(10);
+    }
+    if (repaired_ms < 0 || written_ms < 0 || adopted_ms < 0) {
+        cgt_dump_log_tail(&f->gate, "callgate", 8000);
+        fail_msg("after the promotion: repaired %lld ms, new caller written %lld ms, waiting "
+                 "caller adopted %lld ms (-1: not within 15 s)",
+                 repaired_ms, written_ms, adopted_ms);
+    }
+    print_message("killed master: repaired %lld ms, new caller written %lld ms, waiting caller "
+                  "adopted %lld ms after the promotion\n",
+                  repaired_ms, written_ms, adopted_ms);
+    /* A's slot kept, B's live call counted again, nobody admitted meanwhile. */
+    assert_true(max_active <= 2);
+    assert_int_equal(node_int(&f->replica, "ZCARD " P "%s", "active"), 2);
+    assert_true(node_int(&f->replica, "ZSCORE " P "active %s", a) > 0);
+    assert_int_equal(node_int(&f->replica, "EXISTS " P "%s", "intact"), 1);
+    assert_true(node_int(&f->replica, "ZSCORE " P "active %s", slot) > 0);
+    cgt_sleep_ms(500);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), creates);
+    free(ida);
+    free(idb);
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", f->base);
+    assert_int_equal(cgt_wait_status(url, 200, 5000), 0);
+    assert_int_equal(cgt_stop(&f->gate, SIGTERM, 10000), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_failover_keeps_callers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_master_repaired, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

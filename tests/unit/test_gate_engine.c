@@ -183,6 +183,19 @@ static void start_gate(struct fixture *f, const char *const *extra)
     while (cg_redis_state(f->redis) != CG_REDIS_READY && cgt_now_ms() < until)
         cgt_run_for(f->base, 10);
     assert_int_equal(cg_redis_state(f->redis), CG_REDIS_READY);
+    /* A fresh Redis: admission waits for the first repair from Vapi's
+     * (here empty) list of live calls. */
+    until = cgt_now_ms() + SOON;
+    for (;;) {
+        char *ok = cgt_redis_cmd(&f->rs, "EXISTS " P "intact");
+        int done = strcmp(ok, "1") == 0;
+        free(ok);
+        if (done)
+            break;
+        if (cgt_now_ms() > until)
+            fail_msg("the gate never repaired its slots on a fresh Redis");
+        cgt_run_for(f->base, 10);
+    }
 }
 
 /* ---- Redis, read with a blocking client ---- */

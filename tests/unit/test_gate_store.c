@@ -74,6 +74,7 @@ static int setup(void **state)
     while (cg_redis_state(f->redis) != CG_REDIS_READY && cgt_now_ms() < until)
         cgt_run_for(f->base, 10);
     assert_int_equal(cg_redis_state(f->redis), CG_REDIS_READY);
+    free(cgt_redis_cmd(&f->rs, "SET " P "intact 1")); /* repair.lua's marker */
     *state = f;
     return 0;
 }

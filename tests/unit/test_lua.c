@@ -39,6 +39,8 @@ static int flush(void **state)
 {
     (void)state;
     freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    /* The slots agree with Vapi (repair.lua's marker): admission may run. */
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "intact 1"));
     return 0;
 }
 
@@ -798,6 +800,163 @@ static void test_claim_one_gate_per_queue(void **state)
     freeReplyObject(r);
 }
 
+/* ---- repair after lost writes ---- */
+
+/* repair_begin: ARGV 2 token 3 hold 4 lost */
+static char *repair_begin(const char *token, const char *lost)
+{
+    redisReply *r = RUN(cg_lua_repair_begin, token, "30000", lost);
+    char *w = strdup(str_at(r, 0));
+    freeReplyObject(r);
+    return w;
+}
+
+/* repair: ARGV 2 token 3 lease 4 orphan_hold 5 calls 6 force */
+static redisReply *repair(const char *token, const char *calls)
+{
+    return RUN(cg_lua_repair, token, "120000", "60000", calls, "0");
+}
+
+static void expect_word(char *got, const char *want)
+{
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* Admission waits for the marker; a lost write (a reconnect) drops it. */
+static void test_repair_marker_gates_admission(void **state)
+{
+    (void)state;
+    expect_word(repair_begin("t1", "0"), "intact");
+    expect_word(repair_begin("t1", "1"), "begin"); /* reconnected: suspect */
+    assert_int_equal(cmd_int("EXISTS " PREFIX "intact"), 0);
+    /* Nobody is admitted, not even on the fast path, until the repair. */
+    redisReply *r = enter("CA1", "1");
+    assert_string_equal(str_at(r, 0), "waiting");
+    freeReplyObject(r);
+    r = admit();
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    /* Another instance finds the repair claimed. */
+    expect_word(repair_begin("t2", "0"), "busy");
+    /* The holder takes its claim up again (its last attempt failed). */
+    expect_word(repair_begin("t1", "0"), "begin");
+    /* Someone else's claim (t2 never got it) cannot complete it. */
+    r = repair("t2", "");
+    assert_string_equal(str_at(r, 0), "stale");
+    freeReplyObject(r);
+    r = repair("t1", "");
+    assert_string_equal(str_at(r, 0), "repaired");
+    freeReplyObject(r);
+    expect_word(repair_begin("t3", "0"), "intact");
+    r = admit();
+    assert_int_equal(r->elements, 3);
+    assert_string_equal(str_at(r, 0), "CA1");
+    freeReplyObject(r);
+}
+
+/* A wipe between begin and repair (FLUSHALL) invalidates the list read. */
+static void test_repair_stale_after_wipe(void **state)
+{
+    (void)state;
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    expect_word(repair_begin("t1", "0"), "begin");
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    redisReply *r = repair("t1", "v1\tCA1\t1\n");
+    assert_string_equal(str_at(r, 0), "stale");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("EXISTS " PREFIX "intact"), 0);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 0);
+}
+
+/* Every live call is counted once, whatever Redis kept of it. */
+static void test_repair_counts_live_calls(void **state)
+{
+    (void)state;
+    /* CA1 connected and intact; CA2 rolled back to waiting (its admission
+     * lost); CA3 held as an orphan v:v3 after a requeue; CA4 lost entirely;
+     * CA5 mid-admission (no Vapi id recorded yet); v6's end was seen; CA7's
+     * record kept, its slot lost. */
+    enter_waiting("CA1");
+    enter_waiting("CA2");
+    redisReply *r = admit();
+    assert_int_equal(r->elements, 6);
+    freeReplyObject(r);
+    connect_call("CA1", "1", "v1");
+    r = requeue("CA2", "1", "0", "0", "", "0"); /* back to waiting, attempts 1 */
+    freeReplyObject(r);
+    enter_waiting("CA3");
+    enter_waiting("CA5");
+    enter_waiting("CA7");
+    r = admit(); /* CA2 (attempt 2), CA3; LIMIT 3 */
+    freeReplyObject(r);
+    r = RUN(cg_lua_vapi_created, "CA3", "1", "v3", "60000");
+    freeReplyObject(r);
+    r = requeue("CA3", "1", "0", "0", "v3", "0");
+    assert_string_equal(str_at(r, 0), "requeued");
+    freeReplyObject(r);
+    /* CA2's attempt 2 lost: back to waiting with attempts 1, as before it. */
+    freeReplyObject(redisCommand(rc, "ZREM " PREFIX "active CA2"));
+    freeReplyObject(redisCommand(rc, "HSET " PREFIX "call:CA2 state waiting attempts 1"));
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "waiting 2 CA2"));
+    /* CA5 and CA7 admitted now, CA7 connected, then its slot lost. */
+    freeReplyObject(redisCommand(rc, "DEL " PREFIX "cap " PREFIX "backoff"));
+    freeReplyObject(redisCommand(rc, "ZREM " PREFIX "waiting CA2 CA3"));
+    r = RUN(cg_lua_admit, "10", "100", "30000", "i1");
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "waiting 2 CA2"));
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "waiting 3 CA3"));
+    connect_call("CA7", "1", "v7");
+    freeReplyObject(redisCommand(rc, "ZREM " PREFIX "active CA7"));
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "vend:v6 1"));
+    assert_state("CA5", "admitting");
+
+    expect_word(repair_begin("tok", "1"), "begin");
+    r = repair("tok", "v1\tCA1\t1\n"
+                      "v2\tCA2\t2\n"
+                      "v3\tCA3\t1\n"
+                      "v4\tCA4\t1\n"
+                      "v5\tCA5\t1\n"
+                      "v6\tCA6\t1\n"
+                      "v7\tCA7\t1\n"
+                      "v8\t\t\n"
+                      "v1\tCA1\t1\n"); /* listed twice (pages overlap) */
+    assert_string_equal(str_at(r, 0), "repaired");
+    assert_int_equal(int_at(r, 1), 2); /* CA2, CA7 */
+    assert_int_equal(int_at(r, 2), 2); /* v:v4, v:v8 */
+    assert_int_equal(int_at(r, 3), 4); /* CA1 twice, v:v3, CA5 */
+    freeReplyObject(r);
+
+    /* CA2 talks to the assistant: connected, out of the queue, not
+     * admitted again. */
+    assert_state("CA2", "connected");
+    assert_int_equal(cmd_int("ZRANK " PREFIX "waiting CA2"), -1);
+    assert_true(cmd_int("ZSCORE " PREFIX "active CA2") > 0);
+    char *v = cmd_str("GET " PREFIX "vapi:v2");
+    assert_string_equal(v, "CA2");
+    free(v);
+    /* CA3 still waits; its old call stays an orphan. */
+    assert_state("CA3", "waiting");
+    assert_true(cmd_int("ZSCORE " PREFIX "active v:v3") > 0);
+    assert_true(cmd_int("ZSCORE " PREFIX "active v:v4") > 0);
+    assert_true(cmd_int("ZSCORE " PREFIX "active v:v8") > 0);
+    assert_true(cmd_int("ZSCORE " PREFIX "active CA7") > 0);
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "active v:v6"), -1);
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "active v:v5"), -1);
+    /* CA1, CA2, CA5, CA7, v:v3, v:v4, v:v8 */
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 7);
+    assert_int_equal(cmd_int("EXISTS " PREFIX "intact"), 1);
+    /* Over the limit (3) now: nobody is admitted until calls end. */
+    r = admit();
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    /* v4's end releases its orphan slot. */
+    r = end_signal("vapi", "v4", "vapi");
+    assert_string_equal(str_at(r, 0), "released-orphan");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +982,9 @@ int main(void)
         cmocka_unit_test_setup(test_snapshot, flush),
         cmocka_unit_test_setup(test_queue_view, flush),
         cmocka_unit_test_setup(test_random_invariants, flush),
+        cmocka_unit_test_setup(test_repair_marker_gates_admission, flush),
+        cmocka_unit_test_setup(test_repair_stale_after_wipe, flush),
+        cmocka_unit_test_setup(test_repair_counts_live_calls, flush),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -1005,12 +1005,10 @@ static void node_wait(const struct cgt_redis_node *n, const char *cmd, const cha
     }
 }
 
-static void test_moved_follows_slot_owner(void **state)
+/* Two Redis Cluster nodes that know each other; A owns every slot. */
+static void cluster_pair(struct cgt_redis_node *a, struct cgt_redis_node *b, char **a_id,
+                         char **b_id)
 {
-    /* Two Redis Cluster nodes; A owns every slot until the slot of the
-     * hash tag {cgtest} is handed to B. A's MOVED reply reaches the caller
-     * and the connection follows the slot to B. */
-    struct fx *f = *state;
     /* The bus port is given: the default (port + 10000) may not exist. */
     char bus_a[16], bus_b[16];
     snprintf(bus_a, sizeof bus_a, "%d", cg_free_port());
@@ -1029,20 +1027,31 @@ static void test_moved_follows_slot_owner(void **state)
                                "--cluster-port",
                                bus_b,
                                NULL};
+    cgt_redis_node_start(a, NULL, 0, cluster_a);
+    cgt_redis_node_start(b, NULL, 0, cluster_b);
+    *a_id = cgt_node_cmd(a, "CLUSTER MYID");
+    *b_id = cgt_node_cmd(b, "CLUSTER MYID");
+    char *out = cgt_node_cmd(a, "CLUSTER ADDSLOTSRANGE 0 16383");
+    assert_string_equal(out, "OK");
+    free(out);
+    out = cgt_node_cmd(a, "CLUSTER MEET 127.0.0.1 %d %s", b->port, bus_b);
+    assert_string_equal(out, "OK");
+    free(out);
+    node_wait(a, "CLUSTER NODES", *b_id);
+    node_wait(b, "CLUSTER NODES", *a_id);
+    node_wait(a, "CLUSTER INFO", "cluster_state:ok");
+    node_wait(b, "CLUSTER INFO", "cluster_state:ok");
+}
+
+static void test_moved_follows_slot_owner(void **state)
+{
+    /* A owns every slot until the slot of the hash tag {cgtest} is handed
+     * to B. A's MOVED reply reaches the caller and the connection follows
+     * the slot to B. */
+    struct fx *f = *state;
     struct cgt_redis_node a, b;
-    cgt_redis_node_start(&a, NULL, 0, cluster_a);
-    cgt_redis_node_start(&b, NULL, 0, cluster_b);
-    char *a_id = cgt_node_cmd(&a, "CLUSTER MYID");
-    char *b_id = cgt_node_cmd(&b, "CLUSTER MYID");
-    char *out = cgt_node_cmd(&a, "CLUSTER ADDSLOTSRANGE 0 16383");
-    assert_string_equal(out, "OK");
-    free(out);
-    out = cgt_node_cmd(&a, "CLUSTER MEET 127.0.0.1 %d %s", b.port, bus_b);
-    assert_string_equal(out, "OK");
-    free(out);
-    node_wait(&a, "CLUSTER NODES", b_id);
-    node_wait(&b, "CLUSTER NODES", a_id);
-    node_wait(&a, "CLUSTER INFO", "cluster_state:ok");
+    char *a_id, *b_id, *out;
+    cluster_pair(&a, &b, &a_id, &b_id);
 
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", a.port);
@@ -1087,6 +1096,79 @@ static void test_moved_follows_slot_owner(void **state)
     cgt_redis_node_stop(&b);
 }
 
+static void test_ask_follows_migrating_slot(void **state)
+{
+    /* The slot of {cgtest} is being migrated from A to B. A key already on
+     * B makes A answer -ASK: the command (a plain command, then a script,
+     * which B has never seen) is sent once to B after ASKING, and its reply
+     * is the caller's. The connection stays on A, which still owns the slot
+     * and serves the keys it has. */
+    struct fx *f = *state;
+    struct cgt_redis_node a, b;
+    char *a_id, *b_id, *out;
+    cluster_pair(&a, &b, &a_id, &b_id);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", a.port);
+    open_redis(f, url, 2000, 2000, 20, 50);
+    int id = cg_redis_script(
+        f->r, "setget", "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])");
+    assert_true(id >= 0);
+    wait_ready(f, 3000);
+    struct res x;
+    cmd_sync(f, &x, "SET %s %s", "{cgtest}old", "on-a");
+    assert_int_equal(x.kind, K_OK);
+
+    out = cgt_node_cmd(&a, "CLUSTER KEYSLOT {cgtest}");
+    long slot = strtol(out, NULL, 10);
+    free(out);
+    out = cgt_node_cmd(&b, "CLUSTER SETSLOT %ld IMPORTING %s", slot, a_id);
+    assert_string_equal(out, "OK");
+    free(out);
+    out = cgt_node_cmd(&a, "CLUSTER SETSLOT %ld MIGRATING %s", slot, b_id);
+    assert_string_equal(out, "OK");
+    free(out);
+
+    /* A new key: A does not have it, so B takes it (ASK). */
+    cmd_sync(f, &x, "SET %s %s", "{cgtest}new", "on-b");
+    if (x.kind != K_OK)
+        fail_msg("SET through ASK: %s", x.str);
+    /* A script on a key A does not have: sent as EVAL (B has no cache). */
+    const char *args[] = {"{cgtest}script", "from-script"};
+    eval_sync(f, &x, id, 1, 2, args, NULL);
+    assert_int_equal(x.kind, K_OK);
+    assert_string_equal(x.str, "from-script");
+    /* A key A still has is served by A, on the same connection. */
+    cmd_sync(f, &x, "GET %s", "{cgtest}old", NULL);
+    assert_int_equal(x.kind, K_OK);
+    assert_string_equal(x.str, "on-a");
+    /* A has not got the new key: it sends anyone asking for it to B. */
+    out = cgt_node_cmd(&a, "EXISTS {cgtest}new");
+    assert_true(strncmp(out, "ASK ", 4) == 0);
+    free(out);
+
+    /* The migration ends: B owns the slot and has both keys. */
+    out = cgt_node_cmd(&b, "CLUSTER SETSLOT %ld NODE %s", slot, b_id);
+    assert_string_equal(out, "OK");
+    free(out);
+    out = cgt_node_cmd(&b, "GET {cgtest}new");
+    assert_string_equal(out, "on-b");
+    free(out);
+    out = cgt_node_cmd(&b, "GET {cgtest}script");
+    assert_string_equal(out, "from-script");
+    free(out);
+    char *log = cgt_stream_text(f->log);
+    assert_non_null(strstr(log, "the command goes to the importing node (ASK)"));
+    assert_null(strstr(log, "redis slot moved"));
+    free(log);
+
+    cg_redis_free(f->r);
+    f->r = NULL;
+    free(a_id);
+    free(b_id);
+    cgt_redis_node_stop(&a);
+    cgt_redis_node_stop(&b);
+}
+
 int main(void)
 {
     /* hiredis 0.14 writes with write(2): a dead server must not kill us. */
@@ -1115,6 +1197,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ipv6_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_reconnects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_moved_follows_slot_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ask_follows_migrating_slot, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,10 @@ local K_STATS = P .. 'stats'
 local K_LOG = P .. 'log'
 local K_CAP = P .. 'cap'         -- adaptive cap after over-limit answers (expires)
 local K_BACKOFF = P .. 'backoff' -- admission paused until this time (expires)
+-- Set by repair.lua once the slots agree with Vapi's live calls; absent on a
+-- Redis that lost the gate's keys, and admission waits for it.
+local K_INTACT = P .. 'intact'
+local K_REPAIRING = P .. 'repairing' -- one instance's claim on the repair (expires)
 local LOG_MAXLEN = 100000
 local CALL_TTL = 86400 -- seconds an ended call's record is kept (dedupe)
 
@@ -103,7 +107,7 @@ end
 -- admitted caller. The caller of this function has checked nothing: room,
 -- backoff and the batch bound are all decided here, atomically.
 local function admit_batch(default_limit, max_batch, lease_ms, instance)
-  if backoff_left() > 0 then return {} end
+  if backoff_left() > 0 or redis.call('EXISTS', K_INTACT) == 0 then return {} end
   local free = effective_limit(default_limit) - redis.call('ZCARD', K_ACTIVE)
   local n = math.min(free, tonumber(max_batch))
   local out = {}

@@ -23,7 +23,7 @@ redis.call('HSET', ck, 'state', 'waiting', 'from', from, 'to', to, 'ticket', tic
 stat('entered')
 
 if mode == 'incoming' and ARGV[8] == '1' and waiting == 0 and backoff_left() == 0 and
-   redis.call('ZCARD', K_ACTIVE) < effective_limit(ARGV[7]) then
+   redis.call('EXISTS', K_INTACT) == 1 and redis.call('ZCARD', K_ACTIVE) < effective_limit(ARGV[7]) then
   -- Fast path: nobody waits and a slot is free, so this caller takes it
   -- now and the webhook answers with the assistant's TwiML directly.
   redis.call('HSET', ck, 'state', 'admitting', 'attempts', 1, 'admitted_at', NOW,
