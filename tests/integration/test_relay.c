@@ -500,8 +500,10 @@ static void test_upstream_refused(void **state)
     struct fixture *f = *state;
     char fw[160];
     snprintf(fw, sizeof fw, "VAPI_FORWARD_URL=http://127.0.0.1:%d/tools", cg_free_port());
-    const char *extra[] = {fw, NULL};
+    /* A timeout past Vapi's own default is allowed, with a warning. */
+    const char *extra[] = {fw, "VAPI_FORWARD_TIMEOUT_MS=25000", NULL};
     start(f, extra);
+    assert_true(log_lines(f, "VAPI_FORWARD_TIMEOUT_MS=25000 is not below Vapi's default", "") >= 1);
     struct cgt_resp r;
     post_message(f, TOOL_MESSAGE, 1, NULL, &r);
     assert_error_answer(f, &r, "unreachable");
