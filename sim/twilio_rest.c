@@ -41,7 +41,8 @@
 #define CODE_CALL_STATE  21220
 #define CODE_BAD_URL     21205
 /* A call update whose Twiml is over TWIML_MAX_CHARS characters (the
- * code as the issue tracker names it; the message is ours). */
+ * spec's documented maximum). The code is the one reported for it, the
+ * message ours (unconfirmed). */
 #define CODE_TWIML_TOO_LONG 32018
 #define TWIML_MAX_CHARS     4000
 

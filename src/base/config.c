@@ -949,10 +949,17 @@ static void check_redis_combinations(const struct cg_config *cfg, struct cg_conf
 }
 
 /* VAPI_FORWARD_URL pointing back at callgate's own /call-ended would send
- * every message round in a loop until the timeout. */
+ * every message round in a loop until the timeout; a timeout past Vapi's
+ * own default means Vapi may stop waiting first. */
 static void check_forward_loop(const struct cg_config *cfg, struct cg_config_errors *errs)
 {
     const char *fw = cfg->vapi_forward_url;
+    if (fw != NULL && fw[0] != '\0' && cfg->vapi_forward_timeout_ms >= 20000)
+        cg_config_add_warning(errs,
+                              "VAPI_FORWARD_TIMEOUT_MS=%d is not below Vapi's default server "
+                              "timeout (20 s): Vapi may give up before callgate answers; lower "
+                              "it, or raise the assistant's server timeoutSeconds above it",
+                              cfg->vapi_forward_timeout_ms);
     size_t n = strlen(cfg->public_url);
     if (fw == NULL || fw[0] == '\0' || strncasecmp(fw, cfg->public_url, n) != 0)
         return;

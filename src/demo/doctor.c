@@ -339,8 +339,12 @@ static void check_vapi_assistant(struct doctor *d, int *key_ok)
     } else {
         snprintf(fix, sizeof fix,
                  "Vapi dashboard, the assistant, Advanced, Server URL: %s/call-ended, with the "
-                 "secret in VAPI_WEBHOOK_SECRET",
-                 c->public_url);
+                 "secret in VAPI_WEBHOOK_SECRET%s",
+                 c->public_url,
+                 server && *server && c->vapi_forward_url[0] == '\0'
+                     ? "; if the present URL answers the assistant's tools, put it in "
+                       "VAPI_FORWARD_URL"
+                     : "");
         report(d, FAIL, "vapi.assistant.server", fix,
                "the assistant's server URL is %s, not %s/call-ended: callgate never hears "
                "that a call ended, and slots free only when leases expire",

@@ -373,6 +373,8 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
         json_decref(root);
         return;
     }
+    /* The user's server still hears of the call's progress and end. */
+    gate_relay_copy(g->relay, req, &ev, &auth, body, len);
     if (!ev.is_end || ev.call_id == NULL) {
         if (ev.is_end)
             cg_log_warn("vapi end message without a call id", "type=%s", ev.type_name);

@@ -795,6 +795,11 @@ static void on_end(const struct gate_reply *rep, void *arg)
 void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *reason,
               const char *signal, gate_end_cb done, void *arg)
 {
+    if (strcmp(reason, CG_VAPI_REASON_OVERLIMIT) == 0) {
+        /* Over the limit after all, with a 201 that did not say so. */
+        cg_log_warn("vapi ended a call over its concurrency limit", "id=%s", id);
+        metric_inc(g, "callgate_vapi_errors_total", "code", "overlimit-ended");
+    }
     struct end_ctx *e = cg_calloc(1, sizeof *e);
     e->g = g;
     e->done = done;

@@ -253,7 +253,11 @@ static void on_upstream(const struct cg_httpc_result *res, void *arg)
     if (outcome != NULL) {
         log_failure(r, op, outcome, res->status, res->error);
         count(r, op->label, outcome);
-        answer_failed(op, outcome, why);
+        if (op->req != NULL)
+            answer_failed(op, outcome, why);
+    } else if (op->req == NULL) {
+        /* A copy: Vapi had callgate's own answer. */
+        count(r, op->label, "relayed");
     } else {
         cg_log_debug("vapi message relayed", "type=%s status=%ld bytes=%zu ms=%.1f", op->type,
                      res->status, res->body_len, (double)(cg_mono_us() - op->started_us) / 1000.0);
@@ -280,16 +284,17 @@ static int timestamp_in_ms(struct cg_http_req *req, const struct cg_vapi_auth *a
     return strlen(ts) >= 12 || strtoull(ts, NULL, 10) >= 100000000000ULL;
 }
 
-static void forward(struct gate_relay *r, struct relay_op *op, const struct cg_vapi_auth *auth,
-                    const char *body, size_t len)
+/* Sends op's message on; req (valid now) is the one it came with. */
+static void forward(struct gate_relay *r, struct relay_op *op, struct cg_http_req *req,
+                    const struct cg_vapi_auth *auth, const char *body, size_t len)
 {
     char *signed_lines[CG_VAPI_SIGN_MAX + 1];
-    int n =
-        cg_vapi_sign(auth, body, len, cg_wall_ms(), timestamp_in_ms(op->req, auth), signed_lines);
+    int n = cg_vapi_sign(auth, body, len, cg_wall_ms(), timestamp_in_ms(req, auth), signed_lines);
     if (n < 0) {
         cg_log_error("cannot sign a vapi message for VAPI_FORWARD_URL", "type=%s", op->type);
         count(r, op->label, "unreachable");
-        answer_failed(op, "unreachable", "The server could not be reached.");
+        if (op->req != NULL)
+            answer_failed(op, "unreachable", "The server could not be reached.");
         json_decref(op->root);
         free(op);
         return;
@@ -315,7 +320,8 @@ static void forward(struct gate_relay *r, struct relay_op *op, const struct cg_v
     cg_vapi_sign_free(signed_lines);
     if (rc != 0) {
         count(r, op->label, "unreachable");
-        answer_failed(op, "unreachable", "The server could not be reached.");
+        if (op->req != NULL)
+            answer_failed(op, "unreachable", "The server could not be reached.");
         json_decref(op->root);
         free(op);
         return;
@@ -359,7 +365,22 @@ void gate_relay_message(struct gate_relay *r, struct cg_http_req *req,
         free(op);
         return;
     }
-    forward(r, op, auth, body, len);
+    forward(r, op, req, auth, body, len);
+}
+
+void gate_relay_copy(struct gate_relay *r, struct cg_http_req *req, const struct cg_vapi_event *ev,
+                     const struct cg_vapi_auth *auth, const char *body, size_t len)
+{
+    if (r->url == NULL || cg_http_req_header(req, GATE_RELAY_HOP_HEADER) != NULL)
+        return;
+    const char *type = ev->type_name ? ev->type_name : "";
+    size_t index;
+    struct relay_op *op = cg_calloc(1, sizeof *op);
+    op->r = r;
+    op->label = type_label(type, &index);
+    op->started_us = cg_mono_us();
+    snprintf(op->type, sizeof op->type, "%s", type);
+    forward(r, op, req, auth, body, len);
 }
 
 struct gate_relay *gate_relay_new(const struct gate_relay_opts *o)
@@ -396,7 +417,8 @@ void gate_relay_free(struct gate_relay *r)
         struct relay_op *op = cg_list_entry(it, struct relay_op, link);
         cg_list_remove(&op->link);
         op->r = NULL;
-        cg_http_reply_error(op->req, 503, "unavailable", "callgate is shutting down");
+        if (op->req != NULL)
+            cg_http_reply_error(op->req, 503, "unavailable", "callgate is shutting down");
         op->req = NULL;
     }
     for (size_t i = 0; i < r->nunknown; i++)

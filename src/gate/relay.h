@@ -12,7 +12,9 @@
  * does not answer within the timeout, refuses the connection, answers
  * anything but a 2xx, or answers more than GATE_RELAY_MAX_RESPONSE bytes,
  * Vapi gets 200 with an answer the assistant can go on from
- * (gate_relay_error_answer). Without a forward URL the message is
+ * (gate_relay_error_answer). The messages the gate consumes
+ * (status-update, end-of-call-report) go there too, as copies whose answer
+ * only counts (gate_relay_copy). Without a forward URL the message is
  * acknowledged as before ({"ok":true,"result":"ignored"}), with a warning
  * the first time each type arrives.
  *
@@ -67,6 +69,16 @@ void gate_relay_free(struct gate_relay *r);
 void gate_relay_message(struct gate_relay *r, struct cg_http_req *req,
                         const struct cg_vapi_event *ev, json_t *root,
                         const struct cg_vapi_auth *auth, const char *body, size_t len);
+
+/* A copy of a message the gate consumes (status-update,
+ * end-of-call-report) for the forward URL, signed as above, whose answer
+ * is only counted: the user's server keeps receiving what it received
+ * before the assistant's server URL pointed at callgate. Vapi gets the
+ * gate's own answer; nothing happens without a forward URL or when the
+ * message came round from callgate (GATE_RELAY_HOP_HEADER). req is read
+ * now only. */
+void gate_relay_copy(struct gate_relay *r, struct cg_http_req *req, const struct cg_vapi_event *ev,
+                     const struct cg_vapi_auth *auth, const char *body, size_t len);
 
 /* The answer Vapi gets when the upstream failed (malloc'd JSON): for
  * tool-calls, {"results":[{"toolCallId":id,"error":why},...]} with every

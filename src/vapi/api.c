@@ -173,6 +173,25 @@ static void fill_limits(const json_t *root, struct cg_vapi_create_result *res)
         res->remaining = (long)v;
 }
 
+/* A 2xx in the shape of a batch answer (CallBatchResponse: the only schema
+ * the spec gives subscriptionLimits in) that created nothing and whose
+ * errors[].error mentions the concurrency limit. */
+static int batch_overlimit(const json_t *root)
+{
+    const json_t *results = json_object_get(root, "results");
+    const json_t *errors = json_object_get(root, "errors");
+    if (!json_is_array(results) || json_array_size(results) > 0 || !json_is_array(errors))
+        return 0;
+    size_t i;
+    const json_t *e;
+    json_array_foreach (errors, i, e) {
+        const char *text = cg_json_str(e, "error");
+        if (text != NULL && ci_contains(text, "concurrency"))
+            return 1;
+    }
+    return 0;
+}
+
 static void on_create(const struct cg_httpc_result *hres, void *arg)
 {
     struct vp_op *op = arg;
@@ -213,6 +232,11 @@ static void on_create(const struct cg_httpc_result *hres, void *arg)
         if (cg_json_bool(root, "subscriptionLimits.concurrencyBlocked", &blocked) == 0 && blocked) {
             res.outcome = CG_VAPI_OVERLIMIT;
             res.message = "concurrency blocked";
+            goto done;
+        }
+        if (batch_overlimit(root)) {
+            res.outcome = CG_VAPI_OVERLIMIT;
+            res.message = "concurrency limit (batch-shaped answer)";
             goto done;
         }
         const char *twiml = cg_json_str(root, "phoneCallProviderDetails.twiml");

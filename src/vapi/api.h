@@ -12,9 +12,15 @@
  * create_call outcomes:
  *   CREATED     2xx with an id and phoneCallProviderDetails.twiml.
  *   OVERLIMIT   2xx with subscriptionLimits.concurrencyBlocked true (call_id
- *               set when present), or any 4xx other than 401/403 (400 and
- *               429 in practice) whose message (a string, or any element of
- *               an array) or error mentions "concurrency", in any case.
+ *               set when present); a 2xx shaped as a batch answer
+ *               (CallBatchResponse, the only schema documenting
+ *               subscriptionLimits) with no results and an errors[].error
+ *               that mentions "concurrency"; or any 4xx other than 401/403
+ *               (400 and 429 in practice) whose message (a string, or any
+ *               element of an array) or error mentions "concurrency", in any
+ *               case. subscriptionLimits.remainingConcurrentCalls is reported
+ *               (remaining) but refuses nothing: third-party reports say it
+ *               often reads -1 on calls that went through.
  *   RETRY       408, 429, 5xx, timeouts and transport failures.
  *   REJECTED    any other 4xx, and a 2xx without TwiML or id, or not JSON
  *               ("no TwiML in response" and the like): permanent for this
@@ -65,6 +71,9 @@ struct cg_vapi;
 #define CG_VAPI_MAX_MAX_DURATION     43200
 /* Longest Vapi call id accepted by cg_vapi_get_call() (they are UUIDs). */
 #define CG_VAPI_MAX_ID 64
+/* The endedReason of a call Vapi refused over the concurrency limit after
+ * creating it (documented in call-ended-reason.mdx). */
+#define CG_VAPI_REASON_OVERLIMIT "call.start.error-subscription-concurrency-limit-reached"
 /* Webhook bodies larger than this are never authenticated. */
 #define CG_VAPI_MAX_WEBHOOK_BODY (8 * 1024 * 1024)
 

@@ -180,7 +180,7 @@ static void vapi_create(struct cgt_fake *f, struct evhttp_request *req, const ch
     }
     int delay = f->vapi_delay_ms;
     char id[64] = "";
-    if (mode == CGT_VAPI_OK || mode == CGT_VAPI_BLOCKED) {
+    if (mode == CGT_VAPI_OK || mode == CGT_VAPI_BLOCKED || mode == CGT_VAPI_LONG_TWIML) {
         unsigned n = ++f->next_vapi;
         snprintf(id, sizeof id, "%08x-fa4e-4c0d-9a11-%012x", n * 2654435761u, n);
         set_str(&c->vapi_id, id);
@@ -190,8 +190,24 @@ static void vapi_create(struct cgt_fake *f, struct evhttp_request *req, const ch
 
     int status = 201, retry_after = 0;
     char *out;
-    if (mode == CGT_VAPI_OK || mode == CGT_VAPI_BLOCKED) {
+    if (mode == CGT_VAPI_OK || mode == CGT_VAPI_BLOCKED || mode == CGT_VAPI_LONG_TWIML) {
         char *twiml = cgt_fake_twiml_for(id);
+        if (mode == CGT_VAPI_LONG_TWIML) {
+            /* The stream, then a greeting that takes it past 4,000. */
+            size_t n = strlen(twiml);
+            char *longer = cg_malloc(n + 4200);
+            memcpy(longer, twiml, n + 1);
+            char *end = strstr(longer, "</Response>");
+            if (end == NULL)
+                end = longer + n;
+            size_t k = (size_t)(end - longer);
+            k += (size_t)sprintf(longer + k, "<Say>");
+            memset(longer + k, 'a', 4100);
+            k += 4100;
+            strcpy(longer + k, "</Say></Response>");
+            free(twiml);
+            twiml = longer;
+        }
         int blocked = mode == CGT_VAPI_BLOCKED;
         out = dumps(json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:b, s:i, s:i}}", "id", id, "status",
                               "queued", "type", "inboundPhoneCall", "phoneCallProviderDetails",

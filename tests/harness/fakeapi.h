@@ -26,12 +26,13 @@
 #include <stddef.h>
 
 enum cgt_vapi_create_mode {
-    CGT_VAPI_OK,        /* 201 with id, TwiML and subscriptionLimits */
-    CGT_VAPI_OVERLIMIT, /* 400 "Over Concurrency Limit." */
-    CGT_VAPI_BLOCKED,   /* 201 with subscriptionLimits.concurrencyBlocked true */
-    CGT_VAPI_ERROR500,  /* 500 */
-    CGT_VAPI_RATE429,   /* 429 with Retry-After: 1 */
-    CGT_VAPI_INVALID400 /* 400 validation error */
+    CGT_VAPI_OK,         /* 201 with id, TwiML and subscriptionLimits */
+    CGT_VAPI_OVERLIMIT,  /* 400 "Over Concurrency Limit." */
+    CGT_VAPI_BLOCKED,    /* 201 with subscriptionLimits.concurrencyBlocked true */
+    CGT_VAPI_ERROR500,   /* 500 */
+    CGT_VAPI_RATE429,    /* 429 with Retry-After: 1 */
+    CGT_VAPI_INVALID400, /* 400 validation error */
+    CGT_VAPI_LONG_TWIML  /* 201 with a TwiML of over 4,000 characters */
 };
 
 enum cgt_vapi_get_mode {

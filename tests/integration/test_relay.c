@@ -402,8 +402,33 @@ static void test_tool_call_relayed_and_signed(void **state)
     cgt_resp_free(&r);
     assert_int_equal(up_requests(), 2);
 
+    /* The gate's own messages: Vapi gets the gate's answer, and the
+     * user's server still receives a copy, signed alike. */
+    const char *report = "{\"message\":{\"type\":\"end-of-call-report\",\"endedReason\":"
+                         "\"customer-ended-call\",\"call\":{\"id\":\"0b6a4a6c-no-such-call\"}}}";
+    post_message(f, report, 1, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "result")), "unknown");
+    json_decref(j);
+    cgt_resp_free(&r);
+    uint64_t until = cgt_srv_deadline(5000);
+    while (up_requests() < 3)
+        if (cgt_srv_nap_until(until) != 0)
+            fail_msg("no copy of the end-of-call report reached the user's server");
+    pthread_mutex_lock(&up.mu);
+    assert_string_equal(up.body, report);
+    assert_string_equal(up.secret, STATIC_SEC);
+    char want[200];
+    sign(up.timestamp, up.body, want, sizeof want);
+    assert_string_equal(up.signature, want);
+    pthread_mutex_unlock(&up.mu);
+
     assert_int_equal(
         metric(f, "callgate_vapi_messages_total{outcome=\"relayed\",type=\"tool-calls\"}"), 2);
+    assert_int_equal(metric(f, "callgate_vapi_messages_total{outcome=\"relayed\",type="
+                               "\"end-of-call-report\"}"),
+                     1);
     assert_int_equal(
         metric(f, "callgate_vapi_messages_total{outcome=\"loop\",type=\"tool-calls\"}"), 1);
     stop(f);
@@ -475,8 +500,10 @@ static void test_upstream_refused(void **state)
     struct fixture *f = *state;
     char fw[160];
     snprintf(fw, sizeof fw, "VAPI_FORWARD_URL=http://127.0.0.1:%d/tools", cg_free_port());
-    const char *extra[] = {fw, NULL};
+    /* A timeout past Vapi's own default is allowed, with a warning. */
+    const char *extra[] = {fw, "VAPI_FORWARD_TIMEOUT_MS=25000", NULL};
     start(f, extra);
+    assert_true(log_lines(f, "VAPI_FORWARD_TIMEOUT_MS=25000 is not below Vapi's default", "") >= 1);
     struct cgt_resp r;
     post_message(f, TOOL_MESSAGE, 1, NULL, &r);
     assert_error_answer(f, &r, "unreachable");

@@ -1,6 +1,7 @@
 /*
  * Injection through every value callgate writes into TwiML or JSON: the
- * caller's number (From) on its way into Vapi's customer.number, the queue
+ * caller's number (From) on its way into Vapi's customer (as the number
+ * when Vapi's pattern allows it, else as the name), the queue
  * name, the overflow message, PUBLIC_URL and HOLD_MUSIC_URL in attributes
  * and text, the hold announcement, /call-ended's answers, /health, the
  * label values of /metrics, and the log lines themselves.
@@ -384,9 +385,12 @@ static void assert_enqueue(struct fixture *f, const struct cgt_resp *r, const ch
 
 /* ---- JSON ---- */
 
-/* The body of the last POST /call: customer.number must be want exactly
- * (byte for byte, whatever it holds), and the CallSid the caller's. */
-static void assert_vapi_number(struct fixture *f, const char *sid, const char *want)
+/* The body of the last POST /call: customer.number must be want_number
+ * exactly, customer.name want_name (NULL: no name) byte for byte, and the
+ * CallSid the caller's. A From that Vapi's pattern refuses goes as
+ * "anonymous" with the From as the name, never as the number. */
+static void assert_vapi_number(struct fixture *f, const char *sid, const char *want_number,
+                               const char *want_name)
 {
     char *body = cgt_fake_last_body(f->fake, CGT_EP_VAPI_CREATE);
     must(f, body != NULL, "no POST /call");
@@ -394,16 +398,26 @@ static void assert_vapi_number(struct fixture *f, const char *sid, const char *w
     json_t *j = json_loads(body, 0, &je);
     must(f, json_is_object(j), "POST /call body is not JSON (%s): %s", je.text, body);
     json_t *num = json_object_get(json_object_get(j, "customer"), "number");
+    json_t *name = json_object_get(json_object_get(j, "customer"), "name");
     const char *csid = json_string_value(json_object_get(
         json_object_get(json_object_get(j, "assistantOverrides"), "metadata"), "twilioCallSid"));
     must(f, csid != NULL && strcmp(csid, sid) == 0, "POST /call for %s, wanted %s",
          csid ? csid : "(none)", sid);
     must(f,
-         json_is_string(num) && json_string_length(num) == strlen(want) &&
-             memcmp(json_string_value(num), want, strlen(want)) == 0,
-         "customer.number does not round-trip for %s: %s", sid, body);
+         json_is_string(num) && json_string_length(num) == strlen(want_number) &&
+             memcmp(json_string_value(num), want_number, strlen(want_number)) == 0,
+         "customer.number is not %s for %s: %s", want_number, sid, body);
+    if (want_name == NULL)
+        must(f, name == NULL, "customer.name for %s: %s", sid, body);
+    else
+        must(f,
+             json_is_string(name) && json_string_length(name) == strlen(want_name) &&
+                 memcmp(json_string_value(name), want_name, strlen(want_name)) == 0,
+             "customer.name does not round-trip for %s: %s", sid, body);
     /* Nothing else crept in at the top level or into customer. */
-    must(f, json_object_size(j) == 5 && json_object_size(json_object_get(j, "customer")) == 2,
+    must(f,
+         json_object_size(j) == 5 &&
+             json_object_size(json_object_get(j, "customer")) == (want_name ? 3u : 2u),
          "POST /call has extra members: %s", body);
     json_decref(j);
     free(body);
@@ -511,7 +525,7 @@ static void test_queue_path(void **state)
         cgt_resp_free(&r);
         if (i == 0) {
             wait_creates(f, 1);
-            assert_vapi_number(f, sid[0], hostile_from[0]);
+            assert_vapi_number(f, sid[0], "anonymous", hostile_from[0]);
             wait_state(f, sid[0], "connected");
         }
     }
@@ -561,11 +575,11 @@ static void test_queue_path(void **state)
      * Vapi intact. */
     vapi_end_of(f, sid[0]);
     wait_creates(f, 2);
-    assert_vapi_number(f, sid[1], hostile_from[1]);
+    assert_vapi_number(f, sid[1], "anonymous", hostile_from[1]);
     wait_state(f, sid[1], "connected");
     vapi_end_of(f, sid[1]);
     wait_creates(f, 3);
-    assert_vapi_number(f, sid[2], hostile_from[2]);
+    assert_vapi_number(f, sid[2], "anonymous", hostile_from[2]);
     wait_state(f, sid[2], "connected");
     stop_gate(f);
 }
@@ -590,11 +604,14 @@ static void test_fast_path(void **state)
     struct {
         const char *from; /* NULL: no From at all */
         const char *vapi_gets;
+        const char *name; /* customer.name, NULL: none */
     } callers[] = {
-        {hostile_from[3], hostile_from[3]},
-        {"+12345678901234567890123456789012345678901", "anonymous"}, /* 42 bytes */
-        {"+1", "anonymous"},
-        {NULL, "anonymous"},
+        {hostile_from[3], "anonymous", hostile_from[3]},
+        /* 42 bytes: the name is the first 40. */
+        {"+12345678901234567890123456789012345678901", "anonymous",
+         "+123456789012345678901234567890123456789"},
+        {"+1", "anonymous", "+1"},
+        {NULL, "anonymous", NULL},
     };
     struct cgt_resp r;
     struct sim_twiml t;
@@ -607,7 +624,7 @@ static void test_fast_path(void **state)
         sim_twiml_free(&t);
         cgt_resp_free(&r);
         wait_creates(f, (int)i + 1);
-        assert_vapi_number(f, sid, callers[i].vapi_gets);
+        assert_vapi_number(f, sid, callers[i].vapi_gets, callers[i].name);
     }
     /* The gate is full: the next caller waits, the one after overflows. */
     char waiting[40], over[40];

@@ -25,6 +25,7 @@
 #include "net/httpc.h"
 #include "net/redis.h"
 #include "twilio/twiml.h"
+#include "vapi/api.h"
 
 #define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
 #define AUTH_TOKEN  "test-twilio-auth-token-42"
@@ -564,6 +565,63 @@ static void test_doubtful_status_released_after_confirming(void **state)
     assert_int_equal(zcard(f, "active"), 1);
 }
 
+/* Vapi ends a call with call.start.error-subscription-concurrency-limit-
+ * reached (a 201 that did not say it was over the limit): the slot is
+ * released as for any end, and the refusal is counted with Vapi's
+ * over-limit answers. */
+static void test_overlimit_end_reason_counted(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, NULL);
+    char sid[40];
+    new_sid(sid);
+    connect_fast(f, 0, sid);
+    char *vid = cgt_fake_vapi_id(f->fake, sid);
+    assert_non_null(vid);
+    struct end_result e = {0};
+    gate_end(f->g, "vapi", vid, CG_VAPI_REASON_OVERLIMIT, "vapi-status", on_end, &e);
+    assert_int_equal(cgt_run_until(f->base, &e.done, SOON), 0);
+    assert_string_equal(gate_verdict_name(e.verdict), "released");
+    free(vid);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    cg_metrics_render(f->metrics, &b);
+    assert_non_null(
+        strstr(cg_buf_str(&b), "callgate_vapi_errors_total{code=\"overlimit-ended\"} 1"));
+    cg_buf_free(&b);
+}
+
+/* Vapi hands out a TwiML over Twilio's 4,000-character limit on a call
+ * update: it is never pushed (Twilio would refuse it with 32018), each such
+ * attempt counts as a refusal for the caller, and after
+ * MAX_ADMISSION_ATTEMPTS the caller gets the overflow treatment, which
+ * fits. */
+static void test_long_twiml_never_pushed(void **state)
+{
+    struct fixture *f = *state;
+    const char *extra[] = {"FAST_PATH_DEADLINE_MS=0", "MAX_ADMISSION_ATTEMPTS=2", NULL};
+    start_gate(f, extra);
+    cgt_fake_set_vapi_create(f->fake, CGT_VAPI_LONG_TWIML);
+    char sid[40];
+    new_sid(sid);
+    struct answer *a = arrive(f, 0, sid);
+    assert_enqueue(f, a);
+    wait_update(f, sid, 1, LATER);
+    char *pushed = cgt_fake_update_twiml(f->fake, sid);
+    assert_non_null(pushed);
+    assert_non_null(strstr(pushed, "<Hangup/>"));
+    assert_true(strlen(pushed) < 4000);
+    free(pushed);
+    cgt_run_for(f->base, 300);
+    assert_int_equal(cgt_fake_update_count(f->fake, sid), 1);
+    assert_int_equal(cgt_fake_create_count(f->fake, sid), 2);
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    cg_metrics_render(f->metrics, &b);
+    assert_non_null(strstr(cg_buf_str(&b), "callgate_twilio_errors_total{code=\"32018\"} 2"));
+    cg_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +631,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vapi_overlimit_requeues_at_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fast_path_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_twilio_not_ready_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlimit_end_reason_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_twiml_never_pushed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doubtful_status_released_after_confirming, setup,
                                         teardown),
     };

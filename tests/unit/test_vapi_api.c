@@ -341,6 +341,45 @@ static void test_create_concurrency_blocked(void **state)
     got_free(&g);
 }
 
+/* subscriptionLimits is documented only on CallBatchResponse: an answer
+ * in that shape that created nothing for the concurrency limit is over
+ * the limit; other batch-shaped failures, a call created without
+ * subscriptionLimits, and remainingConcurrentCalls -1 on a created call
+ * are not. */
+static void test_create_overlimit_batch_shape(void **state)
+{
+    struct fx *f = *state;
+    struct got g = {0};
+    create_with(f, 201,
+                "{\"subscriptionLimits\":{\"concurrencyBlocked\":false,\"concurrencyLimit\":10,"
+                "\"remainingConcurrentCalls\":0},\"results\":[],\"errors\":[{\"customer\":{"
+                "\"number\":\"+15551234567\"},\"error\":\"Concurrency limit reached\"}]}",
+                &g);
+    assert_int_equal(g.outcome, CG_VAPI_OVERLIMIT);
+    assert_int_equal(g.limit, 10);
+    assert_int_equal(g.remaining, 0);
+    got_free(&g);
+    create_with(f, 201,
+                "{\"results\":[],\"errors\":[{\"customer\":{\"number\":\"x\"},\"error\":"
+                "\"customer.number is invalid\"}]}",
+                &g);
+    assert_int_equal(g.outcome, CG_VAPI_REJECTED);
+    got_free(&g);
+    /* Created without subscriptionLimits, and with remaining -1: admitted. */
+    create_with(f, 201,
+                "{\"id\":\"" CALL_ID "\",\"phoneCallProviderDetails\":{\"twiml\":\"<Response/>\"}}",
+                &g);
+    assert_int_equal(g.outcome, CG_VAPI_CREATED);
+    assert_int_equal(g.remaining, -1);
+    got_free(&g);
+    create_with(f, 201,
+                "{\"id\":\"" CALL_ID "\",\"phoneCallProviderDetails\":{\"twiml\":\"<Response/>\"},"
+                "\"subscriptionLimits\":{\"remainingConcurrentCalls\":-1}}",
+                &g);
+    assert_int_equal(g.outcome, CG_VAPI_CREATED);
+    got_free(&g);
+}
+
 static void test_create_validation_rejected(void **state)
 {
     struct fx *f = *state;
@@ -1214,6 +1253,7 @@ int main(void)
         T(test_create_overlimit_array),
         T(test_create_overlimit_error_field),
         T(test_create_concurrency_blocked),
+        T(test_create_overlimit_batch_shape),
         T(test_create_validation_rejected),
         T(test_create_no_twiml),
         T(test_create_auth),
