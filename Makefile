@@ -45,7 +45,7 @@ demo: build
 bench: build
 	@scripts/deps.sh --bench
 	@cmake -S . -B $(BUILD) >/dev/null
-	cmake --build $(BUILD) -j$(JOBS) --target cgbench-rate cgbench-sign cgbench-util cgbench-report
+	cmake --build $(BUILD) -j$(JOBS) --target cgbench-rate cgbench-sign cgbench-util cgbench-report cgbench-rtt
 	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD); else echo "bench: no benchmarks yet"; fi
 
 # Long steady simulated traffic (SOAK_MINUTES, default 30) against two

@@ -5,7 +5,8 @@
 # throughput and latency against nginx on loopback (wrk, and cgbench-rate at
 # a fixed 5,000 requests a second), Redis commands and CPU per call, an
 # admission storm played by callgate-sim, scaling with the queue length, the
-# TaskRouter wait-time poller, and the accuracy of announced waits. Prints a
+# TaskRouter wait-time poller, the accuracy of announced waits, and what TLS
+# to Redis costs (round trips and /incoming, TLS against TCP). Prints a
 # table with each figure's target and a met/missed mark, writes
 # bench/out/results.json (and results.md, the table for bench/RESULTS.md)
 # and the raw parts under bench/out/parts/.
@@ -19,7 +20,7 @@
 # Knobs (environment): BENCH_STORM_SCALE (default 5: the storm runs five
 # times faster than real time), BENCH_WRK_S (4), BENCH_PROFILE (1: perf
 # profiles of the hot endpoints and of the storm; 0 skips them),
-# BENCH_BUDGET_S (540), BENCH_SECTIONS (default "http scaling waittime
+# BENCH_BUDGET_S (540), BENCH_SECTIONS (default "http tls scaling waittime
 # storm accuracy"; a subset runs only those, the others show as n/a), and
 # for diagnosis BENCH_STORM_ENV (more NAME=VALUE settings for the storm's
 # callgate, e.g. RECONCILE_INTERVAL_SECONDS=3600) and BENCH_WT_PAGE_SIZE
@@ -34,15 +35,15 @@ BIN=$BUILD/bench
 SCALE=${BENCH_STORM_SCALE:-5}
 WRK_S=${BENCH_WRK_S:-4}
 PROFILE=${BENCH_PROFILE:-1}
-SECTIONS=${BENCH_SECTIONS:-http scaling waittime storm accuracy}
+SECTIONS=${BENCH_SECTIONS:-http tls scaling waittime storm accuracy}
 BUDGET=${BENCH_BUDGET_S:-540}
 RATE=5000
 
 for tool in "$BUILD/callgate" "$BUILD/callgate-sim" "$BIN/cgbench-rate" "$BIN/cgbench-sign" \
-    "$BIN/cgbench-util" "$BIN/cgbench-report"; do
+    "$BIN/cgbench-util" "$BIN/cgbench-report" "$BIN/cgbench-rtt"; do
     [ -x "$tool" ] || { echo "bench: $tool is missing; run make bench" >&2; exit 2; }
 done
-for cmd in wrk nginx redis-server redis-cli curl awk timeout; do
+for cmd in wrk nginx redis-server redis-cli curl awk timeout openssl; do
     command -v "$cmd" >/dev/null || { echo "bench: $cmd is not installed (scripts/deps.sh --bench)" >&2; exit 2; }
 done
 
@@ -192,6 +193,9 @@ snap() { # label
 # an empty gate is deleting them.
 reset_gate() { # gate [placeholder]
     rcli EVAL "local ks = redis.call('KEYS', ARGV[1]) for _, k in ipairs(ks) do redis.call('DEL', k) end return #ks" 0 "cg:{$1}:*" >/dev/null
+    # The slots agree with Vapi (repair.lua's marker): admission is not held
+    # back for a repair, and no repair runs inside a measurement.
+    rcli SET "cg:{$1}:intact" 1 >/dev/null
     # MAX_CONCURRENCY=1 with its one slot held by a member whose lease ends
     # in the far future: admission finds no room, so every caller queues
     # and no Vapi call is made.
@@ -404,7 +408,7 @@ want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 # ============================================================================
 # 1, 2. HTTP: nginx, then callgate's webhooks; Redis cost per request
 # ============================================================================
-if want http || want scaling || want waittime; then
+if want http || want tls || want scaling || want waittime; then
     spawn "$TMP/sim-serve.log" "$BUILD/callgate-sim" serve --port "$SIMP" \
         --scenario "$TR_SCENARIO" --public-url http://gate.bench.test
     SIMPID=$SPAWNED
@@ -485,6 +489,94 @@ if want http; then
         trim_stop
     fi
     rm -f "$TMP"/incoming*.bin
+fi
+
+# ============================================================================
+# 3b. TLS to Redis: round trips and /incoming, TLS against TCP, one server
+# ============================================================================
+if want tls; then
+    log "TLS: one redis-server with a plain and a TLS port (a test CA made now)"
+    PKI=$TMP/pki
+    mkdir -p "$PKI"
+    (
+        cd "$PKI"
+        openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout ca.key -out ca.pem -days 2 -subj /CN=callgate-bench-ca
+        openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout server.key -out server.csr -subj /CN=localhost
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out server.pem -days 2 -extfile server.ext
+    ) >"$TMP/pki.log" 2>&1
+    TLS_PLAIN=$(port)
+    TLS_PORT=$(port)
+    mkdir -p "$TMP/redis-tls"
+    spawn "$TMP/redis-tls.log" redis-server --port "$TLS_PLAIN" --tls-port "$TLS_PORT" \
+        --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP/redis-tls" --protected-mode yes \
+        --tls-cert-file "$PKI/server.pem" --tls-key-file "$PKI/server.key" \
+        --tls-ca-cert-file "$PKI/ca.pem" --tls-auth-clients no
+    TLS_RPID=$SPAWNED
+    for ((i = 0; i < 100; i++)); do
+        [ "$(redis-cli -p "$TLS_PLAIN" ping 2>/dev/null)" = PONG ] && break
+        sleep 0.05
+    done
+    # Round trips through callgate's own client: one PING outstanding.
+    for k in 1 2; do
+        "$BIN/cgbench-rtt" --url "redis://127.0.0.1:$TLS_PLAIN" --seconds 3 --label rtt-tcp \
+            --out "$PARTS/rtt-tcp.$k.json" >/dev/null
+        "$BIN/cgbench-rtt" --url "rediss://127.0.0.1:$TLS_PORT" --ca "$PKI/ca.pem" --seconds 3 \
+            --label rtt-tls --out "$PARTS/rtt-tls.$k.json" >/dev/null
+    done
+    log "round trips a second, TCP then TLS: $(cat "$PARTS"/rtt-tcp.*.json "$PARTS"/rtt-tls.*.json |
+        sed -n 's/.*"per_s":\([0-9]*\).*/\1/p' | paste -sd' ')"
+
+    # /incoming: the same gate set-up as section 2, once over each transport.
+    sign incoming --count 110000 --tag 0x3001 --out "$TMP/tls-incoming.1.bin"
+    sign incoming --count 110000 --tag 0x3011 --out "$TMP/tls-incoming.2.bin"
+    sign incoming --count 30000 --tag 0x3002 --out "$TMP/tls-incoming-warm.bin"
+    SAVED_RP=$RP
+    SAVED_RPID=$RPID
+    RP=$TLS_PLAIN
+    RPID=$TLS_RPID
+    for mode in tcp tls; do
+        gate=bench-$mode
+        reset_gate "$gate" placeholder
+        if [ "$mode" = tls ]; then
+            start_callgate "$gate" "$gate" "REDIS_URL=rediss://127.0.0.1:$TLS_PORT" \
+                "REDIS_TLS_CA_FILE=$PKI/ca.pem" MAX_CONCURRENCY=1 MAX_QUEUE_SIZE=5000 \
+                MAX_WAIT_SECONDS=0 RECONCILE_INTERVAL_SECONDS=3600 "TWILIO_API_BASE_URL=$SIM" \
+                "VAPI_BASE_URL=$SIM"
+        else
+            start_callgate "$gate" "$gate" "REDIS_URL=redis://127.0.0.1:$TLS_PLAIN" \
+                MAX_CONCURRENCY=1 MAX_QUEUE_SIZE=5000 MAX_WAIT_SECONDS=0 \
+                RECONCILE_INTERVAL_SECONDS=3600 "TWILIO_API_BASE_URL=$SIM" "VAPI_BASE_URL=$SIM"
+        fi
+        SNAPX=(--proc "callgate=$CG_PID" --hash "gate=cg:{$gate}:stats")
+        TRIM_GATE=$gate wrk_run "incoming-$mode" "$CG_PORT" "$TMP/tls-incoming.%k.bin" once \
+            "$TMP/tls-incoming-warm.bin" cycle 1
+        grep -c '"redis connected"' "$PARTS/callgate-$gate.log" >"$PARTS/redis-connects-$mode.txt" || true
+        forget "$CG_PID"
+    done
+    RP=$SAVED_RP
+    RPID=$SAVED_RPID
+    forget "$TLS_RPID"
+    rm -f "$TMP"/tls-incoming*.bin
+    # The figures: the better of two runs each, as everywhere in this file.
+    best_rtt() { sed -n 's/.*"per_s":\([0-9]*\).*/\1/p' "$PARTS"/rtt-"$1".*.json | sort -n | tail -1; }
+    best_wrk() {
+        cat "$PARTS/wrk-incoming-$1".*.json |
+            sed -n 's/.*"requests":\([0-9]*\).*"duration_us":\([0-9]*\).*/\1 \2/p' |
+            awk '{v = $1 / ($2 / 1e6); if (v > m) m = v} END {printf "%.0f", m}'
+    }
+    p50_rtt() { sed -n 's/.*"p50_us":\([0-9.]*\).*/\1/p' "$PARTS"/rtt-"$1".*.json | sort -n | head -1; }
+    RT_TCP=$(best_rtt tcp)
+    RT_TLS=$(best_rtt tls)
+    IN_TCP=$(best_wrk tcp)
+    IN_TLS=$(best_wrk tls)
+    printf '{"rtt_tcp_per_s":%s,"rtt_tls_per_s":%s,"rtt_tcp_p50_us":%s,"rtt_tls_p50_us":%s,"incoming_tcp_per_s":%s,"incoming_tls_per_s":%s}\n' \
+        "${RT_TCP:-null}" "${RT_TLS:-null}" "$(p50_rtt tcp)" "$(p50_rtt tls)" "${IN_TCP:-null}" \
+        "${IN_TLS:-null}" >"$PARTS/tls.json"
+    log "TLS: round trips $RT_TCP/s TCP, $RT_TLS/s TLS; /incoming $IN_TCP/s TCP, $IN_TLS/s TLS"
 fi
 
 # ============================================================================
@@ -716,4 +808,18 @@ printf '{"load_end":%s,"elapsed_s":%s,"sections":%s}\n' \
     "$(json_str "$(cut -d' ' -f1-3 /proc/loadavg)")" "$(($(date +%s) - T0))" \
     "$(json_str "$SECTIONS")" >"$PARTS/end.json"
 "$BIN/cgbench-report" "$PARTS" "$OUT/results.json" "$OUT/results.md"
+if [ -s "$PARTS/tls.json" ]; then
+    # TLS to Redis against plain TCP, same run, same server (section 3b).
+    awk -F'[:,}]' '{
+        for (i = 1; i < NF; i++) { k = $i; gsub(/[{" ]/, "", k); v[k] = $(i + 1) }
+        printf "\n| TLS to Redis (same run, same redis-server) | TCP | TLS | TLS / TCP |\n"
+        printf "|---|---|---|---|\n"
+        printf "| Redis round trips a second (callgate'"'"'s client, one outstanding) | %d | %d | %.2f |\n",
+            v["rtt_tcp_per_s"], v["rtt_tls_per_s"], v["rtt_tls_per_s"] / v["rtt_tcp_per_s"]
+        printf "| round trip p50 (us) | %.1f | %.1f | %.2f |\n",
+            v["rtt_tcp_p50_us"], v["rtt_tls_p50_us"], v["rtt_tls_p50_us"] / v["rtt_tcp_p50_us"]
+        printf "| `/incoming` a second (wrk, 64 connections) | %d | %d | %.2f |\n",
+            v["incoming_tcp_per_s"], v["incoming_tls_per_s"], v["incoming_tls_per_s"] / v["incoming_tcp_per_s"]
+    }' "$PARTS/tls.json" | tee -a "$OUT/results.md"
+fi
 log "done in $(($(date +%s) - T0)) s: bench/out/results.json, results.md, profile.txt"

@@ -12,7 +12,9 @@
 #include "base/config.h"
 #include "base/form.h"
 #include "base/json.h"
+#include "base/url.h"
 #include "demo/bclient.h"
+#include "demo/bredis.h"
 
 #define TIMEOUT_MS 8000
 #define MAX_BODY   (4 * 1024 * 1024)
@@ -426,35 +428,135 @@ static void check_workspace(struct doctor *d)
 
 /* ---- Redis ---- */
 
-static redisReply *cmd(redisContext *r, const char *fmt, ...)
+/* The first element of a ROLE answer ("master", "slave", "sentinel"). */
+static const char *role_of(const redisReply *r)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *rep = redisvCommand(r, fmt, ap);
-    va_end(ap);
-    return rep;
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                   r->element[0]->type == REDIS_REPLY_STRING
+               ? r->element[0]->str
+               : NULL;
+}
+
+static const char REDIS_FIX[] = "start Redis or correct REDIS_URL (its password included)";
+
+/* Asks the sentinels in turn for the master's address, as the daemon does
+ * (src/net/redis_sentinel.c). 0 with host (malloc'd) and *port, or -1 after
+ * a FAIL line. */
+static int sentinel_master(struct doctor *d, const struct cg_bredis_tls *tls, char **host,
+                           int *port)
+{
+    const struct cg_config *c = d->cfg;
+    struct cg_hostport *list = NULL;
+    size_t n = 0;
+    char err[256], why[512] = "";
+    if (cg_sentinels_parse(c->redis_sentinels, &list, &n, err, sizeof err) != 0) {
+        report(d, FAIL, "redis.sentinel", "correct REDIS_SENTINELS", "%s", err);
+        return -1;
+    }
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        size_t used = strlen(why);
+        struct cg_bredis *b =
+            cg_bredis_open(list[i].host, list[i].port, tls, TIMEOUT_MS, err, sizeof err);
+        if (b == NULL ||
+            cg_bredis_login(b, NULL, c->redis_sentinel_password, 0, err, sizeof err) != 0) {
+            snprintf(why + used, sizeof why - used, "%s%s:%d: %s", used ? "; " : "", list[i].host,
+                     list[i].port, err);
+            cg_bredis_close(b);
+            continue;
+        }
+        redisReply *r =
+            cg_bredis_cmd(b, "SENTINEL get-master-addr-by-name %s", c->redis_sentinel_master);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING && atoi(r->element[1]->str) > 0) {
+            *host = cg_strdup(r->element[0]->str);
+            *port = atoi(r->element[1]->str);
+            found = 1;
+            report(d, OK, "redis.sentinel", NULL, "sentinel %s:%d names %s:%d as master \"%s\"",
+                   list[i].host, list[i].port, *host, *port, c->redis_sentinel_master);
+        } else {
+            snprintf(why + used, sizeof why - used, "%s%s:%d: %s", used ? "; " : "", list[i].host,
+                     list[i].port,
+                     r == NULL                      ? cg_bredis_error(b)
+                     : r->type == REDIS_REPLY_ERROR ? r->str
+                                                    : "no master by that name");
+        }
+        if (r)
+            freeReplyObject(r);
+        cg_bredis_close(b);
+    }
+    if (!found)
+        report(d, FAIL, "redis.sentinel",
+               "start the sentinels, or correct REDIS_SENTINELS, REDIS_SENTINEL_MASTER (the "
+               "name in `sentinel monitor`) and REDIS_SENTINEL_PASSWORD",
+               "no sentinel named the master \"%s\" (%s)", c->redis_sentinel_master, why);
+    cg_sentinels_free(list, n);
+    return found ? 0 : -1;
 }
 
 static void check_redis(struct doctor *d)
 {
     const struct cg_config *c = d->cfg;
     char err[256];
-    /* The foreground tools' blocking client speaks plain TCP to one node;
-     * the daemon's own connection does TLS and Sentinel. */
-    if (strncmp(c->redis_url, "rediss://", 9) == 0 || c->redis_sentinels[0] != '\0') {
-        report(d, WARN, "redis",
-               "check with `redis-cli` (--tls, or against a sentinel), or watch /health: "
-               "\"redis\":\"connected\"",
-               "not checked: doctor does not speak TLS or Sentinel yet (callgate serve does)");
+    struct cg_redis_url u;
+    if (cg_redis_url_parse(c->redis_url, &u, err, sizeof err) != 0) {
+        report(d, FAIL, "redis", "correct REDIS_URL", "%s", err);
         return;
     }
-    redisContext *r = cg_bredis_connect(c->redis_url, TIMEOUT_MS, err, sizeof err);
-    if (r == NULL) {
-        report(d, FAIL, "redis", "start Redis or correct REDIS_URL (its password included)", "%s",
-               err);
+    /* TLS as the daemon does it: for the sentinels and the data node alike. */
+    struct cg_bredis_tls tls = {
+        .ca_file = c->redis_tls_ca_file,
+        .cert_file = c->redis_tls_cert_file,
+        .key_file = c->redis_tls_key_file,
+        .server_name = c->redis_tls_server_name,
+        .insecure = c->redis_tls_insecure,
+    };
+    const struct cg_bredis_tls *t = u.tls ? &tls : NULL;
+    char *host = NULL;
+    int port = u.port;
+    int sentinel = c->redis_sentinels[0] != '\0';
+    if (sentinel && sentinel_master(d, t, &host, &port) != 0) {
+        cg_redis_url_free(&u);
         return;
     }
-    redisReply *rep = cmd(r, "INFO server");
+    if (host == NULL)
+        host = cg_strdup(u.host);
+    struct cg_bredis *r = cg_bredis_open(host, port, t, TIMEOUT_MS, err, sizeof err);
+    if (r == NULL || cg_bredis_login(r, u.user, u.password, u.db, err, sizeof err) != 0) {
+        report(d, FAIL, "redis",
+               u.tls ? "correct REDIS_URL, or REDIS_TLS_CA_FILE (the CA that signed Redis' "
+                       "certificate) and REDIS_TLS_SERVER_NAME (a name in it)"
+                     : REDIS_FIX,
+               "%s", err);
+        goto done;
+    }
+    redisReply *rep;
+    if (sentinel) {
+        /* The daemon writes only to a node that says it is the master. */
+        rep = cg_bredis_cmd(r, "ROLE");
+        const char *role = role_of(rep);
+        if (role == NULL || strcmp(role, "master") != 0) {
+            report(d, FAIL, "redis.role",
+                   "wait for the failover to finish, or check the sentinels' configuration",
+                   "%s:%d is %s, not the master the sentinels named", host, port,
+                   role ? role : "unknown");
+            if (rep)
+                freeReplyObject(rep);
+            goto done;
+        }
+        report(d, OK, "redis.role", NULL, "%s:%d is the master", host, port);
+        freeReplyObject(rep);
+    }
+    rep = cg_bredis_cmd(r, "INFO server");
+    if (rep == NULL) {
+        report(d, FAIL, "redis",
+               u.tls ? "give REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE if Redis requires client "
+                       "certificates (tls-auth-clients), or correct REDIS_URL"
+                     : REDIS_FIX,
+               "%s:%d closed the connection: %s", host, port, cg_bredis_error(r));
+        goto done;
+    }
     const char *v =
         rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "redis_version:") : NULL;
     char version[32] = "unknown";
@@ -464,10 +566,11 @@ static void check_redis(struct doctor *d)
     if (major > 0 && major < 6)
         report(d, FAIL, "redis", "use Redis 6 or newer", "Redis %s is too old", version);
     else
-        report(d, OK, "redis", NULL, "Redis %s answers", version);
-    freeReplyObject(rep);
+        report(d, OK, "redis", NULL, "Redis %s answers%s", version, u.tls ? " over TLS" : "");
+    if (rep)
+        freeReplyObject(rep);
 
-    rep = cmd(r, "CONFIG GET maxmemory-policy");
+    rep = cg_bredis_cmd(r, "CONFIG GET maxmemory-policy");
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
         rep->element[1]->type == REDIS_REPLY_STRING) {
         const char *policy = rep->element[1]->str;
@@ -486,10 +589,11 @@ static void check_redis(struct doctor *d)
                "CONFIG GET is not allowed (%s): the eviction policy is unknown",
                rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer");
     }
-    freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
 
     if (c->services & CG_SERVICE_GATE) {
-        rep = cmd(r, "GET cg:{%s}:limit", c->gate_name);
+        rep = cg_bredis_cmd(r, "GET cg:{%s}:limit", c->gate_name);
         if (rep && rep->type == REDIS_REPLY_STRING)
             report(d, INFO, "gate.limit", NULL,
                    "runtime limit %s set through the admin API is in force, not "
@@ -497,9 +601,13 @@ static void check_redis(struct doctor *d)
                    rep->str, c->max_concurrency);
         else
             report(d, OK, "gate.limit", NULL, "MAX_CONCURRENCY=%d is in force", c->max_concurrency);
-        freeReplyObject(rep);
+        if (rep)
+            freeReplyObject(rep);
     }
-    redisFree(r);
+done:
+    cg_bredis_close(r);
+    free(host);
+    cg_redis_url_free(&u);
 }
 
 int cg_doctor_run(const struct cg_config *cfg, FILE *out)

@@ -163,7 +163,12 @@ static void on_page(const struct cg_vapi_list_result *res, void *arg)
         /* Ids are checked like GET /call/{id}'s: no tab or newline. */
         if (strcspn(c->id, "\t\n") != strlen(c->id))
             continue;
-        if (cg_buf_printf(&r->calls, "%s\t%s\t%ld\n", c->id, c->twilio_call_sid, c->attempt) != 0) {
+        /* Streaming: Vapi has the caller's audio (the call went past
+         * queued and ringing). */
+        int streaming = c->status != NULL && (strcmp(c->status, "in-progress") == 0 ||
+                                              strcmp(c->status, "forwarding") == 0);
+        if (cg_buf_printf(&r->calls, "%s\t%s\t%ld\t%d\n", c->id, c->twilio_call_sid, c->attempt,
+                          streaming) != 0) {
             failed(r, "vapi list", "too many live calls");
             return;
         }

@@ -213,7 +213,8 @@ int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_
 int gate_store_repair_begin(struct gate_store *s, const char *token, long long hold_ms, int lost,
                             gate_store_cb cb, void *arg);
 
-/* repair.lua: the live calls (lines "<vapi id>\t<CallSid>\t<attempt>")
+/* repair.lua: the live calls (lines "<vapi id>\t<CallSid>\t<attempt>\t<0|1>",
+ * 1: streaming)
  * counted again; {"repaired", callers, orphans, already held} or
  * {"stale"}. force: admission resumes without a list (Vapi unreadable). */
 int gate_store_repair(struct gate_store *s, const char *token, long long lease_ms,

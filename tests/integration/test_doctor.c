@@ -9,7 +9,7 @@
  * tens of milliseconds); the Redis is shared and every test that changes
  * it puts it back.
  */
-#include "harness.h"
+#include "redisx.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -577,6 +577,103 @@ static void test_runtime_limit(void **state)
     run_free(&r);
 }
 
+/* rediss://: doctor speaks TLS itself and verifies as the daemon does. */
+static void test_redis_tls(void **state)
+{
+    (void)state;
+    char *pki = cgt_tmpdir();
+    cgt_tls_pki(pki);
+    struct cgt_redis_node node, mtls;
+    cgt_redis_node_start(&node, pki, 0, NULL);
+    cgt_redis_node_start(&mtls, pki, 1, NULL);
+    char url[96], ca[700], other[700], cert[700], key[700], murl[96];
+    snprintf(url, sizeof url, "REDIS_URL=rediss://127.0.0.1:%d", node.port);
+    snprintf(murl, sizeof murl, "REDIS_URL=rediss://127.0.0.1:%d", mtls.port);
+    snprintf(ca, sizeof ca, "REDIS_TLS_CA_FILE=%s/ca.pem", pki);
+    snprintf(other, sizeof other, "REDIS_TLS_CA_FILE=%s/other-ca.pem", pki);
+    snprintf(cert, sizeof cert, "REDIS_TLS_CERT_FILE=%s/client.pem", pki);
+    snprintf(key, sizeof key, "REDIS_TLS_KEY_FILE=%s/client.key", pki);
+    start_sim("");
+
+    struct run r;
+    doctor((const char *const[]){url, ca, NULL}, &r);
+    expect_verdict(&r, "OK  ", "redis", " answers over TLS");
+    expect_line(&r, "OK  ", "redis.eviction", "maxmemory-policy noeviction");
+    expect_absent(&r, "not checked");
+    run_free(&r);
+    /* The certificate's name: localhost is in it, another name is not. */
+    doctor((const char *const[]){url, ca, "REDIS_TLS_SERVER_NAME=localhost", NULL}, &r);
+    expect_verdict(&r, "OK  ", "redis", " answers over TLS");
+    run_free(&r);
+    doctor((const char *const[]){url, ca, "REDIS_TLS_SERVER_NAME=redis.example.com", NULL}, &r);
+    expect_rc(&r, 1);
+    expect_verdict(&r, "FAIL", "redis", "certificate of redis.example.com was refused");
+    assert_non_null(strstr(r.out, "REDIS_TLS_SERVER_NAME"));
+    run_free(&r);
+    /* Another CA: refused. */
+    doctor((const char *const[]){url, other, NULL}, &r);
+    expect_rc(&r, 1);
+    expect_verdict(&r, "FAIL", "redis", "certificate of 127.0.0.1 was refused");
+    assert_non_null(strstr(r.out, "REDIS_TLS_CA_FILE"));
+    run_free(&r);
+    /* A Redis that requires a client certificate: refused without, fine with. */
+    doctor((const char *const[]){murl, ca, NULL}, &r);
+    expect_rc(&r, 1);
+    /* With TLS 1.3 the server refuses the missing certificate after the
+     * handshake: the connection closes (with its alert, when it arrives
+     * before the close). */
+    expect_verdict(&r, "FAIL", "redis", "closed the connection");
+    assert_non_null(strstr(r.out, "give REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE"));
+    run_free(&r);
+    doctor((const char *const[]){murl, ca, cert, key, NULL}, &r);
+    expect_verdict(&r, "OK  ", "redis", " answers over TLS");
+    run_free(&r);
+
+    stop_sim();
+    cgt_redis_node_stop(&mtls);
+    cgt_redis_node_stop(&node);
+    cg_remove_tree(pki);
+    free(pki);
+}
+
+/* Sentinel: doctor asks the sentinels for the master and checks its role. */
+static void test_redis_sentinel(void **state)
+{
+    (void)state;
+    struct cgt_redis_node master, sentinel;
+    cgt_redis_node_start(&master, NULL, 0, NULL);
+    cgt_sentinel_start(&sentinel, "cgmaster", master.port, NULL);
+    char sentinels[96], want[160];
+    /* The first sentinel listed is down: the next one answers. */
+    snprintf(sentinels, sizeof sentinels, "REDIS_SENTINELS=127.0.0.1:%d,127.0.0.1:%d",
+             cg_free_port(), sentinel.port);
+    start_sim("");
+
+    struct run r;
+    doctor((const char *const[]){sentinels, "REDIS_SENTINEL_MASTER=cgmaster",
+                                 "REDIS_URL=redis://127.0.0.1:1", NULL},
+           &r);
+    snprintf(want, sizeof want, "names 127.0.0.1:%d as master \"cgmaster\"", master.port);
+    expect_verdict(&r, "OK  ", "redis.sentinel", want);
+    snprintf(want, sizeof want, "127.0.0.1:%d is the master", master.port);
+    expect_line(&r, "OK  ", "redis.role", want);
+    expect_verdict(&r, "OK  ", "redis", " answers");
+    expect_absent(&r, "not checked");
+    run_free(&r);
+
+    doctor((const char *const[]){sentinels, "REDIS_SENTINEL_MASTER=nosuchmaster",
+                                 "REDIS_URL=redis://127.0.0.1:1", NULL},
+           &r);
+    expect_rc(&r, 1);
+    expect_verdict(&r, "FAIL", "redis.sentinel", "no sentinel named the master \"nosuchmaster\"");
+    assert_non_null(strstr(r.out, "REDIS_SENTINEL_MASTER"));
+    run_free(&r);
+
+    stop_sim();
+    cgt_redis_node_stop(&sentinel);
+    cgt_redis_node_stop(&master);
+}
+
 /* ---- set-up ---- */
 
 static int group_setup(void **state)
@@ -625,6 +722,8 @@ int main(void)
         cmocka_unit_test(test_redis_unreachable),
         cmocka_unit_test(test_redis_eviction_policy),
         cmocka_unit_test(test_runtime_limit),
+        cmocka_unit_test(test_redis_tls),
+        cmocka_unit_test(test_redis_sentinel),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

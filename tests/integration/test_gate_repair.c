@@ -303,6 +303,17 @@ static void test_flushall_rebuilds_slots(void **state)
     assert_int_equal(rint_of(f, "ZCARD " P "%s", "waiting"), 2);
     free(ids[0]);
     free(ids[1]);
+    /* /metrics: the repairs, and the two slots they counted again. */
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", f->base);
+    struct cgt_resp m;
+    cgt_http("GET", url, NULL, NULL, 0, &m);
+    must(f, m.status == 200 && m.body != NULL, "no /metrics");
+    must(f, strstr(m.body, "callgate_repairs_total{outcome=\"repaired\"} 2") != NULL,
+         "/metrics does not count two repairs (the fresh Redis, the FLUSHALL)");
+    must(f, strstr(m.body, "callgate_repaired_slots_total 2") != NULL,
+         "/metrics does not count the two slots repaired");
+    cgt_resp_free(&m);
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNKNOWN), 0);
     assert_int_equal(cgt_stop(&f->gate, SIGTERM, 10000), 0);
 }

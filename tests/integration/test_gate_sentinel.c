@@ -152,6 +152,8 @@ static char *state_on(const struct cgt_redis_node *n, const char *sid)
     return cgt_node_cmd(n, "HGET " P "call:%s state", sid);
 }
 
+static void live_call(char *out, size_t n, const char *id, const char *sid);
+
 static void test_failover_keeps_callers(void **state)
 {
     struct fixture *f = *state;
@@ -168,6 +170,14 @@ static void test_failover_keeps_callers(void **state)
         assert_non_null(strstr(body, "<Enqueue"));
         free(body);
     }
+    /* Vapi knows the connected caller's call. */
+    char *id1 = cgt_fake_vapi_id(f->fake, "CA00000000000000000000000000000001");
+    assert_non_null(id1);
+    char e1[600], list1[700];
+    live_call(e1, sizeof e1, id1, "CA00000000000000000000000000000001");
+    snprintf(list1, sizeof list1, "[%s]", e1);
+    cgt_fake_set_vapi_list(f->fake, list1);
+    free(id1);
     /* Replicated before the failover, as a healthy replica would have. */
     char *out = cgt_node_cmd(&f->master, "WAIT 1 2000");
     assert_string_equal(out, "1");
@@ -211,6 +221,21 @@ static void test_failover_keeps_callers(void **state)
     out = cgt_node_cmd(&f->replica, "ZCARD " P "active");
     assert_true(strtoll(out, NULL, 10) <= 1);
     free(out);
+    /* The switch lost nothing: the repair after it found the call held. */
+    uint64_t until = cgt_now_ms() + 10000;
+    char *log = NULL;
+    while (cgt_now_ms() < until) {
+        free(log);
+        log = cgt_proc_output(&f->gate);
+        if (strstr(log, "\"restored_callers\":0,\"restored_orphans\":0,\"already_held\":1"))
+            break;
+        cgt_sleep_ms(50);
+    }
+    if (strstr(log, "\"restored_callers\":0,\"restored_orphans\":0,\"already_held\":1") == NULL) {
+        cgt_dump_log_tail(&f->gate, "callgate", 6000);
+        fail_msg("no repair found the connected caller's slot held after the failover");
+    }
+    free(log);
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->base);
     assert_int_equal(cgt_wait_status(url, 200, 5000), 0);

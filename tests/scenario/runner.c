@@ -5,9 +5,9 @@
  * invariants (never over the limit, no lost caller, counters true at the
  * end) and exits non-zero when one fails; this runner adds the chaos the
  * scenario's plan asks for (Redis killed and restarted, Redis frozen, an
- * instance killed), checks the gate's own counters in Redis against the
- * simulator's truth, and checks that every instance that was not killed is
- * still alive and stops cleanly.
+ * instance killed, a Sentinel failover of a master with one replica), checks the gate's own
+ * counters in Redis against the simulator's truth, and checks that every instance that was not
+ * killed is still alive and stops cleanly.
  *
  * Chaos is timed in scenario seconds: the runner waits until the simulator
  * reports the scenario running (GET /sim/status), however long the
@@ -22,9 +22,11 @@
  * Usage: scenario_runner tests/scenarios/<name>.json
  */
 #include "harness.h"
+#include "redisx.h"
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,7 @@ enum action_kind {
     ACT_REDIS_FREEZE,
     ACT_REDIS_THAW,
     ACT_KILL_INSTANCE,
+    ACT_SENTINEL_FAILOVER, /* SENTINEL FAILOVER: the replica becomes the master */
 };
 
 struct action {
@@ -70,6 +73,9 @@ struct orchestration {
     /* Redis loses the gate's state mid-run: its counters cannot match the
      * simulator's totals (the final active and waiting still must). */
     int state_lost;
+    /* Redis is a master with one replica behind one sentinel; the gates
+     * find the master through REDIS_SENTINELS. */
+    int sentinel;
 };
 
 static const struct orchestration plans[] = {
@@ -98,6 +104,15 @@ static const struct orchestration plans[] = {
     {.name = "chaos_vapi_outage", .instances = 2, .env = {"VAPI_TIMEOUT_MS=2000"}},
     {.name = "chaos_vapi_late", .instances = 2, .env = {"VAPI_TIMEOUT_MS=2000"}},
     {.name = "chaos_twilio_outage", .instances = 2, .env = {"TWILIO_TIMEOUT_MS=2000"}},
+    /* The master is switched to its replica mid-surge. The writes the
+     * switch cuts off (a failover does not wait for them) count as lost
+     * state: the gates repair them from Vapi's live calls and Twilio's
+     * queue. */
+    {.name = "chaos_sentinel_failover",
+     .instances = 2,
+     .sentinel = 1,
+     .state_lost = 1,
+     .actions = {{.kind = ACT_SENTINEL_FAILOVER, .at_s = 4.0}}},
 };
 
 static struct orchestration plan_for(const char *name)
@@ -111,8 +126,10 @@ static struct orchestration plan_for(const char *name)
 /* Everything the run started, so that the teardown can stop it whatever
  * happened (cmocka's failures leave the test function by longjmp). */
 static struct {
-    struct cg_redis_server rs;
+    struct cg_redis_server rs; /* the (first) master */
     int redis_started;
+    struct cgt_redis_node replica, sentinel; /* plans with .sentinel */
+    int master_port;                         /* where the gate's keys are now */
     int redis_frozen;
     struct cgt_proc gates[MAX_INSTANCES];
     int ngates;
@@ -130,6 +147,27 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* A command to the node that is the master now (the first one unless a
+ * failover moved it); the reply as cgt_redis_cmd() gives it. */
+static char *rcmd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = cgt_redis_vcmd(run.master_port ? run.master_port : run.rs.port, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+/* Asks the sentinel where the master is now. */
+static void follow_master(void)
+{
+    char *out = cgt_node_cmd(&run.sentinel, "SENTINEL get-master-addr-by-name cgmaster");
+    const char *nl = strchr(out, '\n');
+    if (nl && atoi(nl + 1) > 0)
+        run.master_port = atoi(nl + 1);
+    free(out);
 }
 
 /* Whether the simulator is still running; reaps it (and keeps its exit
@@ -185,7 +223,7 @@ static int sleep_until(uint64_t t)
  * up meanwhile: the admission still holds the slot). */
 static int admitting_by(const char *instance_id)
 {
-    char *members = cgt_redis_cmd(&run.rs, "ZRANGE " KEYS "active 0 -1");
+    char *members = rcmd("ZRANGE " KEYS "active 0 -1");
     int n = 0;
     char *save = NULL;
     char admitting[64], gone[64];
@@ -194,7 +232,7 @@ static int admitting_by(const char *instance_id)
     for (char *m = strtok_r(members, "\n", &save); m; m = strtok_r(NULL, "\n", &save)) {
         if (strncmp(m, "v:", 2) == 0 || strncmp(m, "u:", 2) == 0)
             continue;
-        char *f = cgt_redis_cmd(&run.rs, "HMGET " KEYS "call:%s state admitted_by", m);
+        char *f = rcmd("HMGET " KEYS "call:%s state admitted_by", m);
         if (strcmp(f, admitting) == 0 || strcmp(f, gone) == 0)
             n++;
         free(f);
@@ -252,6 +290,18 @@ static int perform(const struct action *a, uint64_t t0, char *err, size_t errlen
         int stranded = admitting_by(id);
         printf("runner: %d admission%s of %s stranded in redis for the lease to recover\n",
                stranded, stranded == 1 ? "" : "s", id);
+        return 0;
+    }
+    case ACT_SENTINEL_FAILOVER: {
+        printf("runner: t=%.1f s: SENTINEL FAILOVER\n", (double)(cgt_now_ms() - t0) / 1000.0);
+        cgt_sentinel_failover(&run.sentinel, "cgmaster");
+        if (cgt_node_wait(&run.replica, "ROLE", "master", 15000) != 0) {
+            snprintf(err, errlen, "the replica was not promoted within 15 s");
+            return -1;
+        }
+        follow_master();
+        printf("runner: t=%.1f s: the replica (port %d) is the master\n",
+               (double)(cgt_now_ms() - t0) / 1000.0, run.master_port);
         return 0;
     }
     case ACT_NONE:
@@ -323,6 +373,21 @@ static void test_scenario(void **state)
 
     cgt_redis_start(&run.rs);
     run.redis_started = 1;
+    char e_sentinels[64] = "", e_master[48] = "";
+    if (plan.sentinel) {
+        char mport[16];
+        snprintf(mport, sizeof mport, "%d", run.rs.port);
+        const char *rep_args[] = {"--replicaof", "127.0.0.1", mport, NULL};
+        cgt_redis_node_start(&run.replica, NULL, 0, rep_args);
+        if (cgt_node_wait(&run.replica, "INFO replication", "master_link_status:up", 10000) != 0)
+            fail_msg("the replica did not sync");
+        cgt_sentinel_start(&run.sentinel, "cgmaster", run.rs.port, NULL);
+        if (cgt_node_wait(&run.sentinel, "SENTINEL REPLICAS cgmaster", "127.0.0.1", 15000) != 0)
+            fail_msg("the sentinel did not discover the replica");
+        snprintf(e_sentinels, sizeof e_sentinels, "REDIS_SENTINELS=127.0.0.1:%d",
+                 run.sentinel.port);
+        snprintf(e_master, sizeof e_master, "REDIS_SENTINEL_MASTER=cgmaster");
+    }
 
     int sim_port = cg_free_port();
     char sim_url[64];
@@ -375,6 +440,10 @@ static void test_scenario(void **state)
             n++;
         for (int k = 0; k < MAX_ENV && plan.env[k]; k++)
             env[n++] = plan.env[k];
+        if (plan.sentinel) {
+            env[n++] = e_sentinels;
+            env[n++] = e_master;
+        }
         env[n] = NULL;
         const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
         cgt_spawn(&run.gates[i], argv, env);
@@ -453,9 +522,11 @@ static void test_scenario(void **state)
         cg_redis_server_kill(&run.rs, SIGCONT);
         run.redis_frozen = 0;
     }
-    char *active = cgt_redis_cmd(&run.rs, "ZCARD " KEYS "active");
-    char *waiting = cgt_redis_cmd(&run.rs, "ZCARD " KEYS "waiting");
-    char *stats = cgt_redis_cmd(&run.rs, "HGETALL " KEYS "stats");
+    if (plan.sentinel)
+        follow_master();
+    char *active = rcmd("ZCARD " KEYS "active");
+    char *waiting = rcmd("ZCARD " KEYS "waiting");
+    char *stats = rcmd("HGETALL " KEYS "stats");
     if (strcmp(active, "0") != 0 || strcmp(waiting, "0") != 0)
         FAIL("redis holds %s active and %s waiting at the end", active, waiting);
     long long total = report_int(rep, "callers", "total");
@@ -525,6 +596,8 @@ static int teardown(void **state)
     for (int i = 0; i < run.ngates; i++)
         if (run.gates[i].pid > 0)
             cgt_stop(&run.gates[i], SIGKILL, 5000);
+    cgt_redis_node_stop(&run.sentinel);
+    cgt_redis_node_stop(&run.replica);
     if (run.redis_started) {
         /* Stops a frozen server too (proc.c resumes it first). */
         cg_redis_server_stop(&run.rs);

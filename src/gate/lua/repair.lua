@@ -3,8 +3,9 @@
 -- a flushed or empty Redis). Every live Vapi call of this gate is counted
 -- again, so admission never fills a slot that a call still holds.
 -- ARGV: 1 prefix, 2 token (repair_begin's), 3 lease_ms, 4 orphan_hold_ms,
---       5 the live calls, one a line: "<vapi id>\t<CallSid>\t<attempt>"
---       (CallSid and attempt may be empty), 6 force (1: no list; admission
+--       5 the live calls, one a line: "<vapi id>\t<CallSid>\t<attempt>\t<streaming>"
+--       (CallSid and attempt may be empty; streaming 1 when Vapi says the
+--       call is in progress: the caller's audio reached it), 6 force (1: no list; admission
 --       resumes without a repair because Vapi could not be read)
 -- Returns {'repaired', restored callers, restored orphan slots, already
 -- held} or {'stale'} when the claim is no longer this repair's (a new loss
@@ -25,7 +26,7 @@ local function orphan(vid, sid)
 end
 
 for line in string.gmatch(ARGV[5], '[^\n]+') do
-  local vid, sid, att = string.match(line, '^([^\t]+)\t([^\t]*)\t([^\t]*)$')
+  local vid, sid, att, streaming = string.match(line, '^([^\t]+)\t([^\t]*)\t([^\t]*)\t([01])$')
   if vid and redis.call('EXISTS', vapi_ended_key(vid)) == 0 then
     att = tonumber(att) or 0
     if redis.call('ZSCORE', K_ACTIVE, 'v:' .. vid) then
@@ -48,10 +49,14 @@ for line in string.gmatch(ARGV[5], '[^\n]+') do
         -- The admission is in flight (vapi_created.lua not yet run): its
         -- slot already counts this call.
         held = held + 1
-      elseif (state == 'waiting' or state == 'admitting') and att > cur_att then
-        -- The admission that made this call was lost with the writes: the
-        -- caller talks to the assistant. Not admitted again (a second Vapi
-        -- call would take over their line); the slot is theirs.
+      elseif (state == 'waiting' or state == 'admitting') and att > cur_att and streaming == '1' then
+        -- The admission that made this call was lost with the writes, and
+        -- the caller talks to the assistant (Vapi has their audio: the
+        -- Twilio update was applied). Not admitted again (a second Vapi
+        -- call would take over their line); the slot is theirs. A call not
+        -- yet streaming may belong to an admission still in flight, which
+        -- vapi_created.lua will find stale: it counts as an orphan below,
+        -- under the same name, and the caller waits on.
         redis.call('ZREM', K_WAITING, sid)
         redis.call('HSET', ck, 'state', 'connected', 'vapi_id', vid, 'attempts', att,
                    'admitted_at', NOW, 'connected_at', NOW, 'repaired', 1)
