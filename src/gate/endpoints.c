@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/access.h"
+#include "gate/control.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/queue_view.h"
@@ -366,6 +367,10 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
         cg_http_reply_error(req, 400, "bad_request", err);
         return;
     }
+    if (strcmp(ev.type_name, "phone-call-control") == 0) {
+        gate_control_handle(g, req, &ev, root);
+        return;
+    }
     if (!ev.is_end || ev.call_id == NULL) {
         if (ev.is_end)
             cg_log_warn("vapi end message without a call id", "type=%s", ev.type_name);
@@ -544,5 +549,7 @@ int cg_gate_endpoints_register(struct cg_httpd *httpd, struct cg_gate *g)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (cg_httpd_route(httpd, routes[i].path, routes[i].methods, routes[i].fn, g) != 0)
             return -1;
+    if (gate_control_register(httpd, g) != 0)
+        return -1;
     return gate_reports_register(httpd, g);
 }

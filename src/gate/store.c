@@ -157,6 +157,8 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_MEMBERS, "members", cg_lua_members},
         {S_CLAIM, "claim", cg_lua_claim},
         {S_QUEUE, "queue", cg_lua_queue},
+        {S_CONTROL, "control", cg_lua_control},
+        {S_CONTEXT, "context", cg_lua_context},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -336,4 +338,37 @@ int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_
     arg_str(&a, s->keys->prefix);
     arg_int(&a, ttl_ms);
     return run(s, S_CLAIM, &a, 0, cb, arg);
+}
+
+int gate_store_control_check(struct gate_store *s, const char *vapi_id, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "check");
+    arg_str(&a, vapi_id);
+    arg_str(&a, "");
+    arg_str(&a, "");
+    arg_int(&a, 0);
+    return run(s, S_CONTROL, &a, 1, cb, arg);
+}
+
+int gate_store_control_record(struct gate_store *s, const char *vapi_id, const char *action,
+                              const char *dest, long long end_grace_ms, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "record");
+    arg_str(&a, vapi_id);
+    arg_str(&a, action);
+    arg_str(&a, dest);
+    arg_int(&a, end_grace_ms);
+    return run(s, S_CONTROL, &a, 1, cb, arg);
+}
+
+int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, sid);
+    return run(s, S_CONTEXT, &a, 0, cb, arg);
 }

@@ -80,6 +80,8 @@ enum gate_script {
     S_MEMBERS,
     S_CLAIM,
     S_QUEUE,
+    S_CONTROL,
+    S_CONTEXT,
     S_COUNT
 };
 
@@ -204,5 +206,22 @@ int gate_store_queue(struct gate_store *s, long long limit, long long max_listed
  * nil when the claim is this gate's, else [owner's prefix, ms left]. */
 int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_ms,
                      gate_store_cb cb, void *arg);
+
+/* control.lua, mode 'check' (read only): the call that carries Vapi call
+ * vapi_id. Reply {state, sid, waited_ms, ai_ms}; the verdict is the call's
+ * state word, or unknown / stale. */
+int gate_store_control_check(struct gate_store *s, const char *vapi_id, gate_store_cb cb,
+                             void *arg);
+/* control.lua, mode 'record': Twilio took the transfer (action forward,
+ * queue, hang-up or failed; dest for the log): the call goes to ending with
+ * its lease cut to end_grace_ms, TRANSFER or HANGUP in the queue log.
+ * Verdicts: ok, ended, duplicate, unknown, stale; [2] the ms with the
+ * assistant. */
+int gate_store_control_record(struct gate_store *s, const char *vapi_id, const char *action,
+                              const char *dest, long long end_grace_ms, gate_store_cb cb,
+                              void *arg);
+/* context.lua: {waited_ms (-1: unknown), entry position (0: unknown), to}
+ * of a caller being admitted. */
+int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, void *arg);
 
 #endif
