@@ -431,9 +431,10 @@ static void handle_transfer_status(struct cg_http_req *req, void *arg)
         return;
     }
     if ((dial && one_of(dial, dial_ok)) || (!dial && one_of(queue, queue_ok))) {
-        /* The caller reached the destination (or hung up): nothing follows. */
+        /* The caller reached the destination (or hung up): nothing follows,
+         * and a document without verbs ends the call. */
         cg_log_debug("transfer ended", "sid=%s status=%s", sid, status);
-        reply_twiml(req, cg_twiml_say_hangup(NULL));
+        reply_twiml(req, cg_twiml_empty());
         return;
     }
     if (dial && !one_of(dial, dial_failed)) {
