@@ -40,6 +40,7 @@
 #define CODE_NOT_FOUND   20404
 #define CODE_CALL_STATE  21220
 #define CODE_BAD_URL     21205
+#define CODE_DIAL_NUMBER 13223
 
 struct sim_rest_pending {
     struct cg_list link; /* tw->rest */
@@ -709,6 +710,20 @@ static void calls_list(struct sim_twilio *tw, struct cg_http_req *req)
     sim_api_reply_buf(req, 200, &b);
 }
 
+/* 1 when twiml dials the scenario's transfers.invalid_number. */
+static int dials_invalid(const struct sim_twilio *tw, const char *twiml)
+{
+    const char *num = scen(tw)->transfers.invalid_number;
+    if (num == NULL || strstr(twiml, "<Dial") == NULL)
+        return 0;
+    for (const char *p = strstr(twiml, num); p; p = strstr(p + 1, num)) {
+        size_t n = strlen(num);
+        if (p > twiml && p[-1] == '>' && p[n] == '<')
+            return 1;
+    }
+    return 0;
+}
+
 static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_call *c)
 {
     if (cg_http_req_method(req) == CG_HTTP_POST) {
@@ -743,6 +758,11 @@ static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_
             }
             sim_tw_call_end(tw, c, strcmp(status, "canceled") == 0);
             count(tw, "twilio.rest_status_update");
+        } else if (twiml && dials_invalid(tw, twiml)) {
+            /* The scenario's invalid number: Twilio refuses the document. */
+            count(tw, "transfers.refused_by_twilio");
+            sim_api_error(req, 400, CODE_DIAL_NUMBER, "Dial: Invalid phone number format");
+            return;
         } else if (twiml || url) {
             size_t len = 0;
             if (twiml) {

@@ -98,6 +98,13 @@ static const struct orchestration plans[] = {
     {.name = "chaos_vapi_outage", .instances = 2, .env = {"VAPI_TIMEOUT_MS=2000"}},
     {.name = "chaos_vapi_late", .instances = 2, .env = {"VAPI_TIMEOUT_MS=2000"}},
     {.name = "chaos_twilio_outage", .instances = 2, .env = {"TWILIO_TIMEOUT_MS=2000"}},
+    /* The assistant's forwards to the scenario's queue_number go to the
+     * human queue (TaskRouter) rather than a call. */
+    {.name = "transfers",
+     .instances = 2,
+     .env = {"HANDOFF_WORKFLOW_SID=WW0123456789abcdef0123456789abcdef",
+             "HANDOFF_TASK_QUEUE_SID=WQ0123456789abcdef0123456789abcdef",
+             "HANDOFF_NUMBERS=+15550009999"}},
 };
 
 static struct orchestration plan_for(const char *name)
