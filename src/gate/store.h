@@ -207,9 +207,10 @@ int gate_store_queue(struct gate_store *s, long long limit, long long max_listed
 int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_ms,
                      gate_store_cb cb, void *arg);
 
-/* control.lua, mode 'check' (read only): the call that carries Vapi call
- * vapi_id. Reply {state, sid, waited_ms, ai_ms}; the verdict is the call's
- * state word, or unknown / stale. */
+/* control.lua, mode 'check': the call that carries Vapi call vapi_id,
+ * claimed for 30 s when connected. Reply {state, sid, waited_ms, ai_ms};
+ * the verdict is the call's state word, or unknown / stale / duplicate (a
+ * repeated message within the claim). */
 int gate_store_control_check(struct gate_store *s, const char *vapi_id, gate_store_cb cb,
                              void *arg);
 /* control.lua, mode 'record': Twilio took the transfer (action forward,

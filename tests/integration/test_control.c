@@ -324,7 +324,7 @@ static void test_forward_number_then_next_caller(void **state)
     free(bs);
     char *lg = log_tail(f);
     assert_contains(lg, "TRANSFER");
-    assert_contains(lg, "forward:+15557770100");
+    assert_contains(lg, "forward:+15557770100 ai=");
     free(lg);
     char *to = field_of(f, a, "transfer_to");
     assert_string_equal(to, "+15557770100");
@@ -488,6 +488,11 @@ static void test_refused_and_gone(void **state)
     char *st = field_of(f, b, "state");
     assert_string_equal(st, "connected");
     free(st);
+    /* The same message again (a retry) pushes nothing. */
+    res = control(f, vid, "forward", "{\"type\":\"number\",\"number\":\"+15550000001\"}");
+    assert_string_equal(res, "ignored");
+    free(res);
+    assert_int_equal(cgt_fake_update_count(f->fake, b), before + 1);
     cgt_fake_set_twilio_update(f->fake, CGT_TWU_OK);
     res = vapi_end(f, vid);
     assert_string_equal(res, "released");
