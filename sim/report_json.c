@@ -79,6 +79,45 @@ static json_t *taskrouter_json(struct sim_world *w, int report)
 static int invariant(json_t *list, const char *name, int ok, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A free-form counter's value (report.h sim_report_count). */
+static long counter_of(const struct sim_report *r, const char *name)
+{
+    for (size_t i = 0; i < r->ncounters; i++)
+        if (strcmp(r->counters[i].name, name) == 0)
+            return r->counters[i].n;
+    return 0;
+}
+
+/* Call control (scenario "transfers"): every forward the assistant asked
+ * for reached its person or the human queue, every refusal and ring-out
+ * was met, and every hand-off task named its Vapi call. */
+static int transfer_invariants(const struct sim_report *r, json_t *inv)
+{
+    int failed = 0;
+    static const char *const kinds[] = {"number", "sip", "queue"};
+    for (size_t i = 0; i < 3; i++) {
+        char req[64], got[64], name[64];
+        snprintf(req, sizeof req, "transfers.requested.%s", kinds[i]);
+        snprintf(got, sizeof got, "transfers.reached.%s", kinds[i]);
+        snprintf(name, sizeof name, "forwarded_reached_%s", kinds[i]);
+        long a = counter_of(r, req), b = counter_of(r, got);
+        failed += invariant(inv, name, a == b, "%ld asked for, %ld reached", a, b);
+    }
+    long a = counter_of(r, "transfers.requested.refused");
+    long b = counter_of(r, "transfers.refused_by_twilio");
+    failed +=
+        invariant(inv, "refused_forwards_seen", a == b,
+                  "%ld forwards to the invalid number asked for, %ld refused by Twilio", a, b);
+    a = counter_of(r, "transfers.requested.no_answer");
+    b = counter_of(r, "transfers.no_answer");
+    failed += invariant(inv, "unanswered_forwards_seen", a == b,
+                        "%ld forwards to the no-answer number asked for, %ld rang out", a, b);
+    b = counter_of(r, "transfers.task_bad_attributes");
+    failed += invariant(inv, "handoff_task_attributes", b == 0,
+                        "%ld hand-off tasks without vapiCallId or waitSoFarSeconds", b);
+    return failed;
+}
+
 static int invariant(json_t *list, const char *name, int ok, const char *fmt, ...)
 {
     char detail[MAX_DETAIL];
@@ -206,6 +245,17 @@ int sim_report_finish(struct sim_report *r, long gate_active, long gate_waiting,
     if (sc && sc->expect_min_connected >= 0)
         failed += invariant(inv, "min_connected", r->connected >= sc->expect_min_connected,
                             "%ld connected, required %ld", r->connected, sc->expect_min_connected);
+    if (sc && sc->transfers.share > 0)
+        failed += transfer_invariants(r, inv);
+    if (sc && sc->expect_max_refill_ms >= 0) {
+        double worst = 0;
+        for (size_t i = 0; i < r->refills.n; i++)
+            worst = r->refills.v[i] > worst ? r->refills.v[i] : worst;
+        failed +=
+            invariant(inv, "slot_refilled_after_vapi_end", worst <= sc->expect_max_refill_ms,
+                      "slowest refill after a Vapi end %.0f ms, allowed %.0f ms (%zu refills)",
+                      worst, sc->expect_max_refill_ms, r->refills.n);
+    }
     long accounted = r->connected + r->abandoned + r->overflowed + r->lost;
     failed += invariant(inv, "callers_accounted", accounted == r->total,
                         "total %ld, connected+abandoned+overflowed+lost %ld", r->total, accounted);

@@ -820,6 +820,7 @@ static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
                                           "final_waiting",
                                           "max_idle_slot_s",
                                           "min_connected",
+                                          "max_refill_ms",
                                           NULL};
     const char *p = "expect";
     if (check_object(c, v, p, allowed) || get_expect(c, v, p, "lost", &sc->expect_lost) ||
@@ -833,6 +834,64 @@ static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
         sc->expect_max_idle_slot_s = -1;
     else if (idle && get_seconds(c, v, p, "max_idle_slot_s", &sc->expect_max_idle_slot_s))
         return -1;
+    if (json_object_get(v, "max_refill_ms") &&
+        get_num(c, v, p, "max_refill_ms", 0, 1e9, &sc->expect_max_refill_ms))
+        return -1;
+    return 0;
+}
+
+/* A destination number as Vapi allows it: 3 to 40 of digits and '+'. */
+static int bad_number(const char *s)
+{
+    size_t n = strlen(s);
+    return n < 3 || n > 40 || strspn(s, "+0123456789") != n;
+}
+
+static int parse_transfers(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {
+        "share",          "after_s",          "weights",  "number", "sip_uri", "queue_number",
+        "invalid_number", "no_answer_number", "answer_s", "talk_s", NULL};
+    static const char *const kinds[] = {"number",  "sip",       "queue", "hangup",
+                                        "refused", "no_answer", NULL};
+    const char *p = "transfers";
+    struct sim_transfers *t = &sc->transfers;
+    if (check_object(c, v, p, allowed) || get_prob(c, v, p, "share", &t->share) ||
+        get_seconds(c, v, p, "after_s", &t->after_s) || get_str(c, v, p, "number", &t->number) ||
+        get_str(c, v, p, "sip_uri", &t->sip_uri) ||
+        get_str(c, v, p, "queue_number", &t->queue_number) ||
+        get_str(c, v, p, "invalid_number", &t->invalid_number) ||
+        get_str(c, v, p, "no_answer_number", &t->no_answer_number) ||
+        get_seconds(c, v, p, "answer_s", &t->answer_s) ||
+        get_seconds(c, v, p, "talk_s", &t->talk_s))
+        return -1;
+    const json_t *w = json_object_get(v, "weights");
+    if (w) {
+        double *slots[] = {&t->w_number, &t->w_sip,     &t->w_queue,
+                           &t->w_hangup, &t->w_refused, &t->w_no_answer};
+        if (check_object(c, w, "transfers.weights", kinds))
+            return -1;
+        for (size_t i = 0; kinds[i]; i++) {
+            *slots[i] = 0;
+            if (get_num(c, w, "transfers.weights", kinds[i], 0, 1e6, slots[i]))
+                return -1;
+        }
+    }
+    double sum = t->w_number + t->w_sip + t->w_queue + t->w_hangup + t->w_refused + t->w_no_answer;
+    if (t->share > 0 && !(sum > 0))
+        return fail(c, "transfers.weights", "at least one weight must be above 0");
+    const char *nums[] = {t->number, t->queue_number, t->invalid_number, t->no_answer_number};
+    const char *names[] = {"number", "queue_number", "invalid_number", "no_answer_number"};
+    for (size_t i = 0; i < 4; i++)
+        if (bad_number(nums[i]))
+            return fail(c, "transfers", "%s must be 3 to 40 digits or '+'", names[i]);
+    for (size_t i = 0; i < 4; i++)
+        for (size_t k = i + 1; k < 4; k++)
+            if (strcmp(nums[i], nums[k]) == 0)
+                return fail(c, "transfers", "%s and %s must differ", names[i], names[k]);
+    if (strncmp(t->sip_uri, "sip:", 4) != 0 || strlen(t->sip_uri) > 256 ||
+        strpbrk(t->sip_uri, " \"<>'") != NULL)
+        return fail(c, "transfers.sip_uri", "must be a sip: URI without spaces or quotes");
     return 0;
 }
 
@@ -850,6 +909,19 @@ static void set_defaults(struct sim_scenario *sc)
 
     sc->twilio_account_sid = cg_strdup("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     sc->twilio_auth_token = cg_strdup("sim-auth-token");
+    sc->transfers = (struct sim_transfers){.after_s = 0.3,
+                                           .w_number = 1,
+                                           .w_sip = 1,
+                                           .w_queue = 1,
+                                           .w_hangup = 1,
+                                           .number = cg_strdup("+15557770100"),
+                                           .sip_uri = cg_strdup("sip:desk@pbx.sim.local"),
+                                           .queue_number = cg_strdup("+15550009999"),
+                                           .invalid_number = cg_strdup("+15550000000"),
+                                           .no_answer_number = cg_strdup("+15550000001"),
+                                           .answer_s = 0.2,
+                                           .talk_s = 0.5};
+    sc->expect_max_refill_ms = -1;
     sc->queue_max_size = 1000;
     sc->say_s_per_char = 0.001;
     sc->play_s = 0.5;
@@ -913,8 +985,8 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         return -1;
     }
     static const char *const allowed[] = {
-        "name", "description", "seed",       "duration_s", "drain_s",  "callers", "twilio",
-        "vapi", "expect",      "taskrouter", "balancer",   "accounts", NULL};
+        "name", "description", "seed",       "duration_s", "drain_s",  "callers",   "twilio",
+        "vapi", "expect",      "taskrouter", "balancer",   "accounts", "transfers", NULL};
     long long seed = 1;
     int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
              get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
@@ -937,6 +1009,8 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         rc = parse_expect(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "taskrouter")) != NULL)
         rc = parse_taskrouter(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "transfers")) != NULL)
+        rc = parse_transfers(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "balancer")) != NULL)
         rc = parse_balancer(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "accounts")) != NULL)
@@ -1009,6 +1083,12 @@ void sim_scenario_free(struct sim_scenario *sc)
     free(sc->vapi_server_secret);
     free(sc->tr_workspace_sid);
     sc->tr_workspace_sid = NULL;
+    free(sc->transfers.number);
+    free(sc->transfers.sip_uri);
+    free(sc->transfers.queue_number);
+    free(sc->transfers.invalid_number);
+    free(sc->transfers.no_answer_number);
+    memset(&sc->transfers, 0, sizeof sc->transfers);
     accounts_free(&sc->acc);
     sc->name = NULL;
     sc->segments = NULL;

@@ -163,6 +163,22 @@ struct sim_accounts {
     char *phone_assistant_id; /* NULL or "": no inbound assistant */
 };
 
+/* "transfers": the simulated assistant's phone-call-control messages and
+ * the simulated people they reach (vapi.c sends, twilio_voice.c runs the
+ * <Dial>, <Sip> and <Enqueue workflowSid>). Weights pick the request. */
+struct sim_transfers {
+    double share;   /* of connected calls whose assistant sends one (0: none) */
+    double after_s; /* into the conversation */
+    double w_number, w_sip, w_queue, w_hangup, w_refused, w_no_answer;
+    char *number;           /* a person's number: answers */
+    char *sip_uri;          /* a person's SIP address: answers */
+    char *queue_number;     /* the number callgate maps to its human queue */
+    char *invalid_number;   /* Twilio refuses a <Dial> to it (13223) */
+    char *no_answer_number; /* rings out: DialCallStatus no-answer */
+    double answer_s;        /* a person (or a TaskRouter agent) answers after */
+    double talk_s;          /* and talks this long, then hangs up */
+};
+
 struct sim_scenario {
     char *name;
     unsigned long long seed;
@@ -230,6 +246,9 @@ struct sim_scenario {
     long expect_final_waiting;
     double expect_max_idle_slot_s; /* < 0: not checked */
     long expect_min_connected;     /* < 0: not checked */
+    struct sim_transfers transfers;
+    /* expect.max_refill_ms: slowest refill of a freed slot allowed (< 0: none). */
+    double expect_max_refill_ms;
 };
 
 /* Parses a scenario from JSON text; NULL-terminated err on failure. */

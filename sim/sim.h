@@ -24,12 +24,15 @@
  *   twiml_reader.c TwiML parser (pure; fuzz target)
  *   twilio.c      the simulated Twilio as one object: engine plus REST API
  *   twilio_voice.c per-call state machine: webhooks, TwiML execution,
- *                 <Enqueue> and the waitUrl loop, status callbacks
+ *                 <Enqueue> and the waitUrl loop, status callbacks; a
+ *                 transfer's <Dial>/<Sip> to a simulated person and the
+ *                 hand-off's <Enqueue workflowSid> to a simulated agent
  *   twilio_rest.c Queues, Members, Calls REST resources; the Account and its
  *                 IncomingPhoneNumbers, read-only from the scenario
  *   twapi.c       what twilio_rest.c and the TaskRouter share: JSON writer,
  *                 Twilio error bodies, Basic auth header, paging parameters
- *   vapi.c        POST /call, GET /call, call lifecycle, server webhooks
+ *   vapi.c        POST /call, GET /call, call lifecycle, server webhooks,
+ *                 the assistant's phone-call-control (scenario "transfers")
  *   hooks.c       webhook delivery with faults (drop, duplicate, delay, reorder)
  *   outage.c      API outage windows: Twilio REST or Vapi unreachable for a while
  *   taskrouter.c  TaskRouter v1 as a whole, over taskrouter_model.c (queue

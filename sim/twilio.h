@@ -73,7 +73,8 @@ enum sim_call_phase {
     SIM_PH_DONE,
 };
 
-enum sim_talk_kind { SIM_TALK_STREAM, SIM_TALK_DIAL, SIM_TALK_RECORD };
+/* SIM_TALK_TASK: with a TaskRouter agent after <Enqueue workflowSid>. */
+enum sim_talk_kind { SIM_TALK_STREAM, SIM_TALK_DIAL, SIM_TALK_RECORD, SIM_TALK_TASK };
 
 struct sim_call {
     struct sim_twilio *tw;
@@ -126,6 +127,7 @@ struct sim_call {
     enum sim_talk_kind talk_kind;
     double talk_start_s, talked_s;
     char *vapi_id;
+    int bridged;       /* talked with an assistant: a later <Dial> is a transfer */
     char *talk_action; /* <Connect>/<Dial>/<Record> action, resolved */
     const char *talk_method;
 

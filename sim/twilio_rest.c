@@ -45,6 +45,7 @@
  * message ours (unconfirmed). */
 #define CODE_TWIML_TOO_LONG 32018
 #define TWIML_MAX_CHARS     4000
+#define CODE_DIAL_NUMBER    13223
 
 struct sim_rest_pending {
     struct cg_list link; /* tw->rest */
@@ -727,6 +728,20 @@ static size_t twiml_chars(const char *s, size_t len)
     return n;
 }
 
+/* 1 when twiml dials the scenario's transfers.invalid_number. */
+static int dials_invalid(const struct sim_twilio *tw, const char *twiml)
+{
+    const char *num = scen(tw)->transfers.invalid_number;
+    if (num == NULL || strstr(twiml, "<Dial") == NULL)
+        return 0;
+    for (const char *p = strstr(twiml, num); p; p = strstr(p + 1, num)) {
+        size_t n = strlen(num);
+        if (p > twiml && p[-1] == '>' && p[n] == '<')
+            return 1;
+    }
+    return 0;
+}
+
 static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_call *c)
 {
     if (cg_http_req_method(req) == CG_HTTP_POST) {
@@ -767,6 +782,11 @@ static void call_one(struct sim_twilio *tw, struct cg_http_req *req, struct sim_
             }
             sim_tw_call_end(tw, c, strcmp(status, "canceled") == 0);
             count(tw, "twilio.rest_status_update");
+        } else if (twiml && dials_invalid(tw, twiml)) {
+            /* The scenario's invalid number: Twilio refuses the document. */
+            count(tw, "transfers.refused_by_twilio");
+            sim_api_error(req, 400, CODE_DIAL_NUMBER, "Dial: Invalid phone number format");
+            return;
         } else if (twiml || url) {
             size_t len = 0;
             if (twiml) {

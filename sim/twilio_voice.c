@@ -22,6 +22,7 @@
 #include <sys/time.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -887,6 +888,7 @@ static enum step connect_stream(struct sim_call *c, const struct sim_twiml_verb 
     c->talk_action = resolve_opt(v->action, c->main_doc);
     c->talk_method = v->method;
     decide(c, SIM_OUT_CONNECTED);
+    c->bridged = 1;
     c->phase = SIM_PH_TALK;
     c->talk_kind = SIM_TALK_STREAM;
     c->talk_start_s = now_s(tw);
@@ -912,6 +914,70 @@ static enum step overflow_talk(struct sim_call *c, const struct sim_twiml_verb *
     return STOP;
 }
 
+/* ---- transfers: the assistant handed its caller on (call control) ---- */
+
+/* <Dial> after the caller talked with an assistant: the person answers
+ * after transfers.answer_s and talks transfers.talk_s, then the caller
+ * hangs up. The scenario's no-answer number rings out: the Dial action
+ * says so, and its answer is what the caller hears next. */
+static enum step transfer_dial(struct sim_call *c, const struct sim_twiml_verb *v)
+{
+    struct sim_twilio *tw = c->tw;
+    const struct sim_transfers *t = &scen(tw)->transfers;
+    if (!v->sip && t->no_answer_number && strcmp(v->text, t->no_answer_number) == 0) {
+        count(tw, "transfers.no_answer");
+        char *url = resolve_opt(v->action, c->main_doc);
+        if (url == NULL)
+            return CONTINUE;
+        struct cg_form f;
+        std_params(c, &f);
+        cg_form_add(&f, "DialCallStatus", "no-answer");
+        fetch_doc(c, FK_MAIN, url, v->method, &f, "Dial action");
+        free(url);
+        return STOP;
+    }
+    count(tw, v->sip ? "transfers.reached.sip" : "transfers.reached.number");
+    free(c->talk_action);
+    c->talk_action = resolve_opt(v->action, c->main_doc);
+    c->talk_method = v->method;
+    c->phase = SIM_PH_TALK;
+    c->talk_kind = SIM_TALK_DIAL;
+    c->talk_start_s = now_s(tw);
+    arm(c->timer, t->answer_s + t->talk_s);
+    return STOP;
+}
+
+/* <Enqueue workflowSid>: the caller becomes a TaskRouter task. Its
+ * attributes must name the Vapi call; the hold answer (waitUrl) is asked
+ * for once; an agent answers after transfers.answer_s and talks
+ * transfers.talk_s. */
+static enum step handoff(struct sim_call *c, const struct sim_twiml_verb *v)
+{
+    struct sim_twilio *tw = c->tw;
+    const struct sim_transfers *t = &scen(tw)->transfers;
+    count(tw, "transfers.reached.queue");
+    json_t *attrs = json_loads(v->text ? v->text : "", 0, NULL);
+    if (!json_is_string(json_object_get(attrs, "vapiCallId")) ||
+        !json_is_integer(json_object_get(attrs, "waitSoFarSeconds")))
+        count(tw, "transfers.task_bad_attributes");
+    json_decref(attrs);
+    if (v->wait_url && v->wait_url[0]) {
+        char *url = resolve(v->wait_url, c->main_doc);
+        struct cg_form f;
+        std_params(c, &f);
+        send_hook(c, FK_NOTIFY, url, v->wait_url_method, &f, NULL, "TaskRouter waitUrl");
+        free(url);
+    }
+    free(c->talk_action);
+    c->talk_action = resolve_opt(v->action, c->main_doc);
+    c->talk_method = v->method;
+    c->phase = SIM_PH_TALK;
+    c->talk_kind = SIM_TALK_TASK;
+    c->talk_start_s = now_s(tw);
+    arm(c->timer, t->answer_s + t->talk_s);
+    return STOP;
+}
+
 /* The caller hangs up at the end of a conversation, a dial or a message. */
 static void talk_over(struct sim_call *c)
 {
@@ -930,6 +996,8 @@ static void talk_over(struct sim_call *c)
         if (kind == SIM_TALK_DIAL) {
             cg_form_add(&f, "DialCallStatus", "completed");
             add_long(&f, "DialCallDuration", (long)talked);
+        } else if (kind == SIM_TALK_TASK) {
+            cg_form_add(&f, "QueueResult", "bridged");
         } else {
             char sid[35] = "RE";
             sim_rng_hex(tw->sid_rng, sid + 2, 32);
@@ -981,11 +1049,11 @@ static enum step exec_main(struct sim_call *c, const struct sim_twiml_verb *v)
         count(tw, "twilio.leave_outside_queue");
         return CONTINUE;
     case SIM_TW_ENQUEUE:
-        return enqueue(c, v);
+        return v->workflow_sid ? handoff(c, v) : enqueue(c, v);
     case SIM_TW_CONNECT_STREAM:
         return connect_stream(c, v);
     case SIM_TW_DIAL:
-        return overflow_talk(c, v, SIM_TALK_DIAL);
+        return c->bridged ? transfer_dial(c, v) : overflow_talk(c, v, SIM_TALK_DIAL);
     case SIM_TW_RECORD:
         return overflow_talk(c, v, SIM_TALK_RECORD);
     }

@@ -796,12 +796,55 @@ static int build_redirect(struct builder *b, const struct xnode *n)
     return attr_method(b, n, "method", &v->method);
 }
 
-static int build_enqueue(struct builder *b, const struct xnode *n)
+/* <Enqueue workflowSid="WW..."> with at most one <Task> (its text: the
+ * task's attributes, kept as given). */
+static int build_enqueue_task(struct builder *b, const struct xnode *n)
 {
-    if (attr_get(n, "workflowSid")) {
-        fail_at(b->p, n->offset, "<Enqueue workflowSid>: TaskRouter enqueue is not simulated");
+    const char *wf = attr_get(n, "workflowSid");
+    if (strlen(wf) != 34 || strncmp(wf, "WW", 2) != 0) {
+        fail_at(b->p, n->offset, "<Enqueue workflowSid> must be WW and 32 hex digits");
         return -1;
     }
+    if (n->nkids > 1 || (n->nkids == 1 && strcmp(n->kids[0]->name, "Task") != 0)) {
+        fail_at(b->p, n->nkids ? n->kids[n->nkids - 1]->offset : n->offset,
+                "<Enqueue workflowSid> takes one <Task>");
+        return -1;
+    }
+    char *text = trimmed(n->text);
+    if (text[0] != '\0') {
+        free(text);
+        fail_at(b->p, n->offset, "<Enqueue workflowSid> has text outside <Task>");
+        return -1;
+    }
+    free(text);
+    char *task = cg_strdup("");
+    if (n->nkids == 1) {
+        if (no_children(b, n->kids[0]) < 0) {
+            free(task);
+            return -1;
+        }
+        free(task);
+        task = trimmed(n->kids[0]->text);
+    }
+    struct sim_twiml_verb *v = push_verb(b, n, SIM_TW_ENQUEUE);
+    if (!v) {
+        free(task);
+        return -1;
+    }
+    v->text = task;
+    v->workflow_sid = cg_strdup(wf);
+    v->action = attr_dup(n, "action");
+    v->wait_url = attr_dup(n, "waitUrl");
+    if (attr_method(b, n, "method", &v->method) < 0 ||
+        attr_method(b, n, "waitUrlMethod", &v->wait_url_method) < 0)
+        return -1;
+    return 0;
+}
+
+static int build_enqueue(struct builder *b, const struct xnode *n)
+{
+    if (attr_get(n, "workflowSid"))
+        return build_enqueue_task(b, n);
     if (no_children(b, n) < 0)
         return -1;
     char *name = trimmed(n->text);
@@ -868,14 +911,17 @@ static int build_connect(struct builder *b, const struct xnode *n)
 
 static int build_dial(struct builder *b, const struct xnode *n)
 {
+    int sip = 0;
     char *number = trimmed(n->text);
     for (size_t i = 0; i < n->nkids; i++) {
         const struct xnode *k = n->kids[i];
-        if (strcmp(k->name, "Number") != 0) {
+        if (strcmp(k->name, "Number") != 0 && strcmp(k->name, "Sip") != 0) {
             fail_at(b->p, k->offset, "<%s> in <Dial> is not simulated", k->name);
             free(number);
             return -1;
         }
+        if (i == 0)
+            sip = strcmp(k->name, "Sip") == 0;
         if (no_children(b, k) < 0) {
             free(number);
             return -1;
@@ -906,6 +952,7 @@ static int build_dial(struct builder *b, const struct xnode *n)
         return -1;
     }
     v->text = number;
+    v->sip = sip;
     v->action = attr_dup(n, "action");
     return attr_method(b, n, "method", &v->method);
 }
@@ -1067,6 +1114,7 @@ void sim_twiml_free(struct sim_twiml *t)
         free(t->verbs[i].text);
         free(t->verbs[i].action);
         free(t->verbs[i].wait_url);
+        free(t->verbs[i].workflow_sid);
     }
     free(t->verbs);
     t->verbs = NULL;

@@ -16,12 +16,11 @@
  * unknown or malformed entity.
  *
  * TwiML accepted: <Response> containing Say, Play, Pause, Redirect, Leave,
- * Hangup, Enqueue, Connect (with one <Stream>), Dial (number text or
- * <Number>), Record, Gather (a pause; its nested Say/Play/Pause are
- * flattened in front of it, which is what the caller hears when they press
- * nothing) and Reject. Unknown verbs, nouns in the wrong place, non-space
- * text where no text belongs and bad attribute values are errors. Unknown
- * attributes are ignored, as Twilio does.
+ * Hangup, Enqueue (a named queue, or workflowSid with an optional <Task>),
+ * Connect (with one <Stream>), Dial (number text, <Number> or <Sip>), Record, Gather (a pause; its
+ * nested Say/Play/Pause are flattened in front of it, which is what the caller hears when they
+ * press nothing) and Reject. Unknown verbs, nouns in the wrong place, non-space text where no text
+ * belongs and bad attribute values are errors. Unknown attributes are ignored, as Twilio does.
  *
  * Limits: input <= SIM_TWIML_MAX_BYTES, element depth <= SIM_TWIML_MAX_DEPTH,
  * verbs <= SIM_TWIML_MAX_VERBS.
@@ -81,6 +80,12 @@ struct sim_twiml_verb {
     double seconds;
     /* Reject: the reason attribute ("rejected" or "busy"). */
     const char *reason;
+    /* Dial: the destination is a <Sip> URI (in text), not a number. */
+    int sip;
+    /* Enqueue into TaskRouter: the workflowSid attribute (text is then the
+     * <Task> attributes, trimmed; "" when there is no <Task>); NULL for a
+     * named queue. */
+    char *workflow_sid;
 };
 
 struct sim_twiml {

@@ -70,6 +70,8 @@ struct vcall {
     struct event *timer;  /* lifecycle: no stream, max duration, end lag */
     struct event *report; /* end-of-call-report */
     struct event *hang;
+    struct event *control;      /* the assistant's phone-call-control, when it sends one */
+    const char *control_reason; /* endedReason once it has handed the caller on */
 };
 
 struct pending {
@@ -274,6 +276,11 @@ static void on_hang_done(const struct sim_hook_result *res, void *arg)
     on_hook_done(res, arg, "hang");
 }
 
+static void on_control_done(const struct sim_hook_result *res, void *arg)
+{
+    on_hook_done(res, arg, "phone-call-control");
+}
+
 /* Wraps msg as {"message": msg} with the common members and posts it. */
 static void post_message(struct vcall *c, json_t *msg, sim_hook_cb cb)
 {
@@ -342,6 +349,76 @@ static void on_hang_timer(evutil_socket_t fd, short what, void *arg)
     post_message(c, m, on_hang_done);
 }
 
+/* 1 when the call asked for phone-call-control in its serverMessages. */
+static int wants_control(const struct vcall *c)
+{
+    const json_t *list = json_object_get(c->overrides, "serverMessages");
+    size_t i;
+    const json_t *e;
+    json_array_foreach (list, i, e)
+        if (json_is_string(e) && strcmp(json_string_value(e), "phone-call-control") == 0)
+            return 1;
+    return 0;
+}
+
+static json_t *number_dest(const char *number, const char *message)
+{
+    json_t *d = json_object();
+    set_str(d, "type", "number");
+    set_str(d, "number", number);
+    if (message)
+        set_str(d, "message", message);
+    return d;
+}
+
+/* The assistant hands its caller on: Vapi leaves the forward or hang-up
+ * to the server (ServerMessagePhoneCallControl). The request is drawn by
+ * the scenario's weights; the report counts what was asked. */
+static void on_control_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct vcall *c = arg;
+    struct sim_world *w = c->v->w;
+    const struct sim_transfers *t = &w->sc->transfers;
+    if (c->st != V_LIVE)
+        return;
+    double wts[] = {t->w_number, t->w_sip, t->w_queue, t->w_hangup, t->w_refused, t->w_no_answer};
+    static const char *const names[] = {"number", "sip", "queue", "hangup", "refused", "no_answer"};
+    double sum = 0;
+    for (size_t i = 0; i < 6; i++)
+        sum += wts[i];
+    double x = sim_rng_unit(w->rng) * sum;
+    size_t k = 0;
+    while (k < 5 && (x >= wts[k] || wts[k] <= 0)) {
+        x -= wts[k];
+        k++;
+    }
+    json_t *m = json_object();
+    set_str(m, "type", "phone-call-control");
+    set_str(m, "request", k == 3 ? "hang-up" : "forward");
+    if (k == 0)
+        json_object_set_new(m, "destination", number_dest(t->number, "Connecting you now."));
+    else if (k == 2)
+        json_object_set_new(m, "destination",
+                            number_dest(t->queue_number, "Let me get you a specialist."));
+    else if (k == 4)
+        json_object_set_new(m, "destination", number_dest(t->invalid_number, NULL));
+    else if (k == 5)
+        json_object_set_new(m, "destination", number_dest(t->no_answer_number, NULL));
+    if (k == 1) {
+        json_t *d = json_object();
+        set_str(d, "type", "sip");
+        set_str(d, "sipUri", t->sip_uri);
+        json_object_set_new(m, "destination", d);
+    }
+    c->control_reason = k == 3 ? "assistant-ended-call" : "assistant-forwarded-call";
+    char name[64];
+    snprintf(name, sizeof name, "transfers.requested.%s", names[k]);
+    count(c->v, name);
+    post_message(c, m, on_control_done);
+}
+
 /* ---- lifecycle ---- */
 
 static void end_call(struct vcall *c, const char *reason)
@@ -358,6 +435,8 @@ static void end_call(struct vcall *c, const char *reason)
         evtimer_del(c->timer);
     if (c->hang)
         evtimer_del(c->hang);
+    if (c->control)
+        evtimer_del(c->control);
     if (c->counted) {
         c->counted = 0;
         v->live--;
@@ -395,7 +474,7 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
         break;
     }
     case V_CLOSING:
-        end_call(c, "customer-ended-call");
+        end_call(c, c->control_reason ? c->control_reason : "customer-ended-call");
         break;
     case V_ENDED:
         break;
@@ -410,6 +489,8 @@ static void call_free(struct vcall *c)
         event_free(c->report);
     if (c->hang)
         event_free(c->hang);
+    if (c->control)
+        event_free(c->control);
     free(c->customer);
     free(c->assistant_id);
     free(c->phone_number_id);
@@ -518,6 +599,11 @@ int sim_vapi_stream_connect(struct sim_world *w, const char *stream_url, const c
     if (sim_rng_chance(w->fault_rng, w->sc->vapi_hang_rate)) {
         c->hang = evtimer_new(w->base, on_hang_timer, c);
         arm(c->hang, HANG_AFTER_S);
+    }
+    if (w->sc->transfers.share > 0 && wants_control(c) &&
+        sim_rng_chance(w->rng, w->sc->transfers.share)) {
+        c->control = evtimer_new(w->base, on_control_timer, c);
+        arm(c->control, w->sc->transfers.after_s);
     }
     return 0;
 }

@@ -131,6 +131,16 @@ static const char *check_workspace_sid(const char *v)
     return sid_ok(v, "WS") ? NULL : "must be WS followed by 32 hex digits";
 }
 
+static const char *check_workflow_sid(const char *v)
+{
+    return sid_ok(v, "WW") ? NULL : "must be WW followed by 32 hex digits";
+}
+
+static const char *check_task_queue_sid(const char *v)
+{
+    return sid_ok(v, "WQ") ? NULL : "must be WQ followed by 32 hex digits";
+}
+
 static const char *check_bind_address(const char *v)
 {
     if (*v == '\0' || has_space_or_ctl(v))
@@ -216,6 +226,11 @@ bad:
 static const char *check_overflow_message(const char *v)
 {
     return strlen(v) <= 4096 ? NULL : "must be at most 4096 bytes";
+}
+
+static const char *check_transfer_message(const char *v)
+{
+    return strlen(v) <= 1000 ? NULL : "must be at most 1000 bytes";
 }
 
 static const char *check_dial_number(const char *v)
@@ -613,6 +628,35 @@ static const struct option options[] = {
             "Timeout of one request to the Twilio API."),
 
     /* Wait-time service */
+    /* Call control and hand-offs (gate/control.c) */
+    OPT_STR(S_GATE, "VAPI_SERVER_MESSAGES", vapi_server_messages, "auto", 0,
+            cg_config_check_server_messages,
+            "The server messages each Vapi call asks for (assistantOverrides.serverMessages, "
+            "comma separated). It replaces the assistant's own list; auto is Vapi's default "
+            "list plus phone-call-control (Vapi then leaves forwards and hang-ups to "
+            "callgate). A list must include phone-call-control, status-update and "
+            "end-of-call-report."),
+    OPT_STRL("SID", S_GATE, "HANDOFF_WORKFLOW_SID", handoff_workflow_sid, "", F_OPTIONAL,
+             check_workflow_sid,
+             "TaskRouter workflow (WW + 32 hex digits) that takes callers the assistant forwards "
+             "to one of HANDOFF_NUMBERS: they are enqueued into it with a task carrying the Vapi "
+             "call id, the summary and their wait. Empty: no hand-off; every forward dials."),
+    OPT_STRL("SID", S_GATE, "HANDOFF_TASK_QUEUE_SID", handoff_task_queue_sid, "", F_OPTIONAL,
+             check_task_queue_sid,
+             "TaskQueue (WQ + 32 hex digits) the workflow places hand-offs in: their hold "
+             "answer (/queue-wait?taskQueueSid=...) announces its wait from the wait-time "
+             "service. Required with HANDOFF_WORKFLOW_SID."),
+    OPT_STRL("list", S_GATE, "HANDOFF_NUMBERS", handoff_numbers, "", F_OPTIONAL,
+             cg_config_check_handoff_numbers,
+             "Destinations (phone numbers or sip: URIs, comma separated, as the assistant's "
+             "transfer tool names them) that mean the human queue of HANDOFF_WORKFLOW_SID "
+             "rather than a call. Required with HANDOFF_WORKFLOW_SID."),
+    OPT_STR(S_GATE, "TRANSFER_FAILED_MESSAGE", transfer_failed_message,
+            "Sorry, we could not connect your call. Please call again later.", 0,
+            check_transfer_message,
+            "Said to a caller whose transfer failed (Twilio refused the forward, or the "
+            "number did not answer) before the call ends; at most 1000 bytes."),
+
     OPT_INT(S_WAIT, "WAIT_TIME_POLL_SECONDS", wait_time_poll_seconds, "30", 1, 3600,
             "Seconds between reads of TaskRouter queue statistics (one leader polls for every "
             "instance). Values below 5 are meant for tests."),
@@ -973,6 +1017,26 @@ static void check_forward_loop(const struct cg_config *cfg, struct cg_config_err
                         "before");
 }
 
+/* A hand-off needs the workflow, the TaskQueue it holds callers in, and
+ * the destinations that mean it; one without the others is a mistake. */
+static void check_handoff_combinations(const struct cg_config *cfg, struct cg_config_errors *errs)
+{
+    int wf = cfg->handoff_workflow_sid && cfg->handoff_workflow_sid[0];
+    int tq = cfg->handoff_task_queue_sid && cfg->handoff_task_queue_sid[0];
+    int nums = cfg->handoff_numbers && cfg->handoff_numbers[0];
+    if (wf && !tq)
+        add_error(errs, "HANDOFF_TASK_QUEUE_SID: required with HANDOFF_WORKFLOW_SID (the "
+                        "TaskQueue, WQ..., its workflow places hand-offs in)");
+    if (wf && !nums)
+        add_error(errs, "HANDOFF_NUMBERS: required with HANDOFF_WORKFLOW_SID (the destinations "
+                        "the assistant's transfer names for the human queue)");
+    if (!wf && (tq || nums))
+        add_error(errs,
+                  "HANDOFF_WORKFLOW_SID: required with %s (the TaskRouter workflow, "
+                  "WW..., that takes hand-offs)",
+                  tq ? "HANDOFF_TASK_QUEUE_SID" : "HANDOFF_NUMBERS");
+}
+
 void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
                             struct cg_config_errors *errs, struct cg_config_unknown *unknown)
 {
@@ -1010,6 +1074,7 @@ void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
     if (cfg->overflow_action == CG_OVERFLOW_DIAL && ok[idial] &&
         cfg->overflow_dial_number[0] == '\0')
         add_error(errs, "OVERFLOW_DIAL_NUMBER: required when OVERFLOW_ACTION=dial");
+    check_handoff_combinations(cfg, errs);
 
     derive_defaults(cfg);
     check_forward_loop(cfg, errs);

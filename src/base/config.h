@@ -107,6 +107,13 @@ struct cg_config {
     int vapi_timeout_ms;
     int twilio_timeout_ms;
 
+    /* Call control and hand-offs (gate/control.c) */
+    char *vapi_server_messages;   /* assistantOverrides.serverMessages, comma separated */
+    char *handoff_workflow_sid;   /* "": no hand-off to a human queue */
+    char *handoff_task_queue_sid; /* the TaskQueue its callers hold in (waitUrl) */
+    char *handoff_numbers;        /* destinations that mean the human queue, comma separated */
+    char *transfer_failed_message;
+
     /* Wait-time service */
     int wait_time_poll_seconds;
     char *wait_time_read_token;
@@ -157,6 +164,17 @@ void cg_config_add_warning(struct cg_config_errors *errs, const char *fmt,
 /* The .env file read from the working directory (by serve, check-config,
  * doctor, and again on SIGHUP). */
 #define CG_DOTENV_PATH ".env"
+
+/* VAPI_SERVER_MESSAGES=auto: Vapi's default serverMessages with
+ * phone-call-control added. */
+#define CG_SERVER_MESSAGES_AUTO                                                                    \
+    "phone-call-control,status-update,end-of-call-report,hang,tool-calls,function-call,"           \
+    "transfer-destination-request,handoff-destination-request,conversation-update,"                \
+    "speech-update,user-interrupted,assistant.started"
+/* The serverMessages list each Vapi call asks for (config_handoff.c):
+ * VAPI_SERVER_MESSAGES, or CG_SERVER_MESSAGES_AUTO for auto. Static or
+ * owned by cfg. */
+const char *cg_config_server_messages(const struct cg_config *cfg);
 
 /* Names of the options whose values differ between a and b, comma
  * separated, into out ("" when none). */

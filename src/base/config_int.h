@@ -34,6 +34,14 @@ int cg_config_option_index(const char *name, size_t len);
  * secrets should not linger in freed heap memory. */
 void cg_config_free_wiped(char *s);
 
+/* Checks of the call-control options (config_handoff.c): NULL when v is
+ * good, else a static reason. VAPI_SERVER_MESSAGES: Vapi's server message
+ * types, comma separated, none twice, with phone-call-control,
+ * status-update and end-of-call-report. HANDOFF_NUMBERS: phone numbers or
+ * sip: URIs, comma separated. */
+const char *cg_config_check_server_messages(const char *v);
+const char *cg_config_check_handoff_numbers(const char *v);
+
 /* Names in .env that are no option, with where they were. */
 struct cg_config_unknown {
     struct {

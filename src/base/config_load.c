@@ -32,6 +32,7 @@ static const char *const gate_triggers[] = {
  * that the operator expects a gate that will not run. */
 static const char *const gate_tuning[] = {
     "MAX_CONCURRENCY", "MAX_QUEUE_SIZE", "MAX_WAIT_SECONDS", "OVERFLOW_ACTION", "HOLD_MUSIC_URL",
+    "HANDOFF_WORKFLOW_SID", "TRANSFER_FAILED_MESSAGE",
 };
 
 struct need {

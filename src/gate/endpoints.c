@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/access.h"
+#include "gate/control.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/queue_view.h"
@@ -367,6 +368,10 @@ static void handle_call_ended(struct cg_http_req *req, void *arg)
         cg_http_reply_error(req, 400, "bad_request", err);
         return;
     }
+    if (strcmp(ev.type_name, "phone-call-control") == 0) {
+        gate_control_handle(g, req, &ev, root);
+        return;
+    }
     if (ev.type == CG_VAPI_EV_OTHER || ev.type == CG_VAPI_EV_HANG) {
         /* Not the gate's: to the user's own server, or acknowledged. */
         gate_relay_message(g->relay, req, &ev, root, &auth, body, len);
@@ -553,5 +558,7 @@ int cg_gate_endpoints_register(struct cg_httpd *httpd, struct cg_gate *g)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (cg_httpd_route(httpd, routes[i].path, routes[i].methods, routes[i].fn, g) != 0)
             return -1;
+    if (gate_control_register(httpd, g) != 0)
+        return -1;
     return gate_reports_register(httpd, g);
 }

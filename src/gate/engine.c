@@ -24,6 +24,7 @@
 #include "base/metrics.h"
 #include "gate/claim.h"
 #include "gate/repair.h"
+#include "gate/context.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/recheck.h"
@@ -511,14 +512,23 @@ static void on_vapi_created(const struct cg_vapi_create_result *res, void *arg)
     }
 }
 
+/* The caller's queue context is known (gate/context.c): create the call. */
+static void on_context(const struct cg_vapi_call_context *ctx, void *arg)
+{
+    struct admission *a = arg;
+    if (cg_vapi_create_call_ctx(a->g->vapi, a->sid, a->from, a->attempt, ctx, on_vapi_created, a) !=
+        0) {
+        cg_log_error("cannot send the vapi request", "sid=%s", a->sid);
+        requeue(a, "vapi-error", 0, 0, 0, NULL);
+    }
+}
+
 static void start_admission(struct admission *a)
 {
     cg_log_info("caller admitted", "sid=%s attempt=%d", a->sid, a->attempt);
     metric_inc(a->g, "callgate_admissions_total", NULL, NULL);
-    if (cg_vapi_create_call(a->g->vapi, a->sid, a->from, a->attempt, on_vapi_created, a) != 0) {
-        cg_log_error("cannot send the vapi request", "sid=%s", a->sid);
-        requeue(a, "vapi-error", 0, 0, 0, NULL);
-    }
+    if (gate_context_fetch(a->g, a->sid, a->attempt, on_context, a) != 0)
+        on_context(&(struct cg_vapi_call_context){.waited_s = -1, .requeued = a->attempt > 1}, a);
 }
 
 /* Starts admissions for the sid/from/attempt triples of a script reply,
@@ -1352,6 +1362,7 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
         .max_duration_s = c->vapi_max_duration_seconds,
         .timeout_ms = c->vapi_timeout_ms,
         .gate = c->gate_name,
+        .server_messages = cg_config_server_messages(c),
     };
     g->twilio = cg_twilio_new(d->base, d->httpc, &to);
     /* The assistant's TwiML is not pushed again after a timeout or a

@@ -159,6 +159,8 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_QUEUE, "queue", cg_lua_queue},
         {S_REPAIR_BEGIN, "repair_begin", cg_lua_repair_begin},
         {S_REPAIR, "repair", cg_lua_repair},
+        {S_CONTROL, "control", cg_lua_control},
+        {S_CONTEXT, "context", cg_lua_context},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -363,4 +365,37 @@ int gate_store_repair(struct gate_store *s, const char *token, long long lease_m
     arg_str(&a, calls);
     arg_int(&a, force ? 1 : 0);
     return run(s, S_REPAIR, &a, 0, cb, arg);
+}
+
+int gate_store_control_check(struct gate_store *s, const char *vapi_id, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "check");
+    arg_str(&a, vapi_id);
+    arg_str(&a, "");
+    arg_str(&a, "");
+    arg_int(&a, 0);
+    return run(s, S_CONTROL, &a, 1, cb, arg);
+}
+
+int gate_store_control_record(struct gate_store *s, const char *vapi_id, const char *action,
+                              const char *dest, long long end_grace_ms, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "record");
+    arg_str(&a, vapi_id);
+    arg_str(&a, action);
+    arg_str(&a, dest);
+    arg_int(&a, end_grace_ms);
+    return run(s, S_CONTROL, &a, 1, cb, arg);
+}
+
+int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, sid);
+    return run(s, S_CONTEXT, &a, 0, cb, arg);
 }

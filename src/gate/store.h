@@ -82,6 +82,8 @@ enum gate_script {
     S_QUEUE,
     S_REPAIR_BEGIN,
     S_REPAIR,
+    S_CONTROL,
+    S_CONTEXT,
     S_COUNT
 };
 
@@ -220,5 +222,22 @@ int gate_store_repair_begin(struct gate_store *s, const char *token, long long h
 int gate_store_repair(struct gate_store *s, const char *token, long long lease_ms,
                       long long orphan_hold_ms, const char *calls, int force, gate_store_cb cb,
                       void *arg);
+/* control.lua, mode 'check': the call that carries Vapi call vapi_id,
+ * claimed for 30 s when connected. Reply {state, sid, waited_ms, ai_ms};
+ * the verdict is the call's state word, or unknown / stale / duplicate (a
+ * repeated message within the claim). */
+int gate_store_control_check(struct gate_store *s, const char *vapi_id, gate_store_cb cb,
+                             void *arg);
+/* control.lua, mode 'record': Twilio took the transfer (action forward,
+ * queue, hang-up or failed; dest for the log): the call goes to ending with
+ * its lease cut to end_grace_ms, TRANSFER or HANGUP in the queue log.
+ * Verdicts: ok, ended, duplicate, unknown, stale; [2] the ms with the
+ * assistant. */
+int gate_store_control_record(struct gate_store *s, const char *vapi_id, const char *action,
+                              const char *dest, long long end_grace_ms, gate_store_cb cb,
+                              void *arg);
+/* context.lua: {waited_ms (-1: unknown), entry position (0: unknown), to}
+ * of a caller being admitted. */
+int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, void *arg);
 
 #endif

@@ -553,6 +553,13 @@ int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const
     return call_post(t, OP_UPDATE, call_sid, "Twiml", twiml, cb, arg);
 }
 
+int cg_twilio_end_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg)
+{
+    if (t == NULL || t->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
+        return -1;
+    return call_post(t, OP_UPDATE, call_sid, "Status", "completed", cb, arg);
+}
+
 int cg_twilio_fetch_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg)
 {
     if (t == NULL || t->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))

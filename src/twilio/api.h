@@ -125,6 +125,8 @@ typedef void (*cg_twilio_cb)(const struct cg_twilio_result *res, void *arg);
  * sent. */
 int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const char *twiml,
                                 cg_twilio_cb cb, void *arg);
+/* POST Calls/{call_sid}.json with Status=completed: ends a live call. */
+int cg_twilio_end_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg);
 /* GET Calls/{call_sid}.json; fills call_status, from and to. */
 int cg_twilio_fetch_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg);
 /* GET Queues/{queue_sid}/Members.json?PageSize=1000, following next_page_uri;

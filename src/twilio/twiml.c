@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -291,4 +292,98 @@ void cg_twiml_wait_phrase(double seconds, char *out, size_t n)
         snprintf(out, n, "about 1 hour");
     else
         snprintf(out, n, "more than an hour");
+}
+
+/* ---- transfers (call control) ---- */
+
+/* A Calls update's document is all or nothing: Twilio refuses one over
+ * CG_TWIML_UPDATE_MAX characters (32018), so these builders refuse it
+ * here rather than cut it. */
+static char *doc_finish_bounded(struct doc *d)
+{
+    char *twiml = doc_finish(d);
+    if (strlen(twiml) > CG_TWIML_UPDATE_MAX) {
+        cg_log_warn("transfer twiml over twilio's update limit", "bytes=%zu max=%d", strlen(twiml),
+                    CG_TWIML_UPDATE_MAX);
+        free(twiml);
+        return NULL;
+    }
+    return twiml;
+}
+
+char *cg_twiml_transfer_dial(const struct cg_twiml_transfer *t)
+{
+    int sip = nonempty(t->sip_uri);
+    const char *dest = sip ? t->sip_uri : t->number;
+    if (!nonempty(dest) || strlen(dest) > CG_TWIML_MAX_NUMBER ||
+        (nonempty(t->action_url) && cg_twiml_url_ok(t->action_url) != 0))
+        return NULL;
+    struct doc d;
+    doc_init(&d);
+    if (nonempty(t->message)) {
+        put(&d, "<Say>");
+        put_text(&d, t->message, CG_TWIML_TRANSFER_MAX_SAY);
+        put(&d, "</Say>");
+    }
+    put(&d, "<Dial");
+    if (nonempty(t->action_url)) {
+        put(&d, " action=\"");
+        put_text(&d, t->action_url, CG_TWIML_MAX_URL);
+        put(&d, "\" method=\"POST\"");
+    }
+    if (nonempty(t->caller_id)) {
+        put(&d, " callerId=\"");
+        put_text(&d, t->caller_id, 64);
+        put(&d, "\"");
+    }
+    if (sip) {
+        put(&d, "><Sip>");
+        put_text(&d, dest, CG_TWIML_MAX_NUMBER);
+        put(&d, "</Sip></Dial>");
+    } else {
+        put(&d, "><Number");
+        if (nonempty(t->extension)) {
+            /* Two half-second waits let the far end answer before the
+             * digits (Twilio's sendDigits convention for extensions). */
+            put(&d, " sendDigits=\"ww");
+            put_text(&d, t->extension, 16);
+            put(&d, "\"");
+        }
+        put(&d, ">");
+        put_text(&d, dest, CG_TWIML_MAX_NUMBER);
+        put(&d, "</Number></Dial>");
+    }
+    return doc_finish_bounded(&d);
+}
+
+char *cg_twiml_enqueue_task(const struct cg_twiml_task *t)
+{
+    if (!nonempty(t->workflow_sid) || strlen(t->workflow_sid) > 64 ||
+        (nonempty(t->wait_url) && cg_twiml_url_ok(t->wait_url) != 0) ||
+        (nonempty(t->action_url) && cg_twiml_url_ok(t->action_url) != 0))
+        return NULL;
+    struct doc d;
+    doc_init(&d);
+    if (nonempty(t->message)) {
+        put(&d, "<Say>");
+        put_text(&d, t->message, CG_TWIML_TRANSFER_MAX_SAY);
+        put(&d, "</Say>");
+    }
+    put(&d, "<Enqueue workflowSid=\"");
+    put_text(&d, t->workflow_sid, 64);
+    put(&d, "\"");
+    if (nonempty(t->wait_url)) {
+        put(&d, " waitUrl=\"");
+        put_text(&d, t->wait_url, CG_TWIML_MAX_URL);
+        put(&d, "\" waitUrlMethod=\"POST\"");
+    }
+    if (nonempty(t->action_url)) {
+        put(&d, " action=\"");
+        put_text(&d, t->action_url, CG_TWIML_MAX_URL);
+        put(&d, "\" method=\"POST\"");
+    }
+    put(&d, "><Task>");
+    put_text(&d, nonempty(t->task_json) ? t->task_json : "{}", CG_TWIML_UPDATE_MAX);
+    put(&d, "</Task></Enqueue>");
+    return doc_finish_bounded(&d);
 }

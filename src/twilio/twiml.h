@@ -76,4 +76,39 @@ void cg_twiml_position_phrase(long position, char *out, size_t n);
  * Never "0": negative and NaN read "less than a minute". */
 void cg_twiml_wait_phrase(double seconds, char *out, size_t n);
 
+/* ---- transfers (call control) ---- */
+
+/* Twilio refuses a Calls update whose Twiml is longer than this (32018). */
+#define CG_TWIML_UPDATE_MAX 4000
+/* Bytes of the message said before a transfer (cut at a character). */
+#define CG_TWIML_TRANSFER_MAX_SAY 1000
+
+struct cg_twiml_transfer {
+    const char *message;    /* said first; NULL or "": nothing */
+    const char *number;     /* a phone number, or */
+    const char *sip_uri;    /* a SIP URI (wins when both are set) */
+    const char *extension;  /* number only: digits sent once answered, or NULL */
+    const char *caller_id;  /* <Dial callerId>, or NULL */
+    const char *action_url; /* <Dial action> (method POST), or NULL */
+};
+/* <Response>[<Say>m</Say>]<Dial [action method] [callerId]><Number
+ * [sendDigits="ww<ext>"]>n</Number> | <Sip>uri</Sip></Dial></Response>.
+ * Unlike the builders above it refuses rather than degrades: NULL when the
+ * destination is missing or longer than CG_TWIML_MAX_NUMBER, the action is
+ * not a usable URL, or the document would exceed CG_TWIML_UPDATE_MAX.
+ * Otherwise malloc'd; the caller frees it. */
+char *cg_twiml_transfer_dial(const struct cg_twiml_transfer *t);
+
+struct cg_twiml_task {
+    const char *message;      /* said first; NULL or "": nothing */
+    const char *workflow_sid; /* required */
+    const char *wait_url;     /* NULL: Twilio's default hold music */
+    const char *action_url;   /* NULL: none */
+    const char *task_json;    /* the task's attributes (escaped as text); NULL: {} */
+};
+/* <Response>[<Say>m</Say>]<Enqueue workflowSid=".." [waitUrl ..
+ * waitUrlMethod="POST"] [action .. method="POST"]><Task>json</Task>
+ * </Enqueue></Response>. NULL as cg_twiml_transfer_dial. */
+char *cg_twiml_enqueue_task(const struct cg_twiml_task *t);
+
 #endif

@@ -53,7 +53,8 @@ struct cg_vapi {
     char *gate; /* metadata.callgateGate, or NULL */
     int max_duration_s;
     long timeout_ms;
-    struct cg_list ops; /* requests not yet reported (struct vp_op), newest first */
+    char *server_messages; /* NULL: not sent */
+    struct cg_list ops;    /* requests not yet reported (struct vp_op), newest first */
     int closing;
 };
 
@@ -381,6 +382,8 @@ struct cg_vapi *cg_vapi_new(struct cg_httpc *httpc, const struct cg_vapi_opts *o
     v->gate = o->gate != NULL ? dup_opt(o->gate) : NULL;
     v->max_duration_s = dur;
     v->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
+    if (nonempty(o->server_messages) && strlen(o->server_messages) <= MAX_OPT_LEN)
+        v->server_messages = cg_strdup(o->server_messages);
     if (v->api_key == NULL || v->phone_number_id == NULL || v->assistant_id == NULL) {
         cg_vapi_free(v);
         return NULL;
@@ -402,6 +405,7 @@ void cg_vapi_free(struct cg_vapi *v)
     free(v->phone_number_id);
     free(v->assistant_id);
     free(v->gate);
+    free(v->server_messages);
     free(v);
 }
 
@@ -464,8 +468,47 @@ static int customer_name(struct cg_buf *b, const char *from)
     return cg_buf_append_json_str(b, from, cut);
 }
 
+/* Appends the serverMessages list as a JSON array (items trimmed). */
+static int server_messages_json(struct cg_buf *b, const char *list)
+{
+    int rc = cg_buf_appends(b, ",\"serverMessages\":[");
+    const char *p = list;
+    for (int first = 1;; first = 0) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, ","), m = n;
+        while (m > 0 && p[m - 1] == ' ')
+            m--;
+        if (!first)
+            rc |= cg_buf_appendc(b, ',');
+        rc |= cg_buf_append_json_str(b, p, m);
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    return rc | cg_buf_appendc(b, ']');
+}
+
+/* The queue context as variableValues members (after twilioCallSid). */
+static int context_json(struct cg_buf *b, const struct cg_vapi_call_context *ctx)
+{
+    if (ctx == NULL)
+        return 0;
+    int rc = 0;
+    if (ctx->waited_s >= 0)
+        rc |= cg_buf_printf(b, ",\"callgateWaitSeconds\":%ld", ctx->waited_s);
+    if (ctx->position > 0)
+        rc |= cg_buf_printf(b, ",\"callgatePosition\":%ld", ctx->position);
+    rc |= cg_buf_printf(b, ",\"callgateRequeued\":%s", ctx->requeued ? "true" : "false");
+    if (nonempty(ctx->dialed) && strlen(ctx->dialed) <= 64) {
+        rc |= cg_buf_appendc(b, ',');
+        rc |= json_kv(b, "callgateDialedNumber", ctx->dialed);
+    }
+    return rc;
+}
+
 static char *create_body(const struct cg_vapi *v, const char *call_sid, const char *from,
-                         int attempt)
+                         int attempt, const struct cg_vapi_call_context *ctx)
 {
     const char *number = cg_vapi_customer_number(from);
     struct cg_buf b;
@@ -488,7 +531,11 @@ static char *create_body(const struct cg_vapi *v, const char *call_sid, const ch
     }
     rc |= cg_buf_appends(&b, "},\"variableValues\":{");
     rc |= json_kv(&b, "twilioCallSid", call_sid);
-    rc |= cg_buf_printf(&b, "},\"maxDurationSeconds\":%d}}", v->max_duration_s);
+    rc |= context_json(&b, ctx);
+    rc |= cg_buf_printf(&b, "},\"maxDurationSeconds\":%d", v->max_duration_s);
+    if (v->server_messages != NULL)
+        rc |= server_messages_json(&b, v->server_messages);
+    rc |= cg_buf_appends(&b, "}}");
     if (rc != 0) {
         cg_buf_free(&b);
         return NULL;
@@ -499,9 +546,15 @@ static char *create_body(const struct cg_vapi *v, const char *call_sid, const ch
 int cg_vapi_create_call(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
                         cg_vapi_create_cb cb, void *arg)
 {
+    return cg_vapi_create_call_ctx(v, call_sid, from, attempt, NULL, cb, arg);
+}
+
+int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
+                            const struct cg_vapi_call_context *ctx, cg_vapi_create_cb cb, void *arg)
+{
     if (v == NULL || v->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
         return -1;
-    char *body = create_body(v, call_sid, from, attempt);
+    char *body = create_body(v, call_sid, from, attempt, ctx);
     struct cg_buf u;
     cg_buf_init(&u, MAX_OPT_LEN + 16);
     if (body == NULL || cg_buf_printf(&u, "%s/call", v->base_url) != 0) {

@@ -87,6 +87,9 @@ struct cg_vapi_opts {
     const char *gate;
     int max_duration_s; /* 0: 600; otherwise 10..43200 */
     long timeout_ms;    /* per request; 0: cg_httpc's default */
+    /* assistantOverrides.serverMessages, comma separated (the
+     * configuration checks the names); NULL or "": the field is not sent. */
+    const char *server_messages;
 };
 
 /* Returns NULL when an option is missing or out of range. Copies the options. */
@@ -127,7 +130,8 @@ typedef void (*cg_vapi_create_cb)(const struct cg_vapi_create_result *res, void 
  * "customer":{"number":<from>,"numberE164CheckEnabled":false},"assistantId",
  * "assistantOverrides":{"metadata":{"twilioCallSid":sid,"callgateAttempt":attempt
  * [,"callgateGate":gate]},
- * "variableValues":{"twilioCallSid":sid},"maxDurationSeconds":N}}.
+ * "variableValues":{"twilioCallSid":sid},"maxDurationSeconds":N[,
+ * "serverMessages":[...]]}} (serverMessages when configured).
  * customer.number is cg_vapi_customer_number(from): a From Vapi would
  * refuse (a Twilio Client or SIP caller) must not cost the caller the call.
  * Such a caller's From goes as customer.name instead (cut to 40 bytes),
@@ -142,6 +146,23 @@ int cg_vapi_create_call(struct cg_vapi *v, const char *call_sid, const char *fro
  * sip:bob@host, a withheld or empty From). Returns a pointer to from or to
  * a static string. Pure; NULL reads as empty. */
 const char *cg_vapi_customer_number(const char *from);
+
+/* What the assistant may know of the caller's time in the queue. */
+struct cg_vapi_call_context {
+    long waited_s;      /* seconds waited before this admission; < 0: unknown */
+    long position;      /* position when the caller entered the queue; <= 0: unknown */
+    int requeued;       /* an earlier admission of this caller failed */
+    const char *dialed; /* the number the caller dialled (Twilio's To); NULL or "": unknown */
+};
+
+/* cg_vapi_create_call() with the context added to
+ * assistantOverrides.variableValues as callgateWaitSeconds (number),
+ * callgatePosition (number), callgateRequeued (boolean) and
+ * callgateDialedNumber (string, at most 64 bytes), each only when known.
+ * ctx NULL: none of them. */
+int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
+                            const struct cg_vapi_call_context *ctx, cg_vapi_create_cb cb,
+                            void *arg);
 
 enum cg_vapi_call_state {
     CG_VAPI_CALL_LIVE,

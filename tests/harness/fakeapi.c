@@ -31,6 +31,7 @@ struct fake_call {
     int creates;
     int updates;
     char *last_twiml;
+    char *last_status;
 };
 
 struct cgt_fake {
@@ -292,10 +293,13 @@ static void twilio_update(struct cgt_fake *f, struct evhttp_request *req, const 
     struct fake_call *c = call_rec(f, sid);
     c->updates++;
     set_str(&c->last_twiml, twiml);
+    set_str(&c->last_status, st);
     enum cgt_tw_update_mode mode = f->twu_mode;
     unlock(f);
 
-    if (mode == CGT_TWU_NOT_IN_PROGRESS) {
+    if (mode == CGT_TWU_REFUSE_DIAL && twiml && strstr(twiml, "<Dial")) {
+        twilio_error(req, 400, 13223, "Dial: Invalid phone number format");
+    } else if (mode == CGT_TWU_NOT_IN_PROGRESS) {
         twilio_error(req, 400, 21220, "Call is not in-progress. Cannot redirect.");
     } else if (mode == CGT_TWU_NOT_FOUND) {
         twilio_error(req, 404, 20404, "The requested resource was not found");
@@ -481,6 +485,7 @@ void cgt_fake_stop(struct cgt_fake *f)
     for (size_t i = 0; i < f->ncalls; i++) {
         free(f->calls[i].vapi_id);
         free(f->calls[i].last_twiml);
+        free(f->calls[i].last_status);
     }
     free(f->calls);
     free(f->call_status);
@@ -642,6 +647,15 @@ char *cgt_fake_update_twiml(struct cgt_fake *f, const char *call_sid)
     lock(f);
     const struct fake_call *c = find_call(f, call_sid);
     char *s = c ? dup_or_null(c->last_twiml) : NULL;
+    unlock(f);
+    return s;
+}
+
+char *cgt_fake_update_status(struct cgt_fake *f, const char *call_sid)
+{
+    lock(f);
+    const struct fake_call *c = find_call(f, call_sid);
+    char *s = c ? dup_or_null(c->last_status) : NULL;
     unlock(f);
     return s;
 }

@@ -46,7 +46,8 @@ enum cgt_tw_update_mode {
     CGT_TWU_OK,              /* 200 with the call's JSON (the default) */
     CGT_TWU_NOT_IN_PROGRESS, /* 400 code 21220 */
     CGT_TWU_NOT_FOUND,       /* 404 code 20404 */
-    CGT_TWU_ERROR500         /* 500 */
+    CGT_TWU_ERROR500,        /* 500 */
+    CGT_TWU_REFUSE_DIAL      /* 400 code 13223 for a Twiml with <Dial>; others 200 */
 };
 
 enum cgt_fake_ep {
@@ -118,6 +119,9 @@ char *cgt_fake_twiml_for(const char *vapi_id);
  * parameter of the last one (malloc'd; NULL when absent). */
 int cgt_fake_update_count(struct cgt_fake *f, const char *call_sid);
 char *cgt_fake_update_twiml(struct cgt_fake *f, const char *call_sid);
+/* The Status parameter of the last Calls update of a CallSid (malloc'd;
+ * NULL when absent). */
+char *cgt_fake_update_status(struct cgt_fake *f, const char *call_sid);
 /* Polls until update_count(call_sid) >= atleast; 0, or -1 after timeout_ms. */
 int cgt_fake_wait_update(struct cgt_fake *f, const char *call_sid, int atleast, int timeout_ms);
 

@@ -700,7 +700,22 @@ static char *end_body(const char *id, const char *extra)
 
 /* ---- the table ---- */
 
-enum ep_id { E_INC, E_QW, E_QX, E_CS, E_CE, E_PQ, E_LIM, E_MET, E_HEA, E_GQT, E_WT, E_WTS, NEP };
+enum ep_id {
+    E_INC,
+    E_QW,
+    E_QX,
+    E_CS,
+    E_CE,
+    E_PQ,
+    E_LIM,
+    E_MET,
+    E_HEA,
+    E_GQT,
+    E_WT,
+    E_WTS,
+    E_TS,
+    NEP
+};
 
 enum ep_kind { K_TW, K_VAPI, K_PQ, K_LIMIT, K_PUB, K_WT };
 
@@ -721,6 +736,7 @@ static const struct endpoint {
     [E_GQT] = {"/get-queue-times", "/get-queue-times", K_WT},
     [E_WT] = {"/wait-times", "/wait-times", K_WT},
     [E_WTS] = {"/wait-times/{sid}", "/wait-times/", K_WT},
+    [E_TS] = {"/transfer-status", "/transfer-status", K_TW},
 };
 
 enum row_id {
@@ -791,61 +807,61 @@ static const struct row {
     int expect[NEP];
 } rows[NROWS] = {
     /* clang-format off */
-    /*                                                          inc       qw        qx   cs   ended  pq   limit  met  health  gqt  wt   wts */
-    [R_NOAUTH] =         {"no credentials",                    {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401}},
-    [R_WRONG] =          {"wrong credentials",                 {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401}},
-    [R_NEAR] =           {"almost the credentials",            {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401}},
-    [R_TAMPER_SID] =     {"signed, CallSid changed",           {403,      403,      403, 403, 403,   200, 200,   200, 200,    200, 200, 200}},
-    [R_TAMPER_VALUE] =   {"signed, a value changed",           {403,      403,      403, 403, 403,   200, 200,   200, 200,    200, 200, 200}},
-    [R_UNSIGNED_PART] =  {"query unsigned, stale HMAC",        {403,      403,      403, 403, 403,   200, 200,   200, 200,    200, 200, 200}},
-    [R_HOST] =           {"signed for another host",           {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200}},
-    [R_PORT] =           {"signed for another port",           {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200}},
-    [R_SCHEME] =         {"signed for https",                  {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200}},
-    [R_CT_JSON] =        {"content type swapped",              {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_CT_NONE] =        {"no content type",                   {400,      400,      400, 400, 200,   200, 400,   200, 200,    200, 200, 200}},
-    [R_CT_ODD] =         {"look-alike content type",           {400,      400,      400, 400, 200,   200, 400,   200, 200,    200, 200, 200}},
-    [R_PCT_ZZ] =         {"%zz",                               {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_PCT_SHORT] =      {"%4 at the end",                     {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_PCT_NUL] =        {"%00",                               {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_DUP_SIGNED] =     {"two CallSids, both signed",         {CH + 200, CH + 200, 200, 200, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_DUP_UNSIGNED] =   {"second CallSid unsigned",           {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401}},
-    [R_BODY_HUGE] =      {"body over the limit",               {413,      413,      413, 413, 413,   413, 413,   413, 413,    413, 413, 413}},
-    [R_CHUNK_HUGE] =     {"chunk over the limit",              {413,      413,      413, 413, 413,   413, 413,   413, 413,    413, 413, 413}},
-    [R_HDR_431] =        {"a 9 KB header",                     {431,      431,      431, 431, 431,   431, 431,   431, 431,    431, 431, 431}},
-    [R_HDR_MANY] =       {"2000 headers",                      {431,      431,      431, 431, 431,   431, 431,   431, 431,    431, 431, 431}},
-    [R_HDR_CEIL] =       {"a 70 KB header",                    {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_CL_NEG] =         {"Content-Length: -1",                {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_CL_PLUS] =        {"Content-Length: +n",                {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_SMUGGLE_CL] =     {"smuggled: two lengths",             {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_SMUGGLE_TE_CL] =  {"smuggled: chunked+length",          {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_SMUGGLE_TE_ODD] = {"smuggled: TE identity",             {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_SMUGGLE_WS] =     {"smuggled: \"Transfer-Encoding :\"", {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400}},
-    [R_UTF8_BODY] =      {"invalid UTF-8 in values",           {400,      400,      400, 400, 400,   200, 400,   200, 200,    400, 400, 400}},
-    [R_UTF8_HDR] =       {"invalid UTF-8 credentials",         {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401}},
-    [R_UTF8_PATH] =      {"invalid UTF-8 in the path",         {404,      404,      404, 404, 404,   404, 404,   404, 404,    404, 404, 400}},
-    [R_TARGET_ABS] =     {"absolute-form target",              {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200}},
-    [R_M_GET] =          {"GET",                               {405,      405,      405, 405, 405,   405, 401,   200, 200,    401, 401, 401}},
-    [R_M_PUT] =          {"PUT",                               {405,      405,      405, 405, 405,   405, 401,   405, 405,    405, 405, 405}},
-    [R_M_DELETE] =       {"DELETE",                            {405,      405,      405, 405, 405,   405, 401,   405, 405,    405, 405, 405}},
-    [R_M_PATCH] =        {"PATCH",                             {405,      405,      405, 405, 405,   405, 405,   405, 405,    405, 405, 405}},
-    [R_M_OPTIONS] =      {"OPTIONS",                           {405,      405,      405, 405, 405,   405, 405,   405, 405,    405, 405, 405}},
-    [R_M_TRACE] =        {"TRACE",                             {405,      405,      405, 405, 405,   405, 405,   405, 405,    405, 405, 405}},
-    [R_M_BREW] =         {"BREW",                              {501,      501,      501, 501, 501,   501, 501,   501, 501,    501, 501, 501}},
-    [R_JSON_TYPE] =      {"JSON: a number for a string",       {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_JSON_OBJ] =       {"JSON: an object for an id",         {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_JSON_ARR] =       {"JSON: an array for an id",          {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_JSON_NULL] =      {"JSON: null for an id",              {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_JSON_DEEP] =      {"JSON: 10,000 [",                    {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_NUM_INF] =        {"number 1e999",                      {200,      200,      200, 200, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_NUM_NEG] =        {"number -1",                         {200,      200,      200, 200, 200,   200, 400,   200, 200,    200, 200, 200}},
-    [R_NUM_BIG] =        {"number 2^63",                       {200,      200,      200, 200, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_LONG] =           {"20 KB strings",                     {200,      200,      200, 200, 200,   200, 400,   200, 200,    400, 400, 400}},
-    [R_UNKNOWN] =        {"unknown CallSid / ids",             {CH + 200, CH + 200, 200, 200, 200,   200, 200,   200, 200,    404, 404, 404}},
-    [R_BAD_SID] =        {"malformed ids",                     {400,      400,      400, 400, 200,   200, 200,   200, 200,    400, 404, 400}},
-    [R_MISSING] =        {"required field missing",            {200,      200,      400, 400, 200,   200, 400,   200, 200,    400, 200, 200}},
-    [R_EMPTY] =          {"empty body",                        {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200}},
-    [R_INJ] =            {"XML, quotes, CR LF",                {CH + 200, 200,      200, 200, 200,   200, 400,   200, 200,    400, 404, 400}},
-    [R_INJ_NUL] =        {"NUL in values",                     {400,      400,      400, 400, 400,   200, 400,   200, 200,    400, 400, 400}},
+    /*                                                          inc       qw        qx   cs   ended  pq   limit  met  health  gqt  wt   wts  ts */
+    [R_NOAUTH] =         {"no credentials",                    {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401, 403}},
+    [R_WRONG] =          {"wrong credentials",                 {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401, 403}},
+    [R_NEAR] =           {"almost the credentials",            {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401, 403}},
+    [R_TAMPER_SID] =     {"signed, CallSid changed",           {403,      403,      403, 403, 403,   200, 200,   200, 200,    200, 200, 200, 403}},
+    [R_TAMPER_VALUE] =   {"signed, a value changed",           {403,      403,      403, 403, 403,   200, 200,   200, 200,    200, 200, 200, 403}},
+    [R_UNSIGNED_PART] =  {"query unsigned, stale HMAC",        {403,      403,      403, 403, 403,   200, 200,   200, 200,    200, 200, 200, 403}},
+    [R_HOST] =           {"signed for another host",           {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200, 403}},
+    [R_PORT] =           {"signed for another port",           {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200, 403}},
+    [R_SCHEME] =         {"signed for https",                  {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200, 403}},
+    [R_CT_JSON] =        {"content type swapped",              {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_CT_NONE] =        {"no content type",                   {400,      400,      400, 400, 200,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_CT_ODD] =         {"look-alike content type",           {400,      400,      400, 400, 200,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_PCT_ZZ] =         {"%zz",                               {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_PCT_SHORT] =      {"%4 at the end",                     {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_PCT_NUL] =        {"%00",                               {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_DUP_SIGNED] =     {"two CallSids, both signed",         {CH + 200, CH + 200, 200, 200, 400,   200, 400,   200, 200,    200, 200, 200, 200}},
+    [R_DUP_UNSIGNED] =   {"second CallSid unsigned",           {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401, 403}},
+    [R_BODY_HUGE] =      {"body over the limit",               {413,      413,      413, 413, 413,   413, 413,   413, 413,    413, 413, 413, 413}},
+    [R_CHUNK_HUGE] =     {"chunk over the limit",              {413,      413,      413, 413, 413,   413, 413,   413, 413,    413, 413, 413, 413}},
+    [R_HDR_431] =        {"a 9 KB header",                     {431,      431,      431, 431, 431,   431, 431,   431, 431,    431, 431, 431, 431}},
+    [R_HDR_MANY] =       {"2000 headers",                      {431,      431,      431, 431, 431,   431, 431,   431, 431,    431, 431, 431, 431}},
+    [R_HDR_CEIL] =       {"a 70 KB header",                    {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_CL_NEG] =         {"Content-Length: -1",                {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_CL_PLUS] =        {"Content-Length: +n",                {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_SMUGGLE_CL] =     {"smuggled: two lengths",             {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_SMUGGLE_TE_CL] =  {"smuggled: chunked+length",          {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_SMUGGLE_TE_ODD] = {"smuggled: TE identity",             {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_SMUGGLE_WS] =     {"smuggled: \"Transfer-Encoding :\"", {400,      400,      400, 400, 400,   400, 400,   400, 400,    400, 400, 400, 400}},
+    [R_UTF8_BODY] =      {"invalid UTF-8 in values",           {400,      400,      400, 400, 400,   200, 400,   200, 200,    400, 400, 400, 400}},
+    [R_UTF8_HDR] =       {"invalid UTF-8 credentials",         {403,      403,      403, 403, 403,   401, 401,   200, 200,    401, 401, 401, 403}},
+    [R_UTF8_PATH] =      {"invalid UTF-8 in the path",         {404,      404,      404, 404, 404,   404, 404,   404, 404,    404, 404, 400, 404}},
+    [R_TARGET_ABS] =     {"absolute-form target",              {403,      403,      403, 403, 200,   200, 200,   200, 200,    200, 200, 200, 403}},
+    [R_M_GET] =          {"GET",                               {405,      405,      405, 405, 405,   405, 401,   200, 200,    401, 401, 401, 405}},
+    [R_M_PUT] =          {"PUT",                               {405,      405,      405, 405, 405,   405, 401,   405, 405,    405, 405, 405, 405}},
+    [R_M_DELETE] =       {"DELETE",                            {405,      405,      405, 405, 405,   405, 401,   405, 405,    405, 405, 405, 405}},
+    [R_M_PATCH] =        {"PATCH",                             {405,      405,      405, 405, 405,   405, 405,   405, 405,    405, 405, 405, 405}},
+    [R_M_OPTIONS] =      {"OPTIONS",                           {405,      405,      405, 405, 405,   405, 405,   405, 405,    405, 405, 405, 405}},
+    [R_M_TRACE] =        {"TRACE",                             {405,      405,      405, 405, 405,   405, 405,   405, 405,    405, 405, 405, 405}},
+    [R_M_BREW] =         {"BREW",                              {501,      501,      501, 501, 501,   501, 501,   501, 501,    501, 501, 501, 501}},
+    [R_JSON_TYPE] =      {"JSON: a number for a string",       {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_JSON_OBJ] =       {"JSON: an object for an id",         {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_JSON_ARR] =       {"JSON: an array for an id",          {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_JSON_NULL] =      {"JSON: null for an id",              {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_JSON_DEEP] =      {"JSON: 10,000 [",                    {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_NUM_INF] =        {"number 1e999",                      {200,      200,      200, 200, 400,   200, 400,   200, 200,    200, 200, 200, 200}},
+    [R_NUM_NEG] =        {"number -1",                         {200,      200,      200, 200, 200,   200, 400,   200, 200,    200, 200, 200, 200}},
+    [R_NUM_BIG] =        {"number 2^63",                       {200,      200,      200, 200, 400,   200, 400,   200, 200,    200, 200, 200, 200}},
+    [R_LONG] =           {"20 KB strings",                     {200,      200,      200, 200, 200,   200, 400,   200, 200,    400, 400, 400, 200}},
+    [R_UNKNOWN] =        {"unknown CallSid / ids",             {CH + 200, CH + 200, 200, 200, 200,   200, 200,   200, 200,    404, 404, 404, 200}},
+    [R_BAD_SID] =        {"malformed ids",                     {400,      400,      400, 400, 200,   200, 200,   200, 200,    400, 404, 400, 400}},
+    [R_MISSING] =        {"required field missing",            {200,      200,      400, 400, 200,   200, 400,   200, 200,    400, 200, 200, 400}},
+    [R_EMPTY] =          {"empty body",                        {400,      400,      400, 400, 400,   200, 400,   200, 200,    200, 200, 200, 400}},
+    [R_INJ] =            {"XML, quotes, CR LF",                {CH + 200, 200,      200, 200, 200,   200, 400,   200, 200,    400, 404, 400, 200}},
+    [R_INJ_NUL] =        {"NUL in values",                     {400,      400,      400, 400, 400,   200, 400,   200, 200,    400, 400, 400, 400}},
     /* clang-format on */
 };
 
@@ -894,6 +910,11 @@ static void tw_form(const struct ctx *c, struct cg_form *f, const char *sid, int
     case E_QW:
         form_kv(f, (const char *const[]){"CallSid", sid, "AccountSid", ACCOUNT_SID, "QueueSid",
                                          QUEUE_SID, "QueueTime", "3", "QueuePosition", "1", "From",
+                                         CALLER, "To", CALLEE, NULL});
+        break;
+    case E_TS:
+        form_kv(f, (const char *const[]){"CallSid", sid, "AccountSid", ACCOUNT_SID,
+                                         "DialCallStatus", harmful ? "busy" : "completed", "From",
                                          CALLER, "To", CALLEE, NULL});
         break;
     case E_QX:
@@ -1863,6 +1884,9 @@ static void check_body(struct fixture *f, const struct ctx *c, enum row_id row, 
             /* The exact documents: Enqueue for an arrival, hold music for a
              * waiting caller, nothing for callbacks about other results. */
             const char *want = c->e == E_INC ? "Enqueue" : c->e == E_QW ? "Play" : "";
+            /* A transfer that failed (busy) gets the transfer-failed message. */
+            if (c->e == E_TS && row == R_UNKNOWN)
+                want = "Say,Hangup";
             must(f, strcmp(verbs, want) == 0, "%s: verbs [%s], wanted [%s]: %.500s", cell, verbs,
                  want, r->body);
             if (c->e == E_INC) {

@@ -113,6 +113,13 @@ static const struct orchestration plans[] = {
      .sentinel = 1,
      .state_lost = 1,
      .actions = {{.kind = ACT_SENTINEL_FAILOVER, .at_s = 4.0}}},
+    /* The assistant's forwards to the scenario's queue_number go to the
+     * human queue (TaskRouter) rather than a call. */
+    {.name = "transfers",
+     .instances = 2,
+     .env = {"HANDOFF_WORKFLOW_SID=WW0123456789abcdef0123456789abcdef",
+             "HANDOFF_TASK_QUEUE_SID=WQ0123456789abcdef0123456789abcdef",
+             "HANDOFF_NUMBERS=+15550009999"}},
 };
 
 static struct orchestration plan_for(const char *name)

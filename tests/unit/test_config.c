@@ -1175,6 +1175,60 @@ static void test_unknown_names(void **state)
     assert_null(cg_config_closest_name("COMPLETELY_UNRELATED_NAME"));
 }
 
+/* Call control and hand-off options: each value checked, and the hand-off
+ * options only together. */
+static void test_handoff_options(void **state)
+{
+    (void)state;
+    check_value("VAPI_SERVER_MESSAGES", "auto", 1);
+    check_value("VAPI_SERVER_MESSAGES", "phone-call-control, status-update,end-of-call-report", 1);
+    check_value("VAPI_SERVER_MESSAGES",
+                "phone-call-control,status-update,end-of-call-report,tool-calls,"
+                "transcript[transcriptType=\"final\"]",
+                1);
+    check_value("VAPI_SERVER_MESSAGES", "status-update,end-of-call-report", 0);
+    check_value("VAPI_SERVER_MESSAGES", "phone-call-control,status-update", 0);
+    check_value("VAPI_SERVER_MESSAGES", "phone-call-control,status-update,end-of-call-report,x", 0);
+    check_value("VAPI_SERVER_MESSAGES",
+                "phone-call-control,status-update,end-of-call-report,status-update", 0);
+    check_value("VAPI_SERVER_MESSAGES", "phone-call-control,,status-update,end-of-call-report", 0);
+    check_value("VAPI_SERVER_MESSAGES", "", 0);
+    check_value("TRANSFER_FAILED_MESSAGE", "Sorry.", 1);
+
+    struct cg_config cfg;
+    load_ok(&cfg, NULL);
+    assert_string_equal(cg_config_server_messages(&cfg), CG_SERVER_MESSAGES_AUTO);
+    assert_string_equal(cfg.handoff_workflow_sid, "");
+    cg_config_free(&cfg);
+
+    set("HANDOFF_WORKFLOW_SID", "WW0123456789abcdef0123456789abcdef");
+    set("HANDOFF_TASK_QUEUE_SID", "WQ0123456789abcdef0123456789abcdef");
+    set("HANDOFF_NUMBERS", "+15550001000, sip:desk@example.com,(555) 000-2000");
+    load_ok(&cfg, NULL);
+    assert_string_equal(cfg.handoff_numbers, "+15550001000, sip:desk@example.com,(555) 000-2000");
+    cg_config_free(&cfg);
+    /* check_value unsets the option it checks: put it back after each. */
+    static const char *const bad_numbers[] = {"+1555,,+1666", "call me", "sip:a b@c", "12"};
+    for (size_t i = 0; i < sizeof bad_numbers / sizeof bad_numbers[0]; i++) {
+        check_value("HANDOFF_NUMBERS", bad_numbers[i], 0);
+        set("HANDOFF_NUMBERS", "+15550001000");
+    }
+    check_value("HANDOFF_WORKFLOW_SID", "WQ0123456789abcdef0123456789abcdef", 0);
+    set("HANDOFF_WORKFLOW_SID", "WW0123456789abcdef0123456789abcdef");
+    check_value("HANDOFF_TASK_QUEUE_SID", "WW0123456789abcdef0123456789abcdef", 0);
+
+    unsetenv("HANDOFF_TASK_QUEUE_SID");
+    expect_one_error("HANDOFF_TASK_QUEUE_SID: required with HANDOFF_WORKFLOW_SID (the "
+                     "TaskQueue, WQ..., its workflow places hand-offs in)");
+    set("HANDOFF_TASK_QUEUE_SID", "WQ0123456789abcdef0123456789abcdef");
+    unsetenv("HANDOFF_NUMBERS");
+    expect_one_error("HANDOFF_NUMBERS: required with HANDOFF_WORKFLOW_SID (the destinations "
+                     "the assistant's transfer names for the human queue)");
+    unsetenv("HANDOFF_WORKFLOW_SID");
+    expect_one_error("HANDOFF_WORKFLOW_SID: required with HANDOFF_TASK_QUEUE_SID (the "
+                     "TaskRouter workflow, WW..., that takes hand-offs)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1202,6 +1256,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_services_gate_needs_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_services_waittime_and_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_options, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

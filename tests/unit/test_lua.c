@@ -923,7 +923,7 @@ static void test_repair_counts_live_calls(void **state)
                       "v8\t\t\t0\n"
                       "v9\tCA9\t2\t0\n"
                       "v1\tCA1\t1\t1\n");
-        /* listed twice (pages overlap) */ /* listed twice (pages overlap) */
+    /* listed twice (pages overlap) */ /* listed twice (pages overlap) */
     assert_string_equal(str_at(r, 0), "repaired");
     assert_int_equal(int_at(r, 1), 2); /* CA2, CA7 */
     assert_int_equal(int_at(r, 2), 3); /* v:v4, v:v8, v:v9 */
@@ -964,6 +964,81 @@ static void test_repair_counts_live_calls(void **state)
     assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 7);
 }
 
+/* control.lua: the assistant hands its caller on. check claims the call,
+ * record moves it to ending with the end grace as lease (the slot stays
+ * until Vapi's end), once; context.lua gives the admission's context. */
+static void test_control_and_context(void **state)
+{
+    (void)state;
+    freeReplyObject(enter("CA1", "1"));
+    enter_waiting("CA2");
+    redisReply *r = RUN(cg_lua_context, "CA2");
+    assert_true(int_at(r, 0) >= 0);
+    /* First in the waiting queue: CA1 took the free slot at once. */
+    assert_int_equal(int_at(r, 1), 1);
+    assert_string_equal(str_at(r, 2), "+15559999");
+    freeReplyObject(r);
+    r = RUN(cg_lua_context, "CAnone");
+    assert_int_equal(int_at(r, 0), -1);
+    assert_int_equal(int_at(r, 1), 0);
+    freeReplyObject(r);
+    connect_call("CA1", "1", "V1");
+
+    /* ARGV 2 mode 3 vapi id 4 action 5 dest 6 grace */
+    r = RUN(cg_lua_control, "check", "V1", "", "", "0");
+    assert_string_equal(str_at(r, 0), "connected");
+    assert_string_equal(str_at(r, 1), "CA1");
+    assert_true(int_at(r, 2) >= 0 && int_at(r, 3) >= 0);
+    freeReplyObject(r);
+    r = RUN(cg_lua_control, "check", "V1", "", "", "0");
+    assert_string_equal(str_at(r, 0), "duplicate");
+    freeReplyObject(r);
+    r = RUN(cg_lua_control, "check", "V9", "", "", "0");
+    assert_string_equal(str_at(r, 0), "unknown");
+    freeReplyObject(r);
+
+    long long before = redis_now_ms();
+    r = RUN(cg_lua_control, "record", "V1", "forward", "+15557770100", "5000");
+    assert_string_equal(str_at(r, 0), "ok");
+    freeReplyObject(r);
+    assert_state("CA1", "ending");
+    long long lease = cmd_int("ZSCORE " PREFIX "active CA1");
+    assert_true(lease >= before + 5000 && lease < before + 60000);
+    char *to = cmd_str("HGET " PREFIX "call:CA1 transfer_to");
+    assert_string_equal(to, "+15557770100");
+    free(to);
+    assert_int_equal(cmd_int("HGET " PREFIX "stats transfers_forward"), 1);
+    r = RUN(cg_lua_control, "record", "V1", "forward", "+15557770100", "5000");
+    assert_string_equal(str_at(r, 0), "duplicate");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("HGET " PREFIX "stats transfers_forward"), 1);
+
+    /* The caller's own hang-up changes nothing; Vapi's end releases and
+     * admits CA2 in the same step. */
+    r = end_signal("twilio", "CA1", "twilio-status");
+    assert_string_equal(str_at(r, 0), "duplicate");
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 1"));
+    r = end_signal("vapi", "V1", "vapi-report");
+    assert_string_equal(str_at(r, 0), "released");
+    assert_string_equal(str_at(r, 3), "CA2");
+    freeReplyObject(r);
+    r = RUN(cg_lua_control, "check", "V1", "", "", "0");
+    assert_string_equal(str_at(r, 0), "ended");
+    freeReplyObject(r);
+    redisReply *lg = redisCommand(rc, "XREVRANGE " PREFIX "log + - COUNT 10");
+    int found = 0;
+    for (size_t i = 0; i < lg->elements; i++) {
+        const redisReply *fv = lg->element[i]->element[1];
+        for (size_t k = 0; k + 1 < fv->elements; k += 2)
+            if (strcmp(fv->element[k]->str, "reason") == 0 &&
+                strncmp(fv->element[k + 1]->str, "forward:+15557770100 ai=", 24) == 0)
+                found = 1;
+    }
+    freeReplyObject(lg);
+    assert_true(found);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -975,6 +1050,7 @@ int main(void)
         cmocka_unit_test_setup(test_admit_respects_limits, flush),
         cmocka_unit_test_setup(test_vapi_created_orphan_when_gone, flush),
         cmocka_unit_test_setup(test_full_lifecycle_and_dedupe, flush),
+        cmocka_unit_test_setup(test_control_and_context, flush),
         cmocka_unit_test_setup(test_service_mean_warms_up, flush),
         cmocka_unit_test_setup(test_abandon_while_waiting, flush),
         cmocka_unit_test_setup(test_requeue_keeps_place_and_caps, flush),

@@ -378,6 +378,43 @@ static void test_load(void **state)
     free(dir);
 }
 
+/* "transfers": the assistant's call control, validated like the rest. */
+static void test_transfers(void **state)
+{
+    (void)state;
+    struct sim_scenario sc;
+    expect_ok(&sc, "{}");
+    assert_true(sc.transfers.share == 0);
+    assert_string_equal(sc.transfers.number, "+15557770100");
+    assert_true(sc.expect_max_refill_ms < 0);
+    sim_scenario_free(&sc);
+
+    expect_ok(&sc, "{\"transfers\":{\"share\":0.5,\"after_s\":0.2,\"weights\":{\"sip\":2,"
+                   "\"refused\":1},\"sip_uri\":\"sip:a@b\",\"talk_s\":1.5},"
+                   "\"expect\":{\"max_refill_ms\":800}}");
+    assert_true(sc.transfers.share == 0.5);
+    assert_true(sc.transfers.after_s == 0.2);
+    assert_true(sc.transfers.w_sip == 2 && sc.transfers.w_refused == 1);
+    /* A weights object names every weight it wants: the others are 0. */
+    assert_true(sc.transfers.w_number == 0 && sc.transfers.w_queue == 0);
+    assert_string_equal(sc.transfers.sip_uri, "sip:a@b");
+    assert_true(sc.transfers.talk_s == 1.5);
+    assert_true(sc.expect_max_refill_ms == 800);
+    sim_scenario_free(&sc);
+
+    expect_err("{\"transfers\":{\"share\":2}}", "transfers.share", "probability");
+    expect_err("{\"transfers\":{\"shares\":1}}", "transfers", "shares");
+    expect_err("{\"transfers\":{\"after_s\":-1}}", "transfers.after_s", "negative");
+    expect_err("{\"transfers\":{\"weights\":{\"fax\":1}}}", "transfers.weights", "fax");
+    expect_err("{\"transfers\":{\"weights\":{\"sip\":-1}}}", "transfers.weights.sip", "negative");
+    expect_err("{\"transfers\":{\"share\":0.5,\"weights\":{\"sip\":0}}}", "transfers.weights",
+               "above 0");
+    expect_err("{\"transfers\":{\"number\":\"call me\"}}", "transfers", "number");
+    expect_err("{\"transfers\":{\"queue_number\":\"+15557770100\"}}", "transfers", "differ");
+    expect_err("{\"transfers\":{\"sip_uri\":\"tel:1\"}}", "transfers.sip_uri", "sip:");
+    expect_err("{\"expect\":{\"max_refill_ms\":-5}}", "expect.max_refill_ms", "negative");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_arrival_shapes),  cmocka_unit_test(test_dist_shapes),
         cmocka_unit_test(test_unknown_members), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_accounts),        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_transfers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

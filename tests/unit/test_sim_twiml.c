@@ -24,6 +24,8 @@ static int parse(const char *xml, struct sim_twiml *t, char *err, size_t errlen)
     return rc;
 }
 
+#define WW "WW0123456789abcdef0123456789abcdef"
+
 static void parse_ok(const char *xml, struct sim_twiml *t)
 {
     char err[256];
@@ -233,7 +235,28 @@ static void test_queue_names(void **state)
     parse_bad("<Response><Enqueue></Enqueue></Response>", "14204");
     parse_bad("<Response><Enqueue>   </Enqueue></Response>", "14204");
     parse_bad("<Response><Enqueue/></Response>", "14204");
-    parse_bad("<Response><Enqueue workflowSid=\"WW1\">x</Enqueue></Response>", "TaskRouter");
+    parse_bad("<Response><Enqueue workflowSid=\"WW1\">x</Enqueue></Response>", "WW and 32 hex");
+    parse_bad("<Response><Enqueue workflowSid=\"" WW "\">x</Enqueue></Response>",
+              "text outside <Task>");
+    parse_bad("<Response><Enqueue workflowSid=\"" WW "\"><Task>a</Task><Task>b</Task>"
+              "</Enqueue></Response>",
+              "one <Task>");
+    parse_ok("<Response><Enqueue workflowSid=\"" WW "\" waitUrl=\"http://h/w?taskQueueSid=WQ1\">"
+             "<Task> {&quot;a&quot;:1} </Task></Enqueue></Response>",
+             &t);
+    assert_int_equal(t.verbs[0].kind, SIM_TW_ENQUEUE);
+    assert_string_equal(t.verbs[0].workflow_sid, WW);
+    assert_string_equal(t.verbs[0].text, "{\"a\":1}");
+    assert_string_equal(t.verbs[0].wait_url, "http://h/w?taskQueueSid=WQ1");
+    sim_twiml_free(&t);
+    parse_ok("<Response><Dial callerId=\"+1555\"><Sip>sip:a@b</Sip></Dial>"
+             "<Dial><Number sendDigits=\"ww1\">+1555</Number></Dial></Response>",
+             &t);
+    assert_int_equal(t.verbs[0].sip, 1);
+    assert_string_equal(t.verbs[0].text, "sip:a@b");
+    assert_int_equal(t.verbs[1].sip, 0);
+    assert_string_equal(t.verbs[1].text, "+1555");
+    sim_twiml_free(&t);
     parse_bad("<Response><Enqueue maxQueueSize=\"0\">x</Enqueue></Response>", "maxQueueSize");
     parse_bad("<Response><Enqueue maxQueueSize=\"5001\">x</Enqueue></Response>", "maxQueueSize");
     parse_bad("<Response><Enqueue waitUrlMethod=\"PUT\">x</Enqueue></Response>", "GET or POST");

@@ -723,6 +723,54 @@ static void test_max_duration_and_hang(void **state)
     fx_free(&f);
 }
 
+/* transfers: an assistant whose call asked for phone-call-control hands
+ * its caller on; one that did not never does. */
+static void test_phone_call_control(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, "{\"vapi\":{\"end_lag_s\":0.05,\"report_lag_s\":0.05},"
+                "\"transfers\":{\"share\":1,\"after_s\":0.1,\"weights\":{\"sip\":1},"
+                "\"sip_uri\":\"sip:desk@pbx.example.com\"}}");
+    const char *body =
+        "{\"phoneNumberId\":\"pn-1\",\"assistantId\":\"as-1\",\"phoneCallProviderBypassEnabled\":"
+        "true,\"customer\":{\"number\":\"+15551234567\"},\"assistantOverrides\":{\"metadata\":"
+        "{\"twilioCallSid\":\"CA1\"},\"serverMessages\":[\"status-update\",\"phone-call-control\","
+        "\"end-of-call-report\"]}}";
+    struct resp r;
+    post_call(&f, body, &r);
+    char id[40], url[128];
+    snprintf(id, sizeof(id), "%s", str(r.json, "id"));
+    json_decref(r.json);
+    snprintf(url, sizeof(url), "wss://sim.local/%s/transport", id);
+    assert_int_equal(sim_vapi_stream_connect(&f.w, url, "CA1"), 0);
+    wait_msgs(&f, 2);
+    json_t *m = msg_of(&f, 1);
+    assert_string_equal(str(m, "type"), "phone-call-control");
+    assert_string_equal(str(m, "request"), "forward");
+    assert_string_equal(str(m, "destination.type"), "sip");
+    assert_string_equal(str(m, "destination.sipUri"), "sip:desk@pbx.example.com");
+    assert_string_equal(str(m, "call.id"), id);
+    assert_int_equal(counter(&f, "transfers.requested.sip"), 1);
+    /* Twilio replaces the stream: Vapi ends the call as forwarded. */
+    sim_vapi_stream_closed(&f.w, id);
+    wait_msgs(&f, 4);
+    assert_string_equal(str(msg_of(&f, 2), "endedReason"), "assistant-forwarded-call");
+    fx_free(&f);
+
+    /* Without phone-call-control in serverMessages: no control message. */
+    fx_init(&f, "{\"transfers\":{\"share\":1,\"after_s\":0.05}}");
+    post_call(&f, GOOD_BODY, &r);
+    snprintf(id, sizeof(id), "%s", str(r.json, "id"));
+    json_decref(r.json);
+    snprintf(url, sizeof(url), "wss://sim.local/%s/transport", id);
+    assert_int_equal(sim_vapi_stream_connect(&f.w, url, "CA1"), 0);
+    wait_msgs(&f, 1);
+    cgt_run_for(f.base, 200);
+    assert_int_equal(f.nmsgs, 1);
+    fx_free(&f);
+}
+
 static void test_get_one(void **state)
 {
     (void)state;
@@ -834,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_no_stream_timeout),
         cmocka_unit_test(test_stream_lifecycle),
         cmocka_unit_test(test_max_duration_and_hang),
+        cmocka_unit_test(test_phone_call_control),
         cmocka_unit_test(test_get_one),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_account_resources),

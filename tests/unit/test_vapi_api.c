@@ -285,6 +285,69 @@ static void test_create_max_duration(void **state)
     got_free(&g);
 }
 
+/* serverMessages and the queue context in assistantOverrides. */
+static void test_create_context_and_server_messages(void **state)
+{
+    struct fx *f = *state;
+    cg_vapi_free(f->v);
+    struct cg_vapi_opts o = {.base_url = f->srv.base_url,
+                             .api_key = KEY,
+                             .phone_number_id = PHONE,
+                             .assistant_id = ASSIST,
+                             .timeout_ms = 2000,
+                             .server_messages = "phone-call-control, status-update,"
+                                                "end-of-call-report"};
+    f->v = cg_vapi_new(f->httpc, &o);
+    assert_non_null(f->v);
+    struct got g = {0};
+    cgt_script(&f->srv, 201, body_created);
+    struct cg_vapi_call_context ctx = {
+        .waited_s = 42, .position = 3, .requeued = 1, .dialed = "+1555\"0100"};
+    assert_int_equal(cg_vapi_create_call_ctx(f->v, CA1, "+15551234567", 2, &ctx, on_created, &g),
+                     0);
+    wait_calls(f, &g.calls);
+    assert_int_equal(g.outcome, CG_VAPI_CREATED);
+    json_t *b = sent_json(f, 0);
+    const json_t *sm = cg_json_path(b, "assistantOverrides");
+    sm = json_object_get(sm, "serverMessages");
+    assert_true(json_is_array(sm));
+    assert_int_equal(json_array_size(sm), 3);
+    assert_string_equal(json_string_value(json_array_get(sm, 0)), "phone-call-control");
+    assert_string_equal(json_string_value(json_array_get(sm, 1)), "status-update");
+    assert_string_equal(json_string_value(json_array_get(sm, 2)), "end-of-call-report");
+    long long n = 0;
+    assert_int_equal(cg_json_int(b, "assistantOverrides.variableValues.callgateWaitSeconds", &n),
+                     0);
+    assert_int_equal(n, 42);
+    assert_int_equal(cg_json_int(b, "assistantOverrides.variableValues.callgatePosition", &n), 0);
+    assert_int_equal(n, 3);
+    int flag = 0;
+    assert_int_equal(cg_json_bool(b, "assistantOverrides.variableValues.callgateRequeued", &flag),
+                     0);
+    assert_true(flag);
+    assert_string_equal(cg_json_str(b, "assistantOverrides.variableValues.callgateDialedNumber"),
+                        "+1555\"0100");
+    assert_string_equal(cg_json_str(b, "assistantOverrides.variableValues.twilioCallSid"), CA1);
+    json_decref(b);
+    got_free(&g);
+
+    /* Unknown figures are left out; the flag is always there. */
+    struct got g2 = {0};
+    cgt_script(&f->srv, 201, body_created);
+    struct cg_vapi_call_context none = {.waited_s = -1};
+    assert_int_equal(cg_vapi_create_call_ctx(f->v, CA1, "+15551234567", 1, &none, on_created, &g2),
+                     0);
+    wait_calls(f, &g2.calls);
+    b = sent_json(f, 1);
+    const json_t *vv = cg_json_path(b, "assistantOverrides.variableValues");
+    assert_int_equal(json_object_size(vv), 2);
+    assert_int_equal(cg_json_bool(b, "assistantOverrides.variableValues.callgateRequeued", &flag),
+                     0);
+    assert_false(flag);
+    json_decref(b);
+    got_free(&g2);
+}
+
 static void test_create_overlimit_string(void **state)
 {
     struct fx *f = *state;
@@ -1249,6 +1312,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_create_ok),
         T(test_create_max_duration),
+        T(test_create_context_and_server_messages),
         T(test_create_overlimit_string),
         T(test_create_overlimit_array),
         T(test_create_overlimit_error_field),

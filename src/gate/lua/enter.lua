@@ -19,7 +19,8 @@ local waiting = redis.call('ZCARD', K_WAITING)
 local ticket = redis.call('INCR', K_SEQ)
 local enqueued_at = NOW - (tonumber(ARGV[11]) or 0)
 redis.call('HSET', ck, 'state', 'waiting', 'from', from, 'to', to, 'ticket', ticket,
-           'enqueued_at', enqueued_at, 'attempts', 0, 'entered_by', ARGV[10])
+           'enqueued_at', enqueued_at, 'attempts', 0, 'entered_by', ARGV[10],
+           'entry_pos', waiting + 1)
 stat('entered')
 
 if mode == 'incoming' and ARGV[8] == '1' and waiting == 0 and backoff_left() == 0 and
