@@ -86,6 +86,7 @@ edges() {
     join "$uses" "$defs" | awk '$2 != $3 {print $2, $3}' | sort -u
     rm -f "$defs" "$uses"
 }
+# Runs in this shell (input redirected, not piped) so that fail=1 stays set.
 check_cycles() { # label, edges on stdin
     local out
     if ! out=$(tsort 2>&1 >/dev/null); then
@@ -125,10 +126,10 @@ while read -r user provider; do
         fail=1
     fi
 done <<<"$src_edges"
-printf '%s\n' "$src_edges" | check_cycles src/
+check_cycles src/ <<<"$src_edges"
 
 mapfile -t simsrc < <(cd sim && ls ./*.c | sed 's|^\./||' | grep -v '^main\.c$')
-edges "$build/CMakeFiles/callgate-sim.dir" sim/ "${simsrc[@]}" | check_cycles sim/
+check_cycles sim/ < <(edges "$build/CMakeFiles/callgate-sim.dir" sim/ "${simsrc[@]}")
 
 # 3. file size
 while read -r n f; do

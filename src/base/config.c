@@ -18,7 +18,6 @@
 
 /* A .env file is a handful of lines; anything bigger is a mistake (a binary,
  * a log file) and is refused rather than read into memory. */
-#define ERROR_MAX  512
 #define HELP_WIDTH 79
 
 enum opt_type {
@@ -702,42 +701,6 @@ static int find_option(const char *name, size_t len)
     return -1;
 }
 
-/* Overwrites a string before freeing it: .env contents and secrets should
- * not linger in freed heap memory. The volatile access keeps the stores. */
-void cg_config_free_wiped(char *s)
-{
-    if (s == NULL)
-        return;
-    for (volatile char *p = s; *p; p++)
-        *p = '\0';
-    free(s);
-}
-
-static void push_msg(char ***list, size_t *n, const char *fmt, va_list ap)
-{
-    char msg[ERROR_MAX];
-    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
-        snprintf(msg, sizeof msg, "configuration error");
-    *list = cg_realloc(*list, (*n + 1) * sizeof **list);
-    (*list)[(*n)++] = cg_strdup(msg);
-}
-
-void cg_config_add_error(struct cg_config_errors *errs, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    push_msg(&errs->msgs, &errs->n, fmt, ap);
-    va_end(ap);
-}
-
-void cg_config_add_warning(struct cg_config_errors *errs, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    push_msg(&errs->warnings, &errs->nwarnings, fmt, ap);
-    va_end(ap);
-}
-
 #define add_error cg_config_add_error
 
 /* Decimal integer in [min, max], nothing else: no spaces, no trailing
@@ -941,11 +904,6 @@ int cg_config_known(const char *name, size_t len)
     return find_option(name, len) >= 0;
 }
 
-int cg_config_option_index(const char *name, size_t len)
-{
-    return find_option(name, len);
-}
-
 const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name)
 {
     int i = find_option(name, strlen(name));
@@ -1045,7 +1003,7 @@ void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
     char *dotenv[NOPTS];
     memset(dotenv, 0, sizeof dotenv);
     if (dotenv_path)
-        cg_config_read_dotenv(dotenv_path, dotenv, errs, unknown);
+        cg_config_read_dotenv(dotenv_path, find_option, dotenv, errs, unknown);
 
     int ok[NOPTS];
     for (size_t i = 0; i < NOPTS; i++) {
@@ -1097,20 +1055,6 @@ void cg_config_free(struct cg_config *cfg)
         *slot = NULL;
     }
     memset(cfg->source_, 0, sizeof cfg->source_);
-}
-
-void cg_config_errors_free(struct cg_config_errors *errs)
-{
-    for (size_t i = 0; i < errs->n; i++)
-        free(errs->msgs[i]);
-    free(errs->msgs);
-    errs->msgs = NULL;
-    errs->n = 0;
-    for (size_t i = 0; i < errs->nwarnings; i++)
-        free(errs->warnings[i]);
-    free(errs->warnings);
-    errs->warnings = NULL;
-    errs->nwarnings = 0;
 }
 
 /* ---- printing ---- */

@@ -129,8 +129,8 @@ static const char *parse_dotenv_line(const char *s, size_t n, const char **key, 
 
 /* Reads the .env file into vals[] (one per option, malloc'd; later lines
  * win). A missing file is not an error. */
-void cg_config_read_dotenv(const char *path, char **vals, struct cg_config_errors *errs,
-                           struct cg_config_unknown *unknown)
+void cg_config_read_dotenv(const char *path, cg_config_index_fn index_of, char **vals,
+                           struct cg_config_errors *errs, struct cg_config_unknown *unknown)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -176,7 +176,7 @@ void cg_config_read_dotenv(const char *path, char **vals, struct cg_config_error
         if (why) {
             cg_config_add_error(errs, ".env line %zu: %s", lineno, why);
         } else if (value) {
-            int idx = cg_config_option_index(key, keylen);
+            int idx = index_of(key, keylen);
             if (idx >= 0) {
                 cg_config_free_wiped(vals[idx]);
                 vals[idx] = value;

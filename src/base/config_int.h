@@ -1,7 +1,8 @@
 /*
  * config_int.h - what config_load.c (loading as a whole: services, unknown
  * names) takes from config.c (the option table: parsing, checks, printing)
- * and what config.c takes from config_dotenv.c (the .env file).
+ * and what config.c takes from config_dotenv.c (the .env file); both
+ * build on config_msgs.c (problem lists, wiping).
  * config.c never calls up into config_load.c. Not for other modules: they
  * read struct cg_config.
  */
@@ -28,8 +29,6 @@ const char *cg_config_value_if_set(const struct cg_config *cfg, const char *name
 int cg_config_parse_services(const char *v, unsigned *out);
 /* Whether name[0..len) is an option. */
 int cg_config_known(const char *name, size_t len);
-/* The option's index in the table, or -1. */
-int cg_config_option_index(const char *name, size_t len);
 /* Overwrites a string before freeing it (NULL is fine): .env contents and
  * secrets should not linger in freed heap memory. */
 void cg_config_free_wiped(char *s);
@@ -50,11 +49,14 @@ struct cg_config_unknown {
     } * v;
     size_t n;
 };
-/* Reads the .env file at path into vals[] (one per option, malloc'd;
- * later lines win); names that are no option go to unknown. A missing
- * file is not an error. (config_dotenv.c) */
-void cg_config_read_dotenv(const char *path, char **vals, struct cg_config_errors *errs,
-                           struct cg_config_unknown *unknown);
+/* The index of the option named name[0..len), or -1. */
+typedef int (*cg_config_index_fn)(const char *name, size_t len);
+/* Reads the .env file at path into vals[] (one per option as index_of
+ * finds it, malloc'd; later lines win); names that are no option go to
+ * unknown. A missing file is not an error. (config_dotenv.c, which knows
+ * nothing of the option table but what index_of tells it.) */
+void cg_config_read_dotenv(const char *path, cg_config_index_fn index_of, char **vals,
+                           struct cg_config_errors *errs, struct cg_config_unknown *unknown);
 /* Every option from its default, .env and the environment, checked one by
  * one and against each other; errs collects the problems, unknown the
  * names .env holds that are no option (the caller frees both). */

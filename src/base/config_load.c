@@ -31,8 +31,8 @@ static const char *const gate_triggers[] = {
 /* Options that only tune the gate: set while it is off, they are a sign
  * that the operator expects a gate that will not run. */
 static const char *const gate_tuning[] = {
-    "MAX_CONCURRENCY", "MAX_QUEUE_SIZE", "MAX_WAIT_SECONDS", "OVERFLOW_ACTION", "HOLD_MUSIC_URL",
-    "HANDOFF_WORKFLOW_SID", "TRANSFER_FAILED_MESSAGE",
+    "MAX_CONCURRENCY", "MAX_QUEUE_SIZE",       "MAX_WAIT_SECONDS",        "OVERFLOW_ACTION",
+    "HOLD_MUSIC_URL",  "HANDOFF_WORKFLOW_SID", "TRANSFER_FAILED_MESSAGE",
 };
 
 struct need {
