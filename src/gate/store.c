@@ -157,6 +157,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_MEMBERS, "members", cg_lua_members},
         {S_CLAIM, "claim", cg_lua_claim},
         {S_QUEUE, "queue", cg_lua_queue},
+        {S_BOARD, "board", cg_lua_board},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -336,4 +337,18 @@ int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_
     arg_str(&a, s->keys->prefix);
     arg_int(&a, ttl_ms);
     return run(s, S_CLAIM, &a, 0, cb, arg);
+}
+
+int gate_store_board(struct gate_store *s, const struct gate_board_read *b, gate_store_cb cb,
+                     void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_int(&a, b->limit);
+    arg_str(&a, b->log_start);
+    arg_int(&a, b->log_count);
+    arg_int(&a, b->first_minute);
+    arg_int(&a, b->retention_ms);
+    arg_int(&a, b->max_entries);
+    return run(s, S_BOARD, &a, 0, cb, arg);
 }

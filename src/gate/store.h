@@ -80,6 +80,7 @@ enum gate_script {
     S_MEMBERS,
     S_CLAIM,
     S_QUEUE,
+    S_BOARD,
     S_COUNT
 };
 
@@ -204,5 +205,19 @@ int gate_store_queue(struct gate_store *s, long long limit, long long max_listed
  * nil when the claim is this gate's, else [owner's prefix, ms left]. */
 int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_ms,
                      gate_store_cb cb, void *arg);
+
+/* board.lua: the board's tick (gate/board.h): an occupancy sample, the
+ * log's retention, log entries from log_start (an XRANGE id, "(" for
+ * exclusive) and occupancy sums from first_minute on. */
+struct gate_board_read {
+    long long limit; /* MAX_CONCURRENCY */
+    const char *log_start;
+    long long log_count;
+    long long first_minute;
+    long long retention_ms;
+    long long max_entries;
+};
+int gate_store_board(struct gate_store *s, const struct gate_board_read *b, gate_store_cb cb,
+                     void *arg);
 
 #endif

@@ -10,7 +10,9 @@ local K_STATS = P .. 'stats'
 local K_LOG = P .. 'log'
 local K_CAP = P .. 'cap'         -- adaptive cap after over-limit answers (expires)
 local K_BACKOFF = P .. 'backoff' -- admission paused until this time (expires)
-local LOG_MAXLEN = 100000
+-- A ceiling only: board.lua trims the log to QUEUE_LOG_RETENTION_HOURS and
+-- QUEUE_LOG_MAX_ENTRIES once a minute.
+local LOG_MAXLEN = 5000000
 local CALL_TTL = 86400 -- seconds an ended call's record is kept (dedupe)
 
 -- Redis' clock, shared by every instance, so leases and waits do not depend
