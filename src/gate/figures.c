@@ -146,8 +146,8 @@ int gate_figures_json(struct cg_buf *b, const struct gate_figures *f)
                            from, to, f->offered, f->connected, f->connected_in_sl, f->abandoned,
                            f->short_abandoned, f->overflowed);
     rc |= num_or_null(b, "serviceLevel", f->service_level, 4);
-    rc |= num_or_null(b, "asaSeconds", f->asa_s, 1);
-    rc |= num_or_null(b, "p90AnswerSeconds", f->p90_s, 1);
+    rc |= num_or_null(b, "asaSeconds", f->asa_s, 2);
+    rc |= num_or_null(b, "p90AnswerSeconds", f->p90_s, 2);
     rc |= num_or_null(b, "occupancy", f->occupancy, 4);
     return rc | cg_buf_appendc(b, '}');
 }
@@ -171,8 +171,8 @@ int gate_figures_csv_row(struct cg_buf *b, const struct gate_figures *f)
     int rc = cg_buf_printf(b, "%s,%s,%ld,%ld,%ld,%ld,%ld,%ld", from, to, f->offered, f->connected,
                            f->connected_in_sl, f->abandoned, f->short_abandoned, f->overflowed);
     rc |= csv_num(b, f->service_level, 4);
-    rc |= csv_num(b, f->asa_s, 1);
-    rc |= csv_num(b, f->p90_s, 1);
+    rc |= csv_num(b, f->asa_s, 2);
+    rc |= csv_num(b, f->p90_s, 2);
     rc |= csv_num(b, f->occupancy, 4);
     return rc | cg_buf_appends(b, "\r\n");
 }
