@@ -583,6 +583,9 @@ static const struct option options[] = {
     OPT_INT(S_GATE, "QUEUE_LOG_MAX_ENTRIES", queue_log_max_entries, "1000000", 10000, 5000000,
             "Most queue log entries kept in Redis, whatever their age (about 7 entries and "
             "150 bytes each a call)."),
+    OPT_INT(S_GATE, "EVENTS_STREAM_MAX_SECONDS", events_stream_max_seconds, "600", 2, 86400,
+            "Longest one GET /events stream lasts; the wallboard reconnects at once, so load "
+            "balancers can rebalance and a changed ADMIN_TOKEN takes effect within this time."),
     OPT_INT(S_GATE, "VAPI_TIMEOUT_MS", vapi_timeout_ms, "10000", 100, 120000,
             "Timeout of one request to the Vapi API."),
     OPT_INT(S_GATE, "TWILIO_TIMEOUT_MS", twilio_timeout_ms, "10000", 100, 120000,

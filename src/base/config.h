@@ -106,6 +106,7 @@ struct cg_config {
     int short_abandon_seconds;
     int queue_log_retention_hours;
     int queue_log_max_entries;
+    int events_stream_max_seconds;
     int vapi_timeout_ms;
     int twilio_timeout_ms;
 

@@ -43,6 +43,7 @@ struct viewer {
     struct cg_http_stream *s;
     struct cg_list link;
     uint64_t last_write_ms; /* monotonic */
+    uint64_t started_ms;    /* monotonic */
 };
 
 /* One Redis step of a tick; outlives the board when the board is freed
@@ -88,10 +89,17 @@ struct gate_board {
 
 /* ---- viewers ---- */
 
+static void count_viewers(struct gate_board *b)
+{
+    if (b->metrics != NULL)
+        cg_metrics_set(b->metrics, "callgate_events_viewers", NULL, (double)b->nviewers);
+}
+
 static void viewer_free(struct viewer *v)
 {
     cg_list_remove(&v->link);
     v->b->nviewers--;
+    count_viewers(v->b);
     free(v);
 }
 
@@ -119,8 +127,26 @@ static void broadcast(struct gate_board *b, const char *data, size_t len)
         viewer_send(cg_list_entry(it, struct viewer, link), data, len);
 }
 
+/* Ends the streams older than EVENTS_STREAM_MAX_SECONDS, saying so first
+ * (the page then reconnects without showing a lost stream). */
+static void retire(struct gate_board *b)
+{
+    static const char bye[] = "event: bye\ndata: {}\n\n";
+    uint64_t now = cg_mono_ms();
+    uint64_t max = (uint64_t)b->g->cfg->events_stream_max_seconds * 1000;
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe (it, tmp, &b->viewers) {
+        struct viewer *v = cg_list_entry(it, struct viewer, link);
+        if (now - v->started_ms < max || viewer_send(v, bye, sizeof bye - 1) != 0)
+            continue;
+        cg_http_stream_end(v->s);
+        viewer_free(v);
+    }
+}
+
 static void heartbeat(struct gate_board *b)
 {
+    retire(b);
     /* A comment for proxies, and an event the page sees (comments never
      * reach it): a quiet board is not a stale one. */
     static const char hb[] = ": keep-alive\nevent: ping\ndata: {}\n\n";
@@ -336,9 +362,11 @@ static void declare_metrics(struct cg_metrics *m)
          "90th percentile (nearest rank) of connected callers' waits, by window."},
         {"callgate_figures_occupancy", "Slot-seconds in use over slot-seconds of the limit."},
         {"callgate_figures_longest_wait_seconds", "The longest wait of a caller waiting now."},
+        {"callgate_events_viewers", "Viewers connected to GET /events."},
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
         cg_metrics_declare(m, g[i].name, CG_GAUGE, g[i].help, NULL, 0);
+    cg_metrics_set(m, "callgate_events_viewers", NULL, 0);
 }
 
 int cg_gate_board_figures_json(const struct gate_board *b, struct cg_buf *out)
@@ -549,6 +577,7 @@ static void handle_events(struct cg_http_req *req, void *arg)
     cg_http_set_header(req, "X-Accel-Buffering", "no");
     struct viewer *v = cg_calloc(1, sizeof *v);
     v->b = b;
+    v->started_ms = cg_mono_ms();
     v->s = cg_http_stream_start(req, 200, "text/event-stream; charset=utf-8",
                                 BOARD_VIEWER_MAX_PENDING, on_viewer_closed, v);
     if (v->s == NULL) {
@@ -557,6 +586,7 @@ static void handle_events(struct cg_http_req *req, void *arg)
     }
     cg_list_push_back(&b->viewers, &v->link);
     b->nviewers++;
+    count_viewers(b);
     static const char hello[] = "retry: 2000\n\n";
     if (viewer_send(v, hello, sizeof hello - 1) != 0)
         return;

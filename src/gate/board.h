@@ -11,7 +11,11 @@
  * /events: "retry: 2000", then the latest snapshot ("event: snapshot",
  * one JSON document on one data line), then each changed snapshot; an
  * "event: stale" (data {"reason":...}) when Redis cannot be read; a
- * comment line every BOARD_HEARTBEAT_MS of silence. A viewer whose unsent
+ * comment line and an "event: ping" (the page sees events, not comments)
+ * every BOARD_HEARTBEAT_MS of silence; "event: bye", then the stream's
+ * end, after EVENTS_STREAM_MAX_SECONDS (EventSource reconnects by itself,
+ * so a load balancer can move viewers and a changed ADMIN_TOKEN is asked
+ * for again). A viewer whose unsent
  * bytes would exceed BOARD_VIEWER_MAX_PENDING is dropped. Access: the rule
  * of access.h, the token also as ?token= (EventSource cannot set headers).
  *
