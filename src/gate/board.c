@@ -573,6 +573,10 @@ static void handle_events(struct cg_http_req *req, void *arg)
     struct gate_board *b = arg;
     if (!gate_admin_ok(b->g, req, 1))
         return;
+    if (cg_http_req_query(req) == NULL) {
+        cg_http_reply_error(req, 400, "bad_request", "malformed query string");
+        return;
+    }
     /* nginx and other proxies pass the events on as they come. */
     cg_http_set_header(req, "X-Accel-Buffering", "no");
     struct viewer *v = cg_calloc(1, sizeof *v);
@@ -606,6 +610,10 @@ static void handle_wallboard(struct cg_http_req *req, void *arg)
     struct gate_board *b = arg;
     if (!gate_admin_ok(b->g, req, 1))
         return;
+    if (cg_http_req_query(req) == NULL) {
+        cg_http_reply_error(req, 400, "bad_request", "malformed query string");
+        return;
+    }
     /* The page loads nothing from elsewhere and sends the token (from its
      * own address) only to /events. */
     cg_http_set_header(req, "Content-Security-Policy",
