@@ -35,8 +35,11 @@
 /* The chart: per minute over the last hour. */
 #define CHART_MINUTES 60
 #define SNAPSHOT_MAX  (8u << 20)
-#define HOUR_MS       (3600LL * 1000)
-#define MIN_MS        (60LL * 1000)
+/* Callers and slots a snapshot lists (the counts are totals): more than a
+ * wall or a phone shows, and every byte goes to every viewer each second. */
+#define BOARD_LISTED 100
+#define HOUR_MS      (3600LL * 1000)
+#define MIN_MS       (60LL * 1000)
 
 struct viewer {
     struct gate_board *b;
@@ -430,7 +433,7 @@ static void publish(struct gate_board *b, const redisReply *q)
     struct cg_buf body;
     cg_buf_init(&body, SNAPSHOT_MAX);
     int rc = cg_buf_appends(&body, "\"queue\":");
-    int qrc = gate_queue_view_json(b->g, q, 0, b->extra, b->extra_arg, &body);
+    int qrc = gate_queue_view_json(b->g, q, 0, 1, b->extra, b->extra_arg, &body);
     rc |= qrc != 0;
     rc |= cg_gate_board_figures_json(b, &body);
     rc |= chart_json(b, &body);
@@ -517,7 +520,7 @@ static void on_board_step(const struct gate_reply *rep, void *arg)
     struct step *q = cg_calloc(1, sizeof *q);
     q->b = b;
     b->inflight = q;
-    long long listed = b->nviewers > 0 ? CG_GATE_VIEW_MAX_LISTED : 1;
+    long long listed = b->nviewers > 0 ? BOARD_LISTED : 1;
     if (gate_store_queue(&b->g->store, b->g->cfg->max_concurrency, listed, on_queue_step, q) != 0) {
         b->inflight = NULL;
         free(q);

@@ -1414,15 +1414,21 @@ int cg_http_stream_write(struct cg_http_stream *s, const void *data, size_t len)
         stream_abort(s);
         return -1;
     }
-    struct evbuffer *chunk = evbuffer_new();
-    if (chunk == NULL || evbuffer_add(chunk, data, len) != 0) {
-        if (chunk != NULL)
-            evbuffer_free(chunk);
+    /* Straight into the connection's output, as evhttp_send_reply_chunk()
+     * would put it there, without its copy into a buffer of its own: a
+     * stream's writes go to many viewers every second. The bufferevent has
+     * kept writing enabled since the stream started. */
+    struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(s->evcon));
+    int rc = 0;
+    if (s->chunked)
+        rc |= evbuffer_add_printf(out, "%zx\r\n", len) < 0;
+    rc |= evbuffer_add(out, data, len);
+    if (s->chunked)
+        rc |= evbuffer_add(out, "\r\n", 2);
+    if (rc != 0) {
         stream_abort(s);
         return -1;
     }
-    evhttp_send_reply_chunk(s->er, chunk);
-    evbuffer_free(chunk);
     return 0;
 }
 
