@@ -98,4 +98,5 @@ awk -v a="$base_cpu" -v b="$view_cpu" -v n="$VIEWERS" -v w="$WINDOW" -v s="$snap
     printf "events viewers: callgate CPU over %d s of the surge: %.2f s without viewers, %.2f s with %d\n", w, a, b, n
     printf "events viewers: each viewer got %d snapshots; %s still connected at the end\n", s, c
     if (a > 0) printf "events viewers: %d viewers cost the loop %+.1f%% CPU (target: under 5%%)\n", n, (b - a) / a * 100
+    if (n > 0 && s > 0) printf "events viewers: about %.0f us of CPU per snapshot sent to one viewer\n", (b - a) / (n * s * w / (w + 5)) * 1e6
 }'

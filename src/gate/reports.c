@@ -169,6 +169,11 @@ static void on_stream_closed(struct cg_http_stream *s, void *arg)
     struct export *e = arg;
     e->s = NULL;
     e->gone = 1;
+    /* Waiting on the drain timer only: nothing else will call back. */
+    if (e->busy && evtimer_pending(e->drain, NULL)) {
+        evtimer_del(e->drain);
+        e->busy = 0;
+    }
     if (!e->busy)
         export_free(e);
 }
