@@ -243,8 +243,10 @@ static size_t take_log(struct gate_board *b, const redisReply *r)
             .kind = kind,
         };
     }
+    /* The next read starts right after the last entry (no "(" for an
+     * exclusive start: Redis 6.0 has none). */
     if (any)
-        snprintf(b->log_start, sizeof b->log_start, "(%llu-%llu", ms, seq);
+        snprintf(b->log_start, sizeof b->log_start, "%llu-%llu", ms, seq + 1);
     return r->elements;
 }
 

@@ -207,8 +207,8 @@ int gate_store_claim(struct gate_store *s, const char *claim_key, long long ttl_
                      gate_store_cb cb, void *arg);
 
 /* board.lua: the board's tick (gate/board.h): an occupancy sample, the
- * log's retention, log entries from log_start (an XRANGE id, "(" for
- * exclusive) and occupancy sums from first_minute on. */
+ * log's retention, log entries from log_start (an XRANGE id, inclusive) and occupancy sums from
+ * first_minute on. */
 struct gate_board_read {
     long long limit; /* MAX_CONCURRENCY */
     const char *log_start;

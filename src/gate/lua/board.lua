@@ -3,8 +3,7 @@
 -- (whichever instance comes first in a second takes it), the queue log's
 -- retention, and the log entries and occupancy samples the caller has not
 -- read yet.
--- ARGV: 1 prefix, 2 default_limit, 3 log start (an XRANGE id, '(' for
---       exclusive), 4 max log entries to return, 5 first minute of
+-- ARGV: 1 prefix, 2 default_limit, 3 log start (an XRANGE id, inclusive), 4 max log entries to return, 5 first minute of
 --       occupancy wanted (epoch minutes), 6 retention ms, 7 max log entries
 --       kept
 -- Returns {now_ms, active, effective_limit, {XRANGE entries}, {busy, cap
@@ -24,9 +23,17 @@ if not last or sec > last then
   redis.call('HINCRBY', K_OCC, 'b' .. minute, active)
   redis.call('HINCRBY', K_OCC, 'c' .. minute, limit)
   if not last or math.floor(last / 60) ~= minute then
-    -- A new minute: retention of the log and of the samples.
-    redis.call('XTRIM', K_LOG, 'MINID', '~', NOW - tonumber(ARGV[6]))
-    redis.call('XTRIM', K_LOG, 'MAXLEN', '~', tonumber(ARGV[7]))
+    -- A new minute: retention of the log (exact: once a minute the work is
+    -- what a minute added) and of the samples.
+    local cutoff = NOW - tonumber(ARGV[6])
+    local ok = redis.pcall('XTRIM', K_LOG, 'MINID', cutoff)
+    if type(ok) == 'table' and ok.err then
+      -- Redis before 6.2 has no MINID: the oldest entries one by one, a
+      -- bounded number a minute.
+      local old = redis.call('XRANGE', K_LOG, '-', cutoff, 'COUNT', 2000)
+      for _, e in ipairs(old) do redis.call('XDEL', K_LOG, e[1]) end
+    end
+    redis.call('XTRIM', K_LOG, 'MAXLEN', tonumber(ARGV[7]))
     for m = minute - keep_min - 10, minute - keep_min do
       redis.call('HDEL', K_OCC, 'b' .. m, 'c' .. m)
     end
