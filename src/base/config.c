@@ -581,8 +581,8 @@ static const struct option options[] = {
             "Hours of queue log kept in Redis (the event export and the interval report read "
             "it); trimmed once a minute."),
     OPT_INT(S_GATE, "QUEUE_LOG_MAX_ENTRIES", queue_log_max_entries, "1000000", 10000, 5000000,
-            "Most queue log entries kept in Redis, whatever their age (about 7 entries and "
-            "150 bytes each a call)."),
+            "Most queue log entries kept in Redis, whatever their age (a call writes about 7, "
+            "of about 150 bytes each)."),
     OPT_INT(S_GATE, "EVENTS_STREAM_MAX_SECONDS", events_stream_max_seconds, "600", 2, 86400,
             "Longest one GET /events stream lasts; the wallboard reconnects at once, so load "
             "balancers can rebalance and a changed ADMIN_TOKEN takes effect within this time."),
