@@ -2,8 +2,9 @@
 # bench/viewers.sh BUILD_DIR - what watching the queue costs callgate's loop.
 #
 # Plays the demo's surge (`callgate demo`: a private Redis, callgate-sim
-# playing Twilio, Vapi and the callers, one callgate) twice: once with no
-# viewer, once with BENCH_VIEWERS (default 200) clients on GET /events
+# playing Twilio, Vapi and the callers, one callgate) three times: with no
+# viewer, with one (the board's own cost: the snapshot built each tick),
+# and with BENCH_VIEWERS (default 200) clients on GET /events
 # (curl, each reading the stream). Over the same window of each run
 # (BENCH_VIEWERS_WINDOW_S, default 40 s, from 5 s after the callers start)
 # it reads callgate's CPU time (/proc/PID/stat, user + system) and prints
@@ -93,9 +94,11 @@ run() {
 
 echo "viewers: the demo's surge with 0, then $VIEWERS viewers on /events; callgate's CPU over ${WINDOW} s" >&2
 read -r base_cpu _ _ < <(run 0)
+read -r one_cpu _ _ < <(run 1)
 read -r view_cpu still snaps < <(run "$VIEWERS")
-awk -v a="$base_cpu" -v b="$view_cpu" -v n="$VIEWERS" -v w="$WINDOW" -v s="$snaps" -v c="$still" 'BEGIN {
-    printf "events viewers: callgate CPU over %d s of the surge: %.2f s without viewers, %.2f s with %d\n", w, a, b, n
+awk -v a="$base_cpu" -v o="$one_cpu" -v b="$view_cpu" -v n="$VIEWERS" -v w="$WINDOW" -v s="$snaps" -v c="$still" 'BEGIN {
+    printf "events viewers: callgate CPU over %d s of the surge: %.2f s without viewers, %.2f s with one, %.2f s with %d\n", w, a, o, b, n
+    if (a > 0) printf "events viewers: the board itself (one viewer) costs %+.1f%%\n", (o - a) / a * 100
     printf "events viewers: each viewer got %d snapshots; %s still connected at the end\n", s, c
     if (a > 0) printf "events viewers: %d viewers cost the loop %+.1f%% CPU (target: under 5%%)\n", n, (b - a) / a * 100
     if (n > 0 && s > 0) printf "events viewers: about %.0f us of CPU per snapshot sent to one viewer\n", (b - a) / (n * s * w / (w + 5)) * 1e6

@@ -373,15 +373,25 @@ static void test_events_stream(void **state)
     must(f, r.status == 200, "intervals.csv answered %ld", r.status);
     assert_true(strncmp(r.body, "intervalStart,intervalEnd,offered,", 34) == 0);
     long long offered = 0;
+    double occupancy = -1;
     for (char *line = strstr(r.body, "\r\n"); line != NULL && line[2] != '\0';
          line = strstr(line + 2, "\r\n")) {
         char *p = line + 2;
         p = strchr(p, ',');
         p = p ? strchr(p + 1, ',') : NULL;
-        if (p != NULL)
-            offered += atoll(p + 1);
+        if (p == NULL || atoll(p + 1) == 0)
+            continue;
+        offered += atoll(p + 1);
+        /* The row's last cell: the slots were in use while it ran. */
+        char *end = strstr(p, "\r\n"), *last = p;
+        for (char *c = p; c < end; c++)
+            if (*c == ',')
+                last = c;
+        if (last + 1 < end)
+            occupancy = atof(last + 1);
     }
     assert_int_equal(offered, 6);
+    must(f, occupancy > 0 && occupancy <= 1, "no occupancy in the interval report:\n%s", r.body);
     cgt_resp_free(&r);
     assert_int_equal(get_status(f, "/reports/intervals.csv?from=2026-01-01T00:00:00Z", NULL), 401);
     assert_int_equal(get_status(f,
