@@ -47,6 +47,7 @@ bench: build
 	@cmake -S . -B $(BUILD) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS) --target cgbench-rate cgbench-sign cgbench-util cgbench-report cgbench-rtt
 	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD); else echo "bench: no benchmarks yet"; fi
+	bench/viewers.sh $(BUILD)
 
 # Long steady simulated traffic (SOAK_MINUTES, default 30) against two
 # instances and one Redis: RSS, descriptors and Redis memory must stay flat,

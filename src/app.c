@@ -18,6 +18,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "gate/board.h"
 #include "gate/endpoints.h"
 #include "gate/gate.h"
 #include "gate/keys.h"
@@ -54,6 +55,7 @@ struct cg_app {
     struct cg_health *health;
     struct cg_metrics *metrics;
     struct cg_gate *gate;
+    struct gate_board *board; /* /events, /wallboard, the figures */
     struct cg_waittime *waittime;
 
     struct event *sigint;
@@ -145,12 +147,21 @@ static int append_task_queues(struct cg_buf *out, void *arg)
     return rc == 1 ? cg_buf_appends(out, "null") : rc;
 }
 
+/* /queue's last members: the TaskQueues and the board's figures. */
+static int append_queue_extra(struct cg_buf *out, void *arg)
+{
+    struct cg_app *app = arg;
+    if (append_task_queues(out, arg) != 0)
+        return -1;
+    return cg_gate_board_figures_json(app->board, out);
+}
+
 /* /queue, the operator's live view: the gate's state (gate/queue_view.h)
  * joined with the TaskQueues' wait times. */
 static void handle_queue(struct cg_http_req *req, void *arg)
 {
     struct cg_app *app = arg;
-    cg_gate_queue_reply(app->gate, req, append_task_queues, app);
+    cg_gate_queue_reply(app->gate, req, append_queue_extra, app);
 }
 
 /* /queue-wait, the <Enqueue> waitUrl, with the same Twilio checks as every
@@ -479,6 +490,12 @@ struct cg_app *cg_app_new(const struct cg_config *cfg, struct event_base *base, 
             cg_err_set(err, errlen, "cannot register the gate's routes");
             goto fail;
         }
+        app->board =
+            cg_gate_board_new(app->gate, app->httpd, app->metrics, append_task_queues, app);
+        if (app->board == NULL) {
+            cg_err_set(err, errlen, "cannot register /events and /wallboard");
+            goto fail;
+        }
     }
     app->health = cg_health_new(app->httpd, app->redis, &app->keys, cfg, app->gate);
     if (app->health == NULL) {
@@ -546,7 +563,9 @@ void cg_app_free(struct cg_app *app)
         return;
     /* The gate lets go of Redis first; then Redis, whose pending callbacks
      * may still answer HTTP requests (which must exist when they do) and
-     * wind the gate's work down; then the gate and the rest. */
+     * wind the gate's work down; then the gate and the rest. The board
+     * goes first: it ends its viewers' streams and reads nothing more. */
+    cg_gate_board_free(app->board);
     if (app->gate)
         cg_gate_detach(app->gate);
     /* Before Redis and the HTTP client: their pending callbacks into the

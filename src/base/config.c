@@ -621,6 +621,21 @@ static const struct option options[] = {
             "Attempts for a caller whom Vapi refuses outright before the overflow treatment."),
     OPT_INT(S_GATE, "EXPECTED_CALL_SECONDS", expected_call_seconds, "180", 1, 43200,
             "Assumed mean call length for wait estimates until calls have been observed."),
+    OPT_INT(S_GATE, "SERVICE_LEVEL_SECONDS", service_level_seconds, "20", 1, 3600,
+            "Service-level threshold: the share of callers connected within this many seconds "
+            "is the service level of /queue, /metrics and the wallboard."),
+    OPT_INT(S_GATE, "SHORT_ABANDON_SECONDS", short_abandon_seconds, "5", 0, 600,
+            "Callers who hang up within this many seconds of waiting are short abandons: "
+            "counted apart and left out of the service level (0: none are)."),
+    OPT_INT(S_GATE, "QUEUE_LOG_RETENTION_HOURS", queue_log_retention_hours, "48", 1, 8760,
+            "Hours of queue log kept in Redis (the event export and the interval report read "
+            "it); trimmed once a minute."),
+    OPT_INT(S_GATE, "QUEUE_LOG_MAX_ENTRIES", queue_log_max_entries, "1000000", 10000, 5000000,
+            "Most queue log entries kept in Redis, whatever their age (a call writes about 7, "
+            "of about 150 bytes each)."),
+    OPT_INT(S_GATE, "EVENTS_STREAM_MAX_SECONDS", events_stream_max_seconds, "600", 2, 86400,
+            "Longest one GET /events stream lasts; the wallboard reconnects at once, so load "
+            "balancers can rebalance and a changed ADMIN_TOKEN takes effect within this time."),
     OPT_INT(S_GATE, "VAPI_TIMEOUT_MS", vapi_timeout_ms, "10000", 100, 120000,
             "Timeout of one request to the Vapi API."),
     OPT_INT(S_GATE, "TWILIO_TIMEOUT_MS", twilio_timeout_ms, "10000", 100, 120000,

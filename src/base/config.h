@@ -104,6 +104,11 @@ struct cg_config {
     int admission_backoff_max_ms;
     int max_admission_attempts;
     int expected_call_seconds;
+    int service_level_seconds;
+    int short_abandon_seconds;
+    int queue_log_retention_hours;
+    int queue_log_max_entries;
+    int events_stream_max_seconds;
     int vapi_timeout_ms;
     int twilio_timeout_ms;
 

@@ -40,6 +40,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/crypto.h"
 #include "base/json.h"
 #include "demo/proc.h"
 #include "base/url.h"
@@ -147,6 +148,7 @@ struct demo {
 
     int gate_port, sim_port;
     char sim_url[64], gate_url[64];
+    char admin_token[40]; /* the wallboard's ?token= */
     struct child sim, gate;
 
     int tty;
@@ -665,8 +667,27 @@ static int start_sim(struct demo *d, char *err, size_t errlen)
     return -1;
 }
 
+/* A fresh admin token for the run, so that the wallboard's address printed
+ * on the terminal is the only way in. */
+static int make_token(struct demo *d, char *err, size_t errlen)
+{
+    unsigned char raw[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(raw, 1, sizeof raw, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof raw) {
+        cg_err_set(err, errlen, "cannot read /dev/urandom for the admin token");
+        return -1;
+    }
+    cg_hex_encode(raw, sizeof raw, d->admin_token);
+    return 0;
+}
+
 static int start_gate(struct demo *d, char *err, size_t errlen)
 {
+    if (make_token(d, err, errlen) != 0)
+        return -1;
     struct envb e = {0};
     env_base(&e);
     env_add(&e, "PORT=%d", d->gate_port);
@@ -677,6 +698,7 @@ static int start_gate(struct demo *d, char *err, size_t errlen)
     env_add(&e, "INSTANCE_ID=demo-1");
     env_add(&e, "LOG_LEVEL=warn"); /* the terminal is for the progress line */
     env_add(&e, "MAX_CONCURRENCY=%ld", d->limit);
+    env_add(&e, "ADMIN_TOKEN=%s", d->admin_token);
     /* The simulator's accounts: its defaults, which the scenario keeps. */
     env_add(&e, "TWILIO_API_BASE_URL=%s", d->sim_url);
     env_add(&e, "TWILIO_ACCOUNT_SID=" DEMO_ACCOUNT);
@@ -1035,6 +1057,8 @@ int cg_demo_run(void)
         d->duration_s, d->limit);
     if (desc)
         say(d, "  %s\n", desc);
+    say(d, "callgate demo: watch the queue live: %s/wallboard?token=%s\n", d->gate_url,
+        d->admin_token);
     say(d, "callgate demo: Ctrl-C stops it early.\n\n");
 
     watch(d);

@@ -89,6 +89,29 @@ static long long whole_s(long long ms)
     return ms > 0 ? ms / 1000 : 0;
 }
 
+/* The board's short form: what a wallboard shows, no identifiers. */
+static int append_slots_short(struct cg_buf *b, const redisReply *r, long long now, size_t n)
+{
+    int rc = cg_buf_appends(b, "\"active\":[");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t at = Q_HEADER + i * Q_SLOT_FIELDS;
+        const char *state = cg_redis_reply_str(r, at + 6);
+        long long cat = cg_redis_reply_int(r, at + 4, 0);
+        int live = state && (strcmp(state, "connected") == 0 || strcmp(state, "ending") == 0);
+        rc |= cg_buf_appends(b, i ? ",{\"kind\":" : "{\"kind\":");
+        rc |= append_str_or_null(b, cg_redis_reply_str(r, at + 1));
+        rc |= cg_buf_appends(b, ",\"state\":");
+        rc |= append_str_or_null(b, state);
+        rc |= cg_buf_appends(b, ",\"number\":");
+        rc |= append_masked(b, cg_redis_reply_str(r, at + 3));
+        if (live && cat > 0)
+            rc |= cg_buf_printf(b, ",\"connectedSeconds\":%lld}", whole_s(now - cat));
+        else
+            rc |= cg_buf_appends(b, ",\"connectedSeconds\":null}");
+    }
+    return rc | cg_buf_appendc(b, ']');
+}
+
 static int append_slots(struct cg_buf *b, const redisReply *r, long long now, size_t n)
 {
     int rc = cg_buf_appends(b, "\"active\":[");
@@ -126,7 +149,7 @@ static int append_slots(struct cg_buf *b, const redisReply *r, long long now, si
 }
 
 static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply *r, size_t at0,
-                          size_t n)
+                          size_t n, int brief)
 {
     struct gate_ewt_figures fig = {
         .limit = cg_redis_reply_int(r, Q_LIMIT, g->cfg->max_concurrency),
@@ -145,8 +168,11 @@ static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply 
         fig.position = (long long)i + 1;
         fig.waited_ms = now > enq ? now - enq : 0;
         double ewt = gate_estimate_seconds(g, &fig);
-        rc |= cg_buf_printf(b, "%s{\"position\":%lld,\"callSid\":", i ? "," : "", fig.position);
-        rc |= append_str_or_null(b, cg_redis_reply_str(r, at));
+        rc |= cg_buf_printf(b, "%s{\"position\":%lld", i ? "," : "", fig.position);
+        if (!brief) {
+            rc |= cg_buf_appends(b, ",\"callSid\":");
+            rc |= append_str_or_null(b, cg_redis_reply_str(r, at));
+        }
         rc |= cg_buf_appends(b, ",\"number\":");
         rc |= append_masked(b, cg_redis_reply_str(r, at + 1));
         rc |= cg_buf_printf(b,
@@ -158,35 +184,46 @@ static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply 
     return rc | cg_buf_appendc(b, ']');
 }
 
-static void reply_view(struct view *v, const redisReply *r)
+int gate_queue_view_json(struct cg_gate *g, const redisReply *r, int with_time, int brief,
+                         cg_gate_view_extra extra, void *extra_arg, struct cg_buf *b)
 {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < Q_HEADER)
+        return -2;
     long long now = cg_redis_reply_int(r, Q_NOW, 0);
     size_t nslots = (size_t)cg_redis_reply_int(r, Q_NSLOTS, 0);
     size_t nwait = (size_t)cg_redis_reply_int(r, Q_NWAITERS, 0);
     size_t waiters_at = Q_HEADER + nslots * Q_SLOT_FIELDS;
     if (nslots > CG_GATE_VIEW_MAX_LISTED || nwait > CG_GATE_VIEW_MAX_LISTED ||
-        r->elements != waiters_at + nwait * Q_WAITER_FIELDS) {
-        cg_http_reply_error(v->req, 500, "internal", "the queue script answered an odd reply");
-        return;
-    }
+        r->elements != waiters_at + nwait * Q_WAITER_FIELDS)
+        return -2;
     char iso[25];
     cg_iso8601_ms((uint64_t)(now > 0 ? now : 0), iso);
+    int rc = with_time ? cg_buf_printf(b, "{\"generatedAt\":\"%s\",", iso) : cg_buf_appendc(b, '{');
+    rc |= cg_buf_printf(b,
+                        "\"limit\":%lld,\"activeCount\":%lld,"
+                        "\"waitingCount\":%lld,\"oldestWaitSeconds\":%lld,\"listMax\":%d,",
+                        cg_redis_reply_int(r, Q_LIMIT, 0), cg_redis_reply_int(r, Q_ACTIVE, 0),
+                        cg_redis_reply_int(r, Q_WAITING, 0),
+                        whole_s(cg_redis_reply_int(r, Q_OLDEST_MS, 0)),
+                        brief ? (int)nwait : CG_GATE_VIEW_MAX_LISTED);
+    rc |= brief ? append_slots_short(b, r, now, nslots) : append_slots(b, r, now, nslots);
+    rc |= cg_buf_appendc(b, ',');
+    rc |= append_waiters(g, b, r, waiters_at, nwait, brief);
+    if (rc == 0 && extra != NULL)
+        rc = extra(b, extra_arg);
+    rc |= cg_buf_appendc(b, '}');
+    return rc != 0 ? -1 : 0;
+}
+
+static void reply_view(struct view *v, const redisReply *r)
+{
     struct cg_buf b;
     cg_buf_init(&b, VIEW_REPLY_MAX);
-    int rc = cg_buf_printf(&b,
-                           "{\"generatedAt\":\"%s\",\"limit\":%lld,\"activeCount\":%lld,"
-                           "\"waitingCount\":%lld,\"oldestWaitSeconds\":%lld,\"listMax\":%d,",
-                           iso, cg_redis_reply_int(r, Q_LIMIT, 0),
-                           cg_redis_reply_int(r, Q_ACTIVE, 0), cg_redis_reply_int(r, Q_WAITING, 0),
-                           whole_s(cg_redis_reply_int(r, Q_OLDEST_MS, 0)), CG_GATE_VIEW_MAX_LISTED);
-    rc |= append_slots(&b, r, now, nslots);
-    rc |= cg_buf_appendc(&b, ',');
-    rc |= append_waiters(v->g, &b, r, waiters_at, nwait);
-    if (rc == 0 && v->extra != NULL)
-        rc = v->extra(&b, v->extra_arg);
-    rc |= cg_buf_appendc(&b, '}');
+    int rc = gate_queue_view_json(v->g, r, 1, 0, v->extra, v->extra_arg, &b);
     cg_http_set_header(v->req, "Cache-Control", "no-store");
-    if (rc != 0)
+    if (rc == -2)
+        cg_http_reply_error(v->req, 500, "internal", "the queue script answered an odd reply");
+    else if (rc != 0)
         cg_http_reply_error(v->req, 500, "too_large", "the answer exceeds the response limit");
     else
         cg_http_reply(v->req, 200, "application/json", b.data, b.len);

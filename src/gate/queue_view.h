@@ -19,6 +19,8 @@
 #ifndef CG_GATE_QUEUE_VIEW_H
 #define CG_GATE_QUEUE_VIEW_H
 
+#include "net/redis.h"
+
 struct cg_buf;
 struct cg_gate;
 struct cg_http_req;
@@ -35,6 +37,15 @@ void cg_gate_queue_reply(struct cg_gate *g, struct cg_http_req *req, cg_gate_vie
                          void *extra_arg);
 
 /* ---- for the gate's own files ---- */
+
+/* Writes the view of queue.lua's reply r as one JSON object into b (the
+ * board's snapshot uses it too); with_time adds "generatedAt". brief, for
+ * the board, leaves out identifiers a wallboard does not show (slot,
+ * callSid, connectedAt, vapiCallId) and gives listMax as the callers
+ * listed. extra as above, called before the object closes. 0, -1 when b
+ * refused it, -2 when r is not a queue.lua reply. */
+int gate_queue_view_json(struct cg_gate *g, const redisReply *r, int with_time, int brief,
+                         cg_gate_view_extra extra, void *extra_arg, struct cg_buf *b);
 
 /* What the wait estimate of one waiting caller is computed from: the
  * figures position.lua gives the hold announcement, and queue.lua /queue. */

@@ -161,6 +161,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_REPAIR, "repair", cg_lua_repair},
         {S_CONTROL, "control", cg_lua_control},
         {S_CONTEXT, "context", cg_lua_context},
+        {S_BOARD, "board", cg_lua_board},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -398,4 +399,18 @@ int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, 
     args_init(&a, s);
     arg_str(&a, sid);
     return run(s, S_CONTEXT, &a, 0, cb, arg);
+}
+
+int gate_store_board(struct gate_store *s, const struct gate_board_read *b, gate_store_cb cb,
+                     void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_int(&a, b->limit);
+    arg_str(&a, b->log_start);
+    arg_int(&a, b->log_count);
+    arg_int(&a, b->first_minute);
+    arg_int(&a, b->retention_ms);
+    arg_int(&a, b->max_entries);
+    return run(s, S_BOARD, &a, 0, cb, arg);
 }

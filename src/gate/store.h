@@ -84,6 +84,7 @@ enum gate_script {
     S_REPAIR,
     S_CONTROL,
     S_CONTEXT,
+    S_BOARD,
     S_COUNT
 };
 
@@ -239,5 +240,18 @@ int gate_store_control_record(struct gate_store *s, const char *vapi_id, const c
 /* context.lua: {waited_ms (-1: unknown), entry position (0: unknown), to}
  * of a caller being admitted. */
 int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, void *arg);
+/* board.lua: the board's tick (gate/board.h): an occupancy sample, the
+ * log's retention, log entries from log_start (an XRANGE id, inclusive) and occupancy sums from
+ * first_minute on. */
+struct gate_board_read {
+    long long limit; /* MAX_CONCURRENCY */
+    const char *log_start;
+    long long log_count;
+    long long first_minute;
+    long long retention_ms;
+    long long max_entries;
+};
+int gate_store_board(struct gate_store *s, const struct gate_board_read *b, gate_store_cb cb,
+                     void *arg);
 
 #endif

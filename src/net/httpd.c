@@ -1242,3 +1242,211 @@ const char *cg_http_reason(int status)
         return "Unknown";
     }
 }
+
+/* ---- streamed replies ---- */
+
+/*
+ * A stream is an evhttp reply begun with evhttp_send_reply_start() and
+ * continued chunk by chunk. evhttp keeps reading the connection while it
+ * writes (only to see the peer close), so a peer that goes away is noticed
+ * at once: evhttp detaches the request (it is not done with it yet) and
+ * frees the connection, whose close callback, taken over here from the
+ * deadline record (struct conn), tells the owner and frees the request.
+ *
+ * While a stream is open the connection has no read timeout (a viewer
+ * sends nothing for as long as it watches) and a bounded input buffer (a
+ * client that sends bytes meanwhile cannot grow it); the write timeout
+ * stays, so a peer that stops reading is dropped after timeout_s even when
+ * the owner writes too little to reach max_pending.
+ */
+#include <event2/http_struct.h>
+
+#define STREAM_READ_CAP 4096
+
+struct cg_http_stream {
+    struct cg_httpd *h;
+    struct evhttp_request *er;
+    struct evhttp_connection *evcon;
+    struct conn *c;
+    size_t max_pending;
+    int chunked;
+    int ending; /* freed by us: no closed callback */
+    cg_http_stream_closed_cb closed;
+    void *arg;
+};
+
+static void stream_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct cg_http_stream *s = arg;
+    struct conn *c = s->c;
+    /* A request evhttp detached (peer gone before the end) is ours to free;
+     * one still attached is freed with the connection. */
+    int detached = evhttp_request_get_connection(s->er) == NULL;
+    if (!s->ending && s->closed != NULL)
+        s->closed(s, s->arg);
+    if (detached)
+        evhttp_request_free(s->er);
+    free(s);
+    on_conn_closed(evcon, c);
+}
+
+struct cg_http_stream *cg_http_stream_start(struct cg_http_req *req, int status,
+                                            const char *content_type, size_t max_pending,
+                                            cg_http_stream_closed_cb closed, void *arg)
+{
+    if (req == NULL)
+        return NULL;
+    struct cg_httpd *h = req->h;
+    struct evhttp_request *er = req->er;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(er);
+    struct conn *c = conn_of(h, evcon);
+    if (req->method == CG_HTTP_HEAD || c == NULL || c->evcon == NULL || status < 200 ||
+        status > 599 || status == 204 || status == 304) {
+        if (req->method != CG_HTTP_HEAD)
+            cg_http_reply_error(req, 503, "unavailable", "the stream cannot start");
+        else if (status < 200 || status > 599) /* HEAD: the headers a GET would get */
+            cg_http_reply_error(req, 500, "internal", "invalid status");
+        else {
+            struct evkeyvalq *out = evhttp_request_get_output_headers(er);
+            if (content_type != NULL) {
+                remove_all(out, "Content-Type");
+                add_header(out, "Content-Type", content_type);
+            }
+            if (evhttp_find_header(out, "Cache-Control") == NULL)
+                add_header(out, "Cache-Control", "no-store");
+            if (evhttp_find_header(out, "X-Content-Type-Options") == NULL)
+                add_header(out, "X-Content-Type-Options", "nosniff");
+            remove_all(out, "Content-Length");
+            const char *route = req->route;
+            uint64_t dur = cg_mono_us() - req->start_us;
+            evhttp_send_reply(er, status, cg_http_reason(status), NULL);
+            live_unlink(req);
+            req_free(req);
+            if (h->observer != NULL)
+                h->observer(route, CG_HTTP_HEAD, status, dur, h->observer_arg);
+        }
+        return NULL;
+    }
+
+    struct evkeyvalq *out = evhttp_request_get_output_headers(er);
+    if (content_type != NULL) {
+        remove_all(out, "Content-Type");
+        add_header(out, "Content-Type", content_type);
+    }
+    if (evhttp_find_header(out, "Cache-Control") == NULL)
+        add_header(out, "Cache-Control", "no-store");
+    if (evhttp_find_header(out, "X-Content-Type-Options") == NULL)
+        add_header(out, "X-Content-Type-Options", "nosniff");
+    remove_all(out, "Content-Length");
+    remove_all(out, "Transfer-Encoding");
+    /* evhttp 2.1 has no getter for the version; http_struct.h is its
+     * public (if old) view of the request. */
+    int http11 = er->major > 1 || (er->major == 1 && er->minor >= 1);
+    if (!http11) {
+        /* The body ends when the connection does. evhttp would announce
+         * keep-alive to a 1.0 client that asked for it, so the request
+         * forgets having asked. */
+        remove_all(evhttp_request_get_input_headers(er), "Connection");
+        remove_all(out, "Connection");
+        add_header(out, "Connection", "close");
+    } else if (h->stopped) {
+        remove_all(out, "Connection");
+        add_header(out, "Connection", "close");
+    }
+
+    struct cg_http_stream *s = cg_calloc(1, sizeof *s);
+    s->h = h;
+    s->er = er;
+    s->evcon = evcon;
+    s->c = c;
+    s->max_pending = max_pending;
+    s->chunked = http11;
+    s->closed = closed;
+    s->arg = arg;
+
+    const char *route = req->route;
+    enum cg_http_method method = req->method;
+    uint64_t dur = cg_mono_us() - req->start_us;
+    cg_log_debug("http stream", "method=%s path=%s status=%d", req->method_name,
+                 req->path != NULL ? req->path : "-", status);
+    live_unlink(req);
+    req_free(req);
+
+    /* The close callback is the stream's from now; it hands the deadline
+     * record on when the connection goes. */
+    evhttp_connection_set_closecb(evcon, stream_conn_closed, s);
+    evhttp_send_reply_start(er, status, cg_http_reason(status));
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    struct timeval wtv = {.tv_sec = h->timeout_s, .tv_usec = 0};
+    bufferevent_set_timeouts(bev, NULL, &wtv);
+    bufferevent_setwatermark(bev, EV_READ, 0, STREAM_READ_CAP);
+    if (h->observer != NULL)
+        h->observer(route, method, status, dur, h->observer_arg);
+    return s;
+}
+
+size_t cg_http_stream_pending(const struct cg_http_stream *s)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(s->evcon);
+    return bev != NULL ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+/* Drops the connection at once (frees the stream, without its callback). */
+static void stream_abort(struct cg_http_stream *s)
+{
+    s->ending = 1;
+    /* Calls stream_conn_closed(), which frees s and the request. */
+    evhttp_connection_free(s->evcon);
+}
+
+int cg_http_stream_write(struct cg_http_stream *s, const void *data, size_t len)
+{
+    if (s == NULL)
+        return -1;
+    if (len == 0)
+        return 0;
+    /* The chunk's size line and CRLF count against the bound too. */
+    size_t framing = s->chunked ? 20 : 0;
+    size_t pending = cg_http_stream_pending(s);
+    if (pending + len + framing > s->max_pending || evhttp_request_get_connection(s->er) == NULL) {
+        cg_log_info("http stream dropped: the client does not read", "pending=%zu max=%zu", pending,
+                    s->max_pending);
+        stream_abort(s);
+        return -1;
+    }
+    /* Straight into the connection's output, as evhttp_send_reply_chunk()
+     * would put it there, without its copy into a buffer of its own: a
+     * stream's writes go to many viewers every second. The bufferevent has
+     * kept writing enabled since the stream started. */
+    struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(s->evcon));
+    int rc = 0;
+    if (s->chunked)
+        rc |= evbuffer_add_printf(out, "%zx\r\n", len) < 0;
+    rc |= evbuffer_add(out, data, len);
+    if (s->chunked)
+        rc |= evbuffer_add(out, "\r\n", 2);
+    if (rc != 0) {
+        stream_abort(s);
+        return -1;
+    }
+    return 0;
+}
+
+void cg_http_stream_end(struct cg_http_stream *s)
+{
+    if (s == NULL)
+        return;
+    struct cg_httpd *h = s->h;
+    struct conn *c = s->c;
+    struct evhttp_connection *evcon = s->evcon;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    /* Back to the connection's ordinary limits and close callback. */
+    struct timeval tv = {.tv_sec = h->timeout_s, .tv_usec = 0};
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    evhttp_connection_set_closecb(evcon, on_conn_closed, c);
+    struct evhttp_request *er = s->er;
+    free(s);
+    /* The last chunk; on_reply_written() arms the next request's deadline. */
+    evhttp_send_reply_end(er);
+}

@@ -237,6 +237,9 @@ static void test_runs_to_the_end(void **state)
     printf("%s\n", out);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "private Redis at redis://127.0.0.1:"));
+    /* The wallboard's address, with the run's admin token. */
+    assert_non_null(strstr(out, "watch the queue live: http://127.0.0.1:"));
+    assert_non_null(strstr(out, "/wallboard?token="));
     assert_non_null(strstr(out, "callers in"));
     assert_non_null(strstr(out, "never over the limit"));
     assert_non_null(strstr(out, "All invariants held."));

@@ -1477,6 +1477,285 @@ static void test_defaults(void **state)
     cg_httpd_free(h);
 }
 
+/* ---- streamed replies ---- */
+
+struct sfx {
+    struct fx *f;
+    struct cg_http_stream *s;
+    size_t max_pending;
+    int started;
+    int closed;
+    int write_rc; /* of the handler's first write */
+};
+
+static struct sfx sx;
+
+static void on_stream_closed(struct cg_http_stream *s, void *arg)
+{
+    struct sfx *x = arg;
+    assert_ptr_equal(s, x->s);
+    x->closed++;
+    x->s = NULL;
+}
+
+static void h_stream(struct cg_http_req *req, void *arg)
+{
+    struct sfx *x = arg;
+    cg_http_set_header(req, "X-Stream", "yes");
+    x->s = cg_http_stream_start(req, 200, "text/event-stream", x->max_pending, on_stream_closed, x);
+    x->started++;
+    if (x->s != NULL) {
+        /* Inflight counts requests waiting for an answer, not streams. */
+        assert_int_equal(cg_httpd_inflight(x->f->h), 0);
+        x->write_rc = cg_http_stream_write(x->s, "first\n", 6);
+    }
+}
+
+static void stream_fixture(struct fx *f, size_t max_pending)
+{
+    memset(&sx, 0, sizeof sx);
+    sx.f = f;
+    sx.max_pending = max_pending;
+    assert_int_equal(cg_httpd_route(f->h, "/stream", CG_HTTP_GET, h_stream, &sx), 0);
+}
+
+/* Decodes a chunked body from p (n bytes); returns the bytes consumed once
+ * the last chunk has arrived, or 0 while incomplete. */
+static size_t dechunk(const char *p, size_t n, struct cg_buf *out)
+{
+    size_t at = 0;
+    for (;;) {
+        const char *nl = memchr(p + at, '\n', n - at);
+        if (nl == NULL)
+            return 0;
+        size_t sz = (size_t)strtoul(p + at, NULL, 16);
+        size_t data = (size_t)(nl - p) + 1;
+        if (n < data + sz + 2)
+            return 0;
+        if (sz == 0)
+            return data + 2;
+        assert_int_equal(cg_buf_append(out, p + data, sz), 0);
+        at = data + sz + 2;
+    }
+}
+
+static int holds(const struct cg_buf *b, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= b->len; i++)
+        if (memcmp(b->data + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Runs the loop until the client's input holds needle (or timeout). */
+static int wait_for_text(struct client *c, const char *needle, int timeout_ms)
+{
+    uint64_t end = cg_mono_ms() + (uint64_t)timeout_ms;
+    while (cg_mono_ms() < end) {
+        if (holds(&c->in, needle))
+            return 1;
+        if (c->eof)
+            return 0;
+        event_base_loop(c->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    return 0;
+}
+
+static void run_ms(struct event_base *base, int ms)
+{
+    uint64_t end = cg_mono_ms() + (uint64_t)ms;
+    while (cg_mono_ms() < end) {
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+}
+
+static void test_stream_chunked_then_keepalive(void **state)
+{
+    struct fx *f = *state;
+    stream_fixture(f, 1 << 20);
+    struct client c;
+    client_open(&c, f->base, f->port);
+    client_sends(&c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(wait_for_text(&c, "first\n", 5000));
+    assert_non_null(sx.s);
+    assert_int_equal(sx.write_rc, 0);
+    /* The observer saw the request once, when it started. */
+    assert_int_equal(f->obs.count, 1);
+    assert_int_equal(f->obs.status, 200);
+    assert_string_equal(f->obs.route, "/stream");
+    assert_int_equal(cg_http_stream_write(sx.s, "second\n", 7), 0);
+    assert_true(wait_for_text(&c, "second\n", 5000));
+    /* Everything written has been sent. */
+    assert_int_equal(cg_http_stream_pending(sx.s), 0);
+    cg_http_stream_end(sx.s);
+    sx.s = NULL;
+    assert_true(wait_for_text(&c, "0\r\n\r\n", 5000));
+    const char *end = find_crlfcrlf(c.in.data, c.in.len);
+    assert_non_null(end);
+    char *head = cg_strndup(c.in.data, (size_t)(end - c.in.data) + 2);
+    assert_non_null(strstr(head, "HTTP/1.1 200"));
+    char *te = head_header(head, "Transfer-Encoding");
+    assert_non_null(te);
+    assert_string_equal(te, "chunked");
+    free(te);
+    assert_int_equal(head_count(head, "Content-Length"), 0);
+    char *ct = head_header(head, "Content-Type");
+    assert_string_equal(ct, "text/event-stream");
+    free(ct);
+    char *xs = head_header(head, "X-Stream");
+    assert_string_equal(xs, "yes");
+    free(xs);
+    struct cg_buf body;
+    cg_buf_init(&body, CG_BUF_UNBOUNDED);
+    size_t hl = (size_t)(end - c.in.data) + 4;
+    size_t used = dechunk(c.in.data + hl, c.in.len - hl, &body);
+    assert_true(used > 0);
+    assert_int_equal(body.len, 13);
+    assert_memory_equal(body.data, "first\nsecond\n", 13);
+    cg_buf_free(&body);
+    free(head);
+    /* The connection is kept for the next request. */
+    cg_buf_reset(&c.in);
+    client_sends(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(client_wait(&c, 1, 5000), 1);
+    struct resp r;
+    assert_int_equal(count_responses(&c, &r, 1), 1);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    resp_free(&r);
+    assert_int_equal(sx.closed, 0);
+    client_close(&c);
+}
+
+static void test_stream_http10_close_delimited(void **state)
+{
+    struct fx *f = *state;
+    stream_fixture(f, 1 << 20);
+    struct client c;
+    client_open(&c, f->base, f->port);
+    /* A 1.0 client asking for keep-alive still gets a close-delimited
+     * body: there is no other way to frame it. */
+    client_sends(&c, "GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_true(wait_for_text(&c, "first\n", 5000));
+    assert_int_equal(cg_http_stream_write(sx.s, "raw", 3), 0);
+    cg_http_stream_end(sx.s);
+    sx.s = NULL;
+    assert_true(client_wait_eof(&c, 5000));
+    const char *end = find_crlfcrlf(c.in.data, c.in.len);
+    assert_non_null(end);
+    char *head = cg_strndup(c.in.data, (size_t)(end - c.in.data) + 2);
+    assert_int_equal(head_count(head, "Transfer-Encoding"), 0);
+    assert_int_equal(head_count(head, "Content-Length"), 0);
+    assert_int_equal(head_count(head, "Connection"), 1);
+    char *conn = head_header(head, "Connection");
+    assert_string_equal(conn, "close");
+    free(conn);
+    free(head);
+    size_t hl = (size_t)(end - c.in.data) + 4;
+    assert_int_equal(c.in.len - hl, 9);
+    assert_memory_equal(c.in.data + hl, "first\nraw", 9);
+    assert_int_equal(sx.closed, 0);
+    client_close(&c);
+}
+
+static void test_stream_head(void **state)
+{
+    struct fx *f = *state;
+    stream_fixture(f, 1 << 20);
+    struct resp r;
+    exchange_ex(f->base, f->port, "HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n", 34, 1, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 0);
+    assert_header(&r, "Content-Type", "text/event-stream");
+    assert_header(&r, "X-Stream", "yes");
+    assert_header(&r, "Transfer-Encoding", NULL);
+    assert_int_equal(sx.started, 1);
+    assert_null(sx.s);
+    assert_int_equal(f->obs.count, 1);
+    assert_int_equal(f->obs.method, CG_HTTP_HEAD);
+    assert_int_equal(cg_httpd_inflight(f->h), 0);
+    resp_free(&r);
+}
+
+static void test_stream_peer_gone(void **state)
+{
+    struct fx *f = *state;
+    stream_fixture(f, 1 << 20);
+    struct client c;
+    client_open(&c, f->base, f->port);
+    client_sends(&c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(wait_for_text(&c, "first\n", 5000));
+    assert_non_null(sx.s);
+    client_close(&c);
+    /* Noticed without a write: the server watches the connection. */
+    assert_int_equal(cgt_run_until(f->base, &sx.closed, 5000), 0);
+    assert_int_equal(sx.closed, 1);
+    assert_null(sx.s);
+    /* The server still serves. */
+    struct resp r;
+    exchange(f->base, f->port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+}
+
+static void test_stream_slow_reader_dropped(void **state)
+{
+    struct fx *f = *state;
+    stream_fixture(f, 256 * 1024);
+    struct client c;
+    client_open(&c, f->base, f->port);
+    client_sends(&c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(wait_for_text(&c, "first\n", 5000));
+    /* The client stops reading; the server writes 16 KiB pieces. The
+     * kernel's buffers take some, then the stream's bound ends it. */
+    event_del(c.rev);
+    static char piece[16384];
+    memset(piece, 'x', sizeof piece);
+    size_t written = 0;
+    int rc = 0;
+    while (written < (256u << 20)) {
+        rc = cg_http_stream_write(sx.s, piece, sizeof piece);
+        if (rc != 0)
+            break;
+        written += sizeof piece;
+        assert_true(cg_http_stream_pending(sx.s) <= 256 * 1024);
+        run_ms(f->base, 1);
+    }
+    assert_int_equal(rc, -1);
+    sx.s = NULL;
+    /* Ended by the write: the closed callback is not called. */
+    run_ms(f->base, 100);
+    assert_int_equal(sx.closed, 0);
+    /* The client, reading again, finds the connection closed. */
+    event_add(c.rev, NULL);
+    assert_true(client_wait_eof(&c, 10000));
+    client_close(&c);
+}
+
+static void test_stream_stop_accepting_and_free(void **state)
+{
+    struct fx *f = *state;
+    stream_fixture(f, 1 << 20);
+    struct client c;
+    client_open(&c, f->base, f->port);
+    client_sends(&c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(wait_for_text(&c, "first\n", 5000));
+    cg_httpd_stop_accepting(f->h);
+    assert_int_equal(cg_http_stream_write(sx.s, "still\n", 6), 0);
+    assert_true(wait_for_text(&c, "still\n", 5000));
+    /* Freeing the server closes the stream, with its callback. */
+    cg_httpd_free(f->h);
+    assert_int_equal(sx.closed, 1);
+    assert_null(sx.s);
+    assert_true(client_wait_eof(&c, 5000));
+    client_close(&c);
+    /* The teardown frees a server of its own. */
+    f->h = make_server(f->base, "127.0.0.1", 0, 0);
+}
+
 int main(void)
 {
     /* Writing a reply to a client that hung up must not kill the process. */
@@ -1512,6 +1791,12 @@ int main(void)
         T(test_free_with_unanswered_request),
         T(test_defaults),
         T(test_timeouts),
+        T(test_stream_chunked_then_keepalive),
+        T(test_stream_http10_close_delimited),
+        T(test_stream_head),
+        T(test_stream_peer_gone),
+        T(test_stream_slow_reader_dropped),
+        T(test_stream_stop_accepting_and_free),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

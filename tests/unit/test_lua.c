@@ -1039,6 +1039,82 @@ static void test_control_and_context(void **state)
     assert_true(found);
 }
 
+/* board.lua: one occupancy sample a second for the whole gate, however
+ * many instances tick; the log after a given id; retention by age and by
+ * count once a minute. */
+static void test_board(void **state)
+{
+    (void)state;
+    /* Two slots held of a limit of 3; a log with entries two days old,
+     * an hour old and new. */
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 99999999999999 a 99999999999999 b"));
+    redisReply *t = redisCommand(rc, "TIME");
+    long long now = atoll(t->element[0]->str) * 1000;
+    freeReplyObject(t);
+    char id[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, "%lld-%d", now - 2 * 86400000LL, i);
+        freeReplyObject(redisCommand(rc, "XADD " PREFIX "log %s ev ENTER sid old", id));
+    }
+    snprintf(id, sizeof id, "%lld-0", now - 3600000LL);
+    freeReplyObject(redisCommand(rc, "XADD " PREFIX "log %s ev ENTER sid hour", id));
+    freeReplyObject(redisCommand(rc, "XADD " PREFIX "log * ev CONNECT sid new wait 1500"));
+
+    long long minute = now / 60000;
+    char first[32], start[64];
+    snprintf(first, sizeof first, "%lld", minute - 1);
+    snprintf(start, sizeof start, "%lld-0", now - 7200000LL);
+    /* Retention 24 h, at most 10 entries. */
+    redisReply *r = RUN(cg_lua_board, LIMIT, start, "100", first, "86400000", "10");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 6);
+    assert_int_equal(int_at(r, 1), 2);
+    assert_int_equal(int_at(r, 2), 3);
+    /* The log from two hours ago: the hour-old entry and the new one. */
+    const redisReply *log = r->element[3];
+    assert_int_equal(log->elements, 2);
+    assert_string_equal(log->element[1]->element[1]->element[1]->str, "CONNECT");
+    /* Occupancy from the minute before: 0 then this minute's one sample
+     * (unless the minute turned between, then the sample is in the last). */
+    const redisReply *occ = r->element[4];
+    assert_true(occ->elements >= 4);
+    long long busy = 0, cap = 0;
+    for (size_t i = 0; i + 1 < occ->elements; i += 2) {
+        busy += occ->element[i]->integer;
+        cap += occ->element[i + 1]->integer;
+    }
+    assert_int_equal(busy, 2);
+    assert_int_equal(cap, 3);
+    freeReplyObject(r);
+    /* The first sample began a minute: the two-day-old entries are gone. */
+    r = redisCommand(rc, "XLEN " PREFIX "log");
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+
+    /* A second instance in the same second takes no second sample. */
+    r = redisCommand(rc, "GET " PREFIX "occupancy:sec");
+    long long sec = atoll(r->str);
+    freeReplyObject(r);
+    if (now / 1000 == sec) {
+        r = RUN(cg_lua_board, LIMIT, start, "100", first, "86400000", "10");
+        long long again = 0;
+        const redisReply *o = r->element[4];
+        for (size_t i = 0; i < o->elements; i += 2)
+            again += o->element[i]->integer;
+        t = redisCommand(rc, "GET " PREFIX "occupancy:sec");
+        if (atoll(t->str) == sec)
+            assert_int_equal(again, 2);
+        freeReplyObject(t);
+        freeReplyObject(r);
+    }
+    /* The count bound, at the next minute's first sample. */
+    freeReplyObject(redisCommand(rc, "DEL " PREFIX "occupancy:sec"));
+    freeReplyObject(RUN(cg_lua_board, LIMIT, start, "100", first, "86400000", "1"));
+    r = redisCommand(rc, "XLEN " PREFIX "log");
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1068,6 +1144,7 @@ int main(void)
         cmocka_unit_test_setup(test_repair_marker_gates_admission, flush),
         cmocka_unit_test_setup(test_repair_stale_after_wipe, flush),
         cmocka_unit_test_setup(test_repair_counts_live_calls, flush),
+        cmocka_unit_test_setup(test_board, flush),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -14,7 +14,9 @@ local K_BACKOFF = P .. 'backoff' -- admission paused until this time (expires)
 -- Redis that lost the gate's keys, and admission waits for it.
 local K_INTACT = P .. 'intact'
 local K_REPAIRING = P .. 'repairing' -- one instance's claim on the repair (expires)
-local LOG_MAXLEN = 100000
+-- A ceiling only: board.lua trims the log to QUEUE_LOG_RETENTION_HOURS and
+-- QUEUE_LOG_MAX_ENTRIES once a minute.
+local LOG_MAXLEN = 5000000
 local CALL_TTL = 86400 -- seconds an ended call's record is kept (dedupe)
 
 -- Redis' clock, shared by every instance, so leases and waits do not depend

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/viewers.sh BUILD_DIR - what watching the queue costs callgate's loop.
+#
+# Plays the demo's surge (`callgate demo`: a private Redis, callgate-sim
+# playing Twilio, Vapi and the callers, one callgate) three times: with no
+# viewer, with one (the board's own cost: the snapshot built each tick),
+# and with BENCH_VIEWERS (default 200) clients on GET /events
+# (curl, each reading the stream). Over the same window of each run
+# (BENCH_VIEWERS_WINDOW_S, default 40 s, from 5 s after the callers start)
+# it reads callgate's CPU time (/proc/PID/stat, user + system) and prints
+# the extra CPU the viewers cost as a share of the run without them. The
+# board reads Redis once per tick whatever the number of viewers; what
+# grows with them is writing each changed snapshot to every stream.
+# A benchmark, not a test: it prints figures and fails only when it cannot
+# run.
+set -euo pipefail
+
+BUILD=$(cd "${1:-build}" && pwd)
+VIEWERS=${BENCH_VIEWERS:-200}
+WINDOW=${BENCH_VIEWERS_WINDOW_S:-40}
+for cmd in curl awk timeout; do
+    command -v "$cmd" >/dev/null || { echo "viewers: $cmd is not installed" >&2; exit 2; }
+done
+[ -x "$BUILD/callgate" ] || { echo "viewers: $BUILD/callgate is missing" >&2; exit 2; }
+
+TMP=$(mktemp -d /tmp/callgate-viewers.XXXXXX)
+DEMO=
+CURLS=()
+cleanup() {
+    local p
+    for p in "${CURLS[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [ -n "$DEMO" ]; then
+        kill -INT "$DEMO" 2>/dev/null || true
+        timeout 30 tail --pid="$DEMO" -f /dev/null 2>/dev/null || kill -KILL "$DEMO" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+cpu_ticks() { # pid: user + system clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# One run; prints "cpu_seconds viewers_connected_at_end snapshots_per_viewer".
+run() {
+    local n=$1 out="$TMP/demo-$1.out" url="" i
+    (cd "$TMP" && exec "$BUILD/callgate" demo) >"$out" 2>&1 &
+    DEMO=$!
+    for ((i = 0; i < 600; i++)); do
+        url=$(grep -o 'http://[^ ]*/wallboard?token=[0-9a-f]*' "$out" || true)
+        [ -n "$url" ] && break
+        sleep 0.05
+    done
+    [ -n "$url" ] || { echo "viewers: the demo printed no wallboard address" >&2; cat "$out" >&2; exit 1; }
+    local base=${url%/wallboard*} token=${url#*token=}
+    for ((i = 0; i < 600; i++)); do
+        curl -sf -o /dev/null "$base/health" && break
+        sleep 0.05
+    done
+    # callgate serve is the demo's child that listens on the address.
+    local gate="" p
+    for p in $(pgrep -P "$DEMO"); do
+        if tr '\0' ' ' <"/proc/$p/cmdline" | grep -q ' serve'; then gate=$p; fi
+    done
+    [ -n "$gate" ] || { echo "viewers: callgate serve not found" >&2; exit 1; }
+    CURLS=()
+    for ((i = 0; i < n; i++)); do
+        curl -sN "$base/events?token=$token" >"$TMP/v$i" 2>/dev/null &
+        CURLS+=($!)
+    done
+    sleep 5
+    local connected
+    connected=$(curl -s "$base/metrics" | awk '$1 == "callgate_events_viewers" { print $2 }')
+    local t0 t1
+    t0=$(cpu_ticks "$gate")
+    sleep "$WINDOW"
+    t1=$(cpu_ticks "$gate")
+    local still snaps=0
+    still=$(curl -s "$base/metrics" | awk '$1 == "callgate_events_viewers" { print $2 }')
+    if [ "$n" -gt 0 ]; then
+        snaps=$(cat "$TMP"/v* | grep -c '^event: snapshot' || true)
+        snaps=$((snaps / n))
+    fi
+    for p in "${CURLS[@]}"; do kill "$p" 2>/dev/null || true; done
+    CURLS=()
+    rm -f "$TMP"/v*
+    kill -INT "$DEMO" 2>/dev/null || true
+    timeout 60 tail --pid="$DEMO" -f /dev/null 2>/dev/null || true
+    DEMO=
+    echo "viewers: run with $n viewers: $connected connected at the start, $still at the end" >&2
+    awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" -v c="$still" -v s="$snaps" \
+        'BEGIN { printf "%.2f %s %s\n", (b - a) / hz, c, s }'
+}
+
+echo "viewers: the demo's surge with 0, then $VIEWERS viewers on /events; callgate's CPU over ${WINDOW} s" >&2
+read -r base_cpu _ _ < <(run 0)
+read -r one_cpu _ _ < <(run 1)
+read -r view_cpu still snaps < <(run "$VIEWERS")
+awk -v a="$base_cpu" -v o="$one_cpu" -v b="$view_cpu" -v n="$VIEWERS" -v w="$WINDOW" -v s="$snaps" -v c="$still" 'BEGIN {
+    printf "events viewers: callgate CPU over %d s of the surge: %.2f s without viewers, %.2f s with one, %.2f s with %d\n", w, a, o, b, n
+    if (a > 0) printf "events viewers: the board itself (one viewer) costs %+.1f%%\n", (o - a) / a * 100
+    printf "events viewers: each viewer got %d snapshots; %s still connected at the end\n", s, c
+    if (a > 0) printf "events viewers: %d viewers cost the loop %+.1f%% CPU (target: under 5%%)\n", n, (b - a) / a * 100
+    if (n > 0 && s > 0) printf "events viewers: about %.0f us of CPU per snapshot sent to one viewer\n", (b - a) / (n * s * w / (w + 5)) * 1e6
+}'

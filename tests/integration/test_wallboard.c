@@ -1,0 +1,628 @@
+/*
+ * The operator's live board end to end: a real callgate and redis-server,
+ * Twilio and Vapi played by tests/harness/fakeapi.c, callers brought in
+ * by signed webhooks. GET /events (the snapshot on connect, a change, the
+ * stale state while Redis does not answer, the token), the interval
+ * report, and GET /wallboard rendered by headless Chromium: the test reads
+ * the DOM Chromium dumps (the page writes its state and when each snapshot
+ * arrived into it) and saves screenshots at TV and phone sizes in
+ * artifacts/ under the test's working directory (the build tree).
+ */
+#include "base/fmacros.h"
+
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/form.h"
+#include "demo/proc.h"
+#include "fakeapi.h"
+#include "twilio/signature.h"
+
+#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
+#define AUTH_TOKEN  "test-twilio-auth-token-42"
+#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
+#define VAPI_KEY    "test-vapi-api-key-7"
+#define VAPI_SECRET "test-vapi-webhook-secret"
+#define TOKEN       "wallboard-test-token"
+#define SOON        5000
+#define LATER       15000
+
+struct fixture {
+    struct cg_redis_server rs;
+    struct cgt_fake *fake;
+    struct cgt_proc proc;
+    int port;
+    char base[64];
+};
+
+static unsigned sid_counter;
+
+#define must(f, cond, ...)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            cgt_dump_log_tail(&(f)->proc, "callgate", 6000);                                       \
+            fail_msg(__VA_ARGS__);                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static int setup(void **state)
+{
+    struct fixture *f = cg_calloc(1, sizeof *f);
+    cgt_redis_start(&f->rs);
+    struct cgt_fake_opts o = {
+        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
+    f->fake = cgt_fake_start(&o);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f->proc.pid > 0)
+        cgt_stop(&f->proc, SIGKILL, 1000);
+    cgt_fake_stop(f->fake);
+    cg_redis_server_stop(&f->rs);
+    free(f);
+    return 0;
+}
+
+static void start_gate(struct fixture *f, const char *stream_max)
+{
+    f->port = cg_free_port();
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    char port[32], pub[96], redis[96], twbase[96], vbase[96];
+    snprintf(port, sizeof port, "PORT=%d", f->port);
+    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->base);
+    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
+    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
+    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
+    static const char *const env[] = {"BIND_ADDRESS=127.0.0.1",
+                                      "INSTANCE_ID=wall1",
+                                      "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
+                                      "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
+                                      "TWILIO_QUEUE_SID=" QUEUE_SID,
+                                      "TWILIO_QUEUE_NAME=customer-support",
+                                      "VAPI_API_KEY=" VAPI_KEY,
+                                      "VAPI_PHONE_NUMBER_ID=phone-number-id-1",
+                                      "VAPI_ASSISTANT_ID=assistant-id-1",
+                                      "VAPI_WEBHOOK_SECRET=" VAPI_SECRET,
+                                      "ADMIN_TOKEN=" TOKEN,
+                                      "MAX_CONCURRENCY=2",
+                                      "LOG_LEVEL=debug",
+                                      "REDIS_RECONNECT_MIN_MS=20",
+                                      "REDIS_RECONNECT_MAX_MS=200",
+                                      "REDIS_COMMAND_TIMEOUT_MS=500",
+                                      "SHUTDOWN_GRACE_MS=2000",
+                                      NULL};
+    const char *const mine[] = {port, pub, redis, twbase, vbase, stream_max, NULL};
+    const char *const *lists[] = {mine, env, NULL};
+    cgt_spawn_callgate(&f->proc, lists);
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", f->base);
+    must(f, cgt_wait_status(url, 200, LATER) == 0, "callgate did not become healthy");
+}
+
+static void stop_gate(struct fixture *f)
+{
+    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
+    must(f, rc == 0, "callgate exited with %d", rc);
+}
+
+/* A caller arrives: /incoming signed as Twilio signs it. */
+static void arrive(struct fixture *f, const char *from, char sid[40])
+{
+    snprintf(sid, 40, "CA%032x", ++sid_counter);
+    char url[160];
+    snprintf(url, sizeof url, "%s/incoming", f->base);
+    struct cg_form form;
+    cg_form_init(&form);
+    const char *kv[] = {
+        "CallSid",      sid,          "AccountSid", ACCOUNT_SID, "From",    from, "To",
+        "+15550002222", "CallStatus", "ringing",    "Direction", "inbound", NULL};
+    for (size_t k = 0; kv[k]; k += 2)
+        cg_form_add(&form, kv[k], kv[k + 1]);
+    char sig[CG_TWSIG_LEN + 1];
+    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, url, &form, sig), 0);
+    char sigh[64];
+    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
+    char *body = cg_form_encode(&form);
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
+    struct cgt_resp r;
+    cgt_http("POST", url, h, body, strlen(body), &r);
+    must(f, r.status == 200, "/incoming answered %ld", r.status);
+    cgt_resp_free(&r);
+    free(body);
+    cg_form_free(&form);
+}
+
+static json_t *get_json(struct fixture *f, const char *path)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", f->base, path);
+    const char *h[] = {"Authorization: Bearer " TOKEN, NULL};
+    struct cgt_resp r;
+    cgt_http("GET", url, h, NULL, 0, &r);
+    must(f, r.status == 200, "%s answered %ld", path, r.status);
+    json_t *j = json_loads(r.body, 0, NULL);
+    cgt_resp_free(&r);
+    assert_non_null(j);
+    return j;
+}
+
+static long get_status(struct fixture *f, const char *path, const char *auth)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", f->base, path);
+    const char *h[] = {auth, NULL};
+    struct cgt_resp r;
+    cgt_http("GET", url, auth ? h : NULL, NULL, 0, &r);
+    long s = r.status;
+    cgt_resp_free(&r);
+    return s;
+}
+
+/* Two callers connected (the fast path), then three who wait. */
+static void fill_queue(struct fixture *f)
+{
+    char sid[40];
+    arrive(f, "+15550009001", sid);
+    arrive(f, "+15550009002", sid);
+    arrive(f, "+15550001111", sid);
+    arrive(f, "+15550002222", sid);
+    arrive(f, "+15550003333", sid);
+    uint64_t deadline = cgt_now_ms() + LATER;
+    for (;;) {
+        json_t *q = get_json(f, "/queue");
+        long long act = json_integer_value(json_object_get(q, "activeCount"));
+        long long wait = json_integer_value(json_object_get(q, "waitingCount"));
+        json_decref(q);
+        if (act == 2 && wait == 3)
+            break;
+        must(f, cgt_now_ms() < deadline, "the queue did not settle: %lld active, %lld waiting", act,
+             wait);
+        cgt_sleep_ms(50);
+    }
+}
+
+/* ---- a raw event-stream client ---- */
+
+struct sse {
+    int fd;
+    struct cg_buf in;
+    size_t seen; /* bytes of in already looked at by next_event */
+};
+
+static void sse_open(struct fixture *f, struct sse *s, const char *query)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(s->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET /events%s HTTP/1.1\r\nHost: x\r\n\r\n", query);
+    assert_int_equal(send(s->fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    cg_buf_init(&s->in, CG_BUF_UNBOUNDED);
+    s->seen = 0;
+}
+
+static void sse_close(struct sse *s)
+{
+    close(s->fd);
+    cg_buf_free(&s->in);
+}
+
+/* Reads until `name` events have come, returning the data of the next
+ * event called name after those already seen (malloc'd), or NULL at the
+ * deadline. Chunk framing is left in the bytes: an event's data line is
+ * short enough here to be found whole. */
+static char *sse_next(struct sse *s, const char *name, int timeout_ms)
+{
+    char want[64];
+    snprintf(want, sizeof want, "event: %s\ndata: ", name);
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        cg_buf_appendc(&s->in, '\0');
+        s->in.len--;
+        char *at = strstr(s->in.data + s->seen, want);
+        if (at != NULL) {
+            char *data = at + strlen(want);
+            char *end = strstr(data, "\n\n");
+            if (end != NULL) {
+                s->seen = (size_t)(end - s->in.data);
+                return cg_strndup(data, (size_t)(end - data));
+            }
+        }
+        int left = (int)(deadline - cgt_now_ms());
+        if (cgt_now_ms() >= deadline)
+            return NULL;
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        char buf[65536];
+        ssize_t n = recv(s->fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            return NULL;
+        cg_buf_append(&s->in, buf, (size_t)n);
+    }
+}
+
+static long long waiting_of(const char *data)
+{
+    json_t *j = json_loads(data, 0, NULL);
+    assert_non_null(j);
+    long long n = json_integer_value(json_object_get(json_object_get(j, "queue"), "waitingCount"));
+    json_decref(j);
+    return n;
+}
+
+static long long metric(struct fixture *f, const char *name)
+{
+    char url[160];
+    snprintf(url, sizeof url, "%s/metrics", f->base);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    long long v = -1;
+    char want[128];
+    snprintf(want, sizeof want, "\n%s ", name);
+    char *at = r.body ? strstr(r.body, want) : NULL;
+    if (at != NULL)
+        v = atoll(at + strlen(want));
+    cgt_resp_free(&r);
+    return v;
+}
+
+static void test_events_stream(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, "EVENTS_STREAM_MAX_SECONDS=600");
+    fill_queue(f);
+
+    /* The token: as Bearer or ?token=, nothing else. */
+    assert_int_equal(get_status(f, "/events", NULL), 401);
+    assert_int_equal(get_status(f, "/events?token=wrong", NULL), 401);
+    assert_int_equal(get_status(f, "/events", "Authorization: Bearer wrong"), 401);
+    assert_int_equal(get_status(f, "/wallboard", NULL), 401);
+
+    struct sse s;
+    sse_open(f, &s, "?token=" TOKEN);
+    char *snap = sse_next(&s, "snapshot", LATER);
+    must(f, snap != NULL, "no snapshot on connect: %.300s", s.in.data ? s.in.data : "");
+    assert_non_null(strstr(s.in.data, "HTTP/1.1 200"));
+    assert_non_null(strstr(s.in.data, "Content-Type: text/event-stream"));
+    assert_non_null(strstr(s.in.data, "retry: 2000\n"));
+    json_t *j = json_loads(snap, 0, NULL);
+    assert_non_null(j);
+    json_t *q = json_object_get(j, "queue");
+    assert_int_equal(json_integer_value(json_object_get(q, "waitingCount")), 3);
+    assert_int_equal(json_integer_value(json_object_get(q, "activeCount")), 2);
+    json_t *w = json_object_get(q, "waiting");
+    assert_int_equal(json_array_size(w), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(w, 0), "number")),
+                        "***1111");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(w, 2), "number")),
+                        "***3333");
+    json_t *fig = json_object_get(j, "figures");
+    assert_int_equal(json_integer_value(json_object_get(fig, "serviceLevelSeconds")), 20);
+    json_t *today = json_object_get(fig, "today");
+    assert_int_equal(json_integer_value(json_object_get(today, "offered")), 5);
+    assert_int_equal(json_integer_value(json_object_get(today, "connected")), 2);
+    json_t *chart = json_object_get(j, "chart");
+    assert_int_equal(json_array_size(json_object_get(chart, "arrivals")), 60);
+    json_decref(j);
+    free(snap);
+    /* Nobody's whole number on the stream. */
+    assert_null(strstr(s.in.data, "5550001111"));
+    assert_int_equal(metric(f, "callgate_events_viewers"), 1);
+
+    /* A change: a fourth caller waits. */
+    char sid[40];
+    arrive(f, "+15550004444", sid);
+    long long seen = 0;
+    uint64_t deadline = cgt_now_ms() + LATER;
+    while (seen != 4 && cgt_now_ms() < deadline) {
+        snap = sse_next(&s, "snapshot", LATER);
+        must(f, snap != NULL, "the stream ended");
+        seen = waiting_of(snap);
+        free(snap);
+    }
+    assert_int_equal(seen, 4);
+
+    /* /queue carries the same figures. */
+    j = get_json(f, "/queue");
+    today = json_object_get(json_object_get(j, "figures"), "today");
+    assert_int_equal(json_integer_value(json_object_get(today, "offered")), 6);
+    json_decref(j);
+
+    /* Redis stops answering: the viewers are told, then it comes back. */
+    free(cgt_redis_cmd(&f->rs, "CLIENT PAUSE 3000 ALL"));
+    char *st = sse_next(&s, "stale", LATER);
+    must(f, st != NULL, "no stale event while Redis was paused");
+    assert_string_equal(st, "{\"reason\":\"redis\"}");
+    free(st);
+    snap = sse_next(&s, "snapshot", LATER);
+    must(f, snap != NULL, "no snapshot after Redis came back");
+    free(snap);
+
+    /* The interval report: today's quarter hours, this one with the six
+     * arrivals. */
+    char url[200];
+    snprintf(url, sizeof url, "%s/reports/intervals.csv?token=" TOKEN, f->base);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    must(f, r.status == 200, "intervals.csv answered %ld", r.status);
+    assert_true(strncmp(r.body, "intervalStart,intervalEnd,offered,", 34) == 0);
+    long long offered = 0;
+    double occupancy = -1;
+    for (char *line = strstr(r.body, "\r\n"); line != NULL && line[2] != '\0';
+         line = strstr(line + 2, "\r\n")) {
+        char *p = line + 2;
+        p = strchr(p, ',');
+        p = p ? strchr(p + 1, ',') : NULL;
+        if (p == NULL || atoll(p + 1) == 0)
+            continue;
+        offered += atoll(p + 1);
+        /* The row's last cell: the slots were in use while it ran. */
+        char *end = strstr(p, "\r\n"), *last = p;
+        for (char *c = p; c < end; c++)
+            if (*c == ',')
+                last = c;
+        if (last + 1 < end)
+            occupancy = atof(last + 1);
+    }
+    assert_int_equal(offered, 6);
+    must(f, occupancy > 0 && occupancy <= 1, "no occupancy in the interval report:\n%s", r.body);
+    cgt_resp_free(&r);
+    assert_int_equal(get_status(f, "/reports/intervals.csv?from=2026-01-01T00:00:00Z", NULL), 401);
+    assert_int_equal(get_status(f,
+                                "/reports/intervals.csv?from=2026-01-01T00:00:00Z&to=2026-02-01T00:"
+                                "00:00Z",
+                                "Authorization: Bearer " TOKEN),
+                     400);
+
+    sse_close(&s);
+    /* The viewer that left is forgotten. */
+    deadline = cgt_now_ms() + LATER;
+    while (metric(f, "callgate_events_viewers") != 0 && cgt_now_ms() < deadline)
+        cgt_sleep_ms(50);
+    assert_int_equal(metric(f, "callgate_events_viewers"), 0);
+    stop_gate(f);
+}
+
+/* ---- the page in a browser ---- */
+
+/* Runs chromium headless on url with extra flags; stdout to out_path.
+ * Returns the exit status, or -1 when it did not finish in timeout_ms. */
+static pid_t chromium_spawn(const char *url, const char *const *flags, const char *out_path,
+                            const char *profile)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int null = open("/dev/null", O_WRONLY);
+        if (out < 0 || null < 0)
+            _exit(127);
+        dup2(out, 1);
+        dup2(null, 2);
+        char prof[PATH_MAX + 32];
+        snprintf(prof, sizeof prof, "--user-data-dir=%s", profile);
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = "chromium";
+        argv[n++] = "--headless";
+        argv[n++] = "--no-sandbox"; /* the tests may run as root */
+        argv[n++] = "--disable-gpu";
+        argv[n++] = "--no-first-run";
+        argv[n++] = "--hide-scrollbars";
+        argv[n++] = "--disable-extensions";
+        argv[n++] = prof;
+        for (size_t i = 0; flags[i] && n < 30; i++)
+            argv[n++] = flags[i];
+        argv[n++] = url;
+        argv[n] = NULL;
+        execvp("chromium", (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int chromium_wait(pid_t pid, int timeout_ms)
+{
+    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (cgt_now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        cgt_sleep_ms(50);
+    }
+}
+
+static char *read_file(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return NULL;
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+        cg_buf_append(&b, buf, n);
+    fclose(fp);
+    cg_buf_appendc(&b, '\0');
+    return b.data;
+}
+
+/* The text of the element with this id in dumped HTML ("" when absent). */
+static void text_of(const char *dom, const char *id, char *out, size_t n)
+{
+    char want[96];
+    snprintf(want, sizeof want, "id=\"%s\"", id);
+    out[0] = '\0';
+    const char *at = strstr(dom, want);
+    if (at == NULL || (at = strchr(at, '>')) == NULL)
+        return;
+    at++;
+    size_t len = strcspn(at, "<");
+    snprintf(out, n, "%.*s", (int)len, at);
+}
+
+static void screenshot(const char *url, const char *profile, const char *size, const char *path)
+{
+    char shot[PATH_MAX + 32], win[64];
+    snprintf(shot, sizeof shot, "--screenshot=%s", path);
+    snprintf(win, sizeof win, "--window-size=%s", size);
+    const char *flags[] = {shot, win, "--timeout=5000", NULL};
+    unlink(path);
+    pid_t pid = chromium_spawn(url, flags, "/dev/null", profile);
+    int rc = chromium_wait(pid, 60000);
+    struct stat stt;
+    if (rc != 0 || stat(path, &stt) != 0 || stt.st_size < 10000)
+        fail_msg("chromium made no screenshot %s (status %d)", path, rc);
+    char *png = read_file(path);
+    assert_non_null(png);
+    assert_memory_equal(png, "\x89PNG", 4);
+    free(png);
+    char real[PATH_MAX];
+    printf("wallboard screenshot (%s): %s\n", size, realpath(path, real) ? real : path);
+}
+
+static void test_wallboard_in_chromium(void **state)
+{
+    struct fixture *f = *state;
+    /* Chromium's virtual time stands still while a fetch is open, so the
+     * page is dumped once its stream ends: after 6 s here. */
+    start_gate(f, "EVENTS_STREAM_MAX_SECONDS=6");
+    fill_queue(f);
+    char *prof = cgt_tmpdir();
+    char dom_path[PATH_MAX];
+    snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
+    char url[200];
+    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->base);
+
+    /* The page itself: no token, no page; nothing from elsewhere. */
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    must(f, r.status == 200, "/wallboard answered %ld", r.status);
+    char *csp = cgt_resp_header(&r, "Content-Security-Policy");
+    assert_non_null(csp);
+    assert_non_null(strstr(csp, "default-src 'none'"));
+    free(csp);
+    assert_null(strstr(r.body, "https://"));
+    assert_null(strstr(r.body, "<link"));
+    assert_null(strstr(r.body, " src="));
+    assert_null(strstr(r.body, "@import"));
+    /* The one http:// is the SVG namespace's name, which is no address. */
+    const char *h = strstr(r.body, "http://");
+    assert_non_null(h);
+    assert_true(strncmp(h, "http://www.w3.org/2000/svg\"", 27) == 0);
+    assert_null(strstr(h + 1, "http://"));
+    cgt_resp_free(&r);
+
+    /* Chromium loads the page and dumps its DOM when the stream has ended
+     * (--virtual-time-budget: virtual time runs only without a fetch in
+     * flight); meanwhile, once the page watches, a fourth caller arrives. */
+    const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
+                           NULL};
+    pid_t pid = chromium_spawn(url, flags, dom_path, prof);
+    uint64_t deadline = cgt_now_ms() + 30000;
+    while (metric(f, "callgate_events_viewers") < 1) {
+        if (cgt_now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            must(f, 0, "the page never connected to /events");
+        }
+        cgt_sleep_ms(50);
+    }
+    /* The snapshot on connect has been sent and drawn. */
+    cgt_sleep_ms(1500);
+    char sid[40];
+    uint64_t posted = cg_wall_ms();
+    arrive(f, "+15550004444", sid);
+    int rc = chromium_wait(pid, 60000);
+    must(f, rc == 0, "chromium --dump-dom ended with %d", rc);
+    char *dom = read_file(dom_path);
+    must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
+
+    must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    char v[64];
+    text_of(dom, "kpi-waiting", v, sizeof v);
+    assert_string_equal(v, "4");
+    text_of(dom, "kpi-slots-used", v, sizeof v);
+    assert_string_equal(v, "2");
+    text_of(dom, "kpi-slots-limit", v, sizeof v);
+    assert_string_equal(v, "2");
+    const char *digits[] = {"1111", "2222", "3333", "4444"};
+    for (size_t i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "data-last4=\"%s\"", digits[i]);
+        must(f, strstr(dom, want) != NULL, "caller ***%s is not listed", digits[i]);
+        snprintf(want, sizeof want, ">***%s<", digits[i]);
+        assert_non_null(strstr(dom, want));
+    }
+    assert_null(strstr(dom, "5550001111"));
+    /* The change came through the event stream, without a reload (the
+     * page's history holds the snapshot before it), in the snapshot made
+     * within two seconds of the caller's arrival. The page's own clock
+     * stands still under virtual time, so the snapshot's time (Redis')
+     * is compared. */
+    const char *li = strstr(dom, "data-waiting=\"4\"");
+    must(f, li != NULL, "no snapshot with four callers arrived:\n%s", strstr(dom, "<ol"));
+    const char *start = li;
+    while (start > dom && strncmp(start, "<li", 3) != 0)
+        start--;
+    const char *at = strstr(start, "data-generated-at=\"");
+    assert_non_null(at);
+    char iso[32];
+    snprintf(iso, sizeof iso, "%.24s", at + 19);
+    long long made = (long long)llround(cg_iso8601_parse(iso) * 1000);
+    must(f, made - (long long)posted <= 2000 && made >= (long long)posted - 50,
+         "the change was sent %lld ms after the caller arrived", made - (long long)posted);
+    assert_non_null(strstr(dom, "data-waiting=\"3\""));
+    free(dom);
+
+    /* Screenshots for people: TV and phone. */
+    mkdir("artifacts", 0755);
+    screenshot(url, prof, "1920,1080", "artifacts/wallboard-1920x1080.png");
+    screenshot(url, prof, "390,844", "artifacts/wallboard-390x844.png");
+    cg_remove_tree(prof);
+    free(prof);
+    stop_gate(f);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_events_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wallboard_in_chromium, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
