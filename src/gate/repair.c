@@ -35,6 +35,7 @@ struct gate_repair {
     int connected_once;  /* a later ready is a reconnect */
     int lost;            /* a reconnect not yet reported by a begin */
     int lost_sent;       /* the begin in flight reports one */
+    int forcing;         /* the repair in flight sets the marker without a list */
     char token[96];      /* this instance's claim on a repair */
     uint64_t missing_ms; /* monotonic: when the marker was first seen missing; 0: present */
     uint64_t window_gt_ms;
@@ -73,8 +74,10 @@ static void force(struct gate_repair *r)
                  "without the repair",
                  "paused_ms=%" PRIu64, cg_mono_ms() - r->missing_ms);
     count(r, "forced");
-    if (gate_store_repair(r->store, r->token, 0, 0, "", 1, on_repaired, r) == 0)
+    if (gate_store_repair(r->store, r->token, 0, 0, "", 1, on_repaired, r) == 0) {
         r->inflight = 1;
+        r->forcing = 1;
+    }
 }
 
 /* A step failed: try again on a later tick, or give up pausing. */
@@ -92,9 +95,17 @@ static void on_repaired(const struct gate_reply *rep, void *arg)
     struct gate_repair *r = arg;
     if (settle(r))
         return;
+    int forced = r->forcing;
+    r->forcing = 0;
     const char *word = rep->err == NULL ? cg_redis_reply_str(rep->r, 0) : NULL;
     if (word == NULL) {
         failed(r, "repair", rep->err);
+        return;
+    }
+    if (forced) {
+        /* Logged and counted by force(); admission runs again. */
+        r->missing_ms = 0;
+        r->done(0, 0, r->arg);
         return;
     }
     if (strcmp(word, "repaired") != 0) {

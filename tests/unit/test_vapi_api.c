@@ -27,6 +27,7 @@
 #include "base/crypto.h"
 #include "net/httpc.h"
 #include "base/json.h"
+#include "vapi/call_list.h"
 #include "base/log.h"
 #include "vapi/api.h"
 
@@ -705,6 +706,137 @@ static void test_free_with_pending(void **state)
     got_get_free(&gg);
 }
 
+/* ---- GET /call (the list) ---- */
+
+struct got_list {
+    int calls;
+    int ok;
+    long http_status;
+    size_t n, skipped;
+    char ids[4][64];
+    char sids[4][40];
+    long attempts[4];
+    int live[4];
+    char gate[4][16];
+    unsigned long long created[4];
+};
+
+static void on_list(const struct cg_vapi_list_result *res, void *arg)
+{
+    struct got_list *g = arg;
+    g->calls++;
+    g->ok = res->ok;
+    g->http_status = res->http_status;
+    g->n = res->ncalls;
+    g->skipped = res->skipped;
+    for (size_t i = 0; i < res->ncalls && i < 4; i++) {
+        const struct cg_vapi_listed_call *c = &res->calls[i];
+        snprintf(g->ids[i], sizeof g->ids[i], "%s", c->id);
+        snprintf(g->sids[i], sizeof g->sids[i], "%s", c->twilio_call_sid ? c->twilio_call_sid : "");
+        snprintf(g->gate[i], sizeof g->gate[i], "%s", c->gate ? c->gate : "");
+        g->attempts[i] = c->attempt;
+        g->live[i] = c->live;
+        g->created[i] = (unsigned long long)c->created_ms;
+    }
+}
+
+static void test_list_calls(void **state)
+{
+    struct fx *f = *state;
+    cg_vapi_free(f->v);
+    struct cg_vapi_opts o = {.base_url = f->srv.base_url,
+                             .api_key = KEY,
+                             .phone_number_id = PHONE,
+                             .assistant_id = ASSIST,
+                             .gate = "main",
+                             .timeout_ms = 2000};
+    f->v = cg_vapi_new(f->httpc, &o);
+    assert_non_null(f->v);
+    cgt_script(&f->srv, 200,
+               "[{\"id\":\"c-1\",\"orgId\":\"o\",\"status\":\"in-progress\","
+               "\"createdAt\":\"2026-12-07T07:00:00.250Z\",\"assistantOverrides\":{\"metadata\":"
+               "{\"twilioCallSid\":\"" CA1 "\",\"callgateAttempt\":3,\"callgateGate\":\"main\"}}},"
+               "{\"id\":\"c-2\",\"status\":\"ended\",\"phoneCallProviderId\":\"" CA1 "\"},"
+               "{\"status\":\"queued\"},"
+               "{\"id\":\"c-3\",\"assistantOverrides\":{\"metadata\":{\"twilioCallSid\":\"x\"}}}]");
+    struct got_list g = {0};
+    /* 2026-12-07T06:50:00.000Z, and no upper bound */
+    assert_int_equal(cg_vapi_list_calls(f->v, 1796626200000ULL, 0, 100, on_list, &g), 0);
+    assert_int_equal(g.calls, 0); /* never from inside the call */
+    wait_calls(f, &g.calls);
+    assert_true(g.ok);
+    assert_int_equal(g.http_status, 200);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.skipped, 1);
+    assert_string_equal(g.ids[0], "c-1");
+    assert_string_equal(g.sids[0], CA1);
+    assert_int_equal(g.attempts[0], 3);
+    assert_string_equal(g.gate[0], "main");
+    assert_true(g.live[0]);
+    assert_true(g.created[0] == 1796626800250ULL);
+    assert_string_equal(g.ids[1], "c-2");
+    assert_false(g.live[1]);
+    assert_string_equal(g.sids[1], CA1); /* phoneCallProviderId */
+    assert_string_equal(g.sids[2], "");  /* not a CallSid: not callgate's */
+    assert_true(g.live[2]);              /* no status: not known to be over */
+
+    struct cgt_seen *w = &f->srv.seen[0];
+    assert_string_equal(w->method, "GET");
+    assert_string_equal(w->path, "/call");
+    assert_string_equal(w->authorization, "Bearer " KEY);
+    assert_non_null(w->query);
+    assert_non_null(strstr(w->query, "phoneNumberId=" PHONE));
+    assert_non_null(strstr(w->query, "limit=100"));
+    assert_non_null(strstr(w->query, "createdAtGt=2026-12-07T06:50:00.000Z"));
+    assert_null(strstr(w->query, "createdAtLe"));
+
+    /* The next page: bounded above by the last page's oldest date. */
+    cgt_script(&f->srv, 200, "[]");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(cg_vapi_list_calls(f->v, 1796626200000ULL, 1796626800250ULL, 100, on_list, &g),
+                     0);
+    wait_calls(f, &g.calls);
+    assert_true(g.ok);
+    assert_int_equal(g.n, 0);
+    assert_non_null(strstr(f->srv.seen[1].query, "createdAtLe=2026-12-07T07:00:00.250Z"));
+
+    /* Failures: an error status, a body that is not an array. */
+    cgt_script(&f->srv, 500, body_500);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, 100, on_list, &g), 0);
+    wait_calls(f, &g.calls);
+    assert_false(g.ok);
+    assert_int_equal(g.http_status, 500);
+    cgt_script(&f->srv, 200, "{\"results\":[]}");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, 100, on_list, &g), 0);
+    wait_calls(f, &g.calls);
+    assert_false(g.ok);
+    /* Bad limits never call back. */
+    assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, 0, on_list, &g), -1);
+    assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, CG_VAPI_LIST_MAX + 1, on_list, &g), -1);
+
+    /* The gate's name goes into every call's metadata. */
+    struct got c = {0};
+    cgt_script(&f->srv, 201, body_created);
+    assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &c), 0);
+    wait_calls(f, &c.calls);
+    json_t *b = sent_json(f, 4);
+    assert_string_equal(cg_json_str(b, "assistantOverrides.metadata.callgateGate"), "main");
+    json_decref(b);
+    got_free(&c);
+
+    /* Cancelled by cg_vapi_free: called back once, not ok. */
+    cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
+    memset(&g, 0, sizeof g);
+    assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, 100, on_list, &g), 0);
+    cgt_run_for(f->base, 50);
+    cg_vapi_free(f->v);
+    f->v = NULL;
+    assert_int_equal(g.calls, 1);
+    assert_false(g.ok);
+}
+
 /* ---- GET /call/{id} ---- */
 
 static void get_with(struct fx *f, int status, const char *body, struct got_get *g)
@@ -1329,6 +1461,7 @@ int main(void)
         T(test_new_rejects_bad_opts),
         T(test_free_with_pending),
         T(test_get_call),
+        T(test_list_calls),
         cmocka_unit_test(test_parse_status_ended),
         cmocka_unit_test(test_parse_status_live),
         cmocka_unit_test(test_parse_end_of_call_report),
