@@ -19,11 +19,14 @@
  *                snapshot, the fenced write and the seed's mirror
  *   refresh.c    the end of a refresh (log, schedule, backoff) and giving
  *                up leadership (leader flag, the lock's release)
+ *   worker.c     the thread that parses pages off the loop (worker.h)
  *   endpoints.c  /get-queue-times, /wait-times, ETags, and the hold TwiML
  *   waittime.c   the life cycle and the 1 s tick
  *
  * Everything runs on the event loop of cg_waittime_new(); nothing here is
- * thread-safe. Records in a snapshot own their names; a snapshot owns its
+ * thread-safe. The one exception is worker.c's thread, which parses a
+ * page's body handed to it and hands the result back (worker.h: it shares
+ * nothing else). Records in a snapshot own their names; a snapshot owns its
  * records; the service owns the snapshot it serves and the refresh in
  * progress.
  */
@@ -42,6 +45,8 @@
 
 struct event;
 struct cg_periodic;
+struct wt_job;
+struct wt_worker;
 
 /* The largest answer or Redis value the service builds (all queues). */
 #define WT_REPLY_MAX (64 * 1024 * 1024)
@@ -117,7 +122,7 @@ struct wt_refresh {
     char *url; /* page to fetch next */
     size_t page;
     int attempt;
-    int busy;    /* a request or the write is out */
+    int busy;    /* a request, a page's parse or the write is out */
     int aborted; /* leadership lost or shutdown: end at the next step */
     int stats_requests, names_requests, retries;
     int pages_ok, pages_failed;
@@ -125,6 +130,8 @@ struct wt_refresh {
     int rate_limited; /* a page ended in 429s */
     int unnamed;      /* a queue without a friendly name showed up */
     double retry_after_s;
+    uint64_t parse_us, parse_max_us; /* the worker's time on this refresh's pages */
+    uint64_t loop_max_us;            /* longest step of this refresh on the loop (CPU) */
     /* Working set: the last snapshot's records, updated page by page. Handed
      * to the result snapshot when the write is built (recs is then NULL;
      * n and seen stay for the summary). */
@@ -182,7 +189,8 @@ struct cg_waittime {
     unsigned long refreshes;
 
     struct wt_refresh *rf;
-    char **page_urls; /* statistics page URLs of the last walk */
+    struct wt_worker *worker; /* parses pages off the loop; NULL unless polling */
+    char **page_urls;         /* statistics page URLs of the last walk */
     size_t npage_urls;
 };
 
@@ -228,6 +236,12 @@ void wt_refresh_end(struct cg_waittime *w, int written);
  * refresh ends without writing. */
 void wt_refresh_abort(struct cg_waittime *w);
 void wt_refresh_free(struct wt_refresh *rf); /* NULL is a no-op */
+/* The calling thread's CPU time in microseconds: what a step of a refresh
+ * costs its thread, without the time another process had the core. */
+uint64_t wt_thread_cpu_us(void);
+/* Notes a step of rf on the loop that began at since_us (wt_thread_cpu_us)
+ * for the summary's longest step. */
+void wt_note_loop_time(struct wt_refresh *rf, uint64_t since_us);
 void wt_free_urls(char **urls, size_t n);
 
 /* ---- write.c ---- */
@@ -244,6 +258,8 @@ void wt_lock_step(struct cg_waittime *w);
 void wt_maybe_refresh(struct cg_waittime *w);
 /* The page timer's callback (arg: the service). */
 void wt_on_page_timer(evutil_socket_t fd, short what, void *arg);
+/* The worker's done callback (arg: the service): a page came back parsed. */
+void wt_on_parsed(struct wt_job *job, void *arg);
 
 /* ---- endpoints.c ---- */
 

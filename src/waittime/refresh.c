@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/backoff.h"
 #include "base/buf.h"
@@ -99,6 +100,21 @@ void wt_refresh_free(struct wt_refresh *rf)
     free(rf);
 }
 
+uint64_t wt_thread_cpu_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void wt_note_loop_time(struct wt_refresh *rf, uint64_t since_us)
+{
+    uint64_t d = wt_thread_cpu_us() - since_us;
+    if (d > rf->loop_max_us)
+        rf->loop_max_us = d;
+}
+
 static const char *result_name(const struct wt_refresh *rf, int written)
 {
     if (rf->aborted)
@@ -138,9 +154,10 @@ void wt_refresh_end(struct cg_waittime *w, int written)
     int level = strcmp(result, "ok") == 0 ? CG_LOG_INFO : CG_LOG_WARN;
     cg_log((enum cg_log_level)level, "wait-time refresh done",
            "result=%s queues=%zu stale=%zu stats_requests=%d names_requests=%d retries=%d "
-           "pages_failed=%d ms=%llu",
+           "pages_failed=%d ms=%llu parse_ms=%f loop_cpu_max_ms=%f",
            result, rf->n, stale, rf->stats_requests, rf->names_requests, rf->retries,
-           rf->pages_failed, (unsigned long long)(cg_mono_ms() - rf->started_mono));
+           rf->pages_failed, (unsigned long long)(cg_mono_ms() - rf->started_mono),
+           (double)rf->parse_us / 1000.0, (double)rf->loop_max_us / 1000.0);
     if (w->metrics) {
         struct cg_buf b;
         cg_buf_init(&b, 128);

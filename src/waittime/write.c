@@ -29,6 +29,7 @@ static void on_seed_written(const redisReply *r, const char *err, void *arg)
 
 static void on_written(const redisReply *r, const char *err, void *arg)
 {
+    uint64_t t0 = wt_thread_cpu_us();
     struct cg_waittime *w = wt_op_done(arg);
     if (w == NULL)
         return;
@@ -69,6 +70,7 @@ static void on_written(const redisReply *r, const char *err, void *arg)
     wt_snap_set_version(s, s->version, s->refreshed_ms);
     if (rf->names_read)
         w->names_version = s->version;
+    wt_note_loop_time(rf, t0);
     wt_refresh_end(w, 1);
 }
 
@@ -178,6 +180,7 @@ void wt_refresh_write(struct cg_waittime *w)
         wt_refresh_end(w, 0);
         return;
     }
+    uint64_t t0 = wt_thread_cpu_us();
     apply_names(rf);
     settle_missed(rf);
     uint64_t now = cg_wall_ms();
@@ -188,4 +191,5 @@ void wt_refresh_write(struct cg_waittime *w)
     }
     rf->phase = PH_WRITE;
     rf->busy = 1;
+    wt_note_loop_time(rf, t0);
 }
