@@ -61,8 +61,9 @@ struct cg_gate {
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
-    struct gate_claim *claim;  /* this gate's claim on its Twilio queue */
-    struct event *retry_timer; /* admission after a backoff */
+    struct gate_claim *claim;   /* this gate's claim on its Twilio queue */
+    struct gate_probes *probes; /* early asks of Vapi after a Twilio end (endprobe.h) */
+    struct event *retry_timer;  /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */
     size_t nadmissions;
