@@ -130,8 +130,8 @@ struct wt_refresh {
     int rate_limited; /* a page ended in 429s */
     int unnamed;      /* a queue without a friendly name showed up */
     double retry_after_s;
-    uint64_t parse_us, parse_max_us; /* the worker's time on this refresh's pages */
-    uint64_t loop_max_us;            /* longest step of this refresh on the loop (CPU) */
+    uint64_t worker_us;   /* the worker's CPU time on this refresh (parse, encode) */
+    uint64_t loop_max_us; /* longest step of this refresh on the loop (CPU) */
     /* Working set: the last snapshot's records, updated page by page. Handed
      * to the result snapshot when the write is built (recs is then NULL;
      * n and seen stay for the summary). */
@@ -145,8 +145,8 @@ struct wt_refresh {
     struct cg_wt_name *names;
     size_t nnames;
     int names_complete;
-    char *seed; /* the queue-times value of this refresh, set after the write */
-    size_t seed_len;
+    struct wt_job *encoded; /* the worker's encoding of result: records, seed */
+    uint64_t write_ms;      /* wall clock of the write */
     int names_read;
     struct wt_snap *result; /* built for the write, installed after it */
 };
@@ -211,7 +211,9 @@ void wt_install(struct cg_waittime *w, struct wt_snap *s);
 void wt_read_step(struct cg_waittime *w);
 
 /* The arguments of the fenced write script (lua/write.lua) for snapshot s
- * of refresh rf, written at now_ms. Owns what it points to. */
+ * of refresh rf, written at now_ms. enc (with enc_len) are s's records
+ * already encoded (cg_wt_record_encode), borrowed; NULL encodes them here.
+ * Owns what it points to but enc. */
 struct wt_args {
     const char **v;
     size_t *len;
@@ -220,7 +222,8 @@ struct wt_args {
     size_t nowned, owned_cap;
 };
 void wt_write_args(struct wt_args *a, const struct cg_waittime *w, const struct wt_refresh *rf,
-                   const struct wt_snap *s, uint64_t now_ms);
+                   const struct wt_snap *s, uint64_t now_ms, char *const *enc,
+                   const size_t *enc_len);
 void wt_args_free(struct wt_args *a);
 
 /* ---- refresh.c ---- */
@@ -246,9 +249,12 @@ void wt_free_urls(char **urls, size_t n);
 
 /* ---- write.c ---- */
 
-/* Builds the new snapshot of w->rf and writes it with one fenced script;
- * ends the refresh when there is nothing to write or it cannot be sent. */
+/* Builds the new snapshot of w->rf, has the worker encode it, and writes
+ * it with one fenced script (wt_refresh_encoded); ends the refresh when
+ * there is nothing to write or it cannot be sent. */
 void wt_refresh_write(struct cg_waittime *w);
+/* The worker's encoding of w->rf's snapshot is back (job taken). */
+void wt_refresh_encoded(struct cg_waittime *w, struct wt_job *job);
 
 /* ---- poller.c ---- */
 

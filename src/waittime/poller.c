@@ -407,9 +407,7 @@ static void page_parsed(struct cg_waittime *w, struct wt_job *job)
     uint64_t t0 = wt_thread_cpu_us();
     struct wt_refresh *rf = w->rf;
     rf->busy = 0;
-    rf->parse_us += job->parse_us;
-    if (job->parse_us > rf->parse_max_us)
-        rf->parse_max_us = job->parse_us;
+    rf->worker_us += job->parse_us;
     /* What page_failed() and pace_for() read of the answer. */
     struct cg_httpc_result res = {
         .status = 200,
@@ -447,7 +445,10 @@ void wt_on_parsed(struct wt_job *job, void *arg)
         wt_worker_release(w->worker, job);
         return;
     }
-    page_parsed(w, job);
+    if (job->kind == WT_JOB_ENCODE)
+        wt_refresh_encoded(w, job);
+    else
+        page_parsed(w, job);
 }
 
 static void on_page(const struct cg_httpc_result *res, void *arg)

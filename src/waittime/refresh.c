@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "waittime/internal.h"
+#include "waittime/worker.h"
 
 /* ---- leadership ---- */
 
@@ -90,7 +91,7 @@ void wt_refresh_free(struct wt_refresh *rf)
     if (rf == NULL)
         return;
     free(rf->url);
-    free(rf->seed);
+    wt_job_free(rf->encoded); /* only at shutdown: wt_refresh_end gave it back */
     free_records(rf->recs, rf->n);
     free(rf->seen);
     wt_idx_free(&rf->idx);
@@ -154,10 +155,10 @@ void wt_refresh_end(struct cg_waittime *w, int written)
     int level = strcmp(result, "ok") == 0 ? CG_LOG_INFO : CG_LOG_WARN;
     cg_log((enum cg_log_level)level, "wait-time refresh done",
            "result=%s queues=%zu stale=%zu stats_requests=%d names_requests=%d retries=%d "
-           "pages_failed=%d ms=%llu parse_ms=%f loop_cpu_max_ms=%f",
+           "pages_failed=%d ms=%llu worker_ms=%f loop_cpu_max_ms=%f",
            result, rf->n, stale, rf->stats_requests, rf->names_requests, rf->retries,
            rf->pages_failed, (unsigned long long)(cg_mono_ms() - rf->started_mono),
-           (double)rf->parse_us / 1000.0, (double)rf->loop_max_us / 1000.0);
+           (double)rf->worker_us / 1000.0, (double)rf->loop_max_us / 1000.0);
     if (w->metrics) {
         struct cg_buf b;
         cg_buf_init(&b, 128);
@@ -165,6 +166,9 @@ void wt_refresh_end(struct cg_waittime *w, int written)
         cg_metrics_inc(w->metrics, "callgate_waittime_refreshes_total", cg_buf_str(&b), 1);
         cg_buf_free(&b);
     }
+    /* The worker frees what it encoded. */
+    wt_worker_release(w->worker, rf->encoded);
+    rf->encoded = NULL;
     wt_refresh_free(rf);
     w->rf = NULL;
     wt_maybe_release(w);

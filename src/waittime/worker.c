@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "waittime/internal.h"
@@ -60,6 +61,52 @@ static void job_free_parsed(struct wt_job *job)
     job->nnames = 0;
     free(job->next_url);
     job->next_url = NULL;
+    for (size_t i = 0; job->enc != NULL && i < job->nrecs; i++)
+        free(job->enc[i]);
+    free(job->enc);
+    job->enc = NULL;
+    free(job->enc_len);
+    job->enc_len = NULL;
+    free(job->seed);
+    job->seed = NULL;
+}
+
+/* The Redis records and the seed's value of the job's records. */
+static void encode(struct wt_job *job)
+{
+    size_t n = job->nrecs;
+    job->enc = cg_calloc(n ? n : 1, sizeof *job->enc);
+    job->enc_len = cg_calloc(n ? n : 1, sizeof *job->enc_len);
+    struct cg_buf b;
+    cg_buf_init(&b, 1 << 20);
+    for (size_t i = 0; i < n; i++) {
+        cg_buf_reset(&b);
+        cg_wt_record_encode(&job->recs[i], &b);
+        job->enc_len[i] = b.len;
+        job->enc[i] = cg_strndup(cg_buf_str(&b), b.len);
+    }
+    cg_buf_free(&b);
+    struct cg_buf seed;
+    cg_buf_init(&seed, WT_REPLY_MAX);
+    if (cg_wt_seed_json(job->recs, n, &seed) == 0) {
+        job->seed_len = seed.len;
+        job->seed = cg_buf_take(&seed);
+        job->rc = 0;
+    } else {
+        cg_buf_free(&seed);
+        job->rc = -1;
+    }
+}
+
+struct wt_job *wt_job_encode(const struct cg_wt_record *recs, size_t n)
+{
+    struct wt_job *job = cg_calloc(1, sizeof *job);
+    job->kind = WT_JOB_ENCODE;
+    job->recs = recs;
+    job->nrecs = n;
+    job->retry_after_s = -1;
+    job->rate_limit_limit = job->rate_limit_remaining = -1;
+    return job;
 }
 
 void wt_job_free(struct wt_job *job)
@@ -74,7 +121,9 @@ void wt_job_free(struct wt_job *job)
 void wt_job_run(struct wt_job *job)
 {
     uint64_t t0 = wt_thread_cpu_us();
-    if (job->kind == WT_JOB_STATS)
+    if (job->kind == WT_JOB_ENCODE)
+        encode(job);
+    else if (job->kind == WT_JOB_STATS)
         job->rc = cg_wt_parse_stats(job->body, job->len, job->max_items, &job->items, &job->n,
                                     &job->skipped, &job->next_url, job->err, sizeof job->err);
     else
