@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -21,6 +23,9 @@
 #include "base/log.h"
 #include "waittime/internal.h"
 #include "waittime/worker.h"
+
+/* How much nicer than the loop the worker runs. */
+#define WORKER_NICE 10
 
 struct wt_worker {
     int jobs[2]; /* [0] the worker reads, [1] the loop writes */
@@ -171,6 +176,14 @@ static void *run(void *arg)
 {
     const struct wt_worker *k = arg;
     int in = k->jobs[0], out = k->done[1];
+    /* Below the loop: when the two compete for a core, the reads the loop
+     * answers come first and the refresh waits. Linux takes a thread id
+     * here (the nice value is per thread); if it cannot be lowered, the
+     * parse runs at the loop's priority, as it did on the loop. */
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), prio + WORKER_NICE);
     struct wt_job *job;
     while (get_ptr(in, &job) == 1) {
         if (job->parsed) {

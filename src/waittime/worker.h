@@ -32,6 +32,10 @@
  * libevent, Redis or the service, and reads nothing of the loop's but the
  * records of an encode job, which the loop leaves alone until it is back.
  *
+ * The thread runs 10 nice levels below the loop (Linux keeps a nice value
+ * per thread): when the two compete for a core, the loop's reads come
+ * first and the refresh waits.
+ *
  * wt_worker_free() closes the worker's pipe, which ends the thread once
  * the job in hand (if any) is parsed, joins it, and frees every job not
  * yet delivered without calling back.
