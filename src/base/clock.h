@@ -12,6 +12,9 @@
 uint64_t cg_mono_us(void);
 uint64_t cg_mono_ms(void);
 uint64_t cg_wall_ms(void);
+/* CPU time of the calling thread, in microseconds (0 if unavailable): what
+ * a step cost the loop, however long the machine kept it waiting. */
+uint64_t cg_thread_cpu_us(void);
 /* ISO-8601 UTC with milliseconds ("2026-11-21T16:49:12.123Z") into out[25]. */
 void cg_iso8601_ms(uint64_t wall_ms, char out[25]);
 /* Seconds since the epoch of an ISO-8601 UTC date-time as Twilio's v1 APIs

@@ -602,8 +602,10 @@ static const struct option options[] = {
     OPT_INT(S_GATE, "SWEEP_INTERVAL_MS", sweep_interval_ms, "1000", 50, 60000,
             "Milliseconds between checks for expired leases and a safety run of admission."),
     OPT_INT(S_GATE, "END_GRACE_MS", end_grace_ms, "5000", 100, 600000,
-            "After Twilio reports a connected caller gone, milliseconds to wait for Vapi's own "
-            "end of the call before asking Vapi (Vapi counts the call until it ends)."),
+            "After Twilio reports a connected caller gone, milliseconds the slot stays held for "
+            "Vapi's own end of the call (Vapi counts the call until it ends); Vapi is asked "
+            "250-500 ms after Twilio's end and again with backoff within it, and once more when "
+            "it runs out."),
     OPT_INT(S_GATE, "ADMISSION_LEASE_SECONDS", admission_lease_seconds, "30", 5, 3600,
             "Seconds an admission in flight may hold a slot before another instance assumes "
             "its owner died."),

@@ -25,6 +25,7 @@
 #include "gate/claim.h"
 #include "gate/repair.h"
 #include "gate/context.h"
+#include "gate/endprobe.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/recheck.h"
@@ -266,6 +267,9 @@ static void requeue(struct admission *a, const char *reason, int overlimit, int 
         /* The caller has not heard anything yet: into the queue they go. */
         answer_fast(a, gate_enqueue_twiml(g));
     }
+    /* The orphan's slot is held until Vapi ends its call: ask early. */
+    if (orphan_vapi_id != NULL && !g->stopping)
+        gate_probe_start(g->probes, orphan_vapi_id, (long)g->cfg->orphan_hold_seconds * 1000);
     if (gate_store_requeue(&g->store, &q, on_requeued, rc) != 0)
         on_requeued(&(struct gate_reply){.err = "eval refused"}, rc);
 }
@@ -311,6 +315,12 @@ static void on_connected(const struct gate_reply *rep, void *arg)
         metric_inc(g, "callgate_callers_total", "outcome", "connected");
         cg_log_info("caller connected", "sid=%s vapi=%s wait_s=%f attempt=%d", a->sid, a->vapi_id,
                     wait_s, a->attempt);
+    } else if (rep->verdict == GV_ENDING) {
+        /* The caller hung up while the TwiML was on its way: Vapi ends its
+         * call in a moment; ask early in case its end message is lost. */
+        cg_log_info("caller hung up as the assistant answered; slot held until vapi's end",
+                    "sid=%s vapi=%s", a->sid, a->vapi_id ? a->vapi_id : "");
+        gate_probe_start(g->probes, a->vapi_id, g->cfg->end_grace_ms);
     } else {
         cg_log_warn("connected step did not apply", "sid=%s verdict=%s error=%s", a->sid,
                     gate_verdict_name(rep->verdict), rep->err ? rep->err : "");
@@ -791,6 +801,10 @@ static void on_end(const struct gate_reply *rep, void *arg)
             metric_inc(g, "callgate_releases_total", "signal", e->signal);
         if (verdict == GV_ABANDONED)
             metric_inc(g, "callgate_callers_total", "outcome", "abandoned");
+        if (verdict == GV_ENDING && !g->stopping)
+            /* Twilio's end came first: Vapi's should follow in a moment;
+             * when it is lost, this finds out long before the grace. */
+            gate_probe_start(g->probes, cg_redis_reply_str(rep->r, 2), g->cfg->end_grace_ms);
         if (!g->stopping)
             start_admissions(g, rep->r, 3, e->at_us);
     } else {
@@ -810,6 +824,8 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
         cg_log_warn("vapi ended a call over its concurrency limit", "id=%s", id);
         metric_inc(g, "callgate_vapi_errors_total", "code", "overlimit-ended");
     }
+    if (strcmp(kind, "vapi") == 0)
+        gate_probe_cancel(g->probes, id); /* Vapi said it: no need to ask */
     struct end_ctx *e = cg_calloc(1, sizeof *e);
     e->g = g;
     e->done = done;
@@ -833,6 +849,16 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
     };
     if (gate_store_end(&g->store, &es, on_end, e) != 0)
         on_end(&(struct gate_reply){.err = "eval refused"}, e);
+}
+
+/* An early ask of Vapi after a Twilio end (endprobe.h) was answered. */
+static void on_probe_answer(void *owner, const char *vapi_id, const struct cg_vapi_get_result *res)
+{
+    struct cg_gate *g = owner;
+    gate_note_api(g, GATE_API_VAPI, res->http_status);
+    if (res->state == CG_VAPI_CALL_ENDED && !g->closing)
+        gate_end(g, "vapi", vapi_id, res->ended_reason ? res->ended_reason : "ended", "vapi-get",
+                 NULL, NULL);
 }
 
 /* ---- lease sweep ---- */
@@ -1219,12 +1245,13 @@ void cg_gate_detach(struct cg_gate *g)
 {
     g->stopping = 1;
     g->closing = 1;
+    gate_probes_stop(g->probes);
     gate_store_close(&g->store);
 }
 
 size_t cg_gate_inflight(const struct cg_gate *g)
 {
-    return g->nadmissions + g->checks;
+    return g->nadmissions + g->checks + gate_probes_asking(g->probes);
 }
 
 static void declare_metrics(struct cg_metrics *m)
@@ -1384,6 +1411,7 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
                                  .timeout_ms = c->vapi_forward_timeout_ms,
                                  .instance = c->instance_id};
     g->relay = gate_relay_new(&ro);
+    g->probes = gate_probes_new(d->base, g->vapi, g->metrics, on_probe_answer, g);
     if (g->twilio == NULL || g->twilio_push == NULL || g->vapi == NULL || g->relay == NULL) {
         cg_err_set(err, errlen, "cannot create the Twilio and Vapi clients");
         goto fail;
@@ -1425,6 +1453,9 @@ void cg_gate_free(struct cg_gate *g)
     g->vapi = NULL;
     gate_relay_free(g->relay);
     g->relay = NULL;
+    /* After the client: a GET it cancelled has ended its probe. */
+    gate_probes_free(g->probes);
+    g->probes = NULL;
     cg_twilio_free(g->twilio);
     g->twilio = NULL;
     cg_twilio_free(g->twilio_push);

@@ -66,6 +66,7 @@ struct cg_gate {
     struct cg_periodic *reconcile_task;
     struct gate_claim *claim;   /* this gate's claim on its Twilio queue */
     struct gate_repair *repair; /* slots rebuilt from Vapi after Redis lost writes */
+    struct gate_probes *probes; /* early asks of Vapi after a Twilio end (endprobe.h) */
     struct event *retry_timer;  /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */

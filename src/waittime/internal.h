@@ -19,11 +19,14 @@
  *                snapshot, the fenced write and the seed's mirror
  *   refresh.c    the end of a refresh (log, schedule, backoff) and giving
  *                up leadership (leader flag, the lock's release)
+ *   worker.c     the thread that parses pages off the loop (worker.h)
  *   endpoints.c  /get-queue-times, /wait-times, ETags, and the hold TwiML
  *   waittime.c   the life cycle and the 1 s tick
  *
  * Everything runs on the event loop of cg_waittime_new(); nothing here is
- * thread-safe. Records in a snapshot own their names; a snapshot owns its
+ * thread-safe. The one exception is worker.c's thread, which parses a
+ * page's body handed to it and hands the result back (worker.h: it shares
+ * nothing else). Records in a snapshot own their names; a snapshot owns its
  * records; the service owns the snapshot it serves and the refresh in
  * progress.
  */
@@ -36,12 +39,15 @@
 #include <event2/util.h>
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "base/list.h"
 #include "net/redis.h"
 #include "waittime/waittime.h"
 
 struct event;
 struct cg_periodic;
+struct wt_job;
+struct wt_worker;
 
 /* The largest answer or Redis value the service builds (all queues). */
 #define WT_REPLY_MAX (64 * 1024 * 1024)
@@ -117,7 +123,7 @@ struct wt_refresh {
     char *url; /* page to fetch next */
     size_t page;
     int attempt;
-    int busy;    /* a request or the write is out */
+    int busy;    /* a request, a page's parse or the write is out */
     int aborted; /* leadership lost or shutdown: end at the next step */
     int stats_requests, names_requests, retries;
     int pages_ok, pages_failed;
@@ -125,6 +131,8 @@ struct wt_refresh {
     int rate_limited; /* a page ended in 429s */
     int unnamed;      /* a queue without a friendly name showed up */
     double retry_after_s;
+    uint64_t worker_us;   /* the worker's CPU time on this refresh (parse, encode) */
+    uint64_t loop_max_us; /* longest step of this refresh on the loop (CPU) */
     /* Working set: the last snapshot's records, updated page by page. Handed
      * to the result snapshot when the write is built (recs is then NULL;
      * n and seen stay for the summary). */
@@ -138,8 +146,8 @@ struct wt_refresh {
     struct cg_wt_name *names;
     size_t nnames;
     int names_complete;
-    char *seed; /* the queue-times value of this refresh, set after the write */
-    size_t seed_len;
+    struct wt_job *encoded; /* the worker's encoding of result: records, seed */
+    uint64_t write_ms;      /* wall clock of the write */
     int names_read;
     struct wt_snap *result; /* built for the write, installed after it */
 };
@@ -182,7 +190,8 @@ struct cg_waittime {
     unsigned long refreshes;
 
     struct wt_refresh *rf;
-    char **page_urls; /* statistics page URLs of the last walk */
+    struct wt_worker *worker; /* parses pages off the loop; NULL unless polling */
+    char **page_urls;         /* statistics page URLs of the last walk */
     size_t npage_urls;
 };
 
@@ -203,7 +212,9 @@ void wt_install(struct cg_waittime *w, struct wt_snap *s);
 void wt_read_step(struct cg_waittime *w);
 
 /* The arguments of the fenced write script (lua/write.lua) for snapshot s
- * of refresh rf, written at now_ms. Owns what it points to. */
+ * of refresh rf, written at now_ms. enc (with enc_len) are s's records
+ * already encoded (cg_wt_record_encode), borrowed; NULL encodes them here.
+ * Owns what it points to but enc. */
 struct wt_args {
     const char **v;
     size_t *len;
@@ -212,7 +223,8 @@ struct wt_args {
     size_t nowned, owned_cap;
 };
 void wt_write_args(struct wt_args *a, const struct cg_waittime *w, const struct wt_refresh *rf,
-                   const struct wt_snap *s, uint64_t now_ms);
+                   const struct wt_snap *s, uint64_t now_ms, char *const *enc,
+                   const size_t *enc_len);
 void wt_args_free(struct wt_args *a);
 
 /* ---- refresh.c ---- */
@@ -228,13 +240,19 @@ void wt_refresh_end(struct cg_waittime *w, int written);
  * refresh ends without writing. */
 void wt_refresh_abort(struct cg_waittime *w);
 void wt_refresh_free(struct wt_refresh *rf); /* NULL is a no-op */
+/* Notes a step of rf on the loop that began at since_us (cg_thread_cpu_us)
+ * for the summary's longest step. */
+void wt_note_loop_time(struct wt_refresh *rf, uint64_t since_us);
 void wt_free_urls(char **urls, size_t n);
 
 /* ---- write.c ---- */
 
-/* Builds the new snapshot of w->rf and writes it with one fenced script;
- * ends the refresh when there is nothing to write or it cannot be sent. */
+/* Builds the new snapshot of w->rf, has the worker encode it, and writes
+ * it with one fenced script (wt_refresh_encoded); ends the refresh when
+ * there is nothing to write or it cannot be sent. */
 void wt_refresh_write(struct cg_waittime *w);
+/* The worker's encoding of w->rf's snapshot is back (job taken). */
+void wt_refresh_encoded(struct cg_waittime *w, struct wt_job *job);
 
 /* ---- poller.c ---- */
 
@@ -244,6 +262,8 @@ void wt_lock_step(struct cg_waittime *w);
 void wt_maybe_refresh(struct cg_waittime *w);
 /* The page timer's callback (arg: the service). */
 void wt_on_page_timer(evutil_socket_t fd, short what, void *arg);
+/* The worker's done callback (arg: the service): a page came back parsed. */
+void wt_on_parsed(struct wt_job *job, void *arg);
 
 /* ---- endpoints.c ---- */
 

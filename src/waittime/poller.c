@@ -5,7 +5,8 @@
  * pages one after the other (never two requests at once), then the
  * TaskQueues list when names are due, then the write (write.c); its end
  * and the lock's release are in refresh.c. Only one refresh exists at a
- * time (w->rf).
+ * time (w->rf). A page's body is parsed by the worker thread (worker.h),
+ * off the loop; the refresh stays busy until the parsed page comes back.
  */
 #include "base/fmacros.h"
 
@@ -24,6 +25,7 @@
 #include "base/url.h"
 #include "net/httpc.h"
 #include "waittime/internal.h"
+#include "waittime/worker.h"
 
 #define ATTEMPTS_TRANSIENT   3    /* 429, 5xx, transport errors */
 #define ATTEMPTS_BAD_CONTENT 2    /* 200 that is not the expected JSON */
@@ -294,34 +296,30 @@ static enum outcome classify(const struct cg_httpc_result *res, char *err, size_
     return OUT_OK;
 }
 
-/* Parses a 200 page of the current list and folds it into the refresh.
- * OUT_BAD (nothing taken) when it is not the expected JSON. */
-static enum outcome read_page(struct wt_refresh *rf, const struct cg_httpc_result *res,
-                              char **next_url, char *err, size_t errlen)
+/* Folds a parsed 200 page of the current list into the refresh. OUT_BAD
+ * (nothing taken) when it was not the expected JSON. */
+static enum outcome take_page(struct wt_refresh *rf, struct wt_job *job, char **next_url, char *err,
+                              size_t errlen)
 {
+    if (job->rc != 0) {
+        snprintf(err, errlen, "%s", job->err);
+        return OUT_BAD;
+    }
+    *next_url = job->next_url;
+    job->next_url = NULL;
     if (rf->phase == PH_STATS) {
-        struct cg_wt_record *items = NULL;
-        size_t n = 0, skipped = 0;
-        if (cg_wt_parse_stats(res->body, res->body_len, CG_WT_MAX_QUEUES, &items, &n, &skipped,
-                              next_url, err, errlen) != 0)
-            return OUT_BAD;
-        if (skipped)
+        if (job->skipped)
             cg_log_warn("twilio statistics items skipped: no valid task_queue_sid, or "
                         "past the queue limit",
-                        "page=%zu skipped=%zu max=%d", rf->page, skipped, CG_WT_MAX_QUEUES);
-        apply_stats(rf, items, n, cg_wall_ms());
-        free(items); /* the records moved into the working set hold no name */
+                        "page=%zu skipped=%zu max=%d", rf->page, job->skipped, CG_WT_MAX_QUEUES);
+        /* The records move into the working set; they hold no name. */
+        apply_stats(rf, job->items, job->n, cg_wall_ms());
         return OUT_OK;
     }
-    struct cg_wt_name *names = NULL;
-    size_t n = 0;
-    if (cg_wt_parse_names(res->body, res->body_len, CG_WT_MAX_QUEUES, &names, &n, next_url, err,
-                          errlen) != 0)
-        return OUT_BAD;
-    rf->names = cg_realloc(rf->names, (rf->nnames + n + 1) * sizeof *rf->names);
-    memcpy(rf->names + rf->nnames, names, n * sizeof *names);
-    rf->nnames += n;
-    free(names);
+    rf->names = cg_realloc(rf->names, (rf->nnames + job->nnames + 1) * sizeof *rf->names);
+    memcpy(rf->names + rf->nnames, job->names, job->nnames * sizeof *job->names);
+    rf->nnames += job->nnames;
+    job->nnames = 0; /* the names now belong to the refresh */
     return OUT_OK;
 }
 
@@ -402,6 +400,57 @@ static void page_failed(struct cg_waittime *w, const struct cg_httpc_result *res
         phase_done(w);
 }
 
+/* The rest of a 200 page, once parsed (by the worker, or here when it
+ * could not take the job). */
+static void page_parsed(struct cg_waittime *w, struct wt_job *job)
+{
+    uint64_t t0 = cg_thread_cpu_us();
+    struct wt_refresh *rf = w->rf;
+    rf->busy = 0;
+    rf->worker_us += job->parse_us;
+    /* What page_failed() and pace_for() read of the answer. */
+    struct cg_httpc_result res = {
+        .status = 200,
+        .body = "",
+        .retry_after_s = job->retry_after_s,
+        .rate_limit_limit = job->rate_limit_limit,
+        .rate_limit_remaining = job->rate_limit_remaining,
+    };
+    if (rf->aborted || w->stopping || !w->leader) {
+        wt_worker_release(w->worker, job);
+        rf->aborted = 1;
+        wt_refresh_end(w, 0);
+        return;
+    }
+    char err[160] = "";
+    char *next_url = NULL;
+    enum outcome out = take_page(rf, job, &next_url, err, sizeof err);
+    wt_worker_release(w->worker, job);
+    if (out != OUT_OK) {
+        page_failed(w, &res, out, err);
+        return;
+    }
+    w->rl_streak = 0;
+    rf->pages_ok++;
+    wt_note_loop_time(rf, t0);
+    /* The last page goes on to the write, which notes its own time. */
+    next_page(w, next_url, pace_for(&res, next_url != NULL));
+}
+
+void wt_on_parsed(struct wt_job *job, void *arg)
+{
+    struct cg_waittime *w = arg;
+    if (w->rf == NULL) {
+        /* Cannot happen: a refresh with a job out is busy and stays. */
+        wt_worker_release(w->worker, job);
+        return;
+    }
+    if (job->kind == WT_JOB_ENCODE)
+        wt_refresh_encoded(w, job);
+    else
+        page_parsed(w, job);
+}
+
 static void on_page(const struct cg_httpc_result *res, void *arg)
 {
     struct cg_waittime *w = wt_op_done(arg);
@@ -417,17 +466,23 @@ static void on_page(const struct cg_httpc_result *res, void *arg)
         return;
     }
     char err[160] = "";
-    char *next_url = NULL;
     enum outcome out = classify(res, err, sizeof err);
-    if (out == OUT_OK)
-        out = read_page(rf, res, &next_url, err, sizeof err);
     if (out != OUT_OK) {
         page_failed(w, res, out, err);
         return;
     }
-    w->rl_streak = 0;
-    rf->pages_ok++;
-    next_page(w, next_url, pace_for(res, next_url != NULL));
+    /* The page is parsed off the loop (worker.h); the refresh stays busy
+     * until it comes back. */
+    struct wt_job *job = wt_job_new(rf->phase == PH_STATS ? WT_JOB_STATS : WT_JOB_NAMES, res->body,
+                                    res->body_len, CG_WT_MAX_QUEUES);
+    job->retry_after_s = res->retry_after_s;
+    job->rate_limit_limit = res->rate_limit_limit;
+    job->rate_limit_remaining = res->rate_limit_remaining;
+    rf->busy = 1;
+    if (wt_worker_submit(w->worker, job) != 0) {
+        wt_job_run(job);
+        page_parsed(w, job);
+    }
 }
 
 /* Records the URL of the statistics page about to be fetched. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/backoff.h"
 #include "base/buf.h"
@@ -18,6 +19,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "waittime/internal.h"
+#include "waittime/worker.h"
 
 /* ---- leadership ---- */
 
@@ -89,7 +91,7 @@ void wt_refresh_free(struct wt_refresh *rf)
     if (rf == NULL)
         return;
     free(rf->url);
-    free(rf->seed);
+    wt_job_free(rf->encoded); /* only at shutdown: wt_refresh_end gave it back */
     free_records(rf->recs, rf->n);
     free(rf->seen);
     wt_idx_free(&rf->idx);
@@ -97,6 +99,13 @@ void wt_refresh_free(struct wt_refresh *rf)
     free_names(rf->names, rf->nnames);
     wt_snap_free(rf->result);
     free(rf);
+}
+
+void wt_note_loop_time(struct wt_refresh *rf, uint64_t since_us)
+{
+    uint64_t d = cg_thread_cpu_us() - since_us;
+    if (d > rf->loop_max_us)
+        rf->loop_max_us = d;
 }
 
 static const char *result_name(const struct wt_refresh *rf, int written)
@@ -138,9 +147,10 @@ void wt_refresh_end(struct cg_waittime *w, int written)
     int level = strcmp(result, "ok") == 0 ? CG_LOG_INFO : CG_LOG_WARN;
     cg_log((enum cg_log_level)level, "wait-time refresh done",
            "result=%s queues=%zu stale=%zu stats_requests=%d names_requests=%d retries=%d "
-           "pages_failed=%d ms=%llu",
+           "pages_failed=%d ms=%llu worker_ms=%f loop_cpu_max_ms=%f",
            result, rf->n, stale, rf->stats_requests, rf->names_requests, rf->retries,
-           rf->pages_failed, (unsigned long long)(cg_mono_ms() - rf->started_mono));
+           rf->pages_failed, (unsigned long long)(cg_mono_ms() - rf->started_mono),
+           (double)rf->worker_us / 1000.0, (double)rf->loop_max_us / 1000.0);
     if (w->metrics) {
         struct cg_buf b;
         cg_buf_init(&b, 128);
@@ -148,6 +158,9 @@ void wt_refresh_end(struct cg_waittime *w, int written)
         cg_metrics_inc(w->metrics, "callgate_waittime_refreshes_total", cg_buf_str(&b), 1);
         cg_buf_free(&b);
     }
+    /* The worker frees what it encoded. */
+    wt_worker_release(w->worker, rf->encoded);
+    rf->encoded = NULL;
     wt_refresh_free(rf);
     w->rf = NULL;
     wt_maybe_release(w);

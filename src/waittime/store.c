@@ -188,8 +188,8 @@ void wt_read_step(struct cg_waittime *w)
 
 /* ---- the fenced write's arguments ---- */
 
-/* A borrowed argument: it must outlive a. */
-static void arg_ref(struct wt_args *a, const char *p)
+/* A borrowed argument of len bytes: it must outlive a. */
+static void arg_refn(struct wt_args *a, const char *p, size_t len)
 {
     if (a->n == a->cap) {
         a->cap = a->cap ? a->cap * 2 : 64;
@@ -197,8 +197,14 @@ static void arg_ref(struct wt_args *a, const char *p)
         a->len = cg_realloc(a->len, a->cap * sizeof *a->len);
     }
     a->v[a->n] = p;
-    a->len[a->n] = strlen(p);
+    a->len[a->n] = len;
     a->n++;
+}
+
+/* A borrowed string: it must outlive a. */
+static void arg_ref(struct wt_args *a, const char *p)
+{
+    arg_refn(a, p, strlen(p));
 }
 
 /* An argument a owns (p is malloc'd). */
@@ -227,7 +233,8 @@ static void meta_u64(struct wt_args *a, const char *name, unsigned long long v)
 }
 
 void wt_write_args(struct wt_args *a, const struct cg_waittime *w, const struct wt_refresh *rf,
-                   const struct wt_snap *s, uint64_t now_ms)
+                   const struct wt_snap *s, uint64_t now_ms, char *const *enc,
+                   const size_t *enc_len)
 {
     memset(a, 0, sizeof *a);
     /* KEYS */
@@ -259,9 +266,13 @@ void wt_write_args(struct wt_args *a, const struct cg_waittime *w, const struct 
     struct cg_buf rec;
     cg_buf_init(&rec, 1 << 20);
     for (size_t i = 0; i < s->n; i++) {
+        arg_ref(a, s->recs[i].sid);
+        if (enc != NULL) {
+            arg_refn(a, enc[i], enc_len[i]);
+            continue;
+        }
         cg_buf_reset(&rec);
         cg_wt_record_encode(&s->recs[i], &rec);
-        arg_ref(a, s->recs[i].sid);
         arg_own(a, cg_buf_take(&rec));
     }
     cg_buf_free(&rec);

@@ -25,6 +25,7 @@
 #include "base/metrics.h"
 #include "net/periodic.h"
 #include "waittime/internal.h"
+#include "waittime/worker.h"
 #include "waittime/lua_scripts.h"
 
 #define TICK_MS          1000 /* version check and lock renewal */
@@ -148,6 +149,11 @@ struct cg_waittime *cg_waittime_new(struct event_base *base, const struct cg_con
                     "workspace=%s", ws);
         return w;
     }
+    w->worker = wt_worker_new(base, wt_on_parsed, w, err, errlen);
+    if (w->worker == NULL) {
+        cg_waittime_free(w);
+        return NULL;
+    }
     w->polling = 1;
     cg_log_info("wait-time poller on", "workspace=%s interval_s=%d page_size=%d lock_ms=%ld", ws,
                 cfg->wait_time_poll_seconds, page, w->lock_ms);
@@ -196,6 +202,8 @@ void cg_waittime_free(struct cg_waittime *w)
     cg_periodic_free(w->tick);
     if (w->page_timer)
         event_free(w->page_timer);
+    /* Joined first: a page it parses belongs to the refresh freed next. */
+    wt_worker_free(w->worker);
     wt_refresh_free(w->rf);
     wt_snap_free(w->snap);
     wt_free_urls(w->page_urls, w->npage_urls);

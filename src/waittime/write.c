@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "waittime/internal.h"
+#include "waittime/worker.h"
 
 /* The seed's key, without a hash tag: its readers know it by this name. */
 #define SEED_KEY "queue-times"
@@ -29,6 +30,7 @@ static void on_seed_written(const redisReply *r, const char *err, void *arg)
 
 static void on_written(const redisReply *r, const char *err, void *arg)
 {
+    uint64_t t0 = cg_thread_cpu_us();
     struct cg_waittime *w = wt_op_done(arg);
     if (w == NULL)
         return;
@@ -56,10 +58,10 @@ static void on_written(const redisReply *r, const char *err, void *arg)
     }
     /* The seed's mirror, right behind the fenced write on the same
      * connection, so no other leader can come in between. */
-    if (rf->seed != NULL) {
+    if (rf->encoded != NULL && rf->encoded->seed != NULL) {
         struct wt_op *sop = wt_op_new(w, OP_WRITE_SEED);
-        if (cg_redis_command(w->redis, on_seed_written, sop, "SET %s %b", SEED_KEY, rf->seed,
-                             rf->seed_len) != 0)
+        if (cg_redis_command(w->redis, on_seed_written, sop, "SET %s %b", SEED_KEY,
+                             rf->encoded->seed, rf->encoded->seed_len) != 0)
             wt_op_done(sop);
     }
     struct wt_snap *s = rf->result;
@@ -69,6 +71,7 @@ static void on_written(const redisReply *r, const char *err, void *arg)
     wt_snap_set_version(s, s->version, s->refreshed_ms);
     if (rf->names_read)
         w->names_version = s->version;
+    wt_note_loop_time(rf, t0);
     wt_refresh_end(w, 1);
 }
 
@@ -138,27 +141,12 @@ static struct wt_snap *build_result(struct cg_waittime *w, struct wt_refresh *rf
     return s;
 }
 
-/* The seed's queue-times value of s into rf; -1 when it is too large. */
-static int build_seed(struct wt_refresh *rf, const struct wt_snap *s)
-{
-    struct cg_buf seed;
-    cg_buf_init(&seed, WT_REPLY_MAX);
-    if (cg_wt_seed_json(s->recs, s->n, &seed) != 0) {
-        cg_log_error("wait-time seed value too large", "queues=%zu", s->n);
-        cg_buf_free(&seed);
-        return -1;
-    }
-    free(rf->seed);
-    rf->seed_len = seed.len;
-    rf->seed = cg_buf_take(&seed);
-    return 0;
-}
-
-/* Sends the fenced write of rf->result; -1 when the client refused it. */
-static int send_write(struct cg_waittime *w, struct wt_refresh *rf, uint64_t now)
+/* Sends the fenced write of rf->result with its encoded records; -1 when
+ * the client refused it. */
+static int send_write(struct cg_waittime *w, struct wt_refresh *rf, const struct wt_job *enc)
 {
     struct wt_args a;
-    wt_write_args(&a, w, rf, rf->result, now);
+    wt_write_args(&a, w, rf, rf->result, rf->write_ms, enc->enc, enc->enc_len);
     struct wt_op *op = wt_op_new(w, OP_WRITE);
     int rc = cg_redis_eval(w->redis, w->s_write, 5, (int)a.n, a.v, a.len, on_written, op);
     if (rc != 0) {
@@ -178,14 +166,44 @@ void wt_refresh_write(struct cg_waittime *w)
         wt_refresh_end(w, 0);
         return;
     }
+    uint64_t t0 = cg_thread_cpu_us();
     apply_names(rf);
     settle_missed(rf);
-    uint64_t now = cg_wall_ms();
-    rf->result = build_result(w, rf, now);
-    if (build_seed(rf, rf->result) != 0 || send_write(w, rf, now) != 0) {
+    rf->write_ms = cg_wall_ms();
+    rf->result = build_result(w, rf, rf->write_ms);
+    rf->phase = PH_WRITE;
+    rf->busy = 1;
+    /* Encoding the records is most of the write's work: the worker does it
+     * while the snapshot, lent to it, waits (worker.h). */
+    struct wt_job *job = wt_job_encode(rf->result->recs, rf->result->n);
+    wt_note_loop_time(rf, t0);
+    if (wt_worker_submit(w->worker, job) != 0) {
+        wt_job_run(job);
+        wt_refresh_encoded(w, job);
+    }
+}
+
+void wt_refresh_encoded(struct cg_waittime *w, struct wt_job *job)
+{
+    uint64_t t0 = cg_thread_cpu_us();
+    struct wt_refresh *rf = w->rf;
+    rf->busy = 0;
+    rf->worker_us += job->parse_us;
+    rf->encoded = job; /* given back to the worker when the refresh ends */
+    if (rf->aborted || w->stopping || !w->leader) {
+        rf->aborted = 1;
         wt_refresh_end(w, 0);
         return;
     }
-    rf->phase = PH_WRITE;
+    if (job->rc != 0) {
+        cg_log_error("wait-time seed value too large", "queues=%zu", rf->result->n);
+        wt_refresh_end(w, 0);
+        return;
+    }
+    if (send_write(w, rf, job) != 0) {
+        wt_refresh_end(w, 0);
+        return;
+    }
     rf->busy = 1;
+    wt_note_loop_time(rf, t0);
 }

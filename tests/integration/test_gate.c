@@ -979,6 +979,60 @@ static void test_twilio_end_first(void **state)
     stop_gate(f, 0);
 }
 
+/* Vapi's end messages are lost: the caller's Twilio leg ended, and with a
+ * grace and a sweep interval of a minute only the early ask of Vapi can
+ * free the slot within seconds. */
+static void test_twilio_end_asks_vapi_early(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0,
+               (const char *const[]){"MAX_CONCURRENCY=1", "END_GRACE_MS=60000",
+                                     "SWEEP_INTERVAL_MS=60000", NULL});
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    enqueue(f, 0, b);
+
+    /* Vapi still counts the call: asked early, then again after a pause,
+     * and the slot stays held. */
+    cgt_fake_set_vapi_get(f->fake, CGT_VGET_IN_PROGRESS);
+    int gets = cgt_fake_count(f->fake, CGT_EP_VAPI_GET);
+    assert_int_equal(call_status(f, 0, a, "completed"), 200);
+    assert_state(f, a, "ending");
+    wait_fake(f, CGT_EP_VAPI_GET, gets + 1, SOON);
+    wait_fake(f, CGT_EP_VAPI_GET, gets + 2, SOON);
+    assert_state(f, a, "ending");
+    assert_state(f, b, "waiting");
+    assert_true(in_active(f, a));
+
+    /* Vapi says the call ended: the slot goes to the next caller. */
+    cgt_fake_set_vapi_get(f->fake, CGT_VGET_ENDED);
+    wait_state(f, a, "ended", LATER);
+    char *by = field_of(f, a, "released_by");
+    assert_string_equal(by, "vapi-get");
+    free(by);
+    wait_update(f, b, 1, SOON);
+    wait_state(f, b, "connected", SOON);
+    assert_int_equal(stat_of(f, "released"), 1);
+
+    /* Vapi's own end message stops the asking: no more GETs for b's call
+     * (one may have been out already). */
+    cgt_fake_set_vapi_get(f->fake, CGT_VGET_IN_PROGRESS);
+    assert_int_equal(call_status(f, 0, b, "completed"), 200);
+    assert_state(f, b, "ending");
+    char *vb = vapi_id_of(f, b);
+    char *res = vapi_end(f, 0, vb, 1);
+    assert_string_equal(res, "released");
+    free(res);
+    free(vb);
+    gets = cgt_fake_count(f->fake, CGT_EP_VAPI_GET);
+    /* A probe still running would ask at least twice in three seconds. */
+    cgt_sleep_ms(3000);
+    assert_true(cgt_fake_count(f->fake, CGT_EP_VAPI_GET) <= gets + 1);
+    stop_gate(f, 0);
+}
+
 static void test_abandon_while_waiting(void **state)
 {
     struct fixture *f = *state;
@@ -2522,6 +2576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fast_path_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_then_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_twilio_end_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_twilio_end_asks_vapi_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandon_while_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_exit_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_wait_announces, setup, teardown),

@@ -15,7 +15,8 @@
 -- Returns {verdict, sid, detail, admitted...} where admitted is the flat
 -- sid, from, attempt list of admit_batch. detail: for 'released' the ms
 -- the caller was connected (when known); for 'abandoned' and 'overflowed'
--- of a waiting caller "<wait ms>:<position>"; else ''.
+-- of a waiting caller "<wait ms>:<position>"; for 'ending' the Vapi call
+-- id; else ''.
 local kind, id, reason, signal = ARGV[2], ARGV[3], ARGV[4], ARGV[11]
 local freed = false
 
@@ -118,7 +119,8 @@ elseif kind == 'twilio' then
     -- hold the slot for the end grace; Vapi's end or a sweep releases it.
     redis.call('HSET', ck, 'state', 'ending', 'twilio_ended_at', NOW)
     redis.call('ZADD', K_ACTIVE, 'XX', NOW + tonumber(ARGV[5]), sid)
-    verdict = 'ending'
+    -- The Vapi call to ask about early, should its end message be lost.
+    verdict, detail = 'ending', redis.call('HGET', ck, 'vapi_id') or ''
   elseif state then
     verdict = 'duplicate'
   end
