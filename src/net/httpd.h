@@ -140,6 +140,34 @@ void cg_http_reply_json(struct cg_http_req *req, int status, const char *json);
 void cg_http_reply_error(struct cg_http_req *req, int status, const char *code,
                          const char *message);
 
+/* ---- streamed replies (server-sent events, long reports) ---- */
+struct cg_http_stream;
+/* Called at most once, from the loop and never inside a cg_http_stream_*()
+ * call, when the client goes away (or cg_httpd_free() runs) while the
+ * stream is open. The stream is freed after the callback returns. */
+typedef void (*cg_http_stream_closed_cb)(struct cg_http_stream *s, void *arg);
+/* Answers req with status, the headers set so far and content_type, then
+ * keeps the connection for cg_http_stream_write(): chunked transfer coding
+ * to HTTP/1.1 clients, a close-delimited body to HTTP/1.0 ones. A HEAD
+ * request gets the headers and the stream ends at once (NULL returned, req
+ * answered). max_pending bounds the bytes queued and not yet sent: a write
+ * that would exceed it ends the stream (a client that stops reading is
+ * dropped and holds no more memory). After this call req is invalid.
+ * Returns NULL when the stream could not start (req is answered anyway). */
+struct cg_http_stream *cg_http_stream_start(struct cg_http_req *req, int status,
+                                            const char *content_type, size_t max_pending,
+                                            cg_http_stream_closed_cb closed, void *arg);
+/* Queues len bytes. Returns 0, or -1 when the stream ended here (peer gone,
+ * or max_pending exceeded): it is freed, closed is NOT called, and the
+ * owner must forget the pointer. */
+int cg_http_stream_write(struct cg_http_stream *s, const void *data, size_t len);
+/* Bytes queued and not yet sent. */
+size_t cg_http_stream_pending(const struct cg_http_stream *s);
+/* Ends the stream normally (the last chunk is written, the connection is
+ * kept alive or closed as the request asked); closed is not called and
+ * the pointer is invalid afterwards. */
+void cg_http_stream_end(struct cg_http_stream *s);
+
 /* Standard reason phrase for a status code ("OK", "Not Found", ...). */
 const char *cg_http_reason(int status);
 
