@@ -946,8 +946,15 @@ static void conn_process(struct conn *c)
         } else {
             int st = cg_hp_chunked(&c->ch, c->in + c->head_len, c->in_len - c->head_len,
                                    h->max_body, h->max_header, &why);
-            if (st == 0)
+            if (st == 0) {
+                /* The framing read so far is dropped, so that a body of
+                 * many small chunks takes no more room than its data. */
+                size_t rest = c->in_len - c->head_len - c->ch.in;
+                memmove(c->in + c->head_len + c->ch.out, c->in + c->head_len + c->ch.in, rest);
+                c->in_len = c->head_len + c->ch.out + rest;
+                c->ch.in = c->ch.out;
                 break;
+            }
             if (st != 1) {
                 layer_error(c, st, why);
                 continue;

@@ -92,8 +92,8 @@ static void run(const uint8_t *data, size_t size, size_t step, struct result *re
             }
             continue;
         }
-        int st = cg_hp_chunked(&ch, buf + res->head, avail - res->head, MAX_BODY, MAX_TRAILER,
-                               &why);
+        int st =
+            cg_hp_chunked(&ch, buf + res->head, avail - res->head, MAX_BODY, MAX_TRAILER, &why);
         FZ_CHECK(ch.out <= ch.in && ch.in <= avail - res->head && ch.out <= MAX_BODY);
         if (st == 1) {
             res->body_len = ch.out;
