@@ -66,6 +66,10 @@
 #define ACCEPT_PAUSE_MS 100
 /* Read buffer: first size, and the size it returns to once idle. */
 #define INBUF_MIN 4096
+/* Output queued for a client beyond which no further request of its is
+ * read or parsed until the output is written (a client that pipelines
+ * without reading holds no more memory than this and one response). */
+#define OUT_HIGH (64 * 1024)
 /* How long a closing connection waits for the client to close. */
 #define LINGER_MS 2000
 
@@ -498,10 +502,17 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         conn_linger(c);
         return;
     }
-    if (c->phase == P_HEAD || c->phase == P_BODY)
+    if (c->phase == P_HEAD || c->phase == P_BODY) {
         arm_timer(c, c->h->common_tv); /* the deadline for the next request */
-    else
+        if (c->read_paused) {
+            c->read_paused = 0;
+            event_add(c->rev, NULL);
+        }
+        if (c->in_len > 0)
+            event_active(c->resume, EV_TIMEOUT, 0);
+    } else {
         disarm_timer(c);
+    }
 }
 
 /* Makes room to read into. Returns 0, or -1 when the buffer may not grow
@@ -531,7 +542,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             conn_close(c);
         return;
     }
-    if (in_room(c) != 0) {
+    if (in_room(c) != 0 ||
+        ((c->phase == P_HEAD || c->phase == P_BODY) && c->out.len - c->out_off > OUT_HIGH)) {
         event_del(c->rev);
         c->read_paused = 1;
         return;
@@ -883,6 +895,8 @@ static void conn_process(struct conn *c)
     while (!c->dead && (c->phase == P_HEAD || c->phase == P_BODY)) {
         struct cg_hp_request *hp = &c->hp;
         const char *why = NULL;
+        if (c->out.len - c->out_off > OUT_HIGH)
+            break; /* on_write resumes once the client has read */
         if (c->phase == P_HEAD) {
             long end = cg_hp_head_end(&c->scan, c->in, c->in_len);
             if (end < 0) {

@@ -1560,6 +1560,40 @@ static void test_defaults(void **state)
     cg_httpd_free(h);
 }
 
+/* A client that pipelines without reading: the server stops taking its
+ * requests once the answers it cannot send pile up, and goes on when the
+ * client reads. */
+static void test_pipelining_unread(void **state)
+{
+    struct fx *f = *state;
+    struct client c;
+    client_open(&c, f->base, f->port);
+    event_del(c.rev);
+    enum { N = 40000 };
+    struct cg_buf b;
+    cg_buf_init(&b, CG_BUF_UNBOUNDED);
+    for (int i = 0; i < N; i++)
+        cg_buf_appends(&b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    int before = f->obs.count;
+    client_send(&c, b.data, b.len);
+    cg_buf_free(&b);
+    cgt_run_for(f->base, 500);
+    int answered = f->obs.count - before;
+    assert_true(answered > 0);
+    assert_true(answered < N);
+    /* Reading lets the rest through, in order. */
+    assert_int_equal(event_add(c.rev, NULL), 0);
+    uint64_t t0 = cg_mono_ms();
+    for (int i = 0; i < 1000 && f->obs.count - before < N; i++)
+        cgt_run_for(f->base, 20);
+    if (f->obs.count - before != N)
+        fail_msg("answered %d of %d after %llu ms; eof=%d in=%zu out_off=%zu/%zu",
+                 f->obs.count - before, N, (unsigned long long)(cg_mono_ms() - t0), c.eof,
+                 c.in.len, c.out_off, c.out.len);
+    assert_int_equal(client_wait(&c, N, 10000), N);
+    client_close(&c);
+}
+
 /* Runs the loop until the client has received needle (or timeout_ms). */
 static int client_wait_for(struct client *c, const char *needle, int timeout_ms)
 {
@@ -1761,6 +1795,7 @@ int main(void)
         T(test_free_with_unanswered_request),
         T(test_defaults),
         T(test_timeouts),
+        T(test_pipelining_unread),
         T(test_stream_chunked),
         T(test_stream_keepalive_and_head),
         T(test_stream_http10),
