@@ -1588,8 +1588,8 @@ static void test_pipelining_unread(void **state)
         cgt_run_for(f->base, 20);
     if (f->obs.count - before != N)
         fail_msg("answered %d of %d after %llu ms; eof=%d in=%zu out_off=%zu/%zu",
-                 f->obs.count - before, N, (unsigned long long)(cg_mono_ms() - t0), c.eof,
-                 c.in.len, c.out_off, c.out.len);
+                 f->obs.count - before, N, (unsigned long long)(cg_mono_ms() - t0), c.eof, c.in.len,
+                 c.out_off, c.out.len);
     assert_int_equal(client_wait(&c, N, 10000), N);
     client_close(&c);
 }
