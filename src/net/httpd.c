@@ -685,6 +685,17 @@ static void req_end(struct cg_http_req *r)
     cg_form_free(&r->form);
 }
 
+/* n in decimal, in out (24 bytes). */
+static const char *utoa(unsigned long long n, char out[24])
+{
+    char *p = out + 23;
+    *p = '\0';
+    do
+        *--p = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    return p;
+}
+
 /* Writes a response head and body. The connection is to close afterwards
  * when the request or the server says so. */
 static void respond(struct conn *c, int status, const char *ctype, const char *body, size_t len,
@@ -696,22 +707,37 @@ static void respond(struct conn *c, int status, const char *ctype, const char *b
     if (!c->keep_alive || h->stopped || r->want_close || c->eof)
         c->closing = 1;
     cg_buf_reset(b);
-    cg_buf_printf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, cg_http_reason(status),
-                  cg_http_date());
+    /* Built with plain appends: formatting with printf showed in the
+     * profile of the cheapest endpoints. */
+    char num[24];
+    cg_buf_appends(b, "HTTP/1.1 ");
+    cg_buf_appends(b, utoa((unsigned long long)status, num));
+    cg_buf_appendc(b, ' ');
+    cg_buf_appends(b, cg_http_reason(status));
+    cg_buf_appends(b, "\r\nDate: ");
+    cg_buf_appends(b, cg_http_date());
+    cg_buf_appends(b, "\r\n");
     if (c->hdrs.len > 0)
         cg_buf_append(b, c->hdrs.data, c->hdrs.len);
-    if (ctype != NULL && cg_http_valid_value(ctype))
-        cg_buf_printf(b, "Content-Type: %s\r\n", ctype);
-    else if (c->ctype.len > 0)
-        cg_buf_printf(b, "Content-Type: %s\r\n", cg_buf_str(&c->ctype));
+    const char *type = ctype != NULL && cg_http_valid_value(ctype) ? ctype
+                       : c->ctype.len > 0                          ? cg_buf_str(&c->ctype)
+                                                                   : NULL;
+    if (type != NULL) {
+        cg_buf_appends(b, "Content-Type: ");
+        cg_buf_appends(b, type);
+        cg_buf_appends(b, "\r\n");
+    }
     if (!r->has_cc)
         cg_buf_appends(b, "Cache-Control: no-store\r\n");
     if (!r->has_xcto)
         cg_buf_appends(b, "X-Content-Type-Options: nosniff\r\n");
-    if (framing != NULL)
+    if (framing != NULL) {
         cg_buf_appends(b, framing);
-    else if (!bodyless)
-        cg_buf_printf(b, "Content-Length: %zu\r\n", len);
+    } else if (!bodyless) {
+        cg_buf_appends(b, "Content-Length: ");
+        cg_buf_appends(b, utoa(len, num));
+        cg_buf_appends(b, "\r\n");
+    }
     if (c->closing)
         cg_buf_appends(b, "Connection: close\r\n");
     else if (c->minor == 0)
