@@ -1447,6 +1447,11 @@ void cg_http_stream_end(struct cg_http_stream *s)
     } else {
         c->closing = 1;
     }
+    /* A server that stopped accepting winds its connections down: the
+     * stream's head went out before, so the close comes without notice,
+     * after a complete message. */
+    if (c->h->stopped)
+        c->closing = 1;
     stream_finish(s, 1);
 }
 
