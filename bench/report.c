@@ -429,7 +429,7 @@ static void throughput(void)
         ms(a, sizeof a, n2.p50), ms(b, sizeof b, n2.p99));
     row("nginx, worker_processes auto (wrk 2 threads)", n2.rps, "req/s", d, "reference", M_NONE);
     wrk_row("callgate GET /health (Redis script)", "health", 0.5, NULL);
-    wrk_row("callgate GET /get-queue-times (memory)", "get-queue-times", 0.5, NULL);
+    wrk_row("callgate GET /get-queue-times (memory)", "get-queue-times", 0.7, NULL);
     wrk_row("callgate GET /wait-times/{sid}", "wait-times-sid", 0, "no target");
     wrk_row("callgate POST /incoming (signed, enqueued)", "incoming", 0.25, NULL);
     wrk_row("callgate POST /queue-wait (signed)", "queue-wait", 0, "no target");

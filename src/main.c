@@ -87,9 +87,9 @@ static int run(const struct cg_config *cfg, const struct cg_config_errors *errs)
     /* A peer closing a socket must be an error return, not a dead process. */
     signal(SIGPIPE, SIG_IGN);
 
-    /* The changelist folds the enable/disable pairs evhttp makes on a
-     * connection within one turn of the loop into one epoll_ctl (or none):
-     * a system call less per request (bench/RESULTS.md). callgate never
+    /* The changelist folds the enable/disable pairs a bufferevent (the
+     * Redis connection) makes within one turn of the loop into one
+     * epoll_ctl (or none). callgate never
      * dup()s a socket, the case where the changelist is documented to
      * misbehave. */
     struct event_config *ecfg = event_config_new();

@@ -1,25 +1,41 @@
 /*
- * httpd.h - the inbound HTTP server: libevent's evhttp with a routing table,
- * bounded requests and uniform JSON errors.
+ * httpd.h - the inbound HTTP/1.1 server: callgate's own connection layer on
+ * libevent's plain event API, its strict request parser (net/http_parse.h),
+ * a routing table, bounded requests, uniform JSON errors and streamed
+ * replies.
  *
- * Limits. Bodies over max_body_bytes get 413 (evhttp enforces it while
- * reading). Request headers over max_header_bytes (names plus values) get
- * 431; evhttp itself answers 400 and closes anything past a hard ceiling of
- * max(4 x max_header_bytes, 64 KiB) (request line included), which bounds
- * memory per connection. Connections idle or stuck longer than
- * timeout_seconds are closed, and so is a connection whose request has not
- * arrived in full (line, headers, body) within timeout_seconds of the
- * connection opening or of the previous reply being written, however
- * steadily its bytes trickle in (a slow client cannot hold a connection and
- * a half-read request for ever). A request whose framing a proxy in front
- * could read differently (two Content-Length fields, one that is not
- * digits, Content-Length with Transfer-Encoding, a Transfer-Encoding other
- * than chunked, a field name that is not a token) gets 400 and its
- * connection is closed, so that no smuggled bytes are read as a request.
+ * Protocol. Requests are parsed as RFC 9112 says and refused where two
+ * implementations could frame the same bytes differently (request
+ * smuggling behind a proxy): a bare LF as a line end, obs-fold, NUL, CR or
+ * another control character in a field value, a field name that is not a
+ * token (or "Name :"), Content-Length that is not plain digits or comes
+ * twice, Content-Length with Transfer-Encoding, Transfer-Encoding on
+ * HTTP/1.0 or not ending in chunked, a chunk size that is not bare hex
+ * ("0x3", "+3", " 3", "3 junk"), and on HTTP/1.1 a missing, repeated or
+ * malformed Host. These get 400 (a coding before chunked that callgate does
+ * not decode, 501; an unknown method, 501; an Expect other than
+ * 100-continue, 417) and the connection is closed, so that no smuggled
+ * bytes are read as a request. Chunk extensions and trailer fields are
+ * accepted and ignored. Connection tokens are honoured ("keep-alive, close"
+ * closes; HTTP/1.0 stays open only when it asks for keep-alive), and every
+ * response says HTTP/1.1.
+ *
+ * Limits. Bodies over max_body_bytes get 413 (as soon as Content-Length
+ * says so, or when the chunks pass it). Header names plus values over
+ * max_header_bytes, more than 100 fields, or a head (request line included)
+ * past max(4 x max_header_bytes, 64 KiB) get 431. Each connection's next
+ * request must arrive in full (line, headers, body) within timeout_seconds
+ * of the connection opening or of the previous reply, however steadily its
+ * bytes trickle in, and an idle connection is closed at the same deadline;
+ * a client that stops reading a response is dropped after timeout_seconds
+ * without progress. While a handler holds a request there is no deadline.
  * Options left at 0 select defaults: 1 MiB bodies, 8 KiB headers, 30 s.
- * evhttp answers malformed requests (400), oversized bodies (413) and
- * unknown methods (501) itself, with HTML bodies; those never reach the
- * router or the observer.
+ * When accept() fails for want of descriptors, accepting pauses for 100 ms
+ * instead of spinning.
+ *
+ * Errors. Every error is JSON, {"status":N,"error":"<code>","message":...},
+ * those of the protocol layer included (no HTML). Requests refused before
+ * routing (400, 413, 417, 431, 501) reach the observer with route "".
  *
  * Routing. Exact paths ("/incoming"), or prefixes ending in "/ *" written
  * without the space ("/wait-times/ *" matches "/wait-times/WQ1"; the part
@@ -29,16 +45,20 @@
  * known path with another method 405 with an Allow header. HEAD is served
  * wherever GET is.
  *
+ * Connections. Pipelined requests are answered in order, one at a time:
+ * bytes that arrive while a handler holds a request wait in the
+ * connection's buffer. Each response goes out with one writev() straight
+ * from the reply call; what the socket does not take is queued.
+ *
  * Callback rules. A handler runs on the loop thread with a request that
  * stays valid until it is answered. Every request is answered exactly once
- * with one of the cg_http_reply*() calls, either inside the handler or later
- * (asynchronous handlers keep the pointer). If the client went away
- * meanwhile, the reply is dropped and the request freed all the same (evhttp
- * does not read while a reply is pending, so the hang-up is only noticed
- * when the reply is written). Writing to a vanished client can raise
+ * with one of the cg_http_reply*() calls (or cg_http_stream_start()),
+ * either inside the handler or later (asynchronous handlers keep the
+ * pointer). If the client went away meanwhile, the reply is dropped and the
+ * request freed all the same. Writing to a vanished client can raise
  * SIGPIPE: the process must ignore it. After the reply the request pointer
  * is invalid. Asynchronous owners must stop (cancel their timers) before
- * cg_httpd_free(), which answers what they still hold.
+ * cg_httpd_free(), which answers what they still hold (503).
  *
  * Ownership. The server owns its requests. Strings returned by request
  * getters live until the reply.
@@ -68,8 +88,8 @@ enum cg_http_method {
 
 typedef void (*cg_http_handler)(struct cg_http_req *req, void *arg);
 
-/* Called after each reply is handed to evhttp, for metrics and access logs.
- * route is the pattern that matched ("" when none did). */
+/* Called after each reply is written (or queued), for metrics and access
+ * logs. route is the pattern that matched ("" when none did). */
 typedef void (*cg_http_observer)(const char *route, enum cg_http_method method, int status,
                                  uint64_t duration_us, void *arg);
 
@@ -153,10 +173,7 @@ typedef void (*cg_http_stream_closed_cb)(struct cg_http_stream *s, void *arg);
  * answered). max_pending bounds the bytes queued and not yet sent: a write
  * that would exceed it ends the stream (a client that stops reading is
  * dropped and holds no more memory). After this call req is invalid.
- * Returns NULL when the stream could not start (req is answered anyway).
- * The observer sees the request once, now, with status. Open streams are
- * not counted by cg_httpd_inflight(); cg_httpd_stop_accepting() leaves
- * them open; cg_httpd_free() closes them (calling closed). */
+ * Returns NULL when the stream could not start (req is answered anyway). */
 struct cg_http_stream *cg_http_stream_start(struct cg_http_req *req, int status,
                                             const char *content_type, size_t max_pending,
                                             cg_http_stream_closed_cb closed, void *arg);
