@@ -9,6 +9,7 @@
 #define CG_LUA_SCRIPTS_H
 
 extern const char cg_lua_admit[];
+extern const char cg_lua_callback[];
 extern const char cg_lua_claim[];
 extern const char cg_lua_connected[];
 extern const char cg_lua_context[];

@@ -102,36 +102,66 @@ local function leave_queue(sid, ck, state, reason)
   return NOW - enq, rank + 1
 end
 
+-- The callback window (CALLBACK_HOURS) is open while this key exists; the
+-- instances keep it set, expiring at the window's end. Without it no
+-- callback is dialled.
+local K_CBWIN = P .. 'cbwin'
+local function cbleg_key(leg) return P .. 'cbleg:' .. leg end
+
 -- Moves up to max callers from the head of the queue into the active set,
 -- each with an admission lease. Returns a flat list sid, from, attempt per
 -- admitted caller. The caller of this function has checked nothing: room,
 -- backoff and the batch bound are all decided here, atomically.
+-- A callback entry (state 'callback') that is due takes its slot in ticket
+-- order as a reservation (state 'cb_reserved', lease cb_lease_ms) and comes
+-- back as sid, number, -attempt: its caller dials (callback.lua dial) and
+-- creates no Vapi call. One not due (retry time ahead, window closed) is
+-- passed over and keeps its place.
 local function admit_batch(default_limit, max_batch, lease_ms, instance)
   if backoff_left() > 0 or redis.call('EXISTS', K_INTACT) == 0 then return {} end
   local free = effective_limit(default_limit) - redis.call('ZCARD', K_ACTIVE)
   local n = math.min(free, tonumber(max_batch))
   local out = {}
+  local skip = 0 -- callback entries passed over at the head
+  local window = nil
   while n > 0 do
-    local head = redis.call('ZRANGE', K_WAITING, 0, 0)
+    local head = redis.call('ZRANGE', K_WAITING, skip, skip)
     if #head == 0 then break end
     local sid = head[1]
-    redis.call('ZREM', K_WAITING, sid)
     local ck = call_key(sid)
-    local from = redis.call('HGET', ck, 'from')
-    if from then
-      local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
-      redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
-      redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
-      log('ADMIT', sid, 'attempt', attempt)
-      stat('admissions')
-      out[#out + 1] = sid
-      out[#out + 1] = from
-      out[#out + 1] = attempt
-      n = n - 1
+    local f = redis.call('HMGET', ck, 'from', 'state', 'cb_due_at', 'cb_number', 'cb_lease_ms')
+    if f[2] == 'callback' then
+      if window == nil then window = redis.call('EXISTS', K_CBWIN) == 1 end
+      if window and (tonumber(f[3]) or 0) <= NOW and f[4] then
+        local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+        redis.call('ZREM', K_WAITING, sid)
+        redis.call('HSET', ck, 'state', 'cb_reserved', 'cb_reserved_at', NOW, 'cb_reserved_by', instance)
+        redis.call('ZADD', K_ACTIVE, NOW + (tonumber(f[5]) or tonumber(lease_ms)), sid)
+        out[#out + 1] = sid
+        out[#out + 1] = f[4]
+        out[#out + 1] = -attempt
+        n = n - 1
+      else
+        skip = skip + 1
+      end
+    else
+      redis.call('ZREM', K_WAITING, sid)
+      local from = f[1]
+      if from then
+        local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+        redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
+        redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
+        log('ADMIT', sid, 'attempt', attempt)
+        stat('admissions')
+        out[#out + 1] = sid
+        out[#out + 1] = from
+        out[#out + 1] = attempt
+        n = n - 1
+      end
+      -- A queue entry without its record cannot be admitted (no caller
+      -- number); it was dropped above and reconciliation re-adopts the caller
+      -- if Twilio still holds them.
     end
-    -- A queue entry without its record cannot be admitted (no caller
-    -- number); it was dropped above and reconciliation re-adopts the caller
-    -- if Twilio still holds them.
   end
   return out
 end
