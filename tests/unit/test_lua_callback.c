@@ -526,6 +526,44 @@ static void test_expire(void **state)
     freeReplyObject(r);
 }
 
+/* The sweep settles a callback's expired slot itself: never a call's
+ * release (which would lose the callback), and not handed to the engine. */
+static void test_sweep_settles_expired_dial(void **state)
+{
+    (void)state;
+    enter_waiting("CA1");
+    enter_waiting("CA2");
+    request_ok("CA1", "3", "60000");
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 1"));
+    expect_admit(1, (const char *[]){"CA1"}, (const long long[]){-1});
+    freeReplyObject(dial("CA1", "1"));
+    /* The lease runs out (the outcome never came). */
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 CA1"));
+    redisReply *r = RUN(cg_lua_sweep, "100", "5000");
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+    assert_state("CA1", "callback");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 0);
+    assert_int_equal(log_count("CALLBACK_RETRY"), 1);
+    /* The next pass fills the slot: CA2, since CA1 retries later. */
+    expect_admit(1, (const char *[]){"CA2"}, (const long long[]){1});
+    /* A reservation never claimed goes back with nothing counted, and
+     * other expired members are still listed as before. */
+    freeReplyObject(redisCommand(rc, "HSET " PREFIX "call:CA1 cb_due_at 0"));
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 CA2"));
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 2"));
+    expect_admit(1, (const char *[]){"CA1"}, (const long long[]){-2});
+    freeReplyObject(redisCommand(rc, "ZADD " PREFIX "active 1 CA1"));
+    r = RUN(cg_lua_sweep, "100", "5000");
+    assert_int_equal(r->elements, 6);
+    assert_string_equal(str_at(r, 0), "CA2");
+    assert_string_equal(str_at(r, 1), "admitting");
+    freeReplyObject(r);
+    assert_state("CA1", "callback");
+    assert_int_equal(cmd_int("HGET " PREFIX "call:CA1 cb_dials"), 1);
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "active CA1"), -1);
+}
+
 /* The random run's reservations not yet settled. */
 static struct {
     char sid[16];
@@ -691,6 +729,7 @@ int main(void)
         cmocka_unit_test_setup(test_failed_retry_then_exhausted, flush),
         cmocka_unit_test_setup(test_failed_final, flush),
         cmocka_unit_test_setup(test_expire, flush),
+        cmocka_unit_test_setup(test_sweep_settles_expired_dial, flush),
         cmocka_unit_test_setup(test_random_invariants, flush),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

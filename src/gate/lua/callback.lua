@@ -105,44 +105,10 @@ end
 
 if op ~= 'failed' and op ~= 'expire' then return redis.error_reply('unknown op ' .. op) end
 
-local leg, reason = ARGV[5], ARGV[6]
-local out
-local dialled = state == 'cb_dialing' or state == 'cb_ringing'
-if not current or (op == 'failed' and not dialled) or
-   (op == 'expire' and not dialled and state ~= 'cb_reserved') or
-   (leg ~= '' and f[3] and f[3] ~= leg) or not redis.call('ZSCORE', K_ACTIVE, sid) then
-  out = {'stale', sid, state or 'unknown'}
-  return out
+local verdict, detail = callback_settle(sid, op, attempt, ARGV[5], ARGV[6], ARGV[7])
+local out = {verdict, sid, detail}
+if verdict ~= 'stale' then
+  local admitted = admit_batch(ARGV[8], ARGV[9], ARGV[10], ARGV[11])
+  for i = 1, #admitted do out[#out + 1] = admitted[i] end
 end
-
--- The slot held no Vapi call: it is freed without raising the cap (no
--- Vapi call ended, so nothing confirms room at Vapi).
-redis.call('ZREM', K_ACTIVE, sid)
-local g = redis.call('HMGET', ck, 'ticket', 'cb_dials', 'cb_max', 'cb_retry_ms', 'cb_requested_at')
-local dials, max = tonumber(g[2]) or 0, tonumber(g[3]) or 1
-if not dialled then
-  -- A reservation whose instance died before the claim: nobody dialled,
-  -- so the caller goes back in their place with nothing counted.
-  redis.call('ZADD', K_WAITING, tonumber(g[1]) or 0, sid)
-  redis.call('HSET', ck, 'state', 'callback')
-  log('REQUEUE', sid, 'pos', position(), 'reason', reason, 'callback', 1)
-  out = {'requeued', sid, ''}
-elseif ARGV[7] == '1' or dials >= max then
-  redis.call('HSET', ck, 'state', 'cb_failed', 'ended_at', NOW, 'ended_reason', reason)
-  finish_call(ck)
-  log('CALLBACK_FAILED', sid, 'reason', reason, 'dials', dials, 'wait',
-      NOW - (tonumber(g[5]) or NOW))
-  stat('callbacks_failed')
-  out = {'failed', sid, reason}
-else
-  local due = NOW + (tonumber(g[4]) or 0)
-  redis.call('ZADD', K_WAITING, tonumber(g[1]) or 0, sid)
-  redis.call('HSET', ck, 'state', 'callback', 'cb_due_at', due)
-  redis.call('HDEL', ck, 'cb_leg')
-  log('CALLBACK_RETRY', sid, 'reason', reason, 'dial', dials, 'due', due)
-  stat('callbacks_retried')
-  out = {'retry', sid, due}
-end
-local admitted = admit_batch(ARGV[8], ARGV[9], ARGV[10], ARGV[11])
-for i = 1, #admitted do out[#out + 1] = admitted[i] end
 return out

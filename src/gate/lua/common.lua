@@ -108,6 +108,52 @@ end
 local K_CBWIN = P .. 'cbwin'
 local function cbleg_key(leg) return P .. 'cbleg:' .. leg end
 
+-- A callback's dial ends without an answer (op 'failed': Twilio's outcome
+-- or a refused create) or its reserved slot's lease ran out (op 'expire':
+-- the sweep). The slot is freed (without raising the cap: it held no Vapi
+-- call, so nothing confirms room at Vapi); the caller goes back in their
+-- place for a retry, or the callback ends failed after its dials, or, for a
+-- reservation nobody claimed, back in place with nothing counted. Returns
+-- verdict ('retry', 'failed', 'requeued', 'stale'), detail. The caller of
+-- this function runs admission into the freed slot.
+local function callback_settle(sid, op, attempt, leg, reason, final)
+  local ck = call_key(sid)
+  local f = redis.call('HMGET', ck, 'state', 'attempts', 'cb_leg', 'ticket', 'cb_dials', 'cb_max',
+                       'cb_retry_ms', 'cb_requested_at')
+  local state = f[1]
+  local dialled = state == 'cb_dialing' or state == 'cb_ringing'
+  if tonumber(f[2]) ~= tonumber(attempt) or (op == 'failed' and not dialled) or
+     (op == 'expire' and not dialled and state ~= 'cb_reserved') or
+     (leg ~= '' and f[3] and f[3] ~= leg) or not redis.call('ZSCORE', K_ACTIVE, sid) then
+    return 'stale', state or 'unknown'
+  end
+  redis.call('ZREM', K_ACTIVE, sid)
+  local ticket, dials, max = tonumber(f[4]) or 0, tonumber(f[5]) or 0, tonumber(f[6]) or 1
+  if not dialled then
+    -- The reserving instance died before its claim: nobody dialled.
+    redis.call('ZADD', K_WAITING, ticket, sid)
+    redis.call('HSET', ck, 'state', 'callback')
+    log('REQUEUE', sid, 'pos', redis.call('ZRANK', K_WAITING, sid) + 1, 'reason', reason,
+        'callback', 1)
+    return 'requeued', ''
+  end
+  if final == '1' or dials >= max then
+    redis.call('HSET', ck, 'state', 'cb_failed', 'ended_at', NOW, 'ended_reason', reason)
+    finish_call(ck)
+    log('CALLBACK_FAILED', sid, 'reason', reason, 'dials', dials, 'wait',
+        NOW - (tonumber(f[8]) or NOW))
+    stat('callbacks_failed')
+    return 'failed', reason
+  end
+  local due = NOW + (tonumber(f[7]) or 0)
+  redis.call('ZADD', K_WAITING, ticket, sid)
+  redis.call('HSET', ck, 'state', 'callback', 'cb_due_at', due)
+  redis.call('HDEL', ck, 'cb_leg')
+  log('CALLBACK_RETRY', sid, 'reason', reason, 'dial', dials, 'due', due)
+  stat('callbacks_retried')
+  return 'retry', due
+end
+
 -- Moves up to max callers from the head of the queue into the active set,
 -- each with an admission lease. Returns a flat list sid, from, attempt per
 -- admitted caller. The caller of this function has checked nothing: room,
