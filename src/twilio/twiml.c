@@ -231,15 +231,6 @@ char *cg_twiml_leave(void)
     return cg_strdup(XML_DECL "<Response><Leave/></Response>");
 }
 
-char *cg_twiml_say_leave(const char *message, const char *voice)
-{
-    struct doc d;
-    doc_init(&d);
-    put_say(&d, message, voice);
-    put(&d, "<Leave/>");
-    return doc_finish(&d);
-}
-
 char *cg_twiml_empty(void)
 {
     return cg_strdup(XML_DECL "<Response/>");

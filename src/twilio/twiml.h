@@ -63,9 +63,6 @@ struct cg_twiml_offer {
 char *cg_twiml_wait_offer(const struct cg_twiml_wait *w, const struct cg_twiml_offer *o);
 /* <Response><Leave/></Response> */
 char *cg_twiml_leave(void);
-/* <Response>[<Say>m</Say>]<Leave/></Response>: said in the waitUrl's
- * context, then out of the queue (the callback's confirmation). */
-char *cg_twiml_say_leave(const char *message, const char *voice);
 /* <Response/> */
 char *cg_twiml_empty(void);
 /* <Response><Say>m</Say><Hangup/></Response>; no <Say> when m is NULL or "". */

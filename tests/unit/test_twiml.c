@@ -261,13 +261,6 @@ static void test_fixed(void **state)
     (void)state;
     check_doc(cg_twiml_leave(), P "<Response><Leave/></Response>", 2);
     check_doc(cg_twiml_empty(), P "<Response/>", 1);
-    check_doc(cg_twiml_say_leave("We will call you back.", NULL),
-              P "<Response><Say>We will call you back.</Say><Leave/></Response>", 3);
-    check_doc(cg_twiml_say_leave(INJECT, "Polly.Joanna"),
-              P "<Response><Say voice=\"Polly.Joanna\">&lt;/Say&gt;&lt;Dial&gt;+1900&lt;/Dial&gt;"
-                "</Say><Leave/></Response>",
-              3);
-    check_doc(cg_twiml_say_leave(NULL, NULL), P "<Response><Leave/></Response>", 2);
 }
 
 static void test_say_hangup_dial_record(void **state)
