@@ -262,7 +262,10 @@ static void test_admit_orders_callbacks(void **state)
     /* In ticket order, within the limit: the reservation counts. */
     expect_admit(3, (const char *[]){"CA1", "CA2", "CA3"}, (const long long[]){1, -1, 1});
     assert_state("CA2", "cb_reserved");
-    assert_true(cmd_int("ZSCORE " PREFIX "active CA2") > 0);
+    /* Until the dial's claim, the admission lease. */
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "active CA2") -
+                         cmd_int("HGET " PREFIX "call:CA2 cb_reserved_at"),
+                     30000);
     assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 3);
     expect_admit(0, NULL, NULL);
     /* A reservation is no admission: no ADMIT, no Vapi call. */

@@ -159,7 +159,8 @@ end
 -- admitted caller. The caller of this function has checked nothing: room,
 -- backoff and the batch bound are all decided here, atomically.
 -- A callback entry (state 'callback') that is due takes its slot in ticket
--- order as a reservation (state 'cb_reserved', lease cb_lease_ms) and comes
+-- order as a reservation (state 'cb_reserved', the admission lease until
+-- the dial's claim gives it cb_lease_ms) and comes
 -- back as sid, number, -attempt: its caller dials (callback.lua dial) and
 -- creates no Vapi call. One not due (retry time ahead, window closed) is
 -- passed over and keeps its place.
@@ -175,14 +176,14 @@ local function admit_batch(default_limit, max_batch, lease_ms, instance)
     if #head == 0 then break end
     local sid = head[1]
     local ck = call_key(sid)
-    local f = redis.call('HMGET', ck, 'from', 'state', 'cb_due_at', 'cb_number', 'cb_lease_ms')
+    local f = redis.call('HMGET', ck, 'from', 'state', 'cb_due_at', 'cb_number')
     if f[2] == 'callback' then
       if window == nil then window = redis.call('EXISTS', K_CBWIN) == 1 end
       if window and (tonumber(f[3]) or 0) <= NOW and f[4] then
         local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
         redis.call('ZREM', K_WAITING, sid)
         redis.call('HSET', ck, 'state', 'cb_reserved', 'cb_reserved_at', NOW, 'cb_reserved_by', instance)
-        redis.call('ZADD', K_ACTIVE, NOW + (tonumber(f[5]) or tonumber(lease_ms)), sid)
+        redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
         out[#out + 1] = sid
         out[#out + 1] = f[4]
         out[#out + 1] = -attempt
