@@ -581,6 +581,12 @@ static void start_fast(struct cg_gate *g, const char *sid, const char *from, gat
     start_admission(a);
 }
 
+void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
+                         gate_answer_cb answer, void *arg)
+{
+    start_fast(g, sid, from, answer, arg);
+}
+
 /* ---- arrivals ---- */
 
 struct arrival {

@@ -104,6 +104,15 @@ int gate_redis_ready(const struct cg_gate *g);
 void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const char *to,
                  gate_answer_cb answer, void *arg);
 
+/* A callback's outbound leg answered by a person (callback.lua answered
+ * made it a caller being admitted, attempt 1, in the reserved slot): its
+ * answer webhook waits for the assistant's TwiML as on the fast path, and
+ * answer is called exactly once (Vapi's TwiML, or Enqueue when Vapi is
+ * slower than FAST_PATH_DEADLINE_MS: the TwiML then follows by Calls
+ * update, as for any caller). */
+void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
+                         gate_answer_cb answer, void *arg);
+
 /* Runs the admit step (coalesced: one in flight per process). */
 void gate_admit(struct cg_gate *g);
 
