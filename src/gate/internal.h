@@ -50,6 +50,8 @@ struct admission {
     uint64_t slot_freed_us; /* when the release that made room happened, or 0 */
 };
 
+struct gate_callback_dialer;
+
 struct cg_gate {
     struct event_base *base;
     const struct cg_config *cfg;
@@ -61,6 +63,9 @@ struct cg_gate {
     struct cg_vapi *vapi;
     struct gate_relay *relay; /* the assistant's other server messages (relay.h) */
     struct gate_store store;
+    /* Dials callbacks whose turn came (callback_dial.h); NULL: callbacks
+     * off, and a reserved slot waits for its lease (no option sets it yet). */
+    struct gate_callback_dialer *callback_dialer;
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
