@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
           libevent-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libssl-dev
           libcmocka-dev redis-server redis-tools curl valgrind nginx-light systemd openssl
-          chromium)
+          chromium tzdata)
 if [ "${1:-}" = "--bench" ]; then
     packages+=(wrk nginx-light linux-perf strace)
 fi

@@ -26,6 +26,7 @@
 #include "gate/repair.h"
 #include "gate/context.h"
 #include "gate/endprobe.h"
+#include "gate/callback_dial.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/recheck.h"
@@ -541,8 +542,24 @@ static void start_admission(struct admission *a)
         on_context(&(struct cg_vapi_call_context){.waited_s = -1, .requeued = a->attempt > 1}, a);
 }
 
+static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
+                             uint64_t slot_freed_us);
+
+/* A callback's dial is over; a refused one's freed slot is refilled. */
+static void on_callback_dialed(enum gate_callback_dialed d, const char *leg,
+                               const redisReply *settled, void *arg)
+{
+    (void)d;
+    (void)leg;
+    struct cg_gate *g = arg;
+    g->checks--;
+    if (settled != NULL)
+        start_admissions(g, settled, 3, 0);
+}
+
 /* Starts admissions for the sid/from/attempt triples of a script reply,
- * beginning at element first. */
+ * beginning at element first. A negative attempt is a callback's reserved
+ * slot: dialled (when callbacks are on), never a Vapi call. */
 static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
                              uint64_t slot_freed_us)
 {
@@ -552,6 +569,9 @@ static void start_admissions(struct cg_gate *g, const redisReply *r, size_t firs
         const char *sid = cg_redis_reply_str(r, i);
         const char *from = cg_redis_reply_str(r, i + 1);
         long long attempt = cg_redis_reply_int(r, i + 2, 0);
+        if (sid != NULL && attempt < 0 && g->callback_dialer != NULL &&
+            gate_callback_dial(g->callback_dialer, sid, -attempt, on_callback_dialed, g) == 0)
+            g->checks++;
         if (sid == NULL || from == NULL || attempt <= 0)
             continue;
         struct admission *a = adm_new(g, sid, from, (int)attempt);
@@ -589,6 +609,12 @@ static void start_fast(struct cg_gate *g, const char *sid, const char *from, gat
     if (a->fast_deadline)
         evtimer_add(a->fast_deadline, &tv);
     start_admission(a);
+}
+
+void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
+                         gate_answer_cb answer, void *arg)
+{
+    start_fast(g, sid, from, answer, arg);
 }
 
 /* ---- arrivals ---- */

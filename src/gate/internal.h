@@ -50,6 +50,8 @@ struct admission {
     uint64_t slot_freed_us; /* when the release that made room happened, or 0 */
 };
 
+struct gate_callback_dialer;
+
 struct cg_gate {
     struct event_base *base;
     const struct cg_config *cfg;
@@ -61,6 +63,9 @@ struct cg_gate {
     struct cg_vapi *vapi;
     struct gate_relay *relay; /* the assistant's other server messages (relay.h) */
     struct gate_store store;
+    /* Dials callbacks whose turn came (callback_dial.h); NULL: callbacks
+     * off, and a reserved slot waits for its lease (no option sets it yet). */
+    struct gate_callback_dialer *callback_dialer;
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
@@ -104,6 +109,15 @@ int gate_redis_ready(const struct cg_gate *g);
  * (Redis down) or much later (the fast path waits for Vapi). */
 void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const char *to,
                  gate_answer_cb answer, void *arg);
+
+/* A callback's outbound leg answered by a person (callback.lua answered
+ * made it a caller being admitted, attempt 1, in the reserved slot): its
+ * answer webhook waits for the assistant's TwiML as on the fast path, and
+ * answer is called exactly once (Vapi's TwiML, or Enqueue when Vapi is
+ * slower than FAST_PATH_DEADLINE_MS: the TwiML then follows by Calls
+ * update, as for any caller). */
+void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
+                         gate_answer_cb answer, void *arg);
 
 /* Runs the admit step (coalesced: one in flight per process). */
 void gate_admit(struct cg_gate *g);

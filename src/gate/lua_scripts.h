@@ -10,6 +10,7 @@
 
 extern const char cg_lua_admit[];
 extern const char cg_lua_board[];
+extern const char cg_lua_callback[];
 extern const char cg_lua_claim[];
 extern const char cg_lua_connected[];
 extern const char cg_lua_context[];

@@ -37,6 +37,11 @@ static const char *const verdict_names[] = {
     [GV_UNKNOWN] = "unknown",
     [GV_ADMITTING] = "admitting",
     [GV_ENDED] = "ended",
+    [GV_CALLBACK] = "callback",
+    [GV_DIAL] = "dial",
+    [GV_ADMIT] = "admit",
+    [GV_RETRY] = "retry",
+    [GV_FAILED] = "failed",
 };
 
 const char *gate_verdict_name(enum gate_verdict v)
@@ -162,6 +167,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_CONTROL, "control", cg_lua_control},
         {S_CONTEXT, "context", cg_lua_context},
         {S_BOARD, "board", cg_lua_board},
+        {S_CALLBACK, "callback", cg_lua_callback},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -413,4 +419,77 @@ int gate_store_board(struct gate_store *s, const struct gate_board_read *b, gate
     arg_int(&a, b->retention_ms);
     arg_int(&a, b->max_entries);
     return run(s, S_BOARD, &a, 0, cb, arg);
+}
+
+/* ---- callback.lua ---- */
+
+int gate_store_callback_request(struct gate_store *s, const struct gate_callback_request *q,
+                                gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "request");
+    arg_str(&a, q->sid);
+    arg_str(&a, q->number);
+    arg_int(&a, q->est_ms);
+    arg_int(&a, q->max_dials);
+    arg_int(&a, q->retry_ms);
+    arg_int(&a, q->lease_ms);
+    return run(s, S_CALLBACK, &a, 1, cb, arg);
+}
+
+int gate_store_callback_dial(struct gate_store *s, const char *sid, long long attempt,
+                             gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "dial");
+    arg_str(&a, sid);
+    arg_int(&a, attempt);
+    return run(s, S_CALLBACK, &a, 1, cb, arg);
+}
+
+int gate_store_callback_ringing(struct gate_store *s, const char *sid, long long attempt,
+                                const char *leg, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "ringing");
+    arg_str(&a, sid);
+    arg_int(&a, attempt);
+    arg_str(&a, leg);
+    return run(s, S_CALLBACK, &a, 1, cb, arg);
+}
+
+int gate_store_callback_answered(struct gate_store *s, const char *sid, long long attempt,
+                                 const char *leg, long long admit_lease_ms, const char *instance,
+                                 gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "answered");
+    arg_str(&a, sid);
+    arg_int(&a, attempt);
+    arg_str(&a, leg);
+    arg_int(&a, admit_lease_ms);
+    arg_str(&a, instance);
+    return run(s, S_CALLBACK, &a, 1, cb, arg);
+}
+
+int gate_store_callback_outcome(struct gate_store *s, const struct gate_callback_outcome *o,
+                                gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, o->expire ? "expire" : "failed");
+    arg_str(&a, o->sid);
+    arg_int(&a, o->attempt);
+    arg_str(&a, o->leg);
+    arg_str(&a, o->reason);
+    arg_str(&a, o->final ? "1" : "0");
+    arg_int(&a, o->limit);
+    arg_int(&a, o->batch);
+    arg_int(&a, o->lease_ms);
+    arg_str(&a, o->instance);
+    return run(s, S_CALLBACK, &a, 1, cb, arg);
 }

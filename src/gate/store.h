@@ -48,6 +48,11 @@ enum gate_verdict {
     GV_UNKNOWN,
     GV_ADMITTING,
     GV_ENDED,
+    GV_CALLBACK, /* callback.lua */
+    GV_DIAL,
+    GV_ADMIT,
+    GV_RETRY,
+    GV_FAILED,
 };
 
 /* The script's word for v ("released-orphan", ...); "" for GV_NONE and
@@ -85,6 +90,7 @@ enum gate_script {
     S_CONTROL,
     S_CONTEXT,
     S_BOARD,
+    S_CALLBACK,
     S_COUNT
 };
 
@@ -253,5 +259,51 @@ struct gate_board_read {
 };
 int gate_store_board(struct gate_store *s, const struct gate_board_read *b, gate_store_cb cb,
                      void *arg);
+
+/* ---- callback.lua (docs/ARCHITECTURE.md, "Callbacks") ---- */
+
+/* request: a waiting caller keeps their ticket in state callback.
+ * Verdicts: callback, existing ([1] the position), stale ([1] the state). */
+struct gate_callback_request {
+    const char *sid;
+    const char *number;  /* where to call back (E.164, checked by the caller) */
+    long long est_ms;    /* the estimate the caller was given */
+    long long max_dials; /* CALLBACK_ATTEMPTS */
+    long long retry_ms;  /* CALLBACK_RETRY_SECONDS */
+    long long lease_ms;  /* the slot held while one dial rings */
+};
+int gate_store_callback_request(struct gate_store *s, const struct gate_callback_request *q,
+                                gate_store_cb cb, void *arg);
+/* dial: the claim of one dial for attempt (admit's -attempt). Verdicts:
+ * dial {dial, number, from (the number the caller dialled), dial count},
+ * stale. Dial only on dial. */
+int gate_store_callback_dial(struct gate_store *s, const char *sid, long long attempt,
+                             gate_store_cb cb, void *arg);
+/* ringing: Twilio created the outbound leg. Verdicts: ok, stale. */
+int gate_store_callback_ringing(struct gate_store *s, const char *sid, long long attempt,
+                                const char *leg, gate_store_cb cb, void *arg);
+/* answered: a person answered leg; it becomes a caller being admitted in
+ * the reserved slot. Verdicts: admit {admit, leg, number, 1} (then the
+ * admission as for any caller), existing ([1] the leg's state), stale. */
+int gate_store_callback_answered(struct gate_store *s, const char *sid, long long attempt,
+                                 const char *leg, long long admit_lease_ms, const char *instance,
+                                 gate_store_cb cb, void *arg);
+/* failed (Twilio's outcome, a refused create) or expire (the sweep): the
+ * slot freed and refilled. Verdicts: retry, failed, requeued, stale; from
+ * [3] on admit's triples. */
+struct gate_callback_outcome {
+    int expire; /* 0: op failed; 1: op expire */
+    const char *sid;
+    long long attempt;
+    const char *leg; /* NULL or "": unknown */
+    const char *reason;
+    int final; /* 1: no retry */
+    long long limit;
+    long long batch;
+    long long lease_ms; /* admission lease of whoever takes the slot */
+    const char *instance;
+};
+int gate_store_callback_outcome(struct gate_store *s, const struct gate_callback_outcome *o,
+                                gate_store_cb cb, void *arg);
 
 #endif

@@ -29,7 +29,7 @@
 #define MAX_PAGE_URI 2048
 #define MAX_FRIENDLY 64
 
-enum op_kind { OP_UPDATE, OP_FETCH, OP_MEMBERS, OP_FIND_QUEUE };
+enum op_kind { OP_UPDATE, OP_FETCH, OP_MEMBERS, OP_FIND_QUEUE, OP_CREATE };
 
 /* One operation between its start and its callback. */
 struct tw_op {
@@ -79,6 +79,8 @@ static const char *kind_name(enum op_kind k)
         return "list_members";
     case OP_FIND_QUEUE:
         return "find_queue";
+    case OP_CREATE:
+        return "create_call";
     }
     return "?";
 }
@@ -366,6 +368,16 @@ static void handle_success(struct tw_op *op, const struct cg_httpc_result *hres)
         res.call_status = cg_json_str(root, "status");
         res.from = cg_json_str(root, "from");
         res.to = cg_json_str(root, "to");
+    } else if (op->kind == OP_CREATE) {
+        root = cg_json_parse(hres->body, hres->body_len, CG_JSON_MAX_DEPTH, NULL, 0);
+        res.call_sid = root != NULL && json_is_object(root) ? cg_json_str(root, "sid") : NULL;
+        if (!cg_twilio_sid_valid(res.call_sid, "CA")) {
+            /* The call may exist; without its SID nothing can follow it. */
+            json_decref(root);
+            complete_simple(op, CG_TW_FATAL, hres->status, 0, "malformed call response");
+            return;
+        }
+        res.call_status = cg_json_str(root, "status");
     }
     complete(op, &res);
     json_decref(root);
@@ -383,7 +395,7 @@ static void on_response(const struct cg_httpc_result *hres, void *arg)
     if (hres->error != NULL) {
         if (strcmp(hres->error, "cancelled") == 0)
             complete_simple(op, CG_TW_CANCELLED, 0, 0, hres->error);
-        else if (op->t->no_transport_retry)
+        else if (op->t->no_transport_retry || op->kind == OP_CREATE)
             complete_simple(op, CG_TW_RETRY, 0, 0, hres->error);
         else
             retry_or_fail(op, 0, 0, hres->error, -1);
@@ -399,7 +411,11 @@ static void on_response(const struct cg_httpc_result *hres, void *arg)
     json_t *root = parse_error(hres, &code, &message);
     if (message == NULL)
         message = status >= 500 ? "server error" : "request failed";
-    if (status == 429 || status >= 500) {
+    if (status >= 500 && op->kind == OP_CREATE) {
+        /* Twilio may have placed the call: sent again, the phone could
+         * ring twice. 429 (20429) is never processed, so that one is. */
+        complete_simple(op, CG_TW_RETRY, status, code, message);
+    } else if (status == 429 || status >= 500) {
         retry_or_fail(op, status, code, message, hres->retry_after_s);
     } else if (code == 21220 || code == 20404) {
         complete_simple(op, CG_TW_GONE, status, code, message);
@@ -551,6 +567,48 @@ int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const
         cg_twilio_twiml_chars(twiml) > CG_TWILIO_UPDATE_MAX_CHARS)
         return -1;
     return call_post(t, OP_UPDATE, call_sid, "Twiml", twiml, cb, arg);
+}
+
+static int number_ok(const char *n)
+{
+    return n != NULL && n[0] != '\0' && strlen(n) <= CG_TWILIO_MAX_NUMBER;
+}
+
+static int url_ok(const char *u)
+{
+    return u != NULL && (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0) &&
+           strlen(u) <= CG_TWILIO_MAX_URL;
+}
+
+int cg_twilio_create_call(struct cg_twilio *t, const struct cg_twilio_new_call *c, cg_twilio_cb cb,
+                          void *arg)
+{
+    if (t == NULL || t->closing || cb == NULL || c == NULL || !number_ok(c->to) ||
+        !number_ok(c->from) || !url_ok(c->url) ||
+        (c->status_callback != NULL && !url_ok(c->status_callback)))
+        return -1;
+    struct tw_op *op = op_new(OP_CREATE, cb, arg);
+    op->url = account_url(t, "Calls.json");
+    char timeout[16];
+    int ring = c->timeout_s < 5 ? 5 : c->timeout_s > 600 ? 600 : c->timeout_s;
+    snprintf(timeout, sizeof timeout, "%d", ring);
+    struct cg_form f;
+    cg_form_init(&f);
+    cg_form_add(&f, "To", c->to);
+    cg_form_add(&f, "From", c->from);
+    cg_form_add(&f, "Url", c->url);
+    cg_form_add(&f, "Method", "POST");
+    cg_form_add(&f, "Timeout", timeout);
+    if (c->machine_detection)
+        cg_form_add(&f, "MachineDetection", "Enable");
+    if (c->status_callback != NULL) {
+        cg_form_add(&f, "StatusCallback", c->status_callback);
+        cg_form_add(&f, "StatusCallbackMethod", "POST");
+        cg_form_add(&f, "StatusCallbackEvent", "completed");
+    }
+    op->body = cg_form_encode(&f);
+    cg_form_free(&f);
+    return start(t, op);
 }
 
 int cg_twilio_end_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg)

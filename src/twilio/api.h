@@ -1,7 +1,7 @@
 /*
  * twilio/api.h - the Twilio REST calls the gate needs (2010 API): push TwiML
- * to a live call, fetch it, list a queue's members and find a queue by
- * name. Runs on cg_httpc, so on the same libevent loop.
+ * to a live call, fetch it, place an outbound call, list a queue's members
+ * and find a queue by name. Runs on cg_httpc, so on the same libevent loop.
  *
  * Requests. Form-encoded POSTs and GETs under
  * {base_url}/2010-04-01/Accounts/{AccountSid}/..., HTTP Basic with
@@ -115,6 +115,8 @@ struct cg_twilio_result {
     /* find_queue: the queue's SID, or NULL (with OK) when no queue has that
      * name; Twilio creates queues on the first <Enqueue>. */
     const char *queue_sid;
+    /* create_call: the new call's SID (always a valid CA SID with OK). */
+    const char *call_sid;
 };
 
 typedef void (*cg_twilio_cb)(const struct cg_twilio_result *res, void *arg);
@@ -125,6 +127,26 @@ typedef void (*cg_twilio_cb)(const struct cg_twilio_result *res, void *arg);
  * sent. */
 int cg_twilio_update_call_twiml(struct cg_twilio *t, const char *call_sid, const char *twiml,
                                 cg_twilio_cb cb, void *arg);
+/* An outbound call (a callback). */
+#define CG_TWILIO_MAX_NUMBER 64
+#define CG_TWILIO_MAX_URL    2048
+struct cg_twilio_new_call {
+    const char *to;              /* E.164 (checked by the caller), at most CG_TWILIO_MAX_NUMBER */
+    const char *from;            /* a number of this account */
+    const char *url;             /* fetched (POST) when answered; http(s) */
+    const char *status_callback; /* POSTed when the call completes; NULL: none */
+    int timeout_s;               /* ring time; clamped to [5, 600] */
+    int machine_detection;       /* 1: MachineDetection=Enable (AnsweredBy on url) */
+};
+/* POST Calls.json: To, From, Url, Method=POST, Timeout, [MachineDetection=
+ * Enable], [StatusCallback, StatusCallbackMethod=POST,
+ * StatusCallbackEvent=completed]. -1 for a missing or over-long number or
+ * a URL that is not http(s). Not idempotent, so never sent twice when
+ * Twilio may have acted: a transport failure or a 5xx ends it at once
+ * with RETRY (the call may or may not exist); only 429 is retried. OK
+ * carries call_sid (and call_status); a 2xx without a valid SID is FATAL. */
+int cg_twilio_create_call(struct cg_twilio *t, const struct cg_twilio_new_call *c, cg_twilio_cb cb,
+                          void *arg);
 /* POST Calls/{call_sid}.json with Status=completed: ends a live call. */
 int cg_twilio_end_call(struct cg_twilio *t, const char *call_sid, cg_twilio_cb cb, void *arg);
 /* GET Calls/{call_sid}.json; fills call_status, from and to. */

@@ -184,13 +184,33 @@ char *cg_twiml_enqueue(const char *public_url, const char *queue_name)
 
 char *cg_twiml_wait(const struct cg_twiml_wait *w)
 {
+    return cg_twiml_wait_offer(w, NULL);
+}
+
+char *cg_twiml_wait_offer(const struct cg_twiml_wait *w, const struct cg_twiml_offer *o)
+{
     struct doc d;
     doc_init(&d);
     if (w == NULL) {
         put(&d, "<Pause length=\"1\"/>");
         return doc_finish(&d);
     }
+    int gather = o != NULL && nonempty(o->text);
+    if (gather && cg_twiml_url_ok(o->action_url) != 0) {
+        cg_log_warn("keypad offer dropped: its action URL is not http(s)", "");
+        gather = 0;
+    }
+    if (gather) {
+        putf_long(&d, "<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"",
+                  clamp_long(o->timeout_s, 1, 30), "\" action=\"");
+        put_text(&d, o->action_url, CG_TWIML_MAX_URL);
+        put(&d, "\" method=\"POST\">");
+    }
     put_say(&d, w->say, w->voice);
+    if (gather) {
+        put_say(&d, o->text, w->voice);
+        put(&d, "</Gather>");
+    }
     if (nonempty(w->hold_music_url) && cg_twiml_url_ok(w->hold_music_url) == 0) {
         put(&d, "<Play>");
         put_text(&d, w->hold_music_url, CG_TWIML_MAX_URL);

@@ -47,6 +47,20 @@ struct cg_twiml_wait {
  * The waitUrl answer: Twilio re-requests the waitUrl when it runs out of
  * verbs, which refreshes the announcement. */
 char *cg_twiml_wait(const struct cg_twiml_wait *w);
+
+/* A keypad offer in the hold answer (a callback). */
+struct cg_twiml_offer {
+    const char *text;       /* said after the announcement, with its voice */
+    const char *action_url; /* where Twilio posts the digit */
+    int timeout_s;          /* seconds to wait for the key after the offer; clamped to [1, 30] */
+};
+/* cg_twiml_wait with the announcement and the offer inside a <Gather>:
+ * <Response><Gather input="dtmf" numDigits="1" timeout="T" action="url"
+ * method="POST">[<Say>..</Say>]<Say>offer</Say></Gather><Play>|<Pause>
+ * </Response>. A key pressed during either goes to the action; without one
+ * the hold music follows as usual. NULL o, an empty text or an action_url
+ * failing cg_twiml_url_ok() (logged) give cg_twiml_wait(w). */
+char *cg_twiml_wait_offer(const struct cg_twiml_wait *w, const struct cg_twiml_offer *o);
 /* <Response><Leave/></Response> */
 char *cg_twiml_leave(void);
 /* <Response/> */

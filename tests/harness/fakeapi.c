@@ -330,6 +330,21 @@ static void twilio_fetch(struct cgt_fake *f, struct evhttp_request *req, const c
     free(status);
 }
 
+/* An outbound call placed (a callback): 201 with a fresh CallSid. */
+static void twilio_create(struct cgt_fake *f, struct evhttp_request *req, const char *body,
+                          const char *auth)
+{
+    lock(f);
+    record(f, CGT_EP_TW_CREATE, body, auth);
+    int n = f->counts[CGT_EP_TW_CREATE];
+    unlock(f);
+    char out[256];
+    snprintf(out, sizeof out,
+             "{\"sid\":\"CA%032x\",\"status\":\"queued\",\"direction\":\"outbound-api\"}",
+             (unsigned)n);
+    reply(req, 201, out, 0);
+}
+
 static void twilio_list(struct cgt_fake *f, struct evhttp_request *req, enum cgt_fake_ep ep,
                         const char *uri, const char *auth)
 {
@@ -409,6 +424,10 @@ static void route_twilio(struct cgt_fake *f, struct evhttp_request *req, const c
         plen == 7 + SID_LEN + strlen("/Members.json") && is_sid(p + 7, SID_LEN, "QU") &&
         strcmp(p + 7 + SID_LEN, "/Members.json") == 0) {
         twilio_list(f, req, CGT_EP_TW_MEMBERS, uri, auth);
+        return;
+    }
+    if (cmd == EVHTTP_REQ_POST && strcmp(p, "Calls.json") == 0) {
+        twilio_create(f, req, body, auth);
         return;
     }
     if (cmd == EVHTTP_REQ_GET && strcmp(p, "Queues.json") == 0) {

@@ -10,6 +10,8 @@
  *   GET  /call                                   Vapi list (the array set below)
  *   POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json   Calls update (Twiml or Status)
  *   GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json   Calls fetch
+ *   POST /2010-04-01/Accounts/{AC}/Calls.json    Calls create (201, a new CA SID
+ *                                                numbered from 1; body: last_body)
  *   GET  /2010-04-01/Accounts/{AC}/Queues/{QU}/Members.json
  *   GET  /2010-04-01/Accounts/{AC}/Queues.json
  * Twilio requests need Basic AccountSid:AuthToken, Vapi requests
@@ -58,6 +60,7 @@ enum cgt_fake_ep {
     CGT_EP_TW_FETCH,
     CGT_EP_TW_MEMBERS,
     CGT_EP_TW_QUEUES,
+    CGT_EP_TW_CREATE,
     CGT_EP_UNAUTHORIZED,
     CGT_EP_UNKNOWN,
     CGT_EP_COUNT

@@ -16,9 +16,11 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/config.h"
+#include "base/form.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "fakeapi.h"
+#include "gate/callback_dial.h"
 #include "gate/gate.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
@@ -622,6 +624,150 @@ static void test_long_twiml_never_pushed(void **state)
     cg_buf_free(&b);
 }
 
+/* ---- callbacks ---- */
+
+struct store_done {
+    int done;
+    enum gate_verdict verdict;
+};
+
+static void on_store_done(const struct gate_reply *rep, void *arg)
+{
+    struct store_done *d = arg;
+    d->done = 1;
+    d->verdict = rep->verdict;
+}
+
+static enum gate_verdict store_wait(struct fixture *f, struct store_done *d)
+{
+    if (cgt_run_until(f->base, &d->done, SOON) != 0)
+        fail_msg("no store reply");
+    return d->verdict;
+}
+
+/* A callback's turn reserves the slot without any Vapi call (the engine
+ * starts no admission for it); a person answering the outbound leg gets
+ * the assistant on that leg's webhook, in that slot. */
+static void test_callback_answer_gets_the_assistant(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, (const char *const[]){"MAX_CONCURRENCY=1", "FAST_PATH_DEADLINE_MS=5000", NULL});
+    char a[40], b[40], leg[40];
+    new_sid(a);
+    new_sid(b);
+    new_sid(leg);
+    connect_fast(f, 0, a);
+    assert_enqueue(f, arrive(f, 1, b));
+    struct gate_callback_request q = {.sid = b,
+                                      .number = "+15550009999",
+                                      .est_ms = 60000,
+                                      .max_dials = 3,
+                                      .retry_ms = 60000,
+                                      .lease_ms = 70000};
+    struct store_done d = {0};
+    assert_int_equal(gate_store_callback_request(&f->g->store, &q, on_store_done, &d), 0);
+    assert_int_equal(store_wait(f, &d), GV_CALLBACK);
+    free(cgt_redis_cmd(&f->rs, "SET " P "cbwin 1"));
+
+    /* a's call ends: the slot is b's turn, reserved, and Vapi is not asked. */
+    char *vid = cgt_fake_vapi_id(f->fake, a);
+    struct end_result e = {0};
+    gate_end(f->g, "vapi", vid, "customer-ended-call", "vapi-report", on_end, &e);
+    free(vid);
+    assert_int_equal(cgt_run_until(f->base, &e.done, SOON), 0);
+    assert_int_equal(e.verdict, GV_RELEASED);
+    wait_state(f, b, "cb_reserved", SOON);
+    cgt_run_for(f->base, 100);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 0);
+    assert_int_equal(zcard(f, "active"), 1);
+
+    /* The dial (its claim), the leg ringing, a person answering. */
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gate_store_callback_dial(&f->g->store, b, 1, on_store_done, &d), 0);
+    assert_int_equal(store_wait(f, &d), GV_DIAL);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gate_store_callback_ringing(&f->g->store, b, 1, leg, on_store_done, &d), 0);
+    assert_int_equal(store_wait(f, &d), GV_OK);
+    assert_int_equal(cgt_fake_create_count(f->fake, leg), 0);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(
+        gate_store_callback_answered(&f->g->store, b, 1, leg, 30000, "test", on_store_done, &d), 0);
+    assert_int_equal(store_wait(f, &d), GV_ADMIT);
+
+    struct answer *an = &f->answers[2];
+    gate_admit_answered(f->g, leg, "+15550009999", on_answer, an);
+    assert_int_equal(cgt_run_until(f->base, &an->done, SOON), 0);
+    char *want = vapi_twiml_of(f, leg);
+    assert_string_equal(an->twiml, want);
+    free(want);
+    wait_state(f, leg, "connected", SOON);
+    assert_int_equal(cgt_fake_create_count(f->fake, leg), 1);
+    char *st = call_state(f, b);
+    assert_string_equal(st, "called-back");
+    free(st);
+    /* Still one slot in all: the reservation became the leg's. */
+    assert_int_equal(zcard(f, "active"), 1);
+    assert_int_equal(zcard(f, "waiting"), 0);
+}
+
+/* With callbacks on, the engine dials a callback whose turn came: one
+ * Calls create, from the number the caller dialled, with machine detection;
+ * still no Vapi call; the leg recorded. */
+static void test_callback_turn_dials(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, (const char *const[]){"MAX_CONCURRENCY=1", NULL});
+    struct gate_callback_dialer dialer = {.store = &f->g->store,
+                                          .twilio = f->g->twilio,
+                                          .public_url = f->cfg.public_url,
+                                          .ring_s = 25,
+                                          .machine_detection = 1,
+                                          .limit = 1,
+                                          .batch = 10,
+                                          .lease_ms = 30000,
+                                          .instance = "test"};
+    f->g->callback_dialer = &dialer;
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    connect_fast(f, 0, a);
+    assert_enqueue(f, arrive(f, 1, b));
+    struct gate_callback_request q = {.sid = b,
+                                      .number = "+15550009999",
+                                      .est_ms = 60000,
+                                      .max_dials = 3,
+                                      .retry_ms = 60000,
+                                      .lease_ms = 70000};
+    struct store_done d = {0};
+    assert_int_equal(gate_store_callback_request(&f->g->store, &q, on_store_done, &d), 0);
+    assert_int_equal(store_wait(f, &d), GV_CALLBACK);
+    free(cgt_redis_cmd(&f->rs, "SET " P "cbwin 1"));
+
+    char *vid = cgt_fake_vapi_id(f->fake, a);
+    struct end_result e = {0};
+    gate_end(f->g, "vapi", vid, "customer-ended-call", "vapi-report", on_end, &e);
+    free(vid);
+    assert_int_equal(cgt_run_until(f->base, &e.done, SOON), 0);
+    wait_state(f, b, "cb_ringing", SOON);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_TW_CREATE), 1);
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 0);
+    char *body = cgt_fake_last_body(f->fake, CGT_EP_TW_CREATE);
+    struct cg_form form;
+    cg_form_init(&form);
+    assert_int_equal(cg_form_parse(&form, body, strlen(body), NULL), 0);
+    assert_string_equal(cg_form_get(&form, "To"), "+15550009999");
+    assert_string_equal(cg_form_get(&form, "From"), CALLED);
+    assert_string_equal(cg_form_get(&form, "MachineDetection"), "Enable");
+    assert_non_null(strstr(cg_form_get(&form, "Url"), "/callback-answer?sid="));
+    cg_form_free(&form);
+    free(body);
+    char *leg = cgt_redis_cmd(&f->rs, "HGET " P "call:%s cb_leg", b);
+    assert_string_equal(leg, "CA00000000000000000000000000000001");
+    free(leg);
+    assert_int_equal(zcard(f, "active"), 1);
+    f->g->callback_dialer = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +779,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_twilio_not_ready_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlimit_end_reason_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_twiml_never_pushed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_answer_gets_the_assistant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_turn_dials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doubtful_status_released_after_confirming, setup,
                                         teardown),
     };

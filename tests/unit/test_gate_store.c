@@ -118,7 +118,7 @@ static void test_verdict_words(void **state)
 {
     (void)state;
     /* Every word round-trips; GV_NONE and GV_OTHER have none. */
-    for (int v = GV_FAST; v <= GV_ENDED; v++) {
+    for (int v = GV_FAST; v <= GV_FAILED; v++) {
         const char *name = gate_verdict_name((enum gate_verdict)v);
         assert_true(name[0] != '\0');
         redisReply e = {.type = REDIS_REPLY_STRING, .str = (char *)name, .len = strlen(name)};
@@ -128,6 +128,7 @@ static void test_verdict_words(void **state)
         assert_int_equal(gate_verdict_at(&r, 1), GV_NONE);
     }
     assert_string_equal(gate_verdict_name(GV_RELEASED_ORPHAN), "released-orphan");
+    assert_string_equal(gate_verdict_name(GV_FAILED), "failed");
     assert_string_equal(gate_verdict_name(GV_NONE), "");
     redisReply e = {.type = REDIS_REPLY_STRING, .str = (char *)"nonsense", .len = 8};
     redisReply *elems[] = {&e};
@@ -232,11 +233,119 @@ static void test_wrappers(void **state)
     assert_int_equal(res.done, 0);
 }
 
+/* callback.lua's wrappers: each step with its arguments where the script
+ * reads them (tests/unit/test_lua_callback.c tests the script). */
+static void test_callback_wrappers(void **state)
+{
+    struct fixture *f = *state;
+    struct result res;
+    enter(f, "CA1", 1, 0, &res);
+    assert_int_equal(res.verdict, GV_WAITING);
+    enter(f, "CA2", 1, 0, &res);
+    assert_int_equal(res.verdict, GV_WAITING);
+
+    struct gate_callback_request q = {.sid = "CA1",
+                                      .number = "+15550000009",
+                                      .est_ms = 90000,
+                                      .max_dials = 2,
+                                      .retry_ms = 60000,
+                                      .lease_ms = 70000};
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_callback_request(&f->store, &q, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_CALLBACK);
+    assert_int_equal(res.n[1], 1);
+    static const char *const fields[][2] = {{"cb_number", "+15550000009"},
+                                            {"cb_est_ms", "90000"},
+                                            {"cb_max", "2"},
+                                            {"cb_retry_ms", "60000"},
+                                            {"cb_lease_ms", "70000"}};
+    char *v;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        v = cgt_redis_cmd(&f->rs, "HGET " P "call:CA1 %s", fields[i][0]);
+        assert_string_equal(v, fields[i][1]);
+        free(v);
+    }
+    free(cgt_redis_cmd(&f->rs, "SET " P "cbwin 1"));
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_admit(&f->store, 1, 10, 30000, "inst-a", on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.elements, 3);
+    assert_string_equal(res.s[0], "CA1");
+    assert_string_equal(res.s[1], "+15550000009");
+    assert_int_equal(res.n[2], -1);
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_callback_dial(&f->store, "CA1", 1, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_DIAL);
+    assert_string_equal(res.s[1], "+15550000009");
+    assert_string_equal(res.s[2], "+15550000002");
+    assert_int_equal(res.n[3], 1);
+
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_callback_ringing(&f->store, "CA1", 1, "CB1", on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_OK);
+
+    /* Busy: retried later; the slot goes to CA2 in the same step. */
+    struct gate_callback_outcome o = {.sid = "CA1",
+                                      .attempt = 1,
+                                      .leg = "CB1",
+                                      .reason = "busy",
+                                      .limit = 1,
+                                      .batch = 10,
+                                      .lease_ms = 30000,
+                                      .instance = "inst-b"};
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_callback_outcome(&f->store, &o, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_RETRY);
+    assert_string_equal(res.s[3], "CA2");
+    v = cgt_redis_cmd(&f->rs, "HGET " P "call:CA2 admitted_by");
+    assert_string_equal(v, "inst-b");
+    free(v);
+
+    /* The next attempt answered by a person. */
+    free(cgt_redis_cmd(&f->rs, "HSET " P "call:CA1 cb_due_at 0"));
+    free(cgt_redis_cmd(&f->rs, "ZREM " P "active CA2"));
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_admit(&f->store, 1, 10, 30000, "inst-a", on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.n[2], -2);
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_callback_dial(&f->store, "CA1", 2, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_DIAL);
+    memset(&res, 0, sizeof res);
+    assert_int_equal(
+        gate_store_callback_answered(&f->store, "CA1", 2, "CB2", 30000, "inst-c", on_reply, &res),
+        0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_ADMIT);
+    assert_string_equal(res.s[1], "CB2");
+    assert_int_equal(res.n[3], 1);
+    v = cgt_redis_cmd(&f->rs, "HGET " P "call:CB2 admitted_by");
+    assert_string_equal(v, "inst-c");
+    free(v);
+
+    /* An expiry of the old attempt is stale. */
+    o.expire = 1;
+    o.attempt = 1;
+    o.leg = NULL;
+    memset(&res, 0, sizeof res);
+    assert_int_equal(gate_store_callback_outcome(&f->store, &o, on_reply, &res), 0);
+    wait_for(f, &res);
+    assert_int_equal(res.verdict, GV_STALE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdict_words),
         cmocka_unit_test_setup_teardown(test_wrappers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_wrappers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,7 @@ struct got {
     struct cg_twilio_member *members;
     size_t nmembers;
     char *queue_sid;
+    char *call_sid;
     /* Re-entrancy tests: free this client from inside the callback. */
     struct cg_twilio **free_me;
 };
@@ -109,6 +110,7 @@ static void on_result(const struct cg_twilio_result *res, void *arg)
         memcpy(g->members, res->members, res->nmembers * sizeof *g->members);
     }
     g->queue_sid = dup_or_null(res->queue_sid);
+    g->call_sid = dup_or_null(res->call_sid);
     if (g->free_me != NULL) {
         cg_twilio_free(*g->free_me);
         *g->free_me = NULL;
@@ -123,6 +125,7 @@ static void got_free(struct got *g)
     free(g->to);
     free(g->members);
     free(g->queue_sid);
+    free(g->call_sid);
     memset(g, 0, sizeof *g);
 }
 
@@ -211,6 +214,152 @@ static void test_update_ok(void **state)
     assert_string_equal(cg_form_get(&form, "Twiml"), twiml);
     cg_form_free(&form);
     got_free(&g);
+}
+
+#define BODY_CREATED                                                                               \
+    "{\"account_sid\":\"" AC "\",\"sid\":\"" CA2 "\",\"from\":\"+15557654321\",\"to\":"            \
+    "\"+15551234567\",\"status\":\"queued\",\"direction\":\"outbound-api\",\"uri\":\"" ACCT        \
+    "/Calls/" CA2 ".json\"}"
+
+static int closed_port(void);
+
+static const struct cg_twilio_new_call new_call = {
+    .to = "+15551234567",
+    .from = "+15557654321",
+    .url = "https://gate.example.com/callback-answer?sid=" CA1 "&attempt=2",
+    .status_callback = "https://gate.example.com/callback-status?sid=" CA1 "&attempt=2",
+    .timeout_s = 25,
+    .machine_detection = 1,
+};
+
+static void test_create_call(void **state)
+{
+    struct fx *f = *state;
+    cgt_script(&f->srv, 201, BODY_CREATED);
+    struct got g = {0};
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
+    assert_int_equal(g.calls, 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_OK);
+    assert_int_equal(g.http_status, 201);
+    assert_string_equal(g.call_sid, CA2);
+    assert_string_equal(g.call_status, "queued");
+    assert_int_equal(f->srv.nseen, 1);
+    struct cgt_seen *w = &f->srv.seen[0];
+    assert_string_equal(w->method, "POST");
+    assert_string_equal(w->path, ACCT "/Calls.json");
+    assert_basic_auth(w->authorization);
+    struct cg_form form;
+    cg_form_init(&form);
+    assert_int_equal(cg_form_parse(&form, w->body, strlen(w->body), NULL), 0);
+    assert_int_equal(form.n, 9);
+    assert_string_equal(cg_form_get(&form, "To"), "+15551234567");
+    assert_string_equal(cg_form_get(&form, "From"), "+15557654321");
+    assert_string_equal(cg_form_get(&form, "Url"), new_call.url);
+    assert_string_equal(cg_form_get(&form, "Method"), "POST");
+    assert_string_equal(cg_form_get(&form, "Timeout"), "25");
+    assert_string_equal(cg_form_get(&form, "MachineDetection"), "Enable");
+    assert_string_equal(cg_form_get(&form, "StatusCallback"), new_call.status_callback);
+    assert_string_equal(cg_form_get(&form, "StatusCallbackMethod"), "POST");
+    assert_string_equal(cg_form_get(&form, "StatusCallbackEvent"), "completed");
+    cg_form_free(&form);
+    got_free(&g);
+
+    /* Without detection or status callback; the ring time clamped. */
+    struct cg_twilio_new_call c = new_call;
+    c.machine_detection = 0;
+    c.status_callback = NULL;
+    c.timeout_s = 1;
+    cgt_script(&f->srv, 201, BODY_CREATED);
+    assert_int_equal(cg_twilio_create_call(f->tw, &c, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_OK);
+    cg_form_init(&form);
+    w = &f->srv.seen[1];
+    assert_int_equal(cg_form_parse(&form, w->body, strlen(w->body), NULL), 0);
+    assert_int_equal(form.n, 5);
+    assert_string_equal(cg_form_get(&form, "Timeout"), "5");
+    assert_null(cg_form_get(&form, "MachineDetection"));
+    cg_form_free(&form);
+    got_free(&g);
+}
+
+/* Never sent twice when Twilio may have placed the call. */
+static void test_create_call_no_double_dial(void **state)
+{
+    struct fx *f = *state;
+    /* 5xx: Twilio may have acted. */
+    cgt_script(&f->srv, 503, "Service Unavailable");
+    cgt_script(&f->srv, 201, BODY_CREATED);
+    struct got g = {0};
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_RETRY);
+    assert_int_equal(g.http_status, 503);
+    assert_int_equal(g.attempts, 1);
+    assert_null(g.call_sid);
+    got_free(&g);
+    /* (The scripted 201 is still unanswered: consume it.) */
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_OK);
+    got_free(&g);
+
+    /* 429 is never processed: retried. */
+    cgt_script(&f->srv, 429, BODY_429);
+    cgt_script(&f->srv, 201, BODY_CREATED);
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_OK);
+    assert_int_equal(g.attempts, 2);
+    got_free(&g);
+
+    /* A 2xx without a call SID: nothing to follow. */
+    cgt_script(&f->srv, 201, "{\"status\":\"queued\"}");
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_FATAL);
+    got_free(&g);
+
+    /* A refused number: FATAL with Twilio's code, not retried. */
+    cgt_script(&f->srv, 400,
+               "{\"code\":21211,\"message\":\"The 'To' number is not a valid phone number.\","
+               "\"status\":400}");
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_FATAL);
+    assert_int_equal(g.code, 21211);
+    assert_int_equal(g.attempts, 1);
+    got_free(&g);
+    assert_int_equal(f->srv.nseen, 6);
+
+    /* A transport failure: the request may have arrived. */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", closed_port());
+    cg_twilio_free(f->tw);
+    f->tw = new_client(f, url, 0);
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
+    wait_done(f, &g, 5000);
+    assert_int_equal(g.outcome, CG_TW_RETRY);
+    assert_int_equal(g.attempts, 1);
+    got_free(&g);
+
+    /* Bad input is never sent. */
+    struct cg_twilio_new_call c = new_call;
+    c.to = "";
+    assert_int_equal(cg_twilio_create_call(f->tw, &c, on_result, &g), -1);
+    c = new_call;
+    c.from = NULL;
+    assert_int_equal(cg_twilio_create_call(f->tw, &c, on_result, &g), -1);
+    c = new_call;
+    c.url = "ftp://gate.example.com/a";
+    assert_int_equal(cg_twilio_create_call(f->tw, &c, on_result, &g), -1);
+    c = new_call;
+    c.status_callback = "javascript:1";
+    assert_int_equal(cg_twilio_create_call(f->tw, &c, on_result, &g), -1);
+    assert_int_equal(cg_twilio_create_call(f->tw, NULL, on_result, &g), -1);
+    assert_int_equal(cg_twilio_create_call(f->tw, &new_call, NULL, &g), -1);
+    assert_int_equal(g.calls, 0);
 }
 
 static void test_21220_gone(void **state)
@@ -873,6 +1022,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_update_ok),
+        T(test_create_call),
+        T(test_create_call_no_double_dial),
         T(test_21220_gone),
         T(test_20404_gone),
         T(test_401_fatal_no_retry),

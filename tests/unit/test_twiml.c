@@ -201,6 +201,61 @@ static void test_wait(void **state)
     check_doc(cg_twiml_wait(NULL), P "<Response><Pause length=\"1\"/></Response>", 2);
 }
 
+static void test_wait_offer(void **state)
+{
+    (void)state;
+    struct cg_twiml_wait w = {.say = "You are caller number 9 in line.",
+                              .hold_music_url = "https://cdn.example.com/hold.mp3",
+                              .pause_s = 10};
+    struct cg_twiml_offer o = {.text = "Press 1 to keep your place and be called back.",
+                               .action_url = "https://gate.example.com/callback-keypad",
+                               .timeout_s = 5};
+    check_doc(cg_twiml_wait_offer(&w, &o),
+              P "<Response><Gather input=\"dtmf\" numDigits=\"1\" timeout=\"5\" "
+                "action=\"https://gate.example.com/callback-keypad\" method=\"POST\">"
+                "<Say>You are caller number 9 in line.</Say>"
+                "<Say>Press 1 to keep your place and be called back.</Say></Gather>"
+                "<Play>https://cdn.example.com/hold.mp3</Play></Response>",
+              5);
+    /* Timeout clamped; the voice applies to both; no announcement: the
+     * offer alone. */
+    o.timeout_s = 0;
+    w.voice = "Polly.Joanna";
+    w.say = NULL;
+    w.hold_music_url = NULL;
+    check_doc(cg_twiml_wait_offer(&w, &o),
+              P "<Response><Gather input=\"dtmf\" numDigits=\"1\" timeout=\"1\" "
+                "action=\"https://gate.example.com/callback-keypad\" method=\"POST\">"
+                "<Say voice=\"Polly.Joanna\">Press 1 to keep your place and be called back.</Say>"
+                "</Gather><Pause length=\"10\"/></Response>",
+              4);
+    /* Injection through the offer and its URL. */
+    o.text = INJECT;
+    o.timeout_s = 99;
+    char *doc = cg_twiml_wait_offer(&w, &o);
+    assert_null(strstr(doc, "<Dial>"));
+    assert_non_null(strstr(doc, "timeout=\"30\""));
+    assert_int_equal(count_elements(doc), 4);
+    free(doc);
+    o.action_url = "https://gate.example.com/k\"><Dial>+1900</Dial>";
+    check_doc(cg_twiml_wait_offer(&w, &o), P "<Response><Pause length=\"10\"/></Response>", 2);
+    /* A bad action, no offer text or no offer: the plain hold answer. */
+    o.text = "Press 1.";
+    o.action_url = "javascript:alert(1)";
+    w.say = "You are next in line.";
+    w.voice = NULL;
+    const char *plain =
+        P "<Response><Say>You are next in line.</Say><Pause length=\"10\"/></Response>";
+    check_doc(cg_twiml_wait_offer(&w, &o), plain, 3);
+    o.action_url = NULL;
+    check_doc(cg_twiml_wait_offer(&w, &o), plain, 3);
+    o.text = "";
+    o.action_url = "https://gate.example.com/callback-keypad";
+    check_doc(cg_twiml_wait_offer(&w, &o), plain, 3);
+    check_doc(cg_twiml_wait_offer(&w, NULL), plain, 3);
+    check_doc(cg_twiml_wait_offer(NULL, &o), P "<Response><Pause length=\"1\"/></Response>", 2);
+}
+
 static void test_fixed(void **state)
 {
     (void)state;
@@ -433,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_say_hangup_dial_record),
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_long_text),
+        cmocka_unit_test(test_wait_offer),
         cmocka_unit_test(test_url_ok),
         cmocka_unit_test(test_position_phrase),
         cmocka_unit_test(test_wait_phrase),

@@ -104,36 +104,113 @@ local function leave_queue(sid, ck, state, reason)
   return NOW - enq, rank + 1
 end
 
+-- The callback window (CALLBACK_HOURS) is open while this key exists; the
+-- instances keep it set, expiring at the window's end. Without it no
+-- callback is dialled.
+local K_CBWIN = P .. 'cbwin'
+local function cbleg_key(leg) return P .. 'cbleg:' .. leg end
+
+-- A callback's dial ends without an answer (op 'failed': Twilio's outcome
+-- or a refused create) or its reserved slot's lease ran out (op 'expire':
+-- the sweep). The slot is freed (without raising the cap: it held no Vapi
+-- call, so nothing confirms room at Vapi); the caller goes back in their
+-- place for a retry, or the callback ends failed after its dials, or, for a
+-- reservation nobody claimed, back in place with nothing counted. Returns
+-- verdict ('retry', 'failed', 'requeued', 'stale'), detail. The caller of
+-- this function runs admission into the freed slot.
+local function callback_settle(sid, op, attempt, leg, reason, final)
+  local ck = call_key(sid)
+  local f = redis.call('HMGET', ck, 'state', 'attempts', 'cb_leg', 'ticket', 'cb_dials', 'cb_max',
+                       'cb_retry_ms', 'cb_requested_at')
+  local state = f[1]
+  local dialled = state == 'cb_dialing' or state == 'cb_ringing'
+  if tonumber(f[2]) ~= tonumber(attempt) or (op == 'failed' and not dialled) or
+     (op == 'expire' and not dialled and state ~= 'cb_reserved') or
+     (leg ~= '' and f[3] and f[3] ~= leg) or not redis.call('ZSCORE', K_ACTIVE, sid) then
+    return 'stale', state or 'unknown'
+  end
+  redis.call('ZREM', K_ACTIVE, sid)
+  local ticket, dials, max = tonumber(f[4]) or 0, tonumber(f[5]) or 0, tonumber(f[6]) or 1
+  if not dialled then
+    -- The reserving instance died before its claim: nobody dialled.
+    redis.call('ZADD', K_WAITING, ticket, sid)
+    redis.call('HSET', ck, 'state', 'callback')
+    log('REQUEUE', sid, 'pos', redis.call('ZRANK', K_WAITING, sid) + 1, 'reason', reason,
+        'callback', 1)
+    return 'requeued', ''
+  end
+  if final == '1' or dials >= max then
+    redis.call('HSET', ck, 'state', 'cb_failed', 'ended_at', NOW, 'ended_reason', reason)
+    finish_call(ck)
+    log('CALLBACK_FAILED', sid, 'reason', reason, 'dials', dials, 'wait',
+        NOW - (tonumber(f[8]) or NOW))
+    stat('callbacks_failed')
+    return 'failed', reason
+  end
+  local due = NOW + (tonumber(f[7]) or 0)
+  redis.call('ZADD', K_WAITING, ticket, sid)
+  redis.call('HSET', ck, 'state', 'callback', 'cb_due_at', due)
+  redis.call('HDEL', ck, 'cb_leg')
+  log('CALLBACK_RETRY', sid, 'reason', reason, 'dial', dials, 'due', due)
+  stat('callbacks_retried')
+  return 'retry', due
+end
+
 -- Moves up to max callers from the head of the queue into the active set,
 -- each with an admission lease. Returns a flat list sid, from, attempt per
 -- admitted caller. The caller of this function has checked nothing: room,
 -- backoff and the batch bound are all decided here, atomically.
+-- A callback entry (state 'callback') that is due takes its slot in ticket
+-- order as a reservation (state 'cb_reserved', the admission lease until
+-- the dial's claim gives it cb_lease_ms) and comes
+-- back as sid, number, -attempt: its caller dials (callback.lua dial) and
+-- creates no Vapi call. One not due (retry time ahead, window closed) is
+-- passed over and keeps its place.
 local function admit_batch(default_limit, max_batch, lease_ms, instance)
   if backoff_left() > 0 or redis.call('EXISTS', K_INTACT) == 0 then return {} end
   local free = effective_limit(default_limit) - redis.call('ZCARD', K_ACTIVE)
   local n = math.min(free, tonumber(max_batch))
   local out = {}
+  local skip = 0 -- callback entries passed over at the head
+  local window = nil
   while n > 0 do
-    local head = redis.call('ZRANGE', K_WAITING, 0, 0)
+    local head = redis.call('ZRANGE', K_WAITING, skip, skip)
     if #head == 0 then break end
     local sid = head[1]
-    redis.call('ZREM', K_WAITING, sid)
     local ck = call_key(sid)
-    local from = redis.call('HGET', ck, 'from')
-    if from then
-      local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
-      redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
-      redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
-      log('ADMIT', sid, 'attempt', attempt)
-      stat('admissions')
-      out[#out + 1] = sid
-      out[#out + 1] = from
-      out[#out + 1] = attempt
-      n = n - 1
+    local f = redis.call('HMGET', ck, 'from', 'state', 'cb_due_at', 'cb_number')
+    if f[2] == 'callback' then
+      if window == nil then window = redis.call('EXISTS', K_CBWIN) == 1 end
+      if window and (tonumber(f[3]) or 0) <= NOW and f[4] then
+        local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+        redis.call('ZREM', K_WAITING, sid)
+        redis.call('HSET', ck, 'state', 'cb_reserved', 'cb_reserved_at', NOW, 'cb_reserved_by', instance)
+        redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
+        out[#out + 1] = sid
+        out[#out + 1] = f[4]
+        out[#out + 1] = -attempt
+        n = n - 1
+      else
+        skip = skip + 1
+      end
+    else
+      redis.call('ZREM', K_WAITING, sid)
+      local from = f[1]
+      if from then
+        local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+        redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
+        redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
+        log('ADMIT', sid, 'attempt', attempt)
+        stat('admissions')
+        out[#out + 1] = sid
+        out[#out + 1] = from
+        out[#out + 1] = attempt
+        n = n - 1
+      end
+      -- A queue entry without its record cannot be admitted (no caller
+      -- number); it was dropped above and reconciliation re-adopts the caller
+      -- if Twilio still holds them.
     end
-    -- A queue entry without its record cannot be admitted (no caller
-    -- number); it was dropped above and reconciliation re-adopts the caller
-    -- if Twilio still holds them.
   end
   return out
 end

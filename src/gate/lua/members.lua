@@ -1,11 +1,17 @@
 -- members.lua: the gate's view of who waits, for reconciliation with
 -- Twilio's queue members.
 -- ARGV: 1 prefix
--- Returns a flat list: sid, enqueued_at_ms for every waiting caller.
+-- Returns a flat list: sid, enqueued_at_ms for every waiting caller (not
+-- those waiting for a callback).
 local out = {}
 local all = redis.call('ZRANGE', K_WAITING, 0, -1)
 for _, sid in ipairs(all) do
-  out[#out + 1] = sid
-  out[#out + 1] = tonumber(redis.call('HGET', call_key(sid), 'enqueued_at')) or 0
+  local f = redis.call('HMGET', call_key(sid), 'state', 'enqueued_at')
+  -- A caller waiting for a callback left Twilio's queue on purpose: not
+  -- listed, so reconciliation does not look them up at Twilio.
+  if f[1] ~= 'callback' then
+    out[#out + 1] = sid
+    out[#out + 1] = tonumber(f[2]) or 0
+  end
 end
 return out

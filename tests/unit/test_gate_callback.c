@@ -1,0 +1,122 @@
+/*
+ * test_gate_callback.c - the callback decisions of src/gate/callback.c:
+ * callable numbers, when the hold answer offers a callback, keypad digits,
+ * and Twilio's reports on the outbound leg.
+ */
+#include "base/fmacros.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "gate/callback.h"
+
+static void test_number_ok(void **state)
+{
+    (void)state;
+    assert_int_equal(gate_callback_number_ok("+15551234567"), 1);
+    assert_int_equal(gate_callback_number_ok("+33123456789"), 1);
+    assert_int_equal(gate_callback_number_ok("+12345678"), 1);        /* 8 digits */
+    assert_int_equal(gate_callback_number_ok("+123456789012345"), 1); /* 15 */
+    assert_int_equal(gate_callback_number_ok("+1234567890123456"), 0);
+    assert_int_equal(gate_callback_number_ok("+1234567"), 0);
+    assert_int_equal(gate_callback_number_ok("+0123456789"), 0);
+    assert_int_equal(gate_callback_number_ok("15551234567"), 0);
+    assert_int_equal(gate_callback_number_ok("+1555123456x"), 0);
+    assert_int_equal(gate_callback_number_ok("+1 555 123 4567"), 0);
+    assert_int_equal(gate_callback_number_ok("client:alice"), 0);
+    assert_int_equal(gate_callback_number_ok("sip:alice@example.com"), 0);
+    assert_int_equal(gate_callback_number_ok("anonymous"), 0);
+    assert_int_equal(gate_callback_number_ok(""), 0);
+    assert_int_equal(gate_callback_number_ok("+"), 0);
+    assert_int_equal(gate_callback_number_ok(NULL), 0);
+    /* Twilio's stand-ins for a withheld number. */
+    assert_int_equal(gate_callback_number_ok("+266696687"), 0);
+    assert_int_equal(gate_callback_number_ok("+7378742833"), 0);
+    assert_int_equal(gate_callback_number_ok("+86282452253"), 0);
+}
+
+static void test_should_offer(void **state)
+{
+    (void)state;
+    struct gate_callback_offer o = {.offer_s = 120,
+                                    .estimate_s = 300,
+                                    .from = "+15551234567",
+                                    .window_open = 1,
+                                    .state_waiting = 1};
+    assert_int_equal(gate_callback_should_offer(&o), 1);
+    o.estimate_s = 120; /* not above */
+    assert_int_equal(gate_callback_should_offer(&o), 0);
+    o.estimate_s = 121;
+    assert_int_equal(gate_callback_should_offer(&o), 1);
+    o.offer_s = 0; /* off */
+    assert_int_equal(gate_callback_should_offer(&o), 0);
+    o.offer_s = 120;
+    o.window_open = 0;
+    assert_int_equal(gate_callback_should_offer(&o), 0);
+    o.window_open = 1;
+    o.state_waiting = 0;
+    assert_int_equal(gate_callback_should_offer(&o), 0);
+    o.state_waiting = 1;
+    o.from = "+266696687";
+    assert_int_equal(gate_callback_should_offer(&o), 0);
+    o.from = NULL;
+    assert_int_equal(gate_callback_should_offer(&o), 0);
+    assert_int_equal(gate_callback_should_offer(NULL), 0);
+}
+
+static void test_key(void **state)
+{
+    (void)state;
+    assert_int_equal(gate_callback_key("1"), GATE_CB_KEY_ACCEPT);
+    assert_int_equal(gate_callback_key("2"), GATE_CB_KEY_OTHER);
+    assert_int_equal(gate_callback_key("*"), GATE_CB_KEY_OTHER);
+    assert_int_equal(gate_callback_key("11"), GATE_CB_KEY_OTHER);
+    assert_int_equal(gate_callback_key("1#"), GATE_CB_KEY_OTHER);
+    assert_int_equal(gate_callback_key(""), GATE_CB_KEY_NONE);
+    assert_int_equal(gate_callback_key(NULL), GATE_CB_KEY_NONE);
+}
+
+static void test_leg(void **state)
+{
+    (void)state;
+    const char *why = "x";
+    /* The answer webhook (no CallStatus to go by). */
+    assert_int_equal(gate_callback_leg(NULL, "human", &why), GATE_CB_LEG_ANSWERED);
+    assert_string_equal(why, "");
+    assert_int_equal(gate_callback_leg(NULL, "unknown", &why), GATE_CB_LEG_ANSWERED);
+    assert_int_equal(gate_callback_leg(NULL, NULL, &why), GATE_CB_LEG_ANSWERED);
+    assert_int_equal(gate_callback_leg(NULL, "", &why), GATE_CB_LEG_ANSWERED);
+    assert_int_equal(gate_callback_leg(NULL, "machine_start", &why), GATE_CB_LEG_FAILED);
+    assert_string_equal(why, "machine");
+    assert_int_equal(gate_callback_leg(NULL, "machine_end_beep", &why), GATE_CB_LEG_FAILED);
+    assert_int_equal(gate_callback_leg(NULL, "fax", &why), GATE_CB_LEG_FAILED);
+    assert_string_equal(why, "fax");
+    /* The status callback. */
+    assert_int_equal(gate_callback_leg("busy", NULL, &why), GATE_CB_LEG_FAILED);
+    assert_string_equal(why, "busy");
+    assert_int_equal(gate_callback_leg("no-answer", NULL, &why), GATE_CB_LEG_FAILED);
+    assert_string_equal(why, "no-answer");
+    assert_int_equal(gate_callback_leg("failed", NULL, &why), GATE_CB_LEG_FAILED);
+    assert_int_equal(gate_callback_leg("canceled", NULL, &why), GATE_CB_LEG_FAILED);
+    assert_int_equal(gate_callback_leg("completed", NULL, &why), GATE_CB_LEG_PENDING);
+    assert_string_equal(why, "");
+    assert_int_equal(gate_callback_leg("completed", "human", &why), GATE_CB_LEG_PENDING);
+    assert_int_equal(gate_callback_leg("completed", "machine_start", &why), GATE_CB_LEG_FAILED);
+    assert_int_equal(gate_callback_leg("ringing", NULL, &why), GATE_CB_LEG_PENDING);
+    assert_int_equal(gate_callback_leg("in-progress", NULL, NULL), GATE_CB_LEG_PENDING);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_number_ok),
+        cmocka_unit_test(test_should_offer),
+        cmocka_unit_test(test_key),
+        cmocka_unit_test(test_leg),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
