@@ -102,6 +102,7 @@ awk -v a="$base_cpu" -v o="$one_cpu" -v b="$view_cpu" -v au="$base_user" -v ou="
     if (a > 0) printf "events viewers: the board itself (one viewer) costs %+.1f%%\n", (o - a) / a * 100
     printf "events viewers: each viewer got %d snapshots; %s still connected at the end\n", s, c
     if (a > 0) printf "events viewers: %d viewers cost the loop %+.1f%% CPU (target: under 5%%)\n", n, (b - a) / a * 100
+    printf "events viewers: that is %.2f%% of one core (%.2f s of CPU in %d s)\n", (b - a) / w * 100, b - a, w
     if (n > 0 && s > 0) printf "events viewers: about %.0f us of CPU per snapshot sent to one viewer\n", (b - a) / (n * s * w / (w + 5)) * 1e6
     # On loopback the kernel work of the receiving socket (TCP receive,
     # waking the reader) runs inside the send call of the sender and is
