@@ -5,6 +5,7 @@
  * exceeds the limit and that no caller disappears.
  */
 #include "harness.h"
+#include "hireply.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -66,45 +67,12 @@ static redisReply *run(const char *script, int n, const char **args)
     run(script, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),               \
         (const char *[]){__VA_ARGS__})
 
-static const char *str_at(const redisReply *r, size_t i)
-{
-    assert_true(r->type == REDIS_REPLY_ARRAY && i < r->elements);
-    assert_true(r->element[i]->type == REDIS_REPLY_STRING);
-    return r->element[i]->str;
-}
-
-static long long int_at(const redisReply *r, size_t i)
-{
-    assert_true(r->type == REDIS_REPLY_ARRAY && i < r->elements);
-    assert_true(r->element[i]->type == REDIS_REPLY_INTEGER);
-    return r->element[i]->integer;
-}
-
-static long long cmd_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(rc, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
-                  : r->type == REDIS_REPLY_STRING ? atoll(r->str)
-                                                  : -1;
-    freeReplyObject(r);
-    return v;
-}
-
-static char *cmd_str(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(rc, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    char *s = strdup(r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
-    freeReplyObject(r);
-    return s;
-}
+/* Reply checks shared with the other Lua tests (harness/hireply.h), on
+ * this file's connection. */
+#define str_at       cgt_reply_str_at
+#define int_at       cgt_reply_int_at
+#define cmd_int(...) cgt_hi_int(rc, __VA_ARGS__)
+#define cmd_str(...) cgt_hi_str(rc, __VA_ARGS__)
 
 static void assert_state(const char *sid, const char *want)
 {

@@ -1,0 +1,55 @@
+/*
+ * hireply.c - assertions on hiredis replies (hireply.h).
+ */
+#include "base/fmacros.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hireply.h"
+
+const char *cgt_reply_str_at(const redisReply *r, size_t i)
+{
+    assert_true(r->type == REDIS_REPLY_ARRAY && i < r->elements);
+    assert_true(r->element[i]->type == REDIS_REPLY_STRING);
+    return r->element[i]->str;
+}
+
+long long cgt_reply_int_at(const redisReply *r, size_t i)
+{
+    assert_true(r->type == REDIS_REPLY_ARRAY && i < r->elements);
+    assert_true(r->element[i]->type == REDIS_REPLY_INTEGER);
+    return r->element[i]->integer;
+}
+
+long long cgt_hi_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? atoll(r->str)
+                                                  : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+char *cgt_hi_str(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    char *s = strdup(r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    freeReplyObject(r);
+    return s;
+}

@@ -1,0 +1,22 @@
+/*
+ * hireply.h - assertions on hiredis replies for the tests that run the
+ * gate's Lua scripts on a real Redis (test_lua.c, test_lua_callback.c).
+ * Each fails the running cmocka test on a reply of the wrong shape.
+ * Returned strings are malloc'd (the caller frees them); returned
+ * pointers into a reply live as long as the reply.
+ */
+#ifndef CGT_HIREPLY_H
+#define CGT_HIREPLY_H
+
+#include <hiredis/hiredis.h>
+
+/* The string, or the integer, at index i of an array reply. */
+const char *cgt_reply_str_at(const redisReply *r, size_t i);
+long long cgt_reply_int_at(const redisReply *r, size_t i);
+/* Runs a command: an integer reply (a string reply read as a number), or
+ * -1 for any other reply. */
+long long cgt_hi_int(redisContext *c, const char *fmt, ...);
+/* Runs a command: a string reply, "(nil)" for any other reply. */
+char *cgt_hi_str(redisContext *c, const char *fmt, ...);
+
+#endif
