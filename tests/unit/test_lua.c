@@ -621,7 +621,8 @@ static void test_queue_view(void **state)
     assert_int_equal(int_at(r, 3), 3);  /* callers waiting */
     assert_true(int_at(r, 4) >= 5000);  /* the oldest wait: CA2's */
     assert_int_equal(int_at(r, 5), -1); /* no call length observed yet */
-    assert_int_equal(int_at(r, 8), 1);  /* CA1's admission: under a ms counts as 1 */
+    /* CA1's admission: under a ms counts as 1 (a slow build may take a few) */
+    assert_true(int_at(r, 8) >= 1 && int_at(r, 8) < 1000);
     assert_true(int_at(r, 9) >= 5000);  /* the head's wait */
     assert_int_equal(int_at(r, 10), 3); /* slots listed */
     assert_int_equal(int_at(r, 11), 3); /* callers listed */
