@@ -135,6 +135,18 @@ void gate_end(struct cg_gate *g, const char *kind, const char *id, const char *r
 int gate_adopt(struct cg_gate *g, const char *sid, const char *from, const char *to, long waited_s,
                gate_store_cb cb, void *arg);
 
+/* The admission engine's own list and retry timer (engine.c), made and
+ * freed by the gate's life cycle (gate.c). init: 0 or -1. free cancels
+ * nothing: the clients are freed first, which completes every request. */
+int gate_engine_init(struct cg_gate *g);
+void gate_engine_free(struct cg_gate *g);
+
+/* Periodic tasks (net/periodic callbacks, arg the gate): the lease sweep
+ * (sweep.c; also a safety run of admission) and the reconciliation with
+ * Twilio's queue members (reconcile.c). */
+void gate_sweep_tick(void *arg);
+void gate_reconcile_tick(void *arg);
+
 /* TwiML for the overflow treatment configured (malloc'd); the same from a
  * configuration alone (documents.c). */
 char *gate_overflow_twiml(const struct cg_gate *g);
