@@ -143,7 +143,7 @@ long gate_probe_first_ms(const struct gate_probes *p)
 {
     if (p == NULL || p->lag_samples < GATE_PROBE_LEARN_SAMPLES)
         return -1;
-    double d = p->lag_ms + 2 * p->lag_dev_ms + GATE_PROBE_MARGIN_MS;
+    double d = p->lag_ms + p->lag_dev_ms + GATE_PROBE_MARGIN_MS;
     if (d < GATE_PROBE_MIN_MS)
         d = GATE_PROBE_MIN_MS;
     if (d > GATE_PROBE_BASE_MS)

@@ -43,13 +43,15 @@ struct cg_vapi_get_result;
 #define GATE_PROBE_CAP_MS  5000
 /* Once GATE_PROBE_LEARN_SAMPLES of Vapi's end messages have ended probes,
  * the first ask comes at the learned lag of those messages after Twilio's
- * end (smoothed mean + 2 deviations + GATE_PROBE_MARGIN_MS, within
- * GATE_PROBE_MIN_MS..GATE_PROBE_BASE_MS), and a call still live then is
- * asked again after GATE_PROBE_RETRY_MS/2..GATE_PROBE_RETRY_MS, doubling. A
- * message that comes (most do) cancels the ask before it goes, so the
- * asks stay about one per call whose message is lost. */
-#define GATE_PROBE_LEARN_SAMPLES 8
-#define GATE_PROBE_MARGIN_MS     10
+ * end (smoothed mean + smoothed deviation + GATE_PROBE_MARGIN_MS, within
+ * GATE_PROBE_MIN_MS..GATE_PROBE_BASE_MS): Vapi has ended the call by the
+ * time its message would have come, so a lost message costs the slot about
+ * one GET. A call still live then is asked again after
+ * GATE_PROBE_RETRY_MS/2..GATE_PROBE_RETRY_MS, doubling. A message that
+ * comes (most do) cancels the ask before it goes, so the asks stay about
+ * one per call whose message is lost. */
+#define GATE_PROBE_LEARN_SAMPLES 4
+#define GATE_PROBE_MARGIN_MS     3
 #define GATE_PROBE_MIN_MS        20
 #define GATE_PROBE_RETRY_MS      100
 

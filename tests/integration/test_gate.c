@@ -1034,7 +1034,7 @@ static void test_twilio_end_asks_vapi_early(void **state)
 }
 
 /* The early ask learns when Vapi's end messages come after Twilio's end:
- * after GATE_PROBE_LEARN_SAMPLES (8) calls whose message followed at once,
+ * after GATE_PROBE_LEARN_SAMPLES (4) calls whose message followed at once,
  * the first ask's delay (a gauge) is the learned one, below the 0.25-0.5 s
  * used before anything is known. */
 static void test_probe_learns_vapi_lag(void **state)
