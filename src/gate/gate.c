@@ -235,6 +235,12 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     struct cg_twilio_opts po = to;
     po.no_transport_retry = 1;
     g->twilio_push = cg_twilio_new(d->base, d->httpc, &po);
+    /* With ROUTES_FILE each call names its route's assistant and number;
+     * the first route's stand in where the environment names none. */
+    if (c->routes.n > 0 && (vo.phone_number_id == NULL || vo.phone_number_id[0] == '\0'))
+        vo.phone_number_id = c->routes.v[0].phone_number_id;
+    if (c->routes.n > 0 && (vo.assistant_id == NULL || vo.assistant_id[0] == '\0'))
+        vo.assistant_id = c->routes.v[0].assistant_id;
     g->vapi = cg_vapi_new(d->httpc, &vo);
     struct gate_relay_opts ro = {.httpc = d->httpc,
                                  .metrics = d->metrics,
