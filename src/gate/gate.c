@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/claim.h"
+#include "gate/routes.h"
 #include "gate/endprobe.h"
 #include "gate/internal.h"
 #include "gate/recheck.h"
@@ -52,6 +53,15 @@ static void on_repaired(long callers, long orphans, void *arg)
     cg_periodic_kick(g->reconcile_task);
 }
 
+/* The routes published again (routes.h): a Redis that lost them, or an
+ * instance that started with another file, is set right within 10 s. */
+static void routes_tick(void *arg)
+{
+    struct cg_gate *g = arg;
+    if (!g->stopping && !g->closing && gate_redis_ready(g))
+        gate_routes_publish(&g->store, g->cfg);
+}
+
 void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
 {
     if (state != CG_REDIS_READY || g->stopping || g->closing)
@@ -59,6 +69,7 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
     /* Back from an outage: callers may have arrived meanwhile (answered
      * with Enqueue and no record) and slots may have freed. */
     gate_claim_check(g->claim);
+    gate_routes_publish(&g->store, g->cfg);
     cg_periodic_kick(g->sweep_task);
     cg_periodic_kick(g->reconcile_task);
     gate_repair_redis_ready(g->repair);
@@ -261,11 +272,12 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->sweep_task = cg_periodic_new(d->base, "sweep", c->sweep_interval_ms, 10, gate_sweep_tick, g);
     g->reconcile_task = cg_periodic_new(d->base, "reconcile", c->reconcile_interval_seconds * 1000,
                                         10, gate_reconcile_tick, g);
+    g->routes_task = cg_periodic_new(d->base, "routes", 10000, 10, routes_tick, g);
     if (d->on_conflict != NULL)
         g->claim = gate_claim_new(d->base, &g->store, c, d->on_conflict, d->conflict_arg);
     g->repair = gate_repair_new(d->base, &g->store, g->vapi, c, g->metrics, on_repaired, g);
-    if (g->sweep_task == NULL || g->reconcile_task == NULL || g->repair == NULL ||
-        (d->on_conflict != NULL && g->claim == NULL)) {
+    if (g->sweep_task == NULL || g->reconcile_task == NULL || g->routes_task == NULL ||
+        g->repair == NULL || (d->on_conflict != NULL && g->claim == NULL)) {
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
@@ -299,6 +311,7 @@ void cg_gate_free(struct cg_gate *g)
     gate_engine_free(g);
     cg_periodic_free(g->sweep_task);
     cg_periodic_free(g->reconcile_task);
+    cg_periodic_free(g->routes_task);
     gate_claim_free(g->claim);
     free(g->queue_sid);
     free(g);

@@ -168,6 +168,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_CONTEXT, "context", cg_lua_context},
         {S_BOARD, "board", cg_lua_board},
         {S_CALLBACK, "callback", cg_lua_callback},
+        {S_ROUTES, "routes", cg_lua_routes},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -203,7 +204,35 @@ int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_stor
     arg_int(&a, e->lease_ms);
     arg_str(&a, e->instance);
     arg_int(&a, e->waited_ms);
+    arg_str(&a, e->route);
+    arg_int(&a, e->vip ? 1 : 0);
     return run(s, S_ENTER, &a, 1, cb, arg);
+}
+
+int gate_store_routes(struct gate_store *s, const char *order, size_t n, const char *const *names,
+                      const char *const *specs, gate_store_cb cb, void *arg)
+{
+    if (s->closed)
+        return -1;
+    /* As many arguments as routes: not the fixed vector of the others. */
+    const char **v = cg_calloc(3 + 2 * n, sizeof *v);
+    v[0] = s->keys->waiting;
+    v[1] = s->keys->prefix;
+    v[2] = order;
+    for (size_t i = 0; i < n; i++) {
+        v[3 + 2 * i] = names[i];
+        v[4 + 2 * i] = specs[i];
+    }
+    struct call *c = cg_malloc(sizeof *c);
+    c->cb = cb;
+    c->arg = arg;
+    c->has_verdict = 0;
+    int rc =
+        cg_redis_eval(s->redis, s->scripts[S_ROUTES], 1, (int)(3 + 2 * n), v, NULL, on_reply, c);
+    free(v);
+    if (rc != 0)
+        free(c);
+    return rc;
 }
 
 int gate_store_admit(struct gate_store *s, long long limit, long long batch, long long lease_ms,

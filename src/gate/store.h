@@ -91,6 +91,7 @@ enum gate_script {
     S_CONTEXT,
     S_BOARD,
     S_CALLBACK,
+    S_ROUTES,
     S_COUNT
 };
 
@@ -121,8 +122,15 @@ struct gate_enter {
     long long lease_ms;   /* admission lease */
     const char *instance; /* who admitted, for the record */
     long long waited_ms;  /* how long Twilio has held an adopted caller */
+    const char *route;    /* ROUTES_FILE: the route's name; NULL: one route */
+    int vip;              /* the caller is one of the route's VIP numbers */
 };
 int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_store_cb cb, void *arg);
+
+/* routes.lua: publishes n routes (names[i], specs[i] "min max priority")
+ * and the outbound order; n 0 removes a publication. Replies the count. */
+int gate_store_routes(struct gate_store *s, const char *order, size_t n, const char *const *names,
+                      const char *const *specs, gate_store_cb cb, void *arg);
 
 /* admit.lua: up to batch callers from the head of the queue into free
  * slots; replies sid, from, attempt triples. */
