@@ -27,6 +27,7 @@
 #include "gate/callback_dial.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
+#include "gate/outbound.h"
 #include "gate/routes.h"
 #include "gate/store.h"
 #include "twilio/api.h"
@@ -548,6 +549,17 @@ static void start_admission(struct admission *a)
 static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
                              uint64_t slot_freed_us);
 
+/* An outbound call's failure freed its slot and admission refilled it. */
+static void refill_outbound(struct cg_gate *g, const redisReply *r, size_t first)
+{
+    start_admissions(g, r, first, 0);
+}
+
+void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first)
+{
+    start_admissions(g, r, first, 0);
+}
+
 /* A callback's dial is over; a refused one's freed slot is refilled. */
 static void on_callback_dialed(enum gate_callback_dialed d, const char *leg,
                                const redisReply *settled, void *arg)
@@ -577,6 +589,11 @@ static void start_admissions(struct cg_gate *g, const redisReply *r, size_t firs
             g->checks++;
         if (sid == NULL || from == NULL || attempt <= 0)
             continue;
+        if (strncmp(sid, "o:", 2) == 0) {
+            /* An outbound call (outbound.lua): Vapi dials the customer. */
+            gate_outbound_place(g, sid, from, (int)attempt, refill_outbound);
+            continue;
+        }
         struct admission *a = adm_new(g, sid, from, (int)attempt);
         a->slot_freed_us = slot_freed_us;
         start_admission(a);

@@ -25,6 +25,8 @@ extern const char cg_lua_repair[];
 extern const char cg_lua_repair_begin[];
 extern const char cg_lua_requeue[];
 extern const char cg_lua_routes[];
+extern const char cg_lua_slots[];
+extern const char cg_lua_outbound[];
 extern const char cg_lua_snapshot[];
 extern const char cg_lua_sweep[];
 extern const char cg_lua_vapi_created[];

@@ -92,6 +92,8 @@ enum gate_script {
     S_BOARD,
     S_CALLBACK,
     S_ROUTES,
+    S_SLOTS,
+    S_OUTBOUND,
     S_COUNT
 };
 
@@ -126,6 +128,34 @@ struct gate_enter {
     int vip;              /* the caller is one of the route's VIP numbers */
 };
 int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_store_cb cb, void *arg);
+
+/* slots.lua: op "take", "renew" or "release" of the lease id (see the
+ * script's header for the replies; release replies admitted triples from
+ * element 3). */
+int gate_store_slots(struct gate_store *s, const char *op, const char *id, const char *route,
+                     long long ttl_ms, long long limit, long long batch, long long lease_ms,
+                     const char *instance, gate_store_cb cb, void *arg);
+
+/* outbound.lua (see the script's header). */
+struct gate_outbound_op {
+    const char *op; /* create, status, created, failed */
+    const char *id;
+    const char *route;     /* create */
+    const char *number;    /* create */
+    const char *variables; /* create: a JSON object */
+    long long max_queue;   /* create */
+    long long attempt;     /* created, failed */
+    const char *vapi_id;   /* created */
+    long long lease_ms;    /* created: the call's lease */
+    const char *reason;    /* failed */
+    int final;             /* failed: no further attempt */
+    long long max_attempts;
+    long long backoff_ms;
+    long long limit, batch, admit_lease_ms; /* create, failed: the admission that follows */
+    const char *instance;
+};
+int gate_store_outbound(struct gate_store *s, const struct gate_outbound_op *o, gate_store_cb cb,
+                        void *arg);
 
 /* routes.lua: publishes n routes (names[i], specs[i] "min max priority")
  * and the outbound order; n 0 removes a publication. Replies the count. */

@@ -42,6 +42,7 @@ struct vp_op {
     cg_vapi_list_cb list_cb;
     void *arg;
     struct cg_list link; /* in cg_vapi.ops while v is set */
+    int outbound;        /* create: Vapi dials out, no TwiML in the answer */
 };
 
 struct cg_vapi {
@@ -241,7 +242,7 @@ static void on_create(const struct cg_httpc_result *hres, void *arg)
             goto done;
         }
         const char *twiml = cg_json_str(root, "phoneCallProviderDetails.twiml");
-        if (twiml == NULL || twiml[0] == '\0') {
+        if (!op->outbound && (twiml == NULL || twiml[0] == '\0')) {
             res.outcome = CG_VAPI_REJECTED;
             res.message = "no TwiML in response";
         } else if (res.call_id == NULL || res.call_id[0] == '\0') {
@@ -626,6 +627,7 @@ int cg_vapi_create_outbound(struct cg_vapi *v, const struct cg_vapi_outbound *o,
     op->kind = OP_CREATE;
     op->create_cb = cb;
     op->arg = arg;
+    op->outbound = 1;
     int rc = send_op(v, op, "POST", cg_buf_str(&u), body, on_create);
     free(body);
     cg_buf_free(&u);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gate/lua_scripts.h"
 
@@ -71,6 +72,13 @@ static redisReply *run(const char *script, int n, const char **args)
 #define int_at       cgt_reply_int_at
 #define cmd_int(...) cgt_hi_int(rc, __VA_ARGS__)
 #define cmd_str(...) cgt_hi_str(rc, __VA_ARGS__)
+
+static void assert_field(const char *sid, const char *field, const char *want)
+{
+    char *v = cmd_str("HGET " PREFIX "call:%s %s", sid, field);
+    assert_string_equal(v, want);
+    free(v);
+}
 
 /* Two routes: "a" and "b", as "min max priority". */
 static void publish(const char *a, const char *b, const char *order)
@@ -238,7 +246,7 @@ static void test_fast_path_route_max(void **state)
     r = enter_full("a2", "a", "5", "1", "0");
     assert_string_equal(str_at(r, 0), "waiting");
     freeReplyObject(r);
-    assert_string_equal(cmd_str("HGET " PREFIX "call:a2 route"), "a");
+    assert_field("a2", "route", "a");
     expect_admit("5", "");
     expect_release("a1", "5", "a2");
 }
@@ -358,6 +366,172 @@ static void test_random_invariants(void **state)
                      next);
 }
 
+/* slots: ARGV 2 op 3 id 4 route 5 ttl_ms 6 limit 7 batch 8 lease 9 inst */
+static redisReply *slot(const char *op, const char *id, const char *route, const char *ttl,
+                        const char *limit)
+{
+    return RUN(cg_lua_slots, op, id, route, ttl, limit, "100", "30000", "i1");
+}
+
+/* A lease takes spare room only: never a slot a waiting caller can use,
+ * never past the route's max; released, its slot is refilled at once; an
+ * expired one is freed by the sweep. */
+static void test_slots(void **state)
+{
+    (void)state;
+    publish("1 3 1", "0 1 1", "after-inbound");
+    redisReply *r = slot("take", "L1", "b", "60000", "3");
+    assert_string_equal(str_at(r, 0), "ok");
+    freeReplyObject(r);
+    /* b is at its max. */
+    r = slot("take", "L2", "b", "60000", "3");
+    assert_string_equal(str_at(r, 0), "full");
+    assert_true(int_at(r, 1) >= 1000);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("HGET " PREFIX "rstats:b refused"), 1);
+    r = slot("take", "L3", "c", "60000", "3");
+    assert_string_equal(str_at(r, 0), "unknown-route");
+    freeReplyObject(r);
+    /* Two callers of a wait for room (a backoff holds admission): the two
+     * free slots are theirs, not a lease's. */
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "backoff 99999999999999 PX 60000"));
+    enter_waiting("a1", "a", "3");
+    enter_waiting("a2", "a", "3");
+    freeReplyObject(redisCommand(rc, "DEL " PREFIX "backoff"));
+    r = slot("take", "L4", "a", "60000", "3");
+    assert_string_equal(str_at(r, 0), "full");
+    freeReplyObject(r);
+    /* The lease released: its slot goes to the first caller... */
+    expect_admit("3", "a1 a2");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 3);
+    enter_waiting("a3", "a", "3");
+    r = slot("release", "L1", "", "0", "3");
+    assert_string_equal(str_at(r, 0), "released");
+    assert_int_equal(r->elements, 6);
+    assert_string_equal(str_at(r, 3), "a3");
+    freeReplyObject(r);
+    r = slot("release", "L1", "", "0", "3");
+    assert_string_equal(str_at(r, 0), "gone");
+    freeReplyObject(r);
+    /* ...and an expired lease is freed by the sweep. */
+    expect_release("a1", "3", "");
+    r = slot("take", "L5", "b", "1", "3");
+    assert_string_equal(str_at(r, 0), "ok");
+    freeReplyObject(r);
+    r = slot("renew", "L5", "", "1", "3");
+    assert_string_equal(str_at(r, 0), "ok");
+    freeReplyObject(r);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    freeReplyObject(RUN(cg_lua_sweep, "100", "30000"));
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "active s:L5"), -1);
+    assert_int_equal(cmd_int("EXISTS " PREFIX "slot:L5"), 0);
+    r = slot("renew", "L5", "", "60000", "3");
+    assert_string_equal(str_at(r, 0), "gone");
+    freeReplyObject(r);
+}
+
+/* A gate of one route: leases name the route "default". */
+static void test_slots_single_route(void **state)
+{
+    (void)state;
+    redisReply *r = slot("take", "L1", "default", "60000", "1");
+    assert_string_equal(str_at(r, 0), "ok");
+    freeReplyObject(r);
+    r = slot("take", "L2", "default", "60000", "1");
+    assert_string_equal(str_at(r, 0), "full");
+    freeReplyObject(r);
+    r = slot("take", "L3", "sales", "60000", "1");
+    assert_string_equal(str_at(r, 0), "unknown-route");
+    freeReplyObject(r);
+}
+
+/* outbound create: ARGV 2 op 3 id 4 route 5 number 6 variables 7 max_queue 8 limit 9 batch
+ * 10 lease 11 inst */
+static redisReply *outbound_create(const char *id, const char *route, const char *limit)
+{
+    return RUN(cg_lua_outbound, "create", id, route, "+15550104444", "{\"k\":1}", "100", limit,
+               "100", "30000", "i1");
+}
+
+/* An outbound call waits after the inbound callers of its route (the
+ * default), is admitted as 'o:<id>', connected once Vapi created it, and
+ * released by Vapi's end like any call; it never enters the waiting set
+ * Twilio's queue is reconciled with. */
+static void test_outbound(void **state)
+{
+    (void)state;
+    publish("0 5 1", "0 5 1", "after-inbound");
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "backoff 99999999999999 PX 60000"));
+    redisReply *r = outbound_create("X1", "a", "1");
+    assert_string_equal(str_at(r, 0), "queued");
+    assert_int_equal(int_at(r, 1), 1);
+    assert_int_equal(r->elements, 3);
+    freeReplyObject(r);
+    enter_waiting("a1", "a", "1");
+    enter_waiting("b1", "b", "1");
+    assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 2);
+    freeReplyObject(redisCommand(rc, "DEL " PREFIX "backoff"));
+    /* Inbound first, in both routes of equal priority; then the call. */
+    expect_admit("1", "a1");
+    expect_release("a1", "1", "b1");
+    expect_release("b1", "1", "o:X1");
+    assert_field("o:X1", "from", "+15550104444");
+    r = RUN(cg_lua_outbound, "status", "X1");
+    assert_string_equal(str_at(r, 0), "admitting");
+    assert_string_equal(str_at(r, 2), "a");
+    assert_string_equal(str_at(r, 10), "{\"k\":1}");
+    freeReplyObject(r);
+    /* created: 3 id 4 attempt 5 vapi id 6 lease */
+    r = RUN(cg_lua_outbound, "created", "X1", "1", "VX1", "120000");
+    assert_string_equal(str_at(r, 0), "connected");
+    freeReplyObject(r);
+    r = RUN(cg_lua_end, "vapi", "VX1", "customer-ended-call", "5000", "1", "100", "30000", "i1",
+            "0.2", "vapi", "60000");
+    assert_string_equal(str_at(r, 0), "released");
+    freeReplyObject(r);
+    r = RUN(cg_lua_outbound, "status", "X1");
+    assert_string_equal(str_at(r, 0), "ended");
+    assert_string_equal(str_at(r, 4), "customer-ended-call");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 0);
+    r = RUN(cg_lua_outbound, "status", "nope");
+    assert_string_equal(str_at(r, 0), "unknown");
+    freeReplyObject(r);
+}
+
+/* OUTBOUND_ORDER=arrival: in order of arrival with the callers; a failed
+ * attempt goes back to the line (not to the waiting set), the last one
+ * ends it. */
+static void test_outbound_arrival_and_failure(void **state)
+{
+    (void)state;
+    publish("0 5 1", "0 5 1", "arrival");
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "backoff 99999999999999 PX 60000"));
+    freeReplyObject(outbound_create("X1", "a", "1"));
+    enter_waiting("a1", "a", "1");
+    freeReplyObject(redisCommand(rc, "DEL " PREFIX "backoff"));
+    expect_admit("1", "o:X1");
+    /* failed: 3 id 4 attempt 5 reason 6 final 7 max_attempts 8 limit 9 batch 10 lease 11 inst
+     * 12 backoff */
+    redisReply *r = RUN(cg_lua_outbound, "failed", "X1", "1", "vapi-error", "0", "2", "1", "100",
+                        "30000", "i1", "0");
+    assert_string_equal(str_at(r, 0), "requeued");
+    /* Back at the head of its line, ahead of a1 (its ticket is older). */
+    assert_string_equal(str_at(r, 3), "o:X1");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "waiting o:X1"), -1);
+    r = RUN(cg_lua_outbound, "failed", "X1", "2", "vapi-error", "0", "2", "1", "100", "30000", "i1",
+            "0");
+    assert_string_equal(str_at(r, 0), "failed");
+    assert_string_equal(str_at(r, 3), "a1");
+    freeReplyObject(r);
+    r = RUN(cg_lua_outbound, "failed", "X1", "2", "vapi-error", "0", "2", "1", "100", "30000", "i1",
+            "0");
+    assert_string_equal(str_at(r, 0), "stale");
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +545,10 @@ int main(void)
         cmocka_unit_test_setup(test_leave_and_requeue, flush),
         cmocka_unit_test_setup(test_unpublished_is_single_route, flush),
         cmocka_unit_test_setup(test_random_invariants, flush),
+        cmocka_unit_test_setup(test_slots, flush),
+        cmocka_unit_test_setup(test_slots_single_route, flush),
+        cmocka_unit_test_setup(test_outbound, flush),
+        cmocka_unit_test_setup(test_outbound_arrival_and_failure, flush),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -65,11 +65,12 @@ end
 local function requeue_head(sid, ck, why)
   redis.call('ZREM', K_ACTIVE, sid)
   local ticket = tonumber(redis.call('HGET', ck, 'ticket')) or 0
-  redis.call('ZADD', K_WAITING, ticket, sid)
+  -- An outbound call waits in its route's line only (outbound.lua).
+  if redis.call('HGET', ck, 'kind') ~= 'outbound' then redis.call('ZADD', K_WAITING, ticket, sid) end
   redis.call('HSET', ck, 'state', 'waiting')
   redis.call('HDEL', ck, 'vapi_id')
   route_wait(sid, ck)
-  log('REQUEUE', sid, 'pos', redis.call('ZRANK', K_WAITING, sid) + 1, 'reason', why)
+  log('REQUEUE', sid, 'pos', (redis.call('ZRANK', K_WAITING, sid) or 0) + 1, 'reason', why)
   freed = true
 end
 
