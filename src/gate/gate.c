@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/claim.h"
+#include "gate/route_figures.h"
 #include "gate/routes.h"
 #include "gate/endprobe.h"
 #include "gate/internal.h"
@@ -136,6 +137,17 @@ static void declare_metrics(struct cg_metrics *m)
                        0);
     cg_metrics_declare(m, "callgate_gate_events", CG_GAUGE,
                        "Gate-wide event counts kept in Redis (all instances).", NULL, 0);
+    /* Routes (ROUTES_FILE), one series per route. */
+    cg_metrics_declare(m, "callgate_route_waiting", CG_GAUGE,
+                       "Callers and outbound calls waiting in the route's line.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_active", CG_GAUGE, "Slots the route holds now.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_cap", CG_GAUGE, "The route's max.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_min", CG_GAUGE,
+                       "Slots kept for the route while it has callers waiting.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_events", CG_GAUGE,
+                       "Per-route event counts kept in Redis (refused: leases and outbound "
+                       "calls refused; overflowed: callers turned away).",
+                       NULL, 0);
 }
 
 /* ---- the gate's figures for /metrics ---- */
@@ -145,6 +157,38 @@ struct collect {
     void (*done)(void *arg);
     void *arg;
 };
+
+static void route_gauge(struct cg_metrics *m, const char *name, const char *route, double v)
+{
+    struct cg_buf l;
+    cg_buf_init(&l, 256);
+    cg_metrics_label(&l, "route", route);
+    cg_metrics_set(m, name, cg_buf_str(&l), v);
+    cg_buf_free(&l);
+}
+
+static void on_route_figures(const struct gate_route_fig *v, size_t n, int ok, void *arg)
+{
+    struct collect *co = arg;
+    struct cg_metrics *m = co->g->metrics;
+    for (size_t i = 0; ok && i < n; i++) {
+        route_gauge(m, "callgate_route_waiting", v[i].name, (double)v[i].waiting);
+        route_gauge(m, "callgate_route_active", v[i].name, (double)v[i].active);
+        route_gauge(m, "callgate_route_cap", v[i].name, (double)v[i].max);
+        route_gauge(m, "callgate_route_min", v[i].name, (double)v[i].min);
+        for (size_t k = 0; k < GATE_ROUTE_EVENTS; k++) {
+            struct cg_buf l;
+            cg_buf_init(&l, 256);
+            cg_metrics_label(&l, "route", v[i].name);
+            cg_buf_appendc(&l, ',');
+            cg_metrics_label(&l, "event", gate_route_event_names[k]);
+            cg_metrics_set(m, "callgate_route_events", cg_buf_str(&l), (double)v[i].events[k]);
+            cg_buf_free(&l);
+        }
+    }
+    co->done(co->arg);
+    free(co);
+}
 
 static void on_collected(const struct gate_reply *rep, void *arg)
 {
@@ -182,6 +226,9 @@ static void on_collected(const struct gate_reply *rep, void *arg)
             cg_buf_free(&l);
         }
     }
+    if (co->g->cfg->routes.n > 0 && rep->err == NULL &&
+        gate_route_figures(co->g, on_route_figures, co) == 0)
+        return;
     co->done(co->arg);
     free(co);
 }

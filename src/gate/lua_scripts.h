@@ -24,6 +24,7 @@ extern const char cg_lua_queue[];
 extern const char cg_lua_repair[];
 extern const char cg_lua_repair_begin[];
 extern const char cg_lua_requeue[];
+extern const char cg_lua_route_figures[];
 extern const char cg_lua_routes[];
 extern const char cg_lua_slots[];
 extern const char cg_lua_outbound[];

@@ -171,6 +171,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_ROUTES, "routes", cg_lua_routes},
         {S_SLOTS, "slots", cg_lua_slots},
         {S_OUTBOUND, "outbound", cg_lua_outbound},
+        {S_ROUTE_FIGURES, "route_figures", cg_lua_route_figures},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -260,6 +261,13 @@ int gate_store_outbound(struct gate_store *s, const struct gate_outbound_op *o, 
     if (strcmp(o->op, "failed") == 0)
         arg_int(&a, o->backoff_ms);
     return run(s, S_OUTBOUND, &a, 1, cb, arg);
+}
+
+int gate_store_route_figures(struct gate_store *s, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    return run(s, S_ROUTE_FIGURES, &a, 0, cb, arg);
 }
 
 int gate_store_routes(struct gate_store *s, const char *order, size_t n, const char *const *names,

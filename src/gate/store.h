@@ -94,6 +94,7 @@ enum gate_script {
     S_ROUTES,
     S_SLOTS,
     S_OUTBOUND,
+    S_ROUTE_FIGURES,
     S_COUNT
 };
 
@@ -156,6 +157,9 @@ struct gate_outbound_op {
 };
 int gate_store_outbound(struct gate_store *s, const struct gate_outbound_op *o, gate_store_cb cb,
                         void *arg);
+
+/* route_figures.lua: each route's figures (route_figures.h). */
+int gate_store_route_figures(struct gate_store *s, gate_store_cb cb, void *arg);
 
 /* routes.lua: publishes n routes (names[i], specs[i] "min max priority")
  * and the outbound order; n 0 removes a publication. Replies the count. */

@@ -382,6 +382,21 @@ static void test_slot_delete(void **state)
     json_decref(j);
     cgt_resp_free(&r);
     assert_int_equal(zcard(f, "active"), 1);
+    /* Per route in /health and /metrics. */
+    admin(f, "GET", "/health", NULL, &r);
+    must(f,
+         r.status == 200 && strstr(r.body, "\"routes\":[{\"name\":\"support\"") &&
+             strstr(r.body, "{\"name\":\"sales\",\"waiting\":0,\"active\":1,\"min\":1,"
+                            "\"cap\":2,\"priority\":2"),
+         "health: %s", r.body);
+    cgt_resp_free(&r);
+    admin(f, "GET", "/metrics", NULL, &r);
+    must(f,
+         r.status == 200 && strstr(r.body, "callgate_route_active{route=\"sales\"} 1") &&
+             strstr(r.body, "callgate_route_cap{route=\"support\"} 2") &&
+             strstr(r.body, "callgate_route_events{event=\"slots\",route=\"sales\"} 1"),
+         "metrics: %s", r.body);
+    cgt_resp_free(&r);
     admin(f, "DELETE", path, NULL, &r);
     assert_int_equal(r.status, 204);
     cgt_resp_free(&r);
