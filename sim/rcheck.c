@@ -291,9 +291,10 @@ void sim_rcheck_connected(struct sim_rcheck *rc, double t, const char *sid, doub
 
 /* ---- Vapi side ---- */
 
+/* With its article, as the messages use it. */
 static const char *kind_name(enum sim_rkind k)
 {
-    return k == SIM_RK_INBOUND ? "inbound" : k == SIM_RK_OUTBOUND ? "outbound" : "slot";
+    return k == SIM_RK_INBOUND ? "an inbound" : k == SIM_RK_OUTBOUND ? "an outbound" : "a slot";
 }
 
 void sim_rcheck_started(struct sim_rcheck *rc, double t, int route, enum sim_rkind kind,
@@ -321,7 +322,7 @@ void sim_rcheck_started(struct sim_rcheck *rc, double t, int route, enum sim_rki
         const struct rroute *o = &rc->r[i];
         if ((int)i != route && o->below_since >= 0 && t - o->below_since > rc->cfg->min_tolerance_s)
             note(&rc->min,
-                 "t=%.3f: a %s call of route %s started while route %s had %ld waiting and "
+                 "t=%.3f: %s call of route %s started while route %s had %ld waiting and "
                  "%ld live of min %d for %.3f s",
                  t, kind_name(kind), rname(rc, route), rc->cfg->r[i].name, o->waiting,
                  o->live_total, rc->cfg->r[i].min, t - o->below_since);
@@ -343,7 +344,7 @@ void sim_rcheck_started(struct sim_rcheck *rc, double t, int route, enum sim_rki
     if (rc->org_live > rc->org_peak)
         rc->org_peak = rc->org_live;
     if (rc->org_live > rc->limit)
-        note(&rc->org, "t=%.3f: %ld calls at Vapi with a %s call of route %s, limit %ld", t,
+        note(&rc->org, "t=%.3f: %ld calls at Vapi with %s call of route %s, limit %ld", t,
              rc->org_live, kind_name(kind), rname(rc, route), rc->limit);
     if (route >= 0) {
         struct rroute *r = &rc->r[route];
@@ -353,7 +354,7 @@ void sim_rcheck_started(struct sim_rcheck *rc, double t, int route, enum sim_rki
         if (r->live_total > r->peak)
             r->peak = r->live_total;
         if (r->live_total > route_max(rc, route))
-            note(&rc->max, "t=%.3f: route %s has %ld live calls, max %ld (a %s call started)", t,
+            note(&rc->max, "t=%.3f: route %s has %ld live calls, max %ld (%s call started)", t,
                  rname(rc, route), r->live_total, route_max(rc, route), kind_name(kind));
     } else {
         rc->unrouted_live++;
@@ -380,7 +381,7 @@ void sim_rcheck_refused(struct sim_rcheck *rc, double t, int route, enum sim_rki
     rc->refused++;
     if (route >= 0)
         rc->r[route].refused[kind]++;
-    note(&rc->org, "t=%.3f: Vapi refused a %s call of route %s for the limit (%ld live of %ld)", t,
+    note(&rc->org, "t=%.3f: Vapi refused %s call of route %s for the limit (%ld live of %ld)", t,
          kind_name(kind), rname(rc, route), rc->org_live, rc->limit);
     long held = 0;
     for (size_t i = 0; i < rc->cfg->n; i++)
