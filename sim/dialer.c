@@ -20,6 +20,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "net/httpc.h"
+#include "rcheck.h"
 #include "report.h"
 #include "rng.h"
 #include "scenario.h"
@@ -43,7 +44,8 @@ struct ocall {
     long polls;
 };
 
-enum slot_phase { SL_ASKING, SL_HELD, SL_RENEWING, SL_ENDED };
+/* SL_EXPIRING: the web call is over, the lease (never released) runs on. */
+enum slot_phase { SL_ASKING, SL_HELD, SL_RENEWING, SL_EXPIRING, SL_ENDED };
 
 struct slot {
     struct sim_dialer *d;
@@ -53,7 +55,10 @@ struct slot {
     int expire;  /* never released: the lease runs out */
     int renew;   /* renewed half way */
     int renewed; /* the renewal went out */
+    int leased;  /* the lease counts for the route checker */
     double hold_s;
+    double lease_from; /* when the request that set its expiry went out (scenario s) */
+    double renew_sent; /* when the renewal went out */
     struct event *ev;
 };
 
@@ -309,6 +314,20 @@ static void on_outbound_timer(evutil_socket_t fd, short what, void *arg)
 
 static void slot_step(struct slot *s);
 
+/* The lease ends for the route checker: when its release goes out, or at
+ * the expiry counted from when the request that set it went out. Both are
+ * no later than callgate frees it, so the checker never counts a lease
+ * callgate no longer does. */
+static void lease_end(struct slot *s)
+{
+    struct sim_dialer *d = s->d;
+    if (!s->leased)
+        return;
+    s->leased = 0;
+    if (d->w->rcheck)
+        sim_rcheck_ended(d->w->rcheck, sim_now_s(d->w), d->cfg->slot_route, SIM_RK_SLOT);
+}
+
 static void on_slot_delete(const struct cg_httpc_result *res, void *arg)
 {
     struct slot *s = arg;
@@ -334,6 +353,7 @@ static void on_slot_renew(const struct cg_httpc_result *res, void *arg)
         return;
     if (res->status >= 200 && res->status < 300) {
         d->sl_renewed++;
+        s->lease_from = s->renew_sent;
     } else {
         d->sl_errors++;
         api_fail(d, "POST /slots/%s/renew answered %ld%s%s", s->id, res->status,
@@ -356,25 +376,34 @@ static void slot_step(struct slot *s)
     struct sim_dialer *d = s->d;
     if (d->stopped || s->phase == SL_ENDED)
         return;
+    if (s->phase == SL_EXPIRING) {
+        lease_end(s);
+        s->phase = SL_ENDED;
+        d->sl_expired++;
+        return;
+    }
     char url[1024];
     if (s->renew && !s->renewed) {
         s->renewed = 1;
         s->phase = SL_RENEWING;
+        s->renew_sent = sim_now_s(d->w);
         snprintf(url, sizeof url, "%s/slots/%s/renew", gate(d), s->id);
         if (api_send(d, "POST", url, NULL, on_slot_renew, s) == 0)
             d->inflight++;
         arm(s->ev, s->hold_s / 2);
         return;
     }
-    s->phase = SL_ENDED;
     if (s->web) {
         s->web = 0;
         sim_vapi_web_end(d->w, d->cfg->slot_route);
     }
     if (s->expire) {
-        d->sl_expired++;
+        s->phase = SL_EXPIRING;
+        arm(s->ev, s->lease_from + d->cfg->slot_ttl_s - sim_now_s(d->w));
         return;
     }
+    s->phase = SL_ENDED;
+    lease_end(s);
     snprintf(url, sizeof url, "%s/slots/%s", gate(d), s->id);
     if (api_send(d, "DELETE", url, NULL, on_slot_delete, s) == 0)
         d->inflight++;
@@ -414,6 +443,10 @@ static void on_slot_reply(const struct cg_httpc_result *res, void *arg)
     snprintf(s->id, sizeof s->id, "%s", id);
     json_decref(j);
     d->sl_granted++;
+    s->leased = 1;
+    if (d->w->rcheck)
+        sim_rcheck_started(d->w->rcheck, sim_now_s(d->w), d->cfg->slot_route, SIM_RK_SLOT, NULL,
+                           NULL);
     /* The holder's web call starts now and counts at Vapi. */
     if (sim_vapi_web_start(d->w, d->cfg->slot_route) == 0)
         s->web = 1;
@@ -437,6 +470,7 @@ static void on_slots_timer(evutil_socket_t fd, short what, void *arg)
         s->expire = sim_rng_chance(d->rng, cfg->expire_share);
         s->renew = sim_rng_chance(d->rng, cfg->renew_share);
         s->hold_s = cfg->hold_min_s + (cfg->hold_max_s - cfg->hold_min_s) * sim_rng_unit(d->rng);
+        s->lease_from = now;
         s->ev = evtimer_new(d->w->base, on_slot_timer, s);
         d->slots = cg_realloc(d->slots, (d->nslots + 1) * sizeof(*d->slots));
         d->slots[d->nslots++] = s;
@@ -524,6 +558,7 @@ void sim_dialer_stop(struct sim_dialer *d)
             s->web = 0;
             sim_vapi_web_end(d->w, d->cfg->slot_route);
         }
+        lease_end(s);
     }
 }
 

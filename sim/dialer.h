@@ -17,7 +17,10 @@
  * than the ttl); renew_share of them are renewed half way
  * (POST /slots/{id}/renew, 200); at the end the web call ends and the
  * lease is released (DELETE /slots/{id}, 204), except expire_share of
- * them, left to expire. A 429 must carry Retry-After.
+ * them, left to expire. A 429 must carry Retry-After. For the route
+ * checker (rcheck.h) a lease counts as a call of its route from its 201
+ * until its release goes out, or until its ttl has run from when the
+ * request that last set it (the grant or the renewal) went out.
  *
  * Requests go to the gates round robin. Draws come from the dialer's own
  * generator (seed-derived), so callers repeat whatever the dialer does.

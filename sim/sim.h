@@ -61,7 +61,7 @@
  *                                                   report, rng, twapi)
  *   7. twilio                                      (twilio_rest, twilio_voice)
  *   8. callers                                     (twilio_voice, report, rng)
- *      dialer                                      (vapi, report, rng)
+ *      dialer                                      (vapi, rcheck, report, rng)
  *   9. taskrouter_model < taskrouter_stats < taskrouter_rest < taskrouter
  *                                                  (report, rng, twapi)
  *  10. wtscore                                     (taskrouter)

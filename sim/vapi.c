@@ -629,8 +629,6 @@ int sim_vapi_web_start(struct sim_world *w, int route)
     if (sim_vapi_live(w) > v->peak)
         v->peak = sim_vapi_live(w);
     count(v, "vapi.web.started");
-    if (w->rcheck)
-        sim_rcheck_started(w->rcheck, sim_now_s(w), route, SIM_RK_SLOT, NULL, NULL);
     return 0;
 }
 
@@ -639,10 +637,9 @@ void sim_vapi_web_end(struct sim_world *w, int route)
     struct sim_vapi *v = w->vapi;
     if (!v || v->web_live == 0)
         return;
+    (void)route;
     v->live--;
     v->web_live--;
-    if (w->rcheck)
-        sim_rcheck_ended(w->rcheck, sim_now_s(w), route, SIM_RK_SLOT);
 }
 
 int sim_vapi_outbound_state(const struct sim_world *w, const char *number)

@@ -44,9 +44,10 @@ size_t sim_vapi_waiting_stream(const struct sim_vapi *v);
 
 /* A web call held under a slot leased from route (of the scenario's
  * routes; -1: none) starts now: 0, or -1 when Vapi is at its limit and
- * refuses it (counted as an over-limit refusal). sim_vapi_web_end(): it
- * ended. Web calls send no server messages; they count against the limit
- * (sim_vapi_live()) while they last. */
+ * refuses it (counted as an over-limit refusal, also to w->rcheck).
+ * sim_vapi_web_end(): it ended. Web calls send no server messages; they
+ * count against Vapi's limit (sim_vapi_live()) while they last. The lease
+ * around one is the dialer's to tell the route checker: it lasts longer. */
 int sim_vapi_web_start(struct sim_world *w, int route);
 void sim_vapi_web_end(struct sim_world *w, int route);
 /* Outbound calls to number: 0 none was created, 1 one is live, 2 every

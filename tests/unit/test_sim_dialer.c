@@ -298,8 +298,15 @@ static void test_dialer_against_a_good_api(void **state)
     assert_true(ended >= 1);
     assert_int_equal(ended + (queued > 0 ? queued : 0), f.outbound);
     json_decref(root);
-    /* The web calls counted at Vapi for the route, and all ended. */
+    /* Every lease counted for its route while it lasted, and all ended. */
     assert_int_equal(sim_rcheck_live(f.w.rcheck, 0), 0);
+    json_t *rroot = json_object(), *rinv = json_array();
+    assert_int_equal(sim_rcheck_finish(f.w.rcheck, sim_now_s(&f.w), rroot, rinv), 0);
+    json_t *sales = json_array_get(json_object_get(json_object_get(rroot, "routes"), "list"), 0);
+    assert_int_equal(json_integer_value(json_object_get(sales, "slot_calls")), granted);
+    assert_int_equal(json_integer_value(json_object_get(sales, "outbound_calls")), f.outbound);
+    json_decref(rinv);
+    json_decref(rroot);
     fx_free(&f);
 }
 

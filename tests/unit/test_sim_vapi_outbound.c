@@ -299,6 +299,9 @@ static void test_org_limit_every_kind(void **state)
                        "{\"answer\":1,\"busy\":0,\"ring_min_s\":0.1,\"ring_max_s\":0.1,"
                        "\"talk_min_s\":5,\"talk_max_s\":5}"));
     assert_int_equal(sim_vapi_live(&f.w), 1);
+    /* A lease of sales is granted (the dialer tells the checker) and its
+     * holder's web call starts at Vapi. */
+    sim_rcheck_started(f.w.rcheck, sim_now_s(&f.w), 1, SIM_RK_SLOT, NULL, NULL);
     assert_int_equal(sim_vapi_web_start(&f.w, 1), 0);
     assert_int_equal(sim_vapi_live(&f.w), 2);
     struct resp r;
@@ -315,6 +318,7 @@ static void test_org_limit_every_kind(void **state)
     assert_int_equal(sim_vapi_web_start(&f.w, 0), -1);
     assert_int_equal(sim_vapi_live(&f.w), 3);
     sim_vapi_web_end(&f.w, 1);
+    sim_rcheck_ended(f.w.rcheck, sim_now_s(&f.w), 1, SIM_RK_SLOT);
     assert_int_equal(sim_vapi_live(&f.w), 2);
     assert_int_equal(sim_rcheck_live(f.w.rcheck, 1), 1);
     /* Room again: the bypass call goes through, for its route. */
