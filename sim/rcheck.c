@@ -488,7 +488,7 @@ int sim_rcheck_finish(struct sim_rcheck *rc, double t, json_t *root, json_t *inv
     judge_fifo(rc, t);
     const struct sim_routes_cfg *cfg = rc->cfg;
     json_t *list = json_array();
-    double base = cfg->baseline_until_s;
+    double base = cfg->baseline_until_s, surge = cfg->surge_until_s;
     for (size_t i = 0; i < cfg->n; i++) {
         const struct rroute *r = &rc->r[i];
         const struct sim_route_cfg *rt = &cfg->r[i];
@@ -505,17 +505,26 @@ int sim_rcheck_finish(struct sim_rcheck *rc, double t, json_t *root, json_t *inv
         json_object_set_new(o, "slot_calls", json_integer(r->started[SIM_RK_SLOT]));
         json_object_set_new(o, "worst_below_min_s",
                             json_real(round(r->worst_starve_s * 1000) / 1000));
-        double mean, p90, bmean = 0, bp90 = 0, amean = 0, ap90 = 0;
+        double mean, p90, m1 = 0, q1 = 0, m2 = 0, q2 = 0, m3 = 0, q3 = 0;
         json_object_set_new(o, "wait_s", waits(rc, (int)i, -1e18, 1e18, &mean, &p90));
-        char phases[160] = "";
+        char phases[256] = "";
         if (base >= 0) {
-            json_object_set_new(o, "wait_baseline_s",
-                                waits(rc, (int)i, -1e18, base, &bmean, &bp90));
+            json_object_set_new(o, "wait_baseline_s", waits(rc, (int)i, -1e18, base, &m1, &q1));
             json_object_set_new(o, "wait_after_baseline_s",
-                                waits(rc, (int)i, base, 1e18, &amean, &ap90));
-            snprintf(phases, sizeof phases,
-                     "; before t=%.1f s mean %.2f p90 %.2f, after mean %.2f p90 %.2f", base, bmean,
-                     bp90, amean, ap90);
+                                waits(rc, (int)i, base, 1e18, &m2, &q2));
+            snprintf(phases, sizeof phases, "; arrived before t=%.1f s: mean %.2f p90 %.2f", base,
+                     m1, q1);
+        }
+        if (base >= 0 && surge >= 0) {
+            json_object_set_new(o, "wait_surge_s", waits(rc, (int)i, base, surge, &m2, &q2));
+            json_object_set_new(o, "wait_after_surge_s", waits(rc, (int)i, surge, 1e18, &m3, &q3));
+            size_t n = strlen(phases);
+            snprintf(phases + n, sizeof phases - n,
+                     ", in the surge: mean %.2f p90 %.2f, after it: mean %.2f p90 %.2f", m2, q2, m3,
+                     q3);
+        } else if (base >= 0) {
+            size_t n = strlen(phases);
+            snprintf(phases + n, sizeof phases - n, ", after: mean %.2f p90 %.2f", m2, q2);
         }
         fprintf(stderr,
                 "callgate-sim: route %s: %ld callers, %ld connected, peak %ld of max %ld (min %d); "
@@ -533,6 +542,7 @@ int sim_rcheck_finish(struct sim_rcheck *rc, double t, json_t *root, json_t *inv
     json_object_set_new(routes, "min_tolerance_s", json_real(cfg->min_tolerance_s));
     json_object_set_new(routes, "overtake_tolerance_s", json_real(cfg->overtake_tolerance_s));
     json_object_set_new(routes, "baseline_until_s", base >= 0 ? json_real(base) : json_null());
+    json_object_set_new(routes, "surge_until_s", surge >= 0 ? json_real(surge) : json_null());
     json_object_set_new(routes, "list", list);
     json_object_set_new(root, "routes", routes);
 

@@ -992,6 +992,18 @@ static int parse_routes(struct ctx *c, const json_t *root, struct sim_scenario *
     if (mins > sc->vapi_limit)
         return fail(c, "routes", "the sum of the mins (%ld) is above vapi.limit %d", mins,
                     sc->vapi_limit);
+    /* The Twilio account holds every route's numbers, set up right, unless
+     * the scenario lists its own. */
+    const json_t *tw = json_object_get(json_object_get(root, "accounts"), "twilio");
+    if (!json_object_get(tw, "numbers")) {
+        struct sim_accounts *a = &sc->acc;
+        for (size_t i = 0; i < a->nnumbers; i++)
+            number_free(&a->numbers[i]);
+        a->nnumbers = 0;
+        for (size_t i = 0; i < sc->routes->n; i++)
+            for (size_t k = 0; k < sc->routes->r[i].nnumbers && a->nnumbers < SIM_MAX_NUMBERS; k++)
+                number_default(&a->numbers[a->nnumbers++], sc->routes->r[i].numbers[k]);
+    }
     return 0;
 }
 

@@ -284,6 +284,7 @@ static int parse_dialer(struct ctx *c, const json_t *o, double duration_s,
 static void defaults(struct sim_routes_cfg *cfg)
 {
     cfg->baseline_until_s = -1;
+    cfg->surge_until_s = -1;
     cfg->min_tolerance_s = 0.25;
     cfg->overtake_tolerance_s = 0.25;
     cfg->outbound_after_inbound = 1;
@@ -356,19 +357,25 @@ int sim_routes_cfg_parse(const struct json_t *root, double duration_s, struct si
     if (rc == 0)
         rc = unique(&c, cfg);
     if (rc == 0 && checks) {
-        static const char *const allowed[] = {"baseline_until_s", "min_tolerance_s",
-                                              "overtake_tolerance_s", "outbound_after_inbound",
-                                              NULL};
+        static const char *const allowed[] = {"baseline_until_s",       "surge_until_s",
+                                              "min_tolerance_s",        "overtake_tolerance_s",
+                                              "outbound_after_inbound", NULL};
         const char *p = "route_checks";
         rc = check_members(&c, checks, p, allowed) ||
              (json_is_null(json_object_get(checks, "baseline_until_s"))
                   ? 0
                   : num(&c, checks, p, "baseline_until_s", 0, MAX_SECONDS,
                         &cfg->baseline_until_s)) ||
+             (json_is_null(json_object_get(checks, "surge_until_s"))
+                  ? 0
+                  : num(&c, checks, p, "surge_until_s", 0, MAX_SECONDS, &cfg->surge_until_s)) ||
              num(&c, checks, p, "min_tolerance_s", 0, 60, &cfg->min_tolerance_s) ||
              num(&c, checks, p, "overtake_tolerance_s", 0, 60, &cfg->overtake_tolerance_s) ||
              boolean(&c, checks, p, "outbound_after_inbound", &cfg->outbound_after_inbound);
     }
+    if (rc == 0 && cfg->surge_until_s >= 0 &&
+        !(cfg->baseline_until_s >= 0 && cfg->surge_until_s > cfg->baseline_until_s))
+        rc = fail(&c, "route_checks", "surge_until_s needs a baseline_until_s before it");
     if (rc == 0 && dialer)
         rc = parse_dialer(&c, dialer, duration_s, cfg);
     if (rc != 0) {

@@ -15,7 +15,8 @@
  *        "arrivals": [{"until_s": 6, "rate_per_s": 1}, {"until_s": 12, "rate_per_s": 4}],
  *        "vip_share": 0}}           share of callers calling from a vip number
  *   ],
- *   "route_checks": {"baseline_until_s": null, "min_tolerance_s": 0.25,
+ *   "route_checks": {"baseline_until_s": null, "surge_until_s": null,
+ *                    "min_tolerance_s": 0.25,
  *                    "overtake_tolerance_s": 0.25, "outbound_after_inbound": true},
  *   "dialer": {"admin_token": "sim-admin-token", "poll_s": 0.5,
  *     "outbound": {"route": "sales", "rate_per_s": 0, "until_s": duration_s},
@@ -23,6 +24,11 @@
  *               "hold_min_s": 0.5, "hold_max_s": 2, "expire_share": 0.2, "renew_share": 0.2},
  *     "customers": {"answer": 0.8, "busy": 0.1, "dial_s": 0.1, "ring_min_s": 0.2,
  *                   "ring_max_s": 1, "no_answer_s": 2, "talk_min_s": 0.5, "talk_max_s": 2}}
+ *
+ * Per-route waits are reported for every connected caller and, with
+ * baseline_until_s, apart for callers who arrived before it (the baseline)
+ * and after it; with surge_until_s too, for those who arrived in
+ * [baseline_until_s, surge_until_s) (the surge).
  *
  * ROUTES_FILE is the "routes" list with each route's "callers" member left
  * out (tests/scenario/runner.c writes it). Route names, numbers and phone
@@ -79,6 +85,7 @@ struct sim_routes_cfg {
     struct sim_route_cfg r[SIM_MAX_ROUTES];
     size_t n;
     double baseline_until_s; /* < 0: no baseline phase */
+    double surge_until_s;    /* < 0: the surge runs from baseline_until_s to the end */
     double min_tolerance_s, overtake_tolerance_s;
     int outbound_after_inbound;
     int has_dialer;

@@ -121,7 +121,7 @@ static void test_clean_run(void **state)
 {
     (void)state;
     struct fx f;
-    fx_init(&f, "{" ROUTES ",\"route_checks\":{\"baseline_until_s\":3.5}}");
+    fx_init(&f, "{" ROUTES ",\"route_checks\":{\"baseline_until_s\":3.5,\"surge_until_s\":3.9}}");
     assert_int_equal(sim_rcheck_route_of_number(f.rc, SAL), 1);
     assert_int_equal(sim_rcheck_route_of_number(f.rc, ANON), -1);
     assert_int_equal(sim_rcheck_route_of_phone(f.rc, "pn-support"), 0);
@@ -178,6 +178,12 @@ static void test_clean_run(void **state)
     assert_int_equal(json_integer_value(json_object_get(b, "n")), 3);
     json_t *a = json_object_get(sup, "wait_after_baseline_s");
     assert_int_equal(json_integer_value(json_object_get(a, "n")), 1);
+    /* The surge phase, [3.5, 3.9): nobody; after it, CA5 (2.1 s). */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sup, "wait_surge_s"), "n")),
+                     0);
+    json_t *as = json_object_get(sup, "wait_after_surge_s");
+    assert_int_equal(json_integer_value(json_object_get(as, "n")), 1);
+    assert_true(json_number_value(json_object_get(as, "mean")) > 2.0);
     json_t *sal = json_array_get(list, 1);
     assert_int_equal(json_integer_value(json_object_get(sal, "outbound_calls")), 1);
     assert_int_equal(json_integer_value(json_object_get(sal, "slot_calls")), 1);
@@ -422,6 +428,9 @@ static void test_scenario_routes(void **state)
     assert_true(rs->outbound_after_inbound);
     assert_int_equal(sim_routes_cfg_find(rs, "support"), 0);
     assert_int_equal(sim_routes_cfg_find(rs, "nope"), -1);
+    /* The Twilio account holds the routes' numbers. */
+    assert_int_equal(sc.acc.nnumbers, 2);
+    assert_string_equal(sc.acc.numbers[1].phone_number, SAL);
     sim_scenario_free(&sc);
     /* Without routes nothing changes. */
     assert_int_equal(sim_scenario_parse(&sc, "{}", 2, err, sizeof err), 0);
@@ -459,6 +468,7 @@ static void test_scenario_routes(void **state)
     parse_fails("{" ROUTES ",\"dialer\":{\"customers\":{\"answer\":0.8,\"busy\":0.5}}}",
                 "answer + busy");
     parse_fails("{" ROUTES ",\"route_checks\":{\"min_tolerance_s\":-1}}", "min_tolerance_s");
+    parse_fails("{" ROUTES ",\"route_checks\":{\"surge_until_s\":3}}", "needs a baseline_until_s");
 }
 
 int main(void)
