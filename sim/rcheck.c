@@ -308,11 +308,13 @@ void sim_rcheck_started(struct sim_rcheck *rc, double t, int route, enum sim_rki
         if (route != k->route && k->route >= 0)
             note(&rc->placement, "caller %s of route %s reached the phone number of route %s",
                  k->sid, rname(rc, k->route), rname(rc, route));
-        route = k->route >= 0 ? k->route : route;
-        if (route >= 0 && (!assistant_id || strcmp(assistant_id, rc->cfg->r[route].assistant_id)))
+        /* Counted where Vapi counts it, by its phone number (the call ends
+         * there too); the caller's route judges the assistant. */
+        int mine = k->route >= 0 ? k->route : route;
+        if (mine >= 0 && (!assistant_id || strcmp(assistant_id, rc->cfg->r[mine].assistant_id)))
             note(&rc->placement, "caller %s of route %s reached assistant %s, not %s", k->sid,
-                 rname(rc, route), assistant_id ? assistant_id : "(none)",
-                 rc->cfg->r[route].assistant_id);
+                 rname(rc, mine), assistant_id ? assistant_id : "(none)",
+                 rc->cfg->r[mine].assistant_id);
     }
     /* The slot goes to this route: fair only if no route below its min
      * with callers waiting has been so past the tolerance (unless this one
