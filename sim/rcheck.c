@@ -55,6 +55,8 @@ struct sim_rcheck {
     struct rroute r[SIM_MAX_ROUTES];
     long org_live, org_peak, unrouted_live, refused;
     double free_since; /* the organization has a free slot since; < 0: full */
+    double last_t;     /* idle slots integrated up to here */
+    double idle_s;     /* slot-seconds free while a caller who could use one waited */
     struct rcaller *c;
     size_t nc, cap;
     int buckets[NBUCKETS];
@@ -152,6 +154,19 @@ long sim_rcheck_live(const struct sim_rcheck *rc, int route)
  * waiting while the organization had room, for longer than the tolerance. */
 static void advance(struct sim_rcheck *rc, double t)
 {
+    /* Idle slot-seconds: free slots that waiting callers of routes below
+     * their max could have taken (state is constant between events). */
+    if (t > rc->last_t) {
+        long usable = 0;
+        for (size_t i = 0; i < rc->cfg->n; i++) {
+            long room = route_max(rc, (int)i) - rc->r[i].live_total;
+            usable += room < rc->r[i].waiting ? (room > 0 ? room : 0) : rc->r[i].waiting;
+        }
+        long free_slots = rc->limit - rc->org_live;
+        if (free_slots > 0 && usable > 0)
+            rc->idle_s += (double)(usable < free_slots ? usable : free_slots) * (t - rc->last_t);
+        rc->last_t = t;
+    }
     if (rc->free_since < 0)
         return;
     for (size_t i = 0; i < rc->cfg->n; i++) {
@@ -540,6 +555,7 @@ int sim_rcheck_finish(struct sim_rcheck *rc, double t, json_t *root, json_t *inv
     json_object_set_new(routes, "limit", json_integer(rc->limit));
     json_object_set_new(routes, "org_peak", json_integer(rc->org_peak));
     json_object_set_new(routes, "refused_for_limit", json_integer(rc->refused));
+    json_object_set_new(routes, "idle_slot_seconds", json_real(round(rc->idle_s * 1000) / 1000));
     json_object_set_new(routes, "unrouted_callers", json_integer(rc->unrouted_callers));
     json_object_set_new(routes, "min_tolerance_s", json_real(cfg->min_tolerance_s));
     json_object_set_new(routes, "overtake_tolerance_s", json_real(cfg->overtake_tolerance_s));

@@ -32,6 +32,11 @@
  *   placement            every caller waited in its route's Twilio queue and
  *                        reached its route's assistant and phone number.
  *
+ * Figures (the report's "routes"): the organization's peak and refusals,
+ * idle slot-seconds (free slots that waiting callers of routes below their
+ * max could have taken, integrated over time), and per route its peak,
+ * calls by kind, worst time below its min and the waits (rcheck.c).
+ *
  * Time is passed in by the caller (scenario seconds), so unit tests feed
  * synthetic sequences. Strings are copied; nothing is retained.
  */
