@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "report.h"
 #include "rng.h"
+#include "scenario_routes.h"
 #include "sim.h"
 
 struct sim_callers {
@@ -47,6 +48,48 @@ static int add(struct sim_callers *c, double at_s, char *err, size_t errlen)
     if (k->duration_s < 0)
         k->duration_s = 0;
     k->patience_s = sim_rng_draw(rng, &c->w->sc->patience);
+    k->to = NULL;
+    k->route = -1;
+    k->vip = 0;
+    return 0;
+}
+
+/* A caller of route ri (scenario routes): one of its numbers, and a VIP
+ * number as often as the route's vip_share says. */
+static int add_routed(struct sim_callers *c, double at_s, size_t ri, char *err, size_t errlen)
+{
+    if (add(c, at_s, err, errlen) != 0)
+        return -1;
+    const struct sim_route_cfg *rt = &c->w->sc->routes->r[ri];
+    struct sim_caller *k = &c->v[c->n - 1];
+    k->route = (int)ri;
+    k->to = rt->numbers[sim_rng_u64(c->w->rng) % rt->nnumbers];
+    if (rt->nvip > 0 && sim_rng_chance(c->w->rng, rt->vip_share)) {
+        k->vip = 1;
+        snprintf(k->from, sizeof(k->from), "%s", rt->vip[sim_rng_u64(c->w->rng) % rt->nvip]);
+    }
+    return 0;
+}
+
+/* Every route's arrivals, Poisson per segment, one route after another. */
+static int routed(struct sim_callers *c, char *err, size_t errlen)
+{
+    const struct sim_routes_cfg *rs = c->w->sc->routes;
+    for (size_t ri = 0; ri < rs->n; ri++) {
+        double from = 0;
+        for (size_t s = 0; s < rs->r[ri].nsegments; s++) {
+            const struct sim_segment *seg = &rs->r[ri].segments[s];
+            double t = from;
+            while (seg->rate_per_s > 0) {
+                t += sim_rng_exp(c->w->rng, 1.0 / seg->rate_per_s);
+                if (t >= seg->until_s)
+                    break;
+                if (add_routed(c, t, ri, err, errlen) != 0)
+                    return -1;
+            }
+            from = seg->until_s;
+        }
+    }
     return 0;
 }
 
@@ -81,24 +124,32 @@ struct sim_callers *sim_callers_new(struct sim_world *w, char *err, size_t errle
     struct sim_callers *c = cg_calloc(1, sizeof(*c));
     c->w = w;
     int rc = 0;
-    switch (sc->arrival) {
-    case SIM_ARRIVAL_POISSON:
-        rc = poisson(c, 0, sc->duration_s, sc->rate_per_s, err, errlen);
-        break;
-    case SIM_ARRIVAL_BURST:
-        for (int i = 0; rc == 0 && i < sc->burst_count; i++)
-            rc = add(c, sc->burst_at_s + sc->burst_spread_s * sim_rng_unit(w->rng), err, errlen);
+    if (sc->routes) {
+        rc = routed(c, err, errlen);
         if (rc == 0 && c->n > 1)
             qsort(c->v, c->n, sizeof(*c->v), by_time);
-        break;
-    case SIM_ARRIVAL_SCHEDULE: {
-        double from = 0;
-        for (size_t i = 0; rc == 0 && i < sc->nsegments; i++) {
-            rc = poisson(c, from, sc->segments[i].until_s, sc->segments[i].rate_per_s, err, errlen);
-            from = sc->segments[i].until_s;
+    } else {
+        switch (sc->arrival) {
+        case SIM_ARRIVAL_POISSON:
+            rc = poisson(c, 0, sc->duration_s, sc->rate_per_s, err, errlen);
+            break;
+        case SIM_ARRIVAL_BURST:
+            for (int i = 0; rc == 0 && i < sc->burst_count; i++)
+                rc =
+                    add(c, sc->burst_at_s + sc->burst_spread_s * sim_rng_unit(w->rng), err, errlen);
+            if (rc == 0 && c->n > 1)
+                qsort(c->v, c->n, sizeof(*c->v), by_time);
+            break;
+        case SIM_ARRIVAL_SCHEDULE: {
+            double from = 0;
+            for (size_t i = 0; rc == 0 && i < sc->nsegments; i++) {
+                rc = poisson(c, from, sc->segments[i].until_s, sc->segments[i].rate_per_s, err,
+                             errlen);
+                from = sc->segments[i].until_s;
+            }
+            break;
         }
-        break;
-    }
+        }
     }
     if (rc != 0) {
         sim_callers_free(c);
@@ -145,7 +196,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         const struct sim_caller *k = &c->v[c->next++];
         if (c->w->report)
             sim_report_caller_arrived(c->w->report);
-        sim_twilio_new_call(c->w, k->from, k->duration_s, k->patience_s);
+        sim_twilio_new_call_to(c->w, k->from, k->to, k->duration_s, k->patience_s);
     }
     arm(c);
 }

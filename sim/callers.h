@@ -3,6 +3,8 @@
  * patiently. Every caller is drawn from w->rng when the module is created,
  * in a fixed order (arrival time, From number, talk duration, patience), so
  * the population is the same for a seed whatever the timing of the run.
+ * With routes (scenario_routes.h), each route's arrivals are drawn in turn
+ * (then its number and VIP draw after the four above) and merged by time.
  */
 #ifndef SIM_CALLERS_H
 #define SIM_CALLERS_H
@@ -19,6 +21,9 @@ struct sim_caller {
     double duration_s; /* talk time once connected */
     double patience_s; /* < 0: waits forever */
     size_t seq;        /* draw order */
+    const char *to;    /* the number dialed (the scenario's routes); NULL: the default */
+    int route;         /* index into the scenario's routes; -1 without routes */
+    int vip;           /* calls from one of the route's vip numbers */
 };
 
 /* At most this many callers per run. */

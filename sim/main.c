@@ -18,14 +18,17 @@
 #include "base/alloc.h"
 #include "callers.h"
 #include "base/clock.h"
+#include "dialer.h"
 #include "hooks.h"
 #include "net/httpc.h"
 #include "net/httpd.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "rcheck.h"
 #include "report.h"
 #include "rng.h"
 #include "scenario.h"
+#include "scenario_routes.h"
 #include "sim.h"
 #include "taskrouter.h"
 #include "vapi.h"
@@ -251,6 +254,7 @@ static void finalize(struct run *r)
     w->finished = 1;
     if (w->twilio)
         sim_twilio_finish(w);
+    sim_dialer_stop(w->dialer);
     FILE *out = stdout;
     char *tmp = NULL;
     if (r->o.report) {
@@ -311,7 +315,7 @@ static void start_scenario(struct run *r)
             sim_callers_count(w->callers));
     /* The report integrates from the start, not from process start. */
     sim_report_set_clock(w->report, NULL, NULL);
-    if (sim_callers_start(w->callers) != 0) {
+    if (sim_callers_start(w->callers) != 0 || sim_dialer_start(w->dialer) != 0) {
         sim_report_fail(w->report, "arrivals", "could not arm the arrival timer");
         finalize(r);
         return;
@@ -410,7 +414,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     double now = sim_now_s(w);
     int arrivals_done = sim_callers_done(w->callers);
     size_t own_vapi = sim_vapi_live(w) - (size_t)r->sc.vapi_external_calls;
-    if (arrivals_done && sim_twilio_live(w) == 0 && own_vapi == 0) {
+    if (arrivals_done && sim_twilio_live(w) == 0 && own_vapi == 0 && sim_dialer_done(w->dialer)) {
         begin_settle(r, SETTLE_TIMEOUT_MS);
         return;
     }
@@ -553,6 +557,16 @@ static int build(struct run *r)
             return -1;
         }
     }
+    /* Routes: one organization limit shared by every route, judged by the
+     * route checker; the dialer (when the scenario has one) calls the
+     * gates' admin API. */
+    if (r->sc.routes)
+        w->rcheck = sim_rcheck_new(r->sc.routes, r->sc.vapi_limit, r->sc.vapi_external_calls);
+    if (!r->o.serve && r->sc.routes && r->sc.routes->has_dialer &&
+        (w->dialer = sim_dialer_new(w, (const char *const *)r->o.gates, r->o.ngates)) == NULL) {
+        fprintf(stderr, "callgate-sim: cannot set up the dialer\n");
+        return -1;
+    }
     w->vapi = sim_vapi_new(w);
     w->twilio = sim_twilio_new(w);
     if (!w->vapi || !w->twilio) {
@@ -624,6 +638,7 @@ static void teardown(struct run *r)
 {
     struct sim_world *w = &r->w;
     r->shutting_down = 1;
+    sim_dialer_stop(w->dialer);
     struct event *evs[] = {r->poll, r->tick, r->progress, r->sigint, r->sigterm};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
@@ -646,9 +661,14 @@ static void teardown(struct run *r)
     w->taskrouter = NULL;
     if (w->httpc)
         cg_httpc_free(w->httpc);
+    /* After the client: its cancelled requests still call back into it. */
+    sim_dialer_free(w->dialer);
+    w->dialer = NULL;
     if (w->httpd)
         cg_httpd_free(w->httpd);
     sim_report_free(w->report);
+    sim_rcheck_free(w->rcheck);
+    w->rcheck = NULL;
     if (w->rng)
         sim_rng_free(w->rng);
     if (w->fault_rng)

@@ -18,6 +18,8 @@
 
 #include "base/alloc.h"
 #include "base/json.h"
+#include "dialer.h"
+#include "rcheck.h"
 #include "report_int.h"
 #include "sim.h"
 #include "taskrouter.h"
@@ -261,6 +263,12 @@ int sim_report_finish(struct sim_report *r, long gate_active, long gate_waiting,
                         "total %ld, connected+abandoned+overflowed+lost %ld", r->total, accounted);
     for (size_t i = 0; i < r->nfails; i++)
         failed += invariant(inv, r->fails[i].name, 0, "%s", r->fails[i].detail);
+    /* Routes: per-route figures and the route invariants (rcheck.h), and
+     * the dialer's (dialer.h). */
+    if (r->w && r->w->rcheck)
+        failed += sim_rcheck_finish(r->w->rcheck, sim_report_now(r), root, inv);
+    if (r->w && r->w->dialer)
+        failed += sim_dialer_report(r->w->dialer, root, inv);
     json_object_set_new(root, "invariants", inv);
     json_object_set_new(root, "ok", json_boolean(failed == 0));
 

@@ -17,6 +17,7 @@
 
 #include "base/alloc.h"
 #include "base/json.h"
+#include "scenario_routes.h"
 
 /* Files are small; this bounds what a mistaken path can make us read. */
 #define MAX_FILE_BYTES (1024 * 1024)
@@ -967,6 +968,45 @@ static void set_defaults(struct sim_scenario *sc)
     sc->expect_min_connected = -1;
 }
 
+/* "routes", "route_checks", "dialer" (scenario_routes.h): one organization
+ * limit shared by every route, so the minimums must fit in it; arrivals are
+ * per route then. */
+static int parse_routes(struct ctx *c, const json_t *root, struct sim_scenario *sc)
+{
+    if (sim_routes_cfg_parse(root, sc->duration_s, &sc->routes, c->err, c->errlen) != 0)
+        return -1;
+    if (!sc->routes)
+        return 0;
+    const json_t *callers = json_object_get(root, "callers");
+    if (callers && json_object_get(callers, "arrivals"))
+        return fail(c, "callers.arrivals",
+                    "with routes, arrivals are per route "
+                    "(routes[].callers.arrivals)");
+    long mins = 0;
+    for (size_t i = 0; i < sc->routes->n; i++) {
+        mins += sc->routes->r[i].min;
+        if (sc->routes->r[i].max > sc->vapi_limit)
+            return fail(c, "routes", "route %s: max %d is above vapi.limit %d",
+                        sc->routes->r[i].name, sc->routes->r[i].max, sc->vapi_limit);
+    }
+    if (mins > sc->vapi_limit)
+        return fail(c, "routes", "the sum of the mins (%ld) is above vapi.limit %d", mins,
+                    sc->vapi_limit);
+    /* The Twilio account holds every route's numbers, set up right, unless
+     * the scenario lists its own. */
+    const json_t *tw = json_object_get(json_object_get(root, "accounts"), "twilio");
+    if (!json_object_get(tw, "numbers")) {
+        struct sim_accounts *a = &sc->acc;
+        for (size_t i = 0; i < a->nnumbers; i++)
+            number_free(&a->numbers[i]);
+        a->nnumbers = 0;
+        for (size_t i = 0; i < sc->routes->n; i++)
+            for (size_t k = 0; k < sc->routes->r[i].nnumbers && a->nnumbers < SIM_MAX_NUMBERS; k++)
+                number_default(&a->numbers[a->nnumbers++], sc->routes->r[i].numbers[k]);
+    }
+    return 0;
+}
+
 static int parse(struct sim_scenario *sc, const char *json, size_t len, char *err, size_t errlen,
                  int *named)
 {
@@ -985,8 +1025,9 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         return -1;
     }
     static const char *const allowed[] = {
-        "name", "description", "seed",       "duration_s", "drain_s",  "callers",   "twilio",
-        "vapi", "expect",      "taskrouter", "balancer",   "accounts", "transfers", NULL};
+        "name",      "description", "seed",         "duration_s", "drain_s",  "callers",
+        "twilio",    "vapi",        "expect",       "taskrouter", "balancer", "accounts",
+        "transfers", "routes",      "route_checks", "dialer",     NULL};
     long long seed = 1;
     int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
              get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
@@ -1015,6 +1056,8 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         rc = parse_balancer(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "accounts")) != NULL)
         rc = parse_accounts(&c, v, sc);
+    if (rc == 0)
+        rc = parse_routes(&c, root, sc);
     *named = json_object_get(root, "name") != NULL;
     json_decref(root);
     if (rc != 0) {
@@ -1090,6 +1133,8 @@ void sim_scenario_free(struct sim_scenario *sc)
     free(sc->transfers.no_answer_number);
     memset(&sc->transfers, 0, sizeof sc->transfers);
     accounts_free(&sc->acc);
+    sim_routes_cfg_free(sc->routes);
+    sc->routes = NULL;
     sc->name = NULL;
     sc->segments = NULL;
     sc->nsegments = 0;

@@ -78,6 +78,8 @@
  *     }
  *   }
  * }
+ * "routes", "route_checks" and "dialer": several lines sharing the Vapi
+ * limit, and a dialer client; see scenario_routes.h.
  * Twilio queues are the ones `--queue` or <Enqueue> creates, with
  * twilio.queue_max_size; the TaskRouter workspace is taskrouter.workspace_sid.
  */
@@ -85,6 +87,8 @@
 #define SIM_SCENARIO_H
 
 #include <stddef.h>
+
+struct sim_routes_cfg;
 
 /* Bounds of the taskrouter member: beyond these a value is a typo, and they
  * bound what the model can allocate. */
@@ -249,6 +253,9 @@ struct sim_scenario {
     struct sim_transfers transfers;
     /* expect.max_refill_ms: slowest refill of a freed slot allowed (< 0: none). */
     double expect_max_refill_ms;
+    /* "routes", "route_checks", "dialer" (scenario_routes.h); NULL: one
+     * route, as callgate runs without ROUTES_FILE. */
+    struct sim_routes_cfg *routes;
 };
 
 /* Parses a scenario from JSON text; NULL-terminated err on failure. */

@@ -42,13 +42,17 @@
  *                 scores them against the TaskRouter model's truth
  *   report.c      truth bookkeeping: every side records its events here
  *   report_json.c the JSON report, invariants and the live status
+ *   scenario_routes.c the scenario's routes, route checks and dialer
+ *   vapi_dto.c    POST /call body validation (CreateCallDTO)
+ *   rcheck.c      route truth and the route invariants (scenarios with routes)
+ *   dialer.c      the dialer client of callgate's /calls/outbound and /slots
  *
  * Who calls whom. Calls go one way only, from a module to those below it;
  * no set of files calls into each other in a loop (scripts/check-layout.sh
  * checks it on the objects). Lowest first:
- *   1. world, rng, scenario, twiml_reader, twapi   (use nothing of sim/ but
- *      the scenario types)
- *   2. report                                      (world)
+ *   1. world, rng, scenario, twiml_reader, twapi,  (use nothing of sim/ but
+ *      scenario_routes, vapi_dto                   the scenario types)
+ *   2. report, rcheck                              (world)
  *   3. hooks, outage                               (report, rng, world)
  *   4. vapi                                        (hooks, outage, report, rng)
  *   5. twilio_voice                                (vapi, hooks, report, rng,
@@ -57,11 +61,12 @@
  *                                                   report, rng, twapi)
  *   7. twilio                                      (twilio_rest, twilio_voice)
  *   8. callers                                     (twilio_voice, report, rng)
+ *      dialer                                      (vapi, rcheck, report, rng)
  *   9. taskrouter_model < taskrouter_stats < taskrouter_rest < taskrouter
  *                                                  (report, rng, twapi)
  *  10. wtscore                                     (taskrouter)
  *  11. report_json                                 (report, taskrouter, wtscore,
- *                                                   world)
+ *                                                   rcheck, dialer, world)
  *  and main.c, the composition root, over everything.
  * Where a lower module must tell an upper one something, it calls back
  * through a function pointer the upper one registered: Vapi reports the
@@ -92,6 +97,8 @@ struct sim_callers;
 struct sim_taskrouter;
 struct sim_wtscore;
 struct sim_call; /* a Twilio call (twilio_voice.c) */
+struct sim_rcheck;
+struct sim_dialer;
 
 struct sim_world {
     struct event_base *base;
@@ -107,6 +114,8 @@ struct sim_world {
     struct sim_report *report;
     struct sim_taskrouter *taskrouter; /* NULL when the scenario has no TaskRouter queues */
     struct sim_wtscore *wtscore;       /* NULL unless serve --wait-times */
+    struct sim_rcheck *rcheck;         /* route truth (rcheck.h); NULL without routes */
+    struct sim_dialer *dialer;         /* the dialer client (dialer.h); NULL without one */
     /* The Vapi call bridged to Twilio call call_sid ended on Vapi's side.
      * Set by sim_twilio_new() to sim_twilio_stream_ended(); NULL: nobody
      * listens. Vapi sits below the Twilio engine and reaches it only
@@ -125,6 +134,10 @@ double sim_now_s(const struct sim_world *w);
  * before hanging up (< 0: forever). Returns the call. */
 struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
                                      double patience_s);
+/* The same, dialing number to (NULL: the one number of a scenario without
+ * routes). */
+struct sim_call *sim_twilio_new_call_to(struct sim_world *w, const char *from, const char *to,
+                                        double duration_s, double patience_s);
 /* The Vapi call bridged to this Twilio call ended on Vapi's side (max
  * duration, assistant ended): the <Connect> verb finishes and execution
  * continues with the next verb (normally: none, so the call completes). */

@@ -30,6 +30,7 @@
 #include "base/form.h"
 #include "hooks.h"
 #include "base/log.h"
+#include "rcheck.h"
 #include "rng.h"
 
 enum fetch_kind {
@@ -523,6 +524,8 @@ static void decide(struct sim_call *c, enum sim_outcome outcome)
         if (outcome == SIM_OUT_CONNECTED && c->est_have)
             sim_report_estimate(tw->w->report, c->est_s, now - c->est_at_s);
     }
+    if (tw->w->rcheck && outcome == SIM_OUT_CONNECTED)
+        sim_rcheck_connected(tw->w->rcheck, now, c->sid, now - c->arrived_s);
     cg_log_debug("sim twilio: outcome", "call=%s outcome=%d waited=%f", c->sid, (int)outcome,
                  now - c->arrived_s);
 }
@@ -551,6 +554,8 @@ static void leave_queue(struct sim_call *c)
     c->wait_doc = NULL;
     if (tw->w->report)
         sim_report_caller_dequeued(tw->w->report);
+    if (tw->w->rcheck)
+        sim_rcheck_dequeued(tw->w->rcheck, now_s(tw), c->sid);
 }
 
 /* Ends the call. outcome applies if none was decided yet. */
@@ -861,6 +866,9 @@ static enum step enqueue(struct sim_call *c, const struct sim_twiml_verb *v)
     tw->waiting++;
     if (tw->w->report)
         sim_report_caller_enqueued(tw->w->report);
+    if (tw->w->rcheck)
+        sim_rcheck_enqueued(tw->w->rcheck, now_s(tw), c->sid, c->to, c->from, q->name,
+                            c->arrived_s);
     if (c->patience_s >= 0)
         arm(c->patience, c->patience_s - c->queued_total_s);
     c->wait_loaded = 0;
@@ -1309,6 +1317,12 @@ void sim_tw_engine_free(struct sim_twilio *tw)
 struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
                                      double patience_s)
 {
+    return sim_twilio_new_call_to(w, from, NULL, duration_s, patience_s);
+}
+
+struct sim_call *sim_twilio_new_call_to(struct sim_world *w, const char *from, const char *to,
+                                        double duration_s, double patience_s)
+{
     struct sim_twilio *tw = w->twilio;
     if (!tw || tw->finished)
         return NULL;
@@ -1318,7 +1332,7 @@ struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, doub
     c->sid[1] = 'A';
     sim_rng_hex(w->rng, c->sid + 2, 32);
     c->from = cg_strdup(from ? from : "+15550000000");
-    c->to = cg_strdup(SIM_TWILIO_TO);
+    c->to = cg_strdup(to ? to : SIM_TWILIO_TO);
     c->status = SIM_CALL_RINGING;
     c->created_ms = cg_wall_ms();
     c->arrived_s = now_s(tw);
@@ -1337,6 +1351,8 @@ struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, doub
     cg_list_push_back(&tw->calls, &c->link_all);
     tw->ncalls++;
     tw->live++;
+    if (w->rcheck)
+        sim_rcheck_arrived(w->rcheck, c->arrived_s, c->sid, c->to, c->from);
 
     struct cg_form f;
     std_params(c, &f);

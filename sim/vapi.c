@@ -32,10 +32,13 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "outage.h"
+#include "rcheck.h"
 #include "report.h"
 #include "rng.h"
+#include "scenario_routes.h"
 #include "sim.h"
 #include "twilio/signature.h"
+#include "vapi_dto.h"
 
 #define NBUCKETS        4096
 #define MAX_KEEP        200000 /* calls kept for GET; older ended ones are pruned */
@@ -46,7 +49,9 @@
 #define HANG_AFTER_S    0.5
 #define COST_PER_MINUTE 0.07
 
-enum vstate { V_WAITING, V_LIVE, V_CLOSING, V_ENDED };
+/* V_DIALING and V_RINGING: an outbound call before the customer answers. */
+enum vstate { V_WAITING, V_LIVE, V_CLOSING, V_ENDED, V_DIALING, V_RINGING };
+enum answer { ANSWERS, BUSY, NO_ANSWER };
 
 struct vcall {
     struct sim_vapi *v;
@@ -72,6 +77,10 @@ struct vcall {
     struct event *hang;
     struct event *control;      /* the assistant's phone-call-control, when it sends one */
     const char *control_reason; /* endedReason once it has handed the caller on */
+    int outbound;               /* Vapi dials the customer (no bypass) */
+    int route;                  /* of the scenario's routes, by phoneNumberId; -1: none */
+    enum answer answer;         /* outbound: what the customer's phone does */
+    double ring_s, talk_s;
 };
 
 struct pending {
@@ -91,6 +100,8 @@ struct sim_vapi {
     struct cg_list pending;         /* requests held back by latency, newest first */
     struct sim_outage_hold *outage; /* requests held by an outage window (outage.h) */
     uint64_t created_ms;            /* wall: createdAt of the assistant and phone number */
+    struct sim_rng *cust_rng;       /* outbound customers, kept off w->rng so callers repeat */
+    size_t web_live;                /* web calls held under leased slots (sim_vapi_web_start) */
 };
 
 /* ---- small helpers ---- */
@@ -179,7 +190,10 @@ static const char *status_name(const struct vcall *c)
 {
     switch (c->st) {
     case V_WAITING:
+    case V_DIALING:
         return "queued";
+    case V_RINGING:
+        return "ringing";
     case V_LIVE:
     case V_CLOSING:
         return "in-progress";
@@ -197,13 +211,19 @@ static double duration_s(const struct vcall *c)
     return end > c->started_ms ? (double)(end - c->started_ms) / 1000.0 : 0;
 }
 
+static const char *v_account_sid(const struct vcall *c)
+{
+    const char *sid = c->v->w->sc->twilio_account_sid;
+    return sid ? sid : "AC00000000000000000000000000000000";
+}
+
 static json_t *call_json(const struct vcall *c)
 {
     char buf[256];
     json_t *o = json_object();
     set_str(o, "id", c->id);
     set_str(o, "orgId", ORG_ID);
-    set_str(o, "type", "inboundPhoneCall");
+    set_str(o, "type", c->outbound ? "outboundPhoneCall" : "inboundPhoneCall");
     set_str(o, "status", status_name(c));
     if (c->st == V_ENDED)
         set_str(o, "endedReason", c->ended_reason);
@@ -215,8 +235,17 @@ static json_t *call_json(const struct vcall *c)
                         json_real(round(duration_s(c) / 60.0 * COST_PER_MINUTE * 1e4) / 1e4));
     set_str(o, "phoneCallProvider", "twilio");
     set_str(o, "phoneCallTransport", "pstn");
-    json_object_set_new(o, "phoneCallProviderBypassEnabled", json_true());
-    if (!c->blocked) {
+    if (c->outbound) {
+        /* As a real outbound call's 201 shows it. */
+        json_t *tr = json_object();
+        set_str(tr, "conversationType", "voice");
+        set_str(tr, "provider", "twilio");
+        set_str(tr, "accountSid", v_account_sid(c));
+        json_object_set_new(o, "transport", tr);
+    } else {
+        json_object_set_new(o, "phoneCallProviderBypassEnabled", json_true());
+    }
+    if (!c->blocked && !c->outbound) {
         json_t *d = json_object();
         snprintf(buf, sizeof(buf),
                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream "
@@ -442,6 +471,9 @@ static void end_call(struct vcall *c, const char *reason)
         v->live--;
         if (v->w->report)
             sim_report_vapi_ended(v->w->report);
+        if (v->w->rcheck)
+            sim_rcheck_ended(v->w->rcheck, sim_now_s(v->w), c->route,
+                             c->outbound ? SIM_RK_OUTBOUND : SIM_RK_INBOUND);
     }
     send_status(c);
     arm(c->report, v->w->sc->vapi_report_lag_s);
@@ -463,7 +495,28 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
             end_call(c, "phone-call-provider-bypass-enabled-but-no-call-received");
         }
         break;
+    case V_DIALING:
+        c->st = V_RINGING;
+        c->updated_ms = cg_wall_ms();
+        send_status(c);
+        arm(c->timer, c->ring_s);
+        break;
+    case V_RINGING:
+        if (c->answer != ANSWERS) {
+            end_call(c, c->answer == BUSY ? "customer-busy" : "customer-did-not-answer");
+            break;
+        }
+        c->st = V_LIVE;
+        c->started_ms = c->updated_ms = cg_wall_ms();
+        send_status(c);
+        arm(c->timer, c->talk_s < c->max_duration_s ? c->talk_s : c->max_duration_s);
+        break;
     case V_LIVE: {
+        if (c->outbound) {
+            end_call(c, c->talk_s < c->max_duration_s ? "customer-ended-call"
+                                                      : "exceeded-max-duration");
+            break;
+        }
         end_call(c, "exceeded-max-duration");
         /* The caller is still on the line: Twilio's <Connect> finishes. */
         if (c->provider_id && v->w->stream_ended) {
@@ -556,6 +609,51 @@ static struct vcall *call_new(struct sim_vapi *v)
     return c;
 }
 
+/* Web calls count against the limit like any call; over it, Vapi refuses
+ * to start one. */
+int sim_vapi_web_start(struct sim_world *w, int route)
+{
+    struct sim_vapi *v = w->vapi;
+    if (!v)
+        return -1;
+    if (sim_vapi_live(w) >= (size_t)w->sc->vapi_limit) {
+        count(v, "vapi.web.refused_overlimit");
+        if (w->report)
+            sim_report_vapi_rejected(w->report, 1);
+        if (w->rcheck)
+            sim_rcheck_refused(w->rcheck, sim_now_s(w), route, SIM_RK_SLOT);
+        return -1;
+    }
+    v->live++;
+    v->web_live++;
+    if (sim_vapi_live(w) > v->peak)
+        v->peak = sim_vapi_live(w);
+    count(v, "vapi.web.started");
+    return 0;
+}
+
+void sim_vapi_web_end(struct sim_world *w, int route)
+{
+    struct sim_vapi *v = w->vapi;
+    if (!v || v->web_live == 0)
+        return;
+    (void)route;
+    v->live--;
+    v->web_live--;
+}
+
+int sim_vapi_outbound_state(const struct sim_world *w, const char *number)
+{
+    const struct sim_vapi *v = w->vapi;
+    int state = 0;
+    for (size_t i = 0; v && number && i < v->ncalls; i++) {
+        const struct vcall *c = v->calls[i];
+        if (c->outbound && !c->blocked && c->customer && strcmp(c->customer, number) == 0)
+            state = c->st == V_ENDED ? (state ? state : 2) : 1;
+    }
+    return state;
+}
+
 size_t sim_vapi_live(const struct sim_world *w)
 {
     size_t ext = w->sc ? (size_t)w->sc->vapi_external_calls : 0;
@@ -623,150 +721,35 @@ void sim_vapi_stream_closed(struct sim_world *w, const char *vapi_id)
 
 /* ---- POST /call ---- */
 
-static int is_member(const char *key, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(key, *list) == 0)
-            return 1;
-    return 0;
-}
-
-/* Whitelist check as NestJS's forbidNonWhitelisted does it. */
-/* CreateCustomerDTO.number: with numberE164CheckEnabled false only
- * ^\+?[a-zA-Z0-9]+$; otherwise (the default) E.164, + and 2 to 15 digits
- * not starting with 0. The length (3 to 40) is checked apart. */
-static int number_ok(const char *n, int e164_off)
-{
-    size_t i = n[0] == '+' ? 1 : 0, len = strlen(n);
-    if (i == len)
-        return 0;
-    if (!e164_off && (i != 1 || n[1] == '0' || len - 1 < 2 || len - 1 > 15))
-        return 0;
-    for (; i < len; i++) {
-        unsigned char c = (unsigned char)n[i];
-        int digit = c >= '0' && c <= '9';
-        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!digit && (!e164_off || !alpha))
-            return 0;
-    }
-    return 1;
-}
-
-static void check_members(const json_t *o, const char *prefix, const char *const *allowed,
-                          json_t *msgs)
-{
-    const char *key;
-    json_t *val;
-    json_object_foreach ((json_t *)o, key, val) {
-        (void)val;
-        if (!is_member(key, allowed)) {
-            char m[200];
-            snprintf(m, sizeof(m), "property %s%.100s should not exist", prefix, key);
-            json_array_append_new(msgs, json_string(m));
-        }
-    }
-}
-
-static void validate(const json_t *body, json_t *msgs)
-{
-    static const char *const top[] = {"assistantVersion",
-                                      "transport",
-                                      "customers",
-                                      "name",
-                                      "schedulePlan",
-                                      "assistantId",
-                                      "assistant",
-                                      "assistantOverrides",
-                                      "squadId",
-                                      "squad",
-                                      "squadOverrides",
-                                      "workflowId",
-                                      "workflow",
-                                      "workflowOverrides",
-                                      "phoneNumberId",
-                                      "phoneNumber",
-                                      "customerId",
-                                      "customer",
-                                      "phoneCallProviderBypassEnabled",
-                                      "type",
-                                      NULL};
-    static const char *const cust_keys[] = {"numberE164CheckEnabled",
-                                            "extension",
-                                            "assistantOverrides",
-                                            "squadOverrides",
-                                            "number",
-                                            "sipUri",
-                                            "name",
-                                            "email",
-                                            "externalId",
-                                            NULL};
-    check_members(body, "", top, msgs);
-    if (!json_is_string(json_object_get(body, "phoneNumberId")))
-        json_array_append_new(msgs, json_string("phoneNumberId must be a string"));
-    if (!json_is_string(json_object_get(body, "assistantId")))
-        json_array_append_new(msgs, json_string("assistantId must be a string"));
-    if (!json_is_true(json_object_get(body, "phoneCallProviderBypassEnabled")))
-        json_array_append_new(
-            msgs, json_string("phoneCallProviderBypassEnabled must be true (callgate-sim "
-                              "simulates provider-bypass calls only)"));
-    json_t *type = json_object_get(body, "type");
-    if (type && !(json_is_string(type) && strcmp(json_string_value(type), "inboundPhoneCall") == 0))
-        json_array_append_new(msgs, json_string("type must be inboundPhoneCall for a bypass call"));
-    json_t *cust = json_object_get(body, "customer");
-    if (!json_is_object(cust)) {
-        json_array_append_new(msgs, json_string("customer must be an object"));
-    } else {
-        check_members(cust, "customer.", cust_keys, msgs);
-        json_t *num = json_object_get(cust, "number");
-        if (!json_is_string(num))
-            json_array_append_new(msgs, json_string("customer.number must be a string"));
-        else if (json_string_length(num) < 3)
-            json_array_append_new(
-                msgs, json_string("customer.number must be longer than or equal to 3 characters"));
-        else if (json_string_length(num) > 40)
-            json_array_append_new(
-                msgs,
-                json_string("customer.number must be shorter than or equal to 40 characters"));
-        else if (!number_ok(json_string_value(num),
-                            json_is_false(json_object_get(cust, "numberE164CheckEnabled"))))
-            json_array_append_new(
-                msgs, json_string(json_is_false(json_object_get(cust, "numberE164CheckEnabled"))
-                                      ? "customer.number must match /^\\+?[a-zA-Z0-9]+$/ "
-                                        "regular expression"
-                                      : "customer.number must be a valid phone number in the "
-                                        "E.164 format"));
-    }
-    json_t *ov = json_object_get(body, "assistantOverrides");
-    if (ov && !json_is_object(ov)) {
-        json_array_append_new(msgs, json_string("assistantOverrides must be an object"));
-    } else if (ov) {
-        json_t *md = json_object_get(ov, "maxDurationSeconds");
-        if (md && !json_is_number(md))
-            json_array_append_new(
-                msgs, json_string("assistantOverrides.maxDurationSeconds must be a number"));
-        else if (md && json_number_value(md) < 10)
-            json_array_append_new(
-                msgs,
-                json_string("assistantOverrides.maxDurationSeconds must not be less than 10"));
-        else if (md && json_number_value(md) > 43200)
-            json_array_append_new(
-                msgs, json_string(
-                          "assistantOverrides.maxDurationSeconds must not be greater than 43200"));
-        json_t *meta = json_object_get(ov, "metadata");
-        if (meta && !json_is_object(meta))
-            json_array_append_new(msgs,
-                                  json_string("assistantOverrides.metadata must be an object"));
-        json_t *vv = json_object_get(ov, "variableValues");
-        if (vv && !json_is_object(vv))
-            json_array_append_new(
-                msgs, json_string("assistantOverrides.variableValues must be an object"));
-    }
-}
-
 static char *copy_json_str(const json_t *root, const char *path, size_t max)
 {
     const char *s = cg_json_str(root, path);
     return s ? cg_strndup(s, max) : NULL;
+}
+
+/* An outbound call: Vapi dials the customer, whose phone rings and is
+ * answered, busy or not answered (dialer.customers), drawn from the
+ * customers' own generator. The call counts from creation. */
+static void dial(struct vcall *c)
+{
+    struct sim_vapi *v = c->v;
+    const struct sim_customers_cfg *k = &v->w->sc->routes->dialer.customers;
+    struct sim_rng *rng = v->cust_rng;
+    double x = sim_rng_unit(rng);
+    c->answer = x < k->answer ? ANSWERS : x < k->answer + k->busy ? BUSY : NO_ANSWER;
+    double ring = k->ring_min_s + (k->ring_max_s - k->ring_min_s) * sim_rng_unit(rng);
+    c->ring_s = c->answer == NO_ANSWER ? k->no_answer_s : ring;
+    c->talk_s = k->talk_min_s + (k->talk_max_s - k->talk_min_s) * sim_rng_unit(rng);
+    char hex[33];
+    sim_rng_hex(rng, hex, 32);
+    c->provider_id = cg_malloc(35);
+    snprintf(c->provider_id, 35, "CA%s", hex);
+    c->st = V_DIALING;
+    count(v, "vapi.outbound.created");
+    count(v, c->answer == ANSWERS ? "vapi.outbound.answers"
+             : c->answer == BUSY  ? "vapi.outbound.busy"
+                                  : "vapi.outbound.no_answer");
+    arm(c->timer, k->dial_s);
 }
 
 static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *body,
@@ -776,6 +759,12 @@ static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *bo
     const struct sim_scenario *sc = w->sc;
     size_t live = sim_vapi_live(w);
     int over = forced_overlimit || live >= (size_t)sc->vapi_limit;
+    int outbound = sc->routes && sim_vapi_is_outbound(body);
+    int route =
+        w->rcheck ? sim_rcheck_route_of_phone(w->rcheck, cg_json_str(body, "phoneNumberId")) : -1;
+    if (over && w->rcheck)
+        sim_rcheck_refused(w->rcheck, sim_now_s(w), route,
+                           outbound ? SIM_RK_OUTBOUND : SIM_RK_INBOUND);
     if (over && !sc->vapi_overlimit_blocked) {
         count(v, "vapi.rejected.overlimit_400");
         if (w->report)
@@ -784,6 +773,8 @@ static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *bo
         return;
     }
     struct vcall *c = call_new(v);
+    c->outbound = outbound;
+    c->route = route;
     c->customer = copy_json_str(body, "customer.number", 64);
     c->assistant_id = copy_json_str(body, "assistantId", 256);
     c->phone_number_id = copy_json_str(body, "phoneNumberId", 256);
@@ -817,7 +808,8 @@ static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *bo
         arm(c->timer, sc->vapi_end_lag_s);
     } else {
         c->counted = 1;
-        v->waiting_stream++;
+        if (!outbound)
+            v->waiting_stream++;
         v->live++;
         v->created++;
         size_t now_live = sim_vapi_live(w);
@@ -826,7 +818,14 @@ static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *bo
         c->remaining_at_create = (long)sc->vapi_limit - (long)now_live;
         if (w->report)
             sim_report_vapi_created(w->report);
-        arm(c->timer, sc->vapi_no_stream_timeout_s);
+        if (w->rcheck)
+            sim_rcheck_started(w->rcheck, sim_now_s(w), route,
+                               outbound ? SIM_RK_OUTBOUND : SIM_RK_INBOUND, c->meta_sid,
+                               c->assistant_id);
+        if (outbound)
+            dial(c);
+        else
+            arm(c->timer, sc->vapi_no_stream_timeout_s);
     }
     reply(req, 201, call_json(c));
 }
@@ -865,7 +864,7 @@ static void process_post(struct sim_vapi *v, struct cg_http_req *req, const stru
         body = json_object();
     }
     json_t *msgs = json_array();
-    validate(body, msgs);
+    sim_vapi_validate(body, w->sc->routes != NULL, msgs);
     if (json_array_size(msgs) > 0) {
         count(v, "vapi.rejected.400_validation");
         if (w->report)
@@ -1153,6 +1152,17 @@ static void set_account_dates(const struct sim_vapi *v, json_t *o)
     set_time(o, "updatedAt", v->created_ms);
 }
 
+/* The route (scenario routes) whose assistant (phone number) id this is,
+ * or -1: each route's resources exist in the account too. */
+static int route_resource(const struct sim_vapi *v, const char *id, int phone)
+{
+    const struct sim_routes_cfg *rs = v->w->sc->routes;
+    for (size_t i = 0; rs && id && i < rs->n; i++)
+        if (strcmp(id, phone ? rs->r[i].phone_number_id : rs->r[i].assistant_id) == 0)
+            return (int)i;
+    return -1;
+}
+
 /* Assistant (OpenAPI "Assistant"): the required members and what the gate
  * depends on, server.url and serverMessages. */
 static void handle_assistant(struct sim_vapi *v, struct cg_http_req *req)
@@ -1162,12 +1172,13 @@ static void handle_assistant(struct sim_vapi *v, struct cg_http_req *req)
         return;
     const struct sim_accounts *a = &v->w->sc->acc;
     const char *id = cg_http_req_path_rest(req);
-    if (!id || strcmp(id, a->assistant_id) != 0) {
+    int route = route_resource(v, id, 0);
+    if (!id || (strcmp(id, a->assistant_id) != 0 && route < 0)) {
         reply_error(req, 404, json_string("Not Found"), NULL);
         return;
     }
     json_t *o = json_object();
-    set_str(o, "id", a->assistant_id);
+    set_str(o, "id", id);
     set_str(o, "orgId", ORG_ID);
     set_str(o, "name", a->assistant_name);
     if (a->server_messages_mode >= 0) {
@@ -1211,16 +1222,18 @@ static void handle_phone_number(struct sim_vapi *v, struct cg_http_req *req)
         return;
     const struct sim_accounts *a = &v->w->sc->acc;
     const char *id = cg_http_req_path_rest(req);
-    if (!id || strcmp(id, a->phone_number_id) != 0) {
+    int route = route_resource(v, id, 1);
+    if (!id || (strcmp(id, a->phone_number_id) != 0 && route < 0)) {
         reply_error(req, 404, json_string("Not Found"), NULL);
         return;
     }
-    const char *number = a->phone_number   ? a->phone_number
+    const char *number = route >= 0        ? v->w->sc->routes->r[route].numbers[0]
+                         : a->phone_number ? a->phone_number
                          : a->nnumbers > 0 ? a->numbers[0].phone_number
                                            : "+15550100000";
     json_t *o = json_object();
     set_str(o, "provider", "twilio");
-    set_str(o, "id", a->phone_number_id);
+    set_str(o, "id", id);
     set_str(o, "orgId", ORG_ID);
     set_account_dates(v, o);
     set_str(o, "status", "active");
@@ -1272,10 +1285,12 @@ struct sim_vapi *sim_vapi_new(struct sim_world *w)
     v->w = w;
     cg_list_init(&v->pending);
     v->created_ms = cg_wall_ms();
+    v->cust_rng = sim_rng_new(w->sc->seed ^ 0xca11ULL);
     if (cg_httpd_route(w->httpd, "/call", CG_HTTP_GET | CG_HTTP_POST, on_call, v) != 0 ||
         cg_httpd_route(w->httpd, "/call/*", CG_HTTP_GET, on_call, v) != 0 ||
         cg_httpd_route(w->httpd, "/assistant/*", CG_HTTP_GET, on_call, v) != 0 ||
         cg_httpd_route(w->httpd, "/phone-number/*", CG_HTTP_GET, on_call, v) != 0) {
+        sim_rng_free(v->cust_rng);
         free(v);
         return NULL;
     }
@@ -1299,6 +1314,7 @@ void sim_vapi_free(struct sim_vapi *v)
     for (size_t i = 0; i < v->ncalls; i++)
         call_free(v->calls[i]);
     free(v->calls);
+    sim_rng_free(v->cust_rng);
     free(v);
 }
 

@@ -11,6 +11,11 @@
  * later, to <public_url>/call-ended (or assistantOverrides.server.url), with
  * x-vapi-secret and the scenario's Vapi webhook faults.
  *
+ * Outbound calls (scenarios with routes only): POST /call without bypass
+ * dials customer.number; status-update queued -> ringing -> in-progress ->
+ * ended (customer-ended-call, customer-busy, customer-did-not-answer) as
+ * dialer.customers draws it, counting against the limit from creation.
+ *
  * The world entry points are in sim.h: sim_vapi_stream_connect(),
  * sim_vapi_stream_closed(), sim_vapi_live().
  */
@@ -36,5 +41,17 @@ size_t sim_vapi_peak(const struct sim_vapi *v);
  * stream. */
 size_t sim_vapi_created(const struct sim_vapi *v);
 size_t sim_vapi_waiting_stream(const struct sim_vapi *v);
+
+/* A web call held under a slot leased from route (of the scenario's
+ * routes; -1: none) starts now: 0, or -1 when Vapi is at its limit and
+ * refuses it (counted as an over-limit refusal, also to w->rcheck).
+ * sim_vapi_web_end(): it ended. Web calls send no server messages; they
+ * count against Vapi's limit (sim_vapi_live()) while they last. The lease
+ * around one is the dialer's to tell the route checker: it lasts longer. */
+int sim_vapi_web_start(struct sim_world *w, int route);
+void sim_vapi_web_end(struct sim_world *w, int route);
+/* Outbound calls to number: 0 none was created, 1 one is live, 2 every
+ * one has ended. */
+int sim_vapi_outbound_state(const struct sim_world *w, const char *number);
 
 #endif

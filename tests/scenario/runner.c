@@ -19,6 +19,10 @@
  * simulator's output and report, and the logs are kept (their paths are
  * printed); CG_SCENARIO_KEEP_LOGS=1 keeps them after a pass too.
  *
+ * A scenario with "routes" (sim/scenario_routes.h) runs callgate with
+ * ROUTES_FILE: the scenario's list with each route's simulator-only
+ * "callers" member left out, and ADMIN_TOKEN set to the dialer's token.
+ *
  * Usage: scenario_runner tests/scenarios/<name>.json
  */
 #include "harness.h"
@@ -144,6 +148,7 @@ static struct {
     struct cgt_proc sim;
     int sim_rc; /* -1 while running */
     char report[512];
+    char routes_file[512]; /* ROUTES_FILE written from the scenario's "routes" */
     json_t *sc;
     int keep_logs;     /* the run failed: the logs stay for a closer look */
     int tails_printed; /* the log tails were printed */
@@ -363,6 +368,37 @@ static void print_log_tails(void)
         failed++;                                                                                  \
     } while (0)
 
+/* Writes ROUTES_FILE from the scenario's "routes" (each route without its
+ * "callers" member) into run.routes_file, and the two settings into the
+ * env lines; nothing when the scenario has no routes. */
+static void write_routes_file(const char *name, char *e_routes, size_t n1, char *e_admin, size_t n2)
+{
+    e_routes[0] = e_admin[0] = '\0';
+    json_t *routes = json_object_get(run.sc, "routes");
+    if (!routes)
+        return;
+    json_t *list = json_array();
+    size_t i;
+    json_t *rt;
+    json_array_foreach (routes, i, rt) {
+        json_t *copy = json_deep_copy(rt);
+        json_object_del(copy, "callers");
+        json_array_append_new(list, copy);
+    }
+    json_t *file = json_object();
+    json_object_set_new(file, "routes", list);
+    snprintf(run.routes_file, sizeof run.routes_file, "%s/routes-%s-%d.json",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name, (int)getpid());
+    int rc = json_dump_file(file, run.routes_file, JSON_INDENT(2));
+    json_decref(file);
+    if (rc != 0)
+        fail_msg("cannot write %s", run.routes_file);
+    const char *token =
+        json_string_value(json_object_get(json_object_get(run.sc, "dialer"), "admin_token"));
+    snprintf(e_routes, n1, "ROUTES_FILE=%s", run.routes_file);
+    snprintf(e_admin, n2, "ADMIN_TOKEN=%s", token ? token : "sim-admin-token");
+}
+
 static void test_scenario(void **state)
 {
     (void)state;
@@ -396,6 +432,9 @@ static void test_scenario(void **state)
         snprintf(e_master, sizeof e_master, "REDIS_SENTINEL_MASTER=cgmaster");
     }
 
+    char e_routes[600], e_admin[300];
+    write_routes_file(name, e_routes, sizeof e_routes, e_admin, sizeof e_admin);
+
     int sim_port = cg_free_port();
     char sim_url[64];
     snprintf(sim_url, sizeof sim_url, "http://127.0.0.1:%d", sim_port);
@@ -410,7 +449,7 @@ static void test_scenario(void **state)
         snprintf(e_vapi, sizeof e_vapi, "VAPI_BASE_URL=%s", sim_url);
         snprintf(e_limit, sizeof e_limit, "MAX_CONCURRENCY=%ld", limit);
         snprintf(e_inst, sizeof e_inst, "INSTANCE_ID=gate-%d", i + 1);
-        const char *env[32 + MAX_ENV] = {e_port,
+        const char *env[36 + MAX_ENV] = {e_port,
                                          e_redis,
                                          e_twilio,
                                          e_vapi,
@@ -450,6 +489,10 @@ static void test_scenario(void **state)
         if (plan.sentinel) {
             env[n++] = e_sentinels;
             env[n++] = e_master;
+        }
+        if (e_routes[0]) {
+            env[n++] = e_routes;
+            env[n++] = e_admin;
         }
         env[n] = NULL;
         const char *argv[] = {cgt_bin("callgate"), "serve", NULL};
@@ -612,6 +655,8 @@ static int teardown(void **state)
     }
     if (run.report[0])
         unlink(run.report);
+    if (run.routes_file[0])
+        unlink(run.routes_file);
     for (int i = 0; i < run.ngates; i++) {
         if (run.gates[i].log_path[0] == '\0')
             continue;

@@ -21,8 +21,8 @@
 static int started;
 static double started_late_max;
 
-struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
-                                     double patience_s)
+struct sim_call *sim_twilio_new_call_to(struct sim_world *w, const char *from, const char *to,
+                                        double duration_s, double patience_s)
 {
     (void)from;
     (void)duration_s;
@@ -30,6 +30,11 @@ struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, doub
     const struct sim_caller *k = sim_callers_get(w->callers, (size_t)started);
     assert_non_null(k);
     assert_string_equal(k->from, from);
+    /* Without routes every caller dials the one default number. */
+    if (k->route < 0)
+        assert_null(to);
+    else
+        assert_string_equal(k->to, to);
     double late = sim_now_s(w) - k->at_s;
     assert_true(late >= -0.001);
     if (late > started_late_max)
