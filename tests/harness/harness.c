@@ -105,6 +105,21 @@ char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...)
     return s;
 }
 
+int cgt_redis_wait_key(const struct cg_redis_server *rs, const char *key, int ms)
+{
+    uint64_t until = cgt_now_ms() + (uint64_t)ms;
+    for (;;) {
+        char *ok = cgt_redis_cmd(rs, "EXISTS %s", key);
+        int done = strcmp(ok, "1") == 0;
+        free(ok);
+        if (done)
+            return 0;
+        if (cgt_now_ms() > until)
+            return -1;
+        cgt_sleep_ms(10);
+    }
+}
+
 const char *cgt_bin(const char *name)
 {
     static char path[8][512];

@@ -33,6 +33,10 @@ void cgt_redis_start(struct cg_redis_server *rs);
 char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...);
 /* The same against any plain Redis on 127.0.0.1:port. */
 char *cgt_redis_vcmd(int port, const char *fmt, va_list ap);
+/* Waits up to ms for key to exist: 0, or -1 when it never did. A gate
+ * started on a fresh Redis admits nobody before its first repair of the
+ * slots from Vapi's live calls, which ends by setting cg:{g}:intact. */
+int cgt_redis_wait_key(const struct cg_redis_server *rs, const char *key, int ms);
 
 /* ---- child processes ---- */
 struct cgt_proc {

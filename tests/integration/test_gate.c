@@ -160,15 +160,7 @@ static void start_gate(struct fixture *f, int i, const char *const *extra)
     must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate %d did not become healthy", i);
     /* Admission waits for the first repair of the slots from Vapi's live
      * calls (a fresh Redis has no marker); the tests expect it done. */
-    uint64_t until = cgt_now_ms() + 10000;
-    for (;;) {
-        char *ok = cgt_redis_cmd(&f->rs, "EXISTS " P "intact");
-        int done = strcmp(ok, "1") == 0;
-        free(ok);
-        if (done || cgt_now_ms() > until)
-            break;
-        cgt_sleep_ms(10);
-    }
+    must(f, cgt_redis_wait_key(&f->rs, P "intact", 10000) == 0, "the first repair never ended");
 }
 
 /* Graceful stop; a leak or crash (sanitizer builds) fails the test. */

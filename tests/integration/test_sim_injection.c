@@ -145,6 +145,8 @@ static void start_gate(struct fixture *f, const char *public_path, const char *c
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->base);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate did not become healthy");
+    /* The fast path admits only after the first repair of the slots. */
+    must(f, cgt_redis_wait_key(&f->rs, P "intact", 10000) == 0, "the first repair never ended");
 }
 
 /* Every line callgate logged is a JSON object: no value broke a line. */
