@@ -51,6 +51,7 @@ struct admission {
 };
 
 struct gate_callback_dialer;
+struct gate_callback_window;
 
 struct cg_gate {
     struct event_base *base;
@@ -64,8 +65,12 @@ struct cg_gate {
     struct gate_relay *relay; /* the assistant's other server messages (relay.h) */
     struct gate_store store;
     /* Dials callbacks whose turn came (callback_dial.h); NULL: callbacks
-     * off, and a reserved slot waits for its lease (no option sets it yet). */
+     * off (CALLBACK_OFFER_SECONDS 0), and a reserved slot waits for its
+     * lease. */
     struct gate_callback_dialer *callback_dialer;
+    /* Keeps cg:{g}:cbwin in step with CALLBACK_HOURS; NULL: callbacks off. */
+    struct gate_callback_window *callback_window;
+    struct gate_callback_hours *callback_hours; /* NULL: any time */
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
