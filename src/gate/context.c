@@ -29,6 +29,8 @@ static void on_context(const struct gate_reply *rep, void *arg)
         ctx.waited_s = waited_ms >= 0 ? (long)(waited_ms / 1000) : -1;
         ctx.position = (long)cg_redis_reply_int(r, 1, 0);
         ctx.dialed = cg_redis_reply_str(r, 2);
+        ctx.callback = cg_redis_reply_int(r, 3, 0) == 1;
+        ctx.original_ms = cg_redis_reply_int(r, 4, 0);
     }
     f.cb(&ctx, f.arg);
 }

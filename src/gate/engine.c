@@ -567,6 +567,11 @@ static void start_admissions(struct cg_gate *g, const redisReply *r, size_t firs
     }
 }
 
+void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first)
+{
+    start_admissions(g, r, first, 0);
+}
+
 /* ---- fast path ---- */
 
 static void on_fast_deadline(evutil_socket_t fd, short what, void *arg)

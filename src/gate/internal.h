@@ -124,6 +124,10 @@ void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const cha
 void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
                          gate_answer_cb answer, void *arg);
 
+/* Starts the admissions (and callback dials) of the sid/from/attempt
+ * triples of a script reply from element first (callback.lua failed). */
+void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first);
+
 /* Runs the admit step (coalesced: one in flight per process). */
 void gate_admit(struct cg_gate *g);
 

@@ -259,3 +259,19 @@ void cg_gate_queue_reply(struct cg_gate *g, struct cg_http_req *req, cg_gate_vie
                          v) != 0)
         on_queue(&(struct gate_reply){.err = "eval refused"}, v);
 }
+
+double gate_estimate_of_position(const struct cg_gate *g, const redisReply *r)
+{
+    struct gate_ewt_figures fig = {
+        .position = cg_redis_reply_int(r, 1, 1),
+        .limit = cg_redis_reply_int(r, 3, g->cfg->max_concurrency),
+        .active = cg_redis_reply_int(r, 4, 0),
+        .service_ms = cg_redis_reply_int(r, 5, -1),
+        .abandoned = cg_redis_reply_int(r, 6, 0),
+        .connected = cg_redis_reply_int(r, 7, 0),
+        .waited_ms = cg_redis_reply_int(r, 2, 0),
+        .head_wait_ms = cg_redis_reply_int(r, 8, 0),
+        .admit_ms = cg_redis_reply_int(r, 10, -1),
+    };
+    return gate_estimate_seconds(g, &fig);
+}
