@@ -251,7 +251,13 @@ static void handle_keypad(struct cg_http_req *req, void *arg)
     if (form == NULL)
         return;
     const char *from = form_str(form, "From");
-    if (gate_callback_key(cg_form_get(form, "Digits")) != GATE_CB_KEY_ACCEPT || !callbacks_on(g) ||
+    const char *digits = cg_form_get(form, "Digits");
+    if (digits == NULL) {
+        /* Gather's action always carries Digits (empty without a key). */
+        cg_http_reply_error(req, 400, "bad_request", "Digits is missing");
+        return;
+    }
+    if (gate_callback_key(digits) != GATE_CB_KEY_ACCEPT || !callbacks_on(g) ||
         !gate_callback_number_ok(from) || !gate_redis_ready(g)) {
         reply_hold(g, req);
         return;
@@ -414,7 +420,11 @@ static void handle_pending(struct cg_http_req *req, void *arg)
     if (form == NULL || query_of(req, 0, &old, NULL) != 0)
         return;
     const char *digits = cg_form_get(form, "Digits");
-    if (digits == NULL || strcmp(digits, "2") != 0) {
+    if (digits == NULL) {
+        cg_http_reply_error(req, 400, "bad_request", "Digits is missing");
+        return;
+    }
+    if (strcmp(digits, "2") != 0) {
         /* Keeps the callback. */
         reply_twiml(req, cg_twiml_say_hangup(NULL));
         return;
