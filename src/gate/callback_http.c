@@ -5,7 +5,6 @@
 
 #include "gate/callback_http.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,17 +59,9 @@ static const char *form_str(const struct cg_form *f, const char *key)
     return v ? v : "";
 }
 
-/* A CallSid from our own URLs: letters and digits, as callback_dial.c
- * writes them. */
 static int sid_ok(const char *s)
 {
-    size_t n = 0;
-    if (s == NULL)
-        return 0;
-    for (; s[n] != '\0'; n++)
-        if (!isalnum((unsigned char)s[n]) || n >= 63)
-            return 0;
-    return n > 0;
+    return gate_callback_sid_ok(s);
 }
 
 /* ?sid=<CallSid>[&attempt=<n>] of our own callback URLs; 0, or -1 (the
@@ -86,14 +77,10 @@ static int query_of(struct cg_http_req *req, int want_attempt, const char **sid,
     *sid = s;
     if (!want_attempt)
         return 0;
-    const char *a = cg_form_get(q, "attempt");
-    char *end = NULL;
-    long long v = a ? strtoll(a, &end, 10) : 0;
-    if (a == NULL || a[0] < '1' || a[0] > '9' || *end != '\0' || v < 1 || v > 1000) {
+    if (gate_callback_attempt(cg_form_get(q, "attempt"), attempt) != 0) {
         cg_http_reply_error(req, 400, "bad_request", "attempt is missing or malformed");
         return -1;
     }
-    *attempt = v;
     return 0;
 }
 
