@@ -41,7 +41,7 @@ enum {
     Q_HEADER
 };
 #define Q_SLOT_FIELDS   7
-#define Q_WAITER_FIELDS 4
+#define Q_WAITER_FIELDS 5
 
 double gate_estimate_seconds(const struct cg_gate *g, const struct gate_ewt_figures *f)
 {
@@ -177,9 +177,10 @@ static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply 
         rc |= append_masked(b, cg_redis_reply_str(r, at + 1));
         rc |= cg_buf_printf(b,
                             ",\"waitedSeconds\":%lld,\"estimatedWaitSeconds\":%.0f,"
-                            "\"requeued\":%s}",
+                            "\"requeued\":%s,\"callback\":%s}",
                             whole_s(fig.waited_ms), ewt,
-                            cg_redis_reply_int(r, at + 3, 0) > 0 ? "true" : "false");
+                            cg_redis_reply_int(r, at + 3, 0) > 0 ? "true" : "false",
+                            cg_redis_reply_int(r, at + 4, 0) == 1 ? "true" : "false");
     }
     return rc | cg_buf_appendc(b, ']');
 }

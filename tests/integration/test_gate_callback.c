@@ -545,6 +545,19 @@ static char *occupy(struct fixture *f, const char *a)
     return vapi_id_of(f, a);
 }
 
+/* GET path on instance i: the body (malloc'd); 200 required. */
+static char *http_body(struct fixture *f, int i, const char *path)
+{
+    char url[256];
+    url_of(f, i, path, url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    must(f, r.status == 200, "GET %s answered %ld", path, r.status);
+    char *out = cg_strdup(r.body ? r.body : "");
+    cgt_resp_free(&r);
+    return out;
+}
+
 static int log_has(struct fixture *f, const char *needle)
 {
     char *log = cgt_redis_cmd(&f->rs, "XRANGE " P "log - +");
@@ -566,6 +579,12 @@ static void test_full_path(void **state)
     accept_callback(f, 0, b);
     enqueue_other(f, 0, c); /* arrived after B */
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_TW_CREATE), 0);
+    /* /queue shows B in line as a callback, C as a caller on the line. */
+    char *q = http_body(f, 0, "/queue");
+    assert_contains(q, "\"position\":1,");
+    assert_contains(q, "\"callback\":true");
+    assert_contains(q, "\"callback\":false");
+    free(q);
 
     /* A's call ends: the slot is B's (ticket order), reserved and dialled;
      * C waits; no Vapi call while the phone rings. */
@@ -611,6 +630,13 @@ static void test_full_path(void **state)
     assert_int_equal(stat_of(f, "callbacks_requested"), 1);
     assert_int_equal(stat_of(f, "callbacks_connected"), 1);
     assert_true(stat_of(f, "callbacks_offered") >= 1);
+    assert_int_equal(stat_of(f, "callbacks_within_estimate"), 1);
+    assert_true(stat_of(f, "callbacks_hold_saved_ms") > 0);
+    char *m = http_body(f, 0, "/metrics");
+    assert_contains(m, "callgate_gate_events{event=\"callbacks_connected\"} 1");
+    assert_contains(m, "callgate_gate_events{event=\"callbacks_within_estimate\"} 1");
+    assert_contains(m, "callgate_callbacks_total{event=\"callbacks_accepted\"} 1");
+    free(m);
 
     /* The callback's call ends as any: C is admitted next. */
     assert_int_equal(leg_status(f, 0, b, 1, leg, "completed"), 200);

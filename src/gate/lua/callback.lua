@@ -138,11 +138,16 @@ if op == 'answered' then
   redis.call('HSET', ck, 'state', 'called-back', 'cb_leg', leg, 'ended_at', NOW,
              'ended_reason', 'callback')
   finish_call(ck)
+  if g[1] then redis.call('DEL', cbnum_key(g[1])) end
   local since = NOW - (tonumber(g[6]) or NOW)
   log('CALLBACK_CONNECT', sid, 'leg', leg, 'wait', since, 'est', tonumber(g[7]) or 0, 'dial',
       tonumber(g[8]) or 0)
   log('ADMIT', leg, 'attempt', 1, 'callback', 1)
   stat('callbacks_connected')
+  -- Acceptance to callback against the estimate the caller was given, and
+  -- the time they did not spend holding for it.
+  if since <= (tonumber(g[7]) or 0) then stat('callbacks_within_estimate') end
+  stat('callbacks_hold_saved_ms', since)
   stat('admissions')
   return {'admit', leg, g[1], 1}
 end
