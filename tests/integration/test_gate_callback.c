@@ -536,6 +536,13 @@ static void accept_callback(struct fixture *f, int i, const char *sid)
     assert_lacks(r.body, "All of our agents are busy");
     cgt_resp_free(&r);
     assert_state(f, sid, "callback");
+    /* The inbound call's end (Twilio's status callback) keeps the ticket. */
+    const char *kv[] = {"CallSid", sid, "AccountSid", ACCOUNT_SID, "CallStatus", "completed", NULL};
+    twilio_post(f, i, "/call-status", kv, &r);
+    must(f, r.status == 200, "/call-status answered %ld", r.status);
+    cgt_resp_free(&r);
+    assert_state(f, sid, "callback");
+    assert_int_equal(position_of(f, sid), pos);
 }
 
 /* Caller A holds the only slot; returns A's Vapi call id (malloc'd). */
