@@ -93,6 +93,8 @@ struct sim_taskrouter;
 struct sim_wtscore;
 struct sim_call; /* a Twilio call (twilio_voice.c) */
 
+struct sim_callbacks_truth;
+
 struct sim_world {
     struct event_base *base;
     struct cg_httpd *httpd;
@@ -107,6 +109,9 @@ struct sim_world {
     struct sim_report *report;
     struct sim_taskrouter *taskrouter; /* NULL when the scenario has no TaskRouter queues */
     struct sim_wtscore *wtscore;       /* NULL unless serve --wait-times */
+
+    /* Queued callbacks' truth and invariants (callbacks.h). */
+    struct sim_callbacks_truth *callbacks;
     /* The Vapi call bridged to Twilio call call_sid ended on Vapi's side.
      * Set by sim_twilio_new() to sim_twilio_stream_ended(); NULL: nobody
      * listens. Vapi sits below the Twilio engine and reaches it only

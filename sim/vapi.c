@@ -32,6 +32,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "outage.h"
+#include "callbacks.h"
 #include "report.h"
 #include "rng.h"
 #include "sim.h"
@@ -826,6 +827,7 @@ static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *bo
         c->remaining_at_create = (long)sc->vapi_limit - (long)now_live;
         if (w->report)
             sim_report_vapi_created(w->report);
+        sim_cb_vapi_created(w, c->meta_sid);
         arm(c->timer, sc->vapi_no_stream_timeout_s);
     }
     reply(req, 201, call_json(c));

@@ -174,6 +174,11 @@ static void reply_confirm(struct keypad *k, int with_time)
 {
     char text[800], wait[96];
     if (with_time) {
+        /* As on the hold answer: the estimate given, for whoever measures
+         * it (Twilio ignores the header). */
+        char hdr[32];
+        snprintf(hdr, sizeof hdr, "%.0f", k->est_s);
+        cg_http_set_header(k->req, "X-Callgate-Estimated-Wait", hdr);
         cg_twiml_wait_phrase(k->est_s, wait, sizeof wait);
         snprintf(text, sizeof text, "%s We expect to call you in %s.",
                  k->g->cfg->callback_confirm_message, wait);
@@ -207,7 +212,9 @@ static void on_keypad_position(const struct gate_reply *rep, void *arg)
     struct keypad *k = arg;
     struct cg_gate *g = k->g;
     if (rep->err == NULL && rep->verdict == GV_WAITING) {
-        k->est_s = gate_estimate_of_position(g, rep->r);
+        /* The call comes when the caller's turn does, and then rings: the
+         * estimate given is their wait plus the ring time. */
+        k->est_s = gate_estimate_of_position(g, rep->r) + g->cfg->callback_ring_seconds;
         struct gate_callback_request q = {
             .sid = k->sid,
             .number = k->from,
