@@ -247,8 +247,11 @@ void sim_cb_leg_connected(struct sim_world *w, const char *leg)
     e->state = CB_CONNECTED;
     e->connected_s = now;
     t->connected++;
-    if (e->est_s >= 0 && now - e->pressed_s <= e->est_s)
+    if (e->est_s >= 0 && now - e->pressed_s <= e->est_s) {
         t->within++;
+        if (w->report)
+            sim_report_count(w->report, "callbacks.within_estimate");
+    }
     if (w->report) {
         sim_report_caller_done(w->report, SIM_OUT_CONNECTED, now - e->arrived_s);
         sim_report_count(w->report, "callbacks.connected");
