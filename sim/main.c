@@ -25,6 +25,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "rcheck.h"
+#include "callbacks.h"
 #include "report.h"
 #include "rng.h"
 #include "scenario.h"
@@ -269,6 +270,7 @@ static void finalize(struct run *r)
             tmp = NULL;
         }
     }
+    sim_cb_finish(w, stderr);
     int failed = sim_report_finish(w->report, r->final_active, r->final_waiting, out);
     if (tmp) {
         if (fclose(out) != 0 || rename(tmp, r->o.report) != 0) {
@@ -548,6 +550,7 @@ static int build(struct run *r)
     w->rng = sim_rng_new(r->sc.seed);
     w->fault_rng = sim_rng_new(r->sc.seed ^ 0x5eedULL);
     w->report = sim_report_new(w);
+    w->callbacks = sim_cb_new(w, r->sc.seed ^ 0xcbcbULL);
     w->hooks = sim_hooks_new(w, r->o.public_url, (const char *const *)r->o.gates, r->o.ngates);
     if (!r->o.serve) {
         /* Callers first: their draws come before any other use of w->rng. */
@@ -669,6 +672,8 @@ static void teardown(struct run *r)
     sim_report_free(w->report);
     sim_rcheck_free(w->rcheck);
     w->rcheck = NULL;
+    sim_cb_free(w->callbacks);
+    w->callbacks = NULL;
     if (w->rng)
         sim_rng_free(w->rng);
     if (w->fault_rng)

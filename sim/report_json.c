@@ -313,6 +313,12 @@ char *sim_report_status_json(const struct sim_report *r)
     json_object_set_new(o, "idleSlotSeconds", json_real(r->idle_slot_s));
     json_object_set_new(o, "ewt",
                         r->last_announced >= 0 ? json_real(r->last_announced) : json_null());
+    /* Queued callbacks (callbacks.c): requested, called back, given up. */
+    json_object_set_new(o, "callbacksRequested",
+                        json_integer(counter_of(r, "callbacks.requested")));
+    json_object_set_new(o, "callbacksConnected",
+                        json_integer(counter_of(r, "callbacks.connected")));
+    json_object_set_new(o, "callbacksFailed", json_integer(counter_of(r, "callbacks.failed")));
     if (r->w && r->w->taskrouter)
         json_object_set_new(o, "taskrouter", taskrouter_json(r->w, 0));
     char *s = cg_json_dumps(o);

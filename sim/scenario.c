@@ -848,6 +848,25 @@ static int bad_number(const char *s)
     return n < 3 || n > 40 || strspn(s, "+0123456789") != n;
 }
 
+static int parse_callbacks(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+{
+    static const char *const allowed[] = {"press1", "answer",   "busy",       "machine",
+                                          "ring_s", "attempts", "min_within", NULL};
+    const char *p = "callbacks";
+    struct sim_callbacks *k = &sc->callbacks;
+    long long attempts = k->attempts;
+    if (check_object(c, v, p, allowed) || get_prob(c, v, p, "press1", &k->press1) ||
+        get_prob(c, v, p, "answer", &k->answer) || get_prob(c, v, p, "busy", &k->busy) ||
+        get_prob(c, v, p, "machine", &k->machine) || get_seconds(c, v, p, "ring_s", &k->ring_s) ||
+        get_int(c, v, p, "attempts", 1, 10, &attempts) ||
+        get_prob(c, v, p, "min_within", &k->min_within))
+        return -1;
+    k->attempts = (long)attempts;
+    if (k->answer + k->busy + k->machine > 1.0)
+        return fail(c, p, "answer + busy + machine must be at most 1");
+    return 0;
+}
+
 static int parse_transfers(struct ctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {
@@ -910,6 +929,8 @@ static void set_defaults(struct sim_scenario *sc)
 
     sc->twilio_account_sid = cg_strdup("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     sc->twilio_auth_token = cg_strdup("sim-auth-token");
+    sc->callbacks =
+        (struct sim_callbacks){.answer = 1, .ring_s = 2, .attempts = 3, .min_within = -1};
     sc->transfers = (struct sim_transfers){.after_s = 0.3,
                                            .w_number = 1,
                                            .w_sip = 1,
@@ -1025,9 +1046,9 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         return -1;
     }
     static const char *const allowed[] = {
-        "name",      "description", "seed",         "duration_s", "drain_s",  "callers",
-        "twilio",    "vapi",        "expect",       "taskrouter", "balancer", "accounts",
-        "transfers", "routes",      "route_checks", "dialer",     NULL};
+        "name",      "description", "seed",         "duration_s", "drain_s",   "callers",
+        "twilio",    "vapi",        "expect",       "taskrouter", "balancer",  "accounts",
+        "transfers", "routes",      "route_checks", "dialer",     "callbacks", NULL};
     long long seed = 1;
     int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
              get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
@@ -1048,6 +1069,8 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         rc = parse_vapi(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "expect")) != NULL)
         rc = parse_expect(&c, v, sc);
+    if (rc == 0 && (v = json_object_get(root, "callbacks")) != NULL)
+        rc = parse_callbacks(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "taskrouter")) != NULL)
         rc = parse_taskrouter(&c, v, sc);
     if (rc == 0 && (v = json_object_get(root, "transfers")) != NULL)

@@ -183,6 +183,20 @@ struct sim_transfers {
     double talk_s;          /* and talks this long, then hangs up */
 };
 
+/* Queued callbacks (callbacks.c, twilio_outbound.c): callers who hear the
+ * offer press 1 with probability press1; the gate's outbound call to them
+ * is answered by a person, busy, a machine, or rings out (the rest), after
+ * ring_s. attempts is the gate's CALLBACK_ATTEMPTS; min_within the share of
+ * connected callbacks that must come within the estimate given (< 0: not
+ * checked). */
+struct sim_callbacks {
+    double press1;
+    double answer, busy, machine;
+    double ring_s;
+    long attempts;
+    double min_within;
+};
+
 struct sim_scenario {
     char *name;
     unsigned long long seed;
@@ -251,6 +265,7 @@ struct sim_scenario {
     double expect_max_idle_slot_s; /* < 0: not checked */
     long expect_min_connected;     /* < 0: not checked */
     struct sim_transfers transfers;
+    struct sim_callbacks callbacks;
     /* expect.max_refill_ms: slowest refill of a freed slot allowed (< 0: none). */
     double expect_max_refill_ms;
     /* "routes", "route_checks", "dialer" (scenario_routes.h); NULL: one

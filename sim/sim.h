@@ -100,6 +100,8 @@ struct sim_call; /* a Twilio call (twilio_voice.c) */
 struct sim_rcheck;
 struct sim_dialer;
 
+struct sim_callbacks_truth;
+
 struct sim_world {
     struct event_base *base;
     struct cg_httpd *httpd;
@@ -116,6 +118,9 @@ struct sim_world {
     struct sim_wtscore *wtscore;       /* NULL unless serve --wait-times */
     struct sim_rcheck *rcheck;         /* route truth (rcheck.h); NULL without routes */
     struct sim_dialer *dialer;         /* the dialer client (dialer.h); NULL without one */
+
+    /* Queued callbacks' truth and invariants (callbacks.h). */
+    struct sim_callbacks_truth *callbacks;
     /* The Vapi call bridged to Twilio call call_sid ended on Vapi's side.
      * Set by sim_twilio_new() to sim_twilio_stream_ended(); NULL: nobody
      * listens. Vapi sits below the Twilio engine and reaches it only

@@ -26,5 +26,6 @@ void sim_twilio_free(struct sim_twilio *tw)
     if (!tw)
         return;
     sim_twilio_rest_shutdown(tw);
+    sim_tw_outbound_free(tw);
     sim_tw_engine_free(tw);
 }

@@ -32,6 +32,7 @@ struct event;
 struct sim_fetch;
 struct sim_rest_pending;
 struct sim_outage_hold;
+struct cg_http_req;
 
 /* Twilio waits this long for a TwiML document. */
 #define SIM_TWILIO_FETCH_TIMEOUT_S 15.0
@@ -51,6 +52,7 @@ enum sim_call_status {
     SIM_CALL_COMPLETED,
     SIM_CALL_BUSY,
     SIM_CALL_CANCELED,
+    SIM_CALL_NO_ANSWER, /* an outbound call nobody answered */
 };
 
 struct sim_queue {
@@ -133,6 +135,15 @@ struct sim_call {
 
     int done; /* outcome reported */
     enum sim_outcome outcome;
+
+    /* Queued callbacks (callbacks.h): an outbound call the gate placed,
+     * its StatusCallback and what detection said; an inbound caller and
+     * the offer (cb_roll 0: not drawn yet, 1: presses 1, 2: does not),
+     * pressing, then confirmed: its outcome is the callback's. */
+    int outbound;
+    char *status_cb;
+    const char *answered_by;
+    int cb_roll, cb_pressing, cb_pressed;
 };
 
 #define SIM_TWILIO_BUCKETS 4096
@@ -150,6 +161,7 @@ struct sim_twilio {
     struct cg_list rest;            /* REST replies held back by latency, newest first */
     struct sim_outage_hold *outage; /* REST requests held by an outage window (outage.h) */
     uint64_t created_ms;            /* wall: date_created of the account and its numbers */
+    struct cg_list outbound;        /* outbound calls' next step (twilio_outbound.c) */
     int finished;
 };
 
@@ -185,9 +197,24 @@ int sim_tw_call_redirect(struct sim_twilio *tw, struct sim_call *c, const char *
  * Returns 1 if the call changed. */
 int sim_tw_call_end(struct sim_twilio *tw, struct sim_call *c, int canceled);
 const char *sim_tw_status_name(enum sim_call_status s);
+/* A call not yet started (ringing, registered, counted live): the
+ * outbound calls' (twilio_outbound.c). */
+struct sim_call *sim_tw_call_new(struct sim_twilio *tw, const char *from, const char *to,
+                                 int outbound);
+/* An outbound call answered and detected (answered_by: human,
+ * machine_start...): its Url is fetched (AnsweredBy), and the TwiML runs. */
+void sim_tw_call_answered(struct sim_call *c, const char *url, const char *answered_by);
+/* An outbound call ends without an answer (busy, no-answer). */
+void sim_tw_call_unanswered(struct sim_call *c, enum sim_call_status status);
 /* The call or queue of a list link (tw->calls, tw->queues). */
 #define sim_tw_call_of(it)  cg_list_entry((it), struct sim_call, link_all)
 #define sim_tw_queue_of(it) cg_list_entry((it), struct sim_queue, link)
+
+/* ---- twilio_outbound.c, for twilio_rest.c and twilio.c ---- */
+/* POST Calls.json: an outbound call (a queued callback), answered 201. */
+void sim_tw_outbound_create(struct sim_twilio *tw, struct cg_http_req *req);
+/* Drops the outbound calls' pending steps (before the engine is freed). */
+void sim_tw_outbound_free(struct sim_twilio *tw);
 
 /* ---- twilio_rest.c ---- */
 /* Registers the REST routes on w->httpd. */

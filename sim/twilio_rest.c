@@ -1068,6 +1068,8 @@ static void route(struct sim_twilio *tw, struct cg_http_req *req)
         if (n == 2) {
             if (get)
                 calls_list(tw, req);
+            else if (post)
+                sim_tw_outbound_create(tw, req);
             else
                 method_not_allowed(req);
             return;

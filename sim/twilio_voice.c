@@ -28,6 +28,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/form.h"
+#include "callbacks.h"
 #include "hooks.h"
 #include "base/log.h"
 #include "rcheck.h"
@@ -146,6 +147,8 @@ const char *sim_tw_status_name(enum sim_call_status s)
         return "busy";
     case SIM_CALL_CANCELED:
         return "canceled";
+    case SIM_CALL_NO_ANSWER:
+        return "no-answer";
     }
     return "failed";
 }
@@ -335,7 +338,9 @@ static void std_params(const struct sim_call *c, struct cg_form *f)
     cg_form_add(f, "To", c->to);
     cg_form_add(f, "CallStatus", sim_tw_status_name(c->status));
     cg_form_add(f, "ApiVersion", "2010-04-01");
-    cg_form_add(f, "Direction", "inbound");
+    cg_form_add(f, "Direction", c->outbound ? "outbound-api" : "inbound");
+    if (c->answered_by)
+        cg_form_add(f, "AnsweredBy", c->answered_by);
     cg_form_add(f, "Caller", c->from);
     cg_form_add(f, "Called", c->to);
     cg_form_add(f, "FromCountry", "US");
@@ -504,7 +509,7 @@ static void status_callback(struct sim_call *c)
     cg_form_add(&f, "Timestamp", ts);
     cg_form_add(&f, "CallbackSource", "call-progress-events");
     cg_form_add(&f, "SequenceNumber", "0");
-    char *url = public_path(tw, "/call-status");
+    char *url = c->status_cb ? cg_strdup(c->status_cb) : public_path(tw, "/call-status");
     send_hook(c, FK_NOTIFY, url, "POST", &f, &scen(tw)->twilio_hooks, "status callback");
     free(url);
 }
@@ -518,6 +523,12 @@ static void decide(struct sim_call *c, enum sim_outcome outcome)
     struct sim_twilio *tw = c->tw;
     c->done = 1;
     c->outcome = outcome;
+    if (c->outbound || c->cb_pressed) {
+        /* The callback's story is callbacks.c's. */
+        if (c->outbound && outcome == SIM_OUT_CONNECTED)
+            sim_cb_leg_connected(tw->w, c->sid);
+        return;
+    }
     double now = now_s(tw);
     if (tw->w->report) {
         sim_report_caller_done(tw->w->report, outcome, now - c->arrived_s);
@@ -546,6 +557,7 @@ static void leave_queue(struct sim_call *c)
     c->queue = NULL;
     c->left_queue = q;
     tw->waiting--;
+    sim_cb_line(tw->w, c->sid, c->arrived_s, 0);
     evtimer_del(c->patience);
     sim_twiml_free(&c->wait);
     c->wait_pc = 0;
@@ -767,6 +779,14 @@ static void fetch_result(struct sim_fetch *f, long status, int dropped, const ch
         run(c);
         return;
     }
+    if (c->cb_pressing) {
+        /* The keypad's answer: <Leave> confirms the callback. */
+        c->cb_pressing = 0;
+        for (size_t i = 0; i < doc.n && !c->cb_pressed; i++)
+            c->cb_pressed = doc.verbs[i].kind == SIM_TW_LEAVE;
+        if (c->cb_pressed)
+            sim_cb_pressed(tw->w, c->from, c->sid, c->arrived_s, est, c->duration_s);
+    }
     if (est >= 0) {
         if (tw->w->report)
             sim_report_announced(tw->w->report, est);
@@ -864,6 +884,7 @@ static enum step enqueue(struct sim_call *c, const struct sim_twiml_verb *v)
     c->enq_s = now_s(tw);
     c->enq_ms = cg_wall_ms();
     tw->waiting++;
+    sim_cb_line(tw->w, c->sid, c->arrived_s, 1);
     if (tw->w->report)
         sim_report_caller_enqueued(tw->w->report);
     if (tw->w->rcheck)
@@ -1068,9 +1089,33 @@ static enum step exec_main(struct sim_call *c, const struct sim_twiml_verb *v)
     return CONTINUE;
 }
 
+/* The callback offer (a <Gather> to /callback-keypad): the caller draws
+ * once whether they take callbacks, and presses 1 at the first offer. */
+static int press_for_callback(struct sim_call *c, const struct sim_twiml_verb *v)
+{
+    double p = scen(c->tw)->callbacks.press1;
+    if (p <= 0 || !v->action || !strstr(v->action, "/callback-keypad") || c->cb_roll == 2)
+        return 0;
+    if (c->cb_roll == 0)
+        c->cb_roll = sim_cb_unit(c->tw->w) < p ? 1 : 2;
+    if (c->cb_roll != 1)
+        return 0;
+    struct cg_form f;
+    std_params(c, &f);
+    queue_params(c, &f);
+    cg_form_add(&f, "Digits", "1");
+    char *url = resolve(v->action, c->wait_doc);
+    c->cb_pressing = 1;
+    fetch_doc(c, FK_WAIT, url, v->method, &f, "Gather action");
+    free(url);
+    return 1;
+}
+
 static enum step exec_wait(struct sim_call *c, const struct sim_twiml_verb *v)
 {
     struct sim_twilio *tw = c->tw;
+    if (v->kind == SIM_TW_GATHER && press_for_callback(c, v))
+        return STOP;
     switch (v->kind) {
     case SIM_TW_SAY:
         c->wait_said = 1;
@@ -1285,6 +1330,7 @@ static void call_free(struct sim_call *c)
     free(c->talk_action);
     free(c->from);
     free(c->to);
+    free(c->status_cb);
     free(c);
 }
 
@@ -1314,30 +1360,21 @@ void sim_tw_engine_free(struct sim_twilio *tw)
 
 /* ---- sim.h ---- */
 
-struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
-                                     double patience_s)
+struct sim_call *sim_tw_call_new(struct sim_twilio *tw, const char *from, const char *to,
+                                 int outbound)
 {
-    return sim_twilio_new_call_to(w, from, NULL, duration_s, patience_s);
-}
-
-struct sim_call *sim_twilio_new_call_to(struct sim_world *w, const char *from, const char *to,
-                                        double duration_s, double patience_s)
-{
-    struct sim_twilio *tw = w->twilio;
-    if (!tw || tw->finished)
-        return NULL;
+    struct sim_world *w = tw->w;
     struct sim_call *c = cg_calloc(1, sizeof(*c));
     c->tw = tw;
+    c->outbound = outbound;
     c->sid[0] = 'C';
     c->sid[1] = 'A';
-    sim_rng_hex(w->rng, c->sid + 2, 32);
+    sim_rng_hex(c->outbound ? tw->sid_rng : w->rng, c->sid + 2, 32);
     c->from = cg_strdup(from ? from : "+15550000000");
     c->to = cg_strdup(to ? to : SIM_TWILIO_TO);
     c->status = SIM_CALL_RINGING;
     c->created_ms = cg_wall_ms();
     c->arrived_s = now_s(tw);
-    c->duration_s = duration_s;
-    c->patience_s = patience_s;
     c->outcome = SIM_OUT_NONE;
     c->timer = evtimer_new(w->base, on_timer, c);
     c->patience = evtimer_new(w->base, on_patience, c);
@@ -1351,9 +1388,42 @@ struct sim_call *sim_twilio_new_call_to(struct sim_world *w, const char *from, c
     cg_list_push_back(&tw->calls, &c->link_all);
     tw->ncalls++;
     tw->live++;
+    return c;
+}
+
+void sim_tw_call_answered(struct sim_call *c, const char *url, const char *answered_by)
+{
+    if (!sim_tw_call_live(c) || c->phase == SIM_PH_DONE)
+        return;
+    answer(c);
+    c->answered_by = answered_by;
+    fetch_main(c, url, "POST", "callback answer");
+}
+
+void sim_tw_call_unanswered(struct sim_call *c, enum sim_call_status status)
+{
+    complete(c, status, SIM_OUT_NONE);
+}
+
+struct sim_call *sim_twilio_new_call(struct sim_world *w, const char *from, double duration_s,
+                                     double patience_s)
+{
+    return sim_twilio_new_call_to(w, from, NULL, duration_s, patience_s);
+}
+
+struct sim_call *sim_twilio_new_call_to(struct sim_world *w, const char *from, const char *to,
+                                        double duration_s, double patience_s)
+{
+    struct sim_twilio *tw = w->twilio;
+    if (!tw || tw->finished)
+        return NULL;
+    struct sim_call *c = sim_tw_call_new(tw, from, to ? to : SIM_TWILIO_TO, 0);
+    if (!c)
+        return NULL;
     if (w->rcheck)
         sim_rcheck_arrived(w->rcheck, c->arrived_s, c->sid, c->to, c->from);
-
+    c->duration_s = duration_s;
+    c->patience_s = patience_s;
     struct cg_form f;
     std_params(c, &f);
     char *url = public_path(tw, "/incoming");

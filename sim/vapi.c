@@ -33,6 +33,7 @@
 #include "base/log.h"
 #include "outage.h"
 #include "rcheck.h"
+#include "callbacks.h"
 #include "report.h"
 #include "rng.h"
 #include "scenario_routes.h"
@@ -822,6 +823,8 @@ static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *bo
             sim_rcheck_started(w->rcheck, sim_now_s(w), route,
                                outbound ? SIM_RK_OUTBOUND : SIM_RK_INBOUND, c->meta_sid,
                                c->assistant_id);
+        if (!outbound)
+            sim_cb_vapi_created(w, c->meta_sid);
         if (outbound)
             dial(c);
         else

@@ -241,6 +241,23 @@ static const char *check_transfer_message(const char *v)
     return strlen(v) <= 1000 ? NULL : "must be at most 1000 bytes";
 }
 
+static const char *check_callback_message(const char *v)
+{
+    return strlen(v) <= 500 ? NULL : "must be at most 500 bytes";
+}
+
+/* The syntax only; the days, times and zone are checked by the gate
+ * (cg_gate_check_config), which knows the zone files. */
+static const char *check_callback_hours(const char *v)
+{
+    if (strlen(v) > 120)
+        return "must be at most 120 characters, like Mon-Fri 09:00-18:00 Europe/Paris";
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return "must not contain control characters";
+    return NULL;
+}
+
 static const char *check_dial_number(const char *v)
 {
     size_t n = strlen(v);
@@ -694,6 +711,42 @@ static const struct option options[] = {
             check_transfer_message,
             "Said to a caller whose transfer failed (Twilio refused the forward, or the "
             "number did not answer) before the call ends; at most 1000 bytes."),
+
+    /* Queued callbacks (gate/callback*.c; docs/ARCHITECTURE.md, "Callbacks") */
+    OPT_INT(S_GATE, "CALLBACK_OFFER_SECONDS", callback_offer_seconds, "0", 0, 86400,
+            "Offer a callback (press 1 to keep your place and be called back) to a waiting "
+            "caller whose estimated wait is above this many seconds and whose number can be "
+            "called. 0: callbacks off."),
+    OPT_INT(S_GATE, "CALLBACK_RETRY_SECONDS", callback_retry_seconds, "300", 5, 86400,
+            "Seconds before a callback that was not answered (busy, no answer, a machine) is "
+            "dialled again, in its place in line."),
+    OPT_INT(S_GATE, "CALLBACK_ATTEMPTS", callback_attempts, "3", 1, 10,
+            "Dials of one callback before it is given up (CALLBACK_FAILED in the queue log)."),
+    OPT_STRL("window", S_GATE, "CALLBACK_HOURS", callback_hours, "", F_OPTIONAL,
+             check_callback_hours,
+             "When callbacks are dialled and offered: days, a time range and an IANA time zone, "
+             "e.g. Mon-Fri 09:00-18:00 Europe/Paris (days: a range, a list like Mon,Wed,Fri, or "
+             "daily). A callback due outside it waits for the next window. Empty: any time."),
+    OPT_INT(S_GATE, "CALLBACK_RING_SECONDS", callback_ring_seconds, "25", 5, 120,
+            "Seconds a callback rings before it counts as not answered (Twilio's Timeout)."),
+    OPT_STR(S_GATE, "CALLBACK_OFFER_MESSAGE", callback_offer_message,
+            "Press 1 to keep your place and get a call back at this number.", 0,
+            check_callback_message,
+            "The callback offer, said after the position and wait; at most 500 bytes."),
+    OPT_STR(S_GATE, "CALLBACK_CONFIRM_MESSAGE", callback_confirm_message,
+            "Thank you. You keep your place in line, and we will call you back.", 0,
+            check_callback_message,
+            "Said when a caller accepts the callback, before the expected time of the call and "
+            "the hang-up; at most 500 bytes."),
+    OPT_STR(S_GATE, "CALLBACK_MACHINE_MESSAGE", callback_machine_message, "", F_OPTIONAL,
+            check_callback_message,
+            "Left on an answering machine reached by a callback before hanging up (the "
+            "callback is then retried or given up). Empty: hang up without a message."),
+    OPT_STR(S_GATE, "CALLBACK_PENDING_MESSAGE", callback_pending_message,
+            "A callback keeps your place: hang up to keep it, or press 2 to hold.", 0,
+            check_callback_message,
+            "Said to a caller who calls again while their callback is pending; at most 500 "
+            "bytes."),
 
     OPT_INT(S_WAIT, "WAIT_TIME_POLL_SECONDS", wait_time_poll_seconds, "30", 1, 3600,
             "Seconds between reads of TaskRouter queue statistics (one leader polls for every "

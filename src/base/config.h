@@ -123,6 +123,17 @@ struct cg_config {
     char *handoff_numbers;        /* destinations that mean the human queue, comma separated */
     char *transfer_failed_message;
 
+    /* Queued callbacks (gate/callback*.c) */
+    int callback_offer_seconds; /* 0: callbacks off */
+    int callback_retry_seconds;
+    int callback_attempts;
+    char *callback_hours; /* "": always */
+    int callback_ring_seconds;
+    char *callback_offer_message;
+    char *callback_confirm_message;
+    char *callback_machine_message; /* "": hang up on a machine */
+    char *callback_pending_message;
+
     /* Wait-time service */
     int wait_time_poll_seconds;
     char *wait_time_read_token;

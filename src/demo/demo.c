@@ -120,7 +120,8 @@ struct live {
     char phase[24];
     double t;
     long waiting, active, limit, connected, abandoned, overflowed, lost, arrived, callers;
-    double ewt; /* < 0: nothing announced yet */
+    double ewt;                      /* < 0: nothing announced yet */
+    long cb_requested, cb_connected; /* queued callbacks: taken, called back */
 };
 
 struct demo {
@@ -713,6 +714,11 @@ static int start_gate(struct demo *d, char *err, size_t errlen)
      * timer scales down with it. */
     env_add(&e, "EXPECTED_CALL_SECONDS=%d", d->expected_call_s);
     env_add(&e, "ANNOUNCE_INTERVAL_SECONDS=5");
+    /* Queued callbacks, offered past 10 s of estimated wait; the scenario's
+     * callers take some (scenarios/demo.json, "callbacks"). */
+    env_add(&e, "CALLBACK_OFFER_SECONDS=10");
+    env_add(&e, "CALLBACK_RETRY_SECONDS=5");
+    env_add(&e, "CALLBACK_RING_SECONDS=5");
     env_add(&e, "MAX_WAIT_SECONDS=%d", MAX_WAIT_SECONDS);
     env_add(&e, "SWEEP_INTERVAL_MS=200");
     env_add(&e, "END_GRACE_MS=1000");
@@ -772,6 +778,8 @@ static void poll_status(struct demo *d)
     s->arrived = int_or(o, "arrived", 0);
     s->callers = int_or(o, "callers", 0);
     s->ewt = num_at(o, "ewt", -1);
+    s->cb_requested = int_or(o, "callbacksRequested", 0);
+    s->cb_connected = int_or(o, "callbacksConnected", 0);
     s->have = 1;
     json_decref(o);
 }
@@ -799,14 +807,14 @@ static void format_live(const struct live *s, int width, char *out, size_t outle
     char forms[3][256];
     snprintf(forms[0], sizeof forms[0],
              "t=%5.1fs  arrived %ld/%ld  waiting %ld  active %ld/%ld  connected %ld  "
-             "abandoned %ld  overflow %ld  lost %ld  last estimate %s",
+             "abandoned %ld  overflow %ld  lost %ld  callbacks %ld/%ld  last estimate %s",
              s->t, s->arrived, s->callers, s->waiting, s->active, s->limit, s->connected,
-             s->abandoned, s->overflowed, s->lost, ewt);
+             s->abandoned, s->overflowed, s->lost, s->cb_connected, s->cb_requested, ewt);
     snprintf(forms[1], sizeof forms[1],
              "t=%.0fs waiting %ld active %ld/%ld connected %ld abandoned %ld overflow %ld "
-             "lost %ld ewt %s",
+             "lost %ld cb %ld/%ld ewt %s",
              s->t, s->waiting, s->active, s->limit, s->connected, s->abandoned, s->overflowed,
-             s->lost, ewt);
+             s->lost, s->cb_connected, s->cb_requested, ewt);
     snprintf(forms[2], sizeof forms[2], "t=%.0f w=%ld a=%ld/%ld c=%ld ab=%ld ov=%ld lost=%ld", s->t,
              s->waiting, s->active, s->limit, s->connected, s->abandoned, s->overflowed, s->lost);
     for (size_t i = 0; i < 3; i++) {
@@ -861,6 +869,13 @@ static long intv(const json_t *root, const char *path)
     return cg_json_int(root, path, &v) == 0 ? (long)v : 0;
 }
 
+/* One of the report's free-form counters (their names hold dots). */
+static long counter(const json_t *rep, const char *name)
+{
+    const json_t *v = json_object_get(json_object_get(rep, "counters"), name);
+    return json_is_integer(v) ? (long)json_integer_value(v) : 0;
+}
+
 /* Prints the report; returns the number of failed invariants. */
 static int print_summary(struct demo *d, const json_t *rep)
 {
@@ -885,6 +900,14 @@ static int print_summary(struct demo *d, const json_t *rep)
     else
         printf("  connected  %6ld\n", connected);
     printf("  gave up    %6ld   (hung up while waiting)\n", intv(rep, "callers.abandoned"));
+    long cb_req = counter(rep, "callbacks.requested");
+    if (cb_req > 0) {
+        long cb_conn = counter(rep, "callbacks.connected");
+        long cb_within = counter(rep, "callbacks.within_estimate");
+        printf("  callbacks  %6ld   taken instead of holding: %ld called back in turn (%ld "
+               "within the estimate they were given), %ld not reached after CALLBACK_ATTEMPTS\n",
+               cb_req, cb_conn, cb_within, counter(rep, "callbacks.failed"));
+    }
     printf("  overflowed %6ld   (waited past MAX_WAIT_SECONDS=%d: told to call again later)\n",
            intv(rep, "callers.overflowed"), MAX_WAIT_SECONDS);
     long lost = intv(rep, "callers.lost");

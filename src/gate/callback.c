@@ -77,3 +77,33 @@ enum gate_callback_leg gate_callback_leg(const char *call_status, const char *an
         *reason = why;
     return verdict;
 }
+
+int gate_callback_sid_ok(const char *sid)
+{
+    if (sid == NULL)
+        return 0;
+    size_t n = 0;
+    for (; sid[n] != '\0'; n++) {
+        char c = sid[n];
+        int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum || n >= 63)
+            return 0;
+    }
+    return n > 0;
+}
+
+int gate_callback_attempt(const char *s, long long *out)
+{
+    if (s == NULL || s[0] < '1' || s[0] > '9')
+        return -1;
+    long long v = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+        if (v > 1000)
+            return -1;
+    }
+    *out = v;
+    return 0;
+}

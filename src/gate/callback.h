@@ -51,4 +51,12 @@ enum gate_callback_leg {
 enum gate_callback_leg gate_callback_leg(const char *call_status, const char *answered_by,
                                          const char **reason);
 
+/* Our own callback URLs (callback_dial.c writes them; Twilio echoes them
+ * back): 1 when sid is a CallSid we could have written (letters and
+ * digits, 1 to 63 of them); 0 otherwise, NULL included. */
+int gate_callback_sid_ok(const char *sid);
+/* The attempt of such a URL: a decimal 1..1000 without sign, spaces or
+ * leading zeros into *out, 0; -1 otherwise (NULL included). */
+int gate_callback_attempt(const char *s, long long *out);
+
 #endif

@@ -32,7 +32,9 @@ static void on_context(const struct gate_reply *rep, void *arg)
         ctx.waited_s = waited_ms >= 0 ? (long)(waited_ms / 1000) : -1;
         ctx.position = (long)cg_redis_reply_int(r, 1, 0);
         ctx.dialed = cg_redis_reply_str(r, 2);
-        const struct cg_route *rt = gate_route_named(f.cfg, cg_redis_reply_str(r, 3));
+        ctx.callback = cg_redis_reply_int(r, 3, 0) == 1;
+        ctx.original_ms = cg_redis_reply_int(r, 4, 0);
+        const struct cg_route *rt = gate_route_named(f.cfg, cg_redis_reply_str(r, 5));
         if (rt != NULL) {
             ctx.assistant_id = rt->assistant_id;
             ctx.phone_number_id = rt->phone_number_id;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "base/config.h"
+#include "gate/callback_config.h"
 #include "gate/gate.h"
 #include "gate/internal.h"
 #include "twilio/api.h"
@@ -29,6 +30,7 @@ char *gate_overflow_twiml_for(const struct cg_config *c)
 
 int cg_gate_check_config(const struct cg_config *cfg, struct cg_config_errors *errs)
 {
+    int cb = gate_callback_check_config(cfg, errs);
     /* The overflow treatment goes by Calls update to a caller whom Vapi
      * refuses for good; the other documents pushed so are Vapi's own,
      * checked before each push. */
@@ -36,7 +38,7 @@ int cg_gate_check_config(const struct cg_config *cfg, struct cg_config_errors *e
     size_t chars = cg_twilio_twiml_chars(twiml);
     free(twiml);
     if (chars <= CG_TWILIO_UPDATE_MAX_CHARS)
-        return 0;
+        return cb;
     cg_config_add_error(errs,
                         "OVERFLOW_MESSAGE: the overflow TwiML it makes is %zu characters, and "
                         "Twilio refuses a call update over %d (error 32018); shorten it by at "

@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/access.h"
+#include "gate/callback_http.h"
 #include "gate/control.h"
 #include "gate/dialer.h"
 #include "gate/internal.h"
@@ -78,6 +79,8 @@ static void handle_incoming(struct cg_http_req *req, void *arg)
     const struct cg_form *form = twilio_request(g, req, &sid);
     if (form == NULL)
         return;
+    if (gate_callback_arrive(g, req, sid, form_str(form, "From"), form_str(form, "To")) == 0)
+        return;
     gate_arrive(g, sid, form_str(form, "From"), form_str(form, "To"), on_answer, req);
 }
 
@@ -123,18 +126,7 @@ static void announce(struct waiting *w, const redisReply *r)
 {
     struct cg_gate *g = w->g;
     long long position = cg_redis_reply_int(r, 1, 1);
-    struct gate_ewt_figures fig = {
-        .position = position,
-        .limit = cg_redis_reply_int(r, 3, g->cfg->max_concurrency),
-        .active = cg_redis_reply_int(r, 4, 0),
-        .service_ms = cg_redis_reply_int(r, 5, -1),
-        .abandoned = cg_redis_reply_int(r, 6, 0),
-        .connected = cg_redis_reply_int(r, 7, 0),
-        .waited_ms = cg_redis_reply_int(r, 2, 0),
-        .head_wait_ms = cg_redis_reply_int(r, 8, 0),
-        .admit_ms = cg_redis_reply_int(r, 10, -1),
-    };
-    double ewt = gate_estimate_seconds(g, &fig);
+    double ewt = gate_estimate_of_position(g, r);
     char hdr[32];
     snprintf(hdr, sizeof hdr, "%.0f", ewt);
     cg_http_set_header(w->req, "X-Callgate-Estimated-Wait", hdr);
@@ -143,7 +135,11 @@ static void announce(struct waiting *w, const redisReply *r)
         cg_twiml_position_phrase((long)position, pos, sizeof pos);
         cg_twiml_wait_phrase(ewt, wait, sizeof wait);
         snprintf(say, sizeof say, "%s Your estimated wait time is %s.", pos, wait);
-        reply_hold(g, w->req, say);
+        char *offer = gate_callback_hold_twiml(g, w->from, ewt, say);
+        if (offer != NULL)
+            reply_twiml(w->req, offer);
+        else
+            reply_hold(g, w->req, say);
     } else {
         reply_hold(g, w->req, NULL);
     }
@@ -261,8 +257,10 @@ static void handle_queue_exit(struct cg_http_req *req, void *arg)
         }
         end_then_reply(g, req, "twilio", sid, "hangup", "queue-exit", NULL, 0);
     } else if (strcmp(result, "leave") == 0) {
-        /* Only the overflow path sends <Leave>. */
-        reply_twiml(req, gate_overflow_twiml(g));
+        /* The overflow path sends <Leave>, and so does a callback's
+         * confirmation: the record tells them apart. */
+        if (!up || gate_callback_left(g, req, sid) != 0)
+            reply_twiml(req, gate_overflow_twiml(g));
     } else if (strcmp(result, "queue-full") == 0) {
         if (!up) {
             reply_twiml(req, gate_overflow_twiml(g));
@@ -559,7 +557,8 @@ int cg_gate_endpoints_register(struct cg_httpd *httpd, struct cg_gate *g)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (cg_httpd_route(httpd, routes[i].path, routes[i].methods, routes[i].fn, g) != 0)
             return -1;
-    if (gate_control_register(httpd, g) != 0 || gate_dialer_register(httpd, g) != 0)
+    if (gate_control_register(httpd, g) != 0 || gate_dialer_register(httpd, g) != 0 ||
+        gate_callback_register(httpd, g) != 0)
         return -1;
     return gate_reports_register(httpd, g);
 }

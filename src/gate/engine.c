@@ -555,11 +555,6 @@ static void refill_outbound(struct cg_gate *g, const redisReply *r, size_t first
     start_admissions(g, r, first, 0);
 }
 
-void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first)
-{
-    start_admissions(g, r, first, 0);
-}
-
 /* A callback's dial is over; a refused one's freed slot is refilled. */
 static void on_callback_dialed(enum gate_callback_dialed d, const char *leg,
                                const redisReply *settled, void *arg)
@@ -598,6 +593,11 @@ static void start_admissions(struct cg_gate *g, const redisReply *r, size_t firs
         a->slot_freed_us = slot_freed_us;
         start_admission(a);
     }
+}
+
+void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first)
+{
+    start_admissions(g, r, first, 0);
 }
 
 /* ---- fast path ---- */

@@ -19,6 +19,9 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "gate/callback_config.h"
+#include "gate/callback_dial.h"
+#include "gate/callback_window.h"
 #include "gate/claim.h"
 #include "gate/route_figures.h"
 #include "gate/routes.h"
@@ -73,6 +76,7 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
     gate_routes_publish(&g->store, g->cfg);
     cg_periodic_kick(g->sweep_task);
     cg_periodic_kick(g->reconcile_task);
+    gate_callback_window_kick(g->callback_window);
     gate_repair_redis_ready(g->repair);
 }
 
@@ -86,6 +90,8 @@ void cg_gate_detach(struct cg_gate *g)
     g->stopping = 1;
     g->closing = 1;
     gate_probes_stop(g->probes);
+    gate_callback_window_free(g->callback_window);
+    g->callback_window = NULL;
     gate_store_close(&g->store);
 }
 
@@ -247,6 +253,46 @@ void cg_gate_collect_metrics(struct cg_gate *g, void (*done)(void *arg), void *a
         on_collected(&(struct gate_reply){.err = "eval refused"}, co);
 }
 
+/* How often each instance refreshes cg:{g}:cbwin (callback_window.h). */
+#define CALLBACK_WINDOW_INTERVAL_MS 10000
+
+/* Callbacks on (CALLBACK_OFFER_SECONDS > 0): the dialer and the window's
+ * publisher. 0, or -1 with err. */
+static int callbacks_new(struct cg_gate *g, char *err, size_t errlen)
+{
+    const struct cg_config *c = g->cfg;
+    if (c->callback_offer_seconds <= 0)
+        return 0;
+    struct gate_callback_hours h;
+    int set = gate_callback_hours_of(c, &h);
+    if (set < 0) {
+        cg_err_set(err, errlen, "CALLBACK_HOURS does not parse (run callgate check-config)");
+        return -1;
+    }
+    if (set == 1) {
+        g->callback_hours = cg_calloc(1, sizeof *g->callback_hours);
+        *g->callback_hours = h;
+    }
+    struct gate_callback_dialer *d = cg_calloc(1, sizeof *d);
+    d->store = &g->store;
+    d->twilio = g->twilio;
+    d->public_url = c->public_url;
+    d->ring_s = c->callback_ring_seconds;
+    d->machine_detection = 1;
+    d->limit = c->max_concurrency;
+    d->batch = 64;
+    d->lease_ms = (long long)c->admission_lease_seconds * 1000;
+    d->instance = c->instance_id;
+    g->callback_dialer = d;
+    g->callback_window = gate_callback_window_new(g->base, g->redis, g->keys, g->callback_hours,
+                                                  CALLBACK_WINDOW_INTERVAL_MS);
+    if (g->callback_window == NULL) {
+        cg_err_set(err, errlen, "cannot create the callback window's timer");
+        return -1;
+    }
+    return 0;
+}
+
 struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errlen)
 {
     struct cg_gate *g = cg_calloc(1, sizeof *g);
@@ -328,6 +374,8 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
+    if (callbacks_new(g, err, errlen) != 0)
+        goto fail;
     return g;
 fail:
     cg_gate_free(g);
@@ -360,6 +408,8 @@ void cg_gate_free(struct cg_gate *g)
     cg_periodic_free(g->reconcile_task);
     cg_periodic_free(g->routes_task);
     gate_claim_free(g->claim);
+    free(g->callback_dialer);
+    free(g->callback_hours);
     free(g->queue_sid);
     free(g);
 }

@@ -52,6 +52,7 @@ struct admission {
 };
 
 struct gate_callback_dialer;
+struct gate_callback_window;
 
 struct cg_gate {
     struct event_base *base;
@@ -65,8 +66,12 @@ struct cg_gate {
     struct gate_relay *relay; /* the assistant's other server messages (relay.h) */
     struct gate_store store;
     /* Dials callbacks whose turn came (callback_dial.h); NULL: callbacks
-     * off, and a reserved slot waits for its lease (no option sets it yet). */
+     * off (CALLBACK_OFFER_SECONDS 0), and a reserved slot waits for its
+     * lease. */
     struct gate_callback_dialer *callback_dialer;
+    /* Keeps cg:{g}:cbwin in step with CALLBACK_HOURS; NULL: callbacks off. */
+    struct gate_callback_window *callback_window;
+    struct gate_callback_hours *callback_hours; /* NULL: any time */
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
@@ -122,7 +127,7 @@ void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
                          gate_answer_cb answer, void *arg);
 
 /* Starts the admissions a script's reply carries (sid, from, attempt
- * triples from element first): callers, callbacks, outbound calls. */
+ * triples from element first): callers, callback dials, outbound calls. */
 void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first);
 
 /* Runs the admit step (coalesced: one in flight per process). */

@@ -41,7 +41,7 @@ enum {
     Q_HEADER
 };
 #define Q_SLOT_FIELDS   7
-#define Q_WAITER_FIELDS 4
+#define Q_WAITER_FIELDS 5
 
 double gate_estimate_seconds(const struct cg_gate *g, const struct gate_ewt_figures *f)
 {
@@ -177,9 +177,10 @@ static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply 
         rc |= append_masked(b, cg_redis_reply_str(r, at + 1));
         rc |= cg_buf_printf(b,
                             ",\"waitedSeconds\":%lld,\"estimatedWaitSeconds\":%.0f,"
-                            "\"requeued\":%s}",
+                            "\"requeued\":%s,\"callback\":%s}",
                             whole_s(fig.waited_ms), ewt,
-                            cg_redis_reply_int(r, at + 3, 0) > 0 ? "true" : "false");
+                            cg_redis_reply_int(r, at + 3, 0) > 0 ? "true" : "false",
+                            cg_redis_reply_int(r, at + 4, 0) == 1 ? "true" : "false");
     }
     return rc | cg_buf_appendc(b, ']');
 }
@@ -258,4 +259,20 @@ void cg_gate_queue_reply(struct cg_gate *g, struct cg_http_req *req, cg_gate_vie
     if (gate_store_queue(&g->store, g->cfg->max_concurrency, CG_GATE_VIEW_MAX_LISTED, on_queue,
                          v) != 0)
         on_queue(&(struct gate_reply){.err = "eval refused"}, v);
+}
+
+double gate_estimate_of_position(const struct cg_gate *g, const redisReply *r)
+{
+    struct gate_ewt_figures fig = {
+        .position = cg_redis_reply_int(r, 1, 1),
+        .limit = cg_redis_reply_int(r, 3, g->cfg->max_concurrency),
+        .active = cg_redis_reply_int(r, 4, 0),
+        .service_ms = cg_redis_reply_int(r, 5, -1),
+        .abandoned = cg_redis_reply_int(r, 6, 0),
+        .connected = cg_redis_reply_int(r, 7, 0),
+        .waited_ms = cg_redis_reply_int(r, 2, 0),
+        .head_wait_ms = cg_redis_reply_int(r, 8, 0),
+        .admit_ms = cg_redis_reply_int(r, 10, -1),
+    };
+    return gate_estimate_seconds(g, &fig);
 }

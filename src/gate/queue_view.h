@@ -64,5 +64,7 @@ struct gate_ewt_figures {
 /* The caller's estimated wait in seconds (cg_ewt_seconds with the gate's
  * configuration): the one estimate announced and shown. */
 double gate_estimate_seconds(const struct cg_gate *g, const struct gate_ewt_figures *f);
+/* The same from position.lua's reply for a waiting caller. */
+double gate_estimate_of_position(const struct cg_gate *g, const redisReply *r);
 
 #endif

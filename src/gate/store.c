@@ -583,3 +583,26 @@ int gate_store_callback_outcome(struct gate_store *s, const struct gate_callback
     arg_str(&a, o->instance);
     return run(s, S_CALLBACK, &a, 1, cb, arg);
 }
+
+int gate_store_callback_lookup(struct gate_store *s, const char *number, gate_store_cb cb,
+                               void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "lookup");
+    arg_str(&a, number);
+    return run(s, S_CALLBACK, &a, 1, cb, arg);
+}
+
+int gate_store_callback_resume(struct gate_store *s, const char *sid, const char *new_sid,
+                               const char *from, const char *to, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, "resume");
+    arg_str(&a, sid);
+    arg_str(&a, new_sid);
+    arg_str(&a, from);
+    arg_str(&a, to);
+    return run(s, S_CALLBACK, &a, 1, cb, arg);
+}

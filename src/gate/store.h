@@ -347,5 +347,15 @@ struct gate_callback_outcome {
 };
 int gate_store_callback_outcome(struct gate_store *s, const struct gate_callback_outcome *o,
                                 gate_store_cb cb, void *arg);
+/* lookup: the callback pending for number (a caller calling again).
+ * Replies {pending, sid, position, state} or {none} (verdict GV_OTHER:
+ * read element 0). */
+int gate_store_callback_lookup(struct gate_store *s, const char *number, gate_store_cb cb,
+                               void *arg);
+/* resume: the caller of new_sid waits on the line in the place of the
+ * pending callback sid, which ends. Replies {resumed, position} or
+ * {stale, state}. */
+int gate_store_callback_resume(struct gate_store *s, const char *sid, const char *new_sid,
+                               const char *from, const char *to, gate_store_cb cb, void *arg);
 
 #endif

@@ -245,6 +245,15 @@ char *cg_twiml_say_hangup(const char *message)
     return doc_finish(&d);
 }
 
+char *cg_twiml_say_leave(const char *message)
+{
+    struct doc d;
+    doc_init(&d);
+    put_say(&d, message, NULL);
+    put(&d, "<Leave/>");
+    return doc_finish(&d);
+}
+
 char *cg_twiml_dial(const char *message, const char *number)
 {
     if (!nonempty(number) || strlen(number) > CG_TWIML_MAX_NUMBER) {

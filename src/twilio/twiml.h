@@ -67,6 +67,9 @@ char *cg_twiml_leave(void);
 char *cg_twiml_empty(void);
 /* <Response><Say>m</Say><Hangup/></Response>; no <Say> when m is NULL or "". */
 char *cg_twiml_say_hangup(const char *message);
+/* <Response>[<Say>m</Say>]<Leave/></Response>: a waitUrl answer that says
+ * m, then takes the caller out of the queue (on to the Enqueue action). */
+char *cg_twiml_say_leave(const char *message);
 /* <Response>[<Say>m</Say>]<Dial>number</Dial></Response>. A NULL, empty or
  * over-long number gives cg_twiml_say_hangup(message) (logged). */
 char *cg_twiml_dial(const char *message, const char *number);

@@ -505,6 +505,14 @@ static int context_json(struct cg_buf *b, const struct cg_vapi_call_context *ctx
         rc |= cg_buf_appendc(b, ',');
         rc |= json_kv(b, "callgateDialedNumber", ctx->dialed);
     }
+    if (ctx->callback) {
+        rc |= cg_buf_appends(b, ",\"callgateCallback\":true");
+        if (ctx->original_ms > 0) {
+            char iso[25];
+            cg_iso8601_ms((uint64_t)ctx->original_ms, iso);
+            rc |= cg_buf_printf(b, ",\"callgateOriginalTime\":\"%s\"", iso);
+        }
+    }
     return rc;
 }
 

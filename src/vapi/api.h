@@ -149,10 +149,12 @@ const char *cg_vapi_customer_number(const char *from);
 
 /* What the assistant may know of the caller's time in the queue. */
 struct cg_vapi_call_context {
-    long waited_s;      /* seconds waited before this admission; < 0: unknown */
-    long position;      /* position when the caller entered the queue; <= 0: unknown */
-    int requeued;       /* an earlier admission of this caller failed */
-    const char *dialed; /* the number the caller dialled (Twilio's To); NULL or "": unknown */
+    long waited_s;         /* seconds waited before this admission; < 0: unknown */
+    long position;         /* position when the caller entered the queue; <= 0: unknown */
+    int requeued;          /* an earlier admission of this caller failed */
+    const char *dialed;    /* the number the caller dialled (Twilio's To); NULL or "": unknown */
+    int callback;          /* a queued callback: the assistant called the caller back */
+    long long original_ms; /* callback: when the caller first called (Unix ms); <= 0: unknown */
     /* The caller's route (ROUTES_FILE): its assistant and phone number in
      * place of the client's own; NULL or "": the client's. */
     const char *assistant_id;
@@ -162,7 +164,9 @@ struct cg_vapi_call_context {
 /* cg_vapi_create_call() with the context added to
  * assistantOverrides.variableValues as callgateWaitSeconds (number),
  * callgatePosition (number), callgateRequeued (boolean) and
- * callgateDialedNumber (string, at most 64 bytes), each only when known.
+ * callgateDialedNumber (string, at most 64 bytes), each only when known;
+ * for a callback also callgateCallback (true) and callgateOriginalTime
+ * (ISO 8601 UTC, when the caller first called).
  * ctx NULL: none of them. */
 int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
                             const struct cg_vapi_call_context *ctx, cg_vapi_create_cb cb,

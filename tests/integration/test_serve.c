@@ -190,6 +190,103 @@ static void test_overflow_twiml_over_limit_refused(void **state)
     }
 }
 
+/* The callback options: every mistake is named with its fix (a bad
+ * CALLBACK_HOURS, an offer threshold that would offer callers about to be
+ * connected, numbers out of range), and a window set while callbacks are
+ * off is a warning, not an error. */
+static void test_callback_options_checked(void **state)
+{
+    (void)state;
+    const char *base[] = {"TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef",
+                          "TWILIO_AUTH_TOKEN=supersecrettoken",
+                          "VAPI_API_KEY=vapikey-12345",
+                          "VAPI_PHONE_NUMBER_ID=pn-1",
+                          "VAPI_ASSISTANT_ID=asst-1",
+                          "VAPI_WEBHOOK_SECRET=webhooksecret-abc",
+                          "PUBLIC_URL=https://gate.example.com"};
+    const char *bad[] = {base[0],
+                         base[1],
+                         base[2],
+                         base[3],
+                         base[4],
+                         base[5],
+                         base[6],
+                         "CALLBACK_OFFER_SECONDS=5",
+                         "CALLBACK_HOURS=Mon-Fri 9:00-18:00 Mars/Olympus",
+                         "CALLBACK_ATTEMPTS=0",
+                         "CALLBACK_RING_SECONDS=500",
+                         NULL};
+    struct cgt_proc p;
+    const char *argv[] = {cgt_bin("callgate"), "check-config", NULL};
+    cgt_spawn(&p, argv, bad);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 2);
+    char *out = cgt_proc_output(&p);
+    if (strstr(out, "CALLBACK_ATTEMPTS") == NULL || strstr(out, "CALLBACK_RING_SECONDS") == NULL)
+        fail_msg("not every callback problem named: %s", out);
+    free(out);
+    /* The window's own mistakes, once the numbers are right. */
+    const char *hours[] = {base[0],
+                           base[1],
+                           base[2],
+                           base[3],
+                           base[4],
+                           base[5],
+                           base[6],
+                           "CALLBACK_OFFER_SECONDS=60",
+                           "CALLBACK_HOURS=Mon-Fri 9:00-18:00 Mars/Olympus",
+                           NULL};
+    cgt_spawn(&p, argv, hours);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 2);
+    out = cgt_proc_output(&p);
+    if (strstr(out, "CALLBACK_HOURS") == NULL)
+        fail_msg("CALLBACK_HOURS not named: %s", out);
+    free(out);
+    /* The gate's own checks (the option table's pass first). */
+    const char *low[] = {base[0],
+                         base[1],
+                         base[2],
+                         base[3],
+                         base[4],
+                         base[5],
+                         base[6],
+                         "CALLBACK_OFFER_SECONDS=5",
+                         "CALLBACK_HOURS=Mon-Fry 09:00-18:00 UTC",
+                         NULL};
+    cgt_spawn(&p, argv, low);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 2);
+    out = cgt_proc_output(&p);
+    if (strstr(out, "CALLBACK_OFFER_SECONDS: 5 s") == NULL || strstr(out, "Mon-Fri") == NULL)
+        fail_msg("not every callback problem named: %s", out);
+    free(out);
+    const char *good[] = {base[0],
+                          base[1],
+                          base[2],
+                          base[3],
+                          base[4],
+                          base[5],
+                          base[6],
+                          "CALLBACK_OFFER_SECONDS=60",
+                          "CALLBACK_HOURS=Mon-Fri 09:00-18:00 UTC",
+                          "CALLBACK_MACHINE_MESSAGE=Sorry we missed you.",
+                          NULL};
+    cgt_spawn(&p, argv, good);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 0);
+    out = cgt_proc_output(&p);
+    if (strstr(out, "CALLBACK_HOURS=Mon-Fri 09:00-18:00 UTC") == NULL ||
+        strstr(out, "warning") != NULL)
+        fail_msg("a good callback configuration: %s", out);
+    free(out);
+    const char *off[] = {base[0], base[1], base[2], base[3],
+                         base[4], base[5], base[6], "CALLBACK_HOURS=daily 09:00-18:00 UTC",
+                         NULL};
+    cgt_spawn(&p, argv, off);
+    assert_int_equal(cgt_wait_exit(&p, 5000), 0);
+    out = cgt_proc_output(&p);
+    if (strstr(out, "warning: CALLBACK_HOURS is set but callbacks are off") == NULL)
+        fail_msg("no warning for a window without callbacks: %s", out);
+    free(out);
+}
+
 /* The configuration of Vapi's queue guide, as a migrating user has it: no
  * webhook secret. Neither check-config nor serve may run a gate that
  * cannot hear Vapi's end-of-call messages (every /incoming would then
@@ -364,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_check_config_masks_secrets),
         cmocka_unit_test(test_half_configured_gate_refused),
         cmocka_unit_test(test_overflow_twiml_over_limit_refused),
+        cmocka_unit_test(test_callback_options_checked),
         cmocka_unit_test_setup_teardown(test_health_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_errors, setup, teardown),

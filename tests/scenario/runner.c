@@ -117,6 +117,14 @@ static const struct orchestration plans[] = {
      .sentinel = 1,
      .state_lost = 1,
      .actions = {{.kind = ACT_SENTINEL_FAILOVER, .at_s = 4.0}}},
+    /* Queued callbacks: offered to every caller whose estimate is above
+     * 10 s; retried after 5 s, at most three dials (the scenario's
+     * callbacks.attempts); the simulator rings its customers for 5 s at
+     * most before "no answer". */
+    {.name = "callbacks",
+     .instances = 2,
+     .env = {"CALLBACK_OFFER_SECONDS=10", "CALLBACK_RETRY_SECONDS=5", "CALLBACK_ATTEMPTS=3",
+             "CALLBACK_RING_SECONDS=5", "ANNOUNCE_INTERVAL_SECONDS=5"}},
     /* The assistant's forwards to the scenario's queue_number go to the
      * human queue (TaskRouter) rather than a call. */
     {.name = "transfers",

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -110,13 +111,48 @@ static void test_leg(void **state)
     assert_int_equal(gate_callback_leg("in-progress", NULL, NULL), GATE_CB_LEG_PENDING);
 }
 
+/* The sid and attempt of callgate's own callback URLs, as they come back. */
+static void test_url_parts(void **state)
+{
+    (void)state;
+    assert_true(gate_callback_sid_ok("CA0123456789abcdef0123456789abcdef"));
+    assert_true(gate_callback_sid_ok("x"));
+    assert_false(gate_callback_sid_ok(NULL));
+    assert_false(gate_callback_sid_ok(""));
+    assert_false(gate_callback_sid_ok("CA01&attempt=2"));
+    assert_false(gate_callback_sid_ok("CA 01"));
+    assert_false(gate_callback_sid_ok("../CA01"));
+    char longsid[80];
+    memset(longsid, 'a', sizeof longsid - 1);
+    longsid[sizeof longsid - 1] = '\0';
+    assert_false(gate_callback_sid_ok(longsid));
+    longsid[63] = '\0';
+    assert_true(gate_callback_sid_ok(longsid));
+    longsid[64 - 1] = 'a';
+    longsid[64] = '\0';
+    assert_false(gate_callback_sid_ok(longsid));
+
+    long long a = -1;
+    assert_int_equal(gate_callback_attempt("1", &a), 0);
+    assert_int_equal(a, 1);
+    assert_int_equal(gate_callback_attempt("1000", &a), 0);
+    assert_int_equal(a, 1000);
+    static const char *const bad[] = {NULL,  "",    "0",  "01",   "-1",
+                                      "+1",  " 1",  "1 ", "1001", "99999999999999999999",
+                                      "1e2", "0x1", "2a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        a = 7;
+        assert_int_equal(gate_callback_attempt(bad[i], &a), -1);
+        assert_int_equal(a, 7);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_number_ok),
-        cmocka_unit_test(test_should_offer),
-        cmocka_unit_test(test_key),
-        cmocka_unit_test(test_leg),
+        cmocka_unit_test(test_number_ok), cmocka_unit_test(test_should_offer),
+        cmocka_unit_test(test_key),       cmocka_unit_test(test_leg),
+        cmocka_unit_test(test_url_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

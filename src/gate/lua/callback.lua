@@ -19,10 +19,28 @@
 --        when, ms), 'failed', 'requeued' (expire of a reservation never
 --        dialled), 'stale'; admitted as admit_batch's list (the freed slot
 --        refilled in the same step).
+--   lookup:   3 number (in place of a sid) -> {'pending', sid, position, state} | {'none'}
+--   resume:   3 sid (the pending callback), 4 new sid, 5 from, 6 to
+--     -> {'resumed', position} | {'stale', state}
 -- 'failed' is an outcome Twilio reported (busy, no-answer, failed,
 -- canceled, a machine) or a refused Calls create; 'expire' is the sweep
 -- finding the slot's lease over (an instance died, or signals were lost).
 local op, sid = ARGV[2], ARGV[3]
+
+-- The callback pending for a number: the caller who calls again hears of
+-- it. The index is checked against the record, so an ended callback (its
+-- key is never deleted, only expired) reads as none.
+local function cbnum_key(number) return P .. 'cbnum:' .. number end
+local pending_states = {callback = true, cb_reserved = true, cb_dialing = true, cb_ringing = true}
+if op == 'lookup' then
+  local old = redis.call('GET', cbnum_key(sid))
+  if not old then return {'none'} end
+  local g = redis.call('HMGET', call_key(old), 'state', 'cb_number')
+  if not pending_states[g[1]] or g[2] ~= sid then return {'none'} end
+  local rank = redis.call('ZRANK', K_WAITING, old)
+  return {'pending', old, rank and (rank + 1) or 0, g[1]}
+end
+
 local ck = call_key(sid)
 local f = redis.call('HMGET', ck, 'state', 'attempts', 'cb_leg')
 local state, cur = f[1], tonumber(f[2])
@@ -42,10 +60,36 @@ if op == 'request' then
              'cb_est_ms', tonumber(ARGV[5]) or 0, 'cb_dials', 0, 'cb_max', tonumber(ARGV[6]),
              'cb_retry_ms', tonumber(ARGV[7]), 'cb_lease_ms', tonumber(ARGV[8]), 'cb_due_at', 0)
   redis.call('HDEL', ck, 'cb_leg')
+  redis.call('SET', cbnum_key(ARGV[4]), sid, 'EX', CALL_TTL)
   local pos = position()
   log('CALLBACK_REQUEST', sid, 'pos', pos, 'wait', NOW - enq, 'est', tonumber(ARGV[5]) or 0)
   stat('callbacks_requested')
   return {'callback', pos}
+end
+
+if op == 'resume' then
+  -- The caller called again and chose to wait on the line: the new call
+  -- takes the callback's ticket (and its time in line), the callback ends.
+  -- Only while it waits for its turn: once dialled, the phone rings.
+  if state ~= 'callback' or not redis.call('ZSCORE', K_WAITING, sid) then
+    return {'stale', state or 'unknown'}
+  end
+  local nsid = ARGV[4]
+  local nk = call_key(nsid)
+  if redis.call('EXISTS', nk) == 1 then return {'stale', 'existing'} end
+  local g = redis.call('HMGET', ck, 'ticket', 'enqueued_at', 'entry_pos', 'cb_number')
+  local ticket = tonumber(g[1]) or 0
+  redis.call('HSET', nk, 'state', 'waiting', 'from', ARGV[5], 'to', ARGV[6], 'ticket', ticket,
+             'enqueued_at', g[2] or NOW, 'attempts', 0, 'entry_pos', g[3] or 0, 'resumed_from', sid)
+  redis.call('ZREM', K_WAITING, sid)
+  redis.call('ZADD', K_WAITING, ticket, nsid)
+  redis.call('HSET', ck, 'state', 'cb_resumed', 'ended_at', NOW, 'ended_reason', 'called-again')
+  finish_call(ck)
+  if g[4] then redis.call('DEL', cbnum_key(g[4])) end
+  local pos = redis.call('ZRANK', K_WAITING, nsid) + 1
+  log('CALLBACK_CANCEL', sid, 'new', nsid, 'pos', pos, 'reason', 'called-again')
+  stat('callbacks_resumed')
+  return {'resumed', pos}
 end
 
 local attempt = tonumber(ARGV[4])
@@ -94,11 +138,16 @@ if op == 'answered' then
   redis.call('HSET', ck, 'state', 'called-back', 'cb_leg', leg, 'ended_at', NOW,
              'ended_reason', 'callback')
   finish_call(ck)
+  if g[1] then redis.call('DEL', cbnum_key(g[1])) end
   local since = NOW - (tonumber(g[6]) or NOW)
   log('CALLBACK_CONNECT', sid, 'leg', leg, 'wait', since, 'est', tonumber(g[7]) or 0, 'dial',
       tonumber(g[8]) or 0)
   log('ADMIT', leg, 'attempt', 1, 'callback', 1)
   stat('callbacks_connected')
+  -- Acceptance to callback against the estimate the caller was given, and
+  -- the time they did not spend holding for it.
+  if since <= (tonumber(g[7]) or 0) then stat('callbacks_within_estimate') end
+  stat('callbacks_hold_saved_ms', since)
   stat('admissions')
   return {'admit', leg, g[1], 1}
 end

@@ -9,7 +9,8 @@
 --          then n_slots times: member, kind ('call', 'orphan' or
 --            'unknown'), sid (''), last4 (''), connected_at_ms (0), vapi_id
 --            (''), state ('')
---          then n_waiters times: sid, last4 (''), enqueued_at_ms, attempts}
+--          then n_waiters times: sid, last4 (''), enqueued_at_ms, attempts,
+--            callback (1: a queued callback keeping its place, else 0)}
 -- oldest_wait_ms is over the listed waiters (an adopted caller's wait began
 -- before their ticket, so the head is not always the oldest).
 local max = tonumber(ARGV[3])
@@ -63,11 +64,11 @@ local waiters = {}
 local oldest, head_wait = 0, 0
 local sids = redis.call('ZRANGE', K_WAITING, 0, max - 1)
 for i, sid in ipairs(sids) do
-  local f = redis.call('HMGET', call_key(sid), 'from', 'enqueued_at', 'attempts')
+  local f = redis.call('HMGET', call_key(sid), 'from', 'enqueued_at', 'attempts', 'state')
   local enq = tonumber(f[2]) or NOW
   if NOW - enq > oldest then oldest = NOW - enq end
   if i == 1 then head_wait = NOW - enq end
-  waiters[#waiters + 1] = {sid, last4(f[1]), enq, tonumber(f[3]) or 0}
+  waiters[#waiters + 1] = {sid, last4(f[1]), enq, tonumber(f[3]) or 0, f[4] == 'callback' and 1 or 0}
 end
 
 local st = redis.call('HMGET', K_STATS, 'abandoned', 'connected', 'service_ms_ewma',
@@ -80,6 +81,6 @@ for _, s in ipairs(slots) do
   for k = 1, 7 do out[#out + 1] = s[k] end
 end
 for _, w in ipairs(waiters) do
-  for k = 1, 4 do out[#out + 1] = w[k] end
+  for k = 1, 5 do out[#out + 1] = w[k] end
 end
 return out
