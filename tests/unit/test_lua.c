@@ -626,7 +626,7 @@ static void test_queue_view(void **state)
     assert_true(int_at(r, 9) >= 5000);  /* the head's wait */
     assert_int_equal(int_at(r, 10), 3); /* slots listed */
     assert_int_equal(int_at(r, 11), 3); /* callers listed */
-    assert_int_equal(r->elements, 12 + 3 * 7 + 3 * 4);
+    assert_int_equal(r->elements, 12 + 3 * 7 + 3 * 5);
     /* Slots by lease deadline: the orphan, the unknown admission, CA1. */
     assert_string_equal(str_at(r, 12), "v:V9");
     assert_string_equal(str_at(r, 13), "orphan");
@@ -643,14 +643,15 @@ static void test_queue_view(void **state)
     assert_true(int_at(r, 30) > 0); /* connected_at */
     assert_string_equal(str_at(r, 31), "V1");
     assert_string_equal(str_at(r, 32), "connected");
-    /* Callers in order: sid, last four, enqueued_at, attempts. */
+    /* Callers in order: sid, last four, enqueued_at, attempts, callback. */
     assert_string_equal(str_at(r, 33), "CA2");
     assert_string_equal(str_at(r, 34), "0001");
     assert_int_equal(int_at(r, 36), 0);
-    assert_string_equal(str_at(r, 37), "CA3");
-    assert_int_equal(int_at(r, 40), 1); /* requeued once */
-    assert_string_equal(str_at(r, 41), "CA4");
-    assert_string_equal(str_at(r, 42), ""); /* not a number: nothing shown */
+    assert_int_equal(int_at(r, 37), 0); /* on the line, not a callback */
+    assert_string_equal(str_at(r, 38), "CA3");
+    assert_int_equal(int_at(r, 41), 1); /* requeued once */
+    assert_string_equal(str_at(r, 43), "CA4");
+    assert_string_equal(str_at(r, 44), ""); /* not a number: nothing shown */
     for (size_t i = 0; i < r->elements; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
             assert_null(strstr(r->element[i]->str, "5550001"));
@@ -662,7 +663,7 @@ static void test_queue_view(void **state)
     assert_int_equal(int_at(r, 3), 3);
     assert_int_equal(int_at(r, 10), 2);
     assert_int_equal(int_at(r, 11), 2);
-    assert_int_equal(r->elements, 12 + 2 * 7 + 2 * 4);
+    assert_int_equal(r->elements, 12 + 2 * 7 + 2 * 5);
     freeReplyObject(r);
     /* A read: nothing changed. */
     assert_int_equal(cmd_int("ZCARD " PREFIX "waiting"), 3);

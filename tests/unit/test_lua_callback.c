@@ -688,6 +688,65 @@ static void test_random_invariants(void **state)
     assert_true(cmd_int("HGET " PREFIX "stats callbacks_retried") > 0);
 }
 
+/* lookup and resume: a caller who calls again while their callback waits
+ * is found by number; waiting on the line takes the callback's ticket. */
+static void test_lookup_and_resume(void **state)
+{
+    (void)state;
+    enter_waiting("CA1");
+    enter_waiting("CA2");
+    enter_waiting("CA3");
+    redisReply *r = RUN(cg_lua_callback, "lookup", "+15551234567");
+    assert_string_equal(str_at(r, 0), "none");
+    freeReplyObject(r);
+    request_ok("CA2", "3", "60000");
+    long long ticket = cmd_int("ZSCORE " PREFIX "waiting CA2");
+    r = RUN(cg_lua_callback, "lookup", "+15551234567");
+    assert_string_equal(str_at(r, 0), "pending");
+    assert_string_equal(str_at(r, 1), "CA2");
+    assert_int_equal(int_at(r, 2), 2);
+    assert_string_equal(str_at(r, 3), "callback");
+    freeReplyObject(r);
+    /* Another number has nothing pending. */
+    r = RUN(cg_lua_callback, "lookup", "+15550001");
+    assert_string_equal(str_at(r, 0), "none");
+    freeReplyObject(r);
+
+    r = RUN(cg_lua_callback, "resume", "CA2", "CA9", "+15551234567", "+15559999");
+    assert_string_equal(str_at(r, 0), "resumed");
+    assert_int_equal(int_at(r, 1), 2);
+    freeReplyObject(r);
+    assert_state("CA9", "waiting");
+    assert_state("CA2", "cb_resumed");
+    assert_int_equal(cmd_int("ZSCORE " PREFIX "waiting CA9"), ticket);
+    assert_int_equal(cmd_int("EXISTS " PREFIX "call:CA2"), 1);
+    assert_int_equal(cmd_int("ZRANK " PREFIX "waiting CA3"), 2);
+    assert_int_equal(log_count("CALLBACK_CANCEL"), 1);
+    assert_int_equal(cmd_int("HGET " PREFIX "stats callbacks_resumed"), 1);
+    /* Done once: the callback is over, the number has nothing pending. */
+    r = RUN(cg_lua_callback, "resume", "CA2", "CA8", "+15551234567", "+15559999");
+    assert_string_equal(str_at(r, 0), "stale");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("EXISTS " PREFIX "call:CA8"), 0);
+    r = RUN(cg_lua_callback, "lookup", "+15551234567");
+    assert_string_equal(str_at(r, 0), "none");
+    freeReplyObject(r);
+
+    /* A callback being dialled is not resumed: the phone rings. */
+    request_ok("CA3", "3", "60000");
+    freeReplyObject(admit()); /* CA1, CA9, CA3's reservation */
+    assert_state("CA3", "cb_reserved");
+    r = RUN(cg_lua_callback, "lookup", "+15551234567");
+    assert_string_equal(str_at(r, 0), "pending");
+    assert_string_equal(str_at(r, 3), "cb_reserved");
+    freeReplyObject(r);
+    r = RUN(cg_lua_callback, "resume", "CA3", "CA7", "+15551234567", "+15559999");
+    assert_string_equal(str_at(r, 0), "stale");
+    assert_string_equal(str_at(r, 1), "cb_reserved");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("EXISTS " PREFIX "call:CA7"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup(test_expire, flush),
         cmocka_unit_test_setup(test_sweep_settles_expired_dial, flush),
         cmocka_unit_test_setup(test_random_invariants, flush),
+        cmocka_unit_test_setup(test_lookup_and_resume, flush),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
