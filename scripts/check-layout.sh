@@ -17,14 +17,10 @@ fail=0
 
 # Rank of each folder; equal ranks (gate, waittime) may not use each other.
 # demo/ sits on base only; the composition root (src/*.c) may use anything.
-rank() {
-    case $1 in
-    base) echo 0 ;; net) echo 1 ;; twilio) echo 2 ;; vapi) echo 3 ;;
-    gate | waittime) echo 4 ;; demo) echo 1 ;; root) echo 9 ;; *) echo -1 ;;
-    esac
-}
-folder_of() { # path relative to src/ -> its folder, "root" for src/*.c
-    case $1 in */*) echo "${1%%/*}" ;; *) echo root ;; esac
+# Plain lookups, no subshells: the checks below run them thousands of times.
+declare -A RANK=([base]=0 [net]=1 [twilio]=2 [vapi]=3 [gate]=4 [waittime]=4 [demo]=1 [root]=9)
+folder_of() { # path relative to src/ -> $FOLDER, "root" for src/*.c
+    case $1 in */*) FOLDER=${1%%/*} ;; *) FOLDER=root ;; esac
 }
 may_use() { # may folder $1 use folder $2?
     local a=$1 b=$2
@@ -32,39 +28,40 @@ may_use() { # may folder $1 use folder $2?
     [ "$a" = root ] && return 0
     [ "$a" = demo ] && { [ "$b" = base ]; return; }
     [ "$b" = demo ] || [ "$b" = root ] && return 1
-    local ra rb
-    ra=$(rank "$a")
-    rb=$(rank "$b")
-    [ "$rb" -lt "$ra" ]
+    [ -n "${RANK[$a]:-}" ] && [ -n "${RANK[$b]:-}" ] && [ "${RANK[$b]}" -lt "${RANK[$a]}" ]
 }
 
 cd "$src" || exit 2
 mapfile -t files < <(cd src && find . -name '*.[ch]' | sed 's|^\./||' | sort)
 
-# 1a. includes
+# 1a. includes (one awk over every file: "file include" lines)
 for f in "${files[@]}"; do
-    from=$(folder_of "$f")
-    if [ "$(rank "$from")" = -1 ]; then
+    folder_of "$f"
+    if [ -z "${RANK[$FOLDER]:-}" ]; then
         echo "layout: src/$f is in a folder with no place in the layers" >&2
         fail=1
-        continue
     fi
-    while IFS= read -r inc; do
-        case $inc in */*) ;; *)
-            # the composition root names its own headers plainly
-            [ "$from" = root ] && [ -f "src/$inc" ] && continue
-            echo "layout: src/$f includes \"$inc\": name it by its folder" >&2
-            fail=1
-            continue
-            ;;
-        esac
-        to=${inc%%/*}
-        if ! may_use "$from" "$to"; then
-            echo "layout: src/$f ($from) includes $inc ($to): a layer may not use one above or beside it" >&2
-            fail=1
-        fi
-    done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "src/$f" | grep -v '^lua_scripts\.h$')
 done
+while read -r f inc; do
+    folder_of "$f"
+    from=$FOLDER
+    [ -z "${RANK[$from]:-}" ] && continue
+    case $inc in */*) ;; *)
+        # the composition root names its own headers plainly
+        [ "$from" = root ] && [ -f "src/$inc" ] && continue
+        echo "layout: src/$f includes \"$inc\": name it by its folder" >&2
+        fail=1
+        continue
+        ;;
+    esac
+    to=${inc%%/*}
+    if ! may_use "$from" "$to"; then
+        echo "layout: src/$f ($from) includes $inc ($to): a layer may not use one above or beside it" >&2
+        fail=1
+    fi
+done < <(cd src && awk 'match($0, /^#include "[^"]*"/) {
+             inc = substr($0, 11, RLENGTH - 11)
+             if (inc != "lua_scripts.h") print FILENAME, inc }' "${files[@]}")
 
 # 2. Symbol graph of a set of objects: "user provider" lines for every
 # symbol one object takes from another.
@@ -72,19 +69,14 @@ done
 edges() {
     local objdir=$1 prefix=$2
     shift 2
-    local defs uses
-    defs=$(mktemp)
-    uses=$(mktemp)
-    for f in "$@"; do
-        local o="$objdir/$prefix$f.o"
-        local mod=${f%.c}
-        nm -g --defined-only "$o" | awk -v m="$mod" 'NF==3 {print $3, m}' >>"$defs"
-        nm -u "$o" | awk -v m="$mod" '{print $NF, m}' >>"$uses"
-    done
-    sort -u -o "$defs" "$defs"
-    sort -u -o "$uses" "$uses"
-    join "$uses" "$defs" | awk '$2 != $3 {print $2, $3}' | sort -u
-    rm -f "$defs" "$uses"
+    local objs=() f
+    for f in "$@"; do objs+=("$objdir/$prefix$f.o"); done
+    # One nm per list, not per object: "object:address type symbol"; the
+    # module is the object's path between the prefix and ".c.o".
+    local strip="$objdir/$prefix"
+    join <(nm -A -u "${objs[@]}" | awk -v p="$strip" '{o=$1; sub(/:.*/, "", o); if (index(o, p) == 1) o = substr(o, length(p) + 1); sub(/\.c\.o$/, "", o); print $NF, o}' | sort -u) \
+        <(nm -A -g --defined-only "${objs[@]}" | awk -v p="$strip" 'NF==3 {o=$1; sub(/:.*/, "", o); if (index(o, p) == 1) o = substr(o, length(p) + 1); sub(/\.c\.o$/, "", o); print $3, o}' | sort -u) |
+        awk '$2 != $3 {print $2, $3}' | sort -u
 }
 # Runs in this shell (input redirected, not piped) so that fail=1 stays set.
 check_cycles() { # label, edges on stdin
@@ -119,8 +111,10 @@ src_edges=$(
 # uses of the core are checked by its includes)
 while read -r user provider; do
     [ -z "$user" ] && continue
-    a=$(folder_of "$user")
-    b=$(folder_of "$provider")
+    folder_of "$user"
+    a=$FOLDER
+    folder_of "$provider"
+    b=$FOLDER
     if ! may_use "$a" "$b"; then
         echo "layout: src/$user.c ($a) calls into src/$provider.c ($b)" >&2
         fail=1

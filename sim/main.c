@@ -41,6 +41,8 @@
 #define SETTLE_TIMEOUT_MS 5000
 #define TICK_MS           100
 #define HEALTH_TIMEOUT_MS 2000
+/* Requests the simulator's client has in libcurl at once (below). */
+#define SIM_MAX_ACTIVE 256
 
 enum phase { PH_READY, PH_RUN, PH_SETTLE, PH_DONE };
 
@@ -528,8 +530,16 @@ static int build(struct run *r)
                                .max_header_bytes = 32 * 1024,
                                .timeout_seconds = 60};
     w->httpd = cg_httpd_new(w->base, &ho);
+    /* Requests in libcurl at once are bounded (the rest wait in the
+     * client's queue, in order): libcurl walks its transfers and its
+     * connections to a host on each request and completion, so a burst of
+     * thousands of callers, each webhook on a connection of its own, made
+     * the simulator quadratic and slower than the gate it measures (the
+     * gate's replies sat unread for seconds). */
     struct cg_httpc_opts co = {.user_agent = "callgate-sim/" CG_VERSION,
-                               .default_timeout_ms = 20000};
+                               .default_timeout_ms = 20000,
+                               .max_active = SIM_MAX_ACTIVE,
+                               .max_idle_connections = SIM_MAX_ACTIVE};
     w->httpc = cg_httpc_new(w->base, &co);
     if (!w->httpd || !w->httpc) {
         fprintf(stderr, "callgate-sim: cannot create the HTTP server or client\n");

@@ -11,6 +11,7 @@
 #include "base/config.h"
 #include "gate/gate.h"
 #include "gate/keys.h"
+#include "gate/route_figures.h"
 #include "net/httpd.h"
 #include "net/redis.h"
 
@@ -77,7 +78,24 @@ static void reply_degraded(struct cg_http_req *req, const struct cg_health *h)
 struct pending {
     struct cg_http_req *req;
     struct cg_health *h;
+    struct cg_buf body; /* the answer so far, while the routes' figures are read */
 };
+
+/* Each route's figures (ROUTES_FILE) close the answer: "routes" is null
+ * when Redis did not give them. */
+static void on_routes(const struct gate_route_fig *v, size_t n, int ok, void *arg)
+{
+    struct pending *p = arg;
+    cg_buf_appends(&p->body, ",\"routes\":");
+    if (ok)
+        gate_route_figures_json(&p->body, v, n);
+    else
+        cg_buf_appends(&p->body, "null");
+    cg_buf_appends(&p->body, "}");
+    cg_http_reply_json(p->req, 200, cg_buf_str(&p->body));
+    cg_buf_free(&p->body);
+    free(p);
+}
 
 static void on_stats(const redisReply *r, const char *err, void *arg)
 {
@@ -132,6 +150,14 @@ static void on_stats(const redisReply *r, const char *err, void *arg)
         cg_buf_append_json_str(&b, reason, strlen(reason));
     }
     append_services(&b, h->cfg->services);
+    if (h->gate != NULL && h->cfg->routes.n > 0) {
+        p->body = b;
+        /* The gate's own figures are only read here: the cast lends it the
+         * store for one read. */
+        if (gate_route_figures((struct cg_gate *)h->gate, on_routes, p) == 0)
+            return;
+        b = p->body;
+    }
     cg_buf_appends(&b, "}");
     cg_http_reply_json(p->req, 200, cg_buf_str(&b));
     cg_buf_free(&b);

@@ -2,6 +2,7 @@
 
 #include "base/config.h"
 #include "base/config_int.h"
+#include "base/config_routes.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -204,6 +205,14 @@ bad:
 
 /* The value is already known to be valid UTF-8, so counting the bytes that
  * are not continuation bytes counts characters. */
+/* OUTBOUND_ORDER: where outbound calls wait among callers. */
+static const char *check_outbound_order(const char *v)
+{
+    if (strcmp(v, "after-inbound") != 0 && strcmp(v, "arrival") != 0)
+        return "must be after-inbound or arrival";
+    return NULL;
+}
+
 static const char *check_queue_name(const char *v)
 {
     size_t chars = 0;
@@ -566,6 +575,19 @@ static const struct option options[] = {
             "get the overflow action."),
     OPT_INT(S_GATE, "MAX_WAIT_SECONDS", max_wait_seconds, "1800", 0, 86400,
             "Longest a caller waits before the overflow action; 0 means no limit."),
+    OPT_STRL("path", S_GATE, "ROUTES_FILE", routes_file, "", F_OPTIONAL, check_readable_file,
+             "JSON file of routes sharing MAX_CONCURRENCY (one Vapi organization): "
+             "{\"routes\": [{\"name\", \"numbers\" (dialled, E.164), \"assistantId\", "
+             "\"phoneNumberId\", \"queue\", \"max\", \"min\", \"priority\", \"vip\"}]}. "
+             "Each freed slot goes to a route under its min with callers waiting, then the "
+             "highest priority, then the longest wait; no route above its max. A number no route "
+             "lists goes to the first route. Empty: one route from VAPI_ASSISTANT_ID, "
+             "VAPI_PHONE_NUMBER_ID and TWILIO_QUEUE_NAME."),
+    OPT_STR(S_GATE, "OUTBOUND_ORDER", outbound_order, "after-inbound", 0, check_outbound_order,
+            "Where an outbound call (POST /calls/outbound) waits in its route's line: "
+            "after-inbound (behind every inbound caller of the route, and behind routes of the "
+            "same priority whose next caller is inbound) or arrival (in order of arrival with "
+            "the callers)."),
     {.section = S_GATE,
      .name = "OVERFLOW_ACTION",
      .type = T_OVERFLOW,
@@ -1053,6 +1075,9 @@ void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
 
     derive_defaults(cfg);
     check_forward_loop(cfg, errs);
+    if (cfg->routes_file != NULL && cfg->routes_file[0] != '\0' &&
+        access(cfg->routes_file, R_OK) == 0)
+        cg_routes_load(cfg->routes_file, cfg->max_concurrency, &cfg->routes, errs);
 
     for (size_t i = 0; i < NOPTS; i++)
         cg_config_free_wiped(dotenv[i]);
@@ -1060,6 +1085,7 @@ void cg_config_load_options(struct cg_config *cfg, const char *dotenv_path,
 
 void cg_config_free(struct cg_config *cfg)
 {
+    cg_routes_free(&cfg->routes);
     for (size_t i = 0; i < NOPTS; i++) {
         const struct option *o = &options[i];
         if (!is_string_type(o->type))

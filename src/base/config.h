@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/config_routes.h"
 #include "base/log.h"
 
 enum cg_overflow_action {
@@ -87,6 +88,9 @@ struct cg_config {
     int max_concurrency;
     int max_queue_size;
     int max_wait_seconds;
+    char *routes_file;       /* "": one route from the environment */
+    char *outbound_order;    /* after-inbound | arrival */
+    struct cg_routes routes; /* from routes_file; n == 0 without it */
     enum cg_overflow_action overflow_action;
     char *overflow_message;
     char *overflow_dial_number;

@@ -32,7 +32,7 @@ static const char *const gate_triggers[] = {
  * that the operator expects a gate that will not run. */
 static const char *const gate_tuning[] = {
     "MAX_CONCURRENCY", "MAX_QUEUE_SIZE",       "MAX_WAIT_SECONDS",        "OVERFLOW_ACTION",
-    "HOLD_MUSIC_URL",  "HANDOFF_WORKFLOW_SID", "TRANSFER_FAILED_MESSAGE",
+    "HOLD_MUSIC_URL",  "HANDOFF_WORKFLOW_SID", "TRANSFER_FAILED_MESSAGE", "ROUTES_FILE",
 };
 
 struct need {
@@ -57,6 +57,13 @@ static int is_set(const struct cg_config *cfg, const char *name)
 {
     const char *v = cg_config_value_if_set(cfg, name);
     return v != NULL && v[0] != '\0';
+}
+
+/* With ROUTES_FILE each route names its own assistant and phone number. */
+static int routed_need(const struct cg_config *cfg, const char *name)
+{
+    return is_set(cfg, "ROUTES_FILE") &&
+           (strcmp(name, "VAPI_PHONE_NUMBER_ID") == 0 || strcmp(name, "VAPI_ASSISTANT_ID") == 0);
 }
 
 static void resolve_services(struct cg_config *cfg, struct cg_config_errors *errs)
@@ -86,7 +93,7 @@ static void resolve_services(struct cg_config *cfg, struct cg_config_errors *err
     if (cfg->services & CG_SERVICE_GATE) {
         const char *because = trigger ? trigger : "SERVICES";
         for (size_t i = 0; i < sizeof gate_needs / sizeof gate_needs[0]; i++)
-            if (!is_set(cfg, gate_needs[i].name))
+            if (!is_set(cfg, gate_needs[i].name) && !routed_need(cfg, gate_needs[i].name))
                 cg_config_add_error(errs,
                                     "%s: required by the admission gate (on because %s is set): "
                                     "%s",

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "base/config.h"
 #include "gate/internal.h"
+#include "gate/routes.h"
 #include "gate/store.h"
 #include "vapi/api.h"
 
@@ -16,6 +18,7 @@ struct fetch {
     gate_context_cb cb;
     void *arg;
     int attempt;
+    const struct cg_config *cfg;
 };
 
 static void on_context(const struct gate_reply *rep, void *arg)
@@ -29,6 +32,11 @@ static void on_context(const struct gate_reply *rep, void *arg)
         ctx.waited_s = waited_ms >= 0 ? (long)(waited_ms / 1000) : -1;
         ctx.position = (long)cg_redis_reply_int(r, 1, 0);
         ctx.dialed = cg_redis_reply_str(r, 2);
+        const struct cg_route *rt = gate_route_named(f.cfg, cg_redis_reply_str(r, 3));
+        if (rt != NULL) {
+            ctx.assistant_id = rt->assistant_id;
+            ctx.phone_number_id = rt->phone_number_id;
+        }
     }
     f.cb(&ctx, f.arg);
 }
@@ -40,6 +48,7 @@ int gate_context_fetch(struct cg_gate *g, const char *sid, int attempt, gate_con
     f->cb = cb;
     f->arg = arg;
     f->attempt = attempt;
+    f->cfg = g->cfg;
     if (gate_store_context(&g->store, sid, on_context, f) != 0) {
         free(f);
         return -1;

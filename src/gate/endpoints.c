@@ -31,6 +31,7 @@
 #include "base/metrics.h"
 #include "gate/access.h"
 #include "gate/control.h"
+#include "gate/dialer.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/queue_view.h"
@@ -558,7 +559,7 @@ int cg_gate_endpoints_register(struct cg_httpd *httpd, struct cg_gate *g)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (cg_httpd_route(httpd, routes[i].path, routes[i].methods, routes[i].fn, g) != 0)
             return -1;
-    if (gate_control_register(httpd, g) != 0)
+    if (gate_control_register(httpd, g) != 0 || gate_dialer_register(httpd, g) != 0)
         return -1;
     return gate_reports_register(httpd, g);
 }

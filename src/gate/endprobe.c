@@ -27,8 +27,10 @@ struct probe {
     struct cg_list link;     /* in set->probes, while set is not NULL */
     char id[CG_VAPI_MAX_ID + 1];
     struct event *timer;
+    uint64_t started;  /* monotonic ms: Twilio's end */
     uint64_t deadline; /* monotonic ms */
     unsigned attempt;
+    int learned;   /* the first ask came after the learned lag */
     int asking;    /* a GET is out */
     int cancelled; /* ended by other means while the GET was out */
 };
@@ -42,6 +44,11 @@ struct gate_probes {
     struct cg_list probes;
     size_t n, asking;
     int stopped;
+    /* How long after Twilio's end Vapi's own end message arrives, learned
+     * from the probes it ended (as TCP learns a round trip: a smoothed mean
+     * and a smoothed deviation, in ms). */
+    double lag_ms, lag_dev_ms;
+    unsigned lag_samples;
 };
 
 static void count(struct gate_probes *p, const char *result)
@@ -70,6 +77,12 @@ struct gate_probes *gate_probes_new(struct event_base *base, struct cg_vapi *vap
         cg_metrics_declare(metrics, "callgate_end_probes_total", CG_COUNTER,
                            "Early asks of Vapi (GET /call) after a call's Twilio leg ended, by "
                            "what Vapi said: ended, live, or unknown (not found, no answer).",
+                           NULL, 0);
+    if (metrics)
+        cg_metrics_declare(metrics, "callgate_end_probe_first_ask_seconds", CG_GAUGE,
+                           "When the first early ask of Vapi goes after a call's Twilio end: "
+                           "the learned lag of Vapi's own end messages (0.25-0.5 s until "
+                           "enough are seen).",
                            NULL, 0);
     return p;
 }
@@ -103,11 +116,55 @@ static void drop(struct probe *pr)
     free(pr);
 }
 
+/* A probe Vapi's own message ended after ms: one sample of the lag. */
+static void learn_lag(struct gate_probes *p, double ms)
+{
+    /* Longer lags (an orphan's call ending on its own, a stalled Vapi) are
+     * not learned: the first ask would come at the bound anyway. */
+    if (ms > GATE_PROBE_BASE_MS)
+        return;
+    if (p->lag_samples == 0) {
+        p->lag_ms = ms;
+        p->lag_dev_ms = ms / 2;
+    } else {
+        double err = ms - p->lag_ms;
+        p->lag_dev_ms += ((err < 0 ? -err : err) - p->lag_dev_ms) / 4;
+        p->lag_ms += err / 8;
+    }
+    if (p->lag_samples < GATE_PROBE_LEARN_SAMPLES)
+        p->lag_samples++;
+    long first = gate_probe_first_ms(p);
+    if (p->metrics != NULL && first >= 0)
+        cg_metrics_set(p->metrics, "callgate_end_probe_first_ask_seconds", NULL,
+                       (double)first / 1000.0);
+}
+
+long gate_probe_first_ms(const struct gate_probes *p)
+{
+    if (p == NULL || p->lag_samples < GATE_PROBE_LEARN_SAMPLES)
+        return -1;
+    double d = p->lag_ms + p->lag_dev_ms + GATE_PROBE_MARGIN_MS;
+    if (d < GATE_PROBE_MIN_MS)
+        d = GATE_PROBE_MIN_MS;
+    if (d > GATE_PROBE_BASE_MS)
+        d = GATE_PROBE_BASE_MS;
+    return (long)d;
+}
+
 /* Arms the next ask, or ends the probe when it would come after its
- * deadline (the sweep takes over then). */
+ * deadline (the sweep takes over then). The first ask comes when Vapi's
+ * message usually has arrived (learned), so that a lost one costs the slot
+ * little more than that; later asks, and every ask before anything was
+ * learned, back off from GATE_PROBE_BASE_MS. */
 static void schedule(struct probe *pr)
 {
-    long d = cg_backoff_ms(GATE_PROBE_BASE_MS, GATE_PROBE_CAP_MS, pr->attempt, -1);
+    long d;
+    if (pr->attempt == 0 && (d = gate_probe_first_ms(pr->set)) >= 0)
+        pr->learned = 1;
+    else if (pr->learned)
+        d = cg_backoff_ms(GATE_PROBE_RETRY_MS, GATE_PROBE_CAP_MS, pr->attempt - 1, -1);
+    else
+        d = cg_backoff_ms(GATE_PROBE_BASE_MS, GATE_PROBE_CAP_MS, pr->attempt, -1);
     if (pr->set->stopped || cg_mono_ms() + (uint64_t)d >= pr->deadline) {
         drop(pr);
         return;
@@ -175,6 +232,7 @@ void gate_probe_start(struct gate_probes *p, const char *vapi_id, long deadline_
     pr = cg_calloc(1, sizeof *pr);
     pr->set = p;
     snprintf(pr->id, sizeof pr->id, "%s", vapi_id);
+    pr->started = cg_mono_ms();
     pr->deadline = deadline;
     pr->timer = evtimer_new(p->base, on_timer, pr);
     if (pr->timer == NULL) {
@@ -193,6 +251,9 @@ void gate_probe_cancel(struct gate_probes *p, const char *vapi_id)
     struct probe *pr = find(p, vapi_id);
     if (pr == NULL)
         return;
+    /* Vapi's message for a call still being asked about (no ask found it
+     * ended yet): how long after Twilio's end such messages come. */
+    learn_lag(p, (double)(cg_mono_ms() - pr->started));
     if (pr->asking) {
         /* Its answer frees it. */
         pr->cancelled = 1;

@@ -9,7 +9,9 @@
  * grace (END_GRACE_MS) has run out, and the slot sits idle meanwhile while
  * callers wait. A probe asks Vapi (GET /call/{id}) a few hundred
  * milliseconds after Twilio's end, then again after growing delays
- * (cg_backoff_ms: 250-500 ms, 0.5-1 s, 1-2 s, ... at most PROBE_CAP_MS)
+ * (cg_backoff_ms: 250-500 ms, 0.5-1 s, 1-2 s, ... at most PROBE_CAP_MS);
+ * once the lag of Vapi's messages after Twilio's end is learned (below),
+ * first at that lag and then 50-100 ms, 100-200 ms, ... later,
  * until Vapi says the call ended or the next ask would come after the
  * probe's deadline (the grace, or the orphan hold of a Vapi call that lost
  * its caller); the sweep stays the last resort after it. Vapi's own end
@@ -39,6 +41,19 @@ struct cg_vapi_get_result;
  * start) and the longest delay between two asks. */
 #define GATE_PROBE_BASE_MS 500
 #define GATE_PROBE_CAP_MS  5000
+/* Once GATE_PROBE_LEARN_SAMPLES of Vapi's end messages have ended probes,
+ * the first ask comes at the learned lag of those messages after Twilio's
+ * end (smoothed mean + smoothed deviation + GATE_PROBE_MARGIN_MS, within
+ * GATE_PROBE_MIN_MS..GATE_PROBE_BASE_MS): Vapi has ended the call by the
+ * time its message would have come, so a lost message costs the slot about
+ * one GET. A call still live then is asked again after
+ * GATE_PROBE_RETRY_MS/2..GATE_PROBE_RETRY_MS, doubling. A message that
+ * comes (most do) cancels the ask before it goes, so the asks stay about
+ * one per call whose message is lost. */
+#define GATE_PROBE_LEARN_SAMPLES 4
+#define GATE_PROBE_MARGIN_MS     3
+#define GATE_PROBE_MIN_MS        20
+#define GATE_PROBE_RETRY_MS      100
 
 /* Every answer Vapi gave a probe for vapi_id (valid during the call). */
 typedef void (*gate_probe_answer_cb)(void *owner, const char *vapi_id,
@@ -55,6 +70,9 @@ struct gate_probes *gate_probes_new(struct event_base *base, struct cg_vapi *vap
 void gate_probe_start(struct gate_probes *p, const char *vapi_id, long deadline_ms);
 /* Vapi said the call ended by other means: no more asking. */
 void gate_probe_cancel(struct gate_probes *p, const char *vapi_id);
+/* The learned delay of the first ask in ms, or -1 while too little is
+ * known (then 250-500 ms). */
+long gate_probe_first_ms(const struct gate_probes *p);
 /* Probes whose GET is out (the drain at shutdown waits for them). */
 size_t gate_probes_asking(const struct gate_probes *p);
 /* Probes running (for the tests). */

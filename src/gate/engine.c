@@ -27,6 +27,8 @@
 #include "gate/callback_dial.h"
 #include "gate/internal.h"
 #include "gate/keys.h"
+#include "gate/outbound.h"
+#include "gate/routes.h"
 #include "gate/store.h"
 #include "twilio/api.h"
 #include "twilio/twiml.h"
@@ -56,6 +58,13 @@ int gate_redis_ready(const struct cg_gate *g)
 char *gate_enqueue_twiml(const struct cg_gate *g)
 {
     return cg_twiml_enqueue(g->cfg->public_url, g->cfg->twilio_queue_name);
+}
+
+/* Enqueue into the route's own Twilio queue (TWILIO_QUEUE_NAME without
+ * routes). */
+static char *enqueue_route(const struct cg_gate *g, const struct cg_route *rt)
+{
+    return cg_twiml_enqueue(g->cfg->public_url, gate_route_queue(g->cfg, rt));
 }
 
 char *gate_overflow_twiml(const struct cg_gate *g)
@@ -128,7 +137,7 @@ static void adm_free(struct admission *a)
     if (a->answer) {
         /* Never leave Twilio's webhook unanswered: the caller waits in the
          * queue instead. */
-        answer_fast(a, gate_enqueue_twiml(g));
+        answer_fast(a, enqueue_route(g, a->route));
     }
     if (a->fast_deadline)
         event_free(a->fast_deadline);
@@ -253,7 +262,7 @@ static void requeue(struct admission *a, const char *reason, int overlimit, int 
     };
     if (a->answer) {
         /* The caller has not heard anything yet: into the queue they go. */
-        answer_fast(a, gate_enqueue_twiml(g));
+        answer_fast(a, enqueue_route(g, a->route));
     }
     /* The orphan's slot is held until Vapi ends its call: ask early. */
     if (orphan_vapi_id != NULL && !g->stopping)
@@ -514,6 +523,14 @@ static void on_vapi_created(const struct cg_vapi_create_result *res, void *arg)
 static void on_context(const struct cg_vapi_call_context *ctx, void *arg)
 {
     struct admission *a = arg;
+    struct cg_vapi_call_context routed;
+    if (a->route != NULL && (ctx->assistant_id == NULL || ctx->assistant_id[0] == '\0')) {
+        /* Redis did not say the route: the one known from the arrival. */
+        routed = *ctx;
+        routed.assistant_id = a->route->assistant_id;
+        routed.phone_number_id = a->route->phone_number_id;
+        ctx = &routed;
+    }
     if (cg_vapi_create_call_ctx(a->g->vapi, a->sid, a->from, a->attempt, ctx, on_vapi_created, a) !=
         0) {
         cg_log_error("cannot send the vapi request", "sid=%s", a->sid);
@@ -531,6 +548,17 @@ static void start_admission(struct admission *a)
 
 static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
                              uint64_t slot_freed_us);
+
+/* An outbound call's failure freed its slot and admission refilled it. */
+static void refill_outbound(struct cg_gate *g, const redisReply *r, size_t first)
+{
+    start_admissions(g, r, first, 0);
+}
+
+void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first)
+{
+    start_admissions(g, r, first, 0);
+}
 
 /* A callback's dial is over; a refused one's freed slot is refilled. */
 static void on_callback_dialed(enum gate_callback_dialed d, const char *leg,
@@ -561,6 +589,11 @@ static void start_admissions(struct cg_gate *g, const redisReply *r, size_t firs
             g->checks++;
         if (sid == NULL || from == NULL || attempt <= 0)
             continue;
+        if (strncmp(sid, "o:", 2) == 0) {
+            /* An outbound call (outbound.lua): Vapi dials the customer. */
+            gate_outbound_place(g, sid, from, (int)attempt, refill_outbound);
+            continue;
+        }
         struct admission *a = adm_new(g, sid, from, (int)attempt);
         a->slot_freed_us = slot_freed_us;
         start_admission(a);
@@ -579,15 +612,16 @@ static void on_fast_deadline(evutil_socket_t fd, short what, void *arg)
     /* Vapi is slow: hold the caller in the queue meanwhile; the TwiML will
      * be pushed with a Calls update when it comes. */
     cg_log_info("fast path deadline passed; caller enqueued", "sid=%s", a->sid);
-    answer_fast(a, gate_enqueue_twiml(a->g));
+    answer_fast(a, enqueue_route(a->g, a->route));
 }
 
 /* The enter step admitted the caller at once: their webhook waits for the
  * assistant's TwiML, up to FAST_PATH_DEADLINE_MS. */
 static void start_fast(struct cg_gate *g, const char *sid, const char *from, gate_answer_cb answer,
-                       void *arg)
+                       void *arg, const struct cg_route *route)
 {
     struct admission *a = adm_new(g, sid, from, 1);
+    a->route = route;
     a->answer = answer;
     a->answer_arg = arg;
     a->fast_deadline = evtimer_new(g->base, on_fast_deadline, a);
@@ -601,7 +635,7 @@ static void start_fast(struct cg_gate *g, const char *sid, const char *from, gat
 void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
                          gate_answer_cb answer, void *arg)
 {
-    start_fast(g, sid, from, answer, arg);
+    start_fast(g, sid, from, answer, arg, NULL);
 }
 
 /* ---- arrivals ---- */
@@ -612,6 +646,7 @@ struct arrival {
     void *arg;
     char sid[40];
     char *from;
+    const struct cg_route *route; /* NULL: one route */
 };
 
 static void on_entered(const struct gate_reply *rep, void *arg)
@@ -624,16 +659,16 @@ static void on_entered(const struct gate_reply *rep, void *arg)
          * adopts them when Redis answers again. */
         cg_log_warn("caller enqueued without a record", "sid=%s error=%s", in->sid,
                     rep->err ? rep->err : "bad reply");
-        in->answer(gate_enqueue_twiml(g), in->arg);
+        in->answer(enqueue_route(g, in->route), in->arg);
         break;
     case GV_FAST:
         cg_log_info("caller entered", "sid=%s position=%d fast_path=%d", in->sid, 1, 1);
-        start_fast(g, in->sid, in->from, in->answer, in->arg);
+        start_fast(g, in->sid, in->from, in->answer, in->arg, in->route);
         break;
     case GV_WAITING:
         cg_log_info("caller entered", "sid=%s position=%lld fast_path=%d", in->sid,
                     cg_redis_reply_int(rep->r, 1, 0), 0);
-        in->answer(gate_enqueue_twiml(g), in->arg);
+        in->answer(enqueue_route(g, in->route), in->arg);
         /* Every slot taken: the next release admits (end.lua). */
         if (cg_redis_reply_int(rep->r, 2, 1) != 0)
             gate_admit(g);
@@ -650,7 +685,7 @@ static void on_entered(const struct gate_reply *rep, void *arg)
         cg_log_debug("repeated arrival changed nothing", "sid=%s state=%s", in->sid,
                      gate_verdict_name(state));
         if (state == GV_WAITING || state == GV_ADMITTING)
-            in->answer(gate_enqueue_twiml(g), in->arg);
+            in->answer(enqueue_route(g, in->route), in->arg);
         else if (state == GV_OVERFLOWED)
             in->answer(gate_overflow_twiml(g), in->arg);
         else
@@ -676,6 +711,7 @@ void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const cha
     in->arg = arg;
     snprintf(in->sid, sizeof in->sid, "%s", sid);
     in->from = cg_strdup(from ? from : "");
+    in->route = gate_route_for(g->cfg, to);
     struct gate_enter e = {
         .sid = sid,
         .from = in->from,
@@ -687,6 +723,8 @@ void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const cha
         .lease_ms = (long long)g->cfg->admission_lease_seconds * 1000,
         .instance = g->cfg->instance_id,
         .waited_ms = 0,
+        .route = in->route ? in->route->name : NULL,
+        .vip = cg_route_is_vip(in->route, from),
     };
     if (gate_store_enter(&g->store, &e, on_entered, in) != 0)
         on_entered(&(struct gate_reply){.err = "eval refused"}, in);
@@ -706,6 +744,8 @@ int gate_adopt(struct cg_gate *g, const char *sid, const char *from, const char 
         .lease_ms = (long long)g->cfg->admission_lease_seconds * 1000,
         .instance = g->cfg->instance_id,
         .waited_ms = (long long)waited_s * 1000,
+        .route = gate_route_for(g->cfg, to) ? gate_route_for(g->cfg, to)->name : NULL,
+        .vip = cg_route_is_vip(gate_route_for(g->cfg, to), from),
     };
     return gate_store_enter(&g->store, &e, cb, arg);
 }

@@ -20,6 +20,8 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gate/claim.h"
+#include "gate/route_figures.h"
+#include "gate/routes.h"
 #include "gate/endprobe.h"
 #include "gate/internal.h"
 #include "gate/recheck.h"
@@ -52,6 +54,15 @@ static void on_repaired(long callers, long orphans, void *arg)
     cg_periodic_kick(g->reconcile_task);
 }
 
+/* The routes published again (routes.h): a Redis that lost them, or an
+ * instance that started with another file, is set right within 10 s. */
+static void routes_tick(void *arg)
+{
+    struct cg_gate *g = arg;
+    if (!g->stopping && !g->closing && gate_redis_ready(g))
+        gate_routes_publish(&g->store, g->cfg);
+}
+
 void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
 {
     if (state != CG_REDIS_READY || g->stopping || g->closing)
@@ -59,6 +70,7 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
     /* Back from an outage: callers may have arrived meanwhile (answered
      * with Enqueue and no record) and slots may have freed. */
     gate_claim_check(g->claim);
+    gate_routes_publish(&g->store, g->cfg);
     cg_periodic_kick(g->sweep_task);
     cg_periodic_kick(g->reconcile_task);
     gate_repair_redis_ready(g->repair);
@@ -125,6 +137,17 @@ static void declare_metrics(struct cg_metrics *m)
                        0);
     cg_metrics_declare(m, "callgate_gate_events", CG_GAUGE,
                        "Gate-wide event counts kept in Redis (all instances).", NULL, 0);
+    /* Routes (ROUTES_FILE), one series per route. */
+    cg_metrics_declare(m, "callgate_route_waiting", CG_GAUGE,
+                       "Callers and outbound calls waiting in the route's line.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_active", CG_GAUGE, "Slots the route holds now.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_cap", CG_GAUGE, "The route's max.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_min", CG_GAUGE,
+                       "Slots kept for the route while it has callers waiting.", NULL, 0);
+    cg_metrics_declare(m, "callgate_route_events", CG_GAUGE,
+                       "Per-route event counts kept in Redis (refused: leases and outbound "
+                       "calls refused; overflowed: callers turned away).",
+                       NULL, 0);
 }
 
 /* ---- the gate's figures for /metrics ---- */
@@ -134,6 +157,38 @@ struct collect {
     void (*done)(void *arg);
     void *arg;
 };
+
+static void route_gauge(struct cg_metrics *m, const char *name, const char *route, double v)
+{
+    struct cg_buf l;
+    cg_buf_init(&l, 256);
+    cg_metrics_label(&l, "route", route);
+    cg_metrics_set(m, name, cg_buf_str(&l), v);
+    cg_buf_free(&l);
+}
+
+static void on_route_figures(const struct gate_route_fig *v, size_t n, int ok, void *arg)
+{
+    struct collect *co = arg;
+    struct cg_metrics *m = co->g->metrics;
+    for (size_t i = 0; ok && i < n; i++) {
+        route_gauge(m, "callgate_route_waiting", v[i].name, (double)v[i].waiting);
+        route_gauge(m, "callgate_route_active", v[i].name, (double)v[i].active);
+        route_gauge(m, "callgate_route_cap", v[i].name, (double)v[i].max);
+        route_gauge(m, "callgate_route_min", v[i].name, (double)v[i].min);
+        for (size_t k = 0; k < GATE_ROUTE_EVENTS; k++) {
+            struct cg_buf l;
+            cg_buf_init(&l, 256);
+            cg_metrics_label(&l, "route", v[i].name);
+            cg_buf_appendc(&l, ',');
+            cg_metrics_label(&l, "event", gate_route_event_names[k]);
+            cg_metrics_set(m, "callgate_route_events", cg_buf_str(&l), (double)v[i].events[k]);
+            cg_buf_free(&l);
+        }
+    }
+    co->done(co->arg);
+    free(co);
+}
 
 static void on_collected(const struct gate_reply *rep, void *arg)
 {
@@ -171,6 +226,9 @@ static void on_collected(const struct gate_reply *rep, void *arg)
             cg_buf_free(&l);
         }
     }
+    if (co->g->cfg->routes.n > 0 && rep->err == NULL &&
+        gate_route_figures(co->g, on_route_figures, co) == 0)
+        return;
     co->done(co->arg);
     free(co);
 }
@@ -235,6 +293,12 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     struct cg_twilio_opts po = to;
     po.no_transport_retry = 1;
     g->twilio_push = cg_twilio_new(d->base, d->httpc, &po);
+    /* With ROUTES_FILE each call names its route's assistant and number;
+     * the first route's stand in where the environment names none. */
+    if (c->routes.n > 0 && (vo.phone_number_id == NULL || vo.phone_number_id[0] == '\0'))
+        vo.phone_number_id = c->routes.v[0].phone_number_id;
+    if (c->routes.n > 0 && (vo.assistant_id == NULL || vo.assistant_id[0] == '\0'))
+        vo.assistant_id = c->routes.v[0].assistant_id;
     g->vapi = cg_vapi_new(d->httpc, &vo);
     struct gate_relay_opts ro = {.httpc = d->httpc,
                                  .metrics = d->metrics,
@@ -255,11 +319,12 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->sweep_task = cg_periodic_new(d->base, "sweep", c->sweep_interval_ms, 10, gate_sweep_tick, g);
     g->reconcile_task = cg_periodic_new(d->base, "reconcile", c->reconcile_interval_seconds * 1000,
                                         10, gate_reconcile_tick, g);
+    g->routes_task = cg_periodic_new(d->base, "routes", 10000, 10, routes_tick, g);
     if (d->on_conflict != NULL)
         g->claim = gate_claim_new(d->base, &g->store, c, d->on_conflict, d->conflict_arg);
     g->repair = gate_repair_new(d->base, &g->store, g->vapi, c, g->metrics, on_repaired, g);
-    if (g->sweep_task == NULL || g->reconcile_task == NULL || g->repair == NULL ||
-        (d->on_conflict != NULL && g->claim == NULL)) {
+    if (g->sweep_task == NULL || g->reconcile_task == NULL || g->routes_task == NULL ||
+        g->repair == NULL || (d->on_conflict != NULL && g->claim == NULL)) {
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
@@ -293,6 +358,7 @@ void cg_gate_free(struct cg_gate *g)
     gate_engine_free(g);
     cg_periodic_free(g->sweep_task);
     cg_periodic_free(g->reconcile_task);
+    cg_periodic_free(g->routes_task);
     gate_claim_free(g->claim);
     free(g->queue_sid);
     free(g);

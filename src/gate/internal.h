@@ -47,7 +47,8 @@ struct admission {
     struct event *push_retry;    /* Twilio update again: the call was not ready */
     int twilio_tries;
     uint64_t started_us;
-    uint64_t slot_freed_us; /* when the release that made room happened, or 0 */
+    uint64_t slot_freed_us;       /* when the release that made room happened, or 0 */
+    const struct cg_route *route; /* ROUTES_FILE: the caller's route, once known; NULL: one route */
 };
 
 struct gate_callback_dialer;
@@ -69,10 +70,11 @@ struct cg_gate {
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
-    struct gate_claim *claim;   /* this gate's claim on its Twilio queue */
-    struct gate_repair *repair; /* slots rebuilt from Vapi after Redis lost writes */
-    struct gate_probes *probes; /* early asks of Vapi after a Twilio end (endprobe.h) */
-    struct event *retry_timer;  /* admission after a backoff */
+    struct cg_periodic *routes_task; /* routes published again (routes.h) */
+    struct gate_claim *claim;        /* this gate's claim on its Twilio queue */
+    struct gate_repair *repair;      /* slots rebuilt from Vapi after Redis lost writes */
+    struct gate_probes *probes;      /* early asks of Vapi after a Twilio end (endprobe.h) */
+    struct event *retry_timer;       /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */
     struct cg_list rechecks;   /* second questions to Vapi (recheck.h) */
@@ -118,6 +120,10 @@ void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const cha
  * update, as for any caller). */
 void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
                          gate_answer_cb answer, void *arg);
+
+/* Starts the admissions a script's reply carries (sid, from, attempt
+ * triples from element first): callers, callbacks, outbound calls. */
+void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first);
 
 /* Runs the admit step (coalesced: one in flight per process). */
 void gate_admit(struct cg_gate *g);

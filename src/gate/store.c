@@ -168,6 +168,10 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_CONTEXT, "context", cg_lua_context},
         {S_BOARD, "board", cg_lua_board},
         {S_CALLBACK, "callback", cg_lua_callback},
+        {S_ROUTES, "routes", cg_lua_routes},
+        {S_SLOTS, "slots", cg_lua_slots},
+        {S_OUTBOUND, "outbound", cg_lua_outbound},
+        {S_ROUTE_FIGURES, "route_figures", cg_lua_route_figures},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -203,7 +207,93 @@ int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_stor
     arg_int(&a, e->lease_ms);
     arg_str(&a, e->instance);
     arg_int(&a, e->waited_ms);
+    arg_str(&a, e->route);
+    arg_int(&a, e->vip ? 1 : 0);
     return run(s, S_ENTER, &a, 1, cb, arg);
+}
+
+int gate_store_slots(struct gate_store *s, const char *op, const char *id, const char *route,
+                     long long ttl_ms, long long limit, long long batch, long long lease_ms,
+                     const char *instance, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, op);
+    arg_str(&a, id);
+    arg_str(&a, route);
+    arg_int(&a, ttl_ms);
+    arg_int(&a, limit);
+    arg_int(&a, batch);
+    arg_int(&a, lease_ms);
+    arg_str(&a, instance);
+    return run(s, S_SLOTS, &a, 1, cb, arg);
+}
+
+int gate_store_outbound(struct gate_store *s, const struct gate_outbound_op *o, gate_store_cb cb,
+                        void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, o->op);
+    arg_str(&a, o->id);
+    if (strcmp(o->op, "create") == 0) {
+        arg_str(&a, o->route);
+        arg_str(&a, o->number);
+        arg_str(&a, o->variables);
+        arg_int(&a, o->max_queue);
+    } else if (strcmp(o->op, "created") == 0) {
+        arg_int(&a, o->attempt);
+        arg_str(&a, o->vapi_id);
+        arg_int(&a, o->lease_ms);
+        return run(s, S_OUTBOUND, &a, 1, cb, arg);
+    } else if (strcmp(o->op, "failed") == 0) {
+        arg_int(&a, o->attempt);
+        arg_str(&a, o->reason);
+        arg_int(&a, o->final ? 1 : 0);
+        arg_int(&a, o->max_attempts);
+    } else {
+        return run(s, S_OUTBOUND, &a, 1, cb, arg);
+    }
+    arg_int(&a, o->limit);
+    arg_int(&a, o->batch);
+    arg_int(&a, o->admit_lease_ms);
+    arg_str(&a, o->instance);
+    if (strcmp(o->op, "failed") == 0)
+        arg_int(&a, o->backoff_ms);
+    return run(s, S_OUTBOUND, &a, 1, cb, arg);
+}
+
+int gate_store_route_figures(struct gate_store *s, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    return run(s, S_ROUTE_FIGURES, &a, 0, cb, arg);
+}
+
+int gate_store_routes(struct gate_store *s, const char *order, size_t n, const char *const *names,
+                      const char *const *specs, gate_store_cb cb, void *arg)
+{
+    if (s->closed)
+        return -1;
+    /* As many arguments as routes: not the fixed vector of the others. */
+    const char **v = cg_calloc(3 + 2 * n, sizeof *v);
+    v[0] = s->keys->waiting;
+    v[1] = s->keys->prefix;
+    v[2] = order;
+    for (size_t i = 0; i < n; i++) {
+        v[3 + 2 * i] = names[i];
+        v[4 + 2 * i] = specs[i];
+    }
+    struct call *c = cg_malloc(sizeof *c);
+    c->cb = cb;
+    c->arg = arg;
+    c->has_verdict = 0;
+    int rc =
+        cg_redis_eval(s->redis, s->scripts[S_ROUTES], 1, (int)(3 + 2 * n), v, NULL, on_reply, c);
+    free(v);
+    if (rc != 0)
+        free(c);
+    return rc;
 }
 
 int gate_store_admit(struct gate_store *s, long long limit, long long batch, long long lease_ms,

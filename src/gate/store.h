@@ -91,6 +91,10 @@ enum gate_script {
     S_CONTEXT,
     S_BOARD,
     S_CALLBACK,
+    S_ROUTES,
+    S_SLOTS,
+    S_OUTBOUND,
+    S_ROUTE_FIGURES,
     S_COUNT
 };
 
@@ -121,8 +125,46 @@ struct gate_enter {
     long long lease_ms;   /* admission lease */
     const char *instance; /* who admitted, for the record */
     long long waited_ms;  /* how long Twilio has held an adopted caller */
+    const char *route;    /* ROUTES_FILE: the route's name; NULL: one route */
+    int vip;              /* the caller is one of the route's VIP numbers */
 };
 int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_store_cb cb, void *arg);
+
+/* slots.lua: op "take", "renew" or "release" of the lease id (see the
+ * script's header for the replies; release replies admitted triples from
+ * element 3). */
+int gate_store_slots(struct gate_store *s, const char *op, const char *id, const char *route,
+                     long long ttl_ms, long long limit, long long batch, long long lease_ms,
+                     const char *instance, gate_store_cb cb, void *arg);
+
+/* outbound.lua (see the script's header). */
+struct gate_outbound_op {
+    const char *op; /* create, status, created, failed */
+    const char *id;
+    const char *route;     /* create */
+    const char *number;    /* create */
+    const char *variables; /* create: a JSON object */
+    long long max_queue;   /* create */
+    long long attempt;     /* created, failed */
+    const char *vapi_id;   /* created */
+    long long lease_ms;    /* created: the call's lease */
+    const char *reason;    /* failed */
+    int final;             /* failed: no further attempt */
+    long long max_attempts;
+    long long backoff_ms;
+    long long limit, batch, admit_lease_ms; /* create, failed: the admission that follows */
+    const char *instance;
+};
+int gate_store_outbound(struct gate_store *s, const struct gate_outbound_op *o, gate_store_cb cb,
+                        void *arg);
+
+/* route_figures.lua: each route's figures (route_figures.h). */
+int gate_store_route_figures(struct gate_store *s, gate_store_cb cb, void *arg);
+
+/* routes.lua: publishes n routes (names[i], specs[i] "min max priority")
+ * and the outbound order; n 0 removes a publication. Replies the count. */
+int gate_store_routes(struct gate_store *s, const char *order, size_t n, const char *const *names,
+                      const char *const *specs, gate_store_cb cb, void *arg);
 
 /* admit.lua: up to batch callers from the head of the queue into free
  * slots; replies sid, from, attempt triples. */

@@ -44,6 +44,9 @@ struct hreq {
     struct cg_buf body;
     int too_large;
     uint64_t start_us;
+    long timeout_ms;
+    int queued;           /* waiting in cg_httpc.queue, not yet in the multi */
+    struct cg_list qlink; /* in cg_httpc.queue while queued */
     char method[16];
     char *url_log; /* the URL without its query, for logs */
     /* Headers of the latest response seen (reset at each status line). */
@@ -69,6 +72,10 @@ struct cg_httpc {
     struct event *timer;
     struct cg_list reqs; /* pending requests (struct hreq), newest first */
     size_t nreqs;
+    struct cg_list queue; /* requests waiting for a transfer slot, oldest first */
+    size_t nactive;       /* requests in the multi */
+    long max_active;      /* 0: no bound */
+    struct event *qtimer; /* expires queued requests past their deadline */
     struct cg_list socks; /* watched sockets (struct hsock) */
     struct idle_easy *idle;
     size_t nidle;
@@ -389,6 +396,101 @@ static void deliver(struct hreq *r, const char *error, long status)
     r->cb(&res, r->arg);
 }
 
+/* Hands a request to libcurl; -1 when it refused (nothing changed). */
+static int start_transfer(struct cg_httpc *c, struct hreq *r)
+{
+    CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
+    if (mc != CURLM_OK) {
+        cg_log_error("httpc add handle failed", "error=%s", curl_multi_strerror(mc));
+        return -1;
+    }
+    c->nactive++;
+    return 0;
+}
+
+/* A queued request waits for a transfer to end; its deadline is checked
+ * this often meanwhile. */
+#define QUEUE_CHECK_MS 100
+
+static void arm_queue_check(struct cg_httpc *c)
+{
+    if (cg_list_first(&c->queue) == NULL || evtimer_pending(c->qtimer, NULL))
+        return;
+    struct timeval tv = {.tv_sec = 0, .tv_usec = QUEUE_CHECK_MS * 1000};
+    if (evtimer_add(c->qtimer, &tv) != 0)
+        cg_log_error("httpc queue timer add failed", "");
+}
+
+static void destroy(struct cg_httpc *c);
+
+/* Answers the queued requests whose deadline passed with "timeout". They
+ * leave the client's lists first, so a callback that sends or frees the
+ * client cannot touch them. */
+static void on_queue_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cg_httpc *c = arg;
+    struct cg_list expired;
+    cg_list_init(&expired);
+    uint64_t now = cg_mono_us();
+    struct cg_list *it, *tmp;
+    cg_list_foreach_safe (it, tmp, &c->queue) {
+        struct hreq *r = cg_list_entry(it, struct hreq, qlink);
+        if ((now - r->start_us) / 1000 < (uint64_t)r->timeout_ms)
+            continue;
+        cg_list_remove(&r->qlink);
+        r->queued = 0;
+        req_unlink(c, r);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        cg_list_push_back(&expired, &r->qlink);
+    }
+    c->dispatching++;
+    while ((it = cg_list_first(&expired)) != NULL) {
+        struct hreq *r = cg_list_entry(it, struct hreq, qlink);
+        cg_list_remove(&r->qlink);
+        deliver(r, "timeout", 0);
+        req_free(r);
+    }
+    c->dispatching--;
+    if (c->closing) {
+        if (c->dispatching == 0)
+            destroy(c);
+        return;
+    }
+    arm_queue_check(c);
+}
+
+/* Starts queued requests while there is room. A request whose deadline
+ * passed in the queue, or that libcurl refuses, is answered with an error
+ * (from the loop: this runs inside check_done()). */
+static void start_queued(struct cg_httpc *c)
+{
+    struct cg_list *it;
+    while (!c->closing && (c->max_active <= 0 || (long)c->nactive < c->max_active) &&
+           (it = cg_list_first(&c->queue)) != NULL) {
+        struct hreq *r = cg_list_entry(it, struct hreq, qlink);
+        cg_list_remove(&r->qlink);
+        r->queued = 0;
+        uint64_t waited_ms = (cg_mono_us() - r->start_us) / 1000;
+        const char *error = NULL;
+        if ((long)waited_ms >= r->timeout_ms)
+            error = "timeout";
+        else if (curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms - (long)waited_ms) !=
+                     CURLE_OK ||
+                 start_transfer(c, r) != 0)
+            error = "cannot start the request";
+        if (error == NULL)
+            continue;
+        req_unlink(c, r);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        deliver(r, error, 0);
+        req_free(r);
+    }
+}
+
 /* Takes a finished transfer out of the multi and calls back. */
 static void finish(struct cg_httpc *c, struct hreq *r, CURLcode code)
 {
@@ -399,8 +501,10 @@ static void finish(struct cg_httpc *c, struct hreq *r, CURLcode code)
     if (mc != CURLM_OK)
         cg_log_error("httpc remove handle failed", "error=%s", curl_multi_strerror(mc));
     req_unlink(c, r);
+    c->nactive--;
     easy_put(c, r->easy);
     r->easy = NULL;
+    start_queued(c);
 
     const char *error = NULL;
     if (r->too_large)
@@ -414,8 +518,6 @@ static void finish(struct cg_httpc *c, struct hreq *r, CURLcode code)
     deliver(r, error, status);
     req_free(r);
 }
-
-static void destroy(struct cg_httpc *c);
 
 /* Delivers every finished transfer. Callbacks may send new requests or free
  * the client; the latter only marks it, and it is destroyed on the way out. */
@@ -458,10 +560,11 @@ struct cg_httpc *cg_httpc_new(struct event_base *base, const struct cg_httpc_opt
     struct cg_httpc *c = cg_calloc(1, sizeof *c);
     c->base = base;
     cg_list_init(&c->reqs);
+    cg_list_init(&c->queue);
     cg_list_init(&c->socks);
     c->default_max_response = CG_HTTPC_DEFAULT_MAX_RESPONSE;
     c->default_timeout_ms = CG_HTTPC_DEFAULT_TIMEOUT_MS;
-    long max_host = 0;
+    long max_host = 0, max_idle = 0;
     const char *ua = NULL;
     if (opts != NULL) {
         if (opts->default_max_response_bytes > 0)
@@ -469,13 +572,16 @@ struct cg_httpc *cg_httpc_new(struct event_base *base, const struct cg_httpc_opt
         if (opts->default_timeout_ms > 0)
             c->default_timeout_ms = opts->default_timeout_ms;
         max_host = opts->max_connections_per_host;
+        max_idle = opts->max_idle_connections;
+        c->max_active = opts->max_active;
         ua = opts->user_agent;
     }
     c->user_agent = cg_strdup(ua ? ua : "callgate/" CG_VERSION);
 
     c->timer = evtimer_new(base, on_timer, c);
+    c->qtimer = evtimer_new(base, on_queue_timer, c);
     c->multi = curl_multi_init();
-    if (c->timer == NULL || c->multi == NULL)
+    if (c->timer == NULL || c->qtimer == NULL || c->multi == NULL)
         goto fail;
     if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
@@ -485,6 +591,8 @@ struct cg_httpc *cg_httpc_new(struct event_base *base, const struct cg_httpc_opt
     if (max_host > 0 &&
         curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host) != CURLM_OK)
         goto fail;
+    if (max_idle > 0 && curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, max_idle) != CURLM_OK)
+        goto fail;
     return c;
 
 fail:
@@ -493,6 +601,8 @@ fail:
         curl_multi_cleanup(c->multi);
     if (c->timer)
         event_free(c->timer);
+    if (c->qtimer)
+        event_free(c->qtimer);
     free(c->user_agent);
     free(c);
     return NULL;
@@ -610,6 +720,7 @@ int cg_httpc_send(struct cg_httpc *c, const struct cg_httpc_request *req, cg_htt
     if (req->capture_header != NULL)
         r->capture_name = cg_strdup(req->capture_header);
     r->start_us = cg_mono_us();
+    r->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : c->default_timeout_ms;
     r->retry_after_s = -1;
     r->rate_limit_limit = -1;
     r->rate_limit_remaining = -1;
@@ -627,11 +738,17 @@ int cg_httpc_send(struct cg_httpc *c, const struct cg_httpc_request *req, cg_htt
         req_free(r);
         return -1;
     }
+    if (c->max_active > 0 && (long)c->nactive >= c->max_active) {
+        /* Started by a completion, from the loop. */
+        r->queued = 1;
+        cg_list_push_back(&c->queue, &r->qlink);
+        req_link(c, r);
+        arm_queue_check(c);
+        return 0;
+    }
     /* Adding only arms the timer (at zero); the transfer starts, and may
      * finish, from the loop, never in here. */
-    CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
-    if (mc != CURLM_OK) {
-        cg_log_error("httpc add handle failed", "error=%s", curl_multi_strerror(mc));
+    if (start_transfer(c, r) != 0) {
         curl_easy_cleanup(r->easy);
         req_free(r);
         return -1;
@@ -661,6 +778,7 @@ static void destroy(struct cg_httpc *c)
         free(ie);
     }
     event_free(c->timer);
+    event_free(c->qtimer);
     free(c->user_agent);
     free(c);
 }
@@ -674,9 +792,15 @@ void cg_httpc_free(struct cg_httpc *c)
     struct cg_list *it;
     while ((it = cg_list_first(&c->reqs)) != NULL) {
         struct hreq *r = cg_list_entry(it, struct hreq, link);
-        CURLMcode mc = curl_multi_remove_handle(c->multi, r->easy);
-        if (mc != CURLM_OK)
-            cg_log_error("httpc remove handle failed", "error=%s", curl_multi_strerror(mc));
+        if (r->queued) {
+            cg_list_remove(&r->qlink);
+            r->queued = 0;
+        } else {
+            CURLMcode mc = curl_multi_remove_handle(c->multi, r->easy);
+            if (mc != CURLM_OK)
+                cg_log_error("httpc remove handle failed", "error=%s", curl_multi_strerror(mc));
+            c->nactive--;
+        }
         req_unlink(c, r);
         curl_easy_cleanup(r->easy);
         r->easy = NULL;

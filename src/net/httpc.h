@@ -36,6 +36,16 @@ struct cg_httpc;
 
 struct cg_httpc_opts {
     long max_connections_per_host; /* 0: libcurl's default */
+    /* Idle connections kept for reuse (CURLMOPT_MAXCONNECTS); beyond it the
+     * oldest is closed when a transfer ends. 0: libcurl's default, four per
+     * transfer in progress, which after a burst of thousands keeps
+     * thousands, and libcurl walks them all on every new request. */
+    long max_idle_connections;
+    /* Transfers handed to libcurl at once; more requests wait in order in
+     * the client's own queue (their timeout still counts from the send).
+     * libcurl walks its transfers and connections on every request and
+     * completion, so thousands at once cost it quadratic time. 0: no bound. */
+    long max_active;
     size_t default_max_response_bytes;
     long default_timeout_ms;
     const char *user_agent; /* NULL: "callgate/<version>" */

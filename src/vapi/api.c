@@ -42,6 +42,7 @@ struct vp_op {
     cg_vapi_list_cb list_cb;
     void *arg;
     struct cg_list link; /* in cg_vapi.ops while v is set */
+    int outbound;        /* create: Vapi dials out, no TwiML in the answer */
 };
 
 struct cg_vapi {
@@ -241,7 +242,7 @@ static void on_create(const struct cg_httpc_result *hres, void *arg)
             goto done;
         }
         const char *twiml = cg_json_str(root, "phoneCallProviderDetails.twiml");
-        if (twiml == NULL || twiml[0] == '\0') {
+        if (!op->outbound && (twiml == NULL || twiml[0] == '\0')) {
             res.outcome = CG_VAPI_REJECTED;
             res.message = "no TwiML in response";
         } else if (res.call_id == NULL || res.call_id[0] == '\0') {
@@ -514,14 +515,17 @@ static char *create_body(const struct cg_vapi *v, const char *call_sid, const ch
     struct cg_buf b;
     cg_buf_init(&b, MAX_BODY_LEN);
     int rc = cg_buf_appends(&b, "{");
-    rc |= json_kv(&b, "phoneNumberId", v->phone_number_id);
+    rc |=
+        json_kv(&b, "phoneNumberId",
+                ctx && nonempty(ctx->phone_number_id) ? ctx->phone_number_id : v->phone_number_id);
     rc |= cg_buf_appends(&b, ",\"phoneCallProviderBypassEnabled\":true,\"customer\":{");
     rc |= json_kv(&b, "number", number);
     rc |= cg_buf_appends(&b, ",\"numberE164CheckEnabled\":false");
     if (number != from && from != NULL)
         rc |= customer_name(&b, from);
     rc |= cg_buf_appends(&b, "},");
-    rc |= json_kv(&b, "assistantId", v->assistant_id);
+    rc |= json_kv(&b, "assistantId",
+                  ctx && nonempty(ctx->assistant_id) ? ctx->assistant_id : v->assistant_id);
     rc |= cg_buf_appends(&b, ",\"assistantOverrides\":{\"metadata\":{");
     rc |= json_kv(&b, "twilioCallSid", call_sid);
     rc |= cg_buf_printf(&b, ",\"callgateAttempt\":%d", attempt);
@@ -566,6 +570,64 @@ int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char 
     op->kind = OP_CREATE;
     op->create_cb = cb;
     op->arg = arg;
+    int rc = send_op(v, op, "POST", cg_buf_str(&u), body, on_create);
+    free(body);
+    cg_buf_free(&u);
+    return rc;
+}
+
+/* An outbound call: no bypass (Vapi dials the customer through the
+ * route's number), the outbound id in metadata, the caller's variables. */
+static char *outbound_body(const struct cg_vapi *v, const struct cg_vapi_outbound *o)
+{
+    struct cg_buf b;
+    cg_buf_init(&b, MAX_BODY_LEN);
+    int rc = cg_buf_appends(&b, "{");
+    rc |= json_kv(&b, "phoneNumberId",
+                  nonempty(o->phone_number_id) ? o->phone_number_id : v->phone_number_id);
+    rc |= cg_buf_appends(&b, ",\"customer\":{");
+    rc |= json_kv(&b, "number", o->number);
+    rc |= cg_buf_appends(&b, "},");
+    rc |= json_kv(&b, "assistantId", nonempty(o->assistant_id) ? o->assistant_id : v->assistant_id);
+    rc |= cg_buf_appends(&b, ",\"assistantOverrides\":{\"metadata\":{");
+    rc |= json_kv(&b, "callgateOutbound", o->id);
+    rc |= cg_buf_printf(&b, ",\"callgateAttempt\":%d", o->attempt);
+    if (v->gate != NULL) {
+        rc |= cg_buf_appends(&b, ",");
+        rc |= json_kv(&b, "callgateGate", v->gate);
+    }
+    rc |= cg_buf_appends(&b, "},\"variableValues\":");
+    rc |= cg_buf_appends(&b, nonempty(o->variables_json) ? o->variables_json : "{}");
+    rc |= cg_buf_printf(&b, ",\"maxDurationSeconds\":%d", v->max_duration_s);
+    if (v->server_messages != NULL)
+        rc |= server_messages_json(&b, v->server_messages);
+    rc |= cg_buf_appends(&b, "}}");
+    if (rc != 0) {
+        cg_buf_free(&b);
+        return NULL;
+    }
+    return cg_buf_take(&b);
+}
+
+int cg_vapi_create_outbound(struct cg_vapi *v, const struct cg_vapi_outbound *o,
+                            cg_vapi_create_cb cb, void *arg)
+{
+    if (v == NULL || v->closing || cb == NULL || o == NULL || !nonempty(o->id) ||
+        !nonempty(o->number))
+        return -1;
+    char *body = outbound_body(v, o);
+    struct cg_buf u;
+    cg_buf_init(&u, MAX_OPT_LEN + 16);
+    if (body == NULL || cg_buf_printf(&u, "%s/call", v->base_url) != 0) {
+        free(body);
+        cg_buf_free(&u);
+        return -1;
+    }
+    struct vp_op *op = cg_calloc(1, sizeof *op);
+    op->kind = OP_CREATE;
+    op->create_cb = cb;
+    op->arg = arg;
+    op->outbound = 1;
     int rc = send_op(v, op, "POST", cg_buf_str(&u), body, on_create);
     free(body);
     cg_buf_free(&u);

@@ -153,6 +153,10 @@ struct cg_vapi_call_context {
     long position;      /* position when the caller entered the queue; <= 0: unknown */
     int requeued;       /* an earlier admission of this caller failed */
     const char *dialed; /* the number the caller dialled (Twilio's To); NULL or "": unknown */
+    /* The caller's route (ROUTES_FILE): its assistant and phone number in
+     * place of the client's own; NULL or "": the client's. */
+    const char *assistant_id;
+    const char *phone_number_id;
 };
 
 /* cg_vapi_create_call() with the context added to
@@ -163,6 +167,24 @@ struct cg_vapi_call_context {
 int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
                             const struct cg_vapi_call_context *ctx, cg_vapi_create_cb cb,
                             void *arg);
+
+/* An outbound call callgate places for POST /calls/outbound. */
+struct cg_vapi_outbound {
+    const char *id;              /* callgate's outbound id (metadata.callgateOutbound) */
+    int attempt;                 /* metadata.callgateAttempt */
+    const char *number;          /* the customer's number, E.164 */
+    const char *assistant_id;    /* NULL or "": the client's */
+    const char *phone_number_id; /* NULL or "": the client's */
+    const char *variables_json;  /* a JSON object for variableValues; NULL: {} */
+};
+
+/* POSTs {"phoneNumberId","customer":{"number"},"assistantId",
+ * "assistantOverrides":{"metadata":{"callgateOutbound":id,"callgateAttempt",
+ * "callgateGate"},"variableValues":<variables>,"maxDurationSeconds"[,
+ * "serverMessages"]}}: Vapi dials the customer (no bypass). Answers as
+ * cg_vapi_create_call. -1 when id or number is empty. */
+int cg_vapi_create_outbound(struct cg_vapi *v, const struct cg_vapi_outbound *o,
+                            cg_vapi_create_cb cb, void *arg);
 
 enum cg_vapi_call_state {
     CG_VAPI_CALL_LIVE,

@@ -881,6 +881,109 @@ static void test_concurrent_200(void **state)
     free(u);
 }
 
+/* max_active: at most that many requests in libcurl, the rest queued in
+ * order and started as others finish; every request answered once. */
+static void test_max_active_queues(void **state)
+{
+    struct fx *f = *state;
+    struct cg_httpc_opts opts = {.max_active = 4};
+    struct cg_httpc *c = cg_httpc_new(f->base, &opts);
+    assert_non_null(c);
+    char *u = url(f, "/echo");
+    struct many m = {0};
+    struct many_arg args[100];
+    char bodies[100][16];
+    for (int i = 0; i < 100; i++) {
+        args[i].m = &m;
+        args[i].i = i;
+        snprintf(bodies[i], sizeof bodies[i], "req-%d", i);
+        struct cg_httpc_request req = {
+            .method = "POST",
+            .url = u,
+            .body = bodies[i],
+            .body_len = strlen(bodies[i]),
+            .content_type = "text/plain",
+        };
+        assert_int_equal(cg_httpc_send(c, &req, on_many, &args[i]), 0);
+    }
+    assert_int_equal(m.total, 0);
+    assert_int_equal(cg_httpc_inflight(c), 100);
+    uint64_t deadline = cgt_now_ms() + 20000;
+    while (m.total < 100 && cgt_now_ms() < deadline)
+        cgt_run_for(f->base, 10);
+    cgt_run_for(f->base, 20);
+    assert_int_equal(m.total, 100);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(m.calls[i], 1);
+    assert_int_equal(m.bad, 0);
+    assert_int_equal(cg_httpc_inflight(c), 0);
+    assert_int_equal(f->srv.nreq, 100);
+    /* Never more than four at once, so never more than four connections. */
+    assert_true(f->srv.nports <= 4);
+    cg_httpc_free(c);
+    free(u);
+}
+
+/* A queued request's timeout counts from its send: one that waits behind a
+ * hung request past its deadline fails with "timeout" without being sent;
+ * freeing the client cancels the hung one. */
+static void test_max_active_queued_timeout(void **state)
+{
+    struct fx *f = *state;
+    struct cg_httpc_opts opts = {.max_active = 1};
+    struct cg_httpc *c = cg_httpc_new(f->base, &opts);
+    assert_non_null(c);
+    char *hang = url(f, "/hang"), *hello = url(f, "/hello");
+    struct got g1 = {0}, g2 = {0};
+    struct cg_httpc_request r1 = {.url = hang, .timeout_ms = 30000};
+    struct cg_httpc_request r2 = {.url = hello, .timeout_ms = 200};
+    assert_int_equal(cg_httpc_send(c, &r1, on_result, &g1), 0);
+    assert_int_equal(cg_httpc_send(c, &r2, on_result, &g2), 0);
+    assert_int_equal(cg_httpc_inflight(c), 2);
+    assert_int_equal(cgt_run_until(f->base, &g2.calls, 5000), 0);
+    assert_int_equal(g2.calls, 1);
+    assert_string_equal(g2.error, "timeout");
+    assert_int_equal(g1.calls, 0);
+    assert_int_equal(f->srv.nhung, 1);
+    assert_int_equal(f->srv.nreq, 1); /* the second never left the client */
+    assert_int_equal(cg_httpc_inflight(c), 1);
+    cg_httpc_free(c);
+    assert_int_equal(g1.calls, 1);
+    assert_string_equal(g1.error, "cancelled");
+    assert_int_equal(g2.calls, 1);
+    got_free(&g1);
+    got_free(&g2);
+    free(hang);
+    free(hello);
+}
+
+/* Freeing the client answers a queued request "cancelled", once. */
+static void test_max_active_free_cancels_queued(void **state)
+{
+    struct fx *f = *state;
+    struct cg_httpc_opts opts = {.max_active = 1};
+    struct cg_httpc *c = cg_httpc_new(f->base, &opts);
+    assert_non_null(c);
+    char *hang = url(f, "/hang");
+    struct got g1 = {0}, g2 = {0};
+    struct cg_httpc_request r = {.url = hang};
+    assert_int_equal(cg_httpc_send(c, &r, on_result, &g1), 0);
+    assert_int_equal(cg_httpc_send(c, &r, on_result, &g2), 0);
+    assert_int_equal(cgt_run_until(f->base, &f->srv.nhung, 5000), 0);
+    cgt_run_for(f->base, 50);
+    assert_int_equal(f->srv.nhung, 1);
+    cg_httpc_free(c);
+    assert_int_equal(g1.calls, 1);
+    assert_string_equal(g1.error, "cancelled");
+    assert_int_equal(g2.calls, 1);
+    assert_string_equal(g2.error, "cancelled");
+    cgt_run_for(f->base, 50);
+    assert_int_equal(g2.calls, 1);
+    got_free(&g1);
+    got_free(&g2);
+    free(hang);
+}
+
 static void test_keepalive_reuse(void **state)
 {
     struct fx *f = *state;
@@ -1079,6 +1182,9 @@ int main(void)
         T(test_redirect_not_followed),
         T(test_concurrent_200),
         T(test_keepalive_reuse),
+        T(test_max_active_queues),
+        T(test_max_active_queued_timeout),
+        T(test_max_active_free_cancels_queued),
         T(test_free_cancels_pending),
         T(test_send_from_callback),
         T(test_free_from_callback),

@@ -1036,13 +1036,21 @@ static void test_board(void **state)
     /* Retention 24 h, at most 10 entries. */
     redisReply *r = RUN(cg_lua_board, LIMIT, start, "100", first, "86400000", "10");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->elements, 6);
+    assert_int_equal(r->elements, 8);
     assert_int_equal(int_at(r, 1), 2);
     assert_int_equal(int_at(r, 2), 3);
-    /* The log from two hours ago: the hour-old entry and the new one. */
+    /* The log from two hours ago: the hour-old entry and the new one, as
+     * id, ev, wait triples ('0' when the entry has no wait). */
     const redisReply *log = r->element[3];
-    assert_int_equal(log->elements, 2);
-    assert_string_equal(log->element[1]->element[1]->element[1]->str, "CONNECT");
+    assert_int_equal(log->elements, 6);
+    assert_string_equal(log->element[1]->str, "ENTER");
+    assert_string_equal(log->element[2]->str, "0");
+    assert_string_equal(log->element[4]->str, "CONNECT");
+    assert_string_equal(log->element[5]->str, "1500");
+    /* The last id read, and how many entries were read. */
+    assert_int_equal(r->element[6]->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->element[6]->str, log->element[3]->str);
+    assert_int_equal(int_at(r, 7), 2);
     /* Occupancy from the minute before: 0 then this minute's one sample
      * (unless the minute turned between, then the sample is in the last). */
     const redisReply *occ = r->element[4];

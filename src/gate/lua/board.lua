@@ -6,9 +6,14 @@
 -- ARGV: 1 prefix, 2 default_limit, 3 log start (an XRANGE id, inclusive), 4 max log entries to return, 5 first minute of
 --       occupancy wanted (epoch minutes), 6 retention ms, 7 max log entries
 --       kept
--- Returns {now_ms, active, effective_limit, {XRANGE entries}, {busy, cap
---          per minute from first to now's minute}, first} where first is
---          ARGV[5], or the oldest minute kept when that is later
+-- Returns {now_ms, active, effective_limit, {id, ev, wait per entry the
+--          figures count (ENTER, CONNECT, ABANDON, OVERFLOW; wait '0' when
+--          absent)}, {busy, cap per minute from first to now's minute}, first,
+--          the last id read ('' for none), entries read} where first is
+--          ARGV[5], or the oldest minute kept when that is later. Only what
+--          the figures use leaves Redis: a page of whole entries is ten
+--          strings each, and parsing thousands of them held the caller's
+--          loop for milliseconds.
 local K_OCC = P .. 'occupancy'        -- HASH b<minute>, c<minute>: sums of samples
 local K_OCC_SEC = P .. 'occupancy:sec' -- the last second sampled
 local active = redis.call('ZCARD', K_ACTIVE)
@@ -49,6 +54,20 @@ if not last or sec > last then
 end
 
 local entries = redis.call('XRANGE', K_LOG, ARGV[3], '+', 'COUNT', tonumber(ARGV[4]))
+local counted = {ENTER = true, CONNECT = true, ABANDON = true, OVERFLOW = true}
+local compact = {}
+for _, e in ipairs(entries) do
+  local f, ev, wait = e[2], nil, nil
+  for i = 1, #f - 1, 2 do
+    if f[i] == 'ev' then ev = f[i + 1] elseif f[i] == 'wait' then wait = f[i + 1] end
+  end
+  if ev and counted[ev] then
+    compact[#compact + 1] = e[1]
+    compact[#compact + 1] = ev
+    compact[#compact + 1] = wait or '0'
+  end
+end
+local last_id = #entries > 0 and entries[#entries][1] or ''
 
 local occ = {}
 local first = math.max(tonumber(ARGV[5]), minute - keep_min)
@@ -61,4 +80,4 @@ if first <= minute then
   local v = redis.call('HMGET', K_OCC, unpack(fields))
   for i = 1, #v do occ[i] = tonumber(v[i]) or 0 end
 end
-return {NOW, active, limit, entries, occ, first}
+return {NOW, active, limit, compact, occ, first, last_id, #entries}

@@ -16,6 +16,10 @@ local K_INTACT = P .. 'intact'
 local K_REPAIRING = P .. 'repairing' -- one instance's claim on the repair (expires)
 -- A ceiling only: board.lua trims the log to QUEUE_LOG_RETENTION_HOURS and
 -- QUEUE_LOG_MAX_ENTRIES once a minute.
+-- Routes (ROUTES_FILE) sharing the limit: name -> "min max priority",
+-- published by every instance; absent for a gate of one route.
+local K_ROUTES = P .. 'routes'
+local route_wait, route_unwait -- a call into or out of its route's line (below)
 local LOG_MAXLEN = 5000000
 local CALL_TTL = 86400 -- seconds an ended call's record is kept (dedupe)
 
@@ -36,6 +40,16 @@ end
 
 local function stat(field, by)
   redis.call('HINCRBY', K_STATS, field, by or 1)
+end
+
+-- Routes (ROUTES_FILE): a route's line, its figures, a leased slot's
+-- record (see the routes section at the end).
+local function rq_key(route) return P .. 'rq:' .. route end
+local function rstats_key(route) return P .. 'rstats:' .. route end
+local function slot_key(id) return P .. 'slot:' .. string.sub(id, 3) end
+
+local function rstat(route, field, by)
+  if route and route ~= '' then redis.call('HINCRBY', rstats_key(route), field, by or 1) end
 end
 
 -- The limit operators set at runtime (admin API), else MAX_CONCURRENCY.
@@ -96,11 +110,13 @@ local function leave_queue(sid, ck, state, reason)
   local rank = redis.call('ZRANK', K_WAITING, sid) or 0
   local enq = tonumber(redis.call('HGET', ck, 'enqueued_at')) or NOW
   redis.call('ZREM', K_WAITING, sid)
+  route_unwait(sid, ck)
   redis.call('HSET', ck, 'state', state, 'ended_at', NOW, 'ended_reason', reason)
   finish_call(ck)
   local event = state == 'abandoned' and 'ABANDON' or 'OVERFLOW'
   log(event, sid, 'pos', rank + 1, 'wait', NOW - enq, 'reason', reason)
   stat(state)
+  rstat(redis.call('HGET', ck, 'route'), state)
   return NOW - enq, rank + 1
 end
 
@@ -135,6 +151,7 @@ local function callback_settle(sid, op, attempt, leg, reason, final)
     -- The reserving instance died before its claim: nobody dialled.
     redis.call('ZADD', K_WAITING, ticket, sid)
     redis.call('HSET', ck, 'state', 'callback')
+    route_wait(sid, ck)
     log('REQUEUE', sid, 'pos', redis.call('ZRANK', K_WAITING, sid) + 1, 'reason', reason,
         'callback', 1)
     return 'requeued', ''
@@ -150,6 +167,7 @@ local function callback_settle(sid, op, attempt, leg, reason, final)
   local due = NOW + (tonumber(f[7]) or 0)
   redis.call('ZADD', K_WAITING, ticket, sid)
   redis.call('HSET', ck, 'state', 'callback', 'cb_due_at', due)
+  route_wait(sid, ck)
   redis.call('HDEL', ck, 'cb_leg')
   log('CALLBACK_RETRY', sid, 'reason', reason, 'dial', dials, 'due', due)
   stat('callbacks_retried')
@@ -166,8 +184,12 @@ end
 -- back as sid, number, -attempt: its caller dials (callback.lua dial) and
 -- creates no Vapi call. One not due (retry time ahead, window closed) is
 -- passed over and keeps its place.
+local admit_routed -- routes (ROUTES_FILE): defined at the end of this file
 local function admit_batch(default_limit, max_batch, lease_ms, instance)
   if backoff_left() > 0 or redis.call('EXISTS', K_INTACT) == 0 then return {} end
+  if redis.call('EXISTS', K_ROUTES) == 1 then
+    return admit_routed(default_limit, max_batch, lease_ms, instance)
+  end
   local free = effective_limit(default_limit) - redis.call('ZCARD', K_ACTIVE)
   local n = math.min(free, tonumber(max_batch))
   local out = {}
@@ -211,6 +233,172 @@ local function admit_batch(default_limit, max_batch, lease_ms, instance)
       -- number); it was dropped above and reconciliation re-adopts the caller
       -- if Twilio still holds them.
     end
+  end
+  return out
+end
+
+-- ---- Routes (ROUTES_FILE) ----
+-- Every route has its line, cg:{g}:rq:<route> (sid -> score): the ticket,
+-- less ROUTE_VIP for a VIP caller (the head of the line), plus ROUTE_OUT
+-- for an outbound call queued after inbound callers. Inbound callers are
+-- in K_WAITING too (positions, reconciliation); outbound calls only in
+-- their line. A line may hold entries that left it another way (repair):
+-- those are dropped when met at its head. Per-route figures live in
+-- cg:{g}:rstats:<route>. The call record's field 'route' names its route.
+local ROUTE_VIP = 1099511627776 -- 2^40: below every ticket
+local ROUTE_OUT = 1099511627776 -- 2^40: above every ticket
+
+-- The routes as published: a list of {name, min, max, prio}, and the
+-- outbound order ('after-inbound' or 'arrival').
+local function routes_conf()
+  local h = redis.call('HGETALL', K_ROUTES)
+  local list, order = {}, 'after-inbound'
+  for i = 1, #h, 2 do
+    if h[i] == '.order' then
+      order = h[i + 1]
+    else
+      local mn, mx, pr = string.match(h[i + 1], '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+      if mn then
+        list[#list + 1] = {name = h[i], min = tonumber(mn), max = tonumber(mx), prio = tonumber(pr)}
+      end
+    end
+  end
+  return list, order
+end
+
+-- The route a slot counts against: the call's route, a leased slot's
+-- route; orphans (v:, u:) count against the organization only.
+local function member_route(m)
+  local p2 = string.sub(m, 1, 2)
+  if p2 == 'v:' or p2 == 'u:' then return nil end
+  if p2 == 's:' then return redis.call('HGET', slot_key(m), 'route') end
+  return redis.call('HGET', call_key(m), 'route')
+end
+
+-- Live slots per route, from the active set itself (so no count can drift
+-- from it): one read per slot held, bounded by the organization's limit.
+local function route_counts()
+  local counts = {}
+  local members = redis.call('ZRANGE', K_ACTIVE, 0, -1)
+  for i = 1, #members do
+    local r = member_route(members[i])
+    if r then counts[r] = (counts[r] or 0) + 1 end
+  end
+  return counts
+end
+
+-- The score of a call in its route's line.
+local function route_score(ticket, vip, outbound, order)
+  if vip then return ticket - ROUTE_VIP end
+  if outbound and order ~= 'arrival' then return ticket + ROUTE_OUT end
+  return ticket
+end
+
+-- Puts a call (back) in its route's line, when it has one; a requeued
+-- caller keeps their ticket, so the place at the head.
+route_wait = function(sid, ck)
+  local f = redis.call('HMGET', ck, 'route', 'ticket', 'vip', 'kind')
+  if not f[1] or f[1] == '' then return end
+  local order = redis.call('HGET', K_ROUTES, '.order') or 'after-inbound'
+  redis.call('ZADD', rq_key(f[1]), route_score(tonumber(f[2]) or 0, f[3] == '1',
+                                               f[4] == 'outbound', order), sid)
+end
+
+route_unwait = function(sid, ck)
+  local r = redis.call('HGET', ck, 'route')
+  if r and r ~= '' then redis.call('ZREM', rq_key(r), sid) end
+end
+
+-- The first admissible entry of a route's line: {sid, ck, fields}, or nil.
+-- Entries no longer waiting are dropped; a callback not due is passed over
+-- (it keeps its place). At most 64 entries are looked at per call.
+local function route_head(route, window_of)
+  local key = rq_key(route)
+  local skip = 0
+  for _ = 1, 64 do
+    local head = redis.call('ZRANGE', key, skip, skip)
+    if #head == 0 then return nil end
+    local sid = head[1]
+    local ck = call_key(sid)
+    local f = redis.call('HMGET', ck, 'state', 'from', 'ticket', 'cb_due_at', 'cb_number', 'kind',
+                         'route')
+    if f[7] ~= route or (f[1] ~= 'waiting' and f[1] ~= 'callback') or
+       (f[6] ~= 'outbound' and not redis.call('ZSCORE', K_WAITING, sid)) then
+      redis.call('ZREM', key, sid)
+    elseif f[1] == 'callback' and not (window_of() and (tonumber(f[4]) or 0) <= NOW and f[5]) then
+      skip = skip + 1
+    else
+      return {sid = sid, ck = ck, f = f, ticket = tonumber(f[3]) or 0}
+    end
+  end
+  return nil
+end
+
+-- One decision per freed slot over every route (the same order as the
+-- gate of one route within each line): a route under its min with a
+-- caller waiting first, then the highest priority, then (by default) an
+-- inbound caller before an outbound call, then the lowest ticket (the
+-- longest wait); never a route at its max, never the organization over
+-- its limit. Returns what admit_batch returns; an outbound call comes back
+-- as its id 'o:<id>', the customer's number and its attempt.
+admit_routed = function(default_limit, max_batch, lease_ms, instance)
+  local free = effective_limit(default_limit) - redis.call('ZCARD', K_ACTIVE)
+  local n = math.min(free, tonumber(max_batch))
+  if n <= 0 then return {} end
+  local routes, order = routes_conf()
+  local counts = route_counts()
+  local window = nil
+  local function window_of()
+    if window == nil then window = redis.call('EXISTS', K_CBWIN) == 1 end
+    return window
+  end
+  local heads = {}
+  local out = {}
+  while n > 0 do
+    local best, bkey = nil, nil
+    for i = 1, #routes do
+      local r = routes[i]
+      local c = counts[r.name] or 0
+      if c < r.max then
+        if heads[r.name] == nil then heads[r.name] = route_head(r.name, window_of) or false end
+        local h = heads[r.name]
+        if h then
+          local out_kind = (order ~= 'arrival' and h.f[6] == 'outbound') and 1 or 0
+          local key = {c < r.min and 0 or 1, -r.prio, out_kind, h.ticket}
+          local better = best == nil
+          if not better then
+            for k = 1, 4 do
+              if key[k] ~= bkey[k] then better = key[k] < bkey[k]; break end
+            end
+          end
+          if better then best, bkey = r, key end
+        end
+      end
+    end
+    if best == nil then break end
+    local h = heads[best.name]
+    heads[best.name] = nil
+    local sid, ck, f = h.sid, h.ck, h.f
+    redis.call('ZREM', rq_key(best.name), sid)
+    redis.call('ZREM', K_WAITING, sid)
+    local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+    redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
+    if f[1] == 'callback' then
+      redis.call('HSET', ck, 'state', 'cb_reserved', 'cb_reserved_at', NOW, 'cb_reserved_by', instance)
+      out[#out + 1] = sid
+      out[#out + 1] = f[5]
+      out[#out + 1] = -attempt
+    else
+      redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
+      log('ADMIT', sid, 'attempt', attempt, 'route', best.name)
+      stat('admissions')
+      rstat(best.name, 'admissions')
+      out[#out + 1] = sid
+      out[#out + 1] = f[2] or ''
+      out[#out + 1] = attempt
+    end
+    counts[best.name] = (counts[best.name] or 0) + 1
+    n = n - 1
   end
   return out
 end

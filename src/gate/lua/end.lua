@@ -43,6 +43,12 @@ local function release(sid, ck)
     -- (the Vapi call counts from its creation) to this release.
     ewma_counted(K_STATS, 'service_ms_ewma', 'service_samples', NOW - admitted_at,
                  tonumber(ARGV[10]))
+    -- and per route, for the estimate of the route's own callers
+    local route = redis.call('HGET', ck, 'route')
+    if route and route ~= '' then
+      ewma_counted(rstats_key(route), 'service_ms_ewma', 'service_samples', NOW - admitted_at,
+                   tonumber(ARGV[10]))
+    end
   end
   redis.call('HSET', ck, 'state', 'ended', 'ended_at', NOW, 'ended_reason', reason,
              'released_by', signal)
@@ -50,6 +56,7 @@ local function release(sid, ck)
   log('RELEASE', sid, 'by', signal, 'reason', reason, 'len', len)
   stat('released')
   stat('released_' .. signal)
+  rstat(redis.call('HGET', ck, 'route'), 'released')
   bump_cap()
   freed = true
   return len
@@ -58,10 +65,12 @@ end
 local function requeue_head(sid, ck, why)
   redis.call('ZREM', K_ACTIVE, sid)
   local ticket = tonumber(redis.call('HGET', ck, 'ticket')) or 0
-  redis.call('ZADD', K_WAITING, ticket, sid)
+  -- An outbound call waits in its route's line only (outbound.lua).
+  if redis.call('HGET', ck, 'kind') ~= 'outbound' then redis.call('ZADD', K_WAITING, ticket, sid) end
   redis.call('HSET', ck, 'state', 'waiting')
   redis.call('HDEL', ck, 'vapi_id')
-  log('REQUEUE', sid, 'pos', redis.call('ZRANK', K_WAITING, sid) + 1, 'reason', why)
+  route_wait(sid, ck)
+  log('REQUEUE', sid, 'pos', (redis.call('ZRANK', K_WAITING, sid) or 0) + 1, 'reason', why)
   freed = true
 end
 

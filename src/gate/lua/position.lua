@@ -44,6 +44,23 @@ local function ms(v)
   if not v then return -1 end
   return math.max(1, math.floor(v + 0.5))
 end
-return {'waiting', rank + 1, waited, effective_limit(ARGV[5]), redis.call('ZCARD', K_ACTIVE),
-        ms(tonumber(st[3])), tonumber(st[1]) or 0, tonumber(st[2]) or 0, head_wait, announce,
-        ms(tonumber(st[4]))}
+local limit, active, service = effective_limit(ARGV[5]), redis.call('ZCARD', K_ACTIVE), st[3]
+local route = redis.call('HGET', ck, 'route')
+local conf = route and redis.call('HGET', K_ROUTES, route)
+if conf then
+  -- A route's caller waits in the route's line, for the route's slots
+  -- (its max, within the organization's limit), and the estimate learns
+  -- from the route's own calls once it has any.
+  local mx = tonumber(string.match(conf, '^%-?%d+ (%-?%d+)')) or limit
+  if mx < limit then limit = mx end
+  rank = redis.call('ZRANK', rq_key(route), sid) or rank
+  active = route_counts()[route] or 0
+  service = redis.call('HGET', rstats_key(route), 'service_ms_ewma') or service
+  local rh = redis.call('ZRANGE', rq_key(route), 0, 0)
+  if #rh > 0 then
+    local henq = tonumber(redis.call('HGET', call_key(rh[1]), 'enqueued_at'))
+    if henq then head_wait = NOW - henq end
+  end
+end
+return {'waiting', rank + 1, waited, limit, active, ms(tonumber(service)), tonumber(st[1]) or 0,
+        tonumber(st[2]) or 0, head_wait, announce, ms(tonumber(st[4]))}

@@ -63,6 +63,7 @@ end
 local ticket = tonumber(redis.call('HGET', ck, 'ticket')) or 0
 redis.call('ZADD', K_WAITING, ticket, sid)
 redis.call('HSET', ck, 'state', 'waiting')
+route_wait(sid, ck)
 -- The failed attempt's Vapi call (an orphan now, if any) is no longer this
 -- caller's: its late end messages must not touch the next attempt.
 redis.call('HDEL', ck, 'vapi_id')

@@ -14,6 +14,15 @@ for _, m in ipairs(due) do
   if prefix == 'v:' then
     out[#out + 1] = m; out[#out + 1] = 'orphan'; out[#out + 1] = string.sub(m, 3)
     out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
+  elseif prefix == 's:' then
+    -- A slot lease (slots.lua) that ran out: nobody renewed it, so it is
+    -- freed here; the sweep's admission run fills it.
+    redis.call('ZREM', K_ACTIVE, m)
+    local r = redis.call('HGET', slot_key(m), 'route')
+    redis.call('DEL', slot_key(m))
+    log('RELEASE', m, 'by', 'lease', 'reason', 'slot-expired', 'route', r or '')
+    rstat(r, 'expired')
+    stat('released')
   elseif prefix == 'u:' then
     out[#out + 1] = m; out[#out + 1] = 'orphan'; out[#out + 1] = ''
     out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
