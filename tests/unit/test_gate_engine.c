@@ -332,7 +332,7 @@ static void test_fast_path_free_slot(void **state)
     cg_gate_collect_metrics(f->g, metrics_done, &collected);
     assert_int_equal(cgt_run_until(f->base, &collected, SOON), 0);
     struct cg_buf b;
-    cg_buf_init(&b, 4096);
+    cg_buf_init(&b, 1 << 20);
     cg_metrics_render(f->metrics, &b);
     assert_non_null(strstr(cg_buf_str(&b), "\ncallgate_active 1\n"));
     assert_non_null(strstr(cg_buf_str(&b), "\ncallgate_waiting 0\n"));
