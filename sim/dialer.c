@@ -191,7 +191,10 @@ static void on_poll_reply(const struct cg_httpc_result *res, void *arg)
     char err[128];
     json_t *j = cg_json_parse(res->body, res->body_len, CG_JSON_MAX_DEPTH, err, sizeof err);
     const char *id = j ? cg_json_str(j, "id") : NULL;
-    const char *st = j ? cg_json_str(j, "status") : NULL;
+    /* callgate names it "state"; "status" is read too. */
+    const char *st = j ? cg_json_str(j, "state") : NULL;
+    if (!st && j)
+        st = cg_json_str(j, "status");
     if (!json_is_object(j) || (id && strcmp(id, o->id) != 0))
         api_fail(d, "GET /calls/outbound/%s: not the call's JSON object: %.80s", o->id, res->body);
     if (st)

@@ -6,7 +6,7 @@
  * Outbound calls: at a Poisson rate, POST /calls/outbound
  * {"route", "number", "variables"} with the admin Bearer token; a 202
  * {"id", "position"} is then polled with GET /calls/outbound/{id} every
- * poll_s until its "status" is final (ended, completed, failed, canceled,
+ * poll_s until its "state" (or "status") is final (ended, completed, failed, canceled,
  * cancelled, busy, no-answer, expired, rejected) or the simulated Vapi's
  * outbound call to that number has ended and a poll answered after that.
  * Each number is dialed once ("+1777" and 7 digits, by request order).
