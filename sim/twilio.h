@@ -174,16 +174,20 @@ void sim_tw_engine_free(struct sim_twilio *tw);
 
 /* ---- twilio_voice.c, for twilio_rest.c ---- */
 struct sim_call *sim_tw_find_call(struct sim_twilio *tw, const char *sid);
+/* ---- twilio_queues.c ---- */
 struct sim_queue *sim_tw_find_queue(struct sim_twilio *tw, const char *sid);
 struct sim_queue *sim_tw_queue_by_name(struct sim_twilio *tw, const char *name);
 /* A new queue (name copied; max_size already validated). */
 struct sim_queue *sim_tw_queue_create(struct sim_twilio *tw, const char *name, int max_size);
 /* Deletes an empty queue; -1 if it has members. */
 int sim_tw_queue_delete(struct sim_twilio *tw, struct sim_queue *q);
+/* Frees q (the engine's end: members are not touched). */
+void sim_tw_queue_free(struct sim_queue *q);
 /* 1-based position of c in q, 0 if not a member. */
 size_t sim_tw_queue_position(const struct sim_queue *q, const struct sim_call *c);
 /* Average time the current members have waited, whole seconds. */
 long sim_tw_queue_avg_wait(const struct sim_queue *q);
+/* ---- twilio_voice.c ---- */
 /* Seconds c has been in its current queue, whole seconds. */
 long sim_tw_call_queue_time(const struct sim_call *c);
 int sim_tw_call_live(const struct sim_call *c);
