@@ -1043,7 +1043,11 @@ static void test_probe_learns_vapi_lag(void **state)
     assert_null(strstr(r.body, "\ncallgate_end_probe_first_ask_seconds "));
     cgt_resp_free(&r);
     cgt_fake_set_vapi_get(f->fake, CGT_VGET_IN_PROGRESS);
-    for (int i = 0; i < 8; i++) {
+    /* Four calls whose Vapi message follows their Twilio end; a few more
+     * when a loaded machine makes one of these lags exceed what is learned
+     * (0.5 s). */
+    const char *g = NULL;
+    for (int i = 0; i < 20 && g == NULL; i++) {
         char a[40];
         new_sid(a);
         connect_fast(f, 0, a);
@@ -1054,10 +1058,14 @@ static void test_probe_learns_vapi_lag(void **state)
         assert_string_equal(res, "released");
         free(res);
         free(v);
+        if (i < 3)
+            continue;
+        cgt_http("GET", url, NULL, NULL, 0, &r);
+        g = strstr(r.body, "\ncallgate_end_probe_first_ask_seconds ");
+        if (g == NULL)
+            cgt_resp_free(&r);
     }
-    cgt_http("GET", url, NULL, NULL, 0, &r);
-    const char *g = strstr(r.body, "\ncallgate_end_probe_first_ask_seconds ");
-    must(f, g != NULL, "no first-ask gauge after 8 calls");
+    must(f, g != NULL, "no first-ask gauge after 20 calls");
     double v = strtod(g + strlen("\ncallgate_end_probe_first_ask_seconds "), NULL);
     must(f, v >= 0.02 && v < 0.5, "first ask after %f s", v);
     cgt_resp_free(&r);

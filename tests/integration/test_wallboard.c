@@ -35,6 +35,7 @@
 #include "base/form.h"
 #include "demo/proc.h"
 #include "fakeapi.h"
+#include "fake_taskrouter.h"
 #include "twilio/signature.h"
 
 #define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
@@ -43,6 +44,7 @@
 #define VAPI_KEY    "test-vapi-api-key-7"
 #define VAPI_SECRET "test-vapi-webhook-secret"
 #define TOKEN       "wallboard-test-token"
+#define WORKSPACE   "WS0123456789abcdef0123456789abcdef"
 #define SOON        5000
 #define LATER       15000
 
@@ -86,7 +88,17 @@ static int teardown(void **state)
     return 0;
 }
 
+static void start_gate_with(struct fixture *f, const char *const *extra);
+
 static void start_gate(struct fixture *f, const char *stream_max)
+{
+    const char *const extra[] = {stream_max, NULL};
+    start_gate_with(f, extra);
+}
+
+/* callgate with the test's settings and extra (NULL-terminated, may be
+ * NULL). */
+static void start_gate_with(struct fixture *f, const char *const *extra)
 {
     f->port = cg_free_port();
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
@@ -114,8 +126,9 @@ static void start_gate(struct fixture *f, const char *stream_max)
                                       "REDIS_COMMAND_TIMEOUT_MS=500",
                                       "SHUTDOWN_GRACE_MS=2000",
                                       NULL};
-    const char *const mine[] = {port, pub, redis, twbase, vbase, stream_max, NULL};
-    const char *const *lists[] = {mine, env, NULL};
+    const char *const mine[] = {port, pub, redis, twbase, vbase, NULL};
+    static const char *const none[] = {NULL};
+    const char *const *lists[] = {mine, extra ? extra : none, env, NULL};
     cgt_spawn_callgate(&f->proc, lists);
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->base);
@@ -617,12 +630,86 @@ static void test_wallboard_in_chromium(void **state)
     stop_gate(f);
 }
 
+/* The TaskQueue table: with the wait-time service running beside the gate
+ * (a fake TaskRouter of three queues), the page shows the table with each
+ * queue's name (HTML-escaped) and figures; screenshots at TV and phone
+ * sizes. */
+static void test_wallboard_taskqueues_in_chromium(void **state)
+{
+    struct fixture *f = *state;
+    struct cgt_tr_opts o = {.account_sid = ACCOUNT_SID,
+                            .auth_token = AUTH_TOKEN,
+                            .workspace_sid = WORKSPACE,
+                            .nqueues = 3};
+    struct cgt_tr *tr = cgt_tr_start(&o);
+    assert_non_null(tr);
+    char trurl[160];
+    snprintf(trurl, sizeof trurl, "TASKROUTER_BASE_URL=%s", cgt_tr_url(tr));
+    const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=6",     "SERVICES=gate,waittime",
+                                 "TWILIO_WORKSPACE_SID=" WORKSPACE, trurl,
+                                 "WAIT_TIME_POLL_SECONDS=1",        NULL};
+    start_gate_with(f, extra);
+    /* The first refresh has the three queues in /queue. */
+    uint64_t deadline = cgt_now_ms() + LATER;
+    for (;;) {
+        json_t *q = get_json(f, "/queue");
+        size_t n = json_array_size(json_object_get(q, "taskQueues"));
+        json_decref(q);
+        if (n == 3)
+            break;
+        must(f, cgt_now_ms() < deadline, "/queue lists %zu TaskQueues, not 3", n);
+        cgt_sleep_ms(100);
+    }
+    fill_queue(f);
+    char *prof = cgt_tmpdir();
+    char dom_path[PATH_MAX];
+    snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
+    char url[200];
+    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->base);
+    const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
+                           NULL};
+    pid_t pid = chromium_spawn(url, flags, dom_path, prof);
+    int rc = chromium_wait(pid, 60000);
+    must(f, rc == 0, "chromium --dump-dom ended with %d", rc);
+    char *dom = read_file(dom_path);
+    must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
+    must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    /* The section is shown only when there are TaskQueues. */
+    must(f, strstr(dom, "data-tq=\"on\"") != NULL, "the TaskQueue table is hidden");
+    const char *body = strstr(dom, "id=\"tq-body\"");
+    must(f, body != NULL, "no TaskQueue table body");
+    const char *end = strstr(body, "</tbody>");
+    must(f, end != NULL, "the TaskQueue table body does not end");
+    size_t rows = 0;
+    for (const char *r = body; (r = strstr(r, "<tr")) != NULL && r < end; r++)
+        rows++;
+    must(f, rows == 3, "%zu TaskQueue rows, not 3:\n%.*s", rows, (int)(end - body), body);
+    /* Queue 0's name has an ampersand: escaped once, shown as text. */
+    for (int i = 0; i < 3; i++) {
+        char name[64], want[96];
+        cgt_tr_name(i, name, sizeof name);
+        snprintf(want, sizeof want, ">%s<", i == 0 ? "Sales &amp; Support" : name);
+        const char *at = strstr(body, want);
+        must(f, at != NULL && at < end, "queue %s is not in the table", name);
+    }
+    assert_null(strstr(body, "&amp;amp;"));
+    free(dom);
+    mkdir("artifacts", 0755);
+    screenshot(url, prof, "1920,1080", "artifacts/wallboard-taskqueues-1920x1080.png");
+    screenshot(url, prof, "390,844", "artifacts/wallboard-taskqueues-390x844.png");
+    cg_remove_tree(prof);
+    free(prof);
+    stop_gate(f);
+    cgt_tr_stop(tr);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_events_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wallboard_in_chromium, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wallboard_taskqueues_in_chromium, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
