@@ -414,11 +414,128 @@ static void test_slot_delete(void **state)
     assert_int_equal(zcard(f, "active"), 0);
 }
 
+/* A digest of the gate's state in Redis, less the occupancy samples the
+ * board writes every second. */
+static char *state_digest(struct fixture *f)
+{
+    return cgt_redis_cmd(&f->rs, "EVAL %s 0",
+                         "local t = {} "
+                         "for _, k in ipairs(redis.call('KEYS', 'cg:*')) do "
+                         "  if not string.find(k, 'occupancy', 1, true) then "
+                         "    t[#t + 1] = k .. redis.call('DUMP', k) "
+                         "  end "
+                         "end "
+                         "table.sort(t) "
+                         "return redis.sha1hex(table.concat(t, '|'))");
+}
+
+/* Hostile requests to the dialer API: each refused with its documented
+ * status, nothing changed in Redis, nothing sent to Vapi. */
+static void test_dialer_hostile(void **state)
+{
+    struct fixture *f = *state;
+    char *big_vars = cg_malloc(9000 + 64);
+    snprintf(big_vars, 9064,
+             "{\"route\":\"sales\",\"number\":\"+15550109999\",\"variables\":{\"a\":\"");
+    size_t n = strlen(big_vars);
+    memset(big_vars + n, 'x', 9000);
+    strcpy(big_vars + n + 9000, "\"}}");
+    char *deep = cg_malloc(20001);
+    memset(deep, '[', 20000);
+    deep[20000] = '\0';
+    char *huge = cg_malloc(2 * 1024 * 1024 + 1);
+    memset(huge, ' ', 2 * 1024 * 1024);
+    huge[2 * 1024 * 1024] = '\0';
+    const struct {
+        const char *method, *path, *body;
+        int auth; /* 0 none, 1 the token, 2 a wrong one */
+        long want;
+    } cases[] = {
+        {"POST", "/slots", "{\"route\":\"sales\"}", 0, 401},
+        {"POST", "/slots", "{\"route\":\"sales\"}", 2, 401},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+15550109999\"}", 0, 401},
+        {"GET", "/calls/outbound/abc", NULL, 0, 401},
+        {"DELETE", "/slots/abc", NULL, 2, 401},
+        {"POST", "/slots", "", 1, 400},
+        {"POST", "/slots", "route=sales", 1, 400},
+        {"POST", "/slots", "[\"sales\"]", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"extra\":1}", 1, 400},
+        {"POST", "/slots", "{\"route\":5}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"Sales\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"billing\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":0}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":1e999}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":\"60\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":9223372036854775808}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sa\\u0000les\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"route\":\"support\"}", 1, 400},
+        {"POST", "/slots", deep, 1, 400},
+        {"POST", "/slots", huge, 1, 413},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\"}", 1, 400},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"5550109999\"}", 1, 400},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+1555<Say>\"}", 1, 400},
+        {"POST", "/calls/outbound",
+         "{\"route\":\"sales\",\"number\":\"+15550109999\",\"variables\":[1]}", 1, 400},
+        {"POST", "/calls/outbound",
+         "{\"route\":\"nope\",\"number\":\"+15550109999\",\"variables\":{}}", 1, 400},
+        {"POST", "/calls/outbound", big_vars, 1, 400},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+15550109999\",\"x\":1}", 1,
+         400},
+        {"POST", "/slots/abc/renew", "{\"ttlSeconds\":-1}", 1, 400},
+        {"POST", "/slots/abc/renew", "{\"route\":\"sales\"}", 1, 400},
+        {"POST", "/slots/abc/renew", NULL, 1, 404},
+        {"POST", "/slots/abc/other", NULL, 1, 404},
+        {"POST", "/slots/a%2Fb/renew", NULL, 1, 404},
+        {"POST", "/slots/%00/renew", NULL, 1, 400},
+        {"DELETE", "/slots/abc", NULL, 1, 404},
+        {"DELETE", "/slots/abc/renew", NULL, 1, 404},
+        {"DELETE", "/slots/", NULL, 1, 404},
+        {"GET", "/slots", NULL, 1, 405},
+        {"GET", "/slots/abc", NULL, 1, 405},
+        {"PUT", "/calls/outbound", NULL, 1, 405},
+        {"GET", "/calls/outbound/abc", NULL, 1, 404},
+        {"GET", "/calls/outbound/", NULL, 1, 404},
+        {"GET", "/calls/outbound/a.b", NULL, 1, 404},
+        {"GET",
+         "/calls/outbound/"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         NULL, 1, 404},
+    };
+    int creates = cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE);
+    char *before = state_digest(f);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char url[512];
+        snprintf(url, sizeof url, "%s%s", f->base, cases[i].path);
+        const char *h[] = {"Content-Type: application/json",
+                           cases[i].auth == 1   ? "Authorization: Bearer " ADMIN
+                           : cases[i].auth == 2 ? "Authorization: Bearer " ADMIN "x"
+                                                : NULL,
+                           NULL};
+        struct cgt_resp r;
+        const char *body = cases[i].body;
+        cgt_http(cases[i].method, url, h, body, body ? strlen(body) : 0, &r);
+        must(f, r.status == cases[i].want, "case %zu (%s %s): %ld, not %ld: %s", i, cases[i].method,
+             cases[i].path, r.status, cases[i].want, r.body ? r.body : "");
+        must(f, r.body != NULL && r.body[0] == '{', "case %zu: not a JSON error", i);
+        cgt_resp_free(&r);
+        char *after = state_digest(f);
+        must(f, strcmp(before, after) == 0, "case %zu (%s %s) changed the state", i,
+             cases[i].method, cases[i].path);
+        free(after);
+    }
+    free(before);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), creates);
+    free(big_vars);
+    free(deep);
+    free(huge);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dialer_hostile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
