@@ -267,6 +267,15 @@ static void test_two_routes(void **state)
     cgt_sleep_ms(500);
     wait_state(f, s3, "waiting");
     assert_int_equal(zcard(f, "active"), 2);
+    /* Waiting beside a free slot because the route is at its max is not
+     * a stuck gate: /health stays healthy past the stuck threshold. */
+    cgt_sleep_ms(5500);
+    admin(f, "GET", "/health", NULL, &r);
+    must(f,
+         r.status == 200 && strstr(r.body, "\"status\":\"healthy\"") &&
+             strstr(r.body, "{\"name\":\"sales\",\"waiting\":2,\"active\":2"),
+         "health: %s", r.body);
+    cgt_resp_free(&r);
 
     /* Support's caller takes the free slot at once, with its assistant. */
     char *vp = arrive_connected(f, SUPPORT, p1);
