@@ -137,7 +137,12 @@ static void declare_metrics(struct cg_metrics *m)
                        0);
     cg_metrics_declare(m, "callgate_gate_events", CG_GAUGE,
                        "Gate-wide event counts kept in Redis (all instances).", NULL, 0);
-    /* Routes (ROUTES_FILE), one series per route. */
+}
+
+/* Routes (ROUTES_FILE), one series per route; declared only with routes,
+ * so a gate of one route shows the families it always did. */
+static void declare_route_metrics(struct cg_metrics *m)
+{
     cg_metrics_declare(m, "callgate_route_waiting", CG_GAUGE,
                        "Callers and outbound calls waiting in the route's line.", NULL, 0);
     cg_metrics_declare(m, "callgate_route_active", CG_GAUGE, "Slots the route holds now.", NULL, 0);
@@ -315,6 +320,8 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
         g->queue_sid = cg_strdup(c->twilio_queue_sid);
     if (g->metrics)
         declare_metrics(g->metrics);
+    if (g->metrics && c->routes.n > 0)
+        declare_route_metrics(g->metrics);
 
     g->sweep_task = cg_periodic_new(d->base, "sweep", c->sweep_interval_ms, 10, gate_sweep_tick, g);
     g->reconcile_task = cg_periodic_new(d->base, "reconcile", c->reconcile_interval_seconds * 1000,
