@@ -318,6 +318,8 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     }
     if (c->twilio_queue_sid[0] != '\0')
         g->queue_sid = cg_strdup(c->twilio_queue_sid);
+    if (c->routes.n > 0)
+        g->route_queue_sids = cg_calloc(c->routes.n, sizeof *g->route_queue_sids);
     if (g->metrics)
         declare_metrics(g->metrics);
     if (g->metrics && c->routes.n > 0)
@@ -368,5 +370,8 @@ void cg_gate_free(struct cg_gate *g)
     cg_periodic_free(g->routes_task);
     gate_claim_free(g->claim);
     free(g->queue_sid);
+    for (size_t i = 0; g->route_queue_sids != NULL && i < g->cfg->routes.n; i++)
+        free(g->route_queue_sids[i]);
+    free(g->route_queue_sids);
     free(g);
 }

@@ -88,6 +88,10 @@ struct cg_gate {
     int closing;     /* no Redis at all (teardown) */
     unsigned fails;  /* consecutive admission failures, for backoff */
     char *queue_sid; /* TWILIO_QUEUE_SID, or found by TWILIO_QUEUE_NAME */
+    /* ROUTES_FILE: each route's queue SID once found by its name, and the
+     * route the reconciliation in flight (or the next one) is about. */
+    char **route_queue_sids;
+    size_t reconcile_route;
     /* Per API (GATE_API_VAPI, GATE_API_TWILIO): when it last refused the
      * credentials (401/403) and last accepted them, monotonic ms, 0: never.
      * /health reports refused credentials (cg_gate_auth_problem). */

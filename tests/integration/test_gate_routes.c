@@ -105,6 +105,7 @@ static int setup(void **state)
                                       "ADMISSION_BACKOFF_MAX_MS=400",
                                       "LOG_LEVEL=debug",
                                       "INSTANCE_ID=routes0",
+                                      "RECONCILE_INTERVAL_SECONDS=1",
                                       NULL};
     const char *const mine[] = {port, pub, redis, twbase, vbase, routes, NULL};
     const char *const *lists[] = {mine, env, NULL};
@@ -539,12 +540,41 @@ static void test_dialer_hostile(void **state)
     free(huge);
 }
 
+/* Reconciliation per route: each route's Twilio queue found by its name,
+ * and a caller Twilio holds there that the gate has no record of adopted
+ * into the route of the number they dialled (the first route for a number
+ * no route lists), then admitted. */
+static void test_reconcile_per_route(void **state)
+{
+    struct fixture *f = *state;
+    char a[40];
+    new_sid(a);
+    char members[512];
+    cgt_fake_set_queues(f->fake,
+                        "[{\"sid\":\"QU000000000000000000000000000000aa\",\"friendly_name\":"
+                        "\"support\",\"current_size\":1},{\"sid\":"
+                        "\"QU000000000000000000000000000000bb\",\"friendly_name\":\"sales\"}]");
+    snprintf(members, sizeof members,
+             "[{\"call_sid\":\"%s\",\"position\":1,\"queue_sid\":"
+             "\"QU000000000000000000000000000000aa\",\"wait_time\":12}]",
+             a);
+    cgt_fake_set_queue_members(f->fake, members);
+    must(f, cgt_fake_wait_count(f->fake, CGT_EP_TW_MEMBERS, 1, 15000) == 0,
+         "no route's queue members read");
+    wait_state(f, a, "connected");
+    char *route = field(f, a, "route");
+    assert_string_equal(route, "support");
+    free(route);
+    assert_last_create(f, "asst-support", "pn-support", 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dialer_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_per_route, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
