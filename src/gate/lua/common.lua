@@ -256,6 +256,8 @@ local function routes_conf()
   for i = 1, #h, 2 do
     if h[i] == '.order' then
       order = h[i + 1]
+    elseif string.sub(h[i], 1, 1) == '.' then
+      -- '.first' and later settings: no route
     else
       local mn, mx, pr = string.match(h[i + 1], '^(%-?%d+) (%-?%d+) (%-?%d+)$')
       if mn then
@@ -359,6 +361,17 @@ admit_routed = function(default_limit, max_batch, lease_ms, instance)
   if n <= 0 then return {} end
   local routes, order = routes_conf()
   local counts = route_counts()
+  -- A caller who entered before the gate had routes has none: the first
+  -- few of the waiting set, if so, join the first route's line (a few per
+  -- step, in ticket order, so none is left behind).
+  local first = redis.call('HGET', K_ROUTES, '.first')
+  for _, wsid in ipairs(first and redis.call('ZRANGE', K_WAITING, 0, 7) or {}) do
+    local wck = call_key(wsid)
+    if not redis.call('HGET', wck, 'route') then
+      redis.call('HSET', wck, 'route', first)
+      route_wait(wsid, wck)
+    end
+  end
   local window = nil
   local function window_of()
     if window == nil then window = redis.call('EXISTS', K_CBWIN) == 1 end
