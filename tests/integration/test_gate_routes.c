@@ -270,6 +270,12 @@ static void test_two_routes(void **state)
     assert_int_equal(zcard(f, "active"), 2);
     /* Waiting beside a free slot because the route is at its max is not
      * a stuck gate: /health stays healthy past the stuck threshold. */
+    admin(f, "GET", "/queue", NULL, &r);
+    must(f,
+         r.status == 200 && strstr(r.body, "\"position\":1,\"route\":\"sales\"") &&
+             strstr(r.body, "\"kind\":\"call\"") && strstr(r.body, "{\"slot\":"),
+         "queue: %s", r.body);
+    cgt_resp_free(&r);
     cgt_sleep_ms(5500);
     admin(f, "GET", "/health", NULL, &r);
     must(f,
