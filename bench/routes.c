@@ -10,6 +10,12 @@
  * the script (INFO commandstats, usec_per_call of evalsha, reset before
  * the releases) is the CPU per admission. Prints one line per
  * configuration and the ratio to the gate of one route.
+ *
+ * Then the two-route surge, in real time (8 s each): route a with 20
+ * callers a second and min 3, route b with 20, or 300 in a surge; calls of
+ * 0.1 s under a limit of 10 (100 calls a second). Printed: route a's mean
+ * and longest wait without and with the surge, the same surge against the
+ * gate of one route, and the idle slot-seconds while callers wait.
  */
 #include "base/fmacros.h"
 
@@ -18,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gate/lua_scripts.h"
 
@@ -143,6 +150,148 @@ static double run(int nroutes, const char *enter, const char *end, const char *r
     return usec;
 }
 
+/* ---- the two-route surge ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct held {
+    char sid[40];
+    double until;
+};
+
+struct surge_stats {
+    double wait_sum[2];
+    double wait_max[2];
+    long admitted[2];
+    double idle_slot_s; /* free slots x time while anyone waits */
+};
+
+#define SURGE_LIMIT     10
+#define SURGE_CALL_S    0.1
+#define SURGE_SECONDS   8.0
+#define SURGE_MAX_CALLS 20000
+
+static struct held held[SURGE_LIMIT * 4];
+static int nheld;
+static double arrived_at[SURGE_MAX_CALLS];
+static int route_of[SURGE_MAX_CALLS];
+
+/* Admitted sids (triples from first) start their calls. */
+static void take(const redisReply *r, size_t first, double t, struct surge_stats *st)
+{
+    for (size_t i = first; i + 2 < r->elements; i += 3) {
+        const char *sid = r->element[i]->str;
+        int n = (int)strtol(sid + 2, NULL, 16) - 1;
+        if (n < 0 || n >= SURGE_MAX_CALLS || nheld >= (int)(sizeof held / sizeof held[0]))
+            continue;
+        int ro = route_of[n];
+        double w = t - arrived_at[n];
+        st->wait_sum[ro] += w;
+        if (w > st->wait_max[ro])
+            st->wait_max[ro] = w;
+        st->admitted[ro]++;
+        snprintf(held[nheld].sid, sizeof held[nheld].sid, "%s", sid);
+        held[nheld++].until = t + SURGE_CALL_S;
+    }
+}
+
+/* Route a: 20 callers a second, min 3; route b: 20 a second, or 300 in a
+ * surge. Calls of 0.1 s, a limit of 10 (100 calls a second). routed 0:
+ * the gate of one route, both numbers in one line. */
+static void surge(const char *enter, const char *end, const char *admit, const char *routes,
+                  int routed, int surge_on, struct surge_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    nheld = 0;
+    freeReplyObject(cmd("EVAL %s 0", "for _, k in ipairs(redis.call('KEYS', 'cg:{bench-routes}:*'))"
+                                     " do redis.call('DEL', k) end"));
+    freeReplyObject(cmd("SET " PREFIX "intact 1"));
+    if (routed) {
+        const char *a[] = {"after-inbound", "a", "3 10 1", "b", "0 10 1"};
+        freeReplyObject(evalsha(routes, 5, a));
+    }
+    double rate[2] = {20, surge_on ? 300 : 20};
+    double next[2] = {0, 0}, t0 = now_s(), last = 0;
+    int n = 0;
+    char limit[8];
+    snprintf(limit, sizeof limit, "%d", SURGE_LIMIT);
+    for (;;) {
+        double t = now_s() - t0;
+        if (t > SURGE_SECONDS)
+            break;
+        /* Ends first: each release admits in the same step. */
+        for (int i = 0; i < nheld;) {
+            if (held[i].until <= t) {
+                char sid[40];
+                snprintf(sid, sizeof sid, "%s", held[i].sid);
+                held[i] = held[--nheld];
+                const char *a[] = {"lease",  sid,     "bench", "5000",  limit,  "100",
+                                   "600000", "bench", "0.2",   "lease", "60000"};
+                redisReply *r = evalsha(end, 11, a);
+                take(r, 3, t, st);
+                freeReplyObject(r);
+            } else {
+                i++;
+            }
+        }
+        for (int ro = 0; ro < 2; ro++) {
+            while (next[ro] <= t && n < SURGE_MAX_CALLS) {
+                char sid[40];
+                snprintf(sid, sizeof sid, "CA%032x", n + 1);
+                arrived_at[n] = t;
+                route_of[n] = ro;
+                n++;
+                next[ro] += 1.0 / rate[ro];
+                const char *a[] = {sid,
+                                   "+15550001",
+                                   "+15559999",
+                                   "incoming",
+                                   "20000",
+                                   limit,
+                                   "1",
+                                   "600000",
+                                   "bench",
+                                   "0",
+                                   routed ? (ro ? "b" : "a") : "",
+                                   "0"};
+                redisReply *r = evalsha(enter, 12, a);
+                if (strcmp(r->element[0]->str, "fast") == 0) {
+                    st->admitted[ro]++;
+                    snprintf(held[nheld].sid, sizeof held[nheld].sid, "%s", sid);
+                    held[nheld++].until = t + SURGE_CALL_S;
+                } else if (r->elements > 2 && r->element[2]->integer != 0) {
+                    const char *b[] = {limit, "100", "600000", "bench"};
+                    redisReply *ad = evalsha(admit, 4, b);
+                    take(ad, 0, t, st);
+                    freeReplyObject(ad);
+                }
+                freeReplyObject(r);
+            }
+        }
+        redisReply *w = cmd("ZCARD " PREFIX "waiting");
+        if (w->integer > 0 && t > last)
+            st->idle_slot_s += (double)(SURGE_LIMIT - nheld) * (t - last);
+        freeReplyObject(w);
+        last = t;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void print_surge(const char *label, const struct surge_stats *st)
+{
+    printf("routes-surge %s: route a (min 3) mean wait %.3f s, max %.3f s, %ld admitted; "
+           "route b mean wait %.3f s, %ld admitted; idle slot-seconds while callers wait %.2f\n",
+           label, st->admitted[0] ? st->wait_sum[0] / (double)st->admitted[0] : 0, st->wait_max[0],
+           st->admitted[0], st->admitted[1] ? st->wait_sum[1] / (double)st->admitted[1] : 0,
+           st->admitted[1], st->idle_slot_s);
+}
+
 int main(int argc, char **argv)
 {
     int port = 6379;
@@ -163,6 +312,15 @@ int main(int argc, char **argv)
         printf("routes-cpu routes=%d usec_per_admission=%.1f ratio=%.2f\n", counts[i], u,
                base > 0 ? u / base : 0);
     }
+    char *admit = load(cg_lua_admit);
+    struct surge_stats st;
+    surge(enter, end, admit, routes, 1, 0, &st);
+    print_surge("routes, no surge", &st);
+    surge(enter, end, admit, routes, 1, 1, &st);
+    print_surge("routes, surge on b", &st);
+    surge(enter, end, admit, routes, 0, 1, &st);
+    print_surge("one route, surge on b", &st);
+    free(admit);
     freeReplyObject(cmd("EVAL %s 0", "for _, k in ipairs(redis.call('KEYS', 'cg:{bench-routes}:*'))"
                                      " do redis.call('DEL', k) end"));
     free(enter);
