@@ -70,6 +70,8 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
     /* Back from an outage: callers may have arrived meanwhile (answered
      * with Enqueue and no record) and slots may have freed. */
     gate_claim_check(g->claim);
+    for (size_t i = 0; g->route_claims != NULL && i < g->cfg->routes.n; i++)
+        gate_claim_check(g->route_claims[i]);
     gate_routes_publish(&g->store, g->cfg);
     cg_periodic_kick(g->sweep_task);
     cg_periodic_kick(g->reconcile_task);
@@ -329,11 +331,24 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     g->reconcile_task = cg_periodic_new(d->base, "reconcile", c->reconcile_interval_seconds * 1000,
                                         10, gate_reconcile_tick, g);
     g->routes_task = cg_periodic_new(d->base, "routes", 10000, 10, routes_tick, g);
-    if (d->on_conflict != NULL)
+    /* With routes, the routes' queues are the gate's, not TWILIO_QUEUE_NAME. */
+    if (d->on_conflict != NULL && c->routes.n == 0)
         g->claim = gate_claim_new(d->base, &g->store, c, d->on_conflict, d->conflict_arg);
+    /* With routes, each route's queue is claimed too: another gate taking
+     * one of them would adopt this gate's callers. */
+    int claims_ok = 1;
+    if (d->on_conflict != NULL && c->routes.n > 0) {
+        g->route_claims = cg_calloc(c->routes.n, sizeof *g->route_claims);
+        for (size_t i = 0; i < c->routes.n; i++) {
+            g->route_claims[i] = gate_claim_new_queue(d->base, &g->store, c, c->routes.v[i].queue,
+                                                      d->on_conflict, d->conflict_arg);
+            claims_ok &= g->route_claims[i] != NULL;
+        }
+    }
     g->repair = gate_repair_new(d->base, &g->store, g->vapi, c, g->metrics, on_repaired, g);
     if (g->sweep_task == NULL || g->reconcile_task == NULL || g->routes_task == NULL ||
-        g->repair == NULL || (d->on_conflict != NULL && g->claim == NULL)) {
+        g->repair == NULL || (d->on_conflict != NULL && c->routes.n == 0 && g->claim == NULL) ||
+        !claims_ok) {
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
@@ -369,6 +384,9 @@ void cg_gate_free(struct cg_gate *g)
     cg_periodic_free(g->reconcile_task);
     cg_periodic_free(g->routes_task);
     gate_claim_free(g->claim);
+    for (size_t i = 0; g->route_claims != NULL && i < g->cfg->routes.n; i++)
+        gate_claim_free(g->route_claims[i]);
+    free(g->route_claims);
     free(g->queue_sid);
     for (size_t i = 0; g->route_queue_sids != NULL && i < g->cfg->routes.n; i++)
         free(g->route_queue_sids[i]);

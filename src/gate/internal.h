@@ -70,11 +70,12 @@ struct cg_gate {
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
-    struct cg_periodic *routes_task; /* routes published again (routes.h) */
-    struct gate_claim *claim;        /* this gate's claim on its Twilio queue */
-    struct gate_repair *repair;      /* slots rebuilt from Vapi after Redis lost writes */
-    struct gate_probes *probes;      /* early asks of Vapi after a Twilio end (endprobe.h) */
-    struct event *retry_timer;       /* admission after a backoff */
+    struct cg_periodic *routes_task;  /* routes published again (routes.h) */
+    struct gate_claim *claim;         /* this gate's claim on its Twilio queue */
+    struct gate_claim **route_claims; /* ROUTES_FILE: one per route's queue, or NULL */
+    struct gate_repair *repair;       /* slots rebuilt from Vapi after Redis lost writes */
+    struct gate_probes *probes;       /* early asks of Vapi after a Twilio end (endprobe.h) */
+    struct event *retry_timer;        /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */
     struct cg_list rechecks;   /* second questions to Vapi (recheck.h) */

@@ -70,24 +70,12 @@ static void new_sid(char out[40])
         }                                                                                          \
     } while (0)
 
-static int setup(void **state)
+/* callgate with the routes, on port, with one extra setting (or NULL). */
+static void spawn(struct fixture *f, struct cgt_proc *proc, int port_no, const char *extra)
 {
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
-    snprintf(f->routes_path, sizeof f->routes_path, "/tmp/cg-routes-it-XXXXXX");
-    int fd = mkstemp(f->routes_path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, ROUTES, strlen(ROUTES)), (ssize_t)strlen(ROUTES));
-    close(fd);
-
-    f->port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
     char port[32], pub[96], redis[96], twbase[96], vbase[96], routes[96];
-    snprintf(port, sizeof port, "PORT=%d", f->port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->base);
+    snprintf(port, sizeof port, "PORT=%d", port_no);
+    snprintf(pub, sizeof pub, "PUBLIC_URL=http://127.0.0.1:%d", port_no);
     snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
     snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
     snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
@@ -107,9 +95,27 @@ static int setup(void **state)
                                       "INSTANCE_ID=routes0",
                                       "RECONCILE_INTERVAL_SECONDS=1",
                                       NULL};
-    const char *const mine[] = {port, pub, redis, twbase, vbase, routes, NULL};
+    const char *const mine[] = {port, pub, redis, twbase, vbase, routes, extra, NULL};
     const char *const *lists[] = {mine, env, NULL};
-    cgt_spawn_callgate(&f->proc, lists);
+    cgt_spawn_callgate(proc, lists);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = cg_calloc(1, sizeof *f);
+    cgt_redis_start(&f->rs);
+    struct cgt_fake_opts o = {
+        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
+    f->fake = cgt_fake_start(&o);
+    snprintf(f->routes_path, sizeof f->routes_path, "/tmp/cg-routes-it-XXXXXX");
+    int fd = mkstemp(f->routes_path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, ROUTES, strlen(ROUTES)), (ssize_t)strlen(ROUTES));
+    close(fd);
+
+    f->port = cg_free_port();
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    spawn(f, &f->proc, f->port, NULL);
     *state = f;
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->base);
@@ -574,6 +580,38 @@ static void test_reconcile_per_route(void **state)
     assert_last_create(f, "asst-support", "pn-support", 1);
 }
 
+/* Each route's Twilio queue is claimed for the gate: a second gate using
+ * one of them refuses to run (exit 2, naming the queue). */
+static void test_route_queues_claimed(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t until = cgt_now_ms() + SOON;
+    for (;;) {
+        char *a = cgt_redis_cmd(&f->rs, "GET cg:queue-claim:" ACCOUNT_SID ":support");
+        char *b = cgt_redis_cmd(&f->rs, "GET cg:queue-claim:" ACCOUNT_SID ":sales");
+        int ok = strcmp(a, P) == 0 && strcmp(b, P) == 0;
+        free(a);
+        free(b);
+        if (ok)
+            break;
+        must(f, cgt_now_ms() < until, "the routes' queues are not claimed");
+        cgt_sleep_ms(50);
+    }
+    char *other = cgt_redis_cmd(&f->rs, "EXISTS cg:queue-claim:" ACCOUNT_SID ":customer-support");
+    assert_string_equal(other, "0");
+    free(other);
+    struct cgt_proc second;
+    memset(&second, 0, sizeof second);
+    spawn(f, &second, cg_free_port(), "GATE_NAME=another-line");
+    int rc = cgt_wait_exit(&second, 15000);
+    if (rc == -1)
+        cgt_stop(&second, SIGKILL, 1000);
+    char *log = cgt_proc_output(&second);
+    must(f, rc == 2 && strstr(log, "already uses the Twilio queue s") != NULL,
+         "a second gate on the routes' queues exited %d: %s", rc, log);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slot_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dialer_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_per_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_queues_claimed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
