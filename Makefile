@@ -45,7 +45,7 @@ demo: build
 bench: build
 	@scripts/deps.sh --bench
 	@cmake -S . -B $(BUILD) >/dev/null
-	cmake --build $(BUILD) -j$(JOBS) --target cgbench-rate cgbench-sign cgbench-util cgbench-report cgbench-rtt
+	cmake --build $(BUILD) -j$(JOBS) --target cgbench-rate cgbench-sign cgbench-util cgbench-report cgbench-rtt cgbench-routes
 	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD); else echo "bench: no benchmarks yet"; fi
 	bench/viewers.sh $(BUILD)
 

@@ -78,56 +78,35 @@ static void reply_degraded(struct cg_http_req *req, const struct cg_health *h)
 struct pending {
     struct cg_http_req *req;
     struct cg_health *h;
-    struct cg_buf body; /* the answer so far, while the routes' figures are read */
+    long long active, waiting, limit, eff, oldest_ms;
 };
 
-/* Each route's figures (ROUTES_FILE) close the answer: "routes" is null
- * when Redis did not give them. */
-static void on_routes(const struct gate_route_fig *v, size_t n, int ok, void *arg)
+/* The answer, with each route's figures when the gate has routes
+ * (ROUTES_FILE; v NULL and routes_ok 0 otherwise or when Redis did not
+ * give them). */
+static void answer(struct pending *p, const struct gate_route_fig *v, size_t n, int routes_ok)
 {
-    struct pending *p = arg;
-    cg_buf_appends(&p->body, ",\"routes\":");
-    if (ok)
-        gate_route_figures_json(&p->body, v, n);
-    else
-        cg_buf_appends(&p->body, "null");
-    cg_buf_appends(&p->body, "}");
-    cg_http_reply_json(p->req, 200, cg_buf_str(&p->body));
-    cg_buf_free(&p->body);
-    free(p);
-}
-
-static void on_stats(const redisReply *r, const char *err, void *arg)
-{
-    struct pending *p = arg;
     struct cg_health *h = p->h;
-    if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
-        reply_degraded(p->req, h);
-        free(p);
-        return;
-    }
-    for (size_t i = 0; i < 5; i++) {
-        if (r->element[i]->type != REDIS_REPLY_INTEGER) {
-            reply_degraded(p->req, h);
-            free(p);
-            return;
-        }
-    }
-    long long active = r->element[0]->integer;
-    long long waiting = r->element[1]->integer;
-    long long limit = r->element[2]->integer;
-    long long eff = r->element[3]->integer;
-    long long oldest_ms = r->element[4]->integer;
+    long long active = p->active, waiting = p->waiting, limit = p->limit, eff = p->eff;
+    long long oldest_ms = p->oldest_ms;
     long long avail = limit > active ? limit - active : 0;
 
     /* Why the gate cannot do its work though Redis answers. A caller
      * beside a free slot is admitted in the same step that frees it, so
      * one who has waited a while while a slot is free means admission is
      * not running (every instance backing off, or none alive with the
-     * gate on). */
+     * gate on). With routes, a caller may wait beside a free slot because
+     * their route is at its max: stuck only when a route with callers
+     * waiting is below its max. */
     char reason[256] = "";
     const char *auth = h->gate ? cg_gate_auth_problem(h->gate) : NULL;
     int stuck = h->gate && waiting > 0 && eff > active && oldest_ms >= CG_HEALTH_STUCK_MS;
+    if (stuck && h->cfg->routes.n > 0 && routes_ok) {
+        int room = 0;
+        for (size_t i = 0; i < n; i++)
+            room |= v[i].waiting > 0 && v[i].active < v[i].max;
+        stuck = room;
+    }
     if (stuck)
         snprintf(reason, sizeof reason,
                  "callers wait beside a free slot: the oldest for %llds with %lld of %lld slots "
@@ -151,17 +130,50 @@ static void on_stats(const redisReply *r, const char *err, void *arg)
     }
     append_services(&b, h->cfg->services);
     if (h->gate != NULL && h->cfg->routes.n > 0) {
-        p->body = b;
-        /* The gate's own figures are only read here: the cast lends it the
-         * store for one read. */
-        if (gate_route_figures((struct cg_gate *)h->gate, on_routes, p) == 0)
-            return;
-        b = p->body;
+        cg_buf_appends(&b, ",\"routes\":");
+        if (routes_ok)
+            gate_route_figures_json(&b, v, n);
+        else
+            cg_buf_appends(&b, "null");
     }
     cg_buf_appends(&b, "}");
     cg_http_reply_json(p->req, 200, cg_buf_str(&b));
     cg_buf_free(&b);
     free(p);
+}
+
+static void on_routes(const struct gate_route_fig *v, size_t n, int ok, void *arg)
+{
+    answer(arg, v, n, ok);
+}
+
+static void on_stats(const redisReply *r, const char *err, void *arg)
+{
+    struct pending *p = arg;
+    struct cg_health *h = p->h;
+    if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+        reply_degraded(p->req, h);
+        free(p);
+        return;
+    }
+    for (size_t i = 0; i < 5; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+            reply_degraded(p->req, h);
+            free(p);
+            return;
+        }
+    }
+    p->active = r->element[0]->integer;
+    p->waiting = r->element[1]->integer;
+    p->limit = r->element[2]->integer;
+    p->eff = r->element[3]->integer;
+    p->oldest_ms = r->element[4]->integer;
+    /* The gate's own figures are only read here: the cast lends it the
+     * store for one read. */
+    if (h->gate != NULL && h->cfg->routes.n > 0 &&
+        gate_route_figures((struct cg_gate *)h->gate, on_routes, p) == 0)
+        return;
+    answer(p, NULL, 0, 0);
 }
 
 static void handle_health(struct cg_http_req *req, void *arg)

@@ -26,6 +26,11 @@ struct doctor {
     FILE *out;
     int fails, warns;
     char *vapi_number; /* the E.164 number of VAPI_PHONE_NUMBER_ID, once read */
+    /* What is checked: the environment's, or one route's (ROUTES_FILE). */
+    const char *assistant_id;
+    const char *phone_number_id;
+    const char *queue_sid; /* "": found by name */
+    const char *queue_name;
 };
 
 static void report(struct doctor *d, enum verdict v, const char *check, const char *fix,
@@ -140,9 +145,9 @@ static void check_twilio_queue(struct doctor *d)
     char path[256], err[512], fix[512];
     long st;
     json_t *q = NULL, *list = NULL;
-    if (c->twilio_queue_sid[0] != '\0') {
+    if (d->queue_sid[0] != '\0') {
         snprintf(path, sizeof path, "/2010-04-01/Accounts/%s/Queues/%s.json", c->twilio_account_sid,
-                 c->twilio_queue_sid);
+                 d->queue_sid);
         q = get_json(d, 1, c->twilio_api_base_url, path, &st, err, sizeof err);
         if (st != 200) {
             /* An error body is not a queue. */
@@ -153,8 +158,7 @@ static void check_twilio_queue(struct doctor *d)
             report(d, FAIL, "twilio.queue",
                    "create the queue (twilio api:core:queues:create --friendly-name NAME) and "
                    "put its QU... SID in TWILIO_QUEUE_SID, or empty TWILIO_QUEUE_SID",
-                   "queue %s does not exist in account %s", c->twilio_queue_sid,
-                   c->twilio_account_sid);
+                   "queue %s does not exist in account %s", d->queue_sid, c->twilio_account_sid);
             return;
         }
     } else {
@@ -165,19 +169,19 @@ static void check_twilio_queue(struct doctor *d)
         size_t i;
         json_t *it;
         json_array_foreach (arr, i, it) {
-            if (strcmp(str_or(it, "friendly_name", ""), c->twilio_queue_name) == 0)
+            if (strcmp(str_or(it, "friendly_name", ""), d->queue_name) == 0)
                 q = json_incref(it);
         }
         if (st == 200 && q == NULL) {
             snprintf(fix, sizeof fix,
                      "create it now with room for MAX_QUEUE_SIZE callers: twilio "
                      "api:core:queues:create --friendly-name '%s' --max-size %d",
-                     c->twilio_queue_name, c->max_queue_size);
+                     d->queue_name, c->max_queue_size);
             report(d, WARN, "twilio.queue", fix,
                    "no queue named %s yet: Twilio creates it on the first caller with its "
                    "default max_size (1000 in the API reference, 100 on some of its pages), "
                    "which may be below MAX_QUEUE_SIZE=%d",
-                   c->twilio_queue_name, c->max_queue_size);
+                   d->queue_name, c->max_queue_size);
             json_decref(list);
             return;
         }
@@ -296,7 +300,7 @@ static void check_vapi_assistant(struct doctor *d, int *key_ok)
     const struct cg_config *c = d->cfg;
     char path[256], err[512], fix[512];
     long st;
-    snprintf(path, sizeof path, "/assistant/%s", c->vapi_assistant_id);
+    snprintf(path, sizeof path, "/assistant/%s", d->assistant_id);
     json_t *a = get_json(d, 0, c->vapi_base_url, path, &st, err, sizeof err);
     *key_ok = st != 401 && st != 403 && st != 0;
     if (st == 401 || st == 403) {
@@ -326,11 +330,11 @@ static void check_vapi_assistant(struct doctor *d, int *key_ok)
         report(d, FAIL, "vapi.assistant",
                "copy the assistant's id from the Vapi dashboard (Assistants) into "
                "VAPI_ASSISTANT_ID",
-               "assistant %s not found (%s)", c->vapi_assistant_id, err);
+               "assistant %s not found (%s)", d->assistant_id, err);
         json_decref(a);
         return;
     }
-    report(d, OK, "vapi.assistant", NULL, "assistant %s (%s)", c->vapi_assistant_id,
+    report(d, OK, "vapi.assistant", NULL, "assistant %s (%s)", d->assistant_id,
            str_or(a, "name", "no name"));
 
     const char *server = cg_json_str(a, "server.url");
@@ -376,12 +380,12 @@ static void check_vapi_number(struct doctor *d)
     const struct cg_config *c = d->cfg;
     char path[256], err[512];
     long st;
-    snprintf(path, sizeof path, "/phone-number/%s", c->vapi_phone_number_id);
+    snprintf(path, sizeof path, "/phone-number/%s", d->phone_number_id);
     json_t *n = get_json(d, 0, c->vapi_base_url, path, &st, err, sizeof err);
     const char *number = n && st == 200 ? cg_json_str(n, "number") : NULL;
     if (st != 200 && st != 404 && st != 400) {
         report(d, FAIL, "vapi.number", "run doctor again once Vapi answers",
-               "cannot read phone number %s (%s)", c->vapi_phone_number_id, err);
+               "cannot read phone number %s (%s)", d->phone_number_id, err);
         json_decref(n);
         return;
     }
@@ -389,10 +393,11 @@ static void check_vapi_number(struct doctor *d)
         report(d, FAIL, "vapi.number",
                "import the Twilio number into Vapi (Phone Numbers, Import) and copy its id "
                "into VAPI_PHONE_NUMBER_ID",
-               "phone number %s not found (%s)", c->vapi_phone_number_id, err);
+               "phone number %s not found (%s)", d->phone_number_id, err);
         json_decref(n);
         return;
     }
+    free(d->vapi_number);
     d->vapi_number = cg_strdup(number);
     const char *assistant = cg_json_str(n, "assistantId");
     if (assistant != NULL && *assistant != '\0')
@@ -402,7 +407,7 @@ static void check_vapi_number(struct doctor *d)
                "the queue",
                number, assistant);
     else
-        report(d, OK, "vapi.number", NULL, "phone number %s (%s)", c->vapi_phone_number_id, number);
+        report(d, OK, "vapi.number", NULL, "phone number %s (%s)", d->phone_number_id, number);
     json_decref(n);
 }
 
@@ -619,7 +624,17 @@ int cg_doctor_run(const struct cg_config *cfg, FILE *out)
     check_redis(&d);
     if (cfg->services & (CG_SERVICE_GATE | CG_SERVICE_WAITTIME)) {
         int tw_ok = check_twilio_account(&d);
-        if (cfg->services & CG_SERVICE_GATE) {
+        /* Each route's assistant, number and queue (ROUTES_FILE), else the
+         * environment's. */
+        size_t nroutes = cfg->routes.n ? cfg->routes.n : 1;
+        for (size_t i = 0; (cfg->services & CG_SERVICE_GATE) && i < nroutes; i++) {
+            const struct cg_route *rt = cfg->routes.n ? &cfg->routes.v[i] : NULL;
+            d.assistant_id = rt ? rt->assistant_id : cfg->vapi_assistant_id;
+            d.phone_number_id = rt ? rt->phone_number_id : cfg->vapi_phone_number_id;
+            d.queue_sid = rt ? "" : cfg->twilio_queue_sid;
+            d.queue_name = rt ? rt->queue : cfg->twilio_queue_name;
+            if (rt != NULL)
+                fprintf(out, "route %s:\n", rt->name);
             int vapi_ok = 0;
             check_vapi_assistant(&d, &vapi_ok);
             if (vapi_ok)

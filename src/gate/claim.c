@@ -19,6 +19,7 @@ struct gate_claim {
     void *arg;
     struct cg_periodic *renew;
     char *key;
+    char *queue;    /* the Twilio queue's name */
     int inflight;   /* a claim.lua call has not answered yet */
     int orphaned;   /* freed while in flight: the answer frees it */
     int conflicted; /* the callback ran */
@@ -30,6 +31,7 @@ static void on_claimed(const struct gate_reply *rep, void *arg)
     c->inflight = 0;
     if (c->orphaned) {
         free(c->key);
+        free(c->queue);
         free(c);
         return;
     }
@@ -47,9 +49,10 @@ static void on_claimed(const struct gate_reply *rep, void *arg)
     snprintf(why, sizeof why,
              "another gate (%s) already uses the Twilio queue %s in this Redis: two gates on "
              "one queue would take each other's callers. Give each gate its own "
-             "TWILIO_QUEUE_NAME, or the same GATE_NAME if they are one gate (the claim lapses "
+             "TWILIO_QUEUE_NAME (or route queue), or the same GATE_NAME if they are one gate (the "
+             "claim lapses "
              "%lld s after the other gate's last instance stops)",
-             owner ? owner : "?", c->cfg->twilio_queue_name, left_ms / 1000 + 1);
+             owner ? owner : "?", c->queue, left_ms / 1000 + 1);
     c->conflicted = 1;
     cg_log_error("queue claimed by another gate", "key=%s owner=%s", c->key, owner ? owner : "?");
     c->cb(why, c->arg);
@@ -72,6 +75,13 @@ static void on_renew(void *arg)
 struct gate_claim *gate_claim_new(struct event_base *base, struct gate_store *store,
                                   const struct cg_config *cfg, gate_conflict_cb cb, void *arg)
 {
+    return gate_claim_new_queue(base, store, cfg, cfg->twilio_queue_name, cb, arg);
+}
+
+struct gate_claim *gate_claim_new_queue(struct event_base *base, struct gate_store *store,
+                                        const struct cg_config *cfg, const char *queue,
+                                        gate_conflict_cb cb, void *arg)
+{
     struct gate_claim *c = cg_calloc(1, sizeof *c);
     c->store = store;
     c->cfg = cfg;
@@ -79,12 +89,14 @@ struct gate_claim *gate_claim_new(struct event_base *base, struct gate_store *st
     c->arg = arg;
     /* Twilio names queues per account, and <Enqueue> finds the queue by
      * name: the account and the name are the queue. */
-    size_t n = strlen(cfg->twilio_account_sid) + strlen(cfg->twilio_queue_name) + 32;
+    size_t n = strlen(cfg->twilio_account_sid) + strlen(queue) + 32;
     c->key = cg_malloc(n);
-    snprintf(c->key, n, "cg:queue-claim:%s:%s", cfg->twilio_account_sid, cfg->twilio_queue_name);
+    snprintf(c->key, n, "cg:queue-claim:%s:%s", cfg->twilio_account_sid, queue);
+    c->queue = cg_strdup(queue);
     c->renew = cg_periodic_new(base, "queue-claim", GATE_CLAIM_RENEW_MS, 10, on_renew, c);
     if (c->renew == NULL) {
         free(c->key);
+        free(c->queue);
         free(c);
         return NULL;
     }
@@ -102,5 +114,6 @@ void gate_claim_free(struct gate_claim *c)
         return;
     }
     free(c->key);
+    free(c->queue);
     free(c);
 }

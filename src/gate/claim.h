@@ -27,6 +27,10 @@ typedef void (*gate_conflict_cb)(const char *why, void *arg);
 /* NULL when the timer cannot be created. */
 struct gate_claim *gate_claim_new(struct event_base *base, struct gate_store *store,
                                   const struct cg_config *cfg, gate_conflict_cb cb, void *arg);
+/* The same for a route's queue (ROUTES_FILE): one claim per queue name. */
+struct gate_claim *gate_claim_new_queue(struct event_base *base, struct gate_store *store,
+                                        const struct cg_config *cfg, const char *queue,
+                                        gate_conflict_cb cb, void *arg);
 /* Takes or renews the claim now (Redis just became ready). */
 void gate_claim_check(struct gate_claim *c);
 /* A claim in flight finishes on its own, calling nobody. NULL is a no-op. */

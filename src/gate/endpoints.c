@@ -37,6 +37,7 @@
 #include "gate/keys.h"
 #include "gate/queue_view.h"
 #include "gate/relay.h"
+#include "gate/routes.h"
 #include "gate/reports.h"
 #include "gate/store.h"
 #include "net/httpd.h"
@@ -272,7 +273,9 @@ static void handle_queue_exit(struct cg_http_req *req, void *arg)
         /* Twilio could not run the hold TwiML; keep the caller in line. */
         cg_log_warn("twilio reported a queue error; re-enqueueing", "sid=%s result=%s", sid,
                     result);
-        reply_twiml(req, gate_enqueue_twiml(g));
+        const struct cg_route *rt = gate_route_for(g->cfg, cg_form_get(form, "To"));
+        reply_twiml(req,
+                    rt ? cg_twiml_enqueue(g->cfg->public_url, rt->queue) : gate_enqueue_twiml(g));
     } else {
         /* redirected and bridged: the Calls update took the caller on;
          * Twilio discards this answer. */

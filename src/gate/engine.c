@@ -702,7 +702,8 @@ void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const cha
 {
     if (!gate_redis_ready(g) || g->stopping) {
         cg_log_warn("redis unavailable: caller held in twilio's queue", "sid=%s", sid);
-        answer(gate_enqueue_twiml(g), arg);
+        /* The route's own queue, which its reconciliation reads later. */
+        answer(enqueue_route(g, gate_route_for(g->cfg, to)), arg);
         return;
     }
     struct arrival *in = cg_calloc(1, sizeof *in);

@@ -73,6 +73,8 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
     /* Back from an outage: callers may have arrived meanwhile (answered
      * with Enqueue and no record) and slots may have freed. */
     gate_claim_check(g->claim);
+    for (size_t i = 0; g->route_claims != NULL && i < g->cfg->routes.n; i++)
+        gate_claim_check(g->route_claims[i]);
     gate_routes_publish(&g->store, g->cfg);
     cg_periodic_kick(g->sweep_task);
     cg_periodic_kick(g->reconcile_task);
@@ -143,7 +145,12 @@ static void declare_metrics(struct cg_metrics *m)
                        0);
     cg_metrics_declare(m, "callgate_gate_events", CG_GAUGE,
                        "Gate-wide event counts kept in Redis (all instances).", NULL, 0);
-    /* Routes (ROUTES_FILE), one series per route. */
+}
+
+/* Routes (ROUTES_FILE), one series per route; declared only with routes,
+ * so a gate of one route shows the families it always did. */
+static void declare_route_metrics(struct cg_metrics *m)
+{
     cg_metrics_declare(m, "callgate_route_waiting", CG_GAUGE,
                        "Callers and outbound calls waiting in the route's line.", NULL, 0);
     cg_metrics_declare(m, "callgate_route_active", CG_GAUGE, "Slots the route holds now.", NULL, 0);
@@ -359,18 +366,35 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
     }
     if (c->twilio_queue_sid[0] != '\0')
         g->queue_sid = cg_strdup(c->twilio_queue_sid);
+    if (c->routes.n > 0)
+        g->route_queue_sids = cg_calloc(c->routes.n, sizeof *g->route_queue_sids);
     if (g->metrics)
         declare_metrics(g->metrics);
+    if (g->metrics && c->routes.n > 0)
+        declare_route_metrics(g->metrics);
 
     g->sweep_task = cg_periodic_new(d->base, "sweep", c->sweep_interval_ms, 10, gate_sweep_tick, g);
     g->reconcile_task = cg_periodic_new(d->base, "reconcile", c->reconcile_interval_seconds * 1000,
                                         10, gate_reconcile_tick, g);
     g->routes_task = cg_periodic_new(d->base, "routes", 10000, 10, routes_tick, g);
-    if (d->on_conflict != NULL)
+    /* With routes, the routes' queues are the gate's, not TWILIO_QUEUE_NAME. */
+    if (d->on_conflict != NULL && c->routes.n == 0)
         g->claim = gate_claim_new(d->base, &g->store, c, d->on_conflict, d->conflict_arg);
+    /* With routes, each route's queue is claimed too: another gate taking
+     * one of them would adopt this gate's callers. */
+    int claims_ok = 1;
+    if (d->on_conflict != NULL && c->routes.n > 0) {
+        g->route_claims = cg_calloc(c->routes.n, sizeof *g->route_claims);
+        for (size_t i = 0; i < c->routes.n; i++) {
+            g->route_claims[i] = gate_claim_new_queue(d->base, &g->store, c, c->routes.v[i].queue,
+                                                      d->on_conflict, d->conflict_arg);
+            claims_ok &= g->route_claims[i] != NULL;
+        }
+    }
     g->repair = gate_repair_new(d->base, &g->store, g->vapi, c, g->metrics, on_repaired, g);
     if (g->sweep_task == NULL || g->reconcile_task == NULL || g->routes_task == NULL ||
-        g->repair == NULL || (d->on_conflict != NULL && g->claim == NULL)) {
+        g->repair == NULL || (d->on_conflict != NULL && c->routes.n == 0 && g->claim == NULL) ||
+        !claims_ok) {
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
@@ -410,6 +434,12 @@ void cg_gate_free(struct cg_gate *g)
     gate_claim_free(g->claim);
     free(g->callback_dialer);
     free(g->callback_hours);
+    for (size_t i = 0; g->route_claims != NULL && i < g->cfg->routes.n; i++)
+        gate_claim_free(g->route_claims[i]);
+    free(g->route_claims);
     free(g->queue_sid);
+    for (size_t i = 0; g->route_queue_sids != NULL && i < g->cfg->routes.n; i++)
+        free(g->route_queue_sids[i]);
+    free(g->route_queue_sids);
     free(g);
 }

@@ -75,11 +75,12 @@ struct cg_gate {
 
     struct cg_periodic *sweep_task;
     struct cg_periodic *reconcile_task;
-    struct cg_periodic *routes_task; /* routes published again (routes.h) */
-    struct gate_claim *claim;        /* this gate's claim on its Twilio queue */
-    struct gate_repair *repair;      /* slots rebuilt from Vapi after Redis lost writes */
-    struct gate_probes *probes;      /* early asks of Vapi after a Twilio end (endprobe.h) */
-    struct event *retry_timer;       /* admission after a backoff */
+    struct cg_periodic *routes_task;  /* routes published again (routes.h) */
+    struct gate_claim *claim;         /* this gate's claim on its Twilio queue */
+    struct gate_claim **route_claims; /* ROUTES_FILE: one per route's queue, or NULL */
+    struct gate_repair *repair;       /* slots rebuilt from Vapi after Redis lost writes */
+    struct gate_probes *probes;       /* early asks of Vapi after a Twilio end (endprobe.h) */
+    struct event *retry_timer;        /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */
     struct cg_list rechecks;   /* second questions to Vapi (recheck.h) */
@@ -93,6 +94,10 @@ struct cg_gate {
     int closing;     /* no Redis at all (teardown) */
     unsigned fails;  /* consecutive admission failures, for backoff */
     char *queue_sid; /* TWILIO_QUEUE_SID, or found by TWILIO_QUEUE_NAME */
+    /* ROUTES_FILE: each route's queue SID once found by its name, and the
+     * route the reconciliation in flight (or the next one) is about. */
+    char **route_queue_sids;
+    size_t reconcile_route;
     /* Per API (GATE_API_VAPI, GATE_API_TWILIO): when it last refused the
      * credentials (401/403) and last accepted them, monotonic ms, 0: never.
      * /health reports refused credentials (cg_gate_auth_problem). */

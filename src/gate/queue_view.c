@@ -89,8 +89,19 @@ static long long whole_s(long long ms)
     return ms > 0 ? ms / 1000 : 0;
 }
 
+/* ,"route":"<name>" for the i-th entry of the routes section at routes_at
+ * (queue.lua answers one with routes only; 0: none, nothing added). */
+static int append_route(struct cg_buf *b, const redisReply *r, size_t routes_at, size_t i)
+{
+    const char *route = routes_at ? cg_redis_reply_str(r, routes_at + i) : NULL;
+    if (route == NULL || route[0] == '\0')
+        return 0;
+    return cg_buf_appends(b, ",\"route\":") | append_str_or_null(b, route);
+}
+
 /* The board's short form: what a wallboard shows, no identifiers. */
-static int append_slots_short(struct cg_buf *b, const redisReply *r, long long now, size_t n)
+static int append_slots_short(struct cg_buf *b, const redisReply *r, long long now, size_t n,
+                              size_t routes_at)
 {
     int rc = cg_buf_appends(b, "\"active\":[");
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -100,6 +111,7 @@ static int append_slots_short(struct cg_buf *b, const redisReply *r, long long n
         int live = state && (strcmp(state, "connected") == 0 || strcmp(state, "ending") == 0);
         rc |= cg_buf_appends(b, i ? ",{\"kind\":" : "{\"kind\":");
         rc |= append_str_or_null(b, cg_redis_reply_str(r, at + 1));
+        rc |= append_route(b, r, routes_at, i);
         rc |= cg_buf_appends(b, ",\"state\":");
         rc |= append_str_or_null(b, state);
         rc |= cg_buf_appends(b, ",\"number\":");
@@ -112,7 +124,8 @@ static int append_slots_short(struct cg_buf *b, const redisReply *r, long long n
     return rc | cg_buf_appendc(b, ']');
 }
 
-static int append_slots(struct cg_buf *b, const redisReply *r, long long now, size_t n)
+static int append_slots(struct cg_buf *b, const redisReply *r, long long now, size_t n,
+                        size_t routes_at)
 {
     int rc = cg_buf_appends(b, "\"active\":[");
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -125,6 +138,7 @@ static int append_slots(struct cg_buf *b, const redisReply *r, long long now, si
         int live = state && (strcmp(state, "connected") == 0 || strcmp(state, "ending") == 0);
         rc |= cg_buf_appends(b, i ? ",{\"slot\":" : "{\"slot\":");
         rc |= append_str_or_null(b, cg_redis_reply_str(r, at));
+        rc |= append_route(b, r, routes_at, i);
         rc |= cg_buf_appends(b, ",\"kind\":");
         rc |= append_str_or_null(b, kind);
         rc |= cg_buf_appends(b, ",\"state\":");
@@ -149,7 +163,7 @@ static int append_slots(struct cg_buf *b, const redisReply *r, long long now, si
 }
 
 static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply *r, size_t at0,
-                          size_t n, int brief)
+                          size_t n, int brief, size_t routes_at)
 {
     struct gate_ewt_figures fig = {
         .limit = cg_redis_reply_int(r, Q_LIMIT, g->cfg->max_concurrency),
@@ -169,6 +183,7 @@ static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply 
         fig.waited_ms = now > enq ? now - enq : 0;
         double ewt = gate_estimate_seconds(g, &fig);
         rc |= cg_buf_printf(b, "%s{\"position\":%lld", i ? "," : "", fig.position);
+        rc |= append_route(b, r, routes_at, i);
         if (!brief) {
             rc |= cg_buf_appends(b, ",\"callSid\":");
             rc |= append_str_or_null(b, cg_redis_reply_str(r, at));
@@ -194,9 +209,13 @@ int gate_queue_view_json(struct cg_gate *g, const redisReply *r, int with_time, 
     size_t nslots = (size_t)cg_redis_reply_int(r, Q_NSLOTS, 0);
     size_t nwait = (size_t)cg_redis_reply_int(r, Q_NWAITERS, 0);
     size_t waiters_at = Q_HEADER + nslots * Q_SLOT_FIELDS;
+    size_t end = waiters_at + nwait * Q_WAITER_FIELDS;
     if (nslots > CG_GATE_VIEW_MAX_LISTED || nwait > CG_GATE_VIEW_MAX_LISTED ||
-        r->elements != waiters_at + nwait * Q_WAITER_FIELDS)
+        (r->elements != end && r->elements != end + nslots + nwait))
         return -2;
+    /* With routes, each entry's route follows (queue.lua). */
+    size_t slot_routes = r->elements == end + nslots + nwait && nslots + nwait > 0 ? end : 0;
+    size_t wait_routes = slot_routes ? end + nslots : 0;
     char iso[25];
     cg_iso8601_ms((uint64_t)(now > 0 ? now : 0), iso);
     int rc = with_time ? cg_buf_printf(b, "{\"generatedAt\":\"%s\",", iso) : cg_buf_appendc(b, '{');
@@ -207,9 +226,10 @@ int gate_queue_view_json(struct cg_gate *g, const redisReply *r, int with_time, 
                         cg_redis_reply_int(r, Q_WAITING, 0),
                         whole_s(cg_redis_reply_int(r, Q_OLDEST_MS, 0)),
                         brief ? (int)nwait : CG_GATE_VIEW_MAX_LISTED);
-    rc |= brief ? append_slots_short(b, r, now, nslots) : append_slots(b, r, now, nslots);
+    rc |= brief ? append_slots_short(b, r, now, nslots, slot_routes)
+                : append_slots(b, r, now, nslots, slot_routes);
     rc |= cg_buf_appendc(b, ',');
-    rc |= append_waiters(g, b, r, waiters_at, nwait, brief);
+    rc |= append_waiters(g, b, r, waiters_at, nwait, brief, wait_routes);
     if (rc == 0 && extra != NULL)
         rc = extra(b, extra_arg);
     rc |= cg_buf_appendc(b, '}');

@@ -143,6 +143,7 @@ static void on_ours(const struct gate_reply *rep, void *arg)
     }
     free(rc->members);
     free(rc);
+    g->reconcile_route++; /* with routes: the next route's queue next time */
 }
 
 static void on_members(const struct cg_twilio_result *res, void *arg)
@@ -151,6 +152,7 @@ static void on_members(const struct cg_twilio_result *res, void *arg)
     gate_note_api(g, GATE_API_TWILIO, res->http_status);
     if (res->outcome != CG_TW_OK || g->closing || cg_redis_state(g->redis) != CG_REDIS_READY) {
         g->reconcile_running = 0;
+        g->reconcile_route++;
         return;
     }
     struct reconcile *rc = cg_calloc(1, sizeof *rc);
@@ -159,7 +161,10 @@ static void on_members(const struct cg_twilio_result *res, void *arg)
     rc->members = cg_calloc(rc->n ? rc->n : 1, sizeof *rc->members);
     if (rc->n)
         memcpy(rc->members, res->members, rc->n * sizeof *rc->members);
-    if (gate_store_members(&g->store, on_ours, rc) != 0) {
+    const struct cg_route *rt =
+        g->cfg->routes.n > 0 ? &g->cfg->routes.v[g->reconcile_route % g->cfg->routes.n] : NULL;
+    if ((rt ? gate_store_members_route(&g->store, rt->name, on_ours, rc)
+            : gate_store_members(&g->store, on_ours, rc)) != 0) {
         g->reconcile_running = 0;
         free(rc->members);
         free(rc);
@@ -179,6 +184,41 @@ static void on_queue_found(const struct cg_twilio_result *res, void *arg)
     }
 }
 
+/* A route's queue found by its name (ROUTES_FILE). */
+static void on_route_queue_found(const struct cg_twilio_result *res, void *arg)
+{
+    struct cg_gate *g = arg;
+    g->reconcile_running = 0;
+    gate_note_api(g, GATE_API_TWILIO, res->http_status);
+    size_t i = g->reconcile_route % g->cfg->routes.n;
+    if (res->outcome == CG_TW_OK && res->queue_sid && g->route_queue_sids[i] == NULL) {
+        g->route_queue_sids[i] = cg_strdup(res->queue_sid);
+        cg_log_info("found the twilio queue", "route=%s name=%s sid=%s", g->cfg->routes.v[i].name,
+                    g->cfg->routes.v[i].queue, res->queue_sid);
+        cg_periodic_kick(g->reconcile_task);
+    } else {
+        /* Not there yet (Twilio creates it on its first caller): the next
+         * route's turn. */
+        g->reconcile_route++;
+    }
+}
+
+/* With routes, one route's queue per tick, in turn: its members against
+ * the gate's callers of that route. */
+static void reconcile_route(struct cg_gate *g)
+{
+    size_t i = g->reconcile_route % g->cfg->routes.n;
+    const struct cg_route *rt = &g->cfg->routes.v[i];
+    int rc;
+    if (g->route_queue_sids[i] == NULL) {
+        rc = cg_twilio_find_queue(g->twilio, rt->queue, on_route_queue_found, g);
+    } else {
+        rc = cg_twilio_list_members(g->twilio, g->route_queue_sids[i], on_members, g);
+    }
+    if (rc != 0)
+        g->reconcile_running = 0;
+}
+
 void gate_reconcile_tick(void *arg)
 {
     struct cg_gate *g = arg;
@@ -186,6 +226,10 @@ void gate_reconcile_tick(void *arg)
         cg_redis_state(g->redis) != CG_REDIS_READY || g->cfg->twilio_account_sid[0] == '\0')
         return;
     g->reconcile_running = 1;
+    if (g->cfg->routes.n > 0) {
+        reconcile_route(g);
+        return;
+    }
     int rc = g->queue_sid
                  ? cg_twilio_list_members(g->twilio, g->queue_sid, on_members, g)
                  : cg_twilio_find_queue(g->twilio, g->cfg->twilio_queue_name, on_queue_found, g);

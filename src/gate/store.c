@@ -418,6 +418,14 @@ int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg)
     return run(s, S_MEMBERS, &a, 0, cb, arg);
 }
 
+int gate_store_members_route(struct gate_store *s, const char *route, gate_store_cb cb, void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, route);
+    return run(s, S_MEMBERS, &a, 0, cb, arg);
+}
+
 int gate_store_queue(struct gate_store *s, long long limit, long long max_listed, gate_store_cb cb,
                      void *arg)
 {

@@ -243,6 +243,8 @@ int gate_store_snapshot(struct gate_store *s, long long limit, gate_store_cb cb,
 
 /* members.lua: every waiting sid with its enqueue time (pairs). */
 int gate_store_members(struct gate_store *s, gate_store_cb cb, void *arg);
+/* members.lua for one route's callers (ROUTES_FILE). */
+int gate_store_members_route(struct gate_store *s, const char *route, gate_store_cb cb, void *arg);
 
 /* queue.lua: the operator's view (GET /queue) in one read: the figures,
  * then up to max_listed slots (seven elements each) and up to max_listed

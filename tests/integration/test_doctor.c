@@ -291,6 +291,40 @@ static void test_queue_by_name(void **state)
     stop_sim();
 }
 
+/* ROUTES_FILE: every route's assistant, phone number and queue checked,
+ * each under its route's name. */
+static void test_routes(void **state)
+{
+    (void)state;
+    char path[600], env[640];
+    snprintf(path, sizeof path, "%s/routes.json", fx.dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "{\"routes\":[{\"name\":\"support\",\"numbers\":[\"" NUMBER "\"],"
+                "\"assistantId\":\"sim-assistant\",\"phoneNumberId\":\"sim-phone-number\","
+                "\"queue\":\"" QUEUE "\"},{\"name\":\"sales\",\"numbers\":[\"+15550100009\"],"
+                "\"assistantId\":\"no-such-assistant\",\"phoneNumberId\":\"sim-phone-number\","
+                "\"queue\":\"sales\"}]}");
+    assert_int_equal(fclose(fp), 0);
+    snprintf(env, sizeof env, "ROUTES_FILE=%s", path);
+    struct run r;
+    doctor_with("", (const char *const[]){env, "VAPI_ASSISTANT_ID=", "VAPI_PHONE_NUMBER_ID=", NULL},
+                &r);
+    expect_rc(&r, 1);
+    const char *support = strstr(r.out, "route support:\n");
+    const char *sales = strstr(r.out, "route sales:\n");
+    if (support == NULL || sales == NULL || sales < support)
+        fail_out(&r, "no route headings");
+    expect_line(&r, "OK  ", "vapi.assistant", "assistant sim-assistant (callgate-sim assistant)");
+    expect_line(&r, "FAIL", "vapi.assistant",
+                "assistant no-such-assistant not found (HTTP 404: Not Found)");
+    if (strstr(sales, "assistant no-such-assistant not found") == NULL)
+        fail_out(&r, "the sales route's failure is not under its heading");
+    expect_verdict(&r, "WARN", "twilio.queue", "no queue named sales yet");
+    remove(path);
+    run_free(&r);
+}
+
 static void test_wrong_twilio_token(void **state)
 {
     (void)state;
@@ -722,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_redis_unreachable),
         cmocka_unit_test(test_redis_eviction_policy),
         cmocka_unit_test(test_runtime_limit),
+        cmocka_unit_test(test_routes),
         cmocka_unit_test(test_redis_tls),
         cmocka_unit_test(test_redis_sentinel),
     };

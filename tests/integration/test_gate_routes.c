@@ -70,24 +70,12 @@ static void new_sid(char out[40])
         }                                                                                          \
     } while (0)
 
-static int setup(void **state)
+/* callgate with the routes, on port, with one extra setting (or NULL). */
+static void spawn(struct fixture *f, struct cgt_proc *proc, int port_no, const char *extra)
 {
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
-    snprintf(f->routes_path, sizeof f->routes_path, "/tmp/cg-routes-it-XXXXXX");
-    int fd = mkstemp(f->routes_path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, ROUTES, strlen(ROUTES)), (ssize_t)strlen(ROUTES));
-    close(fd);
-
-    f->port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
     char port[32], pub[96], redis[96], twbase[96], vbase[96], routes[96];
-    snprintf(port, sizeof port, "PORT=%d", f->port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->base);
+    snprintf(port, sizeof port, "PORT=%d", port_no);
+    snprintf(pub, sizeof pub, "PUBLIC_URL=http://127.0.0.1:%d", port_no);
     snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
     snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
     snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
@@ -105,10 +93,29 @@ static int setup(void **state)
                                       "ADMISSION_BACKOFF_MAX_MS=400",
                                       "LOG_LEVEL=debug",
                                       "INSTANCE_ID=routes0",
+                                      "RECONCILE_INTERVAL_SECONDS=1",
                                       NULL};
-    const char *const mine[] = {port, pub, redis, twbase, vbase, routes, NULL};
+    const char *const mine[] = {port, pub, redis, twbase, vbase, routes, extra, NULL};
     const char *const *lists[] = {mine, env, NULL};
-    cgt_spawn_callgate(&f->proc, lists);
+    cgt_spawn_callgate(proc, lists);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = cg_calloc(1, sizeof *f);
+    cgt_redis_start(&f->rs);
+    struct cgt_fake_opts o = {
+        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
+    f->fake = cgt_fake_start(&o);
+    snprintf(f->routes_path, sizeof f->routes_path, "/tmp/cg-routes-it-XXXXXX");
+    int fd = mkstemp(f->routes_path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, ROUTES, strlen(ROUTES)), (ssize_t)strlen(ROUTES));
+    close(fd);
+
+    f->port = cg_free_port();
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    spawn(f, &f->proc, f->port, NULL);
     *state = f;
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->base);
@@ -267,6 +274,21 @@ static void test_two_routes(void **state)
     cgt_sleep_ms(500);
     wait_state(f, s3, "waiting");
     assert_int_equal(zcard(f, "active"), 2);
+    /* Waiting beside a free slot because the route is at its max is not
+     * a stuck gate: /health stays healthy past the stuck threshold. */
+    admin(f, "GET", "/queue", NULL, &r);
+    must(f,
+         r.status == 200 && strstr(r.body, "\"position\":1,\"route\":\"sales\"") &&
+             strstr(r.body, "\"kind\":\"call\"") && strstr(r.body, "{\"slot\":"),
+         "queue: %s", r.body);
+    cgt_resp_free(&r);
+    cgt_sleep_ms(5500);
+    admin(f, "GET", "/health", NULL, &r);
+    must(f,
+         r.status == 200 && strstr(r.body, "\"status\":\"healthy\"") &&
+             strstr(r.body, "{\"name\":\"sales\",\"waiting\":2,\"active\":2"),
+         "health: %s", r.body);
+    cgt_resp_free(&r);
 
     /* Support's caller takes the free slot at once, with its assistant. */
     char *vp = arrive_connected(f, SUPPORT, p1);
@@ -414,11 +436,190 @@ static void test_slot_delete(void **state)
     assert_int_equal(zcard(f, "active"), 0);
 }
 
+/* A digest of the gate's state in Redis, less the occupancy samples the
+ * board writes every second. */
+static char *state_digest(struct fixture *f)
+{
+    return cgt_redis_cmd(&f->rs, "EVAL %s 0",
+                         "local t = {} "
+                         "for _, k in ipairs(redis.call('KEYS', 'cg:*')) do "
+                         "  if not string.find(k, 'occupancy', 1, true) then "
+                         "    t[#t + 1] = k .. redis.call('DUMP', k) "
+                         "  end "
+                         "end "
+                         "table.sort(t) "
+                         "return redis.sha1hex(table.concat(t, '|'))");
+}
+
+/* Hostile requests to the dialer API: each refused with its documented
+ * status, nothing changed in Redis, nothing sent to Vapi. */
+static void test_dialer_hostile(void **state)
+{
+    struct fixture *f = *state;
+    char *big_vars = cg_malloc(9000 + 64);
+    snprintf(big_vars, 9064,
+             "{\"route\":\"sales\",\"number\":\"+15550109999\",\"variables\":{\"a\":\"");
+    size_t n = strlen(big_vars);
+    memset(big_vars + n, 'x', 9000);
+    strcpy(big_vars + n + 9000, "\"}}");
+    char *deep = cg_malloc(20001);
+    memset(deep, '[', 20000);
+    deep[20000] = '\0';
+    char *huge = cg_malloc(2 * 1024 * 1024 + 1);
+    memset(huge, ' ', 2 * 1024 * 1024);
+    huge[2 * 1024 * 1024] = '\0';
+    const struct {
+        const char *method, *path, *body;
+        int auth; /* 0 none, 1 the token, 2 a wrong one */
+        long want;
+    } cases[] = {
+        {"POST", "/slots", "{\"route\":\"sales\"}", 0, 401},
+        {"POST", "/slots", "{\"route\":\"sales\"}", 2, 401},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+15550109999\"}", 0, 401},
+        {"GET", "/calls/outbound/abc", NULL, 0, 401},
+        {"DELETE", "/slots/abc", NULL, 2, 401},
+        {"POST", "/slots", "", 1, 400},
+        {"POST", "/slots", "route=sales", 1, 400},
+        {"POST", "/slots", "[\"sales\"]", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"extra\":1}", 1, 400},
+        {"POST", "/slots", "{\"route\":5}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"Sales\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"billing\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":0}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":1e999}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":\"60\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":9223372036854775808}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sa\\u0000les\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"route\":\"support\"}", 1, 400},
+        {"POST", "/slots", deep, 1, 400},
+        {"POST", "/slots", huge, 1, 413},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\"}", 1, 400},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"5550109999\"}", 1, 400},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+1555<Say>\"}", 1, 400},
+        {"POST", "/calls/outbound",
+         "{\"route\":\"sales\",\"number\":\"+15550109999\",\"variables\":[1]}", 1, 400},
+        {"POST", "/calls/outbound",
+         "{\"route\":\"nope\",\"number\":\"+15550109999\",\"variables\":{}}", 1, 400},
+        {"POST", "/calls/outbound", big_vars, 1, 400},
+        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+15550109999\",\"x\":1}", 1,
+         400},
+        {"POST", "/slots/abc/renew", "{\"ttlSeconds\":-1}", 1, 400},
+        {"POST", "/slots/abc/renew", "{\"route\":\"sales\"}", 1, 400},
+        {"POST", "/slots/abc/renew", NULL, 1, 404},
+        {"POST", "/slots/abc/other", NULL, 1, 404},
+        {"POST", "/slots/a%2Fb/renew", NULL, 1, 404},
+        {"POST", "/slots/%00/renew", NULL, 1, 400},
+        {"DELETE", "/slots/abc", NULL, 1, 404},
+        {"DELETE", "/slots/abc/renew", NULL, 1, 404},
+        {"DELETE", "/slots/", NULL, 1, 404},
+        {"GET", "/slots", NULL, 1, 405},
+        {"GET", "/slots/abc", NULL, 1, 405},
+        {"PUT", "/calls/outbound", NULL, 1, 405},
+        {"GET", "/calls/outbound/abc", NULL, 1, 404},
+        {"GET", "/calls/outbound/", NULL, 1, 404},
+        {"GET", "/calls/outbound/a.b", NULL, 1, 404},
+        {"GET",
+         "/calls/outbound/"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         NULL, 1, 404},
+    };
+    int creates = cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE);
+    char *before = state_digest(f);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char url[512];
+        snprintf(url, sizeof url, "%s%s", f->base, cases[i].path);
+        const char *h[] = {"Content-Type: application/json",
+                           cases[i].auth == 1   ? "Authorization: Bearer " ADMIN
+                           : cases[i].auth == 2 ? "Authorization: Bearer " ADMIN "x"
+                                                : NULL,
+                           NULL};
+        struct cgt_resp r;
+        const char *body = cases[i].body;
+        cgt_http(cases[i].method, url, h, body, body ? strlen(body) : 0, &r);
+        must(f, r.status == cases[i].want, "case %zu (%s %s): %ld, not %ld: %s", i, cases[i].method,
+             cases[i].path, r.status, cases[i].want, r.body ? r.body : "");
+        must(f, r.body != NULL && r.body[0] == '{', "case %zu: not a JSON error", i);
+        cgt_resp_free(&r);
+        char *after = state_digest(f);
+        must(f, strcmp(before, after) == 0, "case %zu (%s %s) changed the state", i,
+             cases[i].method, cases[i].path);
+        free(after);
+    }
+    free(before);
+    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), creates);
+    free(big_vars);
+    free(deep);
+    free(huge);
+}
+
+/* Reconciliation per route: each route's Twilio queue found by its name,
+ * and a caller Twilio holds there that the gate has no record of adopted
+ * into the route of the number they dialled (the first route for a number
+ * no route lists), then admitted. */
+static void test_reconcile_per_route(void **state)
+{
+    struct fixture *f = *state;
+    char a[40];
+    new_sid(a);
+    char members[512];
+    cgt_fake_set_queues(f->fake,
+                        "[{\"sid\":\"QU000000000000000000000000000000aa\",\"friendly_name\":"
+                        "\"support\",\"current_size\":1},{\"sid\":"
+                        "\"QU000000000000000000000000000000bb\",\"friendly_name\":\"sales\"}]");
+    snprintf(members, sizeof members,
+             "[{\"call_sid\":\"%s\",\"position\":1,\"queue_sid\":"
+             "\"QU000000000000000000000000000000aa\",\"wait_time\":12}]",
+             a);
+    cgt_fake_set_queue_members(f->fake, members);
+    must(f, cgt_fake_wait_count(f->fake, CGT_EP_TW_MEMBERS, 1, 15000) == 0,
+         "no route's queue members read");
+    wait_state(f, a, "connected");
+    char *route = field(f, a, "route");
+    assert_string_equal(route, "support");
+    free(route);
+    assert_last_create(f, "asst-support", "pn-support", 1);
+}
+
+/* Each route's Twilio queue is claimed for the gate: a second gate using
+ * one of them refuses to run (exit 2, naming the queue). */
+static void test_route_queues_claimed(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t until = cgt_now_ms() + SOON;
+    for (;;) {
+        char *a = cgt_redis_cmd(&f->rs, "GET cg:queue-claim:" ACCOUNT_SID ":support");
+        char *b = cgt_redis_cmd(&f->rs, "GET cg:queue-claim:" ACCOUNT_SID ":sales");
+        int ok = strcmp(a, P) == 0 && strcmp(b, P) == 0;
+        free(a);
+        free(b);
+        if (ok)
+            break;
+        must(f, cgt_now_ms() < until, "the routes' queues are not claimed");
+        cgt_sleep_ms(50);
+    }
+    char *other = cgt_redis_cmd(&f->rs, "EXISTS cg:queue-claim:" ACCOUNT_SID ":customer-support");
+    assert_string_equal(other, "0");
+    free(other);
+    struct cgt_proc second;
+    memset(&second, 0, sizeof second);
+    spawn(f, &second, cg_free_port(), "GATE_NAME=another-line");
+    int rc = cgt_wait_exit(&second, 15000);
+    if (rc == -1)
+        cgt_stop(&second, SIGKILL, 1000);
+    char *log = cgt_proc_output(&second);
+    must(f, rc == 2 && strstr(log, "already uses the Twilio queue s") != NULL,
+         "a second gate on the routes' queues exited %d: %s", rc, log);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dialer_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_per_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_queues_claimed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,19 @@ static void test_unpublished_is_single_route(void **state)
     expect_admit("3", "a1 a2 b1");
 }
 
+/* Callers who entered before the gate had routes join the first route
+ * and are admitted in their order. */
+static void test_unrouted_callers_join_first_route(void **state)
+{
+    (void)state;
+    enter_waiting("u1", "", "1");
+    enter_waiting("u2", "", "1");
+    publish("0 5 1", "0 5 9", "after-inbound");
+    expect_admit("1", "u1");
+    assert_field("u2", "route", "a");
+    expect_release("u1", "1", "u2");
+}
+
 /* Random arrivals, hang-ups and releases on three routes: never a route
  * over its max, never the organization over its limit, a route with
  * room and callers waiting left with a slot free after a decision (so
@@ -545,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup(test_leave_and_requeue, flush),
         cmocka_unit_test_setup(test_unpublished_is_single_route, flush),
         cmocka_unit_test_setup(test_random_invariants, flush),
+        cmocka_unit_test_setup(test_unrouted_callers_join_first_route, flush),
         cmocka_unit_test_setup(test_slots, flush),
         cmocka_unit_test_setup(test_slots_single_route, flush),
         cmocka_unit_test_setup(test_outbound, flush),

@@ -256,6 +256,8 @@ local function routes_conf()
   for i = 1, #h, 2 do
     if h[i] == '.order' then
       order = h[i + 1]
+    elseif string.sub(h[i], 1, 1) == '.' then
+      -- '.first' and later settings: no route
     else
       local mn, mx, pr = string.match(h[i + 1], '^(%-?%d+) (%-?%d+) (%-?%d+)$')
       if mn then
@@ -309,29 +311,41 @@ route_unwait = function(sid, ck)
   if r and r ~= '' then redis.call('ZREM', rq_key(r), sid) end
 end
 
--- The first admissible entry of a route's line: {sid, ck, fields}, or nil.
--- Entries no longer waiting are dropped; a callback not due is passed over
--- (it keeps its place). At most 64 entries are looked at per call.
-local function route_head(route, window_of)
-  local key = rq_key(route)
-  local skip = 0
-  for _ = 1, 64 do
-    local head = redis.call('ZRANGE', key, skip, skip)
-    if #head == 0 then return nil end
-    local sid = head[1]
-    local ck = call_key(sid)
-    local f = redis.call('HMGET', ck, 'state', 'from', 'ticket', 'cb_due_at', 'cb_number', 'kind',
-                         'route')
-    if f[7] ~= route or (f[1] ~= 'waiting' and f[1] ~= 'callback') or
-       (f[6] ~= 'outbound' and not redis.call('ZSCORE', K_WAITING, sid)) then
-      redis.call('ZREM', key, sid)
-    elseif f[1] == 'callback' and not (window_of() and (tonumber(f[4]) or 0) <= NOW and f[5]) then
-      skip = skip + 1
-    else
-      return {sid = sid, ck = ck, f = f, ticket = tonumber(f[3]) or 0}
-    end
+-- The head of a route's line from its score alone (one read per route):
+-- {sid, ticket, outbound}, or nil. The score tells the kind: below 0 a
+-- VIP's (ticket - ROUTE_VIP), above ROUTE_OUT an outbound call queued
+-- after the inbound callers. Only the head chosen is read in full
+-- (route_check), so a decision costs one read per route.
+local function route_peek(route, skip)
+  local head = redis.call('ZRANGE', rq_key(route), skip, skip, 'WITHSCORES')
+  if #head == 0 then return nil end
+  local score = tonumber(head[2])
+  local ticket, outbound = score, false
+  if score < 0 then
+    ticket = score + ROUTE_VIP
+  elseif score > ROUTE_OUT then
+    ticket, outbound = score - ROUTE_OUT, true
   end
-  return nil
+  return {sid = head[1], ticket = ticket, outbound = outbound, skip = skip}
+end
+
+-- Whether the head h of route's line can be admitted now: 'ok' (h.f, h.ck
+-- filled), 'stale' (no longer waiting: dropped from the line) or 'skip' (a
+-- callback not due: it keeps its place).
+local function route_check(route, h, window_of)
+  local ck = call_key(h.sid)
+  local f = redis.call('HMGET', ck, 'state', 'from', 'ticket', 'cb_due_at', 'cb_number', 'kind',
+                       'route')
+  if f[7] ~= route or (f[1] ~= 'waiting' and f[1] ~= 'callback') or
+     (f[6] ~= 'outbound' and not redis.call('ZSCORE', K_WAITING, h.sid)) then
+    redis.call('ZREM', rq_key(route), h.sid)
+    return 'stale'
+  end
+  if f[1] == 'callback' and not (window_of() and (tonumber(f[4]) or 0) <= NOW and f[5]) then
+    return 'skip'
+  end
+  h.ck, h.f = ck, f
+  return 'ok'
 end
 
 -- One decision per freed slot over every route (the same order as the
@@ -347,23 +361,36 @@ admit_routed = function(default_limit, max_batch, lease_ms, instance)
   if n <= 0 then return {} end
   local routes, order = routes_conf()
   local counts = route_counts()
+  -- A caller who entered before the gate had routes has none: the first
+  -- few of the waiting set, if so, join the first route's line (a few per
+  -- step, in ticket order, so none is left behind).
+  local first = redis.call('HGET', K_ROUTES, '.first')
+  for _, wsid in ipairs(first and redis.call('ZRANGE', K_WAITING, 0, 7) or {}) do
+    local wck = call_key(wsid)
+    if not redis.call('HGET', wck, 'route') then
+      redis.call('HSET', wck, 'route', first)
+      route_wait(wsid, wck)
+    end
+  end
   local window = nil
   local function window_of()
     if window == nil then window = redis.call('EXISTS', K_CBWIN) == 1 end
     return window
   end
-  local heads = {}
+  local heads = {} -- route name -> peeked head, or false when the line is empty
   local out = {}
-  while n > 0 do
+  local guard = 0
+  while n > 0 and guard < 10000 do
+    guard = guard + 1
     local best, bkey = nil, nil
     for i = 1, #routes do
       local r = routes[i]
       local c = counts[r.name] or 0
       if c < r.max then
-        if heads[r.name] == nil then heads[r.name] = route_head(r.name, window_of) or false end
+        if heads[r.name] == nil then heads[r.name] = route_peek(r.name, 0) or false end
         local h = heads[r.name]
         if h then
-          local out_kind = (order ~= 'arrival' and h.f[6] == 'outbound') and 1 or 0
+          local out_kind = (order ~= 'arrival' and h.outbound) and 1 or 0
           local key = {c < r.min and 0 or 1, -r.prio, out_kind, h.ticket}
           local better = best == nil
           if not better then
@@ -377,28 +404,36 @@ admit_routed = function(default_limit, max_batch, lease_ms, instance)
     end
     if best == nil then break end
     local h = heads[best.name]
-    heads[best.name] = nil
-    local sid, ck, f = h.sid, h.ck, h.f
-    redis.call('ZREM', rq_key(best.name), sid)
-    redis.call('ZREM', K_WAITING, sid)
-    local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
-    redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
-    if f[1] == 'callback' then
-      redis.call('HSET', ck, 'state', 'cb_reserved', 'cb_reserved_at', NOW, 'cb_reserved_by', instance)
-      out[#out + 1] = sid
-      out[#out + 1] = f[5]
-      out[#out + 1] = -attempt
+    local verdict = route_check(best.name, h, window_of)
+    if verdict == 'stale' then
+      heads[best.name] = route_peek(best.name, h.skip) or false
+    elseif verdict == 'skip' then
+      heads[best.name] = route_peek(best.name, h.skip + 1) or false
     else
-      redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
-      log('ADMIT', sid, 'attempt', attempt, 'route', best.name)
-      stat('admissions')
-      rstat(best.name, 'admissions')
-      out[#out + 1] = sid
-      out[#out + 1] = f[2] or ''
-      out[#out + 1] = attempt
+      heads[best.name] = nil
+      local sid, ck, f = h.sid, h.ck, h.f
+      redis.call('ZREM', rq_key(best.name), sid)
+      redis.call('ZREM', K_WAITING, sid)
+      local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+      redis.call('ZADD', K_ACTIVE, NOW + tonumber(lease_ms), sid)
+      if f[1] == 'callback' then
+        redis.call('HSET', ck, 'state', 'cb_reserved', 'cb_reserved_at', NOW, 'cb_reserved_by',
+                   instance)
+        out[#out + 1] = sid
+        out[#out + 1] = f[5]
+        out[#out + 1] = -attempt
+      else
+        redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
+        log('ADMIT', sid, 'attempt', attempt, 'route', best.name)
+        stat('admissions')
+        rstat(best.name, 'admissions')
+        out[#out + 1] = sid
+        out[#out + 1] = f[2] or ''
+        out[#out + 1] = attempt
+      end
+      counts[best.name] = (counts[best.name] or 0) + 1
+      n = n - 1
     end
-    counts[best.name] = (counts[best.name] or 0) + 1
-    n = n - 1
   end
   return out
 end

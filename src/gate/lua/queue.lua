@@ -10,7 +10,8 @@
 --            'unknown'), sid (''), last4 (''), connected_at_ms (0), vapi_id
 --            (''), state ('')
 --          then n_waiters times: sid, last4 (''), enqueued_at_ms, attempts,
---            callback (1: a queued callback keeping its place, else 0)}
+--            callback (1: a queued callback keeping its place, else 0)
+--          then, with routes only, n_slots routes and n_waiters routes}
 -- oldest_wait_ms is over the listed waiters (an adopted caller's wait began
 -- before their ticket, so the head is not always the oldest).
 local max = tonumber(ARGV[3])
@@ -82,5 +83,12 @@ for _, s in ipairs(slots) do
 end
 for _, w in ipairs(waiters) do
   for k = 1, 5 do out[#out + 1] = w[k] end
+end
+-- With routes (ROUTES_FILE), each listed slot's route, then each listed
+-- waiter's ('' for none), after everything else: a gate of one route
+-- answers as it always did.
+if redis.call('EXISTS', K_ROUTES) == 1 then
+  for _, sl in ipairs(slots) do out[#out + 1] = member_route(sl[1]) or '' end
+  for _, w in ipairs(waiters) do out[#out + 1] = redis.call('HGET', call_key(w[1]), 'route') or '' end
 end
 return out

@@ -10,5 +10,7 @@ for i = 3, #ARGV - 1, 2 do
   redis.call('HSET', K_ROUTES, ARGV[i], ARGV[i + 1])
   n = n + 1
 end
-if n > 0 then redis.call('HSET', K_ROUTES, '.order', ARGV[2]) end
+-- '.first': where a caller without a route goes (one who entered before
+-- the gate had routes), as a number no route lists does.
+if n > 0 then redis.call('HSET', K_ROUTES, '.order', ARGV[2], '.first', ARGV[3]) end
 return n
