@@ -19,7 +19,9 @@
  * operator changes it at runtime; 2 the gate's key prefix. Returns active,
  * waiting, limit, the limit admission obeys now (lowered after Vapi said
  * it is over its own limit), and the longest wait of the first callers in
- * line in ms (an adopted caller's wait began before their ticket). */
+ * line in ms (an adopted caller's wait began before their ticket), and 1
+ * when the slots are known to agree with Vapi (the marker repair.h sets; 0:
+ * admission waits for their repair). */
 static const char health_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -34,7 +36,8 @@ static const char health_lua[] =
     "  local enq = tonumber(redis.call('HGET', ARGV[2] .. 'call:' .. sid, 'enqueued_at'))\n"
     "  if enq and now - enq > oldest then oldest = now - enq end\n"
     "end\n"
-    "return {active, waiting, limit, eff, oldest}\n";
+    "local intact = redis.call('EXISTS', ARGV[2] .. 'intact')\n"
+    "return {active, waiting, limit, eff, oldest, intact}\n";
 
 struct cg_health {
     struct cg_redis *redis;
@@ -78,7 +81,7 @@ static void reply_degraded(struct cg_http_req *req, const struct cg_health *h)
 struct pending {
     struct cg_http_req *req;
     struct cg_health *h;
-    long long active, waiting, limit, eff, oldest_ms;
+    long long active, waiting, limit, eff, oldest_ms, intact;
 };
 
 /* The answer, with each route's figures when the gate has routes
@@ -124,6 +127,11 @@ static void answer(struct pending *p, const struct gate_route_fig *v, size_t n, 
                   "\"oldestWaitSeconds\":%lld",
                   reason[0] ? "degraded" : "healthy", active, waiting, limit, avail,
                   oldest_ms / 1000);
+    /* Admission waits for the slots' repair from Vapi's live calls after
+     * Redis lost writes (or on a fresh Redis): healthy, but nobody is
+     * admitted until it ends (repair.h), usually within a second. */
+    if (h->gate != NULL)
+        cg_buf_printf(&b, ",\"admission\":\"%s\"", p->intact ? "running" : "repairing");
     if (reason[0]) {
         cg_buf_appends(&b, ",\"reason\":");
         cg_buf_append_json_str(&b, reason, strlen(reason));
@@ -151,12 +159,12 @@ static void on_stats(const redisReply *r, const char *err, void *arg)
 {
     struct pending *p = arg;
     struct cg_health *h = p->h;
-    if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+    if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
         reply_degraded(p->req, h);
         free(p);
         return;
     }
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < 6; i++) {
         if (r->element[i]->type != REDIS_REPLY_INTEGER) {
             reply_degraded(p->req, h);
             free(p);
@@ -168,6 +176,7 @@ static void on_stats(const redisReply *r, const char *err, void *arg)
     p->limit = r->element[2]->integer;
     p->eff = r->element[3]->integer;
     p->oldest_ms = r->element[4]->integer;
+    p->intact = r->element[5]->integer;
     /* The gate's own figures are only read here: the cast lends it the
      * store for one read. */
     if (h->gate != NULL && h->cfg->routes.n > 0 &&

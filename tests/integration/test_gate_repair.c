@@ -250,10 +250,31 @@ static void test_flushall_rebuilds_slots(void **state)
     int lists = cgt_fake_count(f->fake, CGT_EP_VAPI_LIST);
     assert_int_equal(creates, 2);
 
-    /* The lost writes: everything the gate had in Redis. */
+    /* /health says admission runs. */
+    char hurl[128];
+    snprintf(hurl, sizeof hurl, "%s/health", f->base);
+    struct cgt_resp hr;
+    cgt_http("GET", hurl, NULL, NULL, 0, &hr);
+    if (hr.status != 200 || strstr(hr.body, "\"admission\":\"running\"") == NULL)
+        print_message("/health: %ld %s\n", hr.status, hr.body ? hr.body : "");
+    must(f, hr.status == 200 && strstr(hr.body, "\"admission\":\"running\"") != NULL,
+         "/health does not say admission runs");
+    cgt_resp_free(&hr);
+
+    /* The lost writes: everything the gate had in Redis. Another
+     * instance's claim on the repair, taken at once, holds it back until
+     * /health has been seen saying so. */
     char *out = cgt_redis_cmd(&f->rs, "FLUSHALL");
     assert_string_equal(out, "OK");
     free(out);
+    free(cgt_redis_cmd(&f->rs, "SET " P "repairing other-instance PX 20000"));
+    cgt_http("GET", hurl, NULL, NULL, 0, &hr);
+    if (hr.status != 200 || strstr(hr.body, "\"admission\":\"repairing\"") == NULL)
+        print_message("/health: %ld %s\n", hr.status, hr.body ? hr.body : "");
+    must(f, hr.status == 200 && strstr(hr.body, "\"admission\":\"repairing\"") != NULL,
+         "/health does not say admission waits for the repair");
+    cgt_resp_free(&hr);
+    free(cgt_redis_cmd(&f->rs, "DEL " P "repairing"));
     uint64_t t0 = cgt_now_ms();
 
     /* A caller arriving now finds every slot "free" in Redis, but must not
