@@ -53,6 +53,8 @@ struct cg_twiml_offer {
     const char *text;       /* said after the announcement, with its voice */
     const char *action_url; /* where Twilio posts the digit */
     int timeout_s;          /* seconds to wait for the key after the offer; clamped to [1, 30] */
+    int keyed;              /* 0: one key (numDigits="1"); 1: keys up to # (finishOnKey="#"),
+                               a number keyed on the phone */
 };
 /* cg_twiml_wait with the announcement and the offer inside a <Gather>:
  * <Response><Gather input="dtmf" numDigits="1" timeout="T" action="url"
