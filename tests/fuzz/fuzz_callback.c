@@ -3,15 +3,16 @@
  * (src/gate/callback.c): the keypad's Digits, the outbound leg's CallStatus
  * and AnsweredBy, the caller's From, and the sid and attempt of callgate's
  * own callback URLs as they come back, and a number keyed on the phone
- * (Digits of /callback-number, read with the From of the third field).
+ * (Digits of /callback-number, read with the From of the fourth field).
  * The input is split at newlines into those six fields.
  *
- * Invariants: 1 and 2 alone are the keys that mean something; a failed leg always has a reason and any other verdict none;
- * the answer webhook (no CallStatus) is never PENDING; a callable number is
- * '+' and 8 to 15 digits; a sid accepted is letters and digits only; an
- * attempt accepted is 1..1000 and prints back to its input; a keyed
- * number accepted is callable, and keyed again in its international form
- * (00 and its digits) gives itself.
+ * Invariants: 1 and 2 alone are the keys that mean something; a failed
+ * leg always has a reason and any other verdict none; the answer webhook
+ * (no CallStatus) is never PENDING; a callable number is '+' and 8 to 15
+ * digits; a sid accepted is letters and digits only; an attempt accepted
+ * is 1..1000 and prints back to its input; a keyed number accepted is
+ * callable, and keyed again in its international form (00 and its
+ * digits) gives itself.
  */
 #include "base/fmacros.h"
 
