@@ -752,9 +752,7 @@ static const struct option options[] = {
             "Said after the callback offer: pressing 2 lets the caller key another number to be "
             "called back at. Empty: no other number (2 does nothing); at most 500 bytes."),
     OPT_STR(S_GATE, "CALLBACK_NUMBER_PROMPT", callback_number_prompt,
-            "Enter the number to call back as you would dial it from your phone, then press "
-            "the pound key.",
-            0, check_callback_message,
+            "Enter the number to call back, then press pound.", 0, check_callback_message,
             "Asks for the other number; the keys end with #. At most 500 bytes."),
     OPT_STR(S_GATE, "CALLBACK_NUMBER_INVALID_MESSAGE", callback_number_invalid_message,
             "Sorry, that number cannot be called back.", 0, check_callback_message,
