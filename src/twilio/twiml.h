@@ -57,9 +57,9 @@ struct cg_twiml_offer {
                                a number keyed on the phone */
 };
 /* cg_twiml_wait with the announcement and the offer inside a <Gather>:
- * <Response><Gather input="dtmf" numDigits="1" timeout="T" action="url"
- * method="POST">[<Say>..</Say>]<Say>offer</Say></Gather><Play>|<Pause>
- * </Response>. A key pressed during either goes to the action; without one
+ * <Response><Gather input="dtmf" numDigits="1" (keyed: finishOnKey="#")
+ * timeout="T" action="url" method="POST">[<Say>..</Say>]<Say>offer</Say>
+ * </Gather><Play>|<Pause></Response>. A key pressed during either goes to the action; without one
  * the hold music follows as usual. NULL o, an empty text or an action_url
  * failing cg_twiml_url_ok() (logged) give cg_twiml_wait(w). */
 char *cg_twiml_wait_offer(const struct cg_twiml_wait *w, const struct cg_twiml_offer *o);
