@@ -57,6 +57,11 @@ struct sim_callbacks_truth {
     struct cb_line *line; /* callers waiting on the line now */
     size_t nline, linecap;
     long twice, out_of_order, vapi_early, unknown_dials, within, connected, failed, lost;
+    /* Callbacks later than the estimate given: after a retry (the wait for
+     * CALLBACK_RETRY_SECONDS is not in any estimate) or on the first dial,
+     * and by how much the latest first-dial one was late. */
+    long late_retry, late_first;
+    double late_first_max_s;
     char first_problem[256];
 };
 
@@ -251,6 +256,12 @@ void sim_cb_leg_connected(struct sim_world *w, const char *leg)
         t->within++;
         if (w->report)
             sim_report_count(w->report, "callbacks.within_estimate");
+    } else if (e->est_s >= 0 && e->dials > 1) {
+        t->late_retry++;
+    } else if (e->est_s >= 0) {
+        t->late_first++;
+        if (now - e->pressed_s - e->est_s > t->late_first_max_s)
+            t->late_first_max_s = now - e->pressed_s - e->est_s;
     }
     if (w->report) {
         sim_report_caller_done(w->report, SIM_OUT_CONNECTED, now - e->arrived_s);
@@ -301,6 +312,11 @@ void sim_cb_finish(struct sim_world *w, FILE *out)
                 "callgate-sim: callbacks: requested %zu, connected %ld, failed %ld, lost %ld; "
                 "within the estimate given %ld of %ld (%.0f%%)\n",
                 t->n, t->connected, t->failed, t->lost, t->within, t->connected, share * 100.0);
+    if (out && (t->late_retry || t->late_first))
+        fprintf(out,
+                "callgate-sim: callbacks later than the estimate: %ld after a retry, %ld on the "
+                "first dial (the latest by %.1f s)\n",
+                t->late_retry, t->late_first, t->late_first_max_s);
     struct sim_report *r = w->report;
     if (r == NULL)
         return;

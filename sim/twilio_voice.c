@@ -710,7 +710,9 @@ static void fetch_result(struct sim_fetch *f, long status, int dropped, const ch
         if (c->cb_pressed)
             sim_cb_pressed(tw->w, c->from, c->sid, c->arrived_s, est, c->duration_s);
     }
-    if (est >= 0) {
+    /* The confirmation of a callback gives the time promised (a bound),
+     * not the wait announced: callbacks.c measures it. */
+    if (est >= 0 && !c->cb_pressed) {
         if (tw->w->report)
             sim_report_announced(tw->w->report, est);
         if (!c->est_have) {

@@ -747,6 +747,21 @@ static const struct option options[] = {
             check_callback_message,
             "Said to a caller who calls again while their callback is pending; at most 500 "
             "bytes."),
+    OPT_STR(S_GATE, "CALLBACK_NUMBER_MESSAGE", callback_number_message,
+            "Or press 2 to be called back at another number.", F_OPTIONAL, check_callback_message,
+            "Said after the callback offer: pressing 2 lets the caller key another number to be "
+            "called back at. Empty: no other number (2 does nothing); at most 500 bytes."),
+    OPT_STR(S_GATE, "CALLBACK_NUMBER_PROMPT", callback_number_prompt,
+            "Enter the number to call back, then press pound.", 0, check_callback_message,
+            "Asks for the other number; the keys end with #. At most 500 bytes."),
+    OPT_STR(S_GATE, "CALLBACK_NUMBER_INVALID_MESSAGE", callback_number_invalid_message,
+            "Sorry, that number cannot be called back.", 0, check_callback_message,
+            "Said when the number keyed cannot be called, before the prompt again; at most 500 "
+            "bytes."),
+    OPT_STR(S_GATE, "CALLBACK_NUMBER_CONFIRM_MESSAGE", callback_number_confirm_message,
+            "Press 1 to confirm, or 2 to enter it again.", 0, check_callback_message,
+            "Said after the other number is read back (\"We will call plus 4 4 ...\"); at most "
+            "500 bytes."),
 
     OPT_INT(S_WAIT, "WAIT_TIME_POLL_SECONDS", wait_time_poll_seconds, "30", 1, 3600,
             "Seconds between reads of TaskRouter queue statistics (one leader polls for every "

@@ -133,6 +133,10 @@ struct cg_config {
     char *callback_confirm_message;
     char *callback_machine_message; /* "": hang up on a machine */
     char *callback_pending_message;
+    char *callback_number_message; /* "": no other number */
+    char *callback_number_prompt;
+    char *callback_number_invalid_message;
+    char *callback_number_confirm_message;
 
     /* Wait-time service */
     int wait_time_poll_seconds;

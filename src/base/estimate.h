@@ -64,6 +64,19 @@ struct cg_ewt_input {
  */
 double cg_ewt_seconds(const struct cg_ewt_input *in);
 
+/* z of the 90th percentile of a normal law. */
+#define CG_EWT_BOUND_Z 1.2816
+
+/*
+ * A wait the caller will not exceed 9 times in 10 under the same model: the
+ * 90th percentile of the time r releases take (a Gamma(r, S/c) law: each
+ * release comes after an exponential time of mean S/c), plus A; never below
+ * cg_ewt_seconds(). It is the time a promise can keep (a callback's "we
+ * will call you within"), where the mean is missed about half the time.
+ * The margin grows as sqrt(r): about 1.28 * sqrt(r) * S/c beyond the mean.
+ */
+double cg_ewt_bound_seconds(const struct cg_ewt_input *in);
+
 #define CG_TQ_FLOOR_S       1.0   /* never "no wait": see cg_tq_estimate_seconds() */
 #define CG_TQ_IDLE_CAP_S    60.0  /* see cg_tq_estimate_seconds() */
 #define CG_TQ_DEFAULT_SVC_S 60.0  /* a worker's handle time while there is no throughput figure */

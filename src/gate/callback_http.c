@@ -31,6 +31,8 @@
 /* Seconds the keypad waits after the offer (or the pending question). */
 #define OFFER_KEY_TIMEOUT_S   5
 #define PENDING_KEY_TIMEOUT_S 8
+/* Seconds between two keys of a number being keyed (Gather's timeout). */
+#define NUMBER_KEY_TIMEOUT_S 10
 
 static int callbacks_on(const struct cg_gate *g)
 {
@@ -145,8 +147,14 @@ char *gate_callback_hold_twiml(struct cg_gate *g, const char *from, double ewt_s
         .hold_music_url = g->cfg->hold_music_url,
         .pause_s = g->cfg->announce_interval_seconds,
     };
+    char text[1024];
+    if (g->cfg->callback_number_message[0] != '\0')
+        snprintf(text, sizeof text, "%s %s", g->cfg->callback_offer_message,
+                 g->cfg->callback_number_message);
+    else
+        snprintf(text, sizeof text, "%s", g->cfg->callback_offer_message);
     struct cg_twiml_offer off = {
-        .text = g->cfg->callback_offer_message,
+        .text = text,
         .action_url = action,
         .timeout_s = OFFER_KEY_TIMEOUT_S,
     };
@@ -161,7 +169,10 @@ struct keypad {
     struct cg_http_req *req;
     char sid[40];
     char *from;
-    double est_s;
+    double est_s;     /* the mean estimate, plus the ring */
+    double bound_s;   /* the 90th percentile, plus the ring */
+    double promise_s; /* what the caller is told: the bound, rounded up */
+    char promise[48]; /* "within 3 minutes" */
 };
 
 static void keypad_free(struct keypad *k)
@@ -172,16 +183,15 @@ static void keypad_free(struct keypad *k)
 
 static void reply_confirm(struct keypad *k, int with_time)
 {
-    char text[800], wait[96];
+    char text[800];
     if (with_time) {
-        /* As on the hold answer: the estimate given, for whoever measures
-         * it (Twilio ignores the header). */
+        /* The time promised, for whoever measures it (Twilio ignores the
+         * header). */
         char hdr[32];
-        snprintf(hdr, sizeof hdr, "%.0f", k->est_s);
+        snprintf(hdr, sizeof hdr, "%.0f", k->promise_s);
         cg_http_set_header(k->req, "X-Callgate-Estimated-Wait", hdr);
-        cg_twiml_wait_phrase(k->est_s, wait, sizeof wait);
-        snprintf(text, sizeof text, "%s We expect to call you in %s.",
-                 k->g->cfg->callback_confirm_message, wait);
+        snprintf(text, sizeof text, "%s We will call you %s.", k->g->cfg->callback_confirm_message,
+                 k->promise);
     } else {
         snprintf(text, sizeof text, "%s", k->g->cfg->callback_confirm_message);
     }
@@ -192,8 +202,10 @@ static void on_requested(const struct gate_reply *rep, void *arg)
 {
     struct keypad *k = arg;
     if (rep->err == NULL && (rep->verdict == GV_CALLBACK || rep->verdict == GV_EXISTING)) {
-        cg_log_info("callback requested", "sid=%s position=%lld estimate_s=%.0f", k->sid,
-                    cg_redis_reply_int(rep->r, 1, 0), k->est_s);
+        cg_log_info("callback requested",
+                    "sid=%s position=%lld estimate_s=%lld bound_s=%lld promised_s=%lld", k->sid,
+                    cg_redis_reply_int(rep->r, 1, 0), (long long)(k->est_s + 0.5),
+                    (long long)(k->bound_s + 0.5), (long long)k->promise_s);
         if (rep->verdict == GV_CALLBACK)
             count_event(k->g, "callbacks_accepted", 0);
         reply_confirm(k, 1);
@@ -212,13 +224,19 @@ static void on_keypad_position(const struct gate_reply *rep, void *arg)
     struct keypad *k = arg;
     struct cg_gate *g = k->g;
     if (rep->err == NULL && rep->verdict == GV_WAITING) {
-        /* The call comes when the caller's turn does, and then rings: the
-         * estimate given is their wait plus the ring time. */
-        k->est_s = gate_estimate_of_position(g, rep->r) + g->cfg->callback_ring_seconds;
+        /* The call comes when the caller's turn does, and then rings. What
+         * the caller is promised is a time the gate can keep: the 90th
+         * percentile of their wait plus the ring, rounded up to what a
+         * person would say ("within 3 minutes"). The mean would be missed
+         * about half the time. */
+        double ring = (double)g->cfg->callback_ring_seconds;
+        k->est_s = gate_estimate_of_position(g, rep->r) + ring;
+        k->bound_s = gate_bound_of_position(g, rep->r) + ring;
+        k->promise_s = gate_callback_promise(k->bound_s, k->promise, sizeof k->promise);
         struct gate_callback_request q = {
             .sid = k->sid,
             .number = k->from,
-            .est_ms = (long long)(k->est_s * 1000.0),
+            .est_ms = (long long)(k->promise_s * 1000.0),
             .max_dials = g->cfg->callback_attempts,
             .retry_ms = (long long)g->cfg->callback_retry_seconds * 1000,
             .lease_ms = gate_callback_dial_lease_ms(g->cfg),
@@ -237,6 +255,41 @@ static void on_keypad_position(const struct gate_reply *rep, void *arg)
     keypad_free(k);
 }
 
+/* The callback at number (the caller's own, or one they keyed): the
+ * caller keeps their place if they are still waiting. */
+static void accept(struct cg_gate *g, struct cg_http_req *req, const char *sid, const char *number)
+{
+    struct keypad *k = cg_calloc(1, sizeof *k);
+    k->g = g;
+    k->req = req;
+    snprintf(k->sid, sizeof k->sid, "%s", sid);
+    k->from = cg_strdup(number);
+    if (gate_store_position(&g->store, sid, (long long)g->cfg->max_wait_seconds * 1000,
+                            (long long)g->cfg->announce_interval_seconds * 1000,
+                            g->cfg->max_concurrency, on_keypad_position, k) != 0)
+        on_keypad_position(&(struct gate_reply){.err = "eval refused"}, k);
+}
+
+/* Asks for another number (after before, when not NULL: why it is asked
+ * again); the keys go to /callback-number. Without a key, holding goes on. */
+static void reply_number_prompt(struct cg_gate *g, struct cg_http_req *req, const char *before)
+{
+    char action[CG_TWIML_MAX_URL + 1];
+    url_of(g, "/callback-number", NULL, action, sizeof action);
+    struct cg_twiml_wait w = {
+        .say = before,
+        .hold_music_url = g->cfg->hold_music_url,
+        .pause_s = g->cfg->announce_interval_seconds,
+    };
+    struct cg_twiml_offer off = {
+        .text = g->cfg->callback_number_prompt,
+        .action_url = action,
+        .timeout_s = NUMBER_KEY_TIMEOUT_S,
+        .keyed = 1,
+    };
+    reply_twiml(req, cg_twiml_wait_offer(&w, &off));
+}
+
 static void handle_keypad(struct cg_http_req *req, void *arg)
 {
     struct cg_gate *g = arg;
@@ -251,20 +304,113 @@ static void handle_keypad(struct cg_http_req *req, void *arg)
         cg_http_reply_error(req, 400, "bad_request", "Digits is missing");
         return;
     }
-    if (gate_callback_key(digits) != GATE_CB_KEY_ACCEPT || !callbacks_on(g) ||
-        !gate_callback_number_ok(from) || !gate_redis_ready(g)) {
+    enum gate_callback_key key = gate_callback_key(digits);
+    if (key == GATE_CB_KEY_NUMBER && callbacks_on(g) &&
+        g->cfg->callback_number_message[0] != '\0') {
+        reply_number_prompt(g, req, NULL);
+        return;
+    }
+    if (key != GATE_CB_KEY_ACCEPT || !callbacks_on(g) || !gate_callback_number_ok(from) ||
+        !gate_redis_ready(g)) {
         reply_hold(g, req);
         return;
     }
-    struct keypad *k = cg_calloc(1, sizeof *k);
-    k->g = g;
-    k->req = req;
-    snprintf(k->sid, sizeof k->sid, "%s", sid);
-    k->from = cg_strdup(from);
-    if (gate_store_position(&g->store, sid, (long long)g->cfg->max_wait_seconds * 1000,
-                            (long long)g->cfg->announce_interval_seconds * 1000,
-                            g->cfg->max_concurrency, on_keypad_position, k) != 0)
-        on_keypad_position(&(struct gate_reply){.err = "eval refused"}, k);
+    accept(g, req, sid, from);
+}
+
+/* ---- another number: /callback-number, /callback-number-confirm ---- */
+
+/* "plus 4 4 2 0 ...": a number read back digit by digit. */
+static void spoken_number(const char *e164, char *out, size_t n)
+{
+    size_t at = (size_t)snprintf(out, n, "plus");
+    for (const char *p = e164 + 1; *p != '\0' && at + 3 < n; p++) {
+        out[at++] = ' ';
+        out[at++] = *p;
+        out[at] = '\0';
+    }
+}
+
+static void handle_number(struct cg_http_req *req, void *arg)
+{
+    struct cg_gate *g = arg;
+    const char *sid;
+    const struct cg_form *form = cg_twhook_check(req, g->cfg, &sid);
+    if (form == NULL)
+        return;
+    const char *digits = cg_form_get(form, "Digits");
+    if (digits == NULL) {
+        cg_http_reply_error(req, 400, "bad_request", "Digits is missing");
+        return;
+    }
+    if (!callbacks_on(g) || g->cfg->callback_number_message[0] == '\0' || digits[0] == '\0') {
+        reply_hold(g, req);
+        return;
+    }
+    char number[GATE_CB_KEYED_MAX + 8];
+    if (gate_callback_keyed_number(digits, form_str(form, "From"), number, sizeof number) != 0) {
+        cg_log_info("callback number keyed cannot be called", "sid=%s keys=%zu", sid,
+                    strlen(digits));
+        count_event(g, "callback_numbers_refused", 0);
+        reply_number_prompt(g, req, g->cfg->callback_number_invalid_message);
+        return;
+    }
+    char action[CG_TWIML_MAX_URL + 1], path[64], say[600], spoken[80];
+    /* The number rides in our own URL, which Twilio signs: nothing to
+     * store, and nothing anyone else can change. Digits only ('+' would
+     * need escaping). */
+    snprintf(path, sizeof path, "/callback-number-confirm?n=%s", number + 1);
+    url_of(g, path, NULL, action, sizeof action);
+    spoken_number(number, spoken, sizeof spoken);
+    snprintf(say, sizeof say, "We will call %s.", spoken);
+    struct cg_twiml_wait w = {
+        .say = say,
+        .hold_music_url = g->cfg->hold_music_url,
+        .pause_s = g->cfg->announce_interval_seconds,
+    };
+    struct cg_twiml_offer off = {
+        .text = g->cfg->callback_number_confirm_message,
+        .action_url = action,
+        .timeout_s = OFFER_KEY_TIMEOUT_S,
+    };
+    reply_twiml(req, cg_twiml_wait_offer(&w, &off));
+}
+
+static void handle_number_confirm(struct cg_http_req *req, void *arg)
+{
+    struct cg_gate *g = arg;
+    const char *sid;
+    const struct cg_form *form = cg_twhook_check(req, g->cfg, &sid);
+    if (form == NULL)
+        return;
+    const struct cg_form *q = cg_http_req_query(req);
+    const char *n = q ? cg_form_get(q, "n") : NULL;
+    char number[GATE_CB_KEYED_MAX + 8];
+    if (n == NULL || strlen(n) > GATE_CB_KEYED_MAX || strspn(n, "0123456789") != strlen(n) ||
+        snprintf(number, sizeof number, "+%s", n) < 0 || !gate_callback_number_ok(number)) {
+        cg_http_reply_error(req, 400, "bad_request", "n is missing or not a callable number");
+        return;
+    }
+    const char *digits = cg_form_get(form, "Digits");
+    if (digits == NULL) {
+        cg_http_reply_error(req, 400, "bad_request", "Digits is missing");
+        return;
+    }
+    if (!callbacks_on(g) || g->cfg->callback_number_message[0] == '\0') {
+        reply_hold(g, req);
+        return;
+    }
+    enum gate_callback_key key = gate_callback_key(digits);
+    if (key == GATE_CB_KEY_NUMBER) {
+        reply_number_prompt(g, req, NULL); /* enter it again */
+        return;
+    }
+    if (key != GATE_CB_KEY_ACCEPT || !gate_redis_ready(g)) {
+        reply_hold(g, req);
+        return;
+    }
+    cg_log_info("callback to another number confirmed", "sid=%s", sid);
+    accept(g, req, sid, number);
 }
 
 /* ---- /queue-exit with QueueResult=leave ---- */
@@ -600,6 +746,9 @@ int gate_callback_register(struct cg_httpd *httpd, struct cg_gate *g)
                            0);
     if (cg_httpd_route(httpd, "/callback-keypad", CG_HTTP_POST, handle_keypad, g) != 0 ||
         cg_httpd_route(httpd, "/callback-pending", CG_HTTP_POST, handle_pending, g) != 0 ||
+        cg_httpd_route(httpd, "/callback-number", CG_HTTP_POST, handle_number, g) != 0 ||
+        cg_httpd_route(httpd, "/callback-number-confirm", CG_HTTP_POST, handle_number_confirm, g) !=
+            0 ||
         cg_httpd_route(httpd, "/callback-answer", CG_HTTP_POST, handle_answer, g) != 0 ||
         cg_httpd_route(httpd, "/callback-status", CG_HTTP_POST, handle_status, g) != 0)
         return -1;

@@ -43,9 +43,9 @@ enum {
 #define Q_SLOT_FIELDS   7
 #define Q_WAITER_FIELDS 5
 
-double gate_estimate_seconds(const struct cg_gate *g, const struct gate_ewt_figures *f)
+static struct cg_ewt_input ewt_input(const struct cg_gate *g, const struct gate_ewt_figures *f)
 {
-    struct cg_ewt_input in = {
+    return (struct cg_ewt_input){
         .ahead = f->position > 0 ? (long)(f->position - 1) : 0,
         .slots = f->limit >= 1 ? (long)f->limit : 1,
         .busy = (long)f->active,
@@ -59,6 +59,11 @@ double gate_estimate_seconds(const struct cg_gate *g, const struct gate_ewt_figu
         .head_wait_s = (double)f->head_wait_ms / 1000.0,
         .admit_s = f->admit_ms > 0 ? (double)f->admit_ms / 1000.0 : -1,
     };
+}
+
+double gate_estimate_seconds(const struct cg_gate *g, const struct gate_ewt_figures *f)
+{
+    struct cg_ewt_input in = ewt_input(g, f);
     return cg_ewt_seconds(&in);
 }
 
@@ -281,9 +286,9 @@ void cg_gate_queue_reply(struct cg_gate *g, struct cg_http_req *req, cg_gate_vie
         on_queue(&(struct gate_reply){.err = "eval refused"}, v);
 }
 
-double gate_estimate_of_position(const struct cg_gate *g, const redisReply *r)
+static struct gate_ewt_figures figures_of_position(const struct cg_gate *g, const redisReply *r)
 {
-    struct gate_ewt_figures fig = {
+    return (struct gate_ewt_figures){
         .position = cg_redis_reply_int(r, 1, 1),
         .limit = cg_redis_reply_int(r, 3, g->cfg->max_concurrency),
         .active = cg_redis_reply_int(r, 4, 0),
@@ -294,5 +299,17 @@ double gate_estimate_of_position(const struct cg_gate *g, const redisReply *r)
         .head_wait_ms = cg_redis_reply_int(r, 8, 0),
         .admit_ms = cg_redis_reply_int(r, 10, -1),
     };
+}
+
+double gate_estimate_of_position(const struct cg_gate *g, const redisReply *r)
+{
+    struct gate_ewt_figures fig = figures_of_position(g, r);
     return gate_estimate_seconds(g, &fig);
+}
+
+double gate_bound_of_position(const struct cg_gate *g, const redisReply *r)
+{
+    struct gate_ewt_figures fig = figures_of_position(g, r);
+    struct cg_ewt_input in = ewt_input(g, &fig);
+    return cg_ewt_bound_seconds(&in);
 }

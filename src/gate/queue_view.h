@@ -66,5 +66,8 @@ struct gate_ewt_figures {
 double gate_estimate_seconds(const struct cg_gate *g, const struct gate_ewt_figures *f);
 /* The same from position.lua's reply for a waiting caller. */
 double gate_estimate_of_position(const struct cg_gate *g, const redisReply *r);
+/* The wait such a caller will not exceed 9 times in 10
+ * (cg_ewt_bound_seconds): what a callback's promise is made of. */
+double gate_bound_of_position(const struct cg_gate *g, const redisReply *r);
 
 #endif

@@ -201,7 +201,9 @@ char *cg_twiml_wait_offer(const struct cg_twiml_wait *w, const struct cg_twiml_o
         gather = 0;
     }
     if (gather) {
-        putf_long(&d, "<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"",
+        putf_long(&d,
+                  o->keyed ? "<Gather input=\"dtmf\" finishOnKey=\"#\" timeout=\""
+                           : "<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"",
                   clamp_long(o->timeout_s, 1, 30), "\" action=\"");
         put_text(&d, o->action_url, CG_TWIML_MAX_URL);
         put(&d, "\" method=\"POST\">");

@@ -53,11 +53,13 @@ struct cg_twiml_offer {
     const char *text;       /* said after the announcement, with its voice */
     const char *action_url; /* where Twilio posts the digit */
     int timeout_s;          /* seconds to wait for the key after the offer; clamped to [1, 30] */
+    int keyed;              /* 0: one key (numDigits="1"); 1: keys up to # (finishOnKey="#"),
+                               a number keyed on the phone */
 };
 /* cg_twiml_wait with the announcement and the offer inside a <Gather>:
- * <Response><Gather input="dtmf" numDigits="1" timeout="T" action="url"
- * method="POST">[<Say>..</Say>]<Say>offer</Say></Gather><Play>|<Pause>
- * </Response>. A key pressed during either goes to the action; without one
+ * <Response><Gather input="dtmf" numDigits="1" (keyed: finishOnKey="#")
+ * timeout="T" action="url" method="POST">[<Say>..</Say>]<Say>offer</Say>
+ * </Gather><Play>|<Pause></Response>. A key pressed during either goes to the action; without one
  * the hold music follows as usual. NULL o, an empty text or an action_url
  * failing cg_twiml_url_ok() (logged) give cg_twiml_wait(w). */
 char *cg_twiml_wait_offer(const struct cg_twiml_wait *w, const struct cg_twiml_offer *o);

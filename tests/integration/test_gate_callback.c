@@ -522,7 +522,7 @@ static void accept_callback(struct fixture *f, int i, const char *sid)
     keypad(f, i, sid, "1", &r);
     must(f, r.status == 200, "/callback-keypad answered %ld", r.status);
     assert_contains(r.body, "we will call you back");
-    assert_contains(r.body, "We expect to call you in");
+    assert_contains(r.body, "We will call you within");
     assert_contains(r.body, "<Leave/>");
     cgt_resp_free(&r);
     assert_state(f, sid, "callback");
@@ -904,6 +904,124 @@ static void test_bad_requests(void **state)
     stop_gate(f, 0);
 }
 
+/* POSTs keys to /callback-number (or path) for sid, from CALLER. */
+static void keyed(struct fixture *f, int i, const char *path, const char *sid, const char *digits,
+                  struct cgt_resp *r)
+{
+    const char *kv[] = {"CallSid", sid,    "AccountSid", ACCOUNT_SID, "From", CALLER,
+                        "To",      DIALED, "Digits",     digits,      NULL};
+    twilio_post(f, i, path, kv, r);
+}
+
+/* Another number: 2 at the offer, the number keyed, read back and
+ * confirmed; bad numbers are refused with a re-prompt; the callback dials
+ * the number keyed. */
+static void test_other_number(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, cb_env);
+    wait_cbwin(f);
+    char a[40], b[40];
+    new_sid(a);
+    new_sid(b);
+    char *va = occupy(f, a);
+    enqueue(f, 0, b);
+    struct cgt_resp r;
+    queue_wait(f, 0, b, &r);
+    assert_contains(r.body, "press 2 to be called back at another number");
+    cgt_resp_free(&r);
+
+    keypad(f, 0, b, "2", &r);
+    must(f, r.status == 200, "/callback-keypad answered %ld", r.status);
+    assert_contains(r.body, "finishOnKey=\"#\"");
+    assert_contains(r.body, "/callback-number\"");
+    assert_contains(r.body, "Enter the number to call back");
+    cgt_resp_free(&r);
+    assert_state(f, b, "waiting");
+
+    /* Numbers that cannot be called: the phrase, and the prompt again. */
+    const char *bad[] = {"0123", "1", "*44", "00", "0044123456789012345678", NULL};
+    for (size_t k = 0; bad[k]; k++) {
+        keyed(f, 0, "/callback-number", b, bad[k], &r);
+        must(f, r.status == 200, "/callback-number %s answered %ld", bad[k], r.status);
+        must(f,
+             r.body && strstr(r.body, "cannot be called back") &&
+                 strstr(r.body, "finishOnKey=\"#\""),
+             "/callback-number %s: %s", bad[k], r.body);
+        assert_lacks(r.body, "callback-number-confirm");
+        cgt_resp_free(&r);
+    }
+    assert_state(f, b, "waiting");
+
+    /* A national number of the caller's country (+1, ten digits), read
+     * back with its country code. */
+    keyed(f, 0, "/callback-number", b, "2025550123", &r);
+    assert_contains(r.body, "We will call plus 1 2 0 2 5 5 5 0 1 2 3.");
+    assert_contains(r.body, "/callback-number-confirm?n=12025550123\"");
+    cgt_resp_free(&r);
+    /* 2: enter it again. */
+    keyed(f, 0, "/callback-number-confirm?n=12025550123", b, "2", &r);
+    assert_contains(r.body, "finishOnKey=\"#\"");
+    assert_contains(r.body, "/callback-number\"");
+    cgt_resp_free(&r);
+    assert_state(f, b, "waiting");
+
+    /* International, with 00. */
+    keyed(f, 0, "/callback-number", b, "00442079460000", &r);
+    assert_contains(r.body, "We will call plus 4 4 2 0 7 9 4 6 0 0 0 0.");
+    assert_contains(r.body, "/callback-number-confirm?n=442079460000\"");
+    cgt_resp_free(&r);
+
+    /* A forged confirmation (signed for another number), and one whose
+     * signed number is not callable: refused, nothing changed. */
+    const char *kv[] = {"CallSid", b,        "AccountSid", ACCOUNT_SID, "From",
+                        CALLER,    "Digits", "1",          NULL};
+    const char *forged[] = {"CallSid", b,        "AccountSid", ACCOUNT_SID, "From",
+                            CALLER,    "Digits", "2",          NULL};
+    twilio_post_as(f, 0, "/callback-number-confirm?n=442079460000", kv, forged, &r);
+    assert_int_equal(r.status, 403);
+    cgt_resp_free(&r);
+    twilio_post(f, 0, "/callback-number-confirm?n=12", kv, &r);
+    assert_int_equal(r.status, 400);
+    cgt_resp_free(&r);
+    twilio_post(f, 0, "/callback-number-confirm", kv, &r);
+    assert_int_equal(r.status, 400);
+    cgt_resp_free(&r);
+    twilio_post_as(f, 0, "/callback-number", kv, forged, &r);
+    assert_int_equal(r.status, 403);
+    cgt_resp_free(&r);
+    assert_state(f, b, "waiting");
+    char *num = field_of(f, b, "cb_number");
+    must(f, num == NULL || num[0] == '\0' || strcmp(num, "(nil)") == 0, "cb_number %s", num);
+    free(num);
+
+    /* 1 confirms: the callback keeps B's place, at the number keyed. */
+    long long pos = position_of(f, b);
+    keyed(f, 0, "/callback-number-confirm?n=442079460000", b, "1", &r);
+    must(f, r.status == 200, "/callback-number-confirm answered %ld", r.status);
+    assert_contains(r.body, "We will call you within");
+    assert_contains(r.body, "<Leave/>");
+    cgt_resp_free(&r);
+    assert_state(f, b, "callback");
+    assert_int_equal(position_of(f, b), pos);
+    num = field_of(f, b, "cb_number");
+    assert_string_equal(num, "+442079460000");
+    free(num);
+    queue_exit(f, 0, b, "leave", &r);
+    assert_contains(r.body, "<Hangup/>");
+    cgt_resp_free(&r);
+
+    /* A's call ends: Twilio calls the number keyed. */
+    free(vapi_end(f, 0, va, 0));
+    wait_fake(f, CGT_EP_TW_CREATE, 1, LATER);
+    char *body = cgt_fake_last_body(f->fake, CGT_EP_TW_CREATE);
+    assert_contains(body, "To=%2B442079460000");
+    assert_contains(body, "From=%2B15550002222");
+    free(body);
+    free(va);
+    stop_gate(f, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -914,6 +1032,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repeat_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_number, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

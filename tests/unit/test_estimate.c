@@ -38,6 +38,36 @@ static struct cg_ewt_input full(long ahead, long slots)
     return in;
 }
 
+/* The 90th-percentile bound: never below the mean, a margin that grows
+ * as sqrt(releases), and close to the exponential's exact quantile for one
+ * release. */
+static void test_bound(void **state)
+{
+    (void)state;
+    struct cg_ewt_input in = {
+        .ahead = 0, .slots = 1, .busy = 1, .mean_service_s = 100, .admit_s = 1};
+    /* One release of mean 100 s: the exact 90th percentile is 230 s. */
+    double b = cg_ewt_bound_seconds(&in);
+    assert_true(b > 1 + 220 && b < 1 + 235);
+    in.slots = 10;
+    in.busy = 10;
+    in.mean_service_s = 10;
+    for (long ahead = 0; ahead < 200; ahead += 7) {
+        in.ahead = ahead;
+        double mean = cg_ewt_seconds(&in), bound = cg_ewt_bound_seconds(&in);
+        double r = (double)ahead + 1;
+        assert_true(bound >= mean);
+        /* mean + z sqrt(r) S/c, within 15% of the margin. */
+        double margin = bound - mean, want = CG_EWT_BOUND_Z * sqrt(r);
+        assert_true(margin > 0.85 * want && margin < 1.3 * want);
+    }
+    /* A free slot: the admission alone, as the mean. */
+    in.busy = 5;
+    in.ahead = 0;
+    assert_true(cg_ewt_bound_seconds(&in) == cg_ewt_seconds(&in));
+    assert_true(cg_ewt_bound_seconds(NULL) == CG_EWT_DEFAULT_PRIOR_S);
+}
+
 static void test_queue_length(void **state)
 {
     (void)state;
@@ -337,6 +367,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_length),
+        cmocka_unit_test(test_bound),
         cmocka_unit_test(test_monotonic_in_ahead),
         cmocka_unit_test(test_scales_with_slots),
         cmocka_unit_test(test_free_slots),

@@ -73,12 +73,88 @@ static void test_key(void **state)
 {
     (void)state;
     assert_int_equal(gate_callback_key("1"), GATE_CB_KEY_ACCEPT);
-    assert_int_equal(gate_callback_key("2"), GATE_CB_KEY_OTHER);
+    assert_int_equal(gate_callback_key("2"), GATE_CB_KEY_NUMBER);
+    assert_int_equal(gate_callback_key("3"), GATE_CB_KEY_OTHER);
     assert_int_equal(gate_callback_key("*"), GATE_CB_KEY_OTHER);
     assert_int_equal(gate_callback_key("11"), GATE_CB_KEY_OTHER);
     assert_int_equal(gate_callback_key("1#"), GATE_CB_KEY_OTHER);
     assert_int_equal(gate_callback_key(""), GATE_CB_KEY_NONE);
     assert_int_equal(gate_callback_key(NULL), GATE_CB_KEY_NONE);
+}
+
+static void test_keyed_number(void **state)
+{
+    (void)state;
+    char out[32];
+    /* From a North American number. */
+    assert_int_equal(gate_callback_keyed_number("2025550123", "+15557770000", out, sizeof out), 0);
+    assert_string_equal(out, "+12025550123");
+    assert_int_equal(gate_callback_keyed_number("12025550123", "+15557770000", out, sizeof out), 0);
+    assert_string_equal(out, "+12025550123");
+    assert_int_equal(gate_callback_keyed_number("011442079460000", "+15557770000", out, sizeof out),
+                     0);
+    assert_string_equal(out, "+442079460000");
+    /* From France: a national number with its 0, and one abroad. */
+    assert_int_equal(gate_callback_keyed_number("0612345678", "+33142685300", out, sizeof out), 0);
+    assert_string_equal(out, "+33612345678");
+    assert_int_equal(gate_callback_keyed_number("00442079460000", "+33142685300", out, sizeof out),
+                     0);
+    assert_string_equal(out, "+442079460000");
+    assert_int_equal(gate_callback_keyed_number("442079460000", "+33142685300", out, sizeof out),
+                     0);
+    assert_string_equal(out, "+442079460000");
+    /* Three-digit country codes (Ireland) and one digit (Russia). */
+    assert_int_equal(gate_callback_keyed_number("0871234567", "+35312345678", out, sizeof out), 0);
+    assert_string_equal(out, "+353871234567");
+    assert_int_equal(gate_callback_keyed_number("09161234567", "+74951234567", out, sizeof out), 0);
+    assert_string_equal(out, "+79161234567");
+    /* Refused: out unchanged. */
+    strcpy(out, "same");
+    const char *bad[] = {"",
+                         "0123",
+                         "1",
+                         "00",
+                         "*44",
+                         "12a4567890",
+                         "0044123456789012345678",
+                         "+442079460000",
+                         "002662533",
+                         NULL};
+    for (size_t i = 0; bad[i]; i++)
+        assert_int_equal(gate_callback_keyed_number(bad[i], "+15557770000", out, sizeof out), -1);
+    /* A national number from a caller whose country is not known. */
+    assert_int_equal(gate_callback_keyed_number("0612345678", "anonymous", out, sizeof out), -1);
+    assert_int_equal(gate_callback_keyed_number("0612345678", NULL, out, sizeof out), -1);
+    assert_int_equal(gate_callback_keyed_number(NULL, "+15557770000", out, sizeof out), -1);
+    assert_int_equal(gate_callback_keyed_number("442079460000", "+1555", out, 5), -1);
+    assert_string_equal(out, "same");
+    assert_int_equal(gate_callback_country_code_len("+15557770000"), 1);
+    assert_int_equal(gate_callback_country_code_len("+442079460000"), 2);
+    assert_int_equal(gate_callback_country_code_len("+353871234567"), 3);
+    assert_int_equal(gate_callback_country_code_len("15557770000"), 0);
+}
+
+static void test_promise(void **state)
+{
+    (void)state;
+    char p[48];
+    assert_true(gate_callback_promise(1, p, sizeof p) == 60);
+    assert_string_equal(p, "within a minute");
+    assert_true(gate_callback_promise(60, p, sizeof p) == 60);
+    assert_true(gate_callback_promise(60.5, p, sizeof p) == 120);
+    assert_string_equal(p, "within 2 minutes");
+    assert_true(gate_callback_promise(599, p, sizeof p) == 600);
+    assert_string_equal(p, "within 10 minutes");
+    assert_true(gate_callback_promise(601, p, sizeof p) == 900);
+    assert_string_equal(p, "within 15 minutes");
+    assert_true(gate_callback_promise(3500, p, sizeof p) == 3600);
+    assert_string_equal(p, "within an hour");
+    assert_true(gate_callback_promise(3601, p, sizeof p) == 7200);
+    assert_string_equal(p, "within 2 hours");
+    assert_true(gate_callback_promise(1e9, p, sizeof p) == 86400);
+    assert_string_equal(p, "within 24 hours");
+    assert_true(gate_callback_promise(0.0 / 0.0, NULL, 0) == 60);
+    assert_true(gate_callback_promise(-5, p, sizeof p) == 60);
 }
 
 static void test_leg(void **state)
@@ -152,7 +228,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_number_ok), cmocka_unit_test(test_should_offer),
         cmocka_unit_test(test_key),       cmocka_unit_test(test_leg),
-        cmocka_unit_test(test_url_parts),
+        cmocka_unit_test(test_url_parts), cmocka_unit_test(test_keyed_number),
+        cmocka_unit_test(test_promise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -229,6 +229,15 @@ static void test_wait_offer(void **state)
                 "<Say voice=\"Polly.Joanna\">Press 1 to keep your place and be called back.</Say>"
                 "</Gather><Pause length=\"10\"/></Response>",
               4);
+    /* A number keyed up to #: no digit count. */
+    o.keyed = 1;
+    check_doc(cg_twiml_wait_offer(&w, &o),
+              P "<Response><Gather input=\"dtmf\" finishOnKey=\"#\" timeout=\"1\" "
+                "action=\"https://gate.example.com/callback-keypad\" method=\"POST\">"
+                "<Say voice=\"Polly.Joanna\">Press 1 to keep your place and be called back.</Say>"
+                "</Gather><Pause length=\"10\"/></Response>",
+              4);
+    o.keyed = 0;
     /* Injection through the offer and its URL. */
     o.text = INJECT;
     o.timeout_s = 99;
