@@ -2,7 +2,8 @@
  * Hostile requests against a running callgate. One table: every forged,
  * malformed, oversized, oddly typed or injection-laden request (the rows),
  * each sent to every endpoint (the columns): the gate's webhooks, the
- * operator's endpoints, /metrics, /health and the wait-time service. One
+ * operator's endpoints, the dialer API (slots and outbound calls on the
+ * gate's one route), /metrics, /health and the wait-time service. One
  * callgate process runs with every check on (Twilio token, Vapi secret and
  * HMAC plan, admin token, wait-time read token) against a real Redis, the
  * fake Twilio and Vapi APIs (tests/harness/fakeapi.c) and the fake
@@ -15,7 +16,10 @@
  *     (ZRANGE WITHSCORES, HGETALL, GET, XLEN...), except in the few cells
  *     the table marks CH, which may only add the record of the fresh
  *     CallSid the request named (and the gate-wide counters, sequence and
- *     queue log that go with it);
+ *     queue log that go with it), or CO, which may only add the outbound
+ *     call its answer names (waiting behind the callers: the limit is
+ *     full), or RC, a refusal the gate counts (POST /slots with no room),
+ *     which may only move the counters;
  *   - no request reached Vapi or Twilio's Calls API;
  *   - the process answers /health, and the protected callers are where
  *     they were (the connected one connected, the waiting ones waiting);
