@@ -712,10 +712,11 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
 }
 
 /* Routes (ROUTES_FILE): support (min 1, max 2) and sales (min 1, max 2,
- * the higher priority) under a limit of 3. Each waiting caller and each
- * call holding a slot shows its route, and a line per route shows its
- * callers waiting, its calls of its max and its min; screenshots at TV
- * and phone sizes. */
+ * the higher priority) under a limit of 4, one of sales' slots leased
+ * through POST /slots. Each waiting caller and each slot shows its route
+ * (the lease as a leased slot), and a line per route shows its callers
+ * waiting, its slots of its max and its min; screenshots at TV and phone
+ * sizes. */
 #define SUPPORT "+15550100000"
 #define SALES   "+15550100001"
 static void test_wallboard_routes_in_chromium(void **state)
@@ -737,14 +738,23 @@ static void test_wallboard_routes_in_chromium(void **state)
     close(fd);
     char rf[96];
     snprintf(rf, sizeof rf, "ROUTES_FILE=%s", routes);
-    const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=6", "MAX_CONCURRENCY=3", rf, NULL};
+    const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=6", "MAX_CONCURRENCY=4", rf, NULL};
     start_gate_with(f, extra);
-    /* Sales fills its max, support takes the last slot; then two callers
-     * wait for support and one for sales. */
+    /* A dialer leases one of sales' slots; a sales caller fills its max,
+     * two support callers the limit; then two callers wait for support
+     * and one for sales. */
+    char url[200];
+    snprintf(url, sizeof url, "%s/slots", f->base);
+    const char *ah[] = {"Authorization: Bearer " TOKEN, "Content-Type: application/json", NULL};
+    static const char lease[] = "{\"route\":\"sales\",\"ttlSeconds\":600}";
+    struct cgt_resp r;
+    cgt_http("POST", url, ah, lease, sizeof lease - 1, &r);
+    must(f, r.status == 201, "POST /slots answered %ld: %s", r.status, r.body ? r.body : "");
+    cgt_resp_free(&r);
     char sid[40];
     arrive_to(f, "+15550009001", SALES, sid);
-    arrive_to(f, "+15550009002", SALES, sid);
     arrive_to(f, "+15550009003", SUPPORT, sid);
+    arrive_to(f, "+15550009004", SUPPORT, sid);
     arrive_to(f, "+15550001111", SUPPORT, sid);
     arrive_to(f, "+15550002222", SALES, sid);
     arrive_to(f, "+15550003333", SUPPORT, sid);
@@ -754,7 +764,7 @@ static void test_wallboard_routes_in_chromium(void **state)
         long long act = json_integer_value(json_object_get(q, "activeCount"));
         long long wait = json_integer_value(json_object_get(q, "waitingCount"));
         json_decref(q);
-        if (act == 3 && wait == 3)
+        if (act == 4 && wait == 3)
             break;
         must(f, cgt_now_ms() < deadline, "the queue did not settle: %lld active, %lld waiting", act,
              wait);
@@ -763,7 +773,6 @@ static void test_wallboard_routes_in_chromium(void **state)
     char *prof = cgt_tmpdir();
     char dom_path[PATH_MAX];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
-    char url[200];
     snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->base);
     const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
                            NULL};
@@ -777,7 +786,7 @@ static void test_wallboard_routes_in_chromium(void **state)
     /* The line per route. */
     static const struct {
         const char *name, *waiting, *active;
-    } want[] = {{"support", "2 waiting", "1 of 2 active"}, {"sales", "1 waiting", "2 of 2 active"}};
+    } want[] = {{"support", "2 waiting", "2 of 2 active"}, {"sales", "1 waiting", "2 of 2 active"}};
     for (size_t i = 0; i < 2; i++) {
         char key[64];
         snprintf(key, sizeof key, "data-route=\"%s\"", want[i].name);
@@ -792,7 +801,7 @@ static void test_wallboard_routes_in_chromium(void **state)
         must(f, w != NULL && w < end && a != NULL && a < end && m != NULL && m < end,
              "route %s's line: %.*s", want[i].name, (int)(end - at), at);
     }
-    /* sales is full: its count of active calls is amber. */
+    /* Both are full: their counts of slots are amber. */
     assert_non_null(strstr(dom, "class=\"warn\">2 of 2 active<"));
     /* Each waiting caller's route, in line order. */
     const char *wb = strstr(dom, "id=\"waiting-body\"");
@@ -809,7 +818,8 @@ static void test_wallboard_routes_in_chromium(void **state)
         must(f, at != NULL && at < we, "waiting list: %s not where expected:\n%.*s", order[i],
              (int)(we - wb), wb);
     }
-    /* Each slot's route: two sales calls, one support call. */
+    /* Each slot's route: the lease and a call for sales, two support
+     * calls; the lease is shown as such. */
     const char *ab = strstr(dom, "id=\"active-body\"");
     assert_non_null(ab);
     const char *ae = strstr(ab, "</tbody>");
@@ -820,8 +830,13 @@ static void test_wallboard_routes_in_chromium(void **state)
         nsales += strncmp(p, "sales<", 6) == 0;
         nsupport += strncmp(p, "support<", 8) == 0;
     }
-    must(f, nsales == 2 && nsupport == 1, "active calls: %d sales, %d support:\n%.*s", nsales,
+    must(f, nsales == 2 && nsupport == 2, "active calls: %d sales, %d support:\n%.*s", nsales,
          nsupport, (int)(ae - ab), ab);
+    const char *ls = strstr(ab, ">leased slot<");
+    must(f,
+         ls != NULL && ls < ae && strstr(ls, "class=\"route-col\">sales<") != NULL &&
+             strstr(ls, ">lease<") != NULL && strstr(ls, ">lease<") < ae,
+         "the lease is not shown as one:\n%.*s", (int)(ae - ab), ab);
     free(dom);
     mkdir("artifacts", 0755);
     screenshot(url, prof, "1920,1080", "artifacts/wallboard-routes-1920x1080.png");
