@@ -21,7 +21,7 @@
 # times faster than real time), BENCH_WRK_S (4), BENCH_PROFILE (1: perf
 # profiles of the hot endpoints and of the storm; 0 skips them),
 # BENCH_BUDGET_S (540), BENCH_SECTIONS (default "http tls scaling waittime
-# storm accuracy"; a subset runs only those, the others show as n/a), and
+# storm accuracy routes"; a subset runs only those, the others show as n/a), and
 # for diagnosis BENCH_STORM_ENV (more NAME=VALUE settings for the storm's
 # callgate, e.g. RECONCILE_INTERVAL_SECONDS=3600) and BENCH_WT_PAGE_SIZE
 # (the poller's WAIT_TIME_PAGE_SIZE, default 1000).
@@ -35,12 +35,12 @@ BIN=$BUILD/bench
 SCALE=${BENCH_STORM_SCALE:-5}
 WRK_S=${BENCH_WRK_S:-4}
 PROFILE=${BENCH_PROFILE:-1}
-SECTIONS=${BENCH_SECTIONS:-http tls scaling waittime storm accuracy}
+SECTIONS=${BENCH_SECTIONS:-http tls scaling waittime storm accuracy routes}
 BUDGET=${BENCH_BUDGET_S:-540}
 RATE=5000
 
 for tool in "$BUILD/callgate" "$BUILD/callgate-sim" "$BIN/cgbench-rate" "$BIN/cgbench-sign" \
-    "$BIN/cgbench-util" "$BIN/cgbench-report" "$BIN/cgbench-rtt"; do
+    "$BIN/cgbench-util" "$BIN/cgbench-report" "$BIN/cgbench-rtt" "$BIN/cgbench-routes"; do
     [ -x "$tool" ] || { echo "bench: $tool is missing; run make bench" >&2; exit 2; }
 done
 for cmd in wrk nginx redis-server redis-cli curl awk timeout openssl; do
@@ -811,6 +811,19 @@ if want accuracy; then
 fi
 
 # ============================================================================
+# 7. Routes sharing one limit (cgbench-routes, its own redis-server): Redis
+# CPU per admission with 1, 10 and 100 routes against the gate of one
+# route, and a surge on one of two routes in real time (about 25 s)
+# ============================================================================
+if want routes; then
+    log "routes: CPU per admission, then the two-route surge"
+    start_redis routes
+    "$BIN/cgbench-routes" --port "$REDIS_PORT" >"$PARTS/routes.txt" ||
+        log "routes: cgbench-routes failed"
+    forget "$REDIS_PID"
+fi
+
+# ============================================================================
 # The report
 # ============================================================================
 ps -eo pcpu,etime,comm --sort=-pcpu 2>/dev/null | head -8 >"$PARTS/ps-end.txt" || true
@@ -831,5 +844,48 @@ if [ -s "$PARTS/tls.json" ]; then
         printf "| `/incoming` a second (wrk, 64 connections) | %d | %d | %.2f |\n",
             v["incoming_tcp_per_s"], v["incoming_tls_per_s"], v["incoming_tls_per_s"] / v["incoming_tcp_per_s"]
     }' "$PARTS/tls.json" | tee -a "$OUT/results.md"
+fi
+if [ -s "$PARTS/routes.txt" ]; then
+    # Targets (issue: routes sharing one Vapi budget): the decision per
+    # freed slot grows no faster than the number of routes (100 routes
+    # cost at most 10 times what 10 do); the protected route's mean wait
+    # under the other's surge stays at its no-surge level (within 0.1 s);
+    # the shared limit stays as used as the gate of one route's under the
+    # same surge (idle slot-seconds while callers wait, within 0.5).
+    awk '
+        function mark(ok) { return ok ? "met" : "missed" }
+        /^routes-cpu one-route-gate/ { split($3, a, "="); one = a[2] }
+        /^routes-cpu routes=/ { split($2, n, "="); split($3, a, "="); u[n[2]] = a[2] }
+        /^routes-surge/ {
+            label = $0; sub(/^routes-surge /, "", label); sub(/:.*/, "", label)
+            match($0, /route a \(min 3\) mean wait [0-9.]+/); s = substr($0, RSTART, RLENGTH)
+            sub(/.* /, "", s); wa[label] = s
+            match($0, /max [0-9.]+/); s = substr($0, RSTART + 4, RLENGTH - 4); mx[label] = s
+            match($0, /route b mean wait [0-9.]+/); s = substr($0, RSTART, RLENGTH)
+            sub(/.* /, "", s); wb[label] = s
+            match($0, /while callers wait [0-9.]+/); s = substr($0, RSTART, RLENGTH)
+            sub(/.* /, "", s); idle[label] = s
+        }
+        END {
+            printf "\n| Routes sharing one limit (cgbench-routes) | measured | target | |\n"
+            printf "|---|---|---|---|\n"
+            printf "| CPU per admission, gate of one route (us, Redis) | %.1f | | |\n", one
+            for (i = 1; i <= 3; i++) {
+                k = i == 1 ? 1 : i == 2 ? 10 : 100
+                printf "| CPU per admission, %d route%s (us; ratio to one route) | %.1f (%.2f) | | |\n",
+                    k, (k > 1 ? "s" : ""), u[k], (one > 0 ? u[k] / one : 0)
+            }
+            ok = u[10] + 0 > 0 && u[100] + 0 <= 10 * u[10]
+            printf "| growth from 10 to 100 routes | %.2fx | <= 10x (O(routes)) | %s |\n",
+                (u[10] > 0 ? u[100] / u[10] : 0), mark(ok)
+            ns = "routes, no surge"; ys = "routes, surge on b"; os = "one route, surge on b"
+            printf "| route a (min 3): mean wait, no surge / surge on b (s) | %.3f / %.3f | surge <= no surge + 0.1 | %s |\n",
+                wa[ns], wa[ys], mark(wa[ys] != "" && wa[ys] + 0 <= wa[ns] + 0.1)
+            printf "| route a: longest wait, no surge / surge on b (s) | %.3f / %.3f | | |\n", mx[ns], mx[ys]
+            printf "| route a: mean wait under the surge, one route for both (s) | %.3f | | |\n", wa[os]
+            printf "| route b: mean wait, no surge / surge (s) | %.3f / %.3f | | |\n", wb[ns], wb[ys]
+            printf "| idle slot-seconds while callers wait, routes / one route (surge) | %.2f / %.2f | routes <= one route + 0.5 | %s |\n",
+                idle[ys], idle[os], mark(idle[ys] != "" && idle[ys] + 0 <= idle[os] + 0.5)
+        }' "$PARTS/routes.txt" | tee -a "$OUT/results.md"
 fi
 log "done in $(($(date +%s) - T0)) s: bench/out/results.json, results.md, profile.txt"

@@ -24,6 +24,7 @@
 #include "gate/internal.h"
 #include "gate/keys.h"
 #include "gate/queue_view.h"
+#include "gate/route_figures.h"
 #include "gate/store.h"
 #include "gate/wallboard_page.h"
 #include "net/httpd.h"
@@ -85,6 +86,7 @@ struct gate_board {
     struct gate_figures today, m15, h1;
     int have_figures;
 
+    struct cg_buf routes;   /* with routes: each route's figures (JSON), this tick */
     struct cg_buf snap;     /* the last snapshot sent, an SSE message */
     struct cg_buf body_key; /* what it was made of, for "changed?" */
     int have_snap;
@@ -426,6 +428,10 @@ static void publish(struct gate_board *b, const redisReply *q)
     rc |= qrc != 0;
     rc |= cg_gate_board_figures_json(b, &body);
     rc |= chart_json(b, &body);
+    if (b->routes.len > 0) {
+        rc |= cg_buf_appends(&body, ",\"routes\":");
+        rc |= cg_buf_append(&body, b->routes.data, b->routes.len);
+    }
     if (rc != 0) {
         cg_log_warn("board snapshot not built", "bytes=%zu", body.len);
         cg_buf_free(&body);
@@ -478,6 +484,32 @@ static void on_queue_step(const struct gate_reply *rep, void *arg)
     heartbeat(b);
 }
 
+/* The queue read of the tick; q is the step in flight. */
+static void queue_step(struct gate_board *b, struct step *q)
+{
+    long long listed = b->nviewers > 0 ? BOARD_LISTED : 1;
+    if (gate_store_queue(&b->g->store, b->g->cfg->max_concurrency, listed, on_queue_step, q) != 0) {
+        b->inflight = NULL;
+        free(q);
+        set_stale(b, "redis");
+    }
+}
+
+static void on_routes_step(const struct gate_route_fig *v, size_t n, int ok, void *arg)
+{
+    struct step *st = arg;
+    struct gate_board *b = st->b;
+    if (b == NULL) {
+        free(st);
+        return;
+    }
+    /* Without an answer the snapshot goes without the routes' line. */
+    cg_buf_reset(&b->routes);
+    if (!ok || gate_route_figures_json(&b->routes, v, n) != 0)
+        cg_buf_reset(&b->routes);
+    queue_step(b, st);
+}
+
 static void on_board_step(const struct gate_reply *rep, void *arg)
 {
     struct step *st = arg;
@@ -511,12 +543,13 @@ static void on_board_step(const struct gate_reply *rep, void *arg)
     struct step *q = cg_calloc(1, sizeof *q);
     q->b = b;
     b->inflight = q;
-    long long listed = b->nviewers > 0 ? BOARD_LISTED : 1;
-    if (gate_store_queue(&b->g->store, b->g->cfg->max_concurrency, listed, on_queue_step, q) != 0) {
-        b->inflight = NULL;
-        free(q);
-        set_stale(b, "redis");
-    }
+    /* With routes and someone watching: each route's line first, so that
+     * the snapshot shows it beside the queue of the same tick. */
+    if (b->g->cfg->routes.n > 0 && b->nviewers > 0 &&
+        gate_route_figures(b->g, on_routes_step, q) == 0)
+        return;
+    cg_buf_reset(&b->routes);
+    queue_step(b, q);
 }
 
 static void step_start(struct gate_board *b)
@@ -633,6 +666,7 @@ struct gate_board *cg_gate_board_new(struct cg_gate *g, struct cg_httpd *httpd,
     b->extra_arg = extra_arg;
     cg_list_init(&b->viewers);
     cg_buf_init(&b->snap, SNAPSHOT_MAX);
+    cg_buf_init(&b->routes, SNAPSHOT_MAX);
     cg_buf_init(&b->body_key, SNAPSHOT_MAX);
     if (metrics != NULL)
         declare_metrics(metrics);
@@ -663,6 +697,7 @@ void cg_gate_board_free(struct gate_board *b)
     free(b->occ_busy);
     free(b->occ_cap);
     cg_buf_free(&b->snap);
+    cg_buf_free(&b->routes);
     cg_buf_free(&b->body_key);
     free(b);
 }

@@ -1,7 +1,8 @@
 /*
  * board.h - the operator's live board: one shared tick per process reads
  * the gate's state and figures from Redis (queue.lua and board.lua: two
- * scripts a tick, however many viewers watch), keeps the queue log of
+ * scripts a tick, however many viewers watch; with routes and viewers,
+ * route_figures.lua too, for the snapshot's "routes"), keeps the queue log of
  * today and the last hour in memory (read incrementally, entry ids after
  * the last one seen), computes the service-level figures (figures.h), sets
  * them in /metrics, and sends one JSON snapshot to every viewer of

@@ -451,72 +451,38 @@ static char *state_digest(struct fixture *f)
                          "return redis.sha1hex(table.concat(t, '|'))");
 }
 
-/* Hostile requests to the dialer API: each refused with its documented
- * status, nothing changed in Redis, nothing sent to Vapi. */
+/* Hostile requests to the dialer API on a gate with routes, beyond those of
+ * the main hostile table (tests/integration/test_hostile.c: credentials,
+ * framing, methods, types, sizes, ids of the wrong shape, on a gate of one
+ * route): bodies of the right types but wrong content and route names
+ * this gate does not have. Each refused with its documented status,
+ * nothing changed in Redis, nothing sent to Vapi. */
 static void test_dialer_hostile(void **state)
 {
     struct fixture *f = *state;
-    char *big_vars = cg_malloc(9000 + 64);
-    snprintf(big_vars, 9064,
-             "{\"route\":\"sales\",\"number\":\"+15550109999\",\"variables\":{\"a\":\"");
-    size_t n = strlen(big_vars);
-    memset(big_vars + n, 'x', 9000);
-    strcpy(big_vars + n + 9000, "\"}}");
-    char *deep = cg_malloc(20001);
-    memset(deep, '[', 20000);
-    deep[20000] = '\0';
-    char *huge = cg_malloc(2 * 1024 * 1024 + 1);
-    memset(huge, ' ', 2 * 1024 * 1024);
-    huge[2 * 1024 * 1024] = '\0';
     const struct {
         const char *method, *path, *body;
         int auth; /* 0 none, 1 the token, 2 a wrong one */
         long want;
     } cases[] = {
-        {"POST", "/slots", "{\"route\":\"sales\"}", 0, 401},
-        {"POST", "/slots", "{\"route\":\"sales\"}", 2, 401},
-        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+15550109999\"}", 0, 401},
-        {"GET", "/calls/outbound/abc", NULL, 0, 401},
-        {"DELETE", "/slots/abc", NULL, 2, 401},
-        {"POST", "/slots", "", 1, 400},
-        {"POST", "/slots", "route=sales", 1, 400},
         {"POST", "/slots", "[\"sales\"]", 1, 400},
         {"POST", "/slots", "{\"route\":\"sales\",\"extra\":1}", 1, 400},
-        {"POST", "/slots", "{\"route\":5}", 1, 400},
         {"POST", "/slots", "{\"route\":\"Sales\"}", 1, 400},
         {"POST", "/slots", "{\"route\":\"billing\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"default\"}", 1, 400},
         {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":0}", 1, 400},
-        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":1e999}", 1, 400},
-        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":\"60\"}", 1, 400},
-        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":9223372036854775808}", 1, 400},
-        {"POST", "/slots", "{\"route\":\"sa\\u0000les\"}", 1, 400},
-        {"POST", "/slots", "{\"route\":\"sales\",\"route\":\"support\"}", 1, 400},
-        {"POST", "/slots", deep, 1, 400},
-        {"POST", "/slots", huge, 1, 413},
-        {"POST", "/calls/outbound", "{\"route\":\"sales\"}", 1, 400},
+        {"POST", "/slots", "{\"route\":\"sales\",\"ttlSeconds\":86401}", 1, 400},
         {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"5550109999\"}", 1, 400},
-        {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+1555<Say>\"}", 1, 400},
         {"POST", "/calls/outbound",
          "{\"route\":\"sales\",\"number\":\"+15550109999\",\"variables\":[1]}", 1, 400},
         {"POST", "/calls/outbound",
          "{\"route\":\"nope\",\"number\":\"+15550109999\",\"variables\":{}}", 1, 400},
-        {"POST", "/calls/outbound", big_vars, 1, 400},
         {"POST", "/calls/outbound", "{\"route\":\"sales\",\"number\":\"+15550109999\",\"x\":1}", 1,
          400},
-        {"POST", "/slots/abc/renew", "{\"ttlSeconds\":-1}", 1, 400},
         {"POST", "/slots/abc/renew", "{\"route\":\"sales\"}", 1, 400},
-        {"POST", "/slots/abc/renew", NULL, 1, 404},
         {"POST", "/slots/abc/other", NULL, 1, 404},
-        {"POST", "/slots/a%2Fb/renew", NULL, 1, 404},
-        {"POST", "/slots/%00/renew", NULL, 1, 400},
-        {"DELETE", "/slots/abc", NULL, 1, 404},
         {"DELETE", "/slots/abc/renew", NULL, 1, 404},
-        {"DELETE", "/slots/", NULL, 1, 404},
-        {"GET", "/slots", NULL, 1, 405},
         {"GET", "/slots/abc", NULL, 1, 405},
-        {"PUT", "/calls/outbound", NULL, 1, 405},
-        {"GET", "/calls/outbound/abc", NULL, 1, 404},
-        {"GET", "/calls/outbound/", NULL, 1, 404},
         {"GET", "/calls/outbound/a.b", NULL, 1, 404},
         {"GET",
          "/calls/outbound/"
@@ -547,9 +513,6 @@ static void test_dialer_hostile(void **state)
     }
     free(before);
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), creates);
-    free(big_vars);
-    free(deep);
-    free(huge);
 }
 
 /* Reconciliation per route: each route's Twilio queue found by its name,

@@ -6,7 +6,8 @@
  * report, and GET /wallboard rendered by headless Chromium: the test reads
  * the DOM Chromium dumps (the page writes its state and when each snapshot
  * arrived into it) and saves screenshots at TV and phone sizes in
- * artifacts/ under the test's working directory (the build tree).
+ * artifacts/ under the test's working directory (the build tree), for a
+ * gate of one route, with TaskQueues, and with two routes.
  */
 #include "base/fmacros.h"
 
@@ -97,7 +98,7 @@ static void start_gate(struct fixture *f, const char *stream_max)
 }
 
 /* callgate with the test's settings and extra (NULL-terminated, may be
- * NULL). */
+ * NULL; they win over the settings). */
 static void start_gate_with(struct fixture *f, const char *const *extra)
 {
     f->port = cg_free_port();
@@ -128,7 +129,7 @@ static void start_gate_with(struct fixture *f, const char *const *extra)
                                       NULL};
     const char *const mine[] = {port, pub, redis, twbase, vbase, NULL};
     static const char *const none[] = {NULL};
-    const char *const *lists[] = {mine, extra ? extra : none, env, NULL};
+    const char *const *lists[] = {mine, env, extra ? extra : none, NULL};
     cgt_spawn_callgate(&f->proc, lists);
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->base);
@@ -141,17 +142,24 @@ static void stop_gate(struct fixture *f)
     must(f, rc == 0, "callgate exited with %d", rc);
 }
 
+static void arrive_to(struct fixture *f, const char *from, const char *to, char sid[40]);
+
 /* A caller arrives: /incoming signed as Twilio signs it. */
 static void arrive(struct fixture *f, const char *from, char sid[40])
+{
+    arrive_to(f, from, "+15550002222", sid);
+}
+
+/* A caller arrives at a dialed number (a route's, with ROUTES_FILE). */
+static void arrive_to(struct fixture *f, const char *from, const char *to, char sid[40])
 {
     snprintf(sid, 40, "CA%032x", ++sid_counter);
     char url[160];
     snprintf(url, sizeof url, "%s/incoming", f->base);
     struct cg_form form;
     cg_form_init(&form);
-    const char *kv[] = {
-        "CallSid",      sid,          "AccountSid", ACCOUNT_SID, "From",    from, "To",
-        "+15550002222", "CallStatus", "ringing",    "Direction", "inbound", NULL};
+    const char *kv[] = {"CallSid", sid,          "AccountSid", ACCOUNT_SID, "From",    from, "To",
+                        to,        "CallStatus", "ringing",    "Direction", "inbound", NULL};
     for (size_t k = 0; kv[k]; k += 2)
         cg_form_add(&form, kv[k], kv[k + 1]);
     char sig[CG_TWSIG_LEN + 1];
@@ -703,6 +711,142 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
     cgt_tr_stop(tr);
 }
 
+/* Routes (ROUTES_FILE): support (min 1, max 2) and sales (min 1, max 2,
+ * the higher priority) under a limit of 4, one of sales' slots leased
+ * through POST /slots. Each waiting caller and each slot shows its route
+ * (the lease as a leased slot), and a line per route shows its callers
+ * waiting, its slots of its max and its min; screenshots at TV and phone
+ * sizes. */
+#define SUPPORT "+15550100000"
+#define SALES   "+15550100001"
+static void test_wallboard_routes_in_chromium(void **state)
+{
+    struct fixture *f = *state;
+    char routes[] = "/tmp/cg-wallboard-routes-XXXXXX";
+    int fd = mkstemp(routes);
+    assert_true(fd >= 0);
+    static const char doc[] =
+        "{\"routes\": ["
+        "{\"name\": \"support\", \"numbers\": [\"" SUPPORT
+        "\"], \"assistantId\": \"asst-support\", "
+        "\"phoneNumberId\": \"pn-support\", \"queue\": \"support\", \"max\": 2, \"min\": 1, "
+        "\"priority\": 1},"
+        "{\"name\": \"sales\", \"numbers\": [\"" SALES "\"], \"assistantId\": \"asst-sales\", "
+        "\"phoneNumberId\": \"pn-sales\", \"queue\": \"sales\", \"max\": 2, \"min\": 1, "
+        "\"priority\": 2}]}";
+    assert_int_equal(write(fd, doc, sizeof doc - 1), (ssize_t)(sizeof doc - 1));
+    close(fd);
+    char rf[96];
+    snprintf(rf, sizeof rf, "ROUTES_FILE=%s", routes);
+    const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=6", "MAX_CONCURRENCY=4", rf, NULL};
+    start_gate_with(f, extra);
+    /* A dialer leases one of sales' slots; a sales caller fills its max,
+     * two support callers the limit; then two callers wait for support
+     * and one for sales. */
+    char url[200];
+    snprintf(url, sizeof url, "%s/slots", f->base);
+    const char *ah[] = {"Authorization: Bearer " TOKEN, "Content-Type: application/json", NULL};
+    static const char lease[] = "{\"route\":\"sales\",\"ttlSeconds\":600}";
+    struct cgt_resp r;
+    cgt_http("POST", url, ah, lease, sizeof lease - 1, &r);
+    must(f, r.status == 201, "POST /slots answered %ld: %s", r.status, r.body ? r.body : "");
+    cgt_resp_free(&r);
+    char sid[40];
+    arrive_to(f, "+15550009001", SALES, sid);
+    arrive_to(f, "+15550009003", SUPPORT, sid);
+    arrive_to(f, "+15550009004", SUPPORT, sid);
+    arrive_to(f, "+15550001111", SUPPORT, sid);
+    arrive_to(f, "+15550002222", SALES, sid);
+    arrive_to(f, "+15550003333", SUPPORT, sid);
+    uint64_t deadline = cgt_now_ms() + LATER;
+    for (;;) {
+        json_t *q = get_json(f, "/queue");
+        long long act = json_integer_value(json_object_get(q, "activeCount"));
+        long long wait = json_integer_value(json_object_get(q, "waitingCount"));
+        json_decref(q);
+        if (act == 4 && wait == 3)
+            break;
+        must(f, cgt_now_ms() < deadline, "the queue did not settle: %lld active, %lld waiting", act,
+             wait);
+        cgt_sleep_ms(50);
+    }
+    char *prof = cgt_tmpdir();
+    char dom_path[PATH_MAX];
+    snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
+    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->base);
+    const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
+                           NULL};
+    pid_t pid = chromium_spawn(url, flags, dom_path, prof);
+    int rc = chromium_wait(pid, 60000);
+    must(f, rc == 0, "chromium --dump-dom ended with %d", rc);
+    char *dom = read_file(dom_path);
+    must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
+    must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    must(f, strstr(dom, "data-routes=\"on\"") != NULL, "the routes are not shown");
+    /* The line per route. */
+    static const struct {
+        const char *name, *waiting, *active;
+    } want[] = {{"support", "2 waiting", "2 of 2 active"}, {"sales", "1 waiting", "2 of 2 active"}};
+    for (size_t i = 0; i < 2; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "data-route=\"%s\"", want[i].name);
+        const char *at = strstr(dom, key);
+        must(f, at != NULL, "no line for route %s:\n%.3000s", want[i].name, strstr(dom, "<main"));
+        const char *end = strstr(at, "</div>");
+        assert_non_null(end);
+        char wt[64], ac[64];
+        snprintf(wt, sizeof wt, ">%s<", want[i].waiting);
+        snprintf(ac, sizeof ac, ">%s<", want[i].active);
+        const char *w = strstr(at, wt), *a = strstr(at, ac), *m = strstr(at, "> · min 1<");
+        must(f, w != NULL && w < end && a != NULL && a < end && m != NULL && m < end,
+             "route %s's line: %.*s", want[i].name, (int)(end - at), at);
+    }
+    /* Both are full: their counts of slots are amber. */
+    assert_non_null(strstr(dom, "class=\"warn\">2 of 2 active<"));
+    /* Each waiting caller's route, in line order. */
+    const char *wb = strstr(dom, "id=\"waiting-body\"");
+    assert_non_null(wb);
+    const char *we = strstr(wb, "</tbody>");
+    assert_non_null(we);
+    static const char *const order[] = {"***1111", "support", "***2222",
+                                        "sales",   "***3333", "support"};
+    const char *at = wb;
+    for (size_t i = 0; i < 6; i++) {
+        char cellv[64];
+        snprintf(cellv, sizeof cellv, i % 2 ? "class=\"route-col\">%s<" : ">%s<", order[i]);
+        at = strstr(at, cellv);
+        must(f, at != NULL && at < we, "waiting list: %s not where expected:\n%.*s", order[i],
+             (int)(we - wb), wb);
+    }
+    /* Each slot's route: the lease and a call for sales, two support
+     * calls; the lease is shown as such. */
+    const char *ab = strstr(dom, "id=\"active-body\"");
+    assert_non_null(ab);
+    const char *ae = strstr(ab, "</tbody>");
+    assert_non_null(ae);
+    int nsales = 0, nsupport = 0;
+    for (const char *p = ab; (p = strstr(p, "class=\"route-col\">")) != NULL && p < ae; p++) {
+        p += strlen("class=\"route-col\">");
+        nsales += strncmp(p, "sales<", 6) == 0;
+        nsupport += strncmp(p, "support<", 8) == 0;
+    }
+    must(f, nsales == 2 && nsupport == 2, "active calls: %d sales, %d support:\n%.*s", nsales,
+         nsupport, (int)(ae - ab), ab);
+    const char *ls = strstr(ab, ">leased slot<");
+    must(f,
+         ls != NULL && ls < ae && strstr(ls, "class=\"route-col\">sales<") != NULL &&
+             strstr(ls, ">lease<") != NULL && strstr(ls, ">lease<") < ae,
+         "the lease is not shown as one:\n%.*s", (int)(ae - ab), ab);
+    free(dom);
+    mkdir("artifacts", 0755);
+    screenshot(url, prof, "1920,1080", "artifacts/wallboard-routes-1920x1080.png");
+    screenshot(url, prof, "390,844", "artifacts/wallboard-routes-390x844.png");
+    cg_remove_tree(prof);
+    free(prof);
+    stop_gate(f);
+    unlink(routes);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -710,6 +854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wallboard_in_chromium, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wallboard_taskqueues_in_chromium, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wallboard_routes_in_chromium, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,8 @@
 -- Returns {now_ms, effective_limit, active, waiting, oldest_wait_ms,
 --          service_ms (-1 unknown), abandoned, connected, admit_ms (-1
 --          unknown), head_wait_ms, n_slots, n_waiters,
---          then n_slots times: member, kind ('call', 'orphan' or
---            'unknown'), sid (''), last4 (''), connected_at_ms (0), vapi_id
+--          then n_slots times: member, kind ('call', 'orphan', 'lease'
+--            (POST /slots) or 'unknown'), sid (''), last4 (''), connected_at_ms (0), vapi_id
 --            (''), state ('')
 --          then n_waiters times: sid, last4 (''), enqueued_at_ms, attempts,
 --            callback (1: a queued callback keeping its place, else 0)
@@ -40,6 +40,9 @@ for _, m in ipairs(members) do
     -- A Vapi call without a caller that still counts against the limit.
     kind = 'orphan'
     vid = string.sub(m, 3)
+  elseif string.sub(m, 1, 2) == 's:' then
+    -- A slot leased through POST /slots: no caller behind it.
+    kind = 'lease'
   else
     if string.sub(m, 1, 2) == 'u:' then
       -- An admission whose owner died: u:<CallSid>:<attempt>.
