@@ -555,18 +555,11 @@ static char *create_body(const struct cg_vapi *v, const char *call_sid, const ch
     return cg_buf_take(&b);
 }
 
-int cg_vapi_create_call(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
-                        cg_vapi_create_cb cb, void *arg)
+/* POST /call with body (taken: freed here, NULL when it could not be
+ * built); outbound: Vapi dials the customer (no bypass). -1 when nothing
+ * was sent (cb not called). */
+static int post_call(struct cg_vapi *v, char *body, int outbound, cg_vapi_create_cb cb, void *arg)
 {
-    return cg_vapi_create_call_ctx(v, call_sid, from, attempt, NULL, cb, arg);
-}
-
-int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
-                            const struct cg_vapi_call_context *ctx, cg_vapi_create_cb cb, void *arg)
-{
-    if (v == NULL || v->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
-        return -1;
-    char *body = create_body(v, call_sid, from, attempt, ctx);
     struct cg_buf u;
     cg_buf_init(&u, MAX_OPT_LEN + 16);
     if (body == NULL || cg_buf_printf(&u, "%s/call", v->base_url) != 0) {
@@ -578,10 +571,25 @@ int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char 
     op->kind = OP_CREATE;
     op->create_cb = cb;
     op->arg = arg;
+    op->outbound = outbound;
     int rc = send_op(v, op, "POST", cg_buf_str(&u), body, on_create);
     free(body);
     cg_buf_free(&u);
     return rc;
+}
+
+int cg_vapi_create_call(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
+                        cg_vapi_create_cb cb, void *arg)
+{
+    return cg_vapi_create_call_ctx(v, call_sid, from, attempt, NULL, cb, arg);
+}
+
+int cg_vapi_create_call_ctx(struct cg_vapi *v, const char *call_sid, const char *from, int attempt,
+                            const struct cg_vapi_call_context *ctx, cg_vapi_create_cb cb, void *arg)
+{
+    if (v == NULL || v->closing || cb == NULL || !cg_twilio_sid_valid(call_sid, "CA"))
+        return -1;
+    return post_call(v, create_body(v, call_sid, from, attempt, ctx), 0, cb, arg);
 }
 
 /* An outbound call: no bypass (Vapi dials the customer through the
@@ -623,23 +631,7 @@ int cg_vapi_create_outbound(struct cg_vapi *v, const struct cg_vapi_outbound *o,
     if (v == NULL || v->closing || cb == NULL || o == NULL || !nonempty(o->id) ||
         !nonempty(o->number))
         return -1;
-    char *body = outbound_body(v, o);
-    struct cg_buf u;
-    cg_buf_init(&u, MAX_OPT_LEN + 16);
-    if (body == NULL || cg_buf_printf(&u, "%s/call", v->base_url) != 0) {
-        free(body);
-        cg_buf_free(&u);
-        return -1;
-    }
-    struct vp_op *op = cg_calloc(1, sizeof *op);
-    op->kind = OP_CREATE;
-    op->create_cb = cb;
-    op->arg = arg;
-    op->outbound = 1;
-    int rc = send_op(v, op, "POST", cg_buf_str(&u), body, on_create);
-    free(body);
-    cg_buf_free(&u);
-    return rc;
+    return post_call(v, outbound_body(v, o), 1, cb, arg);
 }
 
 int cg_vapi_get_call(struct cg_vapi *v, const char *call_id, cg_vapi_get_cb cb, void *arg)
