@@ -53,3 +53,22 @@ char *cgt_hi_str(redisContext *c, const char *fmt, ...)
     freeReplyObject(r);
     return s;
 }
+
+redisReply *cgt_hi_eval(redisContext *c, const char *script, const char *prefix, int n,
+                        const char *const *args)
+{
+    const char *argv[48];
+    assert_true(n >= 0 && n <= 44);
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = script;
+    argv[argc++] = "0";
+    argv[argc++] = prefix;
+    for (int i = 0; i < n; i++)
+        argv[argc++] = args[i];
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("script error: %s", r->str);
+    return r;
+}

@@ -1,6 +1,7 @@
 /*
  * hireply.h - assertions on hiredis replies for the tests that run the
- * gate's Lua scripts on a real Redis (test_lua.c, test_lua_callback.c).
+ * gate's Lua scripts on a real Redis (test_lua.c, test_lua_callback.c,
+ * test_lua_routes.c), and how they run a script.
  * Each fails the running cmocka test on a reply of the wrong shape.
  * Returned strings are malloc'd (the caller frees them); returned
  * pointers into a reply live as long as the reply.
@@ -18,5 +19,12 @@ long long cgt_reply_int_at(const redisReply *r, size_t i);
 long long cgt_hi_int(redisContext *c, const char *fmt, ...);
 /* Runs a command: a string reply, "(nil)" for any other reply. */
 char *cgt_hi_str(redisContext *c, const char *fmt, ...);
+
+/* EVAL script 0 prefix args[0..n): the scripts take the gate's key prefix
+ * as ARGV[1]. An error reply fails the test. Free with freeReplyObject. */
+redisReply *cgt_hi_eval(redisContext *c, const char *script, const char *prefix, int n,
+                        const char *const *args);
+/* The number of arguments of a variadic call, for cgt_hi_eval. */
+#define CGT_NARGS(...) (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))
 
 #endif

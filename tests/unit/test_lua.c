@@ -45,27 +45,8 @@ static int flush(void **state)
     return 0;
 }
 
-/* EVAL script with the prefix as ARGV[1] and the given further ARGV. */
-static redisReply *run(const char *script, int n, const char **args)
-{
-    const char *argv[32];
-    int argc = 0;
-    argv[argc++] = "EVAL";
-    argv[argc++] = script;
-    argv[argc++] = "0";
-    argv[argc++] = PREFIX;
-    for (int i = 0; i < n; i++)
-        argv[argc++] = args[i];
-    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ERROR)
-        fail_msg("script error: %s", r->str);
-    return r;
-}
-
 #define RUN(script, ...)                                                                           \
-    run(script, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),               \
-        (const char *[]){__VA_ARGS__})
+    cgt_hi_eval(rc, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
 
 /* Reply checks shared with the other Lua tests (harness/hireply.h), on
  * this file's connection. */

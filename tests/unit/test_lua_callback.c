@@ -51,26 +51,10 @@ static int flush(void **state)
     return 0;
 }
 
-static redisReply *run_on(redisContext *c, const char *script, int n, const char **args)
-{
-    const char *argv[32];
-    int argc = 0;
-    argv[argc++] = "EVAL";
-    argv[argc++] = script;
-    argv[argc++] = "0";
-    argv[argc++] = PREFIX;
-    for (int i = 0; i < n; i++)
-        argv[argc++] = args[i];
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ERROR)
-        fail_msg("script error: %s", r->str);
-    return r;
-}
-
-#define NARGS(...)        (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))
-#define RUN(script, ...)  run_on(rc, script, NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
-#define RUN2(script, ...) run_on(rc2, script, NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
+#define RUN(script, ...)                                                                           \
+    cgt_hi_eval(rc, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
+#define RUN2(script, ...)                                                                          \
+    cgt_hi_eval(rc2, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
 
 /* Reply checks shared with the other Lua tests (harness/hireply.h), on
  * this file's connection. */

@@ -47,26 +47,8 @@ static int flush(void **state)
     return 0;
 }
 
-static redisReply *run(const char *script, int n, const char **args)
-{
-    const char *argv[40];
-    int argc = 0;
-    argv[argc++] = "EVAL";
-    argv[argc++] = script;
-    argv[argc++] = "0";
-    argv[argc++] = PREFIX;
-    for (int i = 0; i < n; i++)
-        argv[argc++] = args[i];
-    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ERROR)
-        fail_msg("script error: %s", r->str);
-    return r;
-}
-
 #define RUN(script, ...)                                                                           \
-    run(script, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),               \
-        (const char *[]){__VA_ARGS__})
+    cgt_hi_eval(rc, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
 
 #define str_at       cgt_reply_str_at
 #define int_at       cgt_reply_int_at
