@@ -17,6 +17,7 @@
 
 #include "base/alloc.h"
 #include "base/json.h"
+#include "scenario_json.h"
 #include "scenario_routes.h"
 
 /* Files are small; this bounds what a mistaken path can make us read. */
@@ -25,127 +26,21 @@
 #define MAX_RATE       1e5
 #define MAX_SEGMENTS   1000
 #define MAX_BURST      1000000
-#define MAX_STRING     512
-#define PATH_LEN       128
 
-struct ctx {
-    char *err;
-    size_t errlen;
-};
-
-__attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const char *path,
-                                                      const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (c->errlen > 0)
-        snprintf(c->err, c->errlen, "%s: %s", path[0] ? path : "(top level)", msg);
-    return -1;
-}
-
-static void join(char *out, const char *path, const char *key)
-{
-    /* Paths are short; a long one is cut, which only shortens a message. */
-    int n =
-        path[0] ? snprintf(out, PATH_LEN, "%s.%s", path, key) : snprintf(out, PATH_LEN, "%s", key);
-    if (n < 0)
-        out[0] = '\0';
-}
-
-static int is_allowed(const char *key, const char *const *allowed)
-{
-    for (; *allowed; allowed++)
-        if (strcmp(key, *allowed) == 0)
-            return 1;
-    return 0;
-}
-
-/* Requires obj to be an object whose members are all in allowed. */
-static int check_object(struct ctx *c, const json_t *obj, const char *path,
-                        const char *const *allowed)
-{
-    if (!json_is_object(obj))
-        return fail(c, path, "expected an object");
-    const char *key;
-    json_t *v;
-    json_object_foreach ((json_t *)obj, key, v) {
-        (void)v;
-        if (!is_allowed(key, allowed))
-            return fail(c, path, "unknown member \"%s\"", key);
-    }
-    return 0;
-}
-
-/* A number member within [min, max]; absent leaves *out unchanged. */
-static int get_num(struct ctx *c, const json_t *obj, const char *path, const char *key, double min,
-                   double max, double *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return 0;
-    char p[PATH_LEN];
-    join(p, path, key);
-    if (!json_is_number(v))
-        return fail(c, p, "expected a number");
-    double d = json_number_value(v);
-    if (d < min || d > max) {
-        if (min == 0.0 && max == 1.0)
-            return fail(c, p, "must be a probability in [0, 1]");
-        if (d < 0 && min >= 0)
-            return fail(c, p, "must not be negative");
-        return fail(c, p, "must be in [%g, %g]", min, max);
-    }
-    *out = d;
-    return 0;
-}
-
-static int get_seconds(struct ctx *c, const json_t *obj, const char *path, const char *key,
+static int get_seconds(struct sim_jctx *c, const json_t *obj, const char *path, const char *key,
                        double *out)
 {
-    return get_num(c, obj, path, key, 0.0, MAX_SECONDS, out);
+    return sim_json_num(c, obj, path, key, 0.0, MAX_SECONDS, out);
 }
 
-static int get_prob(struct ctx *c, const json_t *obj, const char *path, const char *key,
+static int get_prob(struct sim_jctx *c, const json_t *obj, const char *path, const char *key,
                     double *out)
 {
-    return get_num(c, obj, path, key, 0.0, 1.0, out);
-}
-
-static int get_int(struct ctx *c, const json_t *obj, const char *path, const char *key,
-                   long long min, long long max, long long *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return 0;
-    char p[PATH_LEN];
-    join(p, path, key);
-    if (!json_is_integer(v))
-        return fail(c, p, "expected an integer");
-    long long n = json_integer_value(v);
-    if (n < min || n > max) {
-        if (n < 0 && min >= 0)
-            return fail(c, p, "must not be negative");
-        return fail(c, p, "must be in [%lld, %lld]", min, max);
-    }
-    *out = n;
-    return 0;
-}
-
-static int get_int_field(struct ctx *c, const json_t *obj, const char *path, const char *key,
-                         long long min, long long max, int *out)
-{
-    long long n = *out;
-    if (get_int(c, obj, path, key, min, max, &n) != 0)
-        return -1;
-    *out = (int)n;
-    return 0;
+    return sim_json_num(c, obj, path, key, 0.0, 1.0, out);
 }
 
 /* An expectation: a non-negative integer, or null for "not checked" (-1). */
-static int get_expect(struct ctx *c, const json_t *obj, const char *path, const char *key,
+static int get_expect(struct sim_jctx *c, const json_t *obj, const char *path, const char *key,
                       long *out)
 {
     json_t *v = json_object_get(obj, key);
@@ -156,86 +51,43 @@ static int get_expect(struct ctx *c, const json_t *obj, const char *path, const 
         return 0;
     }
     long long n = 0;
-    if (get_int(c, obj, path, key, 0, 1000000000LL, &n) != 0)
+    if (sim_json_int(c, obj, path, key, 0, 1000000000LL, &n) != 0)
         return -1;
     *out = (long)n;
     return 0;
 }
 
-static int get_bool(struct ctx *c, const json_t *obj, const char *path, const char *key, int *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return 0;
-    if (!json_is_boolean(v)) {
-        char p[PATH_LEN];
-        join(p, path, key);
-        return fail(c, p, "expected true or false");
-    }
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* A non-empty string member, copied over *out (which owns its old value). */
-static int get_str(struct ctx *c, const json_t *obj, const char *path, const char *key, char **out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return 0;
-    char p[PATH_LEN];
-    join(p, path, key);
-    if (!json_is_string(v))
-        return fail(c, p, "expected a string");
-    size_t n = json_string_length(v);
-    const char *s = json_string_value(v);
-    if (n == 0)
-        return fail(c, p, "must not be empty");
-    if (n > MAX_STRING)
-        return fail(c, p, "longer than %d bytes", MAX_STRING);
-    if (strlen(s) != n)
-        return fail(c, p, "must not contain NUL");
-    free(*out);
-    *out = cg_strdup(s);
-    return 0;
-}
-
 /* ---- distributions ---- */
-
-static int require(struct ctx *c, const json_t *obj, const char *path, const char *key)
-{
-    if (json_object_get(obj, key) == NULL)
-        return fail(c, path, "missing required member \"%s\"", key);
-    return 0;
-}
 
 /* Parses v into d (replacing the default entirely). allow_null: null means
  * "none" (infinite patience, no delay). */
-static int parse_dist(struct ctx *c, const json_t *v, const char *path, int allow_null,
+static int parse_dist(struct sim_jctx *c, const json_t *v, const char *path, int allow_null,
                       struct sim_dist *d)
 {
     if (json_is_null(v)) {
         if (!allow_null)
-            return fail(c, path, "must be a distribution, not null");
+            return sim_json_fail(c, path, "must be a distribution, not null");
         memset(d, 0, sizeof(*d));
         d->kind = SIM_DIST_NONE;
         return 0;
     }
     if (!json_is_object(v))
-        return fail(c, path, "expected a distribution object%s", allow_null ? " or null" : "");
+        return sim_json_fail(c, path, "expected a distribution object%s",
+                             allow_null ? " or null" : "");
     json_t *kind = json_object_get(v, "dist");
-    char p[PATH_LEN];
-    join(p, path, "dist");
+    char p[SIM_JSON_PATH_LEN];
+    sim_json_join(p, path, "dist");
     if (!kind)
-        return fail(c, path, "missing required member \"dist\"");
+        return sim_json_fail(c, path, "missing required member \"dist\"");
     if (!json_is_string(kind))
-        return fail(c, p, "expected a string");
+        return sim_json_fail(c, p, "expected a string");
     const char *k = json_string_value(kind);
 
     struct sim_dist nd = {0};
     if (strcmp(k, "const") == 0) {
         static const char *const allowed[] = {"dist", "value_s", "min_s", "max_s", NULL};
         nd.kind = SIM_DIST_CONST;
-        if (check_object(c, v, path, allowed) || require(c, v, path, "value_s") ||
+        if (sim_json_object(c, v, path, allowed) || sim_json_require(c, v, path, "value_s") ||
             get_seconds(c, v, path, "value_s", &nd.a) ||
             get_seconds(c, v, path, "min_s", &nd.min_s) ||
             get_seconds(c, v, path, "max_s", &nd.max_s))
@@ -243,89 +95,90 @@ static int parse_dist(struct ctx *c, const json_t *v, const char *path, int allo
     } else if (strcmp(k, "uniform") == 0) {
         static const char *const allowed[] = {"dist", "min_s", "max_s", NULL};
         nd.kind = SIM_DIST_UNIFORM;
-        if (check_object(c, v, path, allowed) || require(c, v, path, "min_s") ||
-            require(c, v, path, "max_s") || get_seconds(c, v, path, "min_s", &nd.a) ||
+        if (sim_json_object(c, v, path, allowed) || sim_json_require(c, v, path, "min_s") ||
+            sim_json_require(c, v, path, "max_s") || get_seconds(c, v, path, "min_s", &nd.a) ||
             get_seconds(c, v, path, "max_s", &nd.b))
             return -1;
         if (nd.b < nd.a) {
-            join(p, path, "max_s");
-            return fail(c, p, "must not be less than min_s");
+            sim_json_join(p, path, "max_s");
+            return sim_json_fail(c, p, "must not be less than min_s");
         }
         nd.min_s = nd.a;
         nd.max_s = nd.b; /* 0 with min_s 0: the constant 0, as written */
     } else if (strcmp(k, "exp") == 0) {
         static const char *const allowed[] = {"dist", "mean_s", "min_s", "max_s", NULL};
         nd.kind = SIM_DIST_EXP;
-        if (check_object(c, v, path, allowed) || require(c, v, path, "mean_s") ||
+        if (sim_json_object(c, v, path, allowed) || sim_json_require(c, v, path, "mean_s") ||
             get_seconds(c, v, path, "mean_s", &nd.a) ||
             get_seconds(c, v, path, "min_s", &nd.min_s) ||
             get_seconds(c, v, path, "max_s", &nd.max_s))
             return -1;
         if (!(nd.a > 0)) {
-            join(p, path, "mean_s");
-            return fail(c, p, "must be positive");
+            sim_json_join(p, path, "mean_s");
+            return sim_json_fail(c, p, "must be positive");
         }
     } else if (strcmp(k, "lognormal") == 0) {
         static const char *const allowed[] = {"dist", "median_s", "sigma", "min_s", "max_s", NULL};
         nd.kind = SIM_DIST_LOGNORMAL;
-        if (check_object(c, v, path, allowed) || require(c, v, path, "median_s") ||
-            require(c, v, path, "sigma") || get_seconds(c, v, path, "median_s", &nd.a) ||
-            get_num(c, v, path, "sigma", 0.0, 10.0, &nd.b) ||
+        if (sim_json_object(c, v, path, allowed) || sim_json_require(c, v, path, "median_s") ||
+            sim_json_require(c, v, path, "sigma") || get_seconds(c, v, path, "median_s", &nd.a) ||
+            sim_json_num(c, v, path, "sigma", 0.0, 10.0, &nd.b) ||
             get_seconds(c, v, path, "min_s", &nd.min_s) ||
             get_seconds(c, v, path, "max_s", &nd.max_s))
             return -1;
         if (!(nd.a > 0)) {
-            join(p, path, "median_s");
-            return fail(c, p, "must be positive");
+            sim_json_join(p, path, "median_s");
+            return sim_json_fail(c, p, "must be positive");
         }
     } else {
-        return fail(c, p, "unknown distribution \"%s\" (const, uniform, exp, lognormal)", k);
+        return sim_json_fail(c, p, "unknown distribution \"%s\" (const, uniform, exp, lognormal)",
+                             k);
     }
     if (nd.max_s > 0 && nd.max_s < nd.min_s) {
-        join(p, path, "max_s");
-        return fail(c, p, "must not be less than min_s");
+        sim_json_join(p, path, "max_s");
+        return sim_json_fail(c, p, "must not be less than min_s");
     }
     *d = nd;
     return 0;
 }
 
-static int get_dist(struct ctx *c, const json_t *obj, const char *path, const char *key,
+static int get_dist(struct sim_jctx *c, const json_t *obj, const char *path, const char *key,
                     int allow_null, struct sim_dist *d)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
         return 0;
-    char p[PATH_LEN];
-    join(p, path, key);
+    char p[SIM_JSON_PATH_LEN];
+    sim_json_join(p, path, key);
     return parse_dist(c, v, p, allow_null, d);
 }
 
 /* ---- sections ---- */
 
-static int parse_arrivals(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_arrivals(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     const char *path = "callers.arrivals";
     if (!json_is_object(v))
-        return fail(c, path, "expected an object");
+        return sim_json_fail(c, path, "expected an object");
     json_t *proc = json_object_get(v, "process");
     if (!proc)
-        return fail(c, path, "missing required member \"process\"");
+        return sim_json_fail(c, path, "missing required member \"process\"");
     if (!json_is_string(proc))
-        return fail(c, "callers.arrivals.process", "expected a string");
+        return sim_json_fail(c, "callers.arrivals.process", "expected a string");
     const char *k = json_string_value(proc);
     if (strcmp(k, "poisson") == 0) {
         static const char *const allowed[] = {"process", "rate_per_s", NULL};
         sc->arrival = SIM_ARRIVAL_POISSON;
-        return check_object(c, v, path, allowed) ||
-               get_num(c, v, path, "rate_per_s", 0.0, MAX_RATE, &sc->rate_per_s);
+        return sim_json_object(c, v, path, allowed) ||
+               sim_json_num(c, v, path, "rate_per_s", 0.0, MAX_RATE, &sc->rate_per_s);
     }
     if (strcmp(k, "burst") == 0) {
         static const char *const allowed[] = {"process", "count", "at_s", "spread_s", NULL};
         sc->arrival = SIM_ARRIVAL_BURST;
         sc->burst_at_s = 0;
         sc->burst_spread_s = 0;
-        return check_object(c, v, path, allowed) || require(c, v, path, "count") ||
-               get_int_field(c, v, path, "count", 0, MAX_BURST, &sc->burst_count) ||
+        return sim_json_object(c, v, path, allowed) || sim_json_require(c, v, path, "count") ||
+               sim_json_int_field(c, v, path, "count", 0, MAX_BURST, &sc->burst_count) ||
                get_seconds(c, v, path, "at_s", &sc->burst_at_s) ||
                get_seconds(c, v, path, "spread_s", &sc->burst_spread_s);
     }
@@ -333,33 +186,35 @@ static int parse_arrivals(struct ctx *c, const json_t *v, struct sim_scenario *s
         static const char *const allowed[] = {"process", "segments", NULL};
         static const char *const seg_allowed[] = {"until_s", "rate_per_s", NULL};
         sc->arrival = SIM_ARRIVAL_SCHEDULE;
-        if (check_object(c, v, path, allowed) || require(c, v, path, "segments"))
+        if (sim_json_object(c, v, path, allowed) || sim_json_require(c, v, path, "segments"))
             return -1;
         json_t *segs = json_object_get(v, "segments");
         if (!json_is_array(segs))
-            return fail(c, "callers.arrivals.segments", "expected an array");
+            return sim_json_fail(c, "callers.arrivals.segments", "expected an array");
         size_t n = json_array_size(segs);
         if (n == 0 || n > MAX_SEGMENTS)
-            return fail(c, "callers.arrivals.segments", "needs 1 to %d segments", MAX_SEGMENTS);
+            return sim_json_fail(c, "callers.arrivals.segments", "needs 1 to %d segments",
+                                 MAX_SEGMENTS);
         struct sim_segment *out = cg_calloc(n, sizeof(*out));
         double prev = 0;
         for (size_t i = 0; i < n; i++) {
-            char p[PATH_LEN];
+            char p[SIM_JSON_PATH_LEN];
             snprintf(p, sizeof(p), "callers.arrivals.segments[%zu]", i);
             json_t *s = json_array_get(segs, i);
             out[i].until_s = -1;
-            if (check_object(c, s, p, seg_allowed) || require(c, s, p, "until_s") ||
-                require(c, s, p, "rate_per_s") ||
+            if (sim_json_object(c, s, p, seg_allowed) || sim_json_require(c, s, p, "until_s") ||
+                sim_json_require(c, s, p, "rate_per_s") ||
                 get_seconds(c, s, p, "until_s", &out[i].until_s) ||
-                get_num(c, s, p, "rate_per_s", 0.0, MAX_RATE, &out[i].rate_per_s)) {
+                sim_json_num(c, s, p, "rate_per_s", 0.0, MAX_RATE, &out[i].rate_per_s)) {
                 free(out);
                 return -1;
             }
             if (out[i].until_s <= prev) {
                 free(out);
-                char q[PATH_LEN];
-                join(q, p, "until_s");
-                return fail(c, q, "must be greater than the previous segment's (and than 0)");
+                char q[SIM_JSON_PATH_LEN];
+                sim_json_join(q, p, "until_s");
+                return sim_json_fail(c, q,
+                                     "must be greater than the previous segment's (and than 0)");
             }
             prev = out[i].until_s;
         }
@@ -368,14 +223,14 @@ static int parse_arrivals(struct ctx *c, const json_t *v, struct sim_scenario *s
         sc->nsegments = n;
         return 0;
     }
-    return fail(c, "callers.arrivals.process", "unknown process \"%s\" (poisson, burst, schedule)",
-                k);
+    return sim_json_fail(c, "callers.arrivals.process",
+                         "unknown process \"%s\" (poisson, burst, schedule)", k);
 }
 
-static int parse_callers(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_callers(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"arrivals", "duration", "patience", NULL};
-    if (check_object(c, v, "callers", allowed))
+    if (sim_json_object(c, v, "callers", allowed))
         return -1;
     json_t *arr = json_object_get(v, "arrivals");
     if (arr && parse_arrivals(c, arr, sc) != 0)
@@ -384,49 +239,49 @@ static int parse_callers(struct ctx *c, const json_t *v, struct sim_scenario *sc
            get_dist(c, v, "callers", "patience", 1, &sc->patience);
 }
 
-static int parse_hooks(struct ctx *c, const json_t *obj, const char *parent,
+static int parse_hooks(struct sim_jctx *c, const json_t *obj, const char *parent,
                        struct sim_webhook_faults *f)
 {
     static const char *const allowed[] = {"drop", "duplicate", "delay", "reorder", NULL};
     json_t *v = json_object_get(obj, "webhooks");
     if (!v)
         return 0;
-    char path[PATH_LEN];
-    join(path, parent, "webhooks");
-    return check_object(c, v, path, allowed) || get_prob(c, v, path, "drop", &f->drop) ||
+    char path[SIM_JSON_PATH_LEN];
+    sim_json_join(path, parent, "webhooks");
+    return sim_json_object(c, v, path, allowed) || get_prob(c, v, path, "drop", &f->drop) ||
            get_prob(c, v, path, "duplicate", &f->duplicate) ||
            get_prob(c, v, path, "reorder", &f->reorder) ||
            get_dist(c, v, path, "delay", 1, &f->delay);
 }
 
 /* parent.outages: windows during which that API is unreachable. */
-static int parse_outages(struct ctx *c, const json_t *obj, const char *parent,
+static int parse_outages(struct sim_jctx *c, const json_t *obj, const char *parent,
                          struct sim_outages *out)
 {
     static const char *const allowed[] = {"at_s", "for_s", "mode", NULL};
     json_t *v = json_object_get(obj, "outages");
     if (!v)
         return 0;
-    char path[PATH_LEN];
-    join(path, parent, "outages");
+    char path[SIM_JSON_PATH_LEN];
+    sim_json_join(path, parent, "outages");
     if (!json_is_array(v))
-        return fail(c, path, "expected an array");
+        return sim_json_fail(c, path, "expected an array");
     if (json_array_size(v) > SIM_MAX_OUTAGES)
-        return fail(c, path, "at most %d windows", SIM_MAX_OUTAGES);
+        return sim_json_fail(c, path, "at most %d windows", SIM_MAX_OUTAGES);
     out->n = 0;
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *o = json_array_get(v, i);
-        char p[PATH_LEN];
+        char p[SIM_JSON_PATH_LEN];
         int n = snprintf(p, sizeof(p), "%s[%zu]", path, i);
         if (n < 0 || (size_t)n >= sizeof(p))
             p[0] = '\0';
         struct sim_outage w = {.at_s = -1, .for_s = -1, .mode = SIM_OUTAGE_HANG};
-        if (check_object(c, o, p, allowed) || require(c, o, p, "at_s") ||
-            require(c, o, p, "for_s") || get_seconds(c, o, p, "at_s", &w.at_s) ||
+        if (sim_json_object(c, o, p, allowed) || sim_json_require(c, o, p, "at_s") ||
+            sim_json_require(c, o, p, "for_s") || get_seconds(c, o, p, "at_s", &w.at_s) ||
             get_seconds(c, o, p, "for_s", &w.for_s))
             return -1;
         if (!(w.for_s > 0))
-            return fail(c, p, "for_s must be positive");
+            return sim_json_fail(c, p, "for_s must be positive");
         json_t *m = json_object_get(o, "mode");
         if (m) {
             const char *s = json_string_value(m);
@@ -437,21 +292,21 @@ static int parse_outages(struct ctx *c, const json_t *obj, const char *parent,
             else if (s && strcmp(s, "late") == 0)
                 w.mode = SIM_OUTAGE_LATE;
             else
-                return fail(c, p, "mode must be \"hang\", \"503\" or \"late\"");
+                return sim_json_fail(c, p, "mode must be \"hang\", \"503\" or \"late\"");
         }
         out->w[out->n++] = w;
     }
     return 0;
 }
 
-static int parse_balancer(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_balancer(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"retry_empty_response", NULL};
-    return check_object(c, v, "balancer", allowed) ||
-           get_bool(c, v, "balancer", "retry_empty_response", &sc->balancer_retry_empty);
+    return sim_json_object(c, v, "balancer", allowed) ||
+           sim_json_bool(c, v, "balancer", "retry_empty_response", &sc->balancer_retry_empty);
 }
 
-static int parse_twilio(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_twilio(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"account_sid",
                                           "auth_token",
@@ -467,20 +322,20 @@ static int parse_twilio(struct ctx *c, const json_t *v, struct sim_scenario *sc)
                                           "outages",
                                           NULL};
     const char *p = "twilio";
-    if (check_object(c, v, p, allowed) ||
-        get_str(c, v, p, "account_sid", &sc->twilio_account_sid) ||
-        get_str(c, v, p, "auth_token", &sc->twilio_auth_token) ||
-        get_int_field(c, v, p, "queue_max_size", 1, 5000, &sc->queue_max_size) ||
-        get_num(c, v, p, "say_s_per_char", 0.0, 10.0, &sc->say_s_per_char) ||
+    if (sim_json_object(c, v, p, allowed) ||
+        sim_json_str(c, v, p, "account_sid", &sc->twilio_account_sid) ||
+        sim_json_str(c, v, p, "auth_token", &sc->twilio_auth_token) ||
+        sim_json_int_field(c, v, p, "queue_max_size", 1, 5000, &sc->queue_max_size) ||
+        sim_json_num(c, v, p, "say_s_per_char", 0.0, 10.0, &sc->say_s_per_char) ||
         get_seconds(c, v, p, "play_s", &sc->play_s) ||
-        get_bool(c, v, p, "redirect_posts_action", &sc->redirect_posts_action) ||
+        sim_json_bool(c, v, p, "redirect_posts_action", &sc->redirect_posts_action) ||
         get_dist(c, v, p, "latency", 1, &sc->twilio_latency) ||
         get_prob(c, v, p, "rate_429", &sc->twilio_rate_429) ||
         get_prob(c, v, p, "rate_5xx", &sc->twilio_rate_5xx) ||
         parse_hooks(c, v, p, &sc->twilio_hooks) || parse_outages(c, v, p, &sc->twilio_outages))
         return -1;
     if (strncmp(sc->twilio_account_sid, "AC", 2) != 0 || strlen(sc->twilio_account_sid) != 34)
-        return fail(c, "twilio.account_sid", "must be \"AC\" followed by 32 characters");
+        return sim_json_fail(c, "twilio.account_sid", "must be \"AC\" followed by 32 characters");
     json_t *ca = json_object_get(v, "completed_again");
     if (ca) {
         const char *s = json_string_value(ca);
@@ -489,12 +344,12 @@ static int parse_twilio(struct ctx *c, const json_t *v, struct sim_scenario *sc)
         else if (s && strcmp(s, "200") == 0)
             sc->completed_again_200 = 1;
         else
-            return fail(c, "twilio.completed_again", "must be \"21220\" or \"200\"");
+            return sim_json_fail(c, "twilio.completed_again", "must be \"21220\" or \"200\"");
     }
     return 0;
 }
 
-static int parse_vapi(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_vapi(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"api_key",        "limit",
                                           "server_secret",  "overlimit_mode",
@@ -506,10 +361,10 @@ static int parse_vapi(struct ctx *c, const json_t *v, struct sim_scenario *sc)
                                           "hang_rate",      "webhooks",
                                           "outages",        NULL};
     const char *p = "vapi";
-    if (check_object(c, v, p, allowed) || get_str(c, v, p, "api_key", &sc->vapi_api_key) ||
-        get_int_field(c, v, p, "limit", 1, 100000, &sc->vapi_limit) ||
-        get_str(c, v, p, "server_secret", &sc->vapi_server_secret) ||
-        get_int_field(c, v, p, "external_calls", 0, 100000, &sc->vapi_external_calls) ||
+    if (sim_json_object(c, v, p, allowed) || sim_json_str(c, v, p, "api_key", &sc->vapi_api_key) ||
+        sim_json_int_field(c, v, p, "limit", 1, 100000, &sc->vapi_limit) ||
+        sim_json_str(c, v, p, "server_secret", &sc->vapi_server_secret) ||
+        sim_json_int_field(c, v, p, "external_calls", 0, 100000, &sc->vapi_external_calls) ||
         get_seconds(c, v, p, "end_lag_s", &sc->vapi_end_lag_s) ||
         get_seconds(c, v, p, "report_lag_s", &sc->vapi_report_lag_s) ||
         get_seconds(c, v, p, "no_stream_timeout_s", &sc->vapi_no_stream_timeout_s) ||
@@ -530,34 +385,34 @@ static int parse_vapi(struct ctx *c, const json_t *v, struct sim_scenario *sc)
         else if (s && strcmp(s, "blocked") == 0)
             sc->vapi_overlimit_blocked = 1;
         else
-            return fail(c, "vapi.overlimit_mode", "must be \"400\" or \"blocked\"");
+            return sim_json_fail(c, "vapi.overlimit_mode", "must be \"400\" or \"blocked\"");
     }
     if (sc->vapi_external_calls > sc->vapi_limit)
-        return fail(c, "vapi.external_calls", "must not exceed vapi.limit");
+        return sim_json_fail(c, "vapi.external_calls", "must not exceed vapi.limit");
     return 0;
 }
 
 /* A member that is either a plain number (the constant) or a distribution:
  * workers_per_queue and task_rate_per_s, whose values are not seconds but
  * read through the same shapes. integer: the plain form must be an integer. */
-static int get_num_or_dist(struct ctx *c, const json_t *obj, const char *path, const char *key,
+static int get_num_or_dist(struct sim_jctx *c, const json_t *obj, const char *path, const char *key,
                            double max, int integer, struct sim_dist *d)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
         return 0;
     if (json_is_object(v)) {
-        char p[PATH_LEN];
-        join(p, path, key);
+        char p[SIM_JSON_PATH_LEN];
+        sim_json_join(p, path, key);
         return parse_dist(c, v, p, 0, d);
     }
     double x = 0;
     if (integer) {
         long long n = 0;
-        if (get_int(c, obj, path, key, 0, (long long)max, &n) != 0)
+        if (sim_json_int(c, obj, path, key, 0, (long long)max, &n) != 0)
             return -1;
         x = (double)n;
-    } else if (get_num(c, obj, path, key, 0.0, max, &x) != 0) {
+    } else if (sim_json_num(c, obj, path, key, 0.0, max, &x) != 0) {
         return -1;
     }
     *d = (struct sim_dist){.kind = SIM_DIST_CONST, .a = x};
@@ -574,7 +429,7 @@ static int is_hex(const char *s, size_t n)
     return 1;
 }
 
-static int parse_taskrouter(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_taskrouter(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"workspace_sid",    "queues",   "workers_per_queue",
                                           "task_rate_per_s",  "handle_s", "abandon_s",
@@ -582,26 +437,28 @@ static int parse_taskrouter(struct ctx *c, const json_t *v, struct sim_scenario 
                                           "rate_limit_per_s", "rate_429", "fail_page",
                                           "fail_mode",        "latency",  NULL};
     const char *p = "taskrouter";
-    if (check_object(c, v, p, allowed) ||
-        get_str(c, v, p, "workspace_sid", &sc->tr_workspace_sid) ||
-        get_int_field(c, v, p, "queues", 0, SIM_TR_MAX_QUEUES, &sc->tr_queues) ||
+    if (sim_json_object(c, v, p, allowed) ||
+        sim_json_str(c, v, p, "workspace_sid", &sc->tr_workspace_sid) ||
+        sim_json_int_field(c, v, p, "queues", 0, SIM_TR_MAX_QUEUES, &sc->tr_queues) ||
         get_num_or_dist(c, v, p, "workers_per_queue", SIM_TR_MAX_WORKERS, 1, &sc->tr_workers) ||
         get_num_or_dist(c, v, p, "task_rate_per_s", SIM_TR_MAX_RATE, 0, &sc->tr_task_rate) ||
         get_dist(c, v, p, "handle_s", 0, &sc->tr_handle) ||
         get_dist(c, v, p, "abandon_s", 1, &sc->tr_abandon) ||
-        get_int_field(c, v, p, "stalled_queues", 0, SIM_TR_MAX_QUEUES, &sc->tr_stalled_queues) ||
-        get_num(c, v, p, "warmup_s", 0.0, SIM_TR_MAX_WARMUP_S, &sc->tr_warmup_s) ||
-        get_bool(c, v, p, "bulk_wait_durations", &sc->tr_bulk_wait_durations) ||
-        get_num(c, v, p, "rate_limit_per_s", 0.001, MAX_RATE, &sc->tr_rate_limit_per_s) ||
+        sim_json_int_field(c, v, p, "stalled_queues", 0, SIM_TR_MAX_QUEUES,
+                           &sc->tr_stalled_queues) ||
+        sim_json_num(c, v, p, "warmup_s", 0.0, SIM_TR_MAX_WARMUP_S, &sc->tr_warmup_s) ||
+        sim_json_bool(c, v, p, "bulk_wait_durations", &sc->tr_bulk_wait_durations) ||
+        sim_json_num(c, v, p, "rate_limit_per_s", 0.001, MAX_RATE, &sc->tr_rate_limit_per_s) ||
         get_prob(c, v, p, "rate_429", &sc->tr_rate_429) ||
-        get_int_field(c, v, p, "fail_page", -1, 1000000, &sc->tr_fail_page) ||
+        sim_json_int_field(c, v, p, "fail_page", -1, 1000000, &sc->tr_fail_page) ||
         get_dist(c, v, p, "latency", 1, &sc->tr_latency))
         return -1;
     const char *ws = sc->tr_workspace_sid;
     if (strlen(ws) != 34 || strncmp(ws, "WS", 2) != 0 || !is_hex(ws + 2, 32))
-        return fail(c, "taskrouter.workspace_sid", "must be \"WS\" followed by 32 hex digits");
+        return sim_json_fail(c, "taskrouter.workspace_sid",
+                             "must be \"WS\" followed by 32 hex digits");
     if (sc->tr_stalled_queues > sc->tr_queues)
-        return fail(c, "taskrouter.stalled_queues", "must not exceed taskrouter.queues");
+        return sim_json_fail(c, "taskrouter.stalled_queues", "must not exceed taskrouter.queues");
     json_t *m = json_object_get(v, "fail_mode");
     if (m) {
         const char *s = json_string_value(m);
@@ -610,7 +467,7 @@ static int parse_taskrouter(struct ctx *c, const json_t *v, struct sim_scenario 
         else if (s && strcmp(s, "garbage") == 0)
             sc->tr_fail_garbage = 1;
         else
-            return fail(c, "taskrouter.fail_mode", "must be \"500\" or \"garbage\"");
+            return sim_json_fail(c, "taskrouter.fail_mode", "must be \"500\" or \"garbage\"");
     }
     return 0;
 }
@@ -618,7 +475,7 @@ static int parse_taskrouter(struct ctx *c, const json_t *v, struct sim_scenario 
 /* ---- accounts ---- */
 
 /* A string member that may be null: null stores "" (none). */
-static int get_str_or_null(struct ctx *c, const json_t *obj, const char *path, const char *key,
+static int get_str_or_null(struct sim_jctx *c, const json_t *obj, const char *path, const char *key,
                            char **out)
 {
     json_t *v = json_object_get(obj, key);
@@ -627,33 +484,21 @@ static int get_str_or_null(struct ctx *c, const json_t *obj, const char *path, c
         *out = cg_strdup("");
         return 0;
     }
-    return get_str(c, obj, path, key, out);
+    return sim_json_str(c, obj, path, key, out);
 }
 
 /* "GET" or "POST", as Twilio spells them. */
-static int get_method(struct ctx *c, const json_t *obj, const char *path, const char *key,
+static int get_method(struct sim_jctx *c, const json_t *obj, const char *path, const char *key,
                       char **out)
 {
-    if (get_str(c, obj, path, key, out) != 0)
+    if (sim_json_str(c, obj, path, key, out) != 0)
         return -1;
     if (strcmp(*out, "GET") != 0 && strcmp(*out, "POST") != 0) {
-        char p[PATH_LEN];
-        join(p, path, key);
-        return fail(c, p, "must be \"GET\" or \"POST\"");
+        char p[SIM_JSON_PATH_LEN];
+        sim_json_join(p, path, key);
+        return sim_json_fail(c, p, "must be \"GET\" or \"POST\"");
     }
     return 0;
-}
-
-/* "+" and 1 to 15 digits. */
-static int is_e164(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 2 || n > 16 || s[0] != '+')
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return 1;
 }
 
 static void number_free(struct sim_number *n)
@@ -673,47 +518,47 @@ static void number_default(struct sim_number *n, const char *phone_number)
     n->status_callback_method = cg_strdup("POST");
 }
 
-static int parse_numbers(struct ctx *c, const json_t *arr, struct sim_accounts *a)
+static int parse_numbers(struct sim_jctx *c, const json_t *arr, struct sim_accounts *a)
 {
     static const char *const allowed[] = {"phone_number",           "voice_url",
                                           "voice_method",           "status_callback",
                                           "status_callback_method", NULL};
     if (!json_is_array(arr))
-        return fail(c, "accounts.twilio.numbers", "expected an array");
+        return sim_json_fail(c, "accounts.twilio.numbers", "expected an array");
     if (json_array_size(arr) > SIM_MAX_NUMBERS)
-        return fail(c, "accounts.twilio.numbers", "at most %d numbers", SIM_MAX_NUMBERS);
+        return sim_json_fail(c, "accounts.twilio.numbers", "at most %d numbers", SIM_MAX_NUMBERS);
     for (size_t i = 0; i < a->nnumbers; i++)
         number_free(&a->numbers[i]);
     a->nnumbers = 0;
     size_t i;
     json_t *o;
     json_array_foreach (arr, i, o) {
-        char p[PATH_LEN];
+        char p[SIM_JSON_PATH_LEN];
         snprintf(p, sizeof(p), "accounts.twilio.numbers[%zu]", i);
         struct sim_number *n = &a->numbers[a->nnumbers++];
         number_default(n, "+15550100000");
-        if (check_object(c, o, p, allowed) || require(c, o, p, "phone_number") ||
-            get_str(c, o, p, "phone_number", &n->phone_number) ||
+        if (sim_json_object(c, o, p, allowed) || sim_json_require(c, o, p, "phone_number") ||
+            sim_json_str(c, o, p, "phone_number", &n->phone_number) ||
             get_str_or_null(c, o, p, "voice_url", &n->voice_url) ||
             get_method(c, o, p, "voice_method", &n->voice_method) ||
             get_str_or_null(c, o, p, "status_callback", &n->status_callback) ||
             get_method(c, o, p, "status_callback_method", &n->status_callback_method))
             return -1;
-        if (!is_e164(n->phone_number))
-            return fail(c, p, "phone_number must be E.164 (+ and up to 15 digits)");
+        if (!sim_json_is_e164(n->phone_number))
+            return sim_json_fail(c, p, "phone_number must be E.164 (+ and up to 15 digits)");
         for (size_t k = 0; k + 1 < a->nnumbers; k++)
             if (strcmp(a->numbers[k].phone_number, n->phone_number) == 0)
-                return fail(c, p, "phone_number %s is listed twice", n->phone_number);
+                return sim_json_fail(c, p, "phone_number %s is listed twice", n->phone_number);
     }
     return 0;
 }
 
-static int parse_assistant(struct ctx *c, const json_t *v, struct sim_accounts *a)
+static int parse_assistant(struct sim_jctx *c, const json_t *v, struct sim_accounts *a)
 {
     static const char *const allowed[] = {"id", "name", "server_url", "server_messages", NULL};
     const char *p = "accounts.vapi.assistant";
-    if (check_object(c, v, p, allowed) || get_str(c, v, p, "id", &a->assistant_id) ||
-        get_str(c, v, p, "name", &a->assistant_name) ||
+    if (sim_json_object(c, v, p, allowed) || sim_json_str(c, v, p, "id", &a->assistant_id) ||
+        sim_json_str(c, v, p, "name", &a->assistant_name) ||
         get_str_or_null(c, v, p, "server_url", &a->assistant_server_url))
         return -1;
     json_t *m = json_object_get(v, "server_messages");
@@ -724,40 +569,42 @@ static int parse_assistant(struct ctx *c, const json_t *v, struct sim_accounts *
         return 0;
     }
     if (!json_is_array(m) || json_array_size(m) > SIM_MAX_SERVER_MESSAGES)
-        return fail(c, "accounts.vapi.assistant.server_messages",
-                    "expected null or an array of at most %d strings", SIM_MAX_SERVER_MESSAGES);
+        return sim_json_fail(c, "accounts.vapi.assistant.server_messages",
+                             "expected null or an array of at most %d strings",
+                             SIM_MAX_SERVER_MESSAGES);
     a->server_messages_mode = 1;
     size_t i;
     json_t *it;
     json_array_foreach (m, i, it) {
         if (!json_is_string(it) || json_string_length(it) == 0 ||
-            json_string_length(it) > MAX_STRING)
-            return fail(c, "accounts.vapi.assistant.server_messages", "expected non-empty strings");
+            json_string_length(it) > SIM_JSON_MAX_STRING)
+            return sim_json_fail(c, "accounts.vapi.assistant.server_messages",
+                                 "expected non-empty strings");
         a->server_messages[a->nserver_messages++] = cg_strdup(json_string_value(it));
     }
     return 0;
 }
 
-static int parse_accounts(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_accounts(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"twilio", "vapi", NULL};
     static const char *const tw_allowed[] = {"friendly_name", "status", "numbers", NULL};
     static const char *const vapi_allowed[] = {"assistant", "phone_number", NULL};
     static const char *const pn_allowed[] = {"id", "number", "assistant_id", NULL};
     struct sim_accounts *a = &sc->acc;
-    if (check_object(c, v, "accounts", allowed))
+    if (sim_json_object(c, v, "accounts", allowed))
         return -1;
     json_t *tw = json_object_get(v, "twilio");
     if (tw) {
         const char *p = "accounts.twilio";
-        if (check_object(c, tw, p, tw_allowed) ||
-            get_str(c, tw, p, "friendly_name", &a->twilio_friendly_name) ||
-            get_str(c, tw, p, "status", &a->twilio_status))
+        if (sim_json_object(c, tw, p, tw_allowed) ||
+            sim_json_str(c, tw, p, "friendly_name", &a->twilio_friendly_name) ||
+            sim_json_str(c, tw, p, "status", &a->twilio_status))
             return -1;
         if (strcmp(a->twilio_status, "active") != 0 && strcmp(a->twilio_status, "suspended") != 0 &&
             strcmp(a->twilio_status, "closed") != 0)
-            return fail(c, "accounts.twilio.status",
-                        "must be \"active\", \"suspended\" or \"closed\"");
+            return sim_json_fail(c, "accounts.twilio.status",
+                                 "must be \"active\", \"suspended\" or \"closed\"");
         json_t *nums = json_object_get(tw, "numbers");
         if (nums && parse_numbers(c, nums, a) != 0)
             return -1;
@@ -765,7 +612,7 @@ static int parse_accounts(struct ctx *c, const json_t *v, struct sim_scenario *s
     json_t *vp = json_object_get(v, "vapi");
     if (!vp)
         return 0;
-    if (check_object(c, vp, "accounts.vapi", vapi_allowed))
+    if (sim_json_object(c, vp, "accounts.vapi", vapi_allowed))
         return -1;
     json_t *as = json_object_get(vp, "assistant");
     if (as && parse_assistant(c, as, a) != 0)
@@ -773,13 +620,14 @@ static int parse_accounts(struct ctx *c, const json_t *v, struct sim_scenario *s
     json_t *pn = json_object_get(vp, "phone_number");
     if (pn) {
         const char *p = "accounts.vapi.phone_number";
-        if (check_object(c, pn, p, pn_allowed) || get_str(c, pn, p, "id", &a->phone_number_id) ||
-            get_str(c, pn, p, "number", &a->phone_number) ||
+        if (sim_json_object(c, pn, p, pn_allowed) ||
+            sim_json_str(c, pn, p, "id", &a->phone_number_id) ||
+            sim_json_str(c, pn, p, "number", &a->phone_number) ||
             get_str_or_null(c, pn, p, "assistant_id", &a->phone_assistant_id))
             return -1;
-        if (a->phone_number && !is_e164(a->phone_number))
-            return fail(c, "accounts.vapi.phone_number.number",
-                        "must be E.164 (+ and up to 15 digits)");
+        if (a->phone_number && !sim_json_is_e164(a->phone_number))
+            return sim_json_fail(c, "accounts.vapi.phone_number.number",
+                                 "must be E.164 (+ and up to 15 digits)");
     }
     return 0;
 }
@@ -813,7 +661,7 @@ static void accounts_free(struct sim_accounts *a)
     memset(a, 0, sizeof(*a));
 }
 
-static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_expect(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"lost",
                                           "max_overlimit_rejections",
@@ -824,7 +672,7 @@ static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
                                           "max_refill_ms",
                                           NULL};
     const char *p = "expect";
-    if (check_object(c, v, p, allowed) || get_expect(c, v, p, "lost", &sc->expect_lost) ||
+    if (sim_json_object(c, v, p, allowed) || get_expect(c, v, p, "lost", &sc->expect_lost) ||
         get_expect(c, v, p, "max_overlimit_rejections", &sc->expect_max_overlimit) ||
         get_expect(c, v, p, "final_active", &sc->expect_final_active) ||
         get_expect(c, v, p, "final_waiting", &sc->expect_final_waiting) ||
@@ -836,7 +684,7 @@ static int parse_expect(struct ctx *c, const json_t *v, struct sim_scenario *sc)
     else if (idle && get_seconds(c, v, p, "max_idle_slot_s", &sc->expect_max_idle_slot_s))
         return -1;
     if (json_object_get(v, "max_refill_ms") &&
-        get_num(c, v, p, "max_refill_ms", 0, 1e9, &sc->expect_max_refill_ms))
+        sim_json_num(c, v, p, "max_refill_ms", 0, 1e9, &sc->expect_max_refill_ms))
         return -1;
     return 0;
 }
@@ -848,26 +696,26 @@ static int bad_number(const char *s)
     return n < 3 || n > 40 || strspn(s, "+0123456789") != n;
 }
 
-static int parse_callbacks(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_callbacks(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {"press1", "answer",   "busy",       "machine",
                                           "ring_s", "attempts", "min_within", NULL};
     const char *p = "callbacks";
     struct sim_callbacks *k = &sc->callbacks;
     long long attempts = k->attempts;
-    if (check_object(c, v, p, allowed) || get_prob(c, v, p, "press1", &k->press1) ||
+    if (sim_json_object(c, v, p, allowed) || get_prob(c, v, p, "press1", &k->press1) ||
         get_prob(c, v, p, "answer", &k->answer) || get_prob(c, v, p, "busy", &k->busy) ||
         get_prob(c, v, p, "machine", &k->machine) || get_seconds(c, v, p, "ring_s", &k->ring_s) ||
-        get_int(c, v, p, "attempts", 1, 10, &attempts) ||
+        sim_json_int(c, v, p, "attempts", 1, 10, &attempts) ||
         get_prob(c, v, p, "min_within", &k->min_within))
         return -1;
     k->attempts = (long)attempts;
     if (k->answer + k->busy + k->machine > 1.0)
-        return fail(c, p, "answer + busy + machine must be at most 1");
+        return sim_json_fail(c, p, "answer + busy + machine must be at most 1");
     return 0;
 }
 
-static int parse_transfers(struct ctx *c, const json_t *v, struct sim_scenario *sc)
+static int parse_transfers(struct sim_jctx *c, const json_t *v, struct sim_scenario *sc)
 {
     static const char *const allowed[] = {
         "share",          "after_s",          "weights",  "number", "sip_uri", "queue_number",
@@ -876,12 +724,13 @@ static int parse_transfers(struct ctx *c, const json_t *v, struct sim_scenario *
                                         "refused", "no_answer", NULL};
     const char *p = "transfers";
     struct sim_transfers *t = &sc->transfers;
-    if (check_object(c, v, p, allowed) || get_prob(c, v, p, "share", &t->share) ||
-        get_seconds(c, v, p, "after_s", &t->after_s) || get_str(c, v, p, "number", &t->number) ||
-        get_str(c, v, p, "sip_uri", &t->sip_uri) ||
-        get_str(c, v, p, "queue_number", &t->queue_number) ||
-        get_str(c, v, p, "invalid_number", &t->invalid_number) ||
-        get_str(c, v, p, "no_answer_number", &t->no_answer_number) ||
+    if (sim_json_object(c, v, p, allowed) || get_prob(c, v, p, "share", &t->share) ||
+        get_seconds(c, v, p, "after_s", &t->after_s) ||
+        sim_json_str(c, v, p, "number", &t->number) ||
+        sim_json_str(c, v, p, "sip_uri", &t->sip_uri) ||
+        sim_json_str(c, v, p, "queue_number", &t->queue_number) ||
+        sim_json_str(c, v, p, "invalid_number", &t->invalid_number) ||
+        sim_json_str(c, v, p, "no_answer_number", &t->no_answer_number) ||
         get_seconds(c, v, p, "answer_s", &t->answer_s) ||
         get_seconds(c, v, p, "talk_s", &t->talk_s))
         return -1;
@@ -889,29 +738,29 @@ static int parse_transfers(struct ctx *c, const json_t *v, struct sim_scenario *
     if (w) {
         double *slots[] = {&t->w_number, &t->w_sip,     &t->w_queue,
                            &t->w_hangup, &t->w_refused, &t->w_no_answer};
-        if (check_object(c, w, "transfers.weights", kinds))
+        if (sim_json_object(c, w, "transfers.weights", kinds))
             return -1;
         for (size_t i = 0; kinds[i]; i++) {
             *slots[i] = 0;
-            if (get_num(c, w, "transfers.weights", kinds[i], 0, 1e6, slots[i]))
+            if (sim_json_num(c, w, "transfers.weights", kinds[i], 0, 1e6, slots[i]))
                 return -1;
         }
     }
     double sum = t->w_number + t->w_sip + t->w_queue + t->w_hangup + t->w_refused + t->w_no_answer;
     if (t->share > 0 && !(sum > 0))
-        return fail(c, "transfers.weights", "at least one weight must be above 0");
+        return sim_json_fail(c, "transfers.weights", "at least one weight must be above 0");
     const char *nums[] = {t->number, t->queue_number, t->invalid_number, t->no_answer_number};
     const char *names[] = {"number", "queue_number", "invalid_number", "no_answer_number"};
     for (size_t i = 0; i < 4; i++)
         if (bad_number(nums[i]))
-            return fail(c, "transfers", "%s must be 3 to 40 digits or '+'", names[i]);
+            return sim_json_fail(c, "transfers", "%s must be 3 to 40 digits or '+'", names[i]);
     for (size_t i = 0; i < 4; i++)
         for (size_t k = i + 1; k < 4; k++)
             if (strcmp(nums[i], nums[k]) == 0)
-                return fail(c, "transfers", "%s and %s must differ", names[i], names[k]);
+                return sim_json_fail(c, "transfers", "%s and %s must differ", names[i], names[k]);
     if (strncmp(t->sip_uri, "sip:", 4) != 0 || strlen(t->sip_uri) > 256 ||
         strpbrk(t->sip_uri, " \"<>'") != NULL)
-        return fail(c, "transfers.sip_uri", "must be a sip: URI without spaces or quotes");
+        return sim_json_fail(c, "transfers.sip_uri", "must be a sip: URI without spaces or quotes");
     return 0;
 }
 
@@ -992,7 +841,7 @@ static void set_defaults(struct sim_scenario *sc)
 /* "routes", "route_checks", "dialer" (scenario_routes.h): one organization
  * limit shared by every route, so the minimums must fit in it; arrivals are
  * per route then. */
-static int parse_routes(struct ctx *c, const json_t *root, struct sim_scenario *sc)
+static int parse_routes(struct sim_jctx *c, const json_t *root, struct sim_scenario *sc)
 {
     if (sim_routes_cfg_parse(root, sc->duration_s, &sc->routes, c->err, c->errlen) != 0)
         return -1;
@@ -1000,19 +849,19 @@ static int parse_routes(struct ctx *c, const json_t *root, struct sim_scenario *
         return 0;
     const json_t *callers = json_object_get(root, "callers");
     if (callers && json_object_get(callers, "arrivals"))
-        return fail(c, "callers.arrivals",
-                    "with routes, arrivals are per route "
-                    "(routes[].callers.arrivals)");
+        return sim_json_fail(c, "callers.arrivals",
+                             "with routes, arrivals are per route "
+                             "(routes[].callers.arrivals)");
     long mins = 0;
     for (size_t i = 0; i < sc->routes->n; i++) {
         mins += sc->routes->r[i].min;
         if (sc->routes->r[i].max > sc->vapi_limit)
-            return fail(c, "routes", "route %s: max %d is above vapi.limit %d",
-                        sc->routes->r[i].name, sc->routes->r[i].max, sc->vapi_limit);
+            return sim_json_fail(c, "routes", "route %s: max %d is above vapi.limit %d",
+                                 sc->routes->r[i].name, sc->routes->r[i].max, sc->vapi_limit);
     }
     if (mins > sc->vapi_limit)
-        return fail(c, "routes", "the sum of the mins (%ld) is above vapi.limit %d", mins,
-                    sc->vapi_limit);
+        return sim_json_fail(c, "routes", "the sum of the mins (%ld) is above vapi.limit %d", mins,
+                             sc->vapi_limit);
     /* The Twilio account holds every route's numbers, set up right, unless
      * the scenario lists its own. */
     const json_t *tw = json_object_get(json_object_get(root, "accounts"), "twilio");
@@ -1031,7 +880,7 @@ static int parse_routes(struct ctx *c, const json_t *root, struct sim_scenario *
 static int parse(struct sim_scenario *sc, const char *json, size_t len, char *err, size_t errlen,
                  int *named)
 {
-    struct ctx c = {err, errlen};
+    struct sim_jctx c = {err, errlen};
     *named = 0;
     if (errlen > 0)
         err[0] = '\0';
@@ -1040,7 +889,7 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
     char jerr[160];
     json_t *root = cg_json_parse(json, len, CG_JSON_MAX_DEPTH, jerr, sizeof(jerr));
     if (!root) {
-        fail(&c, "", "invalid JSON: %s", jerr);
+        sim_json_fail(&c, "", "invalid JSON: %s", jerr);
         sim_scenario_free(sc);
         set_defaults(sc); /* leave a usable value behind */
         return -1;
@@ -1050,15 +899,16 @@ static int parse(struct sim_scenario *sc, const char *json, size_t len, char *er
         "twilio",    "vapi",        "expect",       "taskrouter", "balancer",  "accounts",
         "transfers", "routes",      "route_checks", "dialer",     "callbacks", NULL};
     long long seed = 1;
-    int rc = check_object(&c, root, "", allowed) || get_str(&c, root, "", "name", &sc->name) ||
-             get_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
+    int rc = sim_json_object(&c, root, "", allowed) ||
+             sim_json_str(&c, root, "", "name", &sc->name) ||
+             sim_json_int(&c, root, "", "seed", 0, 0x7fffffffffffffffLL, &seed) ||
              get_seconds(&c, root, "", "duration_s", &sc->duration_s) ||
              get_seconds(&c, root, "", "drain_s", &sc->drain_s);
     if (rc == 0) {
         sc->seed = (unsigned long long)seed;
         json_t *d = json_object_get(root, "description");
         if (d && !json_is_string(d))
-            rc = fail(&c, "description", "expected a string");
+            rc = sim_json_fail(&c, "description", "expected a string");
     }
     json_t *v;
     if (rc == 0 && (v = json_object_get(root, "callers")) != NULL)
@@ -1131,7 +981,7 @@ int sim_scenario_load(struct sim_scenario *sc, const char *path, char *err, size
         size_t bl = strlen(base);
         if (bl > 5 && strcmp(base + bl - 5, ".json") == 0)
             bl -= 5;
-        if (bl > 0 && bl <= MAX_STRING) {
+        if (bl > 0 && bl <= SIM_JSON_MAX_STRING) {
             free(sc->name);
             sc->name = cg_strndup(base, bl);
         }

@@ -16,203 +16,107 @@
 
 #include "base/alloc.h"
 #include "scenario.h"
+#include "scenario_json.h"
 
-#define MAX_STR      256
 #define MAX_SECONDS  1e6
 #define MAX_RATE     1e4
 #define MAX_SEGMENTS 100
-#define PATH_LEN     128
-
-struct ctx {
-    char *err;
-    size_t errlen;
-};
-
-__attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const char *path,
-                                                      const char *fmt, ...)
-{
-    char msg[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    snprintf(c->err, c->errlen, "%s: %s", path, msg);
-    return -1;
-}
-
-static int check_members(struct ctx *c, const json_t *o, const char *path,
-                         const char *const *allowed)
-{
-    if (!json_is_object(o))
-        return fail(c, path, "expected an object");
-    const char *key;
-    json_t *v;
-    json_object_foreach ((json_t *)o, key, v) {
-        (void)v;
-        const char *const *a = allowed;
-        while (*a && strcmp(*a, key) != 0)
-            a++;
-        if (!*a)
-            return fail(c, path, "unknown member \"%s\"", key);
-    }
-    return 0;
-}
-
-static int num(struct ctx *c, const json_t *o, const char *path, const char *key, double min,
-               double max, double *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!v)
-        return 0;
-    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
-        return fail(c, path, "\"%s\" must be a number in [%g, %g]", key, min, max);
-    *out = json_number_value(v);
-    return 0;
-}
-
-static int integer(struct ctx *c, const json_t *o, const char *path, const char *key, int min,
-                   int max, int *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return fail(c, path, "\"%s\" must be an integer in [%d, %d]", key, min, max);
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-static int str(struct ctx *c, const json_t *o, const char *path, const char *key, int required,
-               char **out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!v)
-        return required ? fail(c, path, "missing required member \"%s\"", key) : 0;
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > MAX_STR ||
-        strlen(json_string_value(v)) != json_string_length(v))
-        return fail(c, path, "\"%s\" must be a non-empty string of at most %d bytes", key, MAX_STR);
-    free(*out);
-    *out = cg_strdup(json_string_value(v));
-    return 0;
-}
-
-static int boolean(struct ctx *c, const json_t *o, const char *path, const char *key, int *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!v)
-        return 0;
-    if (!json_is_boolean(v))
-        return fail(c, path, "\"%s\" must be true or false", key);
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* E.164: + and 2 to 15 digits, not starting with 0. */
-static int is_e164(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 3 || n > 16 || s[0] != '+' || s[1] == '0')
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return 1;
-}
 
 /* An array of E.164 numbers into out[max]. */
-static int numbers(struct ctx *c, const json_t *o, const char *path, const char *key, int required,
-                   char **out, size_t max, size_t *n)
+static int numbers(struct sim_jctx *c, const json_t *o, const char *path, const char *key,
+                   int required, char **out, size_t max, size_t *n)
 {
     json_t *a = json_object_get(o, key);
     if (!a)
-        return required ? fail(c, path, "missing required member \"%s\"", key) : 0;
+        return required ? sim_json_fail(c, path, "missing required member \"%s\"", key) : 0;
     if (!json_is_array(a) || json_array_size(a) > max || (required && json_array_size(a) == 0))
-        return fail(c, path, "\"%s\" must be an array of %s%zu numbers", key,
-                    required ? "1 to " : "at most ", max);
+        return sim_json_fail(c, path, "\"%s\" must be an array of %s%zu numbers", key,
+                             required ? "1 to " : "at most ", max);
     size_t i;
     json_t *e;
     json_array_foreach (a, i, e) {
-        if (!json_is_string(e) || !is_e164(json_string_value(e)))
-            return fail(c, path, "\"%s\"[%zu] is not an E.164 number", key, i);
+        if (!json_is_string(e) || !sim_json_is_e164(json_string_value(e)))
+            return sim_json_fail(c, path, "\"%s\"[%zu] is not an E.164 number", key, i);
         out[(*n)++] = cg_strdup(json_string_value(e));
     }
     return 0;
 }
 
-static int parse_arrivals(struct ctx *c, const json_t *a, const char *path,
+static int parse_arrivals(struct sim_jctx *c, const json_t *a, const char *path,
                           struct sim_route_cfg *rt)
 {
     if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > MAX_SEGMENTS)
-        return fail(c, path, "expected an array of 1 to %d segments", MAX_SEGMENTS);
+        return sim_json_fail(c, path, "expected an array of 1 to %d segments", MAX_SEGMENTS);
     rt->nsegments = json_array_size(a);
     rt->segments = cg_calloc(rt->nsegments, sizeof(*rt->segments));
     double prev = 0;
     for (size_t i = 0; i < rt->nsegments; i++) {
         static const char *const allowed[] = {"until_s", "rate_per_s", NULL};
-        char p[PATH_LEN + 64];
+        char p[SIM_JSON_PATH_LEN + 64];
         snprintf(p, sizeof p, "%s[%zu]", path, i);
         const json_t *s = json_array_get(a, i);
         struct sim_segment *seg = &rt->segments[i];
         seg->until_s = -1;
-        if (check_members(c, s, p, allowed) ||
-            num(c, s, p, "until_s", 0, MAX_SECONDS, &seg->until_s) ||
-            num(c, s, p, "rate_per_s", 0, MAX_RATE, &seg->rate_per_s))
+        if (sim_json_object(c, s, p, allowed) ||
+            sim_json_num(c, s, p, "until_s", 0, MAX_SECONDS, &seg->until_s) ||
+            sim_json_num(c, s, p, "rate_per_s", 0, MAX_RATE, &seg->rate_per_s))
             return -1;
         if (seg->until_s <= prev)
-            return fail(c, p, "until_s missing or not after the previous segment's");
+            return sim_json_fail(c, p, "until_s missing or not after the previous segment's");
         prev = seg->until_s;
     }
     return 0;
 }
 
-static int parse_route(struct ctx *c, const json_t *o, const char *p, struct sim_route_cfg *rt)
+static int parse_route(struct sim_jctx *c, const json_t *o, const char *p, struct sim_route_cfg *rt)
 {
     static const char *const allowed[] = {"name",  "numbers", "assistantId", "phoneNumberId",
                                           "queue", "max",     "min",         "priority",
                                           "vip",   "callers", NULL};
     static const char *const callers_allowed[] = {"arrivals", "vip_share", NULL};
-    if (check_members(c, o, p, allowed) || str(c, o, p, "name", 1, &rt->name) ||
+    if (sim_json_object(c, o, p, allowed) || sim_json_required_str(c, o, p, "name", &rt->name) ||
         numbers(c, o, p, "numbers", 1, rt->numbers, SIM_ROUTE_MAX_NUMBERS, &rt->nnumbers) ||
-        str(c, o, p, "assistantId", 1, &rt->assistant_id) ||
-        str(c, o, p, "phoneNumberId", 1, &rt->phone_number_id) ||
-        str(c, o, p, "queue", 1, &rt->queue) || integer(c, o, p, "max", 1, 100000, &rt->max) ||
-        integer(c, o, p, "min", 0, 100000, &rt->min) ||
-        integer(c, o, p, "priority", -1000000, 1000000, &rt->priority) ||
+        sim_json_required_str(c, o, p, "assistantId", &rt->assistant_id) ||
+        sim_json_required_str(c, o, p, "phoneNumberId", &rt->phone_number_id) ||
+        sim_json_required_str(c, o, p, "queue", &rt->queue) ||
+        sim_json_int_field(c, o, p, "max", 1, 100000, &rt->max) ||
+        sim_json_int_field(c, o, p, "min", 0, 100000, &rt->min) ||
+        sim_json_int_field(c, o, p, "priority", -1000000, 1000000, &rt->priority) ||
         numbers(c, o, p, "vip", 0, rt->vip, SIM_ROUTE_MAX_VIP, &rt->nvip))
         return -1;
     if (rt->max > 0 && rt->min > rt->max)
-        return fail(c, p, "min %d is above max %d", rt->min, rt->max);
+        return sim_json_fail(c, p, "min %d is above max %d", rt->min, rt->max);
     const json_t *cl = json_object_get(o, "callers");
     if (cl) {
-        char q[PATH_LEN + 16];
+        char q[SIM_JSON_PATH_LEN + 16];
         snprintf(q, sizeof q, "%s.callers", p);
-        if (check_members(c, cl, q, callers_allowed) ||
-            num(c, cl, q, "vip_share", 0, 1, &rt->vip_share))
+        if (sim_json_object(c, cl, q, callers_allowed) ||
+            sim_json_num(c, cl, q, "vip_share", 0, 1, &rt->vip_share))
             return -1;
         const json_t *a = json_object_get(cl, "arrivals");
-        char ap[PATH_LEN + 32];
+        char ap[SIM_JSON_PATH_LEN + 32];
         snprintf(ap, sizeof ap, "%s.arrivals", q);
         if (a && parse_arrivals(c, a, ap, rt) != 0)
             return -1;
         if (rt->vip_share > 0 && rt->nvip == 0)
-            return fail(c, q, "vip_share needs the route's vip numbers");
+            return sim_json_fail(c, q, "vip_share needs the route's vip numbers");
     }
     return 0;
 }
 
-static int route_index(struct ctx *c, const struct sim_routes_cfg *cfg, const json_t *o,
+static int route_index(struct sim_jctx *c, const struct sim_routes_cfg *cfg, const json_t *o,
                        const char *path, int *out)
 {
     char *name = NULL;
-    if (str(c, o, path, "route", 1, &name) != 0)
+    if (sim_json_required_str(c, o, path, "route", &name) != 0)
         return -1;
     *out = sim_routes_cfg_find(cfg, name);
-    int rc = *out < 0 ? fail(c, path, "no route named \"%s\"", name) : 0;
+    int rc = *out < 0 ? sim_json_fail(c, path, "no route named \"%s\"", name) : 0;
     free(name);
     return rc;
 }
 
-static int parse_dialer(struct ctx *c, const json_t *o, double duration_s,
+static int parse_dialer(struct sim_jctx *c, const json_t *o, double duration_s,
                         struct sim_routes_cfg *cfg)
 {
     static const char *const allowed[] = {"admin_token", "poll_s",    "outbound",
@@ -226,57 +130,58 @@ static int parse_dialer(struct ctx *c, const json_t *o, double duration_s,
                                                "talk_min_s", "talk_max_s", NULL};
     struct sim_dialer_cfg *d = &cfg->dialer;
     cfg->has_dialer = 1;
-    if (check_members(c, o, "dialer", allowed) ||
-        str(c, o, "dialer", "admin_token", 0, &d->admin_token) ||
-        num(c, o, "dialer", "poll_s", 0.01, 60, &d->poll_s))
+    if (sim_json_object(c, o, "dialer", allowed) ||
+        sim_json_str(c, o, "dialer", "admin_token", &d->admin_token) ||
+        sim_json_num(c, o, "dialer", "poll_s", 0.01, 60, &d->poll_s))
         return -1;
     const json_t *ob = json_object_get(o, "outbound");
     if (ob) {
         const char *p = "dialer.outbound";
         d->out_until_s = duration_s;
-        if (check_members(c, ob, p, out_allowed) || route_index(c, cfg, ob, p, &d->out_route) ||
-            num(c, ob, p, "rate_per_s", 0, MAX_RATE, &d->out_rate_per_s) ||
-            num(c, ob, p, "until_s", 0, MAX_SECONDS, &d->out_until_s))
+        if (sim_json_object(c, ob, p, out_allowed) || route_index(c, cfg, ob, p, &d->out_route) ||
+            sim_json_num(c, ob, p, "rate_per_s", 0, MAX_RATE, &d->out_rate_per_s) ||
+            sim_json_num(c, ob, p, "until_s", 0, MAX_SECONDS, &d->out_until_s))
             return -1;
     }
     const json_t *sl = json_object_get(o, "slots");
     if (sl) {
         const char *p = "dialer.slots";
         d->slot_until_s = duration_s;
-        if (check_members(c, sl, p, slot_allowed) || route_index(c, cfg, sl, p, &d->slot_route) ||
-            num(c, sl, p, "rate_per_s", 0, MAX_RATE, &d->slot_rate_per_s) ||
-            num(c, sl, p, "until_s", 0, MAX_SECONDS, &d->slot_until_s) ||
-            num(c, sl, p, "ttl_s", 1, 86400, &d->slot_ttl_s) ||
-            num(c, sl, p, "hold_min_s", 0, MAX_SECONDS, &d->hold_min_s) ||
-            num(c, sl, p, "hold_max_s", 0, MAX_SECONDS, &d->hold_max_s) ||
-            num(c, sl, p, "expire_share", 0, 1, &d->expire_share) ||
-            num(c, sl, p, "renew_share", 0, 1, &d->renew_share))
+        if (sim_json_object(c, sl, p, slot_allowed) || route_index(c, cfg, sl, p, &d->slot_route) ||
+            sim_json_num(c, sl, p, "rate_per_s", 0, MAX_RATE, &d->slot_rate_per_s) ||
+            sim_json_num(c, sl, p, "until_s", 0, MAX_SECONDS, &d->slot_until_s) ||
+            sim_json_num(c, sl, p, "ttl_s", 1, 86400, &d->slot_ttl_s) ||
+            sim_json_num(c, sl, p, "hold_min_s", 0, MAX_SECONDS, &d->hold_min_s) ||
+            sim_json_num(c, sl, p, "hold_max_s", 0, MAX_SECONDS, &d->hold_max_s) ||
+            sim_json_num(c, sl, p, "expire_share", 0, 1, &d->expire_share) ||
+            sim_json_num(c, sl, p, "renew_share", 0, 1, &d->renew_share))
             return -1;
         if (d->hold_min_s > d->hold_max_s || d->hold_max_s >= d->slot_ttl_s)
-            return fail(c, p,
-                        "needs hold_min_s <= hold_max_s < ttl_s (a web call ends before "
-                        "its lease does)");
+            return sim_json_fail(c, p,
+                                 "needs hold_min_s <= hold_max_s < ttl_s (a web call ends before "
+                                 "its lease does)");
         /* ttlSeconds on the wire is an integer. */
         if (d->slot_ttl_s != (double)(long)d->slot_ttl_s)
-            return fail(c, p, "ttl_s must be a whole number of seconds");
+            return sim_json_fail(c, p, "ttl_s must be a whole number of seconds");
     }
     const json_t *cu = json_object_get(o, "customers");
     if (cu) {
         const char *p = "dialer.customers";
         struct sim_customers_cfg *k = &d->customers;
-        if (check_members(c, cu, p, cust_allowed) || num(c, cu, p, "answer", 0, 1, &k->answer) ||
-            num(c, cu, p, "busy", 0, 1, &k->busy) ||
-            num(c, cu, p, "dial_s", 0, MAX_SECONDS, &k->dial_s) ||
-            num(c, cu, p, "ring_min_s", 0, MAX_SECONDS, &k->ring_min_s) ||
-            num(c, cu, p, "ring_max_s", 0, MAX_SECONDS, &k->ring_max_s) ||
-            num(c, cu, p, "no_answer_s", 0, MAX_SECONDS, &k->no_answer_s) ||
-            num(c, cu, p, "talk_min_s", 0, MAX_SECONDS, &k->talk_min_s) ||
-            num(c, cu, p, "talk_max_s", 0, MAX_SECONDS, &k->talk_max_s))
+        if (sim_json_object(c, cu, p, cust_allowed) ||
+            sim_json_num(c, cu, p, "answer", 0, 1, &k->answer) ||
+            sim_json_num(c, cu, p, "busy", 0, 1, &k->busy) ||
+            sim_json_num(c, cu, p, "dial_s", 0, MAX_SECONDS, &k->dial_s) ||
+            sim_json_num(c, cu, p, "ring_min_s", 0, MAX_SECONDS, &k->ring_min_s) ||
+            sim_json_num(c, cu, p, "ring_max_s", 0, MAX_SECONDS, &k->ring_max_s) ||
+            sim_json_num(c, cu, p, "no_answer_s", 0, MAX_SECONDS, &k->no_answer_s) ||
+            sim_json_num(c, cu, p, "talk_min_s", 0, MAX_SECONDS, &k->talk_min_s) ||
+            sim_json_num(c, cu, p, "talk_max_s", 0, MAX_SECONDS, &k->talk_max_s))
             return -1;
         if (k->answer + k->busy > 1.0 + 1e-9)
-            return fail(c, p, "answer + busy must not exceed 1");
+            return sim_json_fail(c, p, "answer + busy must not exceed 1");
         if (k->ring_min_s > k->ring_max_s || k->talk_min_s > k->talk_max_s)
-            return fail(c, p, "a min is above its max");
+            return sim_json_fail(c, p, "a min is above its max");
     }
     return 0;
 }
@@ -305,26 +210,27 @@ static void defaults(struct sim_routes_cfg *cfg)
                                               .talk_max_s = 2};
 }
 
-static int unique(struct ctx *c, const struct sim_routes_cfg *cfg)
+static int unique(struct sim_jctx *c, const struct sim_routes_cfg *cfg)
 {
     for (size_t i = 0; i < cfg->n; i++) {
         const struct sim_route_cfg *a = &cfg->r[i];
         for (size_t j = i + 1; j < cfg->n; j++) {
             const struct sim_route_cfg *b = &cfg->r[j];
             if (strcmp(a->name, b->name) == 0)
-                return fail(c, "routes", "two routes are named \"%s\"", a->name);
+                return sim_json_fail(c, "routes", "two routes are named \"%s\"", a->name);
             if (strcmp(a->phone_number_id, b->phone_number_id) == 0)
-                return fail(c, "routes", "routes %s and %s share phoneNumberId %s", a->name,
-                            b->name, a->phone_number_id);
+                return sim_json_fail(c, "routes", "routes %s and %s share phoneNumberId %s",
+                                     a->name, b->name, a->phone_number_id);
             if (strcmp(a->queue, b->queue) == 0)
-                return fail(c, "routes", "routes %s and %s share queue %s", a->name, b->name,
-                            a->queue);
+                return sim_json_fail(c, "routes", "routes %s and %s share queue %s", a->name,
+                                     b->name, a->queue);
         }
         for (size_t k = 0; k < a->nnumbers; k++)
             for (size_t j = i; j < cfg->n; j++)
                 for (size_t m = j == i ? k + 1 : 0; m < cfg->r[j].nnumbers; m++)
                     if (strcmp(a->numbers[k], cfg->r[j].numbers[m]) == 0)
-                        return fail(c, "routes", "number %s is listed twice", a->numbers[k]);
+                        return sim_json_fail(c, "routes", "number %s is listed twice",
+                                             a->numbers[k]);
     }
     return 0;
 }
@@ -332,24 +238,24 @@ static int unique(struct ctx *c, const struct sim_routes_cfg *cfg)
 int sim_routes_cfg_parse(const struct json_t *root, double duration_s, struct sim_routes_cfg **out,
                          char *err, size_t errlen)
 {
-    struct ctx c = {err, errlen};
+    struct sim_jctx c = {err, errlen};
     *out = NULL;
     const json_t *routes = json_object_get(root, "routes");
     const json_t *checks = json_object_get(root, "route_checks");
     const json_t *dialer = json_object_get(root, "dialer");
     if (!routes) {
         if (checks || dialer)
-            return fail(&c, checks ? "route_checks" : "dialer", "needs a \"routes\" list");
+            return sim_json_fail(&c, checks ? "route_checks" : "dialer", "needs a \"routes\" list");
         return 0;
     }
     if (!json_is_array(routes) || json_array_size(routes) == 0 ||
         json_array_size(routes) > SIM_MAX_ROUTES)
-        return fail(&c, "routes", "expected an array of 1 to %d routes", SIM_MAX_ROUTES);
+        return sim_json_fail(&c, "routes", "expected an array of 1 to %d routes", SIM_MAX_ROUTES);
     struct sim_routes_cfg *cfg = cg_calloc(1, sizeof(*cfg));
     defaults(cfg);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(routes); i++) {
-        char p[PATH_LEN];
+        char p[SIM_JSON_PATH_LEN];
         snprintf(p, sizeof p, "routes[%zu]", i);
         cfg->n = i + 1;
         rc = parse_route(&c, json_array_get(routes, i), p, &cfg->r[i]);
@@ -361,21 +267,23 @@ int sim_routes_cfg_parse(const struct json_t *root, double duration_s, struct si
                                               "min_tolerance_s",        "overtake_tolerance_s",
                                               "outbound_after_inbound", NULL};
         const char *p = "route_checks";
-        rc = check_members(&c, checks, p, allowed) ||
+        rc = sim_json_object(&c, checks, p, allowed) ||
              (json_is_null(json_object_get(checks, "baseline_until_s"))
                   ? 0
-                  : num(&c, checks, p, "baseline_until_s", 0, MAX_SECONDS,
-                        &cfg->baseline_until_s)) ||
+                  : sim_json_num(&c, checks, p, "baseline_until_s", 0, MAX_SECONDS,
+                                 &cfg->baseline_until_s)) ||
              (json_is_null(json_object_get(checks, "surge_until_s"))
                   ? 0
-                  : num(&c, checks, p, "surge_until_s", 0, MAX_SECONDS, &cfg->surge_until_s)) ||
-             num(&c, checks, p, "min_tolerance_s", 0, 60, &cfg->min_tolerance_s) ||
-             num(&c, checks, p, "overtake_tolerance_s", 0, 60, &cfg->overtake_tolerance_s) ||
-             boolean(&c, checks, p, "outbound_after_inbound", &cfg->outbound_after_inbound);
+                  : sim_json_num(&c, checks, p, "surge_until_s", 0, MAX_SECONDS,
+                                 &cfg->surge_until_s)) ||
+             sim_json_num(&c, checks, p, "min_tolerance_s", 0, 60, &cfg->min_tolerance_s) ||
+             sim_json_num(&c, checks, p, "overtake_tolerance_s", 0, 60,
+                          &cfg->overtake_tolerance_s) ||
+             sim_json_bool(&c, checks, p, "outbound_after_inbound", &cfg->outbound_after_inbound);
     }
     if (rc == 0 && cfg->surge_until_s >= 0 &&
         !(cfg->baseline_until_s >= 0 && cfg->surge_until_s > cfg->baseline_until_s))
-        rc = fail(&c, "route_checks", "surge_until_s needs a baseline_until_s before it");
+        rc = sim_json_fail(&c, "route_checks", "surge_until_s needs a baseline_until_s before it");
     if (rc == 0 && dialer)
         rc = parse_dialer(&c, dialer, duration_s, cfg);
     if (rc != 0) {
