@@ -4,8 +4,8 @@
 #
 # Each run starts a private Redis, callgate-sim playing Twilio, Vapi and the
 # callers, and one callgate serve. The callers arrive at BENCH_VIEWERS_RATE
-# a second (default 40, Poisson) against a limit of BENCH_VIEWERS_LIMIT
-# (default 40) slots with calls of 1 to 3 s: the slots serve about half of
+# a second (default 60, Poisson) against a limit of BENCH_VIEWERS_LIMIT
+# (default 60) slots with calls of 1 to 3 s: the slots serve about half of
 # the arrivals, the queue grows to a few hundred callers who give up after
 # about 20 s, so every second callers arrive, are admitted, abandon and
 # wait longer - a surge the 2-core bench machine sustains, held for the
@@ -29,8 +29,8 @@ VIEWERS=${BENCH_VIEWERS:-200}
 WINDOW=${BENCH_VIEWERS_WINDOW_S:-30}
 WARMUP=${BENCH_VIEWERS_WARMUP_S:-12}
 PAIRS=${BENCH_VIEWERS_PAIRS:-3}
-RATE=${BENCH_VIEWERS_RATE:-40}
-LIMIT=${BENCH_VIEWERS_LIMIT:-40}
+RATE=${BENCH_VIEWERS_RATE:-60}
+LIMIT=${BENCH_VIEWERS_LIMIT:-60}
 TOKEN=bench-viewers-token
 for cmd in curl awk timeout redis-server redis-cli python3; do
     command -v "$cmd" >/dev/null || { echo "viewers: $cmd is not installed" >&2; exit 2; }
