@@ -184,7 +184,7 @@ int cg_http_stream_write(struct cg_http_stream *s, const void *data, size_t len)
 /* Bytes queued and not yet sent. */
 size_t cg_http_stream_pending(const struct cg_http_stream *s);
 /* Caps the kernel's send buffer of the stream's socket at about bytes
- * (SO_SNDBUF; Linux doubles it): otherwise it grows up to
+ * (SO_SNDBUF; Linux doubles it): otherwise it may grow up to
  * net.ipv4.tcp_wmem's maximum (4 MiB by default) behind a client that
  * stops reading, before max_pending is ever reached. Returns 0 or -1. */
 int cg_http_stream_sndbuf(struct cg_http_stream *s, int bytes);
