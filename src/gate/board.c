@@ -6,6 +6,7 @@
 
 #include "gate/board.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,8 @@ static void on_viewer_closed(struct cg_http_stream *s, void *arg)
 static int viewer_send(struct viewer *v, const char *data, size_t len)
 {
     if (cg_http_stream_write(v->s, data, len) != 0) {
+        if (v->b->metrics != NULL)
+            cg_metrics_inc(v->b->metrics, "callgate_events_viewers_dropped_total", NULL, 1);
         viewer_free(v);
         return -1;
     }
@@ -360,6 +363,11 @@ static void declare_metrics(struct cg_metrics *m)
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
         cg_metrics_declare(m, g[i].name, CG_GAUGE, g[i].help, NULL, 0);
+    cg_metrics_declare(m, "callgate_events_viewers_dropped_total", CG_COUNTER,
+                       "Viewers of GET /events dropped because a write to them failed (most "
+                       "often: they stopped reading and their unsent bytes passed the bound).",
+                       NULL, 0);
+    cg_metrics_inc(m, "callgate_events_viewers_dropped_total", NULL, 0);
     cg_metrics_set(m, "callgate_events_viewers", NULL, 0);
 }
 
@@ -615,6 +623,10 @@ static void handle_events(struct cg_http_req *req, void *arg)
         free(v);
         return;
     }
+    /* Without the cap, the kernel would hold up to 4 MiB behind a viewer
+     * that stopped reading; failing to set it only loses that bound. */
+    if (cg_http_stream_sndbuf(v->s, BOARD_VIEWER_SNDBUF) != 0)
+        cg_log_debug("events: SO_SNDBUF not set", "errno=%d", errno);
     cg_list_push_back(&b->viewers, &v->link);
     b->nviewers++;
     count_viewers(b);

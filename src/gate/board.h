@@ -17,7 +17,9 @@
  * end, after EVENTS_STREAM_MAX_SECONDS (EventSource reconnects by itself,
  * so a load balancer can move viewers and a changed ADMIN_TOKEN is asked
  * for again). A viewer whose unsent
- * bytes would exceed BOARD_VIEWER_MAX_PENDING is dropped. Access: the rule
+ * bytes would exceed BOARD_VIEWER_MAX_PENDING (besides the socket's own
+ * buffer, capped at BOARD_VIEWER_SNDBUF) is dropped and counted in
+ * callgate_events_viewers_dropped_total. Access: the rule
  * of access.h, the token also as ?token= (EventSource cannot set headers).
  *
  * Ownership: the board borrows the gate, the server and the registry; it
@@ -38,9 +40,13 @@ struct cg_httpd;
 struct cg_metrics;
 struct gate_board;
 
-#define BOARD_TICK_MS            1000
-#define BOARD_HEARTBEAT_MS       10000
-#define BOARD_VIEWER_MAX_PENDING (1u << 20)
+#define BOARD_TICK_MS      1000
+#define BOARD_HEARTBEAT_MS 10000
+/* A snapshot is a few KB to a few tens of KB: 256 KiB is tens of seconds
+ * of them, past which the viewer shows stale figures anyway. */
+#define BOARD_VIEWER_MAX_PENDING (256u << 10)
+/* The kernel's share of a viewer's unsent bytes (SO_SNDBUF). */
+#define BOARD_VIEWER_SNDBUF (64 << 10)
 
 /* Registers GET /events and GET /wallboard and starts the tick. NULL when
  * a route or the timer cannot be set up. */

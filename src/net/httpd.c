@@ -1431,6 +1431,13 @@ size_t cg_http_stream_pending(const struct cg_http_stream *s)
     return s->c->out.len - s->c->out_off;
 }
 
+int cg_http_stream_sndbuf(struct cg_http_stream *s, int bytes)
+{
+    if (s->c->fd < 0 || bytes <= 0)
+        return -1;
+    return setsockopt(s->c->fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
 void cg_http_stream_end(struct cg_http_stream *s)
 {
     struct conn *c = s->c;

@@ -183,6 +183,11 @@ struct cg_http_stream *cg_http_stream_start(struct cg_http_req *req, int status,
 int cg_http_stream_write(struct cg_http_stream *s, const void *data, size_t len);
 /* Bytes queued and not yet sent. */
 size_t cg_http_stream_pending(const struct cg_http_stream *s);
+/* Caps the kernel's send buffer of the stream's socket at about bytes
+ * (SO_SNDBUF; Linux doubles it): otherwise it may grow up to
+ * net.ipv4.tcp_wmem's maximum (4 MiB by default) behind a client that
+ * stops reading, before max_pending is ever reached. Returns 0 or -1. */
+int cg_http_stream_sndbuf(struct cg_http_stream *s, int bytes);
 /* Ends the stream normally (the last chunk is written, the connection is
  * kept alive or closed as the request asked); closed is not called and
  * the pointer is invalid afterwards. */

@@ -430,6 +430,105 @@ static void test_events_stream(void **state)
     stop_gate(f);
 }
 
+/* callgate's resident memory in KiB (VmRSS), or -1. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return -1;
+    long v = -1;
+    while (fgets(line, sizeof line, fp) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            v = atol(line + 6);
+    fclose(fp);
+    return v;
+}
+
+/* Viewers that connect and never read: each is dropped once its unsent
+ * snapshots pass the bound (BOARD_VIEWER_MAX_PENDING, besides a socket
+ * buffer capped at BOARD_VIEWER_SNDBUF), callgate's memory does not grow
+ * with them meanwhile nor stay grown after, and the board goes on serving
+ * the viewers that read. */
+#define SLOW_VIEWERS 4
+static void test_events_slow_viewer_dropped(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, "EVENTS_STREAM_MAX_SECONDS=600");
+    /* A long queue: a snapshot lists a hundred callers whose waits change
+     * every second, some ten KB a tick to every viewer. */
+    char sid[40], from[20];
+    for (int i = 0; i < 120; i++) {
+        snprintf(from, sizeof from, "+1555010%04d", i);
+        arrive(f, from, sid);
+    }
+    struct sse reader;
+    sse_open(f, &reader, "?token=" TOKEN);
+    char *snap = sse_next(&reader, "snapshot", LATER);
+    must(f, snap != NULL, "no snapshot for the reading viewer");
+    size_t snap_len = strlen(snap);
+    free(snap);
+    must(f, snap_len > 5000, "a snapshot of only %zu bytes", snap_len);
+    long before = rss_kib(f->proc.pid);
+    assert_true(before > 0);
+
+    int slow[SLOW_VIEWERS];
+    for (int i = 0; i < SLOW_VIEWERS; i++) {
+        slow[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(slow[i] >= 0);
+        int small = 4096;
+        assert_int_equal(setsockopt(slow[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(slow[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        static const char req[] = "GET /events?token=" TOKEN " HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_int_equal(send(slow[i], req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)sizeof req - 1);
+    }
+    /* Some 400 KB each at a snapshot a second: well under a minute. The
+     * reading viewer keeps reading meanwhile. */
+    uint64_t deadline = cgt_now_ms() + 120000;
+    long peak = before;
+    long long dropped = 0;
+    while (cgt_now_ms() < deadline) {
+        free(sse_next(&reader, "snapshot", SOON));
+        long now = rss_kib(f->proc.pid);
+        if (now > peak)
+            peak = now;
+        dropped = metric(f, "callgate_events_viewers_dropped_total");
+        if (dropped >= SLOW_VIEWERS)
+            break;
+    }
+    must(f, dropped == SLOW_VIEWERS, "%lld of %d viewers that never read were dropped", dropped,
+         SLOW_VIEWERS);
+    assert_int_equal(metric(f, "callgate_events_viewers"), 1);
+    /* The bound is 256 KiB of unsent bytes each: what callgate held for
+     * them stayed within it, and was given back. */
+    must(f, peak - before < SLOW_VIEWERS * 256 + 3072, "callgate grew from %ld to %ld KiB", before,
+         peak);
+    long after = rss_kib(f->proc.pid);
+    must(f, after - before < 2048, "callgate kept %ld KiB after dropping the viewers",
+         after - before);
+    /* The dropped ones are closed by callgate; the reader still gets the
+     * board. */
+    for (int i = 0; i < SLOW_VIEWERS; i++) {
+        char buf[65536];
+        ssize_t n;
+        struct pollfd p = {.fd = slow[i], .events = POLLIN};
+        uint64_t until = cgt_now_ms() + LATER;
+        do
+            n = poll(&p, 1, 1000) > 0 ? recv(slow[i], buf, sizeof buf, 0) : 1;
+        while (n > 0 && cgt_now_ms() < until);
+        must(f, n <= 0, "a dropped viewer's connection stayed open");
+        close(slow[i]);
+    }
+    snap = sse_next(&reader, "snapshot", LATER);
+    must(f, snap != NULL, "the reading viewer got nothing after the drops");
+    free(snap);
+    sse_close(&reader);
+    stop_gate(f);
+}
+
 /* ---- the page in a browser ---- */
 
 /* Runs chromium headless on url with extra flags; stdout to out_path.
@@ -852,6 +951,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_events_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_slow_viewer_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wallboard_in_chromium, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wallboard_taskqueues_in_chromium, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wallboard_routes_in_chromium, setup, teardown),
