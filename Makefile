@@ -40,7 +40,7 @@ valgrind: build
 demo: build
 	./$(BUILD)/callgate demo
 
-# The benchmarks (bench/run.sh, about six minutes; bench/RESULTS.md). A build
+# The benchmarks (bench/run.sh and bench/viewers.sh, about a quarter of an hour; bench/RESULTS.md). A build
 # directory configured before bench/ existed learns of its helpers here.
 bench: build
 	@scripts/deps.sh --bench
