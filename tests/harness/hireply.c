@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "hireply.h"
 
 const char *cgt_reply_str_at(const redisReply *r, size_t i)
@@ -71,4 +72,24 @@ redisReply *cgt_hi_eval(redisContext *c, const char *script, const char *prefix,
     if (r->type == REDIS_REPLY_ERROR)
         fail_msg("script error: %s", r->str);
     return r;
+}
+
+int cgt_hi_start(struct cg_redis_server *rs, redisContext **c)
+{
+    cgt_redis_start(rs);
+    *c = redisConnect("127.0.0.1", rs->port);
+    return *c == NULL || (*c)->err ? -1 : 0;
+}
+
+void cgt_hi_stop(struct cg_redis_server *rs, redisContext *c)
+{
+    if (c != NULL)
+        redisFree(c);
+    cg_redis_server_stop(rs);
+}
+
+void cgt_hi_flush(redisContext *c, const char *prefix)
+{
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    freeReplyObject(redisCommand(c, "SET %sintact 1", prefix));
 }

@@ -24,6 +24,15 @@ char *cgt_hi_str(redisContext *c, const char *fmt, ...);
  * as ARGV[1]. An error reply fails the test. Free with freeReplyObject. */
 redisReply *cgt_hi_eval(redisContext *c, const char *script, const char *prefix, int n,
                         const char *const *args);
+/* A private redis-server and a connection to it (cgt_redis_start): 0, or
+ * -1 when the connection failed. stop closes and stops both. */
+struct cg_redis_server;
+int cgt_hi_start(struct cg_redis_server *rs, redisContext **c);
+void cgt_hi_stop(struct cg_redis_server *rs, redisContext *c);
+/* An empty Redis whose gate (keys under prefix) has its slots' repair
+ * marker: admission may run, as after a gate's first repair. */
+void cgt_hi_flush(redisContext *c, const char *prefix);
+
 /* The number of arguments of a variadic call, for cgt_hi_eval. */
 #define CGT_NARGS(...) (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))
 

@@ -23,25 +23,21 @@ static redisContext *rc;
 static int setup_all(void **state)
 {
     (void)state;
-    cgt_redis_start(&rs);
-    rc = redisConnect("127.0.0.1", rs.port);
-    return rc == NULL || rc->err ? -1 : 0;
+    return cgt_hi_start(&rs, &rc);
 }
 
 static int teardown_all(void **state)
 {
     (void)state;
-    redisFree(rc);
-    cg_redis_server_stop(&rs);
+    cgt_hi_stop(&rs, rc);
     return 0;
 }
 
 static int flush(void **state)
 {
     (void)state;
-    freeReplyObject(redisCommand(rc, "FLUSHALL"));
     /* The slots agree with Vapi (repair.lua's marker): admission may run. */
-    freeReplyObject(redisCommand(rc, "SET " PREFIX "intact 1"));
+    cgt_hi_flush(rc, PREFIX);
     return 0;
 }
 

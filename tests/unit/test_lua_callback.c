@@ -44,8 +44,7 @@ static int teardown_all(void **state)
 static int flush(void **state)
 {
     (void)state;
-    freeReplyObject(redisCommand(rc, "FLUSHALL"));
-    freeReplyObject(redisCommand(rc, "SET " PREFIX "intact 1"));
+    cgt_hi_flush(rc, PREFIX);
     /* The callback window is open. */
     freeReplyObject(redisCommand(rc, "SET " PREFIX "cbwin 1"));
     return 0;
