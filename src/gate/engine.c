@@ -549,12 +549,6 @@ static void start_admission(struct admission *a)
 static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
                              uint64_t slot_freed_us);
 
-/* An outbound call's failure freed its slot and admission refilled it. */
-static void refill_outbound(struct cg_gate *g, const redisReply *r, size_t first)
-{
-    start_admissions(g, r, first, 0);
-}
-
 /* A callback's dial is over; a refused one's freed slot is refilled. */
 static void on_callback_dialed(enum gate_callback_dialed d, const char *leg,
                                const redisReply *settled, void *arg)
@@ -586,7 +580,8 @@ static void start_admissions(struct cg_gate *g, const redisReply *r, size_t firs
             continue;
         if (strncmp(sid, "o:", 2) == 0) {
             /* An outbound call (outbound.lua): Vapi dials the customer. */
-            gate_outbound_place(g, sid, from, (int)attempt, refill_outbound);
+            /* A failure that frees its slot refills it as any release does. */
+            gate_outbound_place(g, sid, from, (int)attempt, gate_start_admitted);
             continue;
         }
         struct admission *a = adm_new(g, sid, from, (int)attempt);
