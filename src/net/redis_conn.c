@@ -64,7 +64,7 @@ struct cg_redis_conn {
     redisReader *reader;
 
     struct event *ev_fail; /* reports a failure from the loop */
-    char why[160];
+    char why[320];
 
     int depth;
     int freed;
@@ -385,6 +385,25 @@ struct cg_redis_conn *cg_redis_conn_new(struct event_base *base, struct evdns_ba
 
 /* ---- I/O ---- */
 
+/* The operator's next step for a refused certificate: a repeated connect
+ * failure at 3 a.m. should name the setting to change, not only OpenSSL's
+ * words. */
+static const char *verify_fix(long vr)
+{
+    switch (vr) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "fix: connect by a name the certificate lists, or set REDIS_TLS_SERVER_NAME "
+               "to it";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "fix: renew the server's certificate, or check this machine's clock";
+    default:
+        return "fix: REDIS_TLS_CA_FILE must name the CA that signed the server's certificate "
+               "(empty: the system store)";
+    }
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
@@ -401,7 +420,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         leave(c);
         return;
     }
-    char msg[200];
+    char msg[320];
     unsigned long sslerr = c->tls ? bufferevent_get_openssl_error(c->bev) : 0;
     if (sslerr) {
         char e[160];
@@ -409,8 +428,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
         long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
         if (vr != X509_V_OK)
-            snprintf(msg, sizeof msg, "TLS: certificate verification failed: %s",
-                     X509_verify_cert_error_string(vr));
+            snprintf(msg, sizeof msg, "TLS: certificate verification failed: %s (%s)",
+                     X509_verify_cert_error_string(vr), verify_fix(vr));
         else
             snprintf(msg, sizeof msg, "TLS: %s", e);
         while (bufferevent_get_openssl_error(c->bev) != 0)

@@ -153,15 +153,20 @@ static void expect_ready(struct fx *f)
 }
 
 /* Never READY for 1.5 s (several attempts), and the log says why. */
+static void expect_logged(struct fx *f, const char *text)
+{
+    char *log = cgt_stream_text(f->log);
+    if (strstr(log, text) == NULL)
+        fail_msg("expected \"%s\" in the log:\n%s", text, log);
+    free(log);
+}
+
 static void expect_refused(struct fx *f, const char *why)
 {
     cgt_run_for(f->base, 1500);
     assert_int_equal(f->ready, 0);
     assert_int_equal(cg_redis_state(f->r) == CG_REDIS_READY, 0);
-    char *log = cgt_stream_text(f->log);
-    if (strstr(log, why) == NULL)
-        fail_msg("expected \"%s\" in the log:\n%s", why, log);
-    free(log);
+    expect_logged(f, why);
 }
 
 static void test_right_ca(void **state)
@@ -195,6 +200,7 @@ static void test_wrong_ca(void **state)
     struct fx *f = *state;
     open_tls(f, "127.0.0.1", path("other-ca.pem"), NULL, NULL, NULL, 0);
     expect_refused(f, "certificate verification failed");
+    expect_logged(f, "fix: REDIS_TLS_CA_FILE must name the CA");
 }
 
 static void test_wrong_server_name(void **state)
@@ -202,6 +208,7 @@ static void test_wrong_server_name(void **state)
     struct fx *f = *state;
     open_tls(f, "127.0.0.1", path("ca.pem"), NULL, NULL, "redis.example.com", 0);
     expect_refused(f, "certificate verification failed");
+    expect_logged(f, "set REDIS_TLS_SERVER_NAME");
 }
 
 static void test_system_store_refuses_test_ca(void **state)
