@@ -25,20 +25,24 @@ build: deps $(BUILD)/Makefile
 
 # Every test, normal build first, then again under ASan+UBSan.
 test: build
+	rm -rf $(BUILD)/test-tmp
 	cd $(BUILD) && ctest $(CTEST_ARGS) -j$(TEST_JOBS)
 	$(MAKE) --no-print-directory sanitize
 
 unit: build
+	rm -rf $(BUILD)/test-tmp
 	cd $(BUILD) && ctest $(CTEST_ARGS) -L unit
 
 sanitize: deps
 	cmake -S . -B $(SANBUILD) -DCMAKE_BUILD_TYPE=Debug -DCG_SANITIZE=ON \
 	    -DCMAKE_C_COMPILER=clang >/dev/null
 	cmake --build $(SANBUILD) -j$(JOBS)
+	rm -rf $(SANBUILD)/test-tmp
 	cd $(SANBUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j$(TEST_JOBS)
 
 valgrind: build
+	rm -rf $(BUILD)/test-tmp
 	cd $(BUILD) && CG_VALGRIND=1 ctest $(CTEST_ARGS) -L integration
 
 demo: build

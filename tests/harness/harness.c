@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,34 @@ extern char **environ;
 uint64_t cgt_now_ms(void)
 {
     return cg_mono_ms();
+}
+
+/* make test points TMPDIR at a directory of the build per test
+ * (tests/CMakeLists.txt), so that every file a test leaves (its processes'
+ * logs, Redis data, certificates) stays where a failure can be read and the
+ * next run clears it. The directory is made before main, for the Redis
+ * servers and child processes that use TMPDIR as well as this harness. */
+__attribute__((constructor)) static void make_tmpdir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (tmp == NULL || *tmp == '\0')
+        return;
+    char path[512];
+    if (snprintf(path, sizeof path, "%s", tmp) >= (int)sizeof path)
+        return;
+    for (char *p = path + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "cannot make TMPDIR %s: %s\n", path, strerror(errno));
+            exit(1);
+        }
+        if (c == '\0')
+            break;
+        *p = '/';
+    }
 }
 
 char *cgt_tmpdir(void)
