@@ -21,8 +21,51 @@
 #include "base/err.h"
 #include "base/clock.h"
 
+/* The first port of the kernel's ephemeral range (from which connect()
+ * takes a client's local port), or 32768. */
+static int ephemeral_low(void)
+{
+    int low = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        int lo, hi;
+        if (fscanf(f, "%d %d", &lo, &hi) == 2 && lo > 1024 && lo <= 65535)
+            low = lo;
+        fclose(f);
+    }
+    return low;
+}
+
+static int port_is_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A port the kernel hands out for bind(port 0) comes from the ephemeral
+ * range, and between its release here and the server's own bind any
+ * outgoing connection on the machine may take it as its local port (seen
+ * as a server that cannot bind, or a client connected to itself). Ports
+ * below that range are never picked by connect(), so a random free one
+ * there stays free unless another starter picks the same port. */
 int cg_free_port(void)
 {
+    int low = ephemeral_low();
+    const int base = 10000;
+    if (low - base >= 1000) {
+        for (int i = 0; i < 200; i++) {
+            int port = base + (int)cg_random_below((uint64_t)(low - base));
+            if (port_is_free(port))
+                return port;
+        }
+    }
+    /* A range too small to pick from: the kernel's choice. */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
