@@ -1,14 +1,44 @@
 /*
- * gate_kit.h - what the gate's integration tests share (test_gate.c,
- * test_gate_callback.c): the fixture (a private redis-server, the Twilio
- * and Vapi fakes, two callgate instances), starting and stopping callgate,
- * signed Twilio and Vapi requests, and reads of the gate's Redis state.
+ * gate_kit.h - what the gate's integration tests share: the fixture (a
+ * private redis-server, or a master, a replica and a sentinel; the Twilio
+ * and Vapi fakes; up to two callgate instances), starting and stopping
+ * callgate, signed Twilio and Vapi requests, the answers the fakes give for
+ * Twilio's queue and Vapi's list of calls, and reads of the gate's Redis
+ * state.
+ *
+ * Use: include it after the test's own headers; use setup/teardown (or
+ * setup_sentinel, teardown_graceful) as the cmocka fixture, then
+ * start_gate(f, i, extra) for instance i (0 or 1). Every gate gets the
+ * kit's settings (spawn_gate below); a test's own settings go in extra
+ * ("NAME=value", or "-NAME" to leave an option unset), which wins.
+ * The fixture owns every process and file it starts or writes; teardown
+ * ends and removes them.
+ *
  * Included once per test file: every helper is static, and those a file
  * does not use are no warning (KIT_FN). GATE_KIT_SID_FORMAT may be defined
  * before the include to give a file's CallSids a prefix of its own.
  */
 #ifndef CG_TEST_GATE_KIT_H
 #define CG_TEST_GATE_KIT_H
+
+#include "base/fmacros.h"
+
+#include "redisx.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/form.h"
+#include "demo/proc.h"
+#include "fakeapi.h"
+#include "twilio/signature.h"
 
 #define KIT_FN __attribute__((unused))
 #ifndef GATE_KIT_SID_FORMAT
@@ -30,16 +60,39 @@
 #define SOON  5000
 #define LATER 10000
 
+/* The sentinels' name for the master (setup_sentinel). */
+#define SENTINEL_MASTER "cgmaster"
+
+/* Two routes under one limit (ROUTES_FILE, see routes_file()): support
+ * and sales, the higher priority, each of min 1 and max 2. */
+#define SUPPORT "+15550100000"
+#define SALES   "+15550100001"
+#define TWO_ROUTES                                                                                 \
+    "{\"routes\": ["                                                                               \
+    "{\"name\": \"support\", \"numbers\": [\"" SUPPORT "\"], \"assistantId\": \"asst-support\", "  \
+    "\"phoneNumberId\": \"pn-support\", \"queue\": \"support\", \"max\": 2, \"min\": 1, "          \
+    "\"priority\": 1},"                                                                            \
+    "{\"name\": \"sales\", \"numbers\": [\"" SALES "\"], \"assistantId\": \"asst-sales\", "        \
+    "\"phoneNumberId\": \"pn-sales\", \"queue\": \"sales\", \"max\": 2, \"min\": 1, "              \
+    "\"priority\": 2}]}"
+
 struct gate {
     struct cgt_proc proc;
     int port;
-    char base[64];
+    char base[64];    /* where the test connects */
+    char public[256]; /* PUBLIC_URL, what Twilio signs: base and a path prefix */
 };
 
 struct fixture {
-    struct cg_redis_server rs;
+    struct cg_redis_server rs; /* setup's Redis */
+    /* setup_sentinel's instead: the gates find the master through the
+     * sentinel. */
+    int behind_sentinel;
+    struct cgt_redis_node master, replica, sentinel;
     struct cgt_fake *fake;
     struct gate g[2];
+    char *tmp;                /* files the test writes (routes_file), or NULL */
+    char routes_setting[600]; /* ROUTES_FILE=... */
 };
 
 static unsigned sid_counter;
@@ -71,14 +124,40 @@ static KIT_FN void dump_logs(struct fixture *f)
 
 /* ---- processes ---- */
 
+static KIT_FN void start_fake(struct fixture *f)
+{
+    struct cgt_fake_opts o = {
+        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
+    f->fake = cgt_fake_start(&o);
+}
+
 static KIT_FN int setup(void **state)
 {
     struct fixture *f = cg_calloc(1, sizeof *f);
     cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
+    start_fake(f);
     *state = f;
+    return 0;
+}
+
+/* A master, a replica in sync with it, and one sentinel that knows both
+ * (name SENTINEL_MASTER), instead of the private Redis. */
+static KIT_FN int setup_sentinel(void **state)
+{
+    struct fixture *f = cg_calloc(1, sizeof *f);
+    f->behind_sentinel = 1;
+    *state = f;
+    cgt_redis_node_start(&f->master, NULL, 0, NULL);
+    char mport[16];
+    snprintf(mport, sizeof mport, "%d", f->master.port);
+    const char *rep[] = {"--replicaof", "127.0.0.1", mport, NULL};
+    cgt_redis_node_start(&f->replica, NULL, 0, rep);
+    if (cgt_node_wait(&f->replica, "INFO replication", "master_link_status:up", 10000) != 0)
+        fail_msg("the replica did not sync");
+    cgt_sentinel_start(&f->sentinel, SENTINEL_MASTER, f->master.port, NULL);
+    if (cgt_node_wait(&f->sentinel, "SENTINEL REPLICAS " SENTINEL_MASTER, "127.0.0.1", 15000) != 0)
+        fail_msg("the sentinel did not discover the replica");
+    start_fake(f);
     return 0;
 }
 
@@ -88,22 +167,82 @@ static KIT_FN int teardown(void **state)
     for (int i = 0; i < 2; i++)
         if (f->g[i].proc.pid > 0)
             cgt_stop(&f->g[i].proc, SIGKILL, 1000);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
+    if (f->fake)
+        cgt_fake_stop(f->fake);
+    if (f->behind_sentinel) {
+        cgt_redis_node_stop(&f->sentinel);
+        cgt_redis_node_stop(&f->replica);
+        cgt_redis_node_stop(&f->master);
+    } else {
+        cg_redis_server_stop(&f->rs);
+    }
+    if (f->tmp) {
+        cg_remove_tree(f->tmp);
+        free(f->tmp);
+    }
     free(f);
     return 0;
 }
 
-/* Starts callgate instance i without waiting for it. */
-static KIT_FN void spawn_gate(struct fixture *f, int i, const char *const *extra)
+/* For fixtures whose gates run until the end of each test: every gate
+ * still running must exit well on SIGTERM (a leak or crash fails under
+ * the sanitizers), and callgate's API calls were all to endpoints that
+ * exist, with the right credentials. Everything is torn down first. */
+static KIT_FN int teardown_graceful(void **state)
+{
+    struct fixture *f = *state;
+    int rc[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        if (f->g[i].proc.pid <= 0)
+            continue;
+        rc[i] = cgt_stop(&f->g[i].proc, SIGTERM, 10000);
+        if (rc[i] != 0)
+            cgt_dump_log_tail(&f->g[i].proc, i ? "callgate 1" : "callgate 0", 6000);
+    }
+    int unauthorized = cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED);
+    int unknown = cgt_fake_count(f->fake, CGT_EP_UNKNOWN);
+    teardown(state);
+    assert_int_equal(rc[0], 0);
+    assert_int_equal(rc[1], 0);
+    assert_int_equal(unauthorized, 0);
+    assert_int_equal(unknown, 0);
+    return 0;
+}
+
+/* Writes doc to a file removed by teardown; the ROUTES_FILE setting that
+ * names it (for start_gate's extra). */
+static KIT_FN const char *routes_file(struct fixture *f, const char *doc)
+{
+    if (f->tmp == NULL)
+        f->tmp = cgt_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/routes.json", f->tmp);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fputs(doc, fp) >= 0, 1);
+    assert_int_equal(fclose(fp), 0);
+    snprintf(f->routes_setting, sizeof f->routes_setting, "ROUTES_FILE=%s", path);
+    return f->routes_setting;
+}
+
+/* Starts callgate instance i without waiting for it. public_path is
+ * appended to PUBLIC_URL (a reverse proxy's prefix, which it strips). */
+static KIT_FN void spawn_gate_at(struct fixture *f, int i, const char *public_path,
+                                 const char *const *extra)
 {
     struct gate *g = &f->g[i];
     g->port = cg_free_port();
     snprintf(g->base, sizeof g->base, "http://127.0.0.1:%d", g->port);
-    char port[32], pub[96], redis[96], twbase[96], vbase[96], inst[32];
+    char public[sizeof g->public];
+    snprintf(public, sizeof public, "%s%s", g->base, public_path);
+    memcpy(g->public, public, sizeof public);
+    char port[32], pub[300], redis[96], sentinels[64], twbase[96], vbase[96], inst[32];
     snprintf(port, sizeof port, "PORT=%d", g->port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", g->base);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
+    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", g->public);
+    /* Behind the sentinel, REDIS_URL is replaced by the master it names. */
+    snprintf(redis, sizeof redis, "REDIS_URL=%s",
+             f->behind_sentinel ? "redis://127.0.0.1:1" : f->rs.url);
+    snprintf(sentinels, sizeof sentinels, "REDIS_SENTINELS=127.0.0.1:%d", f->sentinel.port);
     snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
     snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
     snprintf(inst, sizeof inst, "INSTANCE_ID=gate%d", i);
@@ -127,21 +266,46 @@ static KIT_FN void spawn_gate(struct fixture *f, int i, const char *const *extra
                                            "REDIS_COMMAND_TIMEOUT_MS=500",
                                            "SHUTDOWN_GRACE_MS=2000",
                                            NULL};
+    const char *const sentinel_env[] = {sentinels, "REDIS_SENTINEL_MASTER=" SENTINEL_MASTER, NULL};
+    static const char *const none[] = {NULL};
     /* Nothing from the test's own environment; the test's own settings last. */
     const char *const mine[] = {port, pub, redis, twbase, vbase, inst, NULL};
-    const char *const *lists[] = {mine, base_env, extra, NULL};
+    const char *const *lists[] = {mine, f->behind_sentinel ? sentinel_env : none, base_env,
+                                  extra ? extra : none, NULL};
     cgt_spawn_callgate(&g->proc, lists);
 }
 
-static KIT_FN void start_gate(struct fixture *f, int i, const char *const *extra)
+static KIT_FN void spawn_gate(struct fixture *f, int i, const char *const *extra)
 {
-    spawn_gate(f, i, extra);
+    spawn_gate_at(f, i, "", extra);
+}
+
+/* Starts callgate instance i and waits until it serves: healthy, the
+ * first repair of the slots done, and its routes published when extra
+ * sets ROUTES_FILE. */
+static KIT_FN void start_gate_at(struct fixture *f, int i, const char *public_path,
+                                 const char *const *extra)
+{
+    spawn_gate_at(f, i, public_path, extra);
     char url[128];
     snprintf(url, sizeof url, "%s/health", f->g[i].base);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate %d did not become healthy", i);
     /* Admission waits for the first repair of the slots from Vapi's live
      * calls (a fresh Redis has no marker); the tests expect it done. */
-    must(f, cgt_redis_wait_key(&f->rs, P "intact", 10000) == 0, "the first repair never ended");
+    if (f->behind_sentinel)
+        must(f, cgt_node_wait(&f->master, "EXISTS " P "intact", "1", 10000) == 0,
+             "the first repair never ended");
+    else
+        must(f, cgt_redis_wait_key(&f->rs, P "intact", 10000) == 0, "the first repair never ended");
+    for (size_t k = 0; extra && extra[k]; k++)
+        if (strncmp(extra[k], "ROUTES_FILE=", 12) == 0 && !f->behind_sentinel)
+            must(f, cgt_redis_wait_key(&f->rs, P "routes", 15000) == 0,
+                 "the routes were never published");
+}
+
+static KIT_FN void start_gate(struct fixture *f, int i, const char *const *extra)
+{
+    start_gate_at(f, i, "", extra);
 }
 
 /* Graceful stop; a leak or crash (sanitizer builds) fails the test. */
@@ -162,13 +326,15 @@ static KIT_FN void url_of(const struct fixture *f, int i, const char *path, char
     snprintf(out, n, "%s%s", f->g[i].base, path);
 }
 
-/* POSTs a form signed as Twilio signs it; kv is name, value, ..., NULL.
- * sign_kv, when not NULL, is what the signature covers instead. */
+/* POSTs a form signed as Twilio signs it (over PUBLIC_URL and path); kv
+ * is name, value, ..., NULL. sign_kv, when not NULL, is what the signature
+ * covers instead. */
 static KIT_FN void twilio_post_as(struct fixture *f, int i, const char *path, const char *const *kv,
                                   const char *const *sign_kv, struct cgt_resp *r)
 {
-    char url[256];
+    char url[512], signed_url[768];
     url_of(f, i, path, url, sizeof url);
+    snprintf(signed_url, sizeof signed_url, "%s%s", f->g[i].public, path);
     struct cg_form form, signed_form;
     cg_form_init(&form);
     cg_form_init(&signed_form);
@@ -178,7 +344,7 @@ static KIT_FN void twilio_post_as(struct fixture *f, int i, const char *path, co
     for (size_t k = 0; skv[k] && skv[k + 1]; k += 2)
         cg_form_add(&signed_form, skv[k], skv[k + 1]);
     char sig[CG_TWSIG_LEN + 1];
-    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, url, &signed_form, sig), 0);
+    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, signed_url, &signed_form, sig), 0);
     char sigh[64];
     snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
     char *body = cg_form_encode(&form);
@@ -201,6 +367,17 @@ static KIT_FN void incoming(struct fixture *f, int i, const char *sid, struct cg
         "CallSid",      sid,          "AccountSid", ACCOUNT_SID, "From",    CALLER, "To",
         "+15550002222", "CallStatus", "ringing",    "Direction", "inbound", NULL};
     twilio_post(f, i, "/incoming", kv, r);
+}
+
+/* /incoming for sid, which must answer 200; the body (malloc'd). */
+static KIT_FN char *incoming_body(struct fixture *f, int i, const char *sid)
+{
+    struct cgt_resp r;
+    incoming(f, i, sid, &r);
+    must(f, r.status == 200, "/incoming for %s answered %ld", sid, r.status);
+    char *out = cg_strdup(r.body ? r.body : "");
+    cgt_resp_free(&r);
+    return out;
 }
 
 static KIT_FN void queue_wait(struct fixture *f, int i, const char *sid, struct cgt_resp *r)
@@ -329,6 +506,36 @@ static KIT_FN long long num_reply(char *s)
     return v;
 }
 
+/* A command's integer answer on the plain Redis at 127.0.0.1:port (a
+ * node of setup_sentinel's, say); -1 for nil. */
+static KIT_FN long long vint_at(int port, const char *fmt, va_list ap)
+{
+    char *s = cgt_redis_vcmd(port, fmt, ap);
+    long long v = strcmp(s, "(nil)") == 0 ? -1 : strtoll(s, NULL, 10);
+    free(s);
+    return v;
+}
+
+static KIT_FN __attribute__((format(printf, 2, 3))) long long int_at(int port, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    long long v = vint_at(port, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+/* The same on the fixture's Redis. */
+static KIT_FN __attribute__((format(printf, 2, 3))) long long redis_int(struct fixture *f,
+                                                                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    long long v = vint_at(f->rs.port, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
 static KIT_FN long long stat_of(struct fixture *f, const char *field)
 {
     return num_reply(cgt_redis_cmd(&f->rs, "HGET " P "stats %s", field));
@@ -453,6 +660,44 @@ static KIT_FN void enqueue(struct fixture *f, int i, const char *sid)
     incoming(f, i, sid, &r);
     assert_enqueue(f, i, &r);
     cgt_resp_free(&r);
+}
+
+/* ---- what the fakes answer ---- */
+
+/* One call of Vapi's GET /call answer, as Vapi writes a Call: created
+ * age_ms ago, placed by gate `gate` for the caller sid. */
+static KIT_FN void vapi_call_json(char *out, size_t n, const char *id, const char *status,
+                                  const char *sid, const char *gate, int age_ms)
+{
+    char created[25];
+    cg_iso8601_ms(cg_wall_ms() - (uint64_t)age_ms, created);
+    snprintf(out, n,
+             "{\"id\":\"%s\",\"orgId\":\"org-1\",\"type\":\"inboundPhoneCall\",\"status\":\"%s\","
+             "\"createdAt\":\"%s\",\"updatedAt\":\"%s\",\"phoneNumberId\":\"" PHONE_ID "\","
+             "\"customer\":{\"number\":\"" CALLER "\"},\"assistantOverrides\":{\"metadata\":"
+             "{\"twilioCallSid\":\"%s\",\"callgateAttempt\":1,\"callgateGate\":\"%s\"}}}",
+             id, status, created, created, sid, gate);
+}
+
+/* Twilio's queue (GET .../Members) holds the callers sids (NULL-
+ * terminated) in this order, the first enqueued first and waiting
+ * wait_s, each next one a second less. */
+static KIT_FN void set_queue_members(struct fixture *f, const char *const *sids, int wait_s)
+{
+    char members[2048];
+    size_t len = 0;
+    members[len++] = '[';
+    for (int k = 0; sids[k]; k++) {
+        int w = snprintf(members + len, sizeof members - len,
+                         "%s{\"call_sid\":\"%s\",\"date_enqueued\":\"Tue, 07 Aug 2018 04:08:%02d "
+                         "+0000\",\"position\":%d,\"queue_sid\":\"%s\",\"wait_time\":%d}",
+                         k ? "," : "", sids[k], 9 + k, k + 1, QUEUE_SID, wait_s - k);
+        assert_true(w > 0 && (size_t)w < sizeof members - len - 1);
+        len += (size_t)w;
+    }
+    members[len++] = ']';
+    members[len] = '\0';
+    cgt_fake_set_queue_members(f->fake, members);
 }
 
 #endif
