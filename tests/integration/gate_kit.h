@@ -326,11 +326,11 @@ static KIT_FN void url_of(const struct fixture *f, int i, const char *path, char
     snprintf(out, n, "%s%s", f->g[i].base, path);
 }
 
-/* POSTs a form signed as Twilio signs it (over PUBLIC_URL and path); kv
- * is name, value, ..., NULL. sign_kv, when not NULL, is what the signature
- * covers instead. */
-static KIT_FN void twilio_post_as(struct fixture *f, int i, const char *path, const char *const *kv,
-                                  const char *const *sign_kv, struct cgt_resp *r)
+/* POSTs a form signed as Twilio signs it (over PUBLIC_URL and path) with
+ * token; kv is name, value, ..., NULL. sign_kv, when not NULL, is what the
+ * signature covers instead. */
+static KIT_FN void twilio_send(struct fixture *f, int i, const char *path, const char *const *kv,
+                               const char *const *sign_kv, const char *token, struct cgt_resp *r)
 {
     char url[512], signed_url[768];
     url_of(f, i, path, url, sizeof url);
@@ -344,7 +344,7 @@ static KIT_FN void twilio_post_as(struct fixture *f, int i, const char *path, co
     for (size_t k = 0; skv[k] && skv[k + 1]; k += 2)
         cg_form_add(&signed_form, skv[k], skv[k + 1]);
     char sig[CG_TWSIG_LEN + 1];
-    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, signed_url, &signed_form, sig), 0);
+    assert_int_equal(cg_twsig_compute(token, signed_url, &signed_form, sig), 0);
     char sigh[64];
     snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
     char *body = cg_form_encode(&form);
@@ -355,10 +355,17 @@ static KIT_FN void twilio_post_as(struct fixture *f, int i, const char *path, co
     cg_form_free(&signed_form);
 }
 
+/* Signed with the account's token, over other values than those sent. */
+static KIT_FN void twilio_post_as(struct fixture *f, int i, const char *path, const char *const *kv,
+                                  const char *const *sign_kv, struct cgt_resp *r)
+{
+    twilio_send(f, i, path, kv, sign_kv, AUTH_TOKEN, r);
+}
+
 static KIT_FN void twilio_post(struct fixture *f, int i, const char *path, const char *const *kv,
                                struct cgt_resp *r)
 {
-    twilio_post_as(f, i, path, kv, NULL, r);
+    twilio_send(f, i, path, kv, NULL, AUTH_TOKEN, r);
 }
 
 static KIT_FN void incoming(struct fixture *f, int i, const char *sid, struct cgt_resp *r)
@@ -417,20 +424,22 @@ static KIT_FN void vapi_post(struct fixture *f, int i, const char *secret, const
 }
 
 /* Sends Vapi's end of a call (status-update "ended", or the end-of-call
- * report) and returns the gate's "result" (malloc'd). */
-static KIT_FN char *vapi_end(struct fixture *f, int i, const char *vapi_id, int report)
+ * report) for the reason given and returns the gate's "result"
+ * (malloc'd). */
+static KIT_FN char *vapi_end_for(struct fixture *f, int i, const char *vapi_id, int report,
+                                 const char *reason)
 {
     char body[512];
     if (report)
         snprintf(body, sizeof body,
                  "{\"message\":{\"type\":\"end-of-call-report\",\"endedReason\":"
-                 "\"customer-ended-call\",\"call\":{\"id\":\"%s\"}}}",
-                 vapi_id);
+                 "\"%s\",\"call\":{\"id\":\"%s\"}}}",
+                 reason, vapi_id);
     else
         snprintf(body, sizeof body,
                  "{\"message\":{\"type\":\"status-update\",\"status\":\"ended\",\"endedReason\":"
-                 "\"customer-ended-call\",\"call\":{\"id\":\"%s\"}}}",
-                 vapi_id);
+                 "\"%s\",\"call\":{\"id\":\"%s\"}}}",
+                 reason, vapi_id);
     struct cgt_resp r;
     vapi_post(f, i, VAPI_SECRET, body, &r);
     must(f, r.status == 200, "vapi end for %s answered %ld: %s", vapi_id, r.status,
@@ -441,6 +450,12 @@ static KIT_FN char *vapi_end(struct fixture *f, int i, const char *vapi_id, int 
     json_decref(j);
     cgt_resp_free(&r);
     return out;
+}
+
+/* The same for a caller who hung up. */
+static KIT_FN char *vapi_end(struct fixture *f, int i, const char *vapi_id, int report)
+{
+    return vapi_end_for(f, i, vapi_id, report, "customer-ended-call");
 }
 
 static KIT_FN json_t *resp_json(const struct cgt_resp *r)

@@ -17,140 +17,29 @@
 
 #include "harness.h"
 
-#include <jansson.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "gate_kit.h"
 
-#include "base/alloc.h"
-#include "base/form.h"
-#include "demo/proc.h"
-#include "fakeapi.h"
-#include "twilio/signature.h"
+#define DIALED     "+15550002222"
+#define WORKFLOW   "WW0123456789abcdef0123456789abcdef"
+#define TASK_QUEUE "WQ0123456789abcdef0123456789abcdef"
+#define HUMANS     "+15550009999"
+#define FAILED_MSG "We could not reach them. Goodbye."
 
-#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN  "test-twilio-auth-token-42"
-#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
-#define VAPI_KEY    "test-vapi-api-key-7"
-#define VAPI_SECRET "test-vapi-webhook-secret"
-#define CALLER      "+15557770000"
-#define DIALED      "+15550002222"
-#define WORKFLOW    "WW0123456789abcdef0123456789abcdef"
-#define TASK_QUEUE  "WQ0123456789abcdef0123456789abcdef"
-#define HUMANS      "+15550009999"
-#define FAILED_MSG  "We could not reach them. Goodbye."
-#define P           "cg:{default}:"
-#define SOON        5000
-
-struct fixture {
-    struct cg_redis_server rs;
-    struct cgt_fake *fake;
-    struct cgt_proc proc;
-    char base[64];
-};
-
-static unsigned sid_counter;
-
-static void new_sid(char out[40])
+/* One gate, one slot, running through each test (teardown_graceful). */
+static int setup_control(void **state)
 {
-    snprintf(out, 40, "CA%032x", 0xc0000 + ++sid_counter);
-}
-
-#define must(f, cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            cgt_dump_log_tail(&(f)->proc, "callgate", 6000);                                       \
-            fail_msg(__VA_ARGS__);                                                                 \
-        }                                                                                          \
-    } while (0)
-
-static int setup(void **state)
-{
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
-    int port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", port);
-    char portv[32], pub[96], redis[96], twbase[96], vbase[96];
-    snprintf(portv, sizeof portv, "PORT=%d", port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->base);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
-    static const char *const env[] = {
-        "BIND_ADDRESS=127.0.0.1", "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN=" AUTH_TOKEN, "TWILIO_QUEUE_SID=" QUEUE_SID, "VAPI_API_KEY=" VAPI_KEY,
-        "VAPI_PHONE_NUMBER_ID=phone-1", "VAPI_ASSISTANT_ID=assistant-1",
-        "VAPI_WEBHOOK_SECRET=" VAPI_SECRET, "MAX_CONCURRENCY=1", "SWEEP_INTERVAL_MS=100",
-        /* Long enough that only Vapi's end releases in a test. */
-        "END_GRACE_MS=60000", "HANDOFF_WORKFLOW_SID=" WORKFLOW,
-        "HANDOFF_TASK_QUEUE_SID=" TASK_QUEUE, "HANDOFF_NUMBERS=" HUMANS ", sip:humans@example.com",
-        "TRANSFER_FAILED_MESSAGE=" FAILED_MSG, "LOG_LEVEL=debug", NULL};
-    const char *const mine[] = {portv, pub, redis, twbase, vbase, NULL};
-    const char *const *lists[] = {mine, env, NULL};
-    cgt_spawn_callgate(&f->proc, lists);
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", f->base);
-    must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate did not become healthy");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
-    if (rc != 0)
-        cgt_dump_log_tail(&f->proc, "callgate", 6000);
-    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED), 0);
-    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNKNOWN), 0);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
-    free(f);
-    assert_int_equal(rc, 0);
+    setup(state);
+    static const char *const env[] = {"MAX_CONCURRENCY=1",
+                                      /* Long enough that only Vapi's end releases in a test. */
+                                      "END_GRACE_MS=60000", "HANDOFF_WORKFLOW_SID=" WORKFLOW,
+                                      "HANDOFF_TASK_QUEUE_SID=" TASK_QUEUE,
+                                      "HANDOFF_NUMBERS=" HUMANS ", sip:humans@example.com",
+                                      "TRANSFER_FAILED_MESSAGE=" FAILED_MSG, NULL};
+    start_gate(*state, 0, env);
     return 0;
 }
 
 /* ---- requests ---- */
-
-static void twilio_post(struct fixture *f, const char *path, const char *const *kv,
-                        const char *token, struct cgt_resp *r)
-{
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    struct cg_form form;
-    cg_form_init(&form);
-    for (size_t k = 0; kv[k] && kv[k + 1]; k += 2)
-        cg_form_add(&form, kv[k], kv[k + 1]);
-    char sig[CG_TWSIG_LEN + 1];
-    assert_int_equal(cg_twsig_compute(token, url, &form, sig), 0);
-    char sigh[64];
-    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
-    char *body = cg_form_encode(&form);
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
-    cgt_http("POST", url, h, body, strlen(body), r);
-    free(body);
-    cg_form_free(&form);
-}
-
-static void incoming(struct fixture *f, const char *sid, struct cgt_resp *r)
-{
-    const char *kv[] = {"CallSid", sid,    "AccountSid", ACCOUNT_SID, "From", CALLER,
-                        "To",      DIALED, "CallStatus", "ringing",   NULL};
-    twilio_post(f, "/incoming", kv, AUTH_TOKEN, r);
-}
-
-static void vapi_post(struct fixture *f, const char *secret, const char *body, struct cgt_resp *r)
-{
-    char url[256], sec[128];
-    snprintf(url, sizeof url, "%s/call-ended", f->base);
-    snprintf(sec, sizeof sec, "x-vapi-secret: %s", secret);
-    const char *h[] = {"Content-Type: application/json", sec, NULL};
-    cgt_http("POST", url, h, body, strlen(body), r);
-}
 
 /* Posts a phone-call-control message; returns the answer's "result"
  * (malloc'd) and expects 200. */
@@ -170,7 +59,7 @@ static char *control(struct fixture *f, const char *vapi_id, const char *request
                  "\"call\":{\"id\":\"%s\"}}}",
                  request, vapi_id);
     struct cgt_resp r;
-    vapi_post(f, VAPI_SECRET, body, &r);
+    vapi_post(f, 0, VAPI_SECRET, body, &r);
     must(f, r.status == 200, "control answered %ld: %s", r.status, r.body ? r.body : "");
     json_t *j = json_loadb(r.body, r.len, 0, NULL);
     const char *res = json_string_value(json_object_get(j, "result"));
@@ -180,61 +69,13 @@ static char *control(struct fixture *f, const char *vapi_id, const char *request
     return out;
 }
 
-static char *vapi_end(struct fixture *f, const char *vapi_id)
+/* Vapi's end of a call the assistant forwarded. */
+static char *vapi_end_forwarded(struct fixture *f, const char *vapi_id)
 {
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"message\":{\"type\":\"end-of-call-report\",\"endedReason\":"
-             "\"assistant-forwarded-call\",\"call\":{\"id\":\"%s\"}}}",
-             vapi_id);
-    struct cgt_resp r;
-    vapi_post(f, VAPI_SECRET, body, &r);
-    must(f, r.status == 200, "vapi end answered %ld", r.status);
-    json_t *j = json_loadb(r.body, r.len, 0, NULL);
-    const char *res = json_string_value(json_object_get(j, "result"));
-    char *out = cg_strdup(res ? res : "");
-    json_decref(j);
-    cgt_resp_free(&r);
-    return out;
+    return vapi_end_for(f, 0, vapi_id, 1, "assistant-forwarded-call");
 }
 
 /* ---- state ---- */
-
-static char *field_of(struct fixture *f, const char *sid, const char *field)
-{
-    return cgt_redis_cmd(&f->rs, "HGET " P "call:%s %s", sid, field);
-}
-
-static void wait_state(struct fixture *f, const char *sid, const char *want)
-{
-    uint64_t deadline = cgt_now_ms() + SOON;
-    for (;;) {
-        char *v = field_of(f, sid, "state");
-        int ok = strcmp(v, want) == 0;
-        if (!ok && cgt_now_ms() >= deadline) {
-            cgt_dump_log_tail(&f->proc, "callgate", 6000);
-            fail_msg("state of %s is %s, wanted %s", sid, v, want);
-        }
-        free(v);
-        if (ok)
-            return;
-        cgt_sleep_ms(10);
-    }
-}
-
-static int in_active(struct fixture *f, const char *member)
-{
-    char *s = cgt_redis_cmd(&f->rs, "ZSCORE " P "active %s", member);
-    int yes = strcmp(s, "(nil)") != 0;
-    free(s);
-    return yes;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (hay == NULL || strstr(hay, needle) == NULL)
-        fail_msg("expected to find \"%s\" in \"%s\"", needle, hay ? hay : "(null)");
-}
 
 /* The queue log's last entries as text. */
 static char *log_tail(struct fixture *f)
@@ -245,7 +86,7 @@ static char *log_tail(struct fixture *f)
 static char *metrics(struct fixture *f)
 {
     char url[128];
-    snprintf(url, sizeof url, "%s/metrics", f->base);
+    url_of(f, 0, "/metrics", url, sizeof url);
     struct cgt_resp r;
     cgt_http("GET", url, NULL, NULL, 0, &r);
     assert_int_equal(r.status, 200);
@@ -258,14 +99,9 @@ static char *metrics(struct fixture *f)
  * Vapi call id (malloc'd). */
 static char *connect_caller(struct fixture *f, const char *sid)
 {
-    struct cgt_resp r;
-    incoming(f, sid, &r);
-    must(f, r.status == 200, "/incoming answered %ld", r.status);
-    cgt_resp_free(&r);
-    wait_state(f, sid, "connected");
-    char *id = cgt_fake_vapi_id(f->fake, sid);
-    must(f, id != NULL, "no vapi call for %s", sid);
-    return id;
+    free(incoming_body(f, 0, sid));
+    wait_state(f, sid, "connected", SOON);
+    return vapi_id_of(f, sid);
 }
 
 /* ---- tests ---- */
@@ -293,10 +129,10 @@ static void test_forward_number_then_next_caller(void **state)
 
     /* B waits: the only slot is A's. */
     struct cgt_resp r;
-    incoming(f, b, &r);
+    incoming(f, 0, b, &r);
     assert_contains(r.body, "<Enqueue");
     cgt_resp_free(&r);
-    wait_state(f, b, "waiting");
+    wait_state(f, b, "waiting", SOON);
 
     char *res = control(f, vid, "forward",
                         "{\"type\":\"number\",\"number\":\"+15557770100\",\"extension\":\"12\","
@@ -310,13 +146,13 @@ static void test_forward_number_then_next_caller(void **state)
              "<Say>Connecting you &amp; co.</Say><Dial action=\"%s/transfer-status\" "
              "method=\"POST\" callerId=\"+15550001111\"><Number sendDigits=\"ww12\">"
              "+15557770100</Number></Dial>",
-             f->base);
+             f->g[0].base);
     assert_contains(twiml, want);
     free(twiml);
 
     /* The assistant has left, but Vapi still counts the call: the slot is
      * held and B still waits. */
-    wait_state(f, a, "ending");
+    wait_state(f, a, "ending", SOON);
     assert_true(in_active(f, a));
     cgt_sleep_ms(300);
     char *bs = field_of(f, b, "state");
@@ -331,11 +167,11 @@ static void test_forward_number_then_next_caller(void **state)
     free(to);
 
     /* Vapi's end frees the slot and admits B in the same step. */
-    res = vapi_end(f, vid);
+    res = vapi_end_forwarded(f, vid);
     assert_string_equal(res, "released");
     free(res);
     assert_false(in_active(f, a));
-    wait_state(f, b, "connected");
+    wait_state(f, b, "connected", SOON);
     create = cgt_fake_last_body(f->fake, CGT_EP_VAPI_CREATE);
     assert_contains(create, "\"callgateWaitSeconds\":");
     assert_contains(create, "\"callgatePosition\":1");
@@ -346,7 +182,7 @@ static void test_forward_number_then_next_caller(void **state)
 
     /* The caller's own hang-up later changes nothing. */
     const char *kv[] = {"CallSid", a, "AccountSid", ACCOUNT_SID, "CallStatus", "completed", NULL};
-    twilio_post(f, "/call-status", kv, AUTH_TOKEN, &r);
+    twilio_post(f, 0, "/call-status", kv, &r);
     assert_int_equal(r.status, 200);
     cgt_resp_free(&r);
     char *st = field_of(f, a, "state");
@@ -376,7 +212,7 @@ static void test_forward_sip_and_handoff(void **state)
     res = control(f, vid, "hang-up", NULL);
     assert_string_equal(res, "ignored");
     free(res);
-    res = vapi_end(f, vid);
+    res = vapi_end_forwarded(f, vid);
     assert_string_equal(res, "released");
     free(res);
     free(vid);
@@ -395,7 +231,7 @@ static void test_forward_sip_and_handoff(void **state)
              "<Say>Please hold.</Say><Enqueue workflowSid=\"" WORKFLOW "\" waitUrl=\"%s"
              "/queue-wait?taskQueueSid=" TASK_QUEUE "\" waitUrlMethod=\"POST\" action=\"%s"
              "/transfer-status\" method=\"POST\"><Task>{&quot;vapiCallId&quot;:&quot;%s&quot;",
-             f->base, f->base, vid);
+             f->g[0].base, f->g[0].base, vid);
     assert_contains(twiml, want);
     assert_contains(twiml, "&quot;summary&quot;:&quot;Wants a &lt;refund&gt;.&quot;");
     assert_contains(twiml, "&quot;waitSoFarSeconds&quot;:");
@@ -403,8 +239,8 @@ static void test_forward_sip_and_handoff(void **state)
     char *lg = log_tail(f);
     assert_contains(lg, "queue:" HUMANS);
     free(lg);
-    wait_state(f, b, "ending");
-    res = vapi_end(f, vid);
+    wait_state(f, b, "ending", SOON);
+    res = vapi_end_forwarded(f, vid);
     assert_string_equal(res, "released");
     free(res);
     free(vid);
@@ -412,7 +248,7 @@ static void test_forward_sip_and_handoff(void **state)
     /* The TaskQueue's hold answer for those callers. */
     const char *kv[] = {"CallSid", b, "AccountSid", ACCOUNT_SID, NULL};
     struct cgt_resp r;
-    twilio_post(f, "/queue-wait?taskQueueSid=" TASK_QUEUE, kv, AUTH_TOKEN, &r);
+    twilio_post(f, 0, "/queue-wait?taskQueueSid=" TASK_QUEUE, kv, &r);
     assert_int_equal(r.status, 200);
     assert_contains(r.body, "<Response>");
     cgt_resp_free(&r);
@@ -432,12 +268,12 @@ static void test_hangup(void **state)
     char *st = cgt_fake_update_status(f->fake, a);
     assert_string_equal(st, "completed");
     free(st);
-    wait_state(f, a, "ending");
+    wait_state(f, a, "ending", SOON);
     assert_true(in_active(f, a));
     char *lg = log_tail(f);
     assert_contains(lg, "HANGUP");
     free(lg);
-    res = vapi_end(f, vid);
+    res = vapi_end_forwarded(f, vid);
     assert_string_equal(res, "released");
     free(res);
     assert_false(in_active(f, a));
@@ -462,7 +298,7 @@ static void test_refused_and_gone(void **state)
     char *twiml = cgt_fake_update_twiml(f->fake, a);
     assert_contains(twiml, "<Say>" FAILED_MSG "</Say><Hangup/>");
     free(twiml);
-    wait_state(f, a, "ending");
+    wait_state(f, a, "ending", SOON);
     char *lg = log_tail(f);
     assert_contains(lg, "failed:+15550000001");
     free(lg);
@@ -470,7 +306,7 @@ static void test_refused_and_gone(void **state)
     assert_contains(m, "callgate_transfer_failures_total{reason=\"twilio-13223\"} 1");
     assert_contains(m, "callgate_call_control_total{outcome=\"refused\",request=\"forward\"} 1");
     free(m);
-    res = vapi_end(f, vid);
+    res = vapi_end_forwarded(f, vid);
     assert_string_equal(res, "released");
     free(res);
     free(vid);
@@ -494,7 +330,7 @@ static void test_refused_and_gone(void **state)
     free(res);
     assert_int_equal(cgt_fake_update_count(f->fake, b), before + 1);
     cgt_fake_set_twilio_update(f->fake, CGT_TWU_OK);
-    res = vapi_end(f, vid);
+    res = vapi_end_forwarded(f, vid);
     assert_string_equal(res, "released");
     free(res);
     free(vid);
@@ -521,7 +357,7 @@ static void test_bad_messages(void **state)
                  "{\"message\":{\"type\":\"phone-call-control\",%s,\"call\":{\"id\":\"%s\"}}}",
                  bad[i], vid);
         struct cgt_resp r;
-        vapi_post(f, VAPI_SECRET, body, &r);
+        vapi_post(f, 0, VAPI_SECRET, body, &r);
         must(f, r.status == 400, "bad message %zu answered %ld", i, r.status);
         cgt_resp_free(&r);
     }
@@ -530,7 +366,7 @@ static void test_bad_messages(void **state)
              "\"call\":{\"id\":\"%s\"}}}",
              vid);
     struct cgt_resp r;
-    vapi_post(f, "wrong-secret", body, &r);
+    vapi_post(f, 0, "wrong-secret", body, &r);
     assert_int_equal(r.status, 403);
     cgt_resp_free(&r);
     assert_int_equal(cgt_fake_update_count(f->fake, a), before);
@@ -540,7 +376,7 @@ static void test_bad_messages(void **state)
     char *res = control(f, "no-such-call", "hang-up", NULL);
     assert_string_equal(res, "unknown");
     free(res);
-    res = vapi_end(f, vid);
+    res = vapi_end_forwarded(f, vid);
     assert_string_equal(res, "released");
     free(res);
     free(vid);
@@ -554,25 +390,25 @@ static void test_transfer_status(void **state)
     new_sid(a);
     struct cgt_resp r;
     const char *busy[] = {"CallSid", a, "AccountSid", ACCOUNT_SID, "DialCallStatus", "busy", NULL};
-    twilio_post(f, "/transfer-status", busy, AUTH_TOKEN, &r);
+    twilio_post(f, 0, "/transfer-status", busy, &r);
     assert_int_equal(r.status, 200);
     assert_contains(r.body, "<Say>" FAILED_MSG "</Say><Hangup/>");
     cgt_resp_free(&r);
     const char *done[] = {"CallSid",        a,           "AccountSid", ACCOUNT_SID,
                           "DialCallStatus", "completed", NULL};
-    twilio_post(f, "/transfer-status", done, AUTH_TOKEN, &r);
+    twilio_post(f, 0, "/transfer-status", done, &r);
     assert_int_equal(r.status, 200);
     assert_contains(r.body, "<Response/>");
     cgt_resp_free(&r);
     const char *qerr[] = {"CallSid", a, "AccountSid", ACCOUNT_SID, "QueueResult", "error", NULL};
-    twilio_post(f, "/transfer-status", qerr, AUTH_TOKEN, &r);
+    twilio_post(f, 0, "/transfer-status", qerr, &r);
     assert_contains(r.body, FAILED_MSG);
     cgt_resp_free(&r);
     const char *none[] = {"CallSid", a, "AccountSid", ACCOUNT_SID, NULL};
-    twilio_post(f, "/transfer-status", none, AUTH_TOKEN, &r);
+    twilio_post(f, 0, "/transfer-status", none, &r);
     assert_int_equal(r.status, 400);
     cgt_resp_free(&r);
-    twilio_post(f, "/transfer-status", busy, "not-the-token", &r);
+    twilio_send(f, 0, "/transfer-status", busy, NULL, "not-the-token", &r);
     assert_int_equal(r.status, 403);
     cgt_resp_free(&r);
     char *m = metrics(f);
@@ -584,12 +420,14 @@ static void test_transfer_status(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_forward_number_then_next_caller, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forward_sip_and_handoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hangup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused_and_gone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_messages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transfer_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forward_number_then_next_caller, setup_control,
+                                        teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_forward_sip_and_handoff, setup_control,
+                                        teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_hangup, setup_control, teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_refused_and_gone, setup_control, teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_bad_messages, setup_control, teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_transfer_status, setup_control, teardown_graceful),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
