@@ -368,12 +368,18 @@ static KIT_FN void twilio_post(struct fixture *f, int i, const char *path, const
     twilio_send(f, i, path, kv, NULL, AUTH_TOKEN, r);
 }
 
+/* A caller from `from` dialled `to` (a route's number, with routes). */
+static KIT_FN void incoming_call(struct fixture *f, int i, const char *sid, const char *from,
+                                 const char *to, struct cgt_resp *r)
+{
+    const char *kv[] = {"CallSid", sid,          "AccountSid", ACCOUNT_SID, "From",    from, "To",
+                        to,        "CallStatus", "ringing",    "Direction", "inbound", NULL};
+    twilio_post(f, i, "/incoming", kv, r);
+}
+
 static KIT_FN void incoming(struct fixture *f, int i, const char *sid, struct cgt_resp *r)
 {
-    const char *kv[] = {
-        "CallSid",      sid,          "AccountSid", ACCOUNT_SID, "From",    CALLER, "To",
-        "+15550002222", "CallStatus", "ringing",    "Direction", "inbound", NULL};
-    twilio_post(f, i, "/incoming", kv, r);
+    incoming_call(f, i, sid, CALLER, "+15550002222", r);
 }
 
 /* /incoming for sid, which must answer 200; the body (malloc'd). */

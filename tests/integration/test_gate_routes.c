@@ -15,117 +15,42 @@
 
 #include "harness.h"
 
-#include <jansson.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include "gate_kit.h"
 
-#include "base/alloc.h"
-#include "base/form.h"
-#include "fakeapi.h"
-#include "twilio/signature.h"
+#define ADMIN "routes-admin-token-1"
 
-#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN  "test-twilio-auth-token-42"
-#define VAPI_KEY    "test-vapi-api-key-7"
-#define VAPI_SECRET "test-vapi-webhook-secret"
-#define ADMIN       "routes-admin-token-1"
-#define SUPPORT     "+15550100000"
-#define SALES       "+15550100001"
-#define P           "cg:{default}:"
-#define SOON        8000
-
-#define ROUTES                                                                                     \
-    "{\"routes\": ["                                                                               \
-    "{\"name\": \"support\", \"numbers\": [\"" SUPPORT "\"], \"assistantId\": \"asst-support\", "  \
-    "\"phoneNumberId\": \"pn-support\", \"queue\": \"support\", \"max\": 2, \"min\": 1, "          \
-    "\"priority\": 1},"                                                                            \
-    "{\"name\": \"sales\", \"numbers\": [\"" SALES "\"], \"assistantId\": \"asst-sales\", "        \
-    "\"phoneNumberId\": \"pn-sales\", \"queue\": \"sales\", \"max\": 2, \"min\": 1, "              \
-    "\"priority\": 2}]}"
-
-struct fixture {
-    struct cg_redis_server rs;
-    struct cgt_fake *fake;
-    struct cgt_proc proc;
-    int port;
-    char base[64];
-    char routes_path[64];
-};
-
-static unsigned sid_counter;
-
-static void new_sid(char out[40])
+/* callgate with the routes (TWO_ROUTES) under a limit of 3, with one extra
+ * setting (or NULL); wait: until it serves. */
+static void start_routes_gate(struct fixture *f, int i, const char *extra, int wait)
 {
-    snprintf(out, 40, "CA%032x", ++sid_counter);
+    /* Each route has its own queue, assistant and phone number. */
+    const char *const env[] = {"-TWILIO_QUEUE_SID",
+                               "-TWILIO_QUEUE_NAME",
+                               "-VAPI_PHONE_NUMBER_ID",
+                               "-VAPI_ASSISTANT_ID",
+                               "ADMIN_TOKEN=" ADMIN,
+                               "MAX_CONCURRENCY=3",
+                               "INSTANCE_ID=routes0",
+                               "RECONCILE_INTERVAL_SECONDS=1",
+                               f->routes_setting,
+                               extra,
+                               NULL};
+    if (wait)
+        start_gate(f, i, env);
+    else
+        spawn_gate(f, i, env);
 }
 
-#define must(f, cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            cgt_dump_log_tail(&(f)->proc, "callgate", 8000);                                       \
-            fail_msg(__VA_ARGS__);                                                                 \
-        }                                                                                          \
-    } while (0)
-
-/* callgate with the routes, on port, with one extra setting (or NULL). */
-static void spawn(struct fixture *f, struct cgt_proc *proc, int port_no, const char *extra)
+static int setup_routes(void **state)
 {
-    char port[32], pub[96], redis[96], twbase[96], vbase[96], routes[96];
-    snprintf(port, sizeof port, "PORT=%d", port_no);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=http://127.0.0.1:%d", port_no);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(routes, sizeof routes, "ROUTES_FILE=%s", f->routes_path);
-    static const char *const env[] = {"BIND_ADDRESS=127.0.0.1",
-                                      "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-                                      "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-                                      "VAPI_API_KEY=" VAPI_KEY,
-                                      "VAPI_WEBHOOK_SECRET=" VAPI_SECRET,
-                                      "ADMIN_TOKEN=" ADMIN,
-                                      "MAX_CONCURRENCY=3",
-                                      "SWEEP_INTERVAL_MS=100",
-                                      "END_GRACE_MS=300",
-                                      "ADMISSION_BACKOFF_MIN_MS=50",
-                                      "ADMISSION_BACKOFF_MAX_MS=400",
-                                      "LOG_LEVEL=debug",
-                                      "INSTANCE_ID=routes0",
-                                      "RECONCILE_INTERVAL_SECONDS=1",
-                                      NULL};
-    const char *const mine[] = {port, pub, redis, twbase, vbase, routes, extra, NULL};
-    const char *const *lists[] = {mine, env, NULL};
-    cgt_spawn_callgate(proc, lists);
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
-    snprintf(f->routes_path, sizeof f->routes_path, "/tmp/cg-routes-it-XXXXXX");
-    int fd = mkstemp(f->routes_path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, ROUTES, strlen(ROUTES)), (ssize_t)strlen(ROUTES));
-    close(fd);
-
-    f->port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
-    spawn(f, &f->proc, f->port, NULL);
-    *state = f;
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", f->base);
-    must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate did not become healthy");
+    setup(state);
+    struct fixture *f = *state;
+    routes_file(f, TWO_ROUTES);
+    start_routes_gate(f, 0, NULL, 1);
     uint64_t until = cgt_now_ms() + 10000;
     for (;;) {
-        char *ok = cgt_redis_cmd(&f->rs, "EXISTS " P "intact");
         char *pub_ok = cgt_redis_cmd(&f->rs, "HGET " P "routes sales");
-        int done = strcmp(ok, "1") == 0 && strcmp(pub_ok, "1 2 2") == 0;
-        free(ok);
+        int done = strcmp(pub_ok, "1 2 2") == 0;
         free(pub_ok);
         if (done)
             break;
@@ -135,94 +60,21 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
-    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED), 0);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
-    unlink(f->routes_path);
-    free(f);
-    assert_int_equal(rc, 0);
-    return 0;
-}
-
 /* ---- requests ---- */
-
-static void incoming(struct fixture *f, const char *sid, const char *to, struct cgt_resp *r)
-{
-    char url[160];
-    snprintf(url, sizeof url, "%s/incoming", f->base);
-    struct cg_form form;
-    cg_form_init(&form);
-    const char *kv[] = {"CallSid",      sid,       "AccountSid", ACCOUNT_SID,  "From",
-                        "+15557770000", "To",      to,           "CallStatus", "ringing",
-                        "Direction",    "inbound", NULL};
-    for (size_t k = 0; kv[k]; k += 2)
-        cg_form_add(&form, kv[k], kv[k + 1]);
-    char sig[CG_TWSIG_LEN + 1];
-    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, url, &form, sig), 0);
-    char sigh[64];
-    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
-    char *body = cg_form_encode(&form);
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
-    cgt_http("POST", url, h, body, strlen(body), r);
-    free(body);
-    cg_form_free(&form);
-}
 
 static void admin(struct fixture *f, const char *method, const char *path, const char *body,
                   struct cgt_resp *r)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s%s", f->base, path);
+    url_of(f, 0, path, url, sizeof url);
     const char *h[] = {"Authorization: Bearer " ADMIN, "Content-Type: application/json", NULL};
     cgt_http(method, url, h, body, body ? strlen(body) : 0, r);
 }
 
-static void vapi_end(struct fixture *f, const char *vapi_id)
+/* Vapi's end-of-call report. */
+static void vapi_ended(struct fixture *f, const char *vapi_id)
 {
-    char url[160], body[512];
-    snprintf(url, sizeof url, "%s/call-ended", f->base);
-    snprintf(body, sizeof body,
-             "{\"message\":{\"type\":\"end-of-call-report\",\"endedReason\":"
-             "\"customer-ended-call\",\"call\":{\"id\":\"%s\"}}}",
-             vapi_id);
-    const char *h[] = {"Content-Type: application/json", "x-vapi-secret: " VAPI_SECRET, NULL};
-    struct cgt_resp r;
-    cgt_http("POST", url, h, body, strlen(body), &r);
-    must(f, r.status == 200, "vapi end answered %ld", r.status);
-    cgt_resp_free(&r);
-}
-
-static char *field(struct fixture *f, const char *sid, const char *name)
-{
-    return cgt_redis_cmd(&f->rs, "HGET " P "call:%s %s", sid, name);
-}
-
-static void wait_state(struct fixture *f, const char *sid, const char *want)
-{
-    uint64_t until = cgt_now_ms() + SOON;
-    for (;;) {
-        char *s = field(f, sid, "state");
-        int ok = strcmp(s, want) == 0;
-        if (ok || cgt_now_ms() > until) {
-            must(f, ok, "%s is %s, not %s", sid, s, want);
-            free(s);
-            return;
-        }
-        free(s);
-        cgt_sleep_ms(20);
-    }
-}
-
-static long long zcard(struct fixture *f, const char *key)
-{
-    char *s = cgt_redis_cmd(&f->rs, "ZCARD " P "%s", key);
-    long long n = atoll(s);
-    free(s);
-    return n;
+    free(vapi_end(f, 0, vapi_id, 1));
 }
 
 /* The assistant and phone number of Vapi's last POST /call. */
@@ -244,11 +96,11 @@ static char *arrive_connected(struct fixture *f, const char *to, char sid[40])
 {
     new_sid(sid);
     struct cgt_resp r;
-    incoming(f, sid, to, &r);
+    incoming_call(f, 0, sid, CALLER, to, &r);
     must(f, r.status == 200, "/incoming answered %ld", r.status);
     cgt_resp_free(&r);
-    wait_state(f, sid, "connected");
-    return field(f, sid, "vapi_id");
+    wait_state(f, sid, "connected", LATER);
+    return field_of(f, sid, "vapi_id");
 }
 
 static void test_two_routes(void **state)
@@ -263,16 +115,16 @@ static void test_two_routes(void **state)
     char *v2 = arrive_connected(f, SALES, s2);
     new_sid(s3);
     struct cgt_resp r;
-    incoming(f, s3, SALES, &r);
+    incoming_call(f, 0, s3, CALLER, SALES, &r);
     must(f, r.status == 200 && strstr(r.body, ">sales</Enqueue>") != NULL,
          "third sales caller not enqueued into sales: %s", r.body);
     cgt_resp_free(&r);
     new_sid(s4);
-    incoming(f, s4, SALES, &r);
+    incoming_call(f, 0, s4, CALLER, SALES, &r);
     cgt_resp_free(&r);
     /* A slot is free, and stays free: sales is at its max. */
     cgt_sleep_ms(500);
-    wait_state(f, s3, "waiting");
+    wait_state(f, s3, "waiting", LATER);
     assert_int_equal(zcard(f, "active"), 2);
     /* Waiting beside a free slot because the route is at its max is not
      * a stuck gate: /health stays healthy past the stuck threshold. */
@@ -305,9 +157,9 @@ static void test_two_routes(void **state)
 
     /* Support's call ends: the slot is free but sales stays at its max;
      * a support lease may take it (nobody can use it now). */
-    vapi_end(f, vp);
+    vapi_ended(f, vp);
     cgt_sleep_ms(300);
-    wait_state(f, s3, "waiting");
+    wait_state(f, s3, "waiting", LATER);
     admin(f, "POST", "/slots", "{\"route\":\"support\",\"ttlSeconds\":5}", &r);
     must(f, r.status == 201, "slot answered %ld %s", r.status, r.body ? r.body : "");
     json_t *j = json_loadb(r.body, r.len, 0, NULL);
@@ -349,7 +201,7 @@ static void test_two_routes(void **state)
     snprintf(o_sid, sizeof o_sid, "o:%s", out_id);
     uint64_t until = cgt_now_ms() + 15000;
     for (;;) {
-        char *st = field(f, o_sid, "state");
+        char *st = field_of(f, o_sid, "state");
         int ok = strcmp(st, "connected") == 0;
         free(st);
         if (ok)
@@ -372,11 +224,11 @@ static void test_two_routes(void **state)
 
     /* Sales' call ends: its next caller takes the slot (never the other
      * route's); then the outbound call ends with Vapi's end. */
-    vapi_end(f, v1);
-    wait_state(f, s3, "connected");
-    char *vo = field(f, o_sid, "vapi_id");
-    vapi_end(f, vo);
-    wait_state(f, o_sid, "ended");
+    vapi_ended(f, v1);
+    wait_state(f, s3, "connected", LATER);
+    char *vo = field_of(f, o_sid, "vapi_id");
+    vapi_ended(f, vo);
+    wait_state(f, o_sid, "ended", LATER);
     admin(f, "GET", path, NULL, &r);
     must(f, strstr(r.body, "\"endedReason\":\"customer-ended-call\""), "status %s", r.body);
     cgt_resp_free(&r);
@@ -428,7 +280,7 @@ static void test_slot_delete(void **state)
     cgt_resp_free(&r);
     /* Without the admin token: refused. */
     char url[160];
-    snprintf(url, sizeof url, "%s/slots", f->base);
+    url_of(f, 0, "/slots", url, sizeof url);
     const char *h[] = {"Content-Type: application/json", NULL};
     cgt_http("POST", url, h, "{\"route\":\"sales\"}", 17, &r);
     assert_int_equal(r.status, 401);
@@ -493,7 +345,7 @@ static void test_dialer_hostile(void **state)
     char *before = state_digest(f);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char url[512];
-        snprintf(url, sizeof url, "%s%s", f->base, cases[i].path);
+        url_of(f, 0, cases[i].path, url, sizeof url);
         const char *h[] = {"Content-Type: application/json",
                            cases[i].auth == 1   ? "Authorization: Bearer " ADMIN
                            : cases[i].auth == 2 ? "Authorization: Bearer " ADMIN "x"
@@ -536,8 +388,8 @@ static void test_reconcile_per_route(void **state)
     cgt_fake_set_queue_members(f->fake, members);
     must(f, cgt_fake_wait_count(f->fake, CGT_EP_TW_MEMBERS, 1, 15000) == 0,
          "no route's queue members read");
-    wait_state(f, a, "connected");
-    char *route = field(f, a, "route");
+    wait_state(f, a, "connected", LATER);
+    char *route = field_of(f, a, "route");
     assert_string_equal(route, "support");
     free(route);
     assert_last_create(f, "asst-support", "pn-support", 1);
@@ -548,7 +400,7 @@ static void test_reconcile_per_route(void **state)
 static void test_route_queues_claimed(void **state)
 {
     struct fixture *f = *state;
-    uint64_t until = cgt_now_ms() + SOON;
+    uint64_t until = cgt_now_ms() + LATER;
     for (;;) {
         char *a = cgt_redis_cmd(&f->rs, "GET cg:queue-claim:" ACCOUNT_SID ":support");
         char *b = cgt_redis_cmd(&f->rs, "GET cg:queue-claim:" ACCOUNT_SID ":sales");
@@ -563,13 +415,11 @@ static void test_route_queues_claimed(void **state)
     char *other = cgt_redis_cmd(&f->rs, "EXISTS cg:queue-claim:" ACCOUNT_SID ":customer-support");
     assert_string_equal(other, "0");
     free(other);
-    struct cgt_proc second;
-    memset(&second, 0, sizeof second);
-    spawn(f, &second, cg_free_port(), "GATE_NAME=another-line");
-    int rc = cgt_wait_exit(&second, 15000);
+    start_routes_gate(f, 1, "GATE_NAME=another-line", 0);
+    int rc = cgt_wait_exit(&f->g[1].proc, 15000);
     if (rc == -1)
-        cgt_stop(&second, SIGKILL, 1000);
-    char *log = cgt_proc_output(&second);
+        cgt_stop(&f->g[1].proc, SIGKILL, 1000);
+    char *log = cgt_proc_output(&f->g[1].proc);
     must(f, rc == 2 && strstr(log, "already uses the Twilio queue s") != NULL,
          "a second gate on the routes' queues exited %d: %s", rc, log);
     free(log);
@@ -578,11 +428,11 @@ static void test_route_queues_claimed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_two_routes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_slot_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dialer_hostile, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reconcile_per_route, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_queues_claimed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_routes, setup_routes, teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_slot_delete, setup_routes, teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_dialer_hostile, setup_routes, teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_reconcile_per_route, setup_routes, teardown_graceful),
+        cmocka_unit_test_setup_teardown(test_route_queues_claimed, setup_routes, teardown_graceful),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
