@@ -9,8 +9,9 @@
  * Use: include it after the test's own headers; use setup/teardown (or
  * setup_sentinel, teardown_graceful) as the cmocka fixture, then
  * start_gate(f, i, extra) for instance i (0 or 1). Every gate gets the
- * kit's settings (spawn_gate below); a test's own settings go in extra
- * ("NAME=value", or "-NAME" to leave an option unset), which wins.
+ * kit's settings (spawn_gate below), then the file's (f->env, set by its
+ * setup), then the test's own (extra), each "NAME=value" or "-NAME" to
+ * leave an option unset; the last one wins.
  * The fixture owns every process and file it starts or writes; teardown
  * ends and removes them.
  *
@@ -91,6 +92,9 @@ struct fixture {
     struct cgt_redis_node master, replica, sentinel;
     struct cgt_fake *fake;
     struct gate g[2];
+    /* The test file's own settings for all its gates (NULL-terminated, or
+     * NULL), set by its setup: after the kit's, before start_gate's extra. */
+    const char *const *env;
     char *tmp;                /* files the test writes (routes_file), or NULL */
     char routes_setting[600]; /* ROUTES_FILE=... */
 };
@@ -270,8 +274,12 @@ static KIT_FN void spawn_gate_at(struct fixture *f, int i, const char *public_pa
     static const char *const none[] = {NULL};
     /* Nothing from the test's own environment; the test's own settings last. */
     const char *const mine[] = {port, pub, redis, twbase, vbase, inst, NULL};
-    const char *const *lists[] = {mine, f->behind_sentinel ? sentinel_env : none, base_env,
-                                  extra ? extra : none, NULL};
+    const char *const *lists[] = {mine,
+                                  f->behind_sentinel ? sentinel_env : none,
+                                  base_env,
+                                  f->env ? f->env : none,
+                                  extra ? extra : none,
+                                  NULL};
     cgt_spawn_callgate(&g->proc, lists);
 }
 
@@ -293,10 +301,10 @@ static KIT_FN void start_gate_at(struct fixture *f, int i, const char *public_pa
     /* Admission waits for the first repair of the slots from Vapi's live
      * calls (a fresh Redis has no marker); the tests expect it done. */
     if (f->behind_sentinel)
-        must(f, cgt_node_wait(&f->master, "EXISTS " P "intact", "1", 10000) == 0,
+        must(f, cgt_node_wait(&f->master, "EXISTS " P "intact", "1", 15000) == 0,
              "the first repair never ended");
     else
-        must(f, cgt_redis_wait_key(&f->rs, P "intact", 10000) == 0, "the first repair never ended");
+        must(f, cgt_redis_wait_key(&f->rs, P "intact", 15000) == 0, "the first repair never ended");
     for (size_t k = 0; extra && extra[k]; k++)
         if (strncmp(extra[k], "ROUTES_FILE=", 12) == 0 && !f->behind_sentinel)
             must(f, cgt_redis_wait_key(&f->rs, P "routes", 15000) == 0,

@@ -33,18 +33,9 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/config.h"
-#include "fakeapi.h"
-#include "base/form.h"
 #include "demo/proc.h"
-#include "twilio/signature.h"
 
-#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN  "injection-twilio-auth-token"
-#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
-#define VAPI_KEY    "injection-vapi-key"
-#define VAPI_SECRET "injection-vapi-secret"
-#define P           "cg:{default}:"
-#define SOON        10000
+#include "gate_kit.h"
 
 /* Callers' numbers: each 3 to 40 bytes, so Vapi gets them as they are. */
 static const char *const hostile_from[] = {
@@ -54,105 +45,50 @@ static const char *const hostile_from[] = {
     "+1555\xe2\x98\x8e\xe2\x80\xa8\xe2\x80\xa9\xef\xbf\xbe",
 };
 
-struct fixture {
-    struct cg_redis_server rs;
-    struct cgt_fake *fake;
-    struct cgt_proc proc;
-    int port;
-    char base[64];    /* where the test connects */
-    char public[256]; /* PUBLIC_URL: what Twilio signs */
-    redisContext *rc;
-};
+/* A second connection to the fixture's Redis, for values no text reply
+ * carries whole. */
+static redisContext *rc;
 
-static unsigned sid_counter = 0x7000;
+/* callgate's defaults but for these: the kit's settings the gates here do
+ * not take. */
+static const char *const injection_env[] = {"-TWILIO_QUEUE_NAME",
+                                            "-MAX_CONCURRENCY",
+                                            "-SWEEP_INTERVAL_MS",
+                                            "-END_GRACE_MS",
+                                            "-ADMISSION_BACKOFF_MIN_MS",
+                                            "-ADMISSION_BACKOFF_MAX_MS",
+                                            "-REDIS_RECONNECT_MIN_MS",
+                                            "-REDIS_RECONNECT_MAX_MS",
+                                            "-REDIS_COMMAND_TIMEOUT_MS",
+                                            "INSTANCE_ID=injection",
+                                            "RECONCILE_INTERVAL_SECONDS=3600",
+                                            "LEASE_SECONDS=3600",
+                                            "SHUTDOWN_GRACE_MS=3000",
+                                            NULL};
 
-static void new_sid(char out[40])
+static int setup_injection(void **state)
 {
-    snprintf(out, 40, "CA%032x", ++sid_counter);
-}
-
-static void dump_log(struct fixture *f)
-{
-    cgt_dump_log_tail(&f->proc, "callgate", 5000);
-}
-
-#define must(f, cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            dump_log(f);                                                                           \
-            fail_msg(__VA_ARGS__);                                                                 \
-        }                                                                                          \
-    } while (0)
-
-static int setup(void **state)
-{
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
-    struct timeval tv = {.tv_sec = 5};
-    f->rc = redisConnectWithTimeout("127.0.0.1", f->rs.port, tv);
-    if (f->rc == NULL || f->rc->err)
-        fail_msg("cannot connect to redis");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
+    setup(state);
     struct fixture *f = *state;
-    if (f->proc.pid > 0)
-        cgt_stop(&f->proc, SIGKILL, 1000);
-    redisFree(f->rc);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
-    free(f);
+    f->env = injection_env;
+    struct timeval tv = {.tv_sec = 5};
+    rc = redisConnectWithTimeout("127.0.0.1", f->rs.port, tv);
+    if (rc == NULL || rc->err)
+        fail_msg("cannot connect to redis");
     return 0;
 }
 
-/* public_path: appended to the address as PUBLIC_URL (a reverse proxy's
- * prefix, which it strips). extra: NAME=value settings. */
-static void start_gate(struct fixture *f, const char *public_path, const char *const *extra)
+static int teardown_injection(void **state)
 {
-    f->port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
-    snprintf(f->public, sizeof f->public, "%s%s", f->base, public_path);
-    char port[32], pub[300], redis[96], twbase[96], vbase[96];
-    snprintf(port, sizeof port, "PORT=%d", f->port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->public);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
-    static const char *const base_env[] = {"BIND_ADDRESS=127.0.0.1",
-                                           "INSTANCE_ID=injection",
-                                           "LOG_LEVEL=debug",
-                                           "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-                                           "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-                                           "TWILIO_QUEUE_SID=" QUEUE_SID,
-                                           "VAPI_API_KEY=" VAPI_KEY,
-                                           "VAPI_PHONE_NUMBER_ID=phone-number-id-1",
-                                           "VAPI_ASSISTANT_ID=assistant-id-1",
-                                           "VAPI_WEBHOOK_SECRET=" VAPI_SECRET,
-                                           "RECONCILE_INTERVAL_SECONDS=3600",
-                                           "LEASE_SECONDS=3600",
-                                           "SHUTDOWN_GRACE_MS=3000",
-                                           NULL};
-    /* Nothing from the test's own environment; the test's own settings last. */
-    const char *const mine[] = {port, pub, redis, twbase, vbase, NULL};
-    const char *const *lists[] = {mine, base_env, extra, NULL};
-    cgt_spawn_callgate(&f->proc, lists);
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", f->base);
-    must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate did not become healthy");
-    /* The fast path admits only after the first repair of the slots. */
-    must(f, cgt_redis_wait_key(&f->rs, P "intact", 10000) == 0, "the first repair never ended");
+    redisFree(rc);
+    rc = NULL;
+    return teardown(state);
 }
 
 /* Every line callgate logged is a JSON object: no value broke a line. */
 static void assert_log_lines_json(struct fixture *f)
 {
-    char *out = cgt_proc_output(&f->proc);
+    char *out = cgt_proc_output(&f->g[0].proc);
     char *line = out;
     int n = 0;
     while (line && *line) {
@@ -176,74 +112,52 @@ static void assert_log_lines_json(struct fixture *f)
     assert_true(n > 0);
 }
 
-/* Graceful stop; the sanitizer build fails the exit on a leak. */
-static void stop_gate(struct fixture *f)
+/* Graceful stop (the sanitizer build fails the exit on a leak), and every
+ * log line whole. */
+static void stop_injection_gate(struct fixture *f)
 {
-    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
-    must(f, rc == 0, "callgate exited with %d", rc);
+    stop_gate(f, 0);
     assert_log_lines_json(f);
-    assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED), 0);
 }
 
 /* ---- requests ---- */
 
-/* A webhook signed over PUBLIC_URL + path, sent to the process. kv: name,
- * value pairs, NULL-terminated. */
-static void twilio_post(struct fixture *f, const char *path, const char *const *kv,
-                        struct cgt_resp *r)
-{
-    struct cg_form form;
-    cg_form_init(&form);
-    for (size_t k = 0; kv[k] && kv[k + 1]; k += 2)
-        cg_form_add(&form, kv[k], kv[k + 1]);
-    char signed_url[512], url[256], sig[CG_TWSIG_LEN + 1], sigh[64];
-    snprintf(signed_url, sizeof signed_url, "%s%s", f->public, path);
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, signed_url, &form, sig), 0);
-    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
-    char *body = cg_form_encode(&form);
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
-    cgt_http("POST", url, h, body, strlen(body), r);
-    free(body);
-    cg_form_free(&form);
-}
-
-static void incoming(struct fixture *f, const char *sid, const char *from, struct cgt_resp *r)
+/* A caller from `from` (which is also the number dialled); NULL: a webhook
+ * without From and To. */
+static void arrive_from(struct fixture *f, const char *sid, const char *from, struct cgt_resp *r)
 {
     if (from != NULL) {
         const char *kv[] = {"CallSid", sid,  "AccountSid", ACCOUNT_SID, "From",
                             from,      "To", from,         NULL};
-        twilio_post(f, "/incoming", kv, r);
+        twilio_post(f, 0, "/incoming", kv, r);
     } else {
         const char *kv[] = {"CallSid", sid, "AccountSid", ACCOUNT_SID, NULL};
-        twilio_post(f, "/incoming", kv, r);
+        twilio_post(f, 0, "/incoming", kv, r);
     }
     must(f, r->status == 200, "/incoming answered %ld: %s", r->status, r->body ? r->body : "");
 }
 
-static void queue_wait(struct fixture *f, const char *sid, struct cgt_resp *r)
+static void post_queue_wait(struct fixture *f, const char *sid, struct cgt_resp *r)
 {
     const char *kv[] = {"CallSid", sid,         "AccountSid", ACCOUNT_SID, "QueueSid",
                         QUEUE_SID, "QueueTime", "2",          NULL};
-    twilio_post(f, "/queue-wait", kv, r);
+    twilio_post(f, 0, "/queue-wait", kv, r);
     must(f, r->status == 200, "/queue-wait answered %ld", r->status);
 }
 
-static void queue_exit(struct fixture *f, const char *sid, const char *result, struct cgt_resp *r)
+static void post_queue_exit(struct fixture *f, const char *sid, const char *result,
+                            struct cgt_resp *r)
 {
     const char *kv[] = {"CallSid", sid, "AccountSid", ACCOUNT_SID, "QueueResult", result, NULL};
-    twilio_post(f, "/queue-exit", kv, r);
+    twilio_post(f, 0, "/queue-exit", kv, r);
     must(f, r->status == 200, "/queue-exit answered %ld", r->status);
 }
 
 /* POSTs a Vapi message; returns the parsed answer (JSON object). */
-static json_t *vapi_post(struct fixture *f, const char *body)
+static json_t *vapi_json(struct fixture *f, const char *body)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s/call-ended", f->base);
-    const char *h[] = {"Content-Type: application/json", "x-vapi-secret: " VAPI_SECRET, NULL};
     struct cgt_resp r;
-    cgt_http("POST", url, h, body, strlen(body), &r);
+    vapi_post(f, 0, VAPI_SECRET, body, &r);
     must(f, r.status == 200, "/call-ended answered %ld: %s", r.status, r.body ? r.body : "");
     json_t *j = json_loadb(r.body, r.len, 0, NULL);
     must(f,
@@ -257,12 +171,11 @@ static json_t *vapi_post(struct fixture *f, const char *body)
 /* Vapi's end of the call sid was connected to. */
 static void vapi_end_of(struct fixture *f, const char *sid)
 {
-    char *id = cgt_fake_vapi_id(f->fake, sid);
-    must(f, id != NULL, "no Vapi call for %s", sid);
+    char *id = vapi_id_of(f, sid);
     json_t *msg = json_pack("{s:{s:s,s:s,s:{s:s}}}", "message", "type", "end-of-call-report",
                             "endedReason", "customer-ended-call", "call", "id", id);
     char *body = json_dumps(msg, JSON_COMPACT);
-    json_t *j = vapi_post(f, body);
+    json_t *j = vapi_json(f, body);
     must(f, strcmp(json_string_value(json_object_get(j, "result")), "released") == 0,
          "end of %s: %s", sid, json_string_value(json_object_get(j, "result")));
     json_decref(j);
@@ -271,11 +184,11 @@ static void vapi_end_of(struct fixture *f, const char *sid)
     free(id);
 }
 
-static char *call_field(struct fixture *f, const char *sid, const char *field, size_t *len)
+static char *call_field(const char *sid, const char *field, size_t *len)
 {
-    redisReply *r = redisCommand(f->rc, "HGET " P "call:%s %s", sid, field);
+    redisReply *r = redisCommand(rc, "HGET " P "call:%s %s", sid, field);
     if (r == NULL)
-        fail_msg("redis: %s", f->rc->errstr);
+        fail_msg("redis: %s", rc->errstr);
     char *v = NULL;
     if (r->type == REDIS_REPLY_STRING) {
         v = cg_strndup(r->str, r->len);
@@ -283,24 +196,6 @@ static char *call_field(struct fixture *f, const char *sid, const char *field, s
     }
     freeReplyObject(r);
     return v;
-}
-
-static void wait_state(struct fixture *f, const char *sid, const char *want)
-{
-    uint64_t deadline = cgt_now_ms() + SOON;
-    for (;;) {
-        size_t n;
-        char *st = call_field(f, sid, "state", &n);
-        int ok = st != NULL && strcmp(st, want) == 0;
-        if (!ok && cgt_now_ms() >= deadline) {
-            dump_log(f);
-            fail_msg("state of %s is %s, wanted %s", sid, st ? st : "(nil)", want);
-        }
-        free(st);
-        if (ok)
-            return;
-        cgt_sleep_ms(10);
-    }
 }
 
 /* ---- TwiML ---- */
@@ -362,8 +257,8 @@ static void assert_say(struct fixture *f, const struct sim_twiml_verb *v, const 
     free(want);
 }
 
-static void assert_enqueue(struct fixture *f, const struct cgt_resp *r, const char *queue_name,
-                           int with_urls)
+static void assert_enqueue_at(struct fixture *f, const struct cgt_resp *r, const char *queue_name,
+                              int with_urls)
 {
     struct sim_twiml t;
     twiml_expect(f, r, "Enqueue", &t);
@@ -371,8 +266,8 @@ static void assert_enqueue(struct fixture *f, const struct cgt_resp *r, const ch
     must(f, strcmp(v->text, queue_name) == 0, "queue name reads \"%s\"", v->text);
     if (with_urls) {
         char action[512], wait[512];
-        snprintf(action, sizeof action, "%s/queue-exit", f->public);
-        snprintf(wait, sizeof wait, "%s/queue-wait", f->public);
+        snprintf(action, sizeof action, "%s/queue-exit", f->g[0].public);
+        snprintf(wait, sizeof wait, "%s/queue-wait", f->g[0].public);
         must(f, v->action != NULL && strcmp(v->action, action) == 0, "action reads %s",
              v->action ? v->action : "(none)");
         must(f, v->wait_url != NULL && strcmp(v->wait_url, wait) == 0, "waitUrl reads %s",
@@ -427,7 +322,7 @@ static void assert_vapi_number(struct fixture *f, const char *sid, const char *w
 
 static void wait_creates(struct fixture *f, int n)
 {
-    must(f, cgt_fake_wait_count(f->fake, CGT_EP_VAPI_CREATE, n, SOON) == 0,
+    must(f, cgt_fake_wait_count(f->fake, CGT_EP_VAPI_CREATE, n, LATER) == 0,
          "%d POST /call, wanted %d", cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), n);
 }
 
@@ -512,29 +407,29 @@ static void test_queue_path(void **state)
     snprintf(qn, sizeof qn, "TWILIO_QUEUE_NAME=%s", queue_name);
     snprintf(hm, sizeof hm, "HOLD_MUSIC_URL=%s", hold);
     snprintf(om, sizeof om, "OVERFLOW_MESSAGE=%s", message);
-    start_gate(f, "/cg&x='y'",
-               (const char *const[]){qn, hm, om, "FAST_PATH_DEADLINE_MS=0", "MAX_CONCURRENCY=1",
-                                     "MAX_QUEUE_SIZE=2", "OVERFLOW_ACTION=message",
-                                     "ANNOUNCE_INTERVAL_SECONDS=5", NULL});
+    start_gate_at(f, 0, "/cg&x='y'",
+                  (const char *const[]){qn, hm, om, "FAST_PATH_DEADLINE_MS=0", "MAX_CONCURRENCY=1",
+                                        "MAX_QUEUE_SIZE=2", "OVERFLOW_ACTION=message",
+                                        "ANNOUNCE_INTERVAL_SECONDS=5", NULL});
 
     /* Three hostile callers: the first is admitted, two wait. */
     char sid[3][40];
     struct cgt_resp r;
     for (int i = 0; i < 3; i++) {
         new_sid(sid[i]);
-        incoming(f, sid[i], hostile_from[i], &r);
-        assert_enqueue(f, &r, queue_name, 1);
+        arrive_from(f, sid[i], hostile_from[i], &r);
+        assert_enqueue_at(f, &r, queue_name, 1);
         cgt_resp_free(&r);
         if (i == 0) {
             wait_creates(f, 1);
             assert_vapi_number(f, sid[0], "anonymous", hostile_from[0]);
-            wait_state(f, sid[0], "connected");
+            wait_state(f, sid[0], "connected", LATER);
         }
     }
     /* The number is kept as it came, byte for byte. */
     for (int i = 0; i < 3; i++) {
         size_t n = 0;
-        char *from = call_field(f, sid[i], "from", &n);
+        char *from = call_field(sid[i], "from", &n);
         must(f,
              from != NULL && n == strlen(hostile_from[i]) && memcmp(from, hostile_from[i], n) == 0,
              "from of caller %d does not round-trip", i);
@@ -542,7 +437,7 @@ static void test_queue_path(void **state)
     }
 
     /* The hold answer: the announcement, then the hold music URL as is. */
-    queue_wait(f, sid[1], &r);
+    post_queue_wait(f, sid[1], &r);
     struct sim_twiml t;
     twiml_expect(f, &r, "Say,Play", &t);
     must(f,
@@ -556,19 +451,19 @@ static void test_queue_path(void **state)
     /* A fourth caller finds the queue full: the message, then hang up. */
     char full[40];
     new_sid(full);
-    incoming(f, full, "</Say><Redirect>http://evil/</Redirect>", &r);
+    arrive_from(f, full, "</Say><Redirect>http://evil/</Redirect>", &r);
     twiml_expect(f, &r, "Say,Hangup", &t);
     assert_say(f, &t.verbs[0], message);
     sim_twiml_free(&t);
     cgt_resp_free(&r);
     /* And so does a caller the queue gives up on (the Enqueue action). */
-    queue_exit(f, sid[2], "leave", &r);
+    post_queue_exit(f, sid[2], "leave", &r);
     twiml_expect(f, &r, "Say,Hangup", &t);
     assert_say(f, &t.verbs[0], message);
     sim_twiml_free(&t);
     cgt_resp_free(&r);
     /* Unknown results are acknowledged with an empty document. */
-    queue_exit(f, sid[2], "</Say><Dial>+1900</Dial>", &r);
+    post_queue_exit(f, sid[2], "</Say><Dial>+1900</Dial>", &r);
     twiml_expect(f, &r, "", &t);
     sim_twiml_free(&t);
     cgt_resp_free(&r);
@@ -578,12 +473,12 @@ static void test_queue_path(void **state)
     vapi_end_of(f, sid[0]);
     wait_creates(f, 2);
     assert_vapi_number(f, sid[1], "anonymous", hostile_from[1]);
-    wait_state(f, sid[1], "connected");
+    wait_state(f, sid[1], "connected", LATER);
     vapi_end_of(f, sid[1]);
     wait_creates(f, 3);
     assert_vapi_number(f, sid[2], "anonymous", hostile_from[2]);
-    wait_state(f, sid[2], "connected");
-    stop_gate(f);
+    wait_state(f, sid[2], "connected", LATER);
+    stop_injection_gate(f);
 }
 
 /* Fast path: numbers Vapi would refuse become "anonymous"; a PUBLIC_URL
@@ -598,11 +493,11 @@ static void test_fast_path(void **state)
     char qn[128], om[128];
     snprintf(qn, sizeof qn, "TWILIO_QUEUE_NAME=%s", queue_name);
     snprintf(om, sizeof om, "OVERFLOW_MESSAGE=%s", message);
-    start_gate(f, "/p\"q<r>",
-               (const char *const[]){qn, om, "HOLD_MUSIC_URL=http://127.0.0.1:9/h.mp3?x=\"<y>\"",
-                                     "MAX_CONCURRENCY=4", "MAX_QUEUE_SIZE=1",
-                                     "OVERFLOW_ACTION=voicemail", "ANNOUNCE_INTERVAL_SECONDS=5",
-                                     NULL});
+    start_gate_at(f, 0, "/p\"q<r>",
+                  (const char *const[]){qn, om, "HOLD_MUSIC_URL=http://127.0.0.1:9/h.mp3?x=\"<y>\"",
+                                        "MAX_CONCURRENCY=4", "MAX_QUEUE_SIZE=1",
+                                        "OVERFLOW_ACTION=voicemail", "ANNOUNCE_INTERVAL_SECONDS=5",
+                                        NULL});
     struct {
         const char *from; /* NULL: no From at all */
         const char *vapi_gets;
@@ -620,7 +515,7 @@ static void test_fast_path(void **state)
     for (size_t i = 0; i < sizeof callers / sizeof callers[0]; i++) {
         char sid[40];
         new_sid(sid);
-        incoming(f, sid, callers[i].from, &r);
+        arrive_from(f, sid, callers[i].from, &r);
         /* The fast path answers with Vapi's TwiML, passed through. */
         twiml_expect(f, &r, "Connect", &t);
         sim_twiml_free(&t);
@@ -632,19 +527,19 @@ static void test_fast_path(void **state)
     char waiting[40], over[40];
     new_sid(waiting);
     new_sid(over);
-    incoming(f, waiting, "</Enqueue>", &r);
-    assert_enqueue(f, &r, queue_name, 0);
+    arrive_from(f, waiting, "</Enqueue>", &r);
+    assert_enqueue_at(f, &r, queue_name, 0);
     cgt_resp_free(&r);
-    queue_wait(f, waiting, &r);
+    post_queue_wait(f, waiting, &r);
     twiml_expect(f, &r, "Say,Pause", &t);
     sim_twiml_free(&t);
     cgt_resp_free(&r);
-    incoming(f, over, "+15550001111", &r);
+    arrive_from(f, over, "+15550001111", &r);
     twiml_expect(f, &r, "Say,Hangup", &t);
     assert_say(f, &t.verbs[0], message);
     sim_twiml_free(&t);
     cgt_resp_free(&r);
-    stop_gate(f);
+    stop_injection_gate(f);
 }
 
 /* The dial action: the message is text, the number is the configured one. */
@@ -654,28 +549,28 @@ static void test_overflow_dial(void **state)
     const char *message = "</Say><Dial>+1900</Dial><Say>&amp;&#x3C;";
     char om[128];
     snprintf(om, sizeof om, "OVERFLOW_MESSAGE=%s", message);
-    start_gate(f, "",
-               (const char *const[]){om, "OVERFLOW_ACTION=dial",
-                                     "OVERFLOW_DIAL_NUMBER=+15559876543", "MAX_CONCURRENCY=1",
-                                     "MAX_QUEUE_SIZE=1", "FAST_PATH_DEADLINE_MS=0", NULL});
+    start_gate_at(f, 0, "",
+                  (const char *const[]){om, "OVERFLOW_ACTION=dial",
+                                        "OVERFLOW_DIAL_NUMBER=+15559876543", "MAX_CONCURRENCY=1",
+                                        "MAX_QUEUE_SIZE=1", "FAST_PATH_DEADLINE_MS=0", NULL});
     char a[40], b[40], c[40];
     new_sid(a);
     new_sid(b);
     new_sid(c);
     struct cgt_resp r;
-    incoming(f, a, "+15550000001", &r);
+    arrive_from(f, a, "+15550000001", &r);
     cgt_resp_free(&r);
-    wait_state(f, a, "connected");
-    incoming(f, b, "+15550000002", &r);
+    wait_state(f, a, "connected", LATER);
+    arrive_from(f, b, "+15550000002", &r);
     cgt_resp_free(&r);
-    incoming(f, c, "</Say><Dial>+1900</Dial>", &r);
+    arrive_from(f, c, "</Say><Dial>+1900</Dial>", &r);
     struct sim_twiml t;
     twiml_expect(f, &r, "Say,Dial", &t);
     assert_say(f, &t.verbs[0], message);
     must(f, strcmp(t.verbs[1].text, "+15559876543") == 0, "Dial reads %s", t.verbs[1].text);
     sim_twiml_free(&t);
     cgt_resp_free(&r);
-    stop_gate(f);
+    stop_injection_gate(f);
 }
 
 /* JSON answers: /call-ended with hostile ids and reasons, /health, and
@@ -683,7 +578,7 @@ static void test_overflow_dial(void **state)
 static void test_json_answers(void **state)
 {
     struct fixture *f = *state;
-    start_gate(f, "", (const char *const[]){"MAX_CONCURRENCY=2", NULL});
+    start_gate_at(f, 0, "", (const char *const[]){"MAX_CONCURRENCY=2", NULL});
     static const char *const ids[] = {
         "</Say><Dial>+1900</Dial>",
         "\"},\"result\":\"released",
@@ -695,7 +590,7 @@ static void test_json_answers(void **state)
             json_pack("{s:{s:s,s:s,s:s,s:{s:s}}}", "message", "type", "end-of-call-report",
                       "endedReason", ids[i], "status", ids[i], "call", "id", ids[i]);
         char *body = json_dumps(msg, JSON_COMPACT);
-        json_t *j = vapi_post(f, body);
+        json_t *j = vapi_json(f, body);
         must(f,
              strcmp(json_string_value(json_object_get(j, "result")), "unknown") == 0 &&
                  json_object_size(j) == 2,
@@ -706,7 +601,7 @@ static void test_json_answers(void **state)
         /* An unknown message type is acknowledged, whatever it says. */
         msg = json_pack("{s:{s:s,s:{s:s}}}", "message", "type", ids[i], "call", "id", ids[i]);
         body = json_dumps(msg, JSON_COMPACT);
-        j = vapi_post(f, body);
+        j = vapi_json(f, body);
         must(f, strcmp(json_string_value(json_object_get(j, "result")), "ignored") == 0,
              "/call-ended for a hostile type");
         json_decref(j);
@@ -716,7 +611,7 @@ static void test_json_answers(void **state)
 
     /* /health: numbers where numbers belong. */
     char url[256];
-    snprintf(url, sizeof url, "%s/health", f->base);
+    snprintf(url, sizeof url, "%s/health", f->g[0].base);
     struct cgt_resp r;
     cgt_http("GET", url, NULL, NULL, 0, &r);
     json_t *h = json_loadb(r.body, r.len, 0, NULL);
@@ -731,10 +626,10 @@ static void test_json_answers(void **state)
     /* A counter name that would break the exposition format if written as
      * is (the gate's counters live in a shared Redis hash). */
     const char *field = "x\"} 1\nevil_metric{a=\"b\\\\c\"} 2\r=,\xc3\xa9";
-    redisReply *rr = redisCommand(f->rc, "HINCRBY " P "stats %s 7", field);
+    redisReply *rr = redisCommand(rc, "HINCRBY " P "stats %s 7", field);
     assert_non_null(rr);
     freeReplyObject(rr);
-    snprintf(url, sizeof url, "%s/metrics", f->base);
+    snprintf(url, sizeof url, "%s/metrics", f->g[0].base);
     cgt_http("GET", url, NULL, NULL, 0, &r);
     must(f, r.status == 200, "/metrics answered %ld", r.status);
     int found = 0, samples = 0;
@@ -760,17 +655,17 @@ static void test_json_answers(void **state)
     }
     cgt_resp_free(&r);
     must(f, samples > 10 && found, "the hostile counter is not in /metrics as it is named");
-    stop_gate(f);
+    stop_injection_gate(f);
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_queue_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fast_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overflow_dial, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_path, setup_injection, teardown_injection),
+        cmocka_unit_test_setup_teardown(test_fast_path, setup_injection, teardown_injection),
+        cmocka_unit_test_setup_teardown(test_overflow_dial, setup_injection, teardown_injection),
+        cmocka_unit_test_setup_teardown(test_json_answers, setup_injection, teardown_injection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
