@@ -4,8 +4,7 @@
  * backoff), and a randomized run checking that the active set never
  * exceeds the limit and that no caller disappears.
  */
-#include "harness.h"
-#include "hireply.h"
+#include "luafix.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -14,49 +13,7 @@
 
 #include "gate/lua_scripts.h"
 
-#define PREFIX "cg:{t}:"
-#define LIMIT  "3"
-
-static struct cg_redis_server rs;
-static redisContext *rc;
-
-static int setup_all(void **state)
-{
-    (void)state;
-    return cgt_hi_start(&rs, &rc);
-}
-
-static int teardown_all(void **state)
-{
-    (void)state;
-    cgt_hi_stop(&rs, rc);
-    return 0;
-}
-
-static int flush(void **state)
-{
-    (void)state;
-    /* The slots agree with Vapi (repair.lua's marker): admission may run. */
-    cgt_hi_flush(rc, PREFIX);
-    return 0;
-}
-
-#define RUN(script, ...)                                                                           \
-    cgt_hi_eval(rc, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
-
-/* Reply checks shared with the other Lua tests (harness/hireply.h), on
- * this file's connection. */
-#define str_at       cgt_reply_str_at
-#define int_at       cgt_reply_int_at
-#define cmd_int(...) cgt_hi_int(rc, __VA_ARGS__)
-#define cmd_str(...) cgt_hi_str(rc, __VA_ARGS__)
-
-static void assert_state(const char *sid, const char *want)
-{
-    char *s = cmd_str("HGET " PREFIX "call:%s state", sid);
-    assert_string_equal(s, want);
-    free(s);
-}
+#define LIMIT "3"
 
 /* enter: ARGV 2 sid 3 from 4 to 5 mode 6 max_queue 7 limit 8 fast 9 lease 10 inst 11 waited */
 static redisReply *enter(const char *sid, const char *fast)

@@ -6,8 +6,7 @@
  * exhaustion and expiry with the slot freed and refilled, and a randomized
  * run checking order, the limit and that no callback is lost.
  */
-#include "harness.h"
-#include "hireply.h"
+#include "luafix.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -16,58 +15,34 @@
 
 #include "gate/lua_scripts.h"
 
-#define PREFIX "cg:{t}:"
-#define LIMIT  "3"
+#define LIMIT "3"
 
-static struct cg_redis_server rs;
-static redisContext *rc;
 static redisContext *rc2; /* a second instance's connection */
 
-static int setup_all(void **state)
+static int setup_callback_all(void **state)
 {
-    (void)state;
-    cgt_redis_start(&rs);
-    rc = redisConnect("127.0.0.1", rs.port);
+    if (setup_all(state) != 0)
+        return -1;
     rc2 = redisConnect("127.0.0.1", rs.port);
-    return rc == NULL || rc->err || rc2 == NULL || rc2->err ? -1 : 0;
+    return rc2 == NULL || rc2->err ? -1 : 0;
 }
 
-static int teardown_all(void **state)
+static int teardown_callback_all(void **state)
 {
-    (void)state;
-    redisFree(rc);
     redisFree(rc2);
-    cg_redis_server_stop(&rs);
-    return 0;
+    return teardown_all(state);
 }
 
-static int flush(void **state)
+static int flush_open(void **state)
 {
-    (void)state;
-    cgt_hi_flush(rc, PREFIX);
+    flush(state);
     /* The callback window is open. */
     freeReplyObject(redisCommand(rc, "SET " PREFIX "cbwin 1"));
     return 0;
 }
 
-#define RUN(script, ...)                                                                           \
-    cgt_hi_eval(rc, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
 #define RUN2(script, ...)                                                                          \
     cgt_hi_eval(rc2, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
-
-/* Reply checks shared with the other Lua tests (harness/hireply.h), on
- * this file's connection. */
-#define str_at       cgt_reply_str_at
-#define int_at       cgt_reply_int_at
-#define cmd_int(...) cgt_hi_int(rc, __VA_ARGS__)
-#define cmd_str(...) cgt_hi_str(rc, __VA_ARGS__)
-
-static void assert_state(const char *sid, const char *want)
-{
-    char *s = cmd_str("HGET " PREFIX "call:%s state", sid);
-    assert_string_equal(s, want);
-    free(s);
-}
 
 /* How many queue log entries have event ev. */
 static long long log_count(const char *ev)
@@ -733,18 +708,18 @@ static void test_lookup_and_resume(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_request_keeps_ticket, flush),
-        cmocka_unit_test_setup(test_members_skip_callbacks, flush),
-        cmocka_unit_test_setup(test_admit_orders_callbacks, flush),
-        cmocka_unit_test_setup(test_admit_passes_callbacks_not_due, flush),
-        cmocka_unit_test_setup(test_dial_claimed_once, flush),
-        cmocka_unit_test_setup(test_answered_becomes_admission, flush),
-        cmocka_unit_test_setup(test_failed_retry_then_exhausted, flush),
-        cmocka_unit_test_setup(test_failed_final, flush),
-        cmocka_unit_test_setup(test_expire, flush),
-        cmocka_unit_test_setup(test_sweep_settles_expired_dial, flush),
-        cmocka_unit_test_setup(test_random_invariants, flush),
-        cmocka_unit_test_setup(test_lookup_and_resume, flush),
+        cmocka_unit_test_setup(test_request_keeps_ticket, flush_open),
+        cmocka_unit_test_setup(test_members_skip_callbacks, flush_open),
+        cmocka_unit_test_setup(test_admit_orders_callbacks, flush_open),
+        cmocka_unit_test_setup(test_admit_passes_callbacks_not_due, flush_open),
+        cmocka_unit_test_setup(test_dial_claimed_once, flush_open),
+        cmocka_unit_test_setup(test_answered_becomes_admission, flush_open),
+        cmocka_unit_test_setup(test_failed_retry_then_exhausted, flush_open),
+        cmocka_unit_test_setup(test_failed_final, flush_open),
+        cmocka_unit_test_setup(test_expire, flush_open),
+        cmocka_unit_test_setup(test_sweep_settles_expired_dial, flush_open),
+        cmocka_unit_test_setup(test_random_invariants, flush_open),
+        cmocka_unit_test_setup(test_lookup_and_resume, flush_open),
     };
-    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+    return cmocka_run_group_tests(tests, setup_callback_all, teardown_callback_all);
 }

@@ -7,8 +7,7 @@
  * and a randomized run checking the caps and that no caller is lost or
  * overtaken within a route.
  */
-#include "harness.h"
-#include "hireply.h"
+#include "luafix.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -17,46 +16,6 @@
 #include <time.h>
 
 #include "gate/lua_scripts.h"
-
-#define PREFIX "cg:{t}:"
-
-static struct cg_redis_server rs;
-static redisContext *rc;
-
-static int setup_all(void **state)
-{
-    (void)state;
-    return cgt_hi_start(&rs, &rc);
-}
-
-static int teardown_all(void **state)
-{
-    (void)state;
-    cgt_hi_stop(&rs, rc);
-    return 0;
-}
-
-static int flush(void **state)
-{
-    (void)state;
-    cgt_hi_flush(rc, PREFIX);
-    return 0;
-}
-
-#define RUN(script, ...)                                                                           \
-    cgt_hi_eval(rc, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
-
-#define str_at       cgt_reply_str_at
-#define int_at       cgt_reply_int_at
-#define cmd_int(...) cgt_hi_int(rc, __VA_ARGS__)
-#define cmd_str(...) cgt_hi_str(rc, __VA_ARGS__)
-
-static void assert_field(const char *sid, const char *field, const char *want)
-{
-    char *v = cmd_str("HGET " PREFIX "call:%s %s", sid, field);
-    assert_string_equal(v, want);
-    free(v);
-}
 
 /* Two routes: "a" and "b", as "min max priority". */
 static void publish(const char *a, const char *b, const char *order)
