@@ -33,61 +33,15 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
-#include "base/form.h"
 #include "demo/proc.h"
-#include "fakeapi.h"
 #include "fake_taskrouter.h"
-#include "twilio/signature.h"
 
-#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN  "test-twilio-auth-token-42"
-#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
-#define VAPI_KEY    "test-vapi-api-key-7"
-#define VAPI_SECRET "test-vapi-webhook-secret"
-#define TOKEN       "wallboard-test-token"
-#define WORKSPACE   "WS0123456789abcdef0123456789abcdef"
-#define SOON        5000
-#define LATER       15000
+#include "gate_kit.h"
 
-struct fixture {
-    struct cg_redis_server rs;
-    struct cgt_fake *fake;
-    struct cgt_proc proc;
-    int port;
-    char base[64];
-};
-
-static unsigned sid_counter;
-
-#define must(f, cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            cgt_dump_log_tail(&(f)->proc, "callgate", 6000);                                       \
-            fail_msg(__VA_ARGS__);                                                                 \
-        }                                                                                          \
-    } while (0)
-
-static int setup(void **state)
-{
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    if (f->proc.pid > 0)
-        cgt_stop(&f->proc, SIGKILL, 1000);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
-    free(f);
-    return 0;
-}
+#define TOKEN     "wallboard-test-token"
+#define WORKSPACE "WS0123456789abcdef0123456789abcdef"
+/* The board's waits: a snapshot a second, on a loaded machine. */
+#define BOARD_WAIT 15000
 
 /* 1 in a build with AddressSanitizer (gcc and clang say it differently). */
 #if defined(__SANITIZE_ADDRESS__)
@@ -101,105 +55,34 @@ static int teardown(void **state)
 #define CG_TEST_ASAN 0
 #endif
 
-static void start_gate_with(struct fixture *f, const char *const *extra);
-
-static void start_gate(struct fixture *f, const char *stream_max)
+static int setup_board(void **state)
 {
-    const char *const extra[] = {stream_max, NULL};
-    start_gate_with(f, extra);
+    setup(state);
+    static const char *const env[] = {"INSTANCE_ID=wall1", "ADMIN_TOKEN=" TOKEN, NULL};
+    ((struct fixture *)*state)->env = env;
+    return 0;
 }
 
-/* callgate with the test's settings and extra (NULL-terminated, may be
- * NULL; they win over the settings). */
-static void start_gate_with(struct fixture *f, const char *const *extra)
+/* A caller arrives at a dialed number (a route's, with ROUTES_FILE):
+ * /incoming signed as Twilio signs it. */
+static void arrive_to(struct fixture *f, const char *from, const char *to, char sid[40])
 {
-    f->port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
-    char port[32], pub[96], redis[96], twbase[96], vbase[96];
-    snprintf(port, sizeof port, "PORT=%d", f->port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->base);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
-    static const char *const env[] = {"BIND_ADDRESS=127.0.0.1",
-                                      "INSTANCE_ID=wall1",
-                                      "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-                                      "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-                                      "TWILIO_QUEUE_SID=" QUEUE_SID,
-                                      "TWILIO_QUEUE_NAME=customer-support",
-                                      "VAPI_API_KEY=" VAPI_KEY,
-                                      "VAPI_PHONE_NUMBER_ID=phone-number-id-1",
-                                      "VAPI_ASSISTANT_ID=assistant-id-1",
-                                      "VAPI_WEBHOOK_SECRET=" VAPI_SECRET,
-                                      "ADMIN_TOKEN=" TOKEN,
-                                      "MAX_CONCURRENCY=2",
-                                      "LOG_LEVEL=debug",
-                                      "REDIS_RECONNECT_MIN_MS=20",
-                                      "REDIS_RECONNECT_MAX_MS=200",
-                                      "REDIS_COMMAND_TIMEOUT_MS=500",
-                                      "SHUTDOWN_GRACE_MS=2000",
-                                      NULL};
-    const char *const mine[] = {port, pub, redis, twbase, vbase, NULL};
-    static const char *const none[] = {NULL};
-    const char *const *lists[] = {mine, env, extra ? extra : none, NULL};
-    cgt_spawn_callgate(&f->proc, lists);
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", f->base);
-    must(f, cgt_wait_status(url, 200, LATER) == 0, "callgate did not become healthy");
-    /* Admission (and a lease of a slot) waits for the first repair of the
-     * slots on a fresh Redis; with routes, for their publication too. */
-    must(f, cgt_redis_wait_key(&f->rs, "cg:{default}:intact", LATER) == 0,
-         "the first repair never ended");
-    for (size_t i = 0; extra && extra[i]; i++)
-        if (strncmp(extra[i], "ROUTES_FILE=", 12) == 0)
-            must(f, cgt_redis_wait_key(&f->rs, "cg:{default}:routes", LATER) == 0,
-                 "the routes were never published");
+    new_sid(sid);
+    struct cgt_resp r;
+    incoming_call(f, 0, sid, from, to, &r);
+    must(f, r.status == 200, "/incoming answered %ld", r.status);
+    cgt_resp_free(&r);
 }
 
-static void stop_gate(struct fixture *f)
-{
-    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
-    must(f, rc == 0, "callgate exited with %d", rc);
-}
-
-static void arrive_to(struct fixture *f, const char *from, const char *to, char sid[40]);
-
-/* A caller arrives: /incoming signed as Twilio signs it. */
 static void arrive(struct fixture *f, const char *from, char sid[40])
 {
     arrive_to(f, from, "+15550002222", sid);
 }
 
-/* A caller arrives at a dialed number (a route's, with ROUTES_FILE). */
-static void arrive_to(struct fixture *f, const char *from, const char *to, char sid[40])
-{
-    snprintf(sid, 40, "CA%032x", ++sid_counter);
-    char url[160];
-    snprintf(url, sizeof url, "%s/incoming", f->base);
-    struct cg_form form;
-    cg_form_init(&form);
-    const char *kv[] = {"CallSid", sid,          "AccountSid", ACCOUNT_SID, "From",    from, "To",
-                        to,        "CallStatus", "ringing",    "Direction", "inbound", NULL};
-    for (size_t k = 0; kv[k]; k += 2)
-        cg_form_add(&form, kv[k], kv[k + 1]);
-    char sig[CG_TWSIG_LEN + 1];
-    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, url, &form, sig), 0);
-    char sigh[64];
-    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
-    char *body = cg_form_encode(&form);
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
-    struct cgt_resp r;
-    cgt_http("POST", url, h, body, strlen(body), &r);
-    must(f, r.status == 200, "/incoming answered %ld", r.status);
-    cgt_resp_free(&r);
-    free(body);
-    cg_form_free(&form);
-}
-
 static json_t *get_json(struct fixture *f, const char *path)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s%s", f->base, path);
+    snprintf(url, sizeof url, "%s%s", f->g[0].base, path);
     const char *h[] = {"Authorization: Bearer " TOKEN, NULL};
     struct cgt_resp r;
     cgt_http("GET", url, h, NULL, 0, &r);
@@ -213,7 +96,7 @@ static json_t *get_json(struct fixture *f, const char *path)
 static long get_status(struct fixture *f, const char *path, const char *auth)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s%s", f->base, path);
+    snprintf(url, sizeof url, "%s%s", f->g[0].base, path);
     const char *h[] = {auth, NULL};
     struct cgt_resp r;
     cgt_http("GET", url, auth ? h : NULL, NULL, 0, &r);
@@ -231,7 +114,7 @@ static void fill_queue(struct fixture *f)
     arrive(f, "+15550001111", sid);
     arrive(f, "+15550002222", sid);
     arrive(f, "+15550003333", sid);
-    uint64_t deadline = cgt_now_ms() + LATER;
+    uint64_t deadline = cgt_now_ms() + BOARD_WAIT;
     for (;;) {
         json_t *q = get_json(f, "/queue");
         long long act = json_integer_value(json_object_get(q, "activeCount"));
@@ -257,7 +140,7 @@ static void sse_open(struct fixture *f, struct sse *s, const char *query)
 {
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(s->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->g[0].port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(s->fd, (struct sockaddr *)&sa, sizeof sa), 0);
     char req[256];
@@ -320,7 +203,7 @@ static long long waiting_of(const char *data)
 static long long metric(struct fixture *f, const char *name)
 {
     char url[160];
-    snprintf(url, sizeof url, "%s/metrics", f->base);
+    snprintf(url, sizeof url, "%s/metrics", f->g[0].base);
     struct cgt_resp r;
     cgt_http("GET", url, NULL, NULL, 0, &r);
     long long v = -1;
@@ -336,7 +219,7 @@ static long long metric(struct fixture *f, const char *name)
 static void test_events_stream(void **state)
 {
     struct fixture *f = *state;
-    start_gate(f, "EVENTS_STREAM_MAX_SECONDS=600");
+    start_gate(f, 0, (const char *const[]){"EVENTS_STREAM_MAX_SECONDS=600", NULL});
     fill_queue(f);
 
     /* The token: as Bearer or ?token=, nothing else. */
@@ -347,7 +230,7 @@ static void test_events_stream(void **state)
 
     struct sse s;
     sse_open(f, &s, "?token=" TOKEN);
-    char *snap = sse_next(&s, "snapshot", LATER);
+    char *snap = sse_next(&s, "snapshot", BOARD_WAIT);
     must(f, snap != NULL, "no snapshot on connect: %.300s", s.in.data ? s.in.data : "");
     assert_non_null(strstr(s.in.data, "HTTP/1.1 200"));
     assert_non_null(strstr(s.in.data, "Content-Type: text/event-stream"));
@@ -380,9 +263,9 @@ static void test_events_stream(void **state)
     char sid[40];
     arrive(f, "+15550004444", sid);
     long long seen = 0;
-    uint64_t deadline = cgt_now_ms() + LATER;
+    uint64_t deadline = cgt_now_ms() + BOARD_WAIT;
     while (seen != 4 && cgt_now_ms() < deadline) {
-        snap = sse_next(&s, "snapshot", LATER);
+        snap = sse_next(&s, "snapshot", BOARD_WAIT);
         must(f, snap != NULL, "the stream ended");
         seen = waiting_of(snap);
         free(snap);
@@ -397,18 +280,18 @@ static void test_events_stream(void **state)
 
     /* Redis stops answering: the viewers are told, then it comes back. */
     free(cgt_redis_cmd(&f->rs, "CLIENT PAUSE 3000 ALL"));
-    char *st = sse_next(&s, "stale", LATER);
+    char *st = sse_next(&s, "stale", BOARD_WAIT);
     must(f, st != NULL, "no stale event while Redis was paused");
     assert_string_equal(st, "{\"reason\":\"redis\"}");
     free(st);
-    snap = sse_next(&s, "snapshot", LATER);
+    snap = sse_next(&s, "snapshot", BOARD_WAIT);
     must(f, snap != NULL, "no snapshot after Redis came back");
     free(snap);
 
     /* The interval report: today's quarter hours, this one with the six
      * arrivals. */
     char url[200];
-    snprintf(url, sizeof url, "%s/reports/intervals.csv?token=" TOKEN, f->base);
+    snprintf(url, sizeof url, "%s/reports/intervals.csv?token=" TOKEN, f->g[0].base);
     struct cgt_resp r;
     cgt_http("GET", url, NULL, NULL, 0, &r);
     must(f, r.status == 200, "intervals.csv answered %ld", r.status);
@@ -443,11 +326,11 @@ static void test_events_stream(void **state)
 
     sse_close(&s);
     /* The viewer that left is forgotten. */
-    deadline = cgt_now_ms() + LATER;
+    deadline = cgt_now_ms() + BOARD_WAIT;
     while (metric(f, "callgate_events_viewers") != 0 && cgt_now_ms() < deadline)
         cgt_sleep_ms(50);
     assert_int_equal(metric(f, "callgate_events_viewers"), 0);
-    stop_gate(f);
+    stop_gate(f, 0);
 }
 
 /* callgate's resident memory in KiB (VmRSS), or -1. */
@@ -483,7 +366,7 @@ static void test_events_slow_viewer_dropped(void **state)
     snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=0", prev ? prev : "",
              prev && prev[0] ? ":" : "");
     const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=600", CG_TEST_ASAN ? asan : NULL, NULL};
-    start_gate_with(f, extra);
+    start_gate(f, 0, extra);
     /* A long queue: a snapshot lists a hundred callers whose waits change
      * every second, some ten KB a tick to every viewer. */
     char sid[40], from[20];
@@ -493,12 +376,12 @@ static void test_events_slow_viewer_dropped(void **state)
     }
     struct sse reader;
     sse_open(f, &reader, "?token=" TOKEN);
-    char *snap = sse_next(&reader, "snapshot", LATER);
+    char *snap = sse_next(&reader, "snapshot", BOARD_WAIT);
     must(f, snap != NULL, "no snapshot for the reading viewer");
     size_t snap_len = strlen(snap);
     free(snap);
     must(f, snap_len > 5000, "a snapshot of only %zu bytes", snap_len);
-    long before = rss_kib(f->proc.pid);
+    long before = rss_kib(f->g[0].proc.pid);
     assert_true(before > 0);
 
     int slow[SLOW_VIEWERS];
@@ -507,7 +390,7 @@ static void test_events_slow_viewer_dropped(void **state)
         assert_true(slow[i] >= 0);
         int small = 4096;
         assert_int_equal(setsockopt(slow[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->g[0].port)};
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         assert_int_equal(connect(slow[i], (struct sockaddr *)&sa, sizeof sa), 0);
         static const char req[] = "GET /events?token=" TOKEN " HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -520,7 +403,7 @@ static void test_events_slow_viewer_dropped(void **state)
     long long dropped = 0;
     while (cgt_now_ms() < deadline) {
         free(sse_next(&reader, "snapshot", SOON));
-        long now = rss_kib(f->proc.pid);
+        long now = rss_kib(f->g[0].proc.pid);
         if (now > peak)
             peak = now;
         dropped = metric(f, "callgate_events_viewers_dropped_total");
@@ -534,7 +417,7 @@ static void test_events_slow_viewer_dropped(void **state)
      * them stayed within it, and was given back. */
     must(f, peak - before < SLOW_VIEWERS * 256 + 3072, "callgate grew from %ld to %ld KiB", before,
          peak);
-    long after = rss_kib(f->proc.pid);
+    long after = rss_kib(f->g[0].proc.pid);
     must(f, after - before < 2048, "callgate kept %ld KiB after dropping the viewers",
          after - before);
     /* The dropped ones are closed by callgate; the reader still gets the
@@ -543,18 +426,18 @@ static void test_events_slow_viewer_dropped(void **state)
         char buf[65536];
         ssize_t n;
         struct pollfd p = {.fd = slow[i], .events = POLLIN};
-        uint64_t until = cgt_now_ms() + LATER;
+        uint64_t until = cgt_now_ms() + BOARD_WAIT;
         do
             n = poll(&p, 1, 1000) > 0 ? recv(slow[i], buf, sizeof buf, 0) : 1;
         while (n > 0 && cgt_now_ms() < until);
         must(f, n <= 0, "a dropped viewer's connection stayed open");
         close(slow[i]);
     }
-    snap = sse_next(&reader, "snapshot", LATER);
+    snap = sse_next(&reader, "snapshot", BOARD_WAIT);
     must(f, snap != NULL, "the reading viewer got nothing after the drops");
     free(snap);
     sse_close(&reader);
-    stop_gate(f);
+    stop_gate(f, 0);
 }
 
 /* ---- the page in a browser ---- */
@@ -667,13 +550,13 @@ static void test_wallboard_in_chromium(void **state)
     struct fixture *f = *state;
     /* Chromium's virtual time stands still while a fetch is open, so the
      * page is dumped once its stream ends: after 6 s here. */
-    start_gate(f, "EVENTS_STREAM_MAX_SECONDS=6");
+    start_gate(f, 0, (const char *const[]){"EVENTS_STREAM_MAX_SECONDS=6", NULL});
     fill_queue(f);
     char *prof = cgt_tmpdir();
     char dom_path[PATH_MAX];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
     char url[200];
-    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->base);
+    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->g[0].base);
 
     /* The page itself: no token, no page; nothing from elsewhere. */
     struct cgt_resp r;
@@ -762,7 +645,7 @@ static void test_wallboard_in_chromium(void **state)
     screenshot(url, prof, "390,844", "artifacts/wallboard-390x844.png");
     cg_remove_tree(prof);
     free(prof);
-    stop_gate(f);
+    stop_gate(f, 0);
 }
 
 /* The TaskQueue table: with the wait-time service running beside the gate
@@ -783,9 +666,9 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
     const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=6",     "SERVICES=gate,waittime",
                                  "TWILIO_WORKSPACE_SID=" WORKSPACE, trurl,
                                  "WAIT_TIME_POLL_SECONDS=1",        NULL};
-    start_gate_with(f, extra);
+    start_gate(f, 0, extra);
     /* The first refresh has the three queues in /queue. */
-    uint64_t deadline = cgt_now_ms() + LATER;
+    uint64_t deadline = cgt_now_ms() + BOARD_WAIT;
     for (;;) {
         json_t *q = get_json(f, "/queue");
         size_t n = json_array_size(json_object_get(q, "taskQueues"));
@@ -800,7 +683,7 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
     char dom_path[PATH_MAX];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
     char url[200];
-    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->base);
+    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->g[0].base);
     const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
                            NULL};
     pid_t pid = chromium_spawn(url, flags, dom_path, prof);
@@ -834,7 +717,7 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
     screenshot(url, prof, "390,844", "artifacts/wallboard-taskqueues-390x844.png");
     cg_remove_tree(prof);
     free(prof);
-    stop_gate(f);
+    stop_gate(f, 0);
     cgt_tr_stop(tr);
 }
 
@@ -844,34 +727,17 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
  * (the lease as a leased slot), and a line per route shows its callers
  * waiting, its slots of its max and its min; screenshots at TV and phone
  * sizes. */
-#define SUPPORT "+15550100000"
-#define SALES   "+15550100001"
 static void test_wallboard_routes_in_chromium(void **state)
 {
     struct fixture *f = *state;
-    char routes[] = "/tmp/cg-wallboard-routes-XXXXXX";
-    int fd = mkstemp(routes);
-    assert_true(fd >= 0);
-    static const char doc[] =
-        "{\"routes\": ["
-        "{\"name\": \"support\", \"numbers\": [\"" SUPPORT
-        "\"], \"assistantId\": \"asst-support\", "
-        "\"phoneNumberId\": \"pn-support\", \"queue\": \"support\", \"max\": 2, \"min\": 1, "
-        "\"priority\": 1},"
-        "{\"name\": \"sales\", \"numbers\": [\"" SALES "\"], \"assistantId\": \"asst-sales\", "
-        "\"phoneNumberId\": \"pn-sales\", \"queue\": \"sales\", \"max\": 2, \"min\": 1, "
-        "\"priority\": 2}]}";
-    assert_int_equal(write(fd, doc, sizeof doc - 1), (ssize_t)(sizeof doc - 1));
-    close(fd);
-    char rf[96];
-    snprintf(rf, sizeof rf, "ROUTES_FILE=%s", routes);
-    const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=6", "MAX_CONCURRENCY=4", rf, NULL};
-    start_gate_with(f, extra);
+    const char *const extra[] = {"EVENTS_STREAM_MAX_SECONDS=6", "MAX_CONCURRENCY=4",
+                                 routes_file(f, TWO_ROUTES), NULL};
+    start_gate(f, 0, extra);
     /* A dialer leases one of sales' slots; a sales caller fills its max,
      * two support callers the limit; then two callers wait for support
      * and one for sales. */
     char url[200];
-    snprintf(url, sizeof url, "%s/slots", f->base);
+    snprintf(url, sizeof url, "%s/slots", f->g[0].base);
     const char *ah[] = {"Authorization: Bearer " TOKEN, "Content-Type: application/json", NULL};
     static const char lease[] = "{\"route\":\"sales\",\"ttlSeconds\":600}";
     struct cgt_resp r;
@@ -885,7 +751,7 @@ static void test_wallboard_routes_in_chromium(void **state)
     arrive_to(f, "+15550001111", SUPPORT, sid);
     arrive_to(f, "+15550002222", SALES, sid);
     arrive_to(f, "+15550003333", SUPPORT, sid);
-    uint64_t deadline = cgt_now_ms() + LATER;
+    uint64_t deadline = cgt_now_ms() + BOARD_WAIT;
     for (;;) {
         json_t *q = get_json(f, "/queue");
         long long act = json_integer_value(json_object_get(q, "activeCount"));
@@ -900,7 +766,7 @@ static void test_wallboard_routes_in_chromium(void **state)
     char *prof = cgt_tmpdir();
     char dom_path[PATH_MAX];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
-    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->base);
+    snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->g[0].base);
     const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
                            NULL};
     pid_t pid = chromium_spawn(url, flags, dom_path, prof);
@@ -970,19 +836,19 @@ static void test_wallboard_routes_in_chromium(void **state)
     screenshot(url, prof, "390,844", "artifacts/wallboard-routes-390x844.png");
     cg_remove_tree(prof);
     free(prof);
-    stop_gate(f);
-    unlink(routes);
+    stop_gate(f, 0);
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_events_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_slow_viewer_dropped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wallboard_in_chromium, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wallboard_taskqueues_in_chromium, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wallboard_routes_in_chromium, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_stream, setup_board, teardown),
+        cmocka_unit_test_setup_teardown(test_events_slow_viewer_dropped, setup_board, teardown),
+        cmocka_unit_test_setup_teardown(test_wallboard_in_chromium, setup_board, teardown),
+        cmocka_unit_test_setup_teardown(test_wallboard_taskqueues_in_chromium, setup_board,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wallboard_routes_in_chromium, setup_board, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
