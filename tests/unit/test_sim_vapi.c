@@ -3,6 +3,7 @@
  * process, with a fake gate receiving its server messages.
  */
 #include "harness.h"
+#include "simfix.h"
 
 #include "hooks.h"
 #include "report.h"
@@ -81,35 +82,19 @@ static void on_gate(struct cg_http_req *req, void *arg)
 static void fx_init(struct fx *f, const char *scenario)
 {
     memset(f, 0, sizeof(*f));
-    char err[256];
-    if (sim_scenario_parse(&f->sc, scenario, strlen(scenario), err, sizeof(err)) != 0)
-        fail_msg("scenario: %s", err);
-    f->base = event_base_new();
     struct sim_world *w = &f->w;
-    w->base = f->base;
-    w->sc = &f->sc;
-    w->start_ms = cg_mono_ms();
+    simfix_world(w, &f->sc, scenario);
+    f->base = w->base;
     w->stream_ended = stream_ended;
-    w->httpc = cg_httpc_new(f->base, NULL);
-    w->rng = sim_rng_new(f->sc.seed);
-    w->fault_rng = sim_rng_new(f->sc.seed ^ 0x5eed);
-    w->report = sim_report_new(w);
-    struct cg_httpd_opts o = {.bind_address = "127.0.0.1",
-                              .port = 0,
-                              .max_body_bytes = 1 << 20,
-                              .max_header_bytes = 16384,
-                              .timeout_seconds = 10};
-    f->gate = cg_httpd_new(f->base, &o);
+    f->gate = simfix_httpd(f->base);
     assert_int_equal(cg_httpd_route(f->gate, "/call-ended", CG_HTTP_POST, on_gate, f), 0);
-    assert_int_equal(cg_httpd_listen(f->gate, err, sizeof(err)), 0);
-    snprintf(f->gate_url, sizeof(f->gate_url), "http://127.0.0.1:%d", cg_httpd_port(f->gate));
+    simfix_listen(f->gate, f->gate_url, sizeof(f->gate_url));
     const char *inst[1] = {f->gate_url};
     w->hooks = sim_hooks_new(w, "https://gate.example.com", inst, 1);
-    w->httpd = cg_httpd_new(f->base, &o);
+    w->httpd = simfix_httpd(f->base);
     w->vapi = sim_vapi_new(w);
     assert_non_null(w->vapi);
-    assert_int_equal(cg_httpd_listen(w->httpd, err, sizeof(err)), 0);
-    snprintf(f->api, sizeof(f->api), "http://127.0.0.1:%d", cg_httpd_port(w->httpd));
+    simfix_listen(w->httpd, f->api, sizeof(f->api));
     ended_sid[0] = '\0';
     ended_calls = 0;
 }
@@ -119,14 +104,9 @@ static void fx_free(struct fx *f)
     struct sim_world *w = &f->w;
     sim_hooks_free(w->hooks);
     sim_vapi_free(w->vapi);
-    cg_httpc_free(w->httpc);
     cg_httpd_free(w->httpd);
     cg_httpd_free(f->gate);
-    sim_report_free(w->report);
-    sim_rng_free(w->rng);
-    sim_rng_free(w->fault_rng);
-    event_base_free(f->base);
-    sim_scenario_free(&f->sc);
+    simfix_world_free(w, &f->sc);
     for (int i = 0; i < f->nmsgs; i++) {
         json_decref(f->msgs[i].body);
         free(f->msgs[i].secret);
@@ -135,53 +115,15 @@ static void fx_free(struct fx *f)
 
 /* ---- async HTTP against the in-process API ---- */
 
-struct resp {
-    int done;
-    long status;
-    json_t *json;
-    double retry_after;
-    uint64_t ms;
-};
-
-static void on_resp(const struct cg_httpc_result *res, void *arg)
-{
-    struct resp *r = arg;
-    r->done = 1;
-    r->status = res->status;
-    r->retry_after = res->retry_after_s;
-    r->ms = res->duration_us / 1000;
-    char err[128];
-    r->json = res->body_len
-                  ? cg_json_parse(res->body, res->body_len, CG_JSON_MAX_DEPTH, err, sizeof(err))
-                  : NULL;
-}
-
 static void http(struct fx *f, const char *method, const char *path, const char *auth,
-                 const char *ctype, const char *body, struct resp *r)
+                 const char *ctype, const char *body, struct simfix_resp *r)
 {
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", f->api, path);
-    const char *hdrs[2] = {auth, NULL};
-    struct cg_httpc_request req = {.method = method,
-                                   .url = url,
-                                   .body = body,
-                                   .body_len = body ? strlen(body) : 0,
-                                   .content_type = ctype,
-                                   .headers = auth ? hdrs : NULL};
-    memset(r, 0, sizeof(*r));
-    assert_int_equal(cg_httpc_send(f->w.httpc, &req, on_resp, r), 0);
-    assert_int_equal(cgt_run_until(f->base, &r->done, 5000), 0);
+    simfix_http(&f->w, f->api, method, path, auth, ctype, body, r);
 }
 
-static void post_call(struct fx *f, const char *body, struct resp *r)
+static void post_call(struct fx *f, const char *body, struct simfix_resp *r)
 {
     http(f, "POST", "/call", KEY, JSONCT, body, r);
-}
-
-static const char *str(const json_t *j, const char *path)
-{
-    const char *s = cg_json_str(j, path);
-    return s ? s : "(absent)";
 }
 
 static long long integer(const json_t *j, const char *path)
@@ -239,7 +181,7 @@ static void test_auth(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{}");
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "POST", "/call", NULL, JSONCT, GOOD_BODY, &r);
     assert_int_equal(r.status, 401);
     assert_string_equal(str(r.json, "error"), "Unauthorized");
@@ -268,7 +210,7 @@ static void test_account_resources(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{}");
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "GET", "/assistant/sim-assistant", KEY, NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     static const char *const areq[] = {"id", "orgId", "createdAt", "updatedAt", NULL};
@@ -337,7 +279,7 @@ static void test_account_resources(void **state)
 /* The response is 400 and its message array contains want. */
 static void expect_400(struct fx *f, const char *ctype, const char *body, const char *want)
 {
-    struct resp r;
+    struct simfix_resp r;
     http(f, "POST", "/call", KEY, ctype, body, &r);
     assert_int_equal(r.status, 400);
     assert_string_equal(str(r.json, "error"), "Bad Request");
@@ -399,7 +341,7 @@ static void test_validation(void **state)
     expect_400(&f, "application/x-www-form-urlencoded", "phoneNumberId=p",
                "phoneNumberId must be a string");
     /* message is a plain string for a broken body. */
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "POST", "/call", KEY, JSONCT, "[1]", &r);
     assert_int_equal(r.status, 400);
     assert_true(json_is_string(json_object_get(r.json, "message")));
@@ -414,7 +356,7 @@ static void test_created(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{}");
-    struct resp r;
+    struct simfix_resp r;
     post_call(&f, GOOD_BODY, &r);
     assert_int_equal(r.status, 201);
     const char *id = str(r.json, "id");
@@ -470,7 +412,7 @@ static void test_overlimit_400(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{\"vapi\":{\"limit\":3,\"external_calls\":1}}");
-    struct resp r;
+    struct simfix_resp r;
     post_call(&f, GOOD_BODY, &r);
     assert_int_equal(r.status, 201);
     assert_int_equal(integer(r.json, "subscriptionLimits.remainingConcurrentCalls"), 1);
@@ -503,7 +445,7 @@ static void test_overlimit_blocked(void **state)
     struct fx f;
     fx_init(&f, "{\"vapi\":{\"limit\":1,\"overlimit_mode\":\"blocked\",\"end_lag_s\":0.05,"
                 "\"report_lag_s\":0.05}}");
-    struct resp r;
+    struct simfix_resp r;
     post_call(&f, GOOD_BODY, &r);
     assert_int_equal(r.status, 201);
     json_decref(r.json);
@@ -543,7 +485,7 @@ static void test_injected_faults(void **state)
     fx_init(&f, "{\"vapi\":{\"rate_429\":1}}");
     int with = 0, without = 0;
     for (int i = 0; i < 16; i++) {
-        struct resp r;
+        struct simfix_resp r;
         post_call(&f, GOOD_BODY, &r);
         assert_int_equal(r.status, 429);
         assert_string_equal(str(r.json, "message"), "Too Many Requests");
@@ -560,7 +502,7 @@ static void test_injected_faults(void **state)
     fx_free(&f);
 
     fx_init(&f, "{\"vapi\":{\"rate_500\":1}}");
-    struct resp r;
+    struct simfix_resp r;
     post_call(&f, GOOD_BODY, &r);
     assert_int_equal(r.status, 500);
     assert_string_equal(str(r.json, "message"), "Internal server error");
@@ -592,7 +534,7 @@ static void test_no_stream_timeout(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{\"vapi\":{\"no_stream_timeout_s\":0.2,\"report_lag_s\":0.1}}");
-    struct resp r;
+    struct simfix_resp r;
     uint64_t t0 = cg_mono_ms();
     post_call(&f, GOOD_BODY, &r);
     char id[40];
@@ -629,7 +571,7 @@ static void test_stream_lifecycle(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{\"vapi\":{\"end_lag_s\":0.15,\"report_lag_s\":0.1}}");
-    struct resp r;
+    struct simfix_resp r;
     post_call(&f, GOOD_BODY, &r);
     char id[40], url[128], path[128];
     snprintf(id, sizeof(id), "%s", str(r.json, "id"));
@@ -698,7 +640,7 @@ static void test_max_duration_and_hang(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{\"vapi\":{\"max_duration_s\":0.8,\"report_lag_s\":0.05,\"hang_rate\":1}}");
-    struct resp r;
+    struct simfix_resp r;
     post_call(&f, GOOD_BODY, &r);
     char id[40], url[128];
     snprintf(id, sizeof(id), "%s", str(r.json, "id"));
@@ -737,7 +679,7 @@ static void test_phone_call_control(void **state)
         "true,\"customer\":{\"number\":\"+15551234567\"},\"assistantOverrides\":{\"metadata\":"
         "{\"twilioCallSid\":\"CA1\"},\"serverMessages\":[\"status-update\",\"phone-call-control\","
         "\"end-of-call-report\"]}}";
-    struct resp r;
+    struct simfix_resp r;
     post_call(&f, body, &r);
     char id[40], url[128];
     snprintf(id, sizeof(id), "%s", str(r.json, "id"));
@@ -776,7 +718,7 @@ static void test_get_one(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{\"vapi\":{\"visibility_lag_s\":0.3}}");
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "GET", "/call/6f1c0000-0000-4000-8000-000000000000", KEY, NULL, NULL, &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(str(r.json, "message"), "Not Found");
@@ -810,14 +752,14 @@ static void test_list(void **state)
     fx_init(&f, "{}");
     char ids[3][40], created[3][32];
     for (int i = 0; i < 3; i++) {
-        struct resp r;
+        struct simfix_resp r;
         post_call(&f, GOOD_BODY, &r);
         snprintf(ids[i], sizeof(ids[i]), "%s", str(r.json, "id"));
         snprintf(created[i], sizeof(created[i]), "%s", str(r.json, "createdAt"));
         json_decref(r.json);
         cgt_run_for(f.base, 5);
     }
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "GET", "/call", KEY, NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_true(json_is_array(r.json));

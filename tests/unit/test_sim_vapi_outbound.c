@@ -9,6 +9,7 @@
  * fake gate receiving the server messages.
  */
 #include "harness.h"
+#include "simfix.h"
 
 #include "hooks.h"
 #include "rcheck.h"
@@ -79,37 +80,21 @@ static void on_gate(struct cg_http_req *req, void *arg)
 static void fx_init(struct fx *f, const char *scenario)
 {
     memset(f, 0, sizeof(*f));
-    char err[256];
-    if (sim_scenario_parse(&f->sc, scenario, strlen(scenario), err, sizeof(err)) != 0)
-        fail_msg("scenario: %s", err);
-    f->base = event_base_new();
     struct sim_world *w = &f->w;
-    w->base = f->base;
-    w->sc = &f->sc;
-    w->start_ms = cg_mono_ms();
-    w->httpc = cg_httpc_new(f->base, NULL);
-    w->rng = sim_rng_new(f->sc.seed);
-    w->fault_rng = sim_rng_new(f->sc.seed ^ 0x5eed);
-    w->report = sim_report_new(w);
+    simfix_world(w, &f->sc, scenario);
+    f->base = w->base;
     if (f->sc.routes)
         w->rcheck = sim_rcheck_new(f->sc.routes, f->sc.vapi_limit, f->sc.vapi_external_calls);
-    struct cg_httpd_opts o = {.bind_address = "127.0.0.1",
-                              .port = 0,
-                              .max_body_bytes = 1 << 20,
-                              .max_header_bytes = 16384,
-                              .timeout_seconds = 10};
-    f->gate = cg_httpd_new(f->base, &o);
+    f->gate = simfix_httpd(f->base);
     assert_int_equal(cg_httpd_route(f->gate, "/call-ended", CG_HTTP_POST, on_gate, f), 0);
-    assert_int_equal(cg_httpd_listen(f->gate, err, sizeof(err)), 0);
     char gate_url[64];
-    snprintf(gate_url, sizeof(gate_url), "http://127.0.0.1:%d", cg_httpd_port(f->gate));
+    simfix_listen(f->gate, gate_url, sizeof(gate_url));
     const char *inst[1] = {gate_url};
     w->hooks = sim_hooks_new(w, "https://gate.example.com", inst, 1);
-    w->httpd = cg_httpd_new(f->base, &o);
+    w->httpd = simfix_httpd(f->base);
     w->vapi = sim_vapi_new(w);
     assert_non_null(w->vapi);
-    assert_int_equal(cg_httpd_listen(w->httpd, err, sizeof(err)), 0);
-    snprintf(f->api, sizeof(f->api), "http://127.0.0.1:%d", cg_httpd_port(w->httpd));
+    simfix_listen(w->httpd, f->api, sizeof(f->api));
 }
 
 static void fx_free(struct fx *f)
@@ -117,57 +102,17 @@ static void fx_free(struct fx *f)
     struct sim_world *w = &f->w;
     sim_hooks_free(w->hooks);
     sim_vapi_free(w->vapi);
-    cg_httpc_free(w->httpc);
     cg_httpd_free(w->httpd);
     cg_httpd_free(f->gate);
-    sim_rcheck_free(w->rcheck);
-    sim_report_free(w->report);
-    sim_rng_free(w->rng);
-    sim_rng_free(w->fault_rng);
-    event_base_free(f->base);
-    sim_scenario_free(&f->sc);
+    simfix_world_free(w, &f->sc);
     for (int i = 0; i < f->nmsgs; i++)
         json_decref(f->msgs[i]);
 }
 
-struct resp {
-    int done;
-    long status;
-    json_t *json;
-};
-
-static void on_resp(const struct cg_httpc_result *res, void *arg)
-{
-    struct resp *r = arg;
-    r->done = 1;
-    r->status = res->status;
-    char err[128];
-    r->json = res->body_len
-                  ? cg_json_parse(res->body, res->body_len, CG_JSON_MAX_DEPTH, err, sizeof(err))
-                  : NULL;
-}
-
 static void http(struct fx *f, const char *method, const char *path, const char *body,
-                 struct resp *r)
+                 struct simfix_resp *r)
 {
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", f->api, path);
-    const char *hdrs[2] = {KEY, NULL};
-    struct cg_httpc_request req = {.method = method,
-                                   .url = url,
-                                   .body = body,
-                                   .body_len = body ? strlen(body) : 0,
-                                   .content_type = body ? "application/json" : NULL,
-                                   .headers = hdrs};
-    memset(r, 0, sizeof(*r));
-    assert_int_equal(cg_httpc_send(f->w.httpc, &req, on_resp, r), 0);
-    assert_int_equal(cgt_run_until(f->base, &r->done, 5000), 0);
-}
-
-static const char *str(const json_t *j, const char *path)
-{
-    const char *s = cg_json_str(j, path);
-    return s ? s : "(absent)";
+    simfix_http(&f->w, f->api, method, path, KEY, body ? "application/json" : NULL, body, r);
 }
 
 static void wait_msgs(struct fx *f, int n)
@@ -204,7 +149,7 @@ static void test_outbound_refused_without_routes(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, "{}");
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "POST", "/call", OUTBOUND_BODY("+15557770001"), &r);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(json_string_value(json_array_get(json_object_get(r.json, "message"), 0)),
@@ -219,7 +164,7 @@ static void test_outbound_answered(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, ROUTES("4", "0", "{\"answer\":1,\"busy\":0," FAST "}"));
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "POST", "/call", OUTBOUND_BODY("+15557770001"), &r);
     assert_int_equal(r.status, 201);
     assert_string_equal(str(r.json, "type"), "outboundPhoneCall");
@@ -264,7 +209,7 @@ static void test_outbound_busy_and_no_answer(void **state)
 {
     (void)state;
     struct fx f;
-    struct resp r;
+    struct simfix_resp r;
     fx_init(&f, ROUTES("4", "0", "{\"answer\":0,\"busy\":1," FAST "}"));
     http(&f, "POST", "/call", OUTBOUND_BODY("+15557770001"), &r);
     assert_int_equal(r.status, 201);
@@ -304,7 +249,7 @@ static void test_org_limit_every_kind(void **state)
     sim_rcheck_started(f.w.rcheck, sim_now_s(&f.w), 1, SIM_RK_SLOT, NULL, NULL);
     assert_int_equal(sim_vapi_web_start(&f.w, 1), 0);
     assert_int_equal(sim_vapi_live(&f.w), 2);
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "POST", "/call", OUTBOUND_BODY("+15557770001"), &r);
     assert_int_equal(r.status, 201);
     json_decref(r.json);
@@ -356,7 +301,7 @@ static void test_route_resources(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, ROUTES("4", "0", "{}"));
-    struct resp r;
+    struct simfix_resp r;
     http(&f, "GET", "/assistant/as-sales", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(str(r.json, "id"), "as-sales");
