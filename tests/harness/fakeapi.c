@@ -71,15 +71,10 @@ static void unlock(struct cgt_fake *f)
     pthread_mutex_unlock(&f->mu);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? cg_strdup(s) : NULL;
-}
-
 static void set_str(char **slot, const char *s)
 {
     free(*slot);
-    *slot = dup_or_null(s);
+    *slot = cgt_strdup_or_null(s);
 }
 
 /* The record of a CallSid, created on first use (under mu). */
@@ -621,7 +616,7 @@ int cgt_fake_wait_count(struct cgt_fake *f, enum cgt_fake_ep ep, int atleast, in
 char *cgt_fake_last_body(struct cgt_fake *f, enum cgt_fake_ep ep)
 {
     lock(f);
-    char *s = dup_or_null(f->last_body[ep]);
+    char *s = cgt_strdup_or_null(f->last_body[ep]);
     unlock(f);
     return s;
 }
@@ -629,7 +624,7 @@ char *cgt_fake_last_body(struct cgt_fake *f, enum cgt_fake_ep ep)
 char *cgt_fake_last_auth(struct cgt_fake *f, enum cgt_fake_ep ep)
 {
     lock(f);
-    char *s = dup_or_null(f->last_auth[ep]);
+    char *s = cgt_strdup_or_null(f->last_auth[ep]);
     unlock(f);
     return s;
 }
@@ -638,7 +633,7 @@ char *cgt_fake_vapi_id(struct cgt_fake *f, const char *call_sid)
 {
     lock(f);
     const struct fake_call *c = find_call(f, call_sid);
-    char *s = c ? dup_or_null(c->vapi_id) : NULL;
+    char *s = c ? cgt_strdup_or_null(c->vapi_id) : NULL;
     unlock(f);
     return s;
 }
@@ -665,7 +660,7 @@ char *cgt_fake_update_twiml(struct cgt_fake *f, const char *call_sid)
 {
     lock(f);
     const struct fake_call *c = find_call(f, call_sid);
-    char *s = c ? dup_or_null(c->last_twiml) : NULL;
+    char *s = c ? cgt_strdup_or_null(c->last_twiml) : NULL;
     unlock(f);
     return s;
 }
@@ -674,7 +669,7 @@ char *cgt_fake_update_status(struct cgt_fake *f, const char *call_sid)
 {
     lock(f);
     const struct fake_call *c = find_call(f, call_sid);
-    char *s = c ? dup_or_null(c->last_status) : NULL;
+    char *s = c ? cgt_strdup_or_null(c->last_status) : NULL;
     unlock(f);
     return s;
 }

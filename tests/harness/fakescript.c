@@ -14,11 +14,6 @@
 #include "fakesrv.h"
 #include "harness.h"
 
-static char *dup_or_null(const char *s)
-{
-    return s ? cg_strdup(s) : NULL;
-}
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct cgt_script *s = arg;
@@ -31,11 +26,11 @@ static void on_request(struct evhttp_request *req, void *arg)
         w->method = cg_strdup(r.cmd == EVHTTP_REQ_POST  ? "POST"
                               : r.cmd == EVHTTP_REQ_GET ? "GET"
                                                         : "?");
-        w->path = dup_or_null(r.path);
-        w->query = dup_or_null(r.query);
-        w->authorization = dup_or_null(r.auth);
-        w->content_type = dup_or_null(evhttp_find_header(in, "Content-Type"));
-        w->accept = dup_or_null(evhttp_find_header(in, "Accept"));
+        w->path = cgt_strdup_or_null(r.path);
+        w->query = cgt_strdup_or_null(r.query);
+        w->authorization = cgt_strdup_or_null(r.auth);
+        w->content_type = cgt_strdup_or_null(evhttp_find_header(in, "Content-Type"));
+        w->accept = cgt_strdup_or_null(evhttp_find_header(in, "Accept"));
         w->body = cgt_srv_body(req);
     }
     struct cgt_step st = {.status = 500, .body = s->unscripted};
@@ -88,4 +83,11 @@ void cgt_script_step(struct cgt_script *s, struct cgt_step st)
 {
     assert_true(s->nsteps < CGT_MAX_STEPS);
     s->steps[s->nsteps++] = st;
+}
+
+int cgt_script_wait_seen(struct cgt_script *s, struct event_base *base, int n)
+{
+    for (int i = 0; i < 200 && s->nseen < n; i++)
+        cgt_run_for(base, 10);
+    return s->nseen >= n;
 }

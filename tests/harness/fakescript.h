@@ -62,5 +62,8 @@ void cgt_script_stop(struct cgt_script *s);
 void cgt_script(struct cgt_script *s, int status, const char *body);
 /* Appends any step. */
 void cgt_script_step(struct cgt_script *s, struct cgt_step st);
+/* Runs base until the server has seen n requests, for up to 2 s: 1 when
+ * it has, else 0. */
+int cgt_script_wait_seen(struct cgt_script *s, struct event_base *base, int n);
 
 #endif

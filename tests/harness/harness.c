@@ -439,6 +439,18 @@ void cgt_run_for(struct event_base *base, int ms)
     cgt_run_until(base, &never, ms);
 }
 
+void cgt_run_once(struct event_base *base, const int *calls, int timeout_ms)
+{
+    assert_int_equal(cgt_run_until(base, calls, timeout_ms), 0);
+    cgt_run_for(base, 20);
+    assert_int_equal(*calls, 1);
+}
+
+char *cgt_strdup_or_null(const char *s)
+{
+    return s ? cg_strdup(s) : NULL;
+}
+
 int cgt_read_port_file(const char *path)
 {
     FILE *f = fopen(path, "r");

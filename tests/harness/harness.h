@@ -83,6 +83,10 @@ char *cgt_resp_header(const struct cgt_resp *r, const char *name);
 int cgt_run_until(struct event_base *base, const int *flag, int timeout_ms);
 /* Runs the loop for ms milliseconds. */
 void cgt_run_for(struct event_base *base, int ms);
+/* Runs the loop until *calls is non-zero (fails the test after timeout_ms),
+ * then 20 ms more so that a second call would show: fails unless *calls is
+ * then exactly 1. For a callback that must come once. */
+void cgt_run_once(struct event_base *base, const int *calls, int timeout_ms);
 
 /* ---- misc ---- */
 /* Milliseconds since an arbitrary start (monotonic). */
@@ -117,6 +121,9 @@ void cgt_assert_like_spec(const char *where, const json_t *ex, const json_t *got
 /* Everything written so far to a stream the test captures (a log set with
  * cg_log_set_stream), malloc'd; the stream is left at its end. */
 char *cgt_stream_text(FILE *f);
+
+/* A malloc'd copy of s, or NULL for NULL. */
+char *cgt_strdup_or_null(const char *s);
 
 /* Sleeps ms milliseconds (nanosleep). */
 void cgt_sleep_ms(int ms);

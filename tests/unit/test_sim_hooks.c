@@ -64,11 +64,6 @@ static void on_slow(evutil_socket_t fd, short what, void *arg)
     f->slow_req = NULL;
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? cg_strdup(s) : NULL;
-}
-
 static void on_gate(struct cg_http_req *req, void *arg)
 {
     struct gate *g = arg;
@@ -81,13 +76,13 @@ static void on_gate(struct cg_http_req *req, void *arg)
     s->instance = g->index;
     s->at_ms = cg_mono_ms();
     s->method = cg_strdup(cg_http_req_method(req) == CG_HTTP_GET ? "GET" : "POST");
-    s->uri = dup_or_null(cg_http_req_uri(req));
-    s->path = dup_or_null(cg_http_req_path(req));
-    s->sig = dup_or_null(cg_http_req_header(req, "X-Twilio-Signature"));
-    s->token = dup_or_null(cg_http_req_header(req, "I-Twilio-Idempotency-Token"));
-    s->ua = dup_or_null(cg_http_req_header(req, "User-Agent"));
-    s->ctype = dup_or_null(cg_http_req_header(req, "Content-Type"));
-    s->secret = dup_or_null(cg_http_req_header(req, "x-vapi-secret"));
+    s->uri = cgt_strdup_or_null(cg_http_req_uri(req));
+    s->path = cgt_strdup_or_null(cg_http_req_path(req));
+    s->sig = cgt_strdup_or_null(cg_http_req_header(req, "X-Twilio-Signature"));
+    s->token = cgt_strdup_or_null(cg_http_req_header(req, "I-Twilio-Idempotency-Token"));
+    s->ua = cgt_strdup_or_null(cg_http_req_header(req, "User-Agent"));
+    s->ctype = cgt_strdup_or_null(cg_http_req_header(req, "Content-Type"));
+    s->secret = cgt_strdup_or_null(cg_http_req_header(req, "x-vapi-secret"));
     size_t len;
     s->body = cg_strdup(cg_http_req_body(req, &len));
     if (s->sig) {

@@ -61,11 +61,6 @@
 
 /* ---- helpers ---- */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? cg_strdup(s) : NULL;
-}
-
 /* ---- fixture and result capture ---- */
 
 struct fx {
@@ -99,18 +94,18 @@ static void on_result(const struct cg_twilio_result *res, void *arg)
     g->http_status = res->http_status;
     g->code = res->code;
     free(g->message);
-    g->message = dup_or_null(res->message);
+    g->message = cgt_strdup_or_null(res->message);
     g->attempts = res->attempts;
-    g->call_status = dup_or_null(res->call_status);
-    g->from = dup_or_null(res->from);
-    g->to = dup_or_null(res->to);
+    g->call_status = cgt_strdup_or_null(res->call_status);
+    g->from = cgt_strdup_or_null(res->from);
+    g->to = cgt_strdup_or_null(res->to);
     g->nmembers = res->nmembers;
     if (res->nmembers > 0) {
         g->members = cg_malloc(res->nmembers * sizeof *g->members);
         memcpy(g->members, res->members, res->nmembers * sizeof *g->members);
     }
-    g->queue_sid = dup_or_null(res->queue_sid);
-    g->call_sid = dup_or_null(res->call_sid);
+    g->queue_sid = cgt_strdup_or_null(res->queue_sid);
+    g->call_sid = cgt_strdup_or_null(res->call_sid);
     if (g->free_me != NULL) {
         cg_twilio_free(*g->free_me);
         *g->free_me = NULL;
@@ -165,15 +160,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Runs until the callback fires, then a little longer so that a second
- * callback would show. */
-static void wait_done(struct fx *f, struct got *g, int timeout_ms)
-{
-    assert_int_equal(cgt_run_until(f->base, &g->calls, timeout_ms), 0);
-    cgt_run_for(f->base, 20);
-    assert_int_equal(g->calls, 1);
-}
-
 static void assert_basic_auth(const char *header)
 {
     char *want = cgt_srv_basic(AC, TOKEN);
@@ -194,7 +180,7 @@ static void test_update_ok(void **state)
     struct got g = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, twiml, on_result, &g), 0);
     assert_int_equal(g.calls, 0); /* never synchronous */
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.http_status, 200);
     assert_int_equal(g.attempts, 1);
@@ -239,7 +225,7 @@ static void test_create_call(void **state)
     struct got g = {0};
     assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
     assert_int_equal(g.calls, 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.http_status, 201);
     assert_string_equal(g.call_sid, CA2);
@@ -272,7 +258,7 @@ static void test_create_call(void **state)
     c.timeout_s = 1;
     cgt_script(&f->srv, 201, BODY_CREATED);
     assert_int_equal(cg_twilio_create_call(f->tw, &c, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     cg_form_init(&form);
     w = &f->srv.seen[1];
@@ -293,7 +279,7 @@ static void test_create_call_no_double_dial(void **state)
     cgt_script(&f->srv, 201, BODY_CREATED);
     struct got g = {0};
     assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
     assert_int_equal(g.http_status, 503);
     assert_int_equal(g.attempts, 1);
@@ -301,7 +287,7 @@ static void test_create_call_no_double_dial(void **state)
     got_free(&g);
     /* (The scripted 201 is still unanswered: consume it.) */
     assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     got_free(&g);
 
@@ -309,7 +295,7 @@ static void test_create_call_no_double_dial(void **state)
     cgt_script(&f->srv, 429, BODY_429);
     cgt_script(&f->srv, 201, BODY_CREATED);
     assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.attempts, 2);
     got_free(&g);
@@ -317,7 +303,7 @@ static void test_create_call_no_double_dial(void **state)
     /* A 2xx without a call SID: nothing to follow. */
     cgt_script(&f->srv, 201, "{\"status\":\"queued\"}");
     assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_FATAL);
     got_free(&g);
 
@@ -326,7 +312,7 @@ static void test_create_call_no_double_dial(void **state)
                "{\"code\":21211,\"message\":\"The 'To' number is not a valid phone number.\","
                "\"status\":400}");
     assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_FATAL);
     assert_int_equal(g.code, 21211);
     assert_int_equal(g.attempts, 1);
@@ -339,7 +325,7 @@ static void test_create_call_no_double_dial(void **state)
     cg_twilio_free(f->tw);
     f->tw = new_client(f, url, 0);
     assert_int_equal(cg_twilio_create_call(f->tw, &new_call, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
     assert_int_equal(g.attempts, 1);
     got_free(&g);
@@ -368,7 +354,7 @@ static void test_21220_gone(void **state)
     cgt_script(&f->srv, 400, BODY_21220);
     struct got g = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_GONE);
     assert_int_equal(g.http_status, 400);
     assert_int_equal(g.code, 21220);
@@ -384,7 +370,7 @@ static void test_20404_gone(void **state)
     cgt_script(&f->srv, 404, BODY_20404);
     struct got g = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_GONE);
     assert_int_equal(g.http_status, 404);
     assert_int_equal(g.code, 20404);
@@ -404,7 +390,7 @@ static void test_401_fatal_no_retry(void **state)
     cg_log_set_level(CG_LOG_DEBUG);
     struct got g = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     cgt_run_for(f->base, 300);
     cg_log_set_level(CG_LOG_ERROR);
     cg_log_set_stream(NULL);
@@ -432,7 +418,7 @@ static void test_other_4xx_fatal(void **state)
     cgt_script(&f->srv, 400, "<html>Bad Request</html>");
     struct got g = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_FATAL);
     assert_int_equal(g.code, 0);
     assert_non_null(g.message);
@@ -446,7 +432,7 @@ static void test_429_then_ok(void **state)
     cgt_script(&f->srv, 200, BODY_CALL);
     struct got g = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.attempts, 2);
     assert_int_equal(f->srv.nseen, 2);
@@ -464,7 +450,7 @@ static void test_503_exhausts(void **state)
     struct got g = {0};
     uint64_t t0 = cgt_now_ms();
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 10000);
+    cgt_run_once(f->base, &g.calls, 10000);
     /* Full jitter: at most 100 + 200 + 400 ms of waiting. */
     assert_true(cgt_now_ms() - t0 < 3000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
@@ -483,7 +469,7 @@ static void test_max_retries_configurable(void **state)
     cgt_script(&f->srv, 200, BODY_CALL);
     struct got g = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
     assert_int_equal(g.attempts, 1);
     got_free(&g);
@@ -495,7 +481,7 @@ static void test_max_retries_configurable(void **state)
     cgt_script(&f->srv, 502, "{}");
     cgt_script(&f->srv, 200, BODY_CALL);
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
     assert_int_equal(g.attempts, 2);
     got_free(&g);
@@ -510,7 +496,7 @@ static void test_retry_after_honoured(void **state)
     struct got g = {0};
     uint64_t t0 = cgt_now_ms();
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     uint64_t elapsed = cgt_now_ms() - t0;
     assert_true(elapsed >= 900);
     assert_true(elapsed < 3000);
@@ -541,7 +527,7 @@ static void test_transport_error_retry(void **state)
     f->tw = new_client(f, url, 0);
     struct got g = {0};
     assert_int_equal(cg_twilio_fetch_call(f->tw, CA1, on_result, &g), 0);
-    wait_done(f, &g, 10000);
+    cgt_run_once(f->base, &g.calls, 10000);
     assert_int_equal(g.outcome, CG_TW_RETRY);
     assert_int_equal(g.http_status, 0);
     assert_int_equal(g.attempts, 4);
@@ -564,7 +550,7 @@ static void test_timeout_retry(void **state)
     cgt_script(&f->srv, 200, BODY_CALL);
     struct got g = {0};
     assert_int_equal(cg_twilio_fetch_call(f->tw, CA1, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.attempts, 2);
     assert_string_equal(g.call_status, "in-progress");
@@ -577,7 +563,7 @@ static void test_fetch_call(void **state)
     cgt_script(&f->srv, 200, BODY_CALL);
     struct got g = {0};
     assert_int_equal(cg_twilio_fetch_call(f->tw, CA1, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_string_equal(g.call_status, "in-progress");
     assert_string_equal(g.from, "+15551234567");
@@ -596,7 +582,7 @@ static void test_fetch_call_malformed(void **state)
     cgt_script(&f->srv, 200, "<Response><Call/></Response>");
     struct got g = {0};
     assert_int_equal(cg_twilio_fetch_call(f->tw, CA1, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_FATAL);
     assert_null(g.call_status);
     got_free(&g);
@@ -638,7 +624,7 @@ static void test_list_members_pages(void **state)
     cgt_script(&f->srv, 200, page2);
     struct got g = {0};
     assert_int_equal(cg_twilio_list_members(f->tw, QU, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.attempts, 3);
     assert_int_equal(g.nmembers, 5);
@@ -670,7 +656,7 @@ static void test_list_members_page_retry(void **state)
     cgt_script(&f->srv, 200, page2);
     struct got g = {0};
     assert_int_equal(cg_twilio_list_members(f->tw, QU, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.attempts, 4);
     assert_int_equal(g.nmembers, 5);
@@ -687,7 +673,7 @@ static void test_list_members_empty(void **state)
                "\"queue_members\":[],\"start\":0,\"uri\":\"" MEMBERS_URI "?PageSize=50&Page=0\"}");
     struct got g = {0};
     assert_int_equal(cg_twilio_list_members(f->tw, QU, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_int_equal(g.nmembers, 0);
     got_free(&g);
@@ -704,7 +690,7 @@ static void run_bad_next(struct fx *f, const char *next_uri)
     cgt_script(&f->srv, 200, body);
     struct got g = {0};
     assert_int_equal(cg_twilio_list_members(f->tw, QU, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_FATAL);
     assert_int_equal(f->srv.nseen, before + 1);
     got_free(&g);
@@ -731,7 +717,7 @@ static void test_list_members_page_loop_bounded(void **state)
     cgt_script_step(&f->srv, (struct cgt_step){.status = 200, .body = loop, .sticky = 1});
     struct got g = {0};
     assert_int_equal(cg_twilio_list_members(f->tw, QU, on_result, &g), 0);
-    wait_done(f, &g, 10000);
+    cgt_run_once(f->base, &g.calls, 10000);
     assert_int_equal(g.outcome, CG_TW_FATAL);
     assert_string_equal(g.message, "too many pages");
     assert_int_equal(f->srv.nreq, CG_TWILIO_MAX_PAGES);
@@ -758,7 +744,7 @@ static void test_find_queue_across_pages(void **state)
                    QU2, "customer-support") "],\"start\":1}");
     struct got g = {0};
     assert_int_equal(cg_twilio_find_queue(f->tw, "customer-support", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_string_equal(g.queue_sid, QU2);
     assert_int_equal(f->srv.nseen, 2);
@@ -776,7 +762,7 @@ static void test_find_queue_stops_when_found(void **state)
                "/Queues.json?Page=1\",\"queues\":[" QUEUE(QU, "support") "]}");
     struct got g = {0};
     assert_int_equal(cg_twilio_find_queue(f->tw, "support", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_string_equal(g.queue_sid, QU);
     assert_int_equal(f->srv.nseen, 1);
@@ -791,7 +777,7 @@ static void test_find_queue_missing(void **state)
                    QU2, "support ") "]}");
     struct got g = {0};
     assert_int_equal(cg_twilio_find_queue(f->tw, "support", on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_null(g.queue_sid);
     got_free(&g);
@@ -806,7 +792,7 @@ static void test_list_unknown_queue_gone(void **state)
                "\"status\": 404}");
     struct got g = {0};
     assert_int_equal(cg_twilio_list_members(f->tw, QU, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_GONE);
     assert_int_equal(g.nmembers, 0);
     got_free(&g);
@@ -836,7 +822,7 @@ static void test_update_twiml_character_limit(void **state)
     struct got g = {0};
     cgt_script(&f->srv, 200, BODY_CALL);
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, doc, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     got_free(&g);
     memcpy(doc + n, "y", 2);
@@ -919,17 +905,10 @@ static void test_trailing_slash_base(void **state)
     cgt_script(&f->srv, 200, BODY_CALL);
     struct got g = {0};
     assert_int_equal(cg_twilio_fetch_call(f->tw, CA1, on_result, &g), 0);
-    wait_done(f, &g, 5000);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_TW_OK);
     assert_string_equal(f->srv.seen[0].path, ACCT "/Calls/" CA1 ".json");
     got_free(&g);
-}
-
-static int seen_reached(struct fx *f, int n)
-{
-    for (int i = 0; i < 200 && f->srv.nseen < n; i++)
-        cgt_run_for(f->base, 10);
-    return f->srv.nseen >= n;
 }
 
 static void test_free_with_pending_cancels(void **state)
@@ -941,9 +920,9 @@ static void test_free_with_pending_cancels(void **state)
                     (struct cgt_step){.status = 429, .body = BODY_429, .retry_after = "5"});
     struct got g1 = {0}, g2 = {0}, g3 = {0};
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA1, "<Response/>", on_result, &g1), 0);
-    assert_true(seen_reached(f, 1));
+    assert_true(cgt_script_wait_seen(&f->srv, f->base, 1));
     assert_int_equal(cg_twilio_update_call_twiml(f->tw, CA2, "<Response/>", on_result, &g2), 0);
-    assert_true(seen_reached(f, 2));
+    assert_true(cgt_script_wait_seen(&f->srv, f->base, 2));
     cgt_run_for(f->base, 50);
     assert_int_equal(g1.calls, 0);
     assert_int_equal(g2.calls, 0);
@@ -1006,7 +985,7 @@ static void test_httpc_freed_under_us(void **state)
     cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
     struct got g = {0};
     assert_int_equal(cg_twilio_fetch_call(f->tw, CA1, on_result, &g), 0);
-    assert_true(seen_reached(f, 1));
+    assert_true(cgt_script_wait_seen(&f->srv, f->base, 1));
     cg_httpc_free(f->httpc);
     f->httpc = NULL;
     assert_int_equal(g.calls, 1);

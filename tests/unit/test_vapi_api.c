@@ -84,11 +84,6 @@ static const char body_500[] = "{\"statusCode\":500,\"message\":\"Internal serve
 
 /* ---- helpers ---- */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? cg_strdup(s) : NULL;
-}
-
 /* ---- fixture and capture ---- */
 
 struct fx {
@@ -117,12 +112,12 @@ static void on_created(const struct cg_vapi_create_result *res, void *arg)
     g->calls++;
     g->outcome = res->outcome;
     g->http_status = res->http_status;
-    g->call_id = dup_or_null(res->call_id);
-    g->twiml = dup_or_null(res->twiml);
+    g->call_id = cgt_strdup_or_null(res->call_id);
+    g->twiml = cgt_strdup_or_null(res->twiml);
     g->retry_after_s = res->retry_after_s;
     g->limit = res->concurrency_limit;
     g->remaining = res->remaining;
-    g->message = dup_or_null(res->message);
+    g->message = cgt_strdup_or_null(res->message);
     g->duration_us = res->duration_us;
 }
 
@@ -148,8 +143,8 @@ static void on_got(const struct cg_vapi_get_result *res, void *arg)
     g->calls++;
     g->state = res->state;
     g->http_status = res->http_status;
-    g->status = dup_or_null(res->status);
-    g->ended_reason = dup_or_null(res->ended_reason);
+    g->status = cgt_strdup_or_null(res->status);
+    g->ended_reason = cgt_strdup_or_null(res->ended_reason);
 }
 
 static void got_get_free(struct got_get *g)
@@ -196,20 +191,13 @@ static int teardown(void **state)
     return 0;
 }
 
-static void wait_calls(struct fx *f, const int *calls)
-{
-    assert_int_equal(cgt_run_until(f->base, calls, 5000), 0);
-    cgt_run_for(f->base, 20);
-    assert_int_equal(*calls, 1);
-}
-
 /* Creates a call answered by one scripted response. */
 static void create_with(struct fx *f, int status, const char *body, struct got *g)
 {
     cgt_script(&f->srv, status, body);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, g), 0);
     assert_int_equal(g->calls, 0);
-    wait_calls(f, &g->calls);
+    cgt_run_once(f->base, &g->calls, 5000);
 }
 
 /* The JSON body of the n-th request. */
@@ -231,7 +219,7 @@ static void test_create_ok(void **state)
     cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 2, on_created, &g), 0);
     assert_int_equal(g.calls, 0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_VAPI_CREATED);
     assert_int_equal(g.http_status, 201);
     assert_string_equal(g.call_id, CALL_ID);
@@ -306,7 +294,7 @@ static void test_create_context_and_server_messages(void **state)
         .waited_s = 42, .position = 3, .requeued = 1, .dialed = "+1555\"0100"};
     assert_int_equal(cg_vapi_create_call_ctx(f->v, CA1, "+15551234567", 2, &ctx, on_created, &g),
                      0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_VAPI_CREATED);
     json_t *b = sent_json(f, 0);
     const json_t *sm = cg_json_path(b, "assistantOverrides");
@@ -338,7 +326,7 @@ static void test_create_context_and_server_messages(void **state)
     struct cg_vapi_call_context none = {.waited_s = -1};
     assert_int_equal(cg_vapi_create_call_ctx(f->v, CA1, "+15551234567", 1, &none, on_created, &g2),
                      0);
-    wait_calls(f, &g2.calls);
+    cgt_run_once(f->base, &g2.calls, 5000);
     b = sent_json(f, 1);
     const json_t *vv = cg_json_path(b, "assistantOverrides.variableValues");
     assert_int_equal(json_object_size(vv), 2);
@@ -496,7 +484,7 @@ static void test_create_retry(void **state)
     cgt_script_step(&f->srv,
                     (struct cgt_step){.status = 429, .body = body_429, .retry_after = "2"});
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_VAPI_RETRY);
     assert_int_equal(g.http_status, 429);
     assert_true(g.retry_after_s == 2);
@@ -531,7 +519,7 @@ static void test_create_timeout(void **state)
     cgt_script_step(&f->srv, (struct cgt_step){.hang = 1});
     struct got g = {0};
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_int_equal(g.outcome, CG_VAPI_RETRY);
     assert_int_equal(g.http_status, 0);
     assert_string_equal(g.message, "timeout");
@@ -552,7 +540,7 @@ static void test_create_anonymous(void **state)
         struct got g = {0};
         cgt_script(&f->srv, 201, body_created);
         assert_int_equal(cg_vapi_create_call(f->v, CA1, froms[i], 1, on_created, &g), 0);
-        wait_calls(f, &g.calls);
+        cgt_run_once(f->base, &g.calls, 5000);
         json_t *hold;
         assert_string_equal(sent_number(f, i, &hold), "anonymous");
         json_decref(hold);
@@ -562,7 +550,7 @@ static void test_create_anonymous(void **state)
     struct got g = {0};
     cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "266", 1, on_created, &g), 0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     json_t *hold;
     assert_string_equal(sent_number(f, 4, &hold), "266");
     json_decref(hold);
@@ -577,7 +565,7 @@ static void test_create_anonymous(void **state)
     for (int i = 0; i < 6; i++) {
         cgt_script(&f->srv, 201, body_created);
         assert_int_equal(cg_vapi_create_call(f->v, CA1, odd[i], 1, on_created, &g), 0);
-        wait_calls(f, &g.calls);
+        cgt_run_once(f->base, &g.calls, 5000);
         assert_string_equal(sent_number(f, 5 + i, &hold), "anonymous");
         const char *name = cg_json_str(hold, "customer.name");
         assert_string_equal(name, odd[i]);
@@ -590,7 +578,7 @@ static void test_create_anonymous(void **state)
                          f->v, CA1, "sip:\xc3\xa9\xc3\xa9\xc3\xa9-very-long-caller@pbx.example.com",
                          1, on_created, &g),
                      0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_string_equal(sent_number(f, 11, &hold), "anonymous");
     const char *name = cg_json_str(hold, "customer.name");
     assert_non_null(name);
@@ -601,7 +589,7 @@ static void test_create_anonymous(void **state)
     /* A number Vapi accepts goes unchanged, without a name. */
     cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_string_equal(sent_number(f, 12, &hold), "+15551234567");
     assert_null(cg_json_str(hold, "customer.name"));
     json_decref(hold);
@@ -688,8 +676,7 @@ static void test_free_with_pending(void **state)
     struct got_get gg = {0};
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &g), 0);
     assert_int_equal(cg_vapi_get_call(f->v, CALL_ID, on_got, &gg), 0);
-    for (int i = 0; i < 200 && f->srv.nseen < 2; i++)
-        cgt_run_for(f->base, 10);
+    assert_true(cgt_script_wait_seen(&f->srv, f->base, 2));
     assert_int_equal(f->srv.nseen, 2);
     cg_vapi_free(f->v);
     f->v = NULL;
@@ -763,7 +750,7 @@ static void test_list_calls(void **state)
     /* 2026-12-07T06:50:00.000Z, and no upper bound */
     assert_int_equal(cg_vapi_list_calls(f->v, 1796626200000ULL, 0, 100, on_list, &g), 0);
     assert_int_equal(g.calls, 0); /* never from inside the call */
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_true(g.ok);
     assert_int_equal(g.http_status, 200);
     assert_int_equal(g.n, 3);
@@ -795,7 +782,7 @@ static void test_list_calls(void **state)
     memset(&g, 0, sizeof g);
     assert_int_equal(cg_vapi_list_calls(f->v, 1796626200000ULL, 1796626800250ULL, 100, on_list, &g),
                      0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_true(g.ok);
     assert_int_equal(g.n, 0);
     assert_non_null(strstr(f->srv.seen[1].query, "createdAtLe=2026-12-07T07:00:00.250Z"));
@@ -804,13 +791,13 @@ static void test_list_calls(void **state)
     cgt_script(&f->srv, 500, body_500);
     memset(&g, 0, sizeof g);
     assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, 100, on_list, &g), 0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_false(g.ok);
     assert_int_equal(g.http_status, 500);
     cgt_script(&f->srv, 200, "{\"results\":[]}");
     memset(&g, 0, sizeof g);
     assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, 100, on_list, &g), 0);
-    wait_calls(f, &g.calls);
+    cgt_run_once(f->base, &g.calls, 5000);
     assert_false(g.ok);
     /* Bad limits never call back. */
     assert_int_equal(cg_vapi_list_calls(f->v, 0, 0, 0, on_list, &g), -1);
@@ -820,7 +807,7 @@ static void test_list_calls(void **state)
     struct got c = {0};
     cgt_script(&f->srv, 201, body_created);
     assert_int_equal(cg_vapi_create_call(f->v, CA1, "+15551234567", 1, on_created, &c), 0);
-    wait_calls(f, &c.calls);
+    cgt_run_once(f->base, &c.calls, 5000);
     json_t *b = sent_json(f, 4);
     assert_string_equal(cg_json_str(b, "assistantOverrides.metadata.callgateGate"), "main");
     json_decref(b);
@@ -844,7 +831,7 @@ static void get_with(struct fx *f, int status, const char *body, struct got_get 
     cgt_script(&f->srv, status, body);
     assert_int_equal(cg_vapi_get_call(f->v, CALL_ID, on_got, g), 0);
     assert_int_equal(g->calls, 0);
-    wait_calls(f, &g->calls);
+    cgt_run_once(f->base, &g->calls, 5000);
 }
 
 static void test_get_call(void **state)
