@@ -254,3 +254,21 @@ int cgt_node_wait(const struct cgt_redis_node *n, const char *cmd, const char *w
     }
     return -1;
 }
+
+void cgt_sentinel_trio(struct cgt_redis_node *master, struct cgt_redis_node *replica,
+                       struct cgt_redis_node *sentinel, const char *name, const char *password,
+                       int wait_replica)
+{
+    cgt_redis_node_start(master, NULL, 0, NULL);
+    char mport[16];
+    snprintf(mport, sizeof mport, "%d", master->port);
+    const char *rep[] = {"--replicaof", "127.0.0.1", mport, NULL};
+    cgt_redis_node_start(replica, NULL, 0, rep);
+    if (cgt_node_wait(replica, "INFO replication", "master_link_status:up", 10000) != 0)
+        fail_msg("the replica did not sync");
+    cgt_sentinel_start(sentinel, name, master->port, password);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "SENTINEL REPLICAS %s", name);
+    if (wait_replica && cgt_node_wait(sentinel, cmd, "127.0.0.1", 15000) != 0)
+        fail_msg("the sentinel did not discover the replica");
+}

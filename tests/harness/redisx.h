@@ -40,6 +40,13 @@ void cgt_sentinel_start(struct cgt_redis_node *n, const char *name, int master_p
  * outgoing connections to the monitored nodes use TLS too). */
 void cgt_sentinel_start_tls(struct cgt_redis_node *n, const char *name, int master_port,
                             const char *pki);
+/* A master, a replica in sync with it, and a sentinel monitoring the
+ * master as name (password as cgt_sentinel_start's); wait_replica: until
+ * the sentinel knows the replica too, which it must before it can fail
+ * over to it. */
+void cgt_sentinel_trio(struct cgt_redis_node *master, struct cgt_redis_node *replica,
+                       struct cgt_redis_node *sentinel, const char *name, const char *password,
+                       int wait_replica);
 /* Runs redis-cli --tls (trusting the PKI's CA) with args against a TLS node;
  * its output, malloc'd. */
 char *cgt_tls_cli(const struct cgt_redis_node *n, const char *pki, const char *args);

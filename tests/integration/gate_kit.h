@@ -151,16 +151,7 @@ static KIT_FN int setup_sentinel(void **state)
     struct fixture *f = cg_calloc(1, sizeof *f);
     f->behind_sentinel = 1;
     *state = f;
-    cgt_redis_node_start(&f->master, NULL, 0, NULL);
-    char mport[16];
-    snprintf(mport, sizeof mport, "%d", f->master.port);
-    const char *rep[] = {"--replicaof", "127.0.0.1", mport, NULL};
-    cgt_redis_node_start(&f->replica, NULL, 0, rep);
-    if (cgt_node_wait(&f->replica, "INFO replication", "master_link_status:up", 10000) != 0)
-        fail_msg("the replica did not sync");
-    cgt_sentinel_start(&f->sentinel, SENTINEL_MASTER, f->master.port, NULL);
-    if (cgt_node_wait(&f->sentinel, "SENTINEL REPLICAS " SENTINEL_MASTER, "127.0.0.1", 15000) != 0)
-        fail_msg("the sentinel did not discover the replica");
+    cgt_sentinel_trio(&f->master, &f->replica, &f->sentinel, SENTINEL_MASTER, NULL, 1);
     start_fake(f);
     return 0;
 }

@@ -33,18 +33,8 @@ struct fx {
 
 static void start_nodes(struct fx *f, const char *sentinel_password, int wait_replica)
 {
-    cgt_redis_node_start(&f->master, NULL, 0, NULL);
-    char mport[16];
-    snprintf(mport, sizeof mport, "%d", f->master.port);
-    const char *rep[] = {"--replicaof", "127.0.0.1", mport, NULL};
-    cgt_redis_node_start(&f->replica, NULL, 0, rep);
-    if (cgt_node_wait(&f->replica, "INFO replication", "master_link_status:up", 10000) != 0)
-        fail_msg("the replica did not sync");
-    cgt_sentinel_start(&f->sentinel, "cgmaster", f->master.port, sentinel_password);
-    /* The sentinel must know the replica before it can fail over to it. */
-    if (wait_replica &&
-        cgt_node_wait(&f->sentinel, "SENTINEL REPLICAS cgmaster", "127.0.0.1", 15000) != 0)
-        fail_msg("the sentinel did not discover the replica");
+    cgt_sentinel_trio(&f->master, &f->replica, &f->sentinel, "cgmaster", sentinel_password,
+                      wait_replica);
 }
 
 static int setup(void **state)
