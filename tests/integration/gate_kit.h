@@ -428,6 +428,21 @@ static KIT_FN void vapi_post(struct fixture *f, int i, const char *secret, const
     cgt_http("POST", url, h, body, strlen(body), r);
 }
 
+/* Posts a Vapi server message, which must be answered 200; the answer's
+ * "result" (malloc'd, "" when it has none). what names it in a failure. */
+static KIT_FN char *vapi_message(struct fixture *f, int i, const char *body, const char *what)
+{
+    struct cgt_resp r;
+    vapi_post(f, i, VAPI_SECRET, body, &r);
+    must(f, r.status == 200, "%s answered %ld: %s", what, r.status, r.body ? r.body : "");
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    const char *res = json_string_value(json_object_get(j, "result"));
+    char *out = cg_strdup(res ? res : "");
+    json_decref(j);
+    cgt_resp_free(&r);
+    return out;
+}
+
 /* Sends Vapi's end of a call (status-update "ended", or the end-of-call
  * report) for the reason given and returns the gate's "result"
  * (malloc'd). */
@@ -445,16 +460,9 @@ static KIT_FN char *vapi_end_for(struct fixture *f, int i, const char *vapi_id, 
                  "{\"message\":{\"type\":\"status-update\",\"status\":\"ended\",\"endedReason\":"
                  "\"%s\",\"call\":{\"id\":\"%s\"}}}",
                  reason, vapi_id);
-    struct cgt_resp r;
-    vapi_post(f, i, VAPI_SECRET, body, &r);
-    must(f, r.status == 200, "vapi end for %s answered %ld: %s", vapi_id, r.status,
-         r.body ? r.body : "");
-    json_t *j = json_loadb(r.body, r.len, 0, NULL);
-    const char *res = json_string_value(json_object_get(j, "result"));
-    char *out = cg_strdup(res ? res : "");
-    json_decref(j);
-    cgt_resp_free(&r);
-    return out;
+    char what[128];
+    snprintf(what, sizeof what, "vapi end for %s", vapi_id);
+    return vapi_message(f, i, body, what);
 }
 
 /* The same for a caller who hung up. */

@@ -58,15 +58,7 @@ static char *control(struct fixture *f, const char *vapi_id, const char *request
                  "{\"message\":{\"type\":\"phone-call-control\",\"request\":\"%s\","
                  "\"call\":{\"id\":\"%s\"}}}",
                  request, vapi_id);
-    struct cgt_resp r;
-    vapi_post(f, 0, VAPI_SECRET, body, &r);
-    must(f, r.status == 200, "control answered %ld: %s", r.status, r.body ? r.body : "");
-    json_t *j = json_loadb(r.body, r.len, 0, NULL);
-    const char *res = json_string_value(json_object_get(j, "result"));
-    char *out = cg_strdup(res ? res : "");
-    json_decref(j);
-    cgt_resp_free(&r);
-    return out;
+    return vapi_message(f, 0, body, "control");
 }
 
 /* Vapi's end of a call the assistant forwarded. */

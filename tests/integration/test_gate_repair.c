@@ -13,6 +13,20 @@
 
 #include "gate_kit.h"
 
+/* /health answers 200 with admission in this state. */
+static void assert_admission(struct fixture *f, const char *state, const char *what)
+{
+    char url[128], want[64];
+    url_of(f, 0, "/health", url, sizeof url);
+    snprintf(want, sizeof want, "\"admission\":\"%s\"", state);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    if (r.status != 200 || r.body == NULL || strstr(r.body, want) == NULL)
+        print_message("/health: %ld %s\n", r.status, r.body ? r.body : "");
+    must(f, r.status == 200 && r.body != NULL && strstr(r.body, want) != NULL, "%s", what);
+    cgt_resp_free(&r);
+}
+
 static void test_flushall_rebuilds_slots(void **state)
 {
     struct fixture *f = *state;
@@ -56,15 +70,7 @@ static void test_flushall_rebuilds_slots(void **state)
     assert_int_equal(creates, 2);
 
     /* /health says admission runs. */
-    char hurl[128];
-    url_of(f, 0, "/health", hurl, sizeof hurl);
-    struct cgt_resp hr;
-    cgt_http("GET", hurl, NULL, NULL, 0, &hr);
-    if (hr.status != 200 || strstr(hr.body, "\"admission\":\"running\"") == NULL)
-        print_message("/health: %ld %s\n", hr.status, hr.body ? hr.body : "");
-    must(f, hr.status == 200 && strstr(hr.body, "\"admission\":\"running\"") != NULL,
-         "/health does not say admission runs");
-    cgt_resp_free(&hr);
+    assert_admission(f, "running", "/health does not say admission runs");
 
     /* The lost writes: everything the gate had in Redis. Another
      * instance's claim on the repair, taken at once, holds it back until
@@ -73,12 +79,7 @@ static void test_flushall_rebuilds_slots(void **state)
     assert_string_equal(out, "OK");
     free(out);
     free(cgt_redis_cmd(&f->rs, "SET " P "repairing other-instance PX 20000"));
-    cgt_http("GET", hurl, NULL, NULL, 0, &hr);
-    if (hr.status != 200 || strstr(hr.body, "\"admission\":\"repairing\"") == NULL)
-        print_message("/health: %ld %s\n", hr.status, hr.body ? hr.body : "");
-    must(f, hr.status == 200 && strstr(hr.body, "\"admission\":\"repairing\"") != NULL,
-         "/health does not say admission waits for the repair");
-    cgt_resp_free(&hr);
+    assert_admission(f, "repairing", "/health does not say admission waits for the repair");
     free(cgt_redis_cmd(&f->rs, "DEL " P "repairing"));
     uint64_t t0 = cgt_now_ms();
 

@@ -105,6 +105,23 @@ static long get_status(struct fixture *f, const char *path, const char *auth)
     return s;
 }
 
+/* Waits until /queue counts active calls and waiting callers so. */
+static void wait_queue(struct fixture *f, long long want_active, long long want_waiting)
+{
+    uint64_t deadline = cgt_now_ms() + BOARD_WAIT;
+    for (;;) {
+        json_t *q = get_json(f, "/queue");
+        long long act = json_integer_value(json_object_get(q, "activeCount"));
+        long long wait = json_integer_value(json_object_get(q, "waitingCount"));
+        json_decref(q);
+        if (act == want_active && wait == want_waiting)
+            break;
+        must(f, cgt_now_ms() < deadline, "the queue did not settle: %lld active, %lld waiting", act,
+             wait);
+        cgt_sleep_ms(50);
+    }
+}
+
 /* Two callers connected (the fast path), then three who wait. */
 static void fill_queue(struct fixture *f)
 {
@@ -114,18 +131,7 @@ static void fill_queue(struct fixture *f)
     arrive(f, "+15550001111", sid);
     arrive(f, "+15550002222", sid);
     arrive(f, "+15550003333", sid);
-    uint64_t deadline = cgt_now_ms() + BOARD_WAIT;
-    for (;;) {
-        json_t *q = get_json(f, "/queue");
-        long long act = json_integer_value(json_object_get(q, "activeCount"));
-        long long wait = json_integer_value(json_object_get(q, "waitingCount"));
-        json_decref(q);
-        if (act == 2 && wait == 3)
-            break;
-        must(f, cgt_now_ms() < deadline, "the queue did not settle: %lld active, %lld waiting", act,
-             wait);
-        cgt_sleep_ms(50);
-    }
+    wait_queue(f, 2, 3);
 }
 
 /* ---- a raw event-stream client ---- */
@@ -751,18 +757,7 @@ static void test_wallboard_routes_in_chromium(void **state)
     arrive_to(f, "+15550001111", SUPPORT, sid);
     arrive_to(f, "+15550002222", SALES, sid);
     arrive_to(f, "+15550003333", SUPPORT, sid);
-    uint64_t deadline = cgt_now_ms() + BOARD_WAIT;
-    for (;;) {
-        json_t *q = get_json(f, "/queue");
-        long long act = json_integer_value(json_object_get(q, "activeCount"));
-        long long wait = json_integer_value(json_object_get(q, "waitingCount"));
-        json_decref(q);
-        if (act == 4 && wait == 3)
-            break;
-        must(f, cgt_now_ms() < deadline, "the queue did not settle: %lld active, %lld waiting", act,
-             wait);
-        cgt_sleep_ms(50);
-    }
+    wait_queue(f, 4, 3);
     char *prof = cgt_tmpdir();
     char dom_path[PATH_MAX];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
