@@ -9,9 +9,10 @@
  * Use: include it after the test's own headers; use setup/teardown (or
  * setup_sentinel, teardown_graceful) as the cmocka fixture, then
  * start_gate(f, i, extra) for instance i (0 or 1). Every gate gets the
- * kit's settings (spawn_gate below), then the file's (f->env, set by its
- * setup), then the test's own (extra), each "NAME=value" or "-NAME" to
- * leave an option unset; the last one wins.
+ * kit's settings (spawn_gate below: credentials, a limit of 2 and quick
+ * timers, unless f->callgate_defaults), then the file's (f->env, set by
+ * its setup), then the test's own (extra), each "NAME=value" or "-NAME"
+ * to leave an option unset; the last one wins.
  * The fixture owns every process and file it starts or writes; teardown
  * ends and removes them.
  *
@@ -95,6 +96,9 @@ struct fixture {
     /* The test file's own settings for all its gates (NULL-terminated, or
      * NULL), set by its setup: after the kit's, before start_gate's extra. */
     const char *const *env;
+    /* Set by its setup: the gates keep callgate's defaults for the limit,
+     * the queue's name and the timers the kit otherwise sets. */
+    int callgate_defaults;
     char *tmp;                /* files the test writes (routes_file), or NULL */
     char routes_setting[600]; /* ROUTES_FILE=... */
 };
@@ -245,22 +249,24 @@ static KIT_FN void spawn_gate_at(struct fixture *f, int i, const char *public_pa
                                            "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
                                            "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
                                            "TWILIO_QUEUE_SID=" QUEUE_SID,
-                                           "TWILIO_QUEUE_NAME=" QUEUE_NAME,
                                            "VAPI_API_KEY=" VAPI_KEY,
                                            "VAPI_PHONE_NUMBER_ID=" PHONE_ID,
                                            "VAPI_ASSISTANT_ID=" ASSISTANT_ID,
                                            "VAPI_WEBHOOK_SECRET=" VAPI_SECRET,
-                                           "MAX_CONCURRENCY=2",
-                                           "SWEEP_INTERVAL_MS=100",
-                                           "END_GRACE_MS=300",
-                                           "ADMISSION_BACKOFF_MIN_MS=50",
-                                           "ADMISSION_BACKOFF_MAX_MS=400",
                                            "LOG_LEVEL=debug",
-                                           "REDIS_RECONNECT_MIN_MS=20",
-                                           "REDIS_RECONNECT_MAX_MS=200",
-                                           "REDIS_COMMAND_TIMEOUT_MS=500",
-                                           "SHUTDOWN_GRACE_MS=2000",
                                            NULL};
+    /* Unless f->callgate_defaults: a small limit, quick timers. */
+    static const char *const tuning_env[] = {"TWILIO_QUEUE_NAME=" QUEUE_NAME,
+                                             "MAX_CONCURRENCY=2",
+                                             "SWEEP_INTERVAL_MS=100",
+                                             "END_GRACE_MS=300",
+                                             "ADMISSION_BACKOFF_MIN_MS=50",
+                                             "ADMISSION_BACKOFF_MAX_MS=400",
+                                             "REDIS_RECONNECT_MIN_MS=20",
+                                             "REDIS_RECONNECT_MAX_MS=200",
+                                             "REDIS_COMMAND_TIMEOUT_MS=500",
+                                             "SHUTDOWN_GRACE_MS=2000",
+                                             NULL};
     const char *const sentinel_env[] = {sentinels, "REDIS_SENTINEL_MASTER=" SENTINEL_MASTER, NULL};
     static const char *const none[] = {NULL};
     /* Nothing from the test's own environment; the test's own settings last. */
@@ -268,6 +274,7 @@ static KIT_FN void spawn_gate_at(struct fixture *f, int i, const char *public_pa
     const char *const *lists[] = {mine,
                                   f->behind_sentinel ? sentinel_env : none,
                                   base_env,
+                                  f->callgate_defaults ? none : tuning_env,
                                   f->env ? f->env : none,
                                   extra ? extra : none,
                                   NULL};

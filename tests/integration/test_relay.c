@@ -29,13 +29,10 @@
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "demo/proc.h"
-#include "fakeapi.h"
 #include "fakesrv.h"
 
-#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN  "test-twilio-auth-token-42"
-#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
-#define VAPI_KEY    "test-vapi-api-key-7"
+#include "gate_kit.h"
+
 #define STATIC_SEC  "relay-static-secret"
 #define HMAC_SEC    "relay-hmac-secret"
 #define SIG_PREFIX  "sha256="
@@ -136,33 +133,30 @@ static int up_requests(void)
 
 /* ---- fixture ---- */
 
-struct fixture {
-    struct cg_redis_server rs;
-    struct cgt_fake *fake;
-    struct cgt_proc proc;
-    char base[64];
-};
+/* The relay's settings (callgate's defaults for the others). */
+static const char *const relay_env[] = {"VAPI_WEBHOOK_SECRET=" STATIC_SEC,
+                                        "VAPI_HMAC_SECRET=" HMAC_SEC,
+                                        "VAPI_ACCEPT_STATIC_SECRET=1",
+                                        "VAPI_HMAC_PREFIX=" SIG_PREFIX,
+                                        "INSTANCE_ID=relay-gate",
+                                        "SHUTDOWN_GRACE_MS=2000",
+                                        NULL};
 
-static int setup(void **state)
+static int setup_relay(void **state)
 {
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
+    setup(state);
+    struct fixture *f = *state;
+    f->env = relay_env;
+    f->callgate_defaults = 1;
     memset(&up, 0, sizeof up);
     pthread_mutex_init(&up.mu, NULL);
     up.srv = cgt_srv_new("user's server");
     cgt_srv_run(up.srv, on_upstream, NULL, 1);
-    *state = f;
     return 0;
 }
 
-static int teardown(void **state)
+static int teardown_relay(void **state)
 {
-    struct fixture *f = *state;
-    if (f->proc.pid > 0)
-        cgt_stop(&f->proc, SIGKILL, 1000);
     cgt_srv_stop(up.srv);
     free(up.body);
     free(up.secret);
@@ -171,63 +165,7 @@ static int teardown(void **state)
     free(up.hop);
     free(up.content_type);
     pthread_mutex_destroy(&up.mu);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
-    free(f);
-    return 0;
-}
-
-/* Starts callgate with the gate's settings plus extra (NAME=value, NULL
- * ended). */
-static void spawn(struct fixture *f, const char *const *extra)
-{
-    int port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", port);
-    char sport[32], pub[96], redis[96], twbase[96], vbase[96];
-    snprintf(sport, sizeof sport, "PORT=%d", port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->base);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
-    static const char *const base_env[] = {"BIND_ADDRESS=127.0.0.1",
-                                           "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-                                           "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-                                           "TWILIO_QUEUE_SID=" QUEUE_SID,
-                                           "VAPI_API_KEY=" VAPI_KEY,
-                                           "VAPI_PHONE_NUMBER_ID=phone-number-id-1",
-                                           "VAPI_ASSISTANT_ID=assistant-id-1",
-                                           "VAPI_WEBHOOK_SECRET=" STATIC_SEC,
-                                           "VAPI_HMAC_SECRET=" HMAC_SEC,
-                                           "VAPI_ACCEPT_STATIC_SECRET=1",
-                                           "VAPI_HMAC_PREFIX=" SIG_PREFIX,
-                                           "INSTANCE_ID=relay-gate",
-                                           "LOG_LEVEL=debug",
-                                           "SHUTDOWN_GRACE_MS=2000",
-                                           NULL};
-    const char *const mine[] = {sport, pub, redis, twbase, vbase, NULL};
-    const char *const *lists[] = {mine, base_env, extra, NULL};
-    cgt_spawn_callgate(&f->proc, lists);
-}
-
-static void start(struct fixture *f, const char *const *extra)
-{
-    spawn(f, extra);
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", f->base);
-    if (cgt_wait_status(url, 200, 15000) != 0) {
-        cgt_dump_log_tail(&f->proc, "callgate", 6000);
-        fail_msg("callgate did not become healthy");
-    }
-}
-
-static void stop(struct fixture *f)
-{
-    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
-    if (rc != 0) {
-        cgt_dump_log_tail(&f->proc, "callgate", 6000);
-        fail_msg("callgate exited with %d", rc);
-    }
-    f->proc.pid = 0;
+    return teardown(state);
 }
 
 /* HMAC-SHA256 of "{ts}.{body}" under HMAC_SEC, as SIG_PREFIX + hex. */
@@ -251,7 +189,7 @@ static void post_message(struct fixture *f, const char *body, int ts_ms, const c
                          struct cgt_resp *r)
 {
     char url[128], ts[32], sig[200], tsh[64], sigh[256];
-    snprintf(url, sizeof url, "%s/call-ended", f->base);
+    snprintf(url, sizeof url, "%s/call-ended", f->g[0].base);
     uint64_t now = cg_wall_ms();
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)(ts_ms ? now : now / 1000));
     sign(ts, body, sig, sizeof sig);
@@ -275,7 +213,7 @@ static char *header_of(const struct cgt_resp *r, const char *name)
 static void assert_error_answer(struct fixture *f, const struct cgt_resp *r, const char *outcome)
 {
     if (r->status != 200) {
-        cgt_dump_log_tail(&f->proc, "callgate", 4000);
+        cgt_dump_log_tail(&f->g[0].proc, "callgate", 4000);
         fail_msg("expected 200, got %ld: %s", r->status, r->body ? r->body : "");
     }
     char *o = header_of(r, "X-Callgate-Relay");
@@ -297,7 +235,7 @@ static void assert_error_answer(struct fixture *f, const struct cgt_resp *r, con
 static double metric(struct fixture *f, const char *sample)
 {
     char url[128];
-    snprintf(url, sizeof url, "%s/metrics", f->base);
+    snprintf(url, sizeof url, "%s/metrics", f->g[0].base);
     struct cgt_resp r;
     cgt_http("GET", url, NULL, NULL, 0, &r);
     assert_int_equal(r.status, 200);
@@ -312,7 +250,7 @@ static double metric(struct fixture *f, const char *sample)
 /* Lines of the log holding both parts. */
 static int log_lines(struct fixture *f, const char *a, const char *b)
 {
-    char *out = cgt_proc_output(&f->proc);
+    char *out = cgt_proc_output(&f->g[0].proc);
     int n = 0;
     for (char *line = out; line && *line;) {
         char *nl = strchr(line, '\n');
@@ -337,14 +275,14 @@ static void test_tool_call_relayed_and_signed(void **state)
     char fw[160];
     snprintf(fw, sizeof fw, "VAPI_FORWARD_URL=%s/vapi/tools?tenant=7", cgt_srv_url(up.srv));
     const char *extra[] = {fw, NULL};
-    start(f, extra);
+    start_gate(f, 0, extra);
     set_mode(UP_TOOL);
 
     for (int ts_ms = 0; ts_ms <= 1; ts_ms++) {
         struct cgt_resp r;
         post_message(f, TOOL_MESSAGE, ts_ms, NULL, &r);
         if (r.status != 200) {
-            cgt_dump_log_tail(&f->proc, "callgate", 4000);
+            cgt_dump_log_tail(&f->g[0].proc, "callgate", 4000);
             fail_msg("tool call answered %ld: %s", r.status, r.body ? r.body : "");
         }
         assert_string_equal(r.body, TOOL_ANSWER);
@@ -386,7 +324,7 @@ static void test_tool_call_relayed_and_signed(void **state)
 
     /* A forged message is refused before anything is forwarded. */
     char url[128];
-    snprintf(url, sizeof url, "%s/call-ended", f->base);
+    snprintf(url, sizeof url, "%s/call-ended", f->g[0].base);
     const char *h[] = {"Content-Type: application/json", "x-timestamp: 1", "x-signature: sha256=00",
                        NULL};
     struct cgt_resp r;
@@ -431,7 +369,7 @@ static void test_tool_call_relayed_and_signed(void **state)
                      1);
     assert_int_equal(
         metric(f, "callgate_vapi_messages_total{outcome=\"loop\",type=\"tool-calls\"}"), 1);
-    stop(f);
+    stop_gate(f, 0);
 }
 
 /* Slow, failing, absent and over-talkative servers: Vapi always gets an
@@ -442,7 +380,7 @@ static void test_upstream_failures(void **state)
     char fw[160];
     snprintf(fw, sizeof fw, "VAPI_FORWARD_URL=%s/tools", cgt_srv_url(up.srv));
     const char *extra[] = {fw, "VAPI_FORWARD_TIMEOUT_MS=500", NULL};
-    start(f, extra);
+    start_gate(f, 0, extra);
     struct cgt_resp r;
 
     set_mode(UP_SLOW);
@@ -491,7 +429,7 @@ static void test_upstream_failures(void **state)
                      1);
     /* One warning for the burst of failures, not one per message. */
     assert_int_equal(log_lines(f, "vapi message not relayed; vapi got an error answer", "\""), 1);
-    stop(f);
+    stop_gate(f, 0);
 }
 
 /* Nothing listens at the forward URL: connection refused. */
@@ -502,7 +440,7 @@ static void test_upstream_refused(void **state)
     snprintf(fw, sizeof fw, "VAPI_FORWARD_URL=http://127.0.0.1:%d/tools", cg_free_port());
     /* A timeout past Vapi's own default is allowed, with a warning. */
     const char *extra[] = {fw, "VAPI_FORWARD_TIMEOUT_MS=25000", NULL};
-    start(f, extra);
+    start_gate(f, 0, extra);
     assert_true(log_lines(f, "VAPI_FORWARD_TIMEOUT_MS=25000 is not below Vapi's default", "") >= 1);
     struct cgt_resp r;
     post_message(f, TOOL_MESSAGE, 1, NULL, &r);
@@ -510,7 +448,7 @@ static void test_upstream_refused(void **state)
     cgt_resp_free(&r);
     assert_int_equal(
         metric(f, "callgate_vapi_messages_total{outcome=\"unreachable\",type=\"tool-calls\"}"), 1);
-    stop(f);
+    stop_gate(f, 0);
 }
 
 /* Without a forward URL: acknowledged as before, counted per type, one
@@ -518,7 +456,7 @@ static void test_upstream_refused(void **state)
 static void test_acknowledged_and_counted(void **state)
 {
     struct fixture *f = *state;
-    start(f, NULL);
+    start_gate(f, 0, NULL);
     const char *conv = "{\"message\":{\"type\":\"conversation-update\",\"messages\":[]}}";
     const char *odd = "{\"message\":{\"type\":\"brand-new-type\"}}";
     const char *status = "{\"message\":{\"type\":\"status-update\",\"status\":\"in-progress\","
@@ -549,7 +487,7 @@ static void test_acknowledged_and_counted(void **state)
     assert_int_equal(log_lines(f, warning, "\"type\":\"conversation-update\""), 1);
     assert_int_equal(log_lines(f, warning, "\"type\":\"brand-new-type\""), 1);
     assert_int_equal(log_lines(f, warning, "\"type\":\"status-update\""), 0);
-    stop(f);
+    stop_gate(f, 0);
 }
 
 /* A forward URL that would send the secret in clear, or lead back to
@@ -562,15 +500,15 @@ static void test_bad_forward_url_refused(void **state)
                          "VAPI_FORWARD_URL=https://tools.example.com/vapi#frag", NULL};
     for (size_t i = 0; bad[i]; i++) {
         const char *extra[] = {bad[i], NULL};
-        spawn(f, extra);
-        int rc = cgt_wait_exit(&f->proc, 15000);
-        char *out = cgt_proc_output(&f->proc);
+        spawn_gate(f, 0, extra);
+        int rc = cgt_wait_exit(&f->g[0].proc, 15000);
+        char *out = cgt_proc_output(&f->g[0].proc);
         if (rc != 2 || strstr(out, "VAPI_FORWARD_URL") == NULL)
             fail_msg("%s: exit %d, output: %s", bad[i], rc, out);
         free(out);
-        f->proc.pid = 0;
+        f->g[0].proc.pid = 0;
     }
-    /* PUBLIC_URL's own /call-ended: the spawn sets PUBLIC_URL to f->base. */
+    /* PUBLIC_URL's own /call-ended: the spawn sets PUBLIC_URL to f->g[0].base. */
     char loop[160];
     int port = cg_free_port();
     snprintf(loop, sizeof loop, "VAPI_FORWARD_URL=http://127.0.0.1:%d/call-ended/", port);
@@ -578,23 +516,24 @@ static void test_bad_forward_url_refused(void **state)
     snprintf(pub, sizeof pub, "PUBLIC_URL=http://127.0.0.1:%d", port);
     snprintf(sport, sizeof sport, "PORT=%d", port);
     const char *extra[] = {loop, pub, sport, NULL};
-    spawn(f, extra);
-    int rc = cgt_wait_exit(&f->proc, 15000);
-    char *out = cgt_proc_output(&f->proc);
+    spawn_gate(f, 0, extra);
+    int rc = cgt_wait_exit(&f->g[0].proc, 15000);
+    char *out = cgt_proc_output(&f->g[0].proc);
     if (rc != 2 || strstr(out, "points at callgate's own /call-ended") == NULL)
         fail_msg("loop: exit %d, output: %s", rc, out);
     free(out);
-    f->proc.pid = 0;
+    f->g[0].proc.pid = 0;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_tool_call_relayed_and_signed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upstream_failures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upstream_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_acknowledged_and_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_forward_url_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_call_relayed_and_signed, setup_relay,
+                                        teardown_relay),
+        cmocka_unit_test_setup_teardown(test_upstream_failures, setup_relay, teardown_relay),
+        cmocka_unit_test_setup_teardown(test_upstream_refused, setup_relay, teardown_relay),
+        cmocka_unit_test_setup_teardown(test_acknowledged_and_counted, setup_relay, teardown_relay),
+        cmocka_unit_test_setup_teardown(test_bad_forward_url_refused, setup_relay, teardown_relay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

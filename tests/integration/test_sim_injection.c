@@ -49,28 +49,17 @@ static const char *const hostile_from[] = {
  * carries whole. */
 static redisContext *rc;
 
-/* callgate's defaults but for these: the kit's settings the gates here do
- * not take. */
-static const char *const injection_env[] = {"-TWILIO_QUEUE_NAME",
-                                            "-MAX_CONCURRENCY",
-                                            "-SWEEP_INTERVAL_MS",
-                                            "-END_GRACE_MS",
-                                            "-ADMISSION_BACKOFF_MIN_MS",
-                                            "-ADMISSION_BACKOFF_MAX_MS",
-                                            "-REDIS_RECONNECT_MIN_MS",
-                                            "-REDIS_RECONNECT_MAX_MS",
-                                            "-REDIS_COMMAND_TIMEOUT_MS",
-                                            "INSTANCE_ID=injection",
-                                            "RECONCILE_INTERVAL_SECONDS=3600",
-                                            "LEASE_SECONDS=3600",
-                                            "SHUTDOWN_GRACE_MS=3000",
-                                            NULL};
+/* callgate's defaults but for these. */
+static const char *const injection_env[] = {"INSTANCE_ID=injection",
+                                            "RECONCILE_INTERVAL_SECONDS=3600", "LEASE_SECONDS=3600",
+                                            "SHUTDOWN_GRACE_MS=3000", NULL};
 
 static int setup_injection(void **state)
 {
     setup(state);
     struct fixture *f = *state;
     f->env = injection_env;
+    f->callgate_defaults = 1;
     struct timeval tv = {.tv_sec = 5};
     rc = redisConnectWithTimeout("127.0.0.1", f->rs.port, tv);
     if (rc == NULL || rc->err)
