@@ -20,25 +20,16 @@
 #include "base/alloc.h"
 #include "base/form.h"
 #include "demo/proc.h"
-#include "fakeapi.h"
-#include "twilio/signature.h"
 
-#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN  "proxy-twilio-auth-token"
-#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
-#define VAPI_KEY    "proxy-vapi-api-key"
-#define VAPI_SECRET "proxy-vapi-webhook-secret"
-#define CALLER      "+15557770001"
+#include "gate_kit.h"
 
-struct fixture {
-    struct cg_redis_server rs;
-    struct cgt_fake *fake;
-    struct cgt_proc cg, nginx;
-    int cg_port, nginx_port;
+/* nginx in front of the fixture's callgate (gate 0). */
+static struct {
+    struct cgt_proc proc;
+    int port;
     char *dir;
     char public_url[128]; /* what Twilio calls: nginx, with the prefix */
-    char internal[128];   /* callgate itself */
-};
+} nx;
 
 static const char *nginx_bin(void)
 {
@@ -53,7 +44,7 @@ static void write_file(const char *path, const char *text)
     assert_int_equal(fclose(fp), 0);
 }
 
-static void start_nginx(struct fixture *f)
+static void start_nginx(int cg_port)
 {
     char conf[4096], path[512];
     snprintf(conf, sizeof conf,
@@ -75,89 +66,54 @@ static void start_nginx(struct fixture *f)
              "    include %s/packaging/nginx/callgate-location.conf;\n"
              "  }\n"
              "}\n",
-             f->dir, f->dir, f->dir, f->dir, f->dir, f->dir, f->dir, f->dir, f->cg_port,
-             f->nginx_port, CG_SOURCE_DIR);
-    snprintf(path, sizeof path, "%s/nginx.conf", f->dir);
+             nx.dir, nx.dir, nx.dir, nx.dir, nx.dir, nx.dir, nx.dir, nx.dir, cg_port, nx.port,
+             CG_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/nginx.conf", nx.dir);
     write_file(path, conf);
-    const char *argv[] = {nginx_bin(), "-c", path, "-p", f->dir, NULL};
+    const char *argv[] = {nginx_bin(), "-c", path, "-p", nx.dir, NULL};
     const char *env[] = {NULL};
-    cgt_spawn(&f->nginx, argv, env);
+    cgt_spawn(&nx.proc, argv, env);
     char url[160];
-    snprintf(url, sizeof url, "%s/health", f->public_url);
+    snprintf(url, sizeof url, "%s/health", nx.public_url);
     if (cgt_wait_status(url, 200, 15000) != 0) {
-        cgt_dump_log_tail(&f->nginx, "nginx", 4000);
+        cgt_dump_log_tail(&nx.proc, "nginx", 4000);
         fail_msg("nginx did not proxy /callgate/health");
     }
 }
 
-static int setup(void **state)
+/* callgate (callgate's defaults, one slot) behind nginx, whose address
+ * with the prefix is callgate's PUBLIC_URL. */
+static int setup_proxy(void **state)
 {
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
-    f->dir = cgt_tmpdir();
-    f->cg_port = cg_free_port();
-    f->nginx_port = cg_free_port();
-    snprintf(f->public_url, sizeof f->public_url, "http://127.0.0.1:%d/callgate", f->nginx_port);
-    snprintf(f->internal, sizeof f->internal, "http://127.0.0.1:%d", f->cg_port);
-
-    char port[32], pub[160], redis[96], twbase[96], vbase[96];
-    snprintf(port, sizeof port, "PORT=%d", f->cg_port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->public_url);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
-    const char *const mine[] = {port, pub, redis, twbase, vbase, NULL};
-    static const char *const base_env[] = {"BIND_ADDRESS=127.0.0.1",
-                                           "TWILIO_ACCOUNT_SID=" ACCOUNT_SID,
-                                           "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-                                           "TWILIO_QUEUE_SID=" QUEUE_SID,
-                                           "VAPI_API_KEY=" VAPI_KEY,
-                                           "VAPI_PHONE_NUMBER_ID=phone-1",
-                                           "VAPI_ASSISTANT_ID=assistant-1",
-                                           "VAPI_WEBHOOK_SECRET=" VAPI_SECRET,
-                                           "MAX_CONCURRENCY=1",
-                                           "LOG_LEVEL=debug",
-                                           NULL};
-    const char *const *lists[] = {mine, base_env, NULL};
-    cgt_spawn_callgate(&f->cg, lists);
-    char url[160];
-    snprintf(url, sizeof url, "%s/health", f->internal);
-    if (cgt_wait_status(url, 200, 15000) != 0) {
-        cgt_dump_log_tail(&f->cg, "callgate", 4000);
-        fail_msg("callgate did not become healthy");
-    }
-    start_nginx(f);
-    *state = f;
+    setup(state);
+    struct fixture *f = *state;
+    f->callgate_defaults = 1;
+    nx.dir = cgt_tmpdir();
+    nx.port = cg_free_port();
+    snprintf(nx.public_url, sizeof nx.public_url, "http://127.0.0.1:%d/callgate", nx.port);
+    char pub[160];
+    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", nx.public_url);
+    start_gate(f, 0, (const char *const[]){pub, "MAX_CONCURRENCY=1", NULL});
+    start_nginx(f->g[0].port);
     return 0;
 }
 
-static int teardown(void **state)
+static int teardown_proxy(void **state)
 {
-    struct fixture *f = *state;
-    if (f->nginx.pid > 0)
-        cgt_stop(&f->nginx, SIGQUIT, 5000);
-    if (f->cg.pid > 0)
-        assert_int_equal(cgt_stop(&f->cg, SIGTERM, 10000), 0);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        print_message("could not remove %s\n", f->dir);
-    free(f->dir);
-    free(f);
-    return 0;
+    if (nx.proc.pid > 0)
+        cgt_stop(&nx.proc, SIGQUIT, 5000);
+    cg_remove_tree(nx.dir);
+    free(nx.dir);
+    memset(&nx, 0, sizeof nx);
+    return teardown_graceful(state);
 }
 
 /* POSTs a Twilio webhook through nginx, signed over sign_base + path. */
-static void twilio_post(struct fixture *f, const char *sign_base, const char *path,
-                        const char *const *kv, struct cgt_resp *r)
+static void post_through(const char *sign_base, const char *path, const char *const *kv,
+                         struct cgt_resp *r)
 {
     char url[256], signed_url[256];
-    snprintf(url, sizeof url, "%s%s", f->public_url, path);
+    snprintf(url, sizeof url, "%s%s", nx.public_url, path);
     snprintf(signed_url, sizeof signed_url, "%s%s", sign_base, path);
     struct cg_form form;
     cg_form_init(&form);
@@ -179,7 +135,7 @@ static void test_signed_webhooks_through_prefix(void **state)
     struct fixture *f = *state;
     const char *kv[] = {"CallSid",    "CA00000000000000000000000000000001",
                         "AccountSid", ACCOUNT_SID,
-                        "From",       CALLER,
+                        "From",       "+15557770001",
                         "To",         "+15550002222",
                         "CallStatus", "ringing",
                         "Direction",  "inbound",
@@ -201,7 +157,7 @@ static void test_signed_webhooks_through_prefix(void **state)
     assert_string_equal(keys, "cg:{default}:intact");
     free(keys);
     struct cgt_resp r;
-    twilio_post(f, f->internal, "/incoming", kv, &r);
+    post_through(f->g[0].base, "/incoming", kv, &r);
     assert_int_equal(r.status, 403);
     cgt_resp_free(&r);
     keys = cgt_redis_cmd(&f->rs, "KEYS cg:{default}:*");
@@ -210,7 +166,7 @@ static void test_signed_webhooks_through_prefix(void **state)
 
     /* Signed over the public URL with its prefix, as Twilio signs: the
      * caller is connected on the fast path with the assistant's TwiML. */
-    twilio_post(f, f->public_url, "/incoming", kv, &r);
+    post_through(nx.public_url, "/incoming", kv, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(r.body);
     assert_non_null(strstr(r.body, "<Connect>"));
@@ -224,18 +180,18 @@ static void test_signed_webhooks_through_prefix(void **state)
                          "CallStatus", "ringing",
                          "Direction",  "inbound",
                          NULL};
-    twilio_post(f, f->public_url, "/incoming", kv2, &r);
+    post_through(nx.public_url, "/incoming", kv2, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "<Enqueue"));
     char want[256];
-    snprintf(want, sizeof want, "waitUrl=\"%s/queue-wait\"", f->public_url);
+    snprintf(want, sizeof want, "waitUrl=\"%s/queue-wait\"", nx.public_url);
     if (strstr(r.body, want) == NULL)
         fail_msg("Enqueue without %s: %s", want, r.body);
     cgt_resp_free(&r);
 
     /* Vapi's messages through the proxy: the secret is checked as usual. */
     char url[256];
-    snprintf(url, sizeof url, "%s/call-ended", f->public_url);
+    snprintf(url, sizeof url, "%s/call-ended", nx.public_url);
     const char *body = "{\"message\":{\"type\":\"status-update\",\"status\":\"in-progress\","
                        "\"call\":{\"id\":\"unknown-call\"}}}";
     const char *bad[] = {"Content-Type: application/json", "x-vapi-secret: wrong", NULL};
@@ -248,7 +204,7 @@ static void test_signed_webhooks_through_prefix(void **state)
     cgt_resp_free(&r);
 
     /* Unknown paths are callgate's JSON 404, not nginx's page. */
-    snprintf(url, sizeof url, "%s/no-such-path", f->public_url);
+    snprintf(url, sizeof url, "%s/no-such-path", nx.public_url);
     cgt_http("GET", url, NULL, NULL, 0, &r);
     assert_int_equal(r.status, 404);
     assert_non_null(strstr(r.body, "\"not_found\""));
@@ -258,7 +214,8 @@ static void test_signed_webhooks_through_prefix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_signed_webhooks_through_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signed_webhooks_through_prefix, setup_proxy,
+                                        teardown_proxy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
