@@ -1185,12 +1185,7 @@ static void test_redis_outage(void **state)
 
     /* Redis is back: reconciliation finds A in Twilio's queue and the gate
      * connects them. */
-    char members[512];
-    snprintf(members, sizeof members,
-             "[{\"call_sid\":\"%s\",\"date_enqueued\":\"Tue, 07 Aug 2018 04:08:09 +0000\","
-             "\"position\":1,\"queue_sid\":\"%s\",\"wait_time\":4}]",
-             a, QUEUE_SID);
-    cgt_fake_set_queue_members(f->fake, members);
+    set_queue_members(f, (const char *const[]){a, NULL}, 4);
     int lists = cgt_fake_count(f->fake, CGT_EP_TW_MEMBERS);
     char err[256];
     assert_int_equal(cg_redis_server_restart(&f->rs, err, sizeof err), 0);
