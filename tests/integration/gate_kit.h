@@ -17,8 +17,10 @@
  * ends and removes them.
  *
  * Included once per test file: every helper is static, and those a file
- * does not use are no warning (KIT_FN). GATE_KIT_SID_FORMAT may be defined
- * before the include to give a file's CallSids a prefix of its own.
+ * does not use are no warning (KIT_FN). Defined before the include,
+ * GATE_KIT_SID_FORMAT gives a file's CallSids a prefix of its own, and
+ * GATE_KIT_FIXTURE_MEMBERS adds the file's own members to struct fixture
+ * (zeroed by setup; the file frees what it puts there before teardown).
  */
 #ifndef CG_TEST_GATE_KIT_H
 #define CG_TEST_GATE_KIT_H
@@ -99,6 +101,9 @@ struct fixture {
     /* Set by its setup: the gates keep callgate's defaults for the limit,
      * the queue's name and the timers the kit otherwise sets. */
     int callgate_defaults;
+#ifdef GATE_KIT_FIXTURE_MEMBERS
+    GATE_KIT_FIXTURE_MEMBERS
+#endif
     char *tmp;                /* files the test writes (routes_file), or NULL */
     char routes_setting[600]; /* ROUTES_FILE=... */
 };

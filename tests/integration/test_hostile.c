@@ -71,26 +71,31 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "fake_taskrouter.h"
-#include "fakeapi.h"
 #include "base/form.h"
 #include "demo/proc.h"
-#include "twilio/signature.h"
 
 /* The simulator's strict TwiML parser. */
 #include "../../sim/twiml_reader.h"
 
-#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN  "hostile-twilio-auth-token-1"
+/* One callgate with state to protect (gate 0): the callers and the
+ * outbound call the set-up leaves, and what the table compares against. */
+#define GATE_KIT_FIXTURE_MEMBERS                                                                   \
+    struct cgt_tr *tr;                                                                             \
+    char trbase[160]; /* TASKROUTER_BASE_URL=... */                                                \
+    char a[40];       /* connected caller */                                                       \
+    char w[3][40];    /* waiting callers */                                                        \
+    char *vapi_a;     /* A's Vapi call id */                                                       \
+    char q0[35], q1[35];                                                                           \
+    redisContext *rc;                                                                              \
+    int creates, updates; /* fake API request counts once set up */                                \
+    char out_id[40];      /* an outbound call waiting in the line */
+#include "gate_kit.h"
+
 #define WRONG_TOKEN "hostile-twilio-auth-token-2"
-#define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
-#define QUEUE_NAME  "customer-support"
-#define VAPI_KEY    "hostile-vapi-api-key"
-#define VAPI_SECRET "hostile-vapi-webhook-secret"
 #define HMAC_SECRET "hostile-vapi-hmac-secret"
 #define ADMIN_TOKEN "hostile-admin-token-0123456789"
 #define READ_TOKEN  "hostile-read-token-0123456789"
 #define WS          "WS00000000000000000000000000000042"
-#define CALLER      "+15557770000"
 #define CALLEE      "+15550002222"
 #define HOLD_URL    "http://127.0.0.1:9/hold.mp3"
 /* A well-formed slot id nobody holds, and an outbound call's customer. */
@@ -98,7 +103,6 @@
 #define OUT_NUMBER "+15550109999"
 #define OUT_BODY                                                                                   \
     "{\"route\":\"default\",\"number\":\"" OUT_NUMBER "\",\"variables\":{\"name\":\"Ann\"}}"
-#define P "cg:{default}:"
 /* What a caller would put in a field to add a verb or break out of one. */
 #define INJ "</Say><Dial>+1900</Dial>\"'&<>\r\n"
 /* HTTP_TIMEOUT_SECONDS: small, so that the slow-client phase is short. */
@@ -106,44 +110,6 @@
 /* HTTP_MAX_BODY_BYTES (the default) and HTTP_MAX_HEADER_BYTES. */
 #define MAX_BODY   65536
 #define MAX_HEADER 8192
-
-/* ---- the fixture: one callgate with state to protect ---- */
-
-struct fixture {
-    struct cg_redis_server rs;
-    struct cgt_fake *fake;
-    struct cgt_tr *tr;
-    struct cgt_proc proc;
-    int port;
-    char base[64]; /* http://127.0.0.1:<port>, also PUBLIC_URL */
-    char a[40];    /* connected caller */
-    char w[3][40]; /* waiting callers */
-    char *vapi_a;  /* A's Vapi call id */
-    char q0[35], q1[35];
-    redisContext *rc;
-    int creates, updates; /* fake API request counts once set up */
-    char out_id[40];      /* an outbound call waiting in the line */
-};
-
-static unsigned sid_counter = 0x4000;
-
-static void new_sid(char out[40])
-{
-    snprintf(out, 40, "CA%032x", ++sid_counter);
-}
-
-static void dump_log(struct fixture *f)
-{
-    cgt_dump_log_tail(&f->proc, "callgate", 6000);
-}
-
-#define must(f, cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            dump_log(f);                                                                           \
-            fail_msg(__VA_ARGS__);                                                                 \
-        }                                                                                          \
-    } while (0)
 
 /* ---- raw HTTP ---- */
 
@@ -555,23 +521,6 @@ static int zhas(struct fixture *f, const char *key, const char *member)
     return yes;
 }
 
-static void wait_state(struct fixture *f, const char *sid, const char *want, int timeout_ms)
-{
-    uint64_t deadline = cgt_now_ms() + (uint64_t)timeout_ms;
-    for (;;) {
-        char *st = hget(f, sid, "state");
-        int ok = strcmp(st, want) == 0;
-        if (!ok && cgt_now_ms() >= deadline) {
-            dump_log(f);
-            fail_msg("state of %s is %s, wanted %s", sid, st, want);
-        }
-        free(st);
-        if (ok)
-            return;
-        cgt_sleep_ms(10);
-    }
-}
-
 /* No lost caller: A holds its slot, connected; W1-W3 wait. */
 static void assert_protected(struct fixture *f, const char *where)
 {
@@ -595,48 +544,25 @@ static void assert_protected(struct fixture *f, const char *where)
 
 /* ---- process ---- */
 
-/* extra: NAME=value settings after the fixture's own. */
-static void start_gate(struct fixture *f, const char *const *extra)
-{
-    f->port = cg_free_port();
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
-    char port[32], pub[96], redis[96], twbase[96], vbase[96], trbase[128];
-    snprintf(port, sizeof port, "PORT=%d", f->port);
-    snprintf(pub, sizeof pub, "PUBLIC_URL=%s", f->base);
-    snprintf(redis, sizeof redis, "REDIS_URL=%s", f->rs.url);
-    snprintf(twbase, sizeof twbase, "TWILIO_API_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(vbase, sizeof vbase, "VAPI_BASE_URL=%s", cgt_fake_url(f->fake));
-    snprintf(trbase, sizeof trbase, "TASKROUTER_BASE_URL=%s", cgt_tr_url(f->tr));
-    static const char *const base_env[] = {
-        "BIND_ADDRESS=127.0.0.1", "INSTANCE_ID=hostile", "LOG_LEVEL=debug",
-        "TWILIO_ACCOUNT_SID=" ACCOUNT_SID, "TWILIO_AUTH_TOKEN=" AUTH_TOKEN,
-        "TWILIO_QUEUE_SID=" QUEUE_SID, "TWILIO_QUEUE_NAME=" QUEUE_NAME, "VAPI_API_KEY=" VAPI_KEY,
-        "VAPI_PHONE_NUMBER_ID=phone-number-id-1", "VAPI_ASSISTANT_ID=assistant-id-1",
-        "VAPI_WEBHOOK_SECRET=" VAPI_SECRET, "VAPI_HMAC_SECRET=" HMAC_SECRET,
-        /* Both forms of authentication are exercised: a migration. */
-        "VAPI_ACCEPT_STATIC_SECRET=1", "ADMIN_TOKEN=" ADMIN_TOKEN,
-        "WAIT_TIME_READ_TOKEN=" READ_TOKEN, "TWILIO_WORKSPACE_SID=" WS,
-        /* One refresh at start, then none while the table runs, so the
-         * wait-time keys hold still too. */
-        "WAIT_TIME_POLL_SECONDS=3600", "HOLD_MUSIC_URL=" HOLD_URL,
-        /* One slot: the connected caller fills it, so nothing hostile can
-         * be admitted by accident, and a forged release would show. */
-        "MAX_CONCURRENCY=1", "MAX_WAIT_SECONDS=0",
-        /* The first /queue-wait of each caller announces; later ones in
-         * the table do not, so they change nothing. */
-        "ANNOUNCE_INTERVAL_SECONDS=600",
-        /* No lease runs out and no reconciliation runs while the table
-         * runs: the only changes are the requests'. */
-        "LEASE_SECONDS=3600", "RECONCILE_INTERVAL_SECONDS=3600", "HTTP_TIMEOUT_SECONDS=2",
-        "HTTP_MAX_BODY_BYTES=65536", "HTTP_MAX_HEADER_BYTES=8192", "SHUTDOWN_GRACE_MS=3000", NULL};
-    /* Nothing from the test's own environment; the test's own settings last. */
-    const char *const mine[] = {port, pub, redis, twbase, vbase, trbase, NULL};
-    const char *const *lists[] = {mine, base_env, extra, NULL};
-    cgt_spawn_callgate(&f->proc, lists);
-    char url[128];
-    snprintf(url, sizeof url, "%s/health", f->base);
-    must(f, cgt_wait_status(url, 200, 15000) == 0, "callgate did not become healthy");
-}
+/* The gate's settings (callgate's defaults for the others). */
+static const char *const hostile_env[] = {
+    "INSTANCE_ID=hostile", "TWILIO_QUEUE_NAME=" QUEUE_NAME, "VAPI_HMAC_SECRET=" HMAC_SECRET,
+    /* Both forms of authentication are exercised: a migration. */
+    "VAPI_ACCEPT_STATIC_SECRET=1", "ADMIN_TOKEN=" ADMIN_TOKEN, "WAIT_TIME_READ_TOKEN=" READ_TOKEN,
+    "TWILIO_WORKSPACE_SID=" WS,
+    /* One refresh at start, then none while the table runs, so the
+     * wait-time keys hold still too. */
+    "WAIT_TIME_POLL_SECONDS=3600", "HOLD_MUSIC_URL=" HOLD_URL,
+    /* One slot: the connected caller fills it, so nothing hostile can
+     * be admitted by accident, and a forged release would show. */
+    "MAX_CONCURRENCY=1", "MAX_WAIT_SECONDS=0",
+    /* The first /queue-wait of each caller announces; later ones in
+     * the table do not, so they change nothing. */
+    "ANNOUNCE_INTERVAL_SECONDS=600",
+    /* No lease runs out and no reconciliation runs while the table
+     * runs: the only changes are the requests'. */
+    "LEASE_SECONDS=3600", "RECONCILE_INTERVAL_SECONDS=3600", "HTTP_TIMEOUT_SECONDS=2",
+    "HTTP_MAX_BODY_BYTES=65536", "HTTP_MAX_HEADER_BYTES=8192", "SHUTDOWN_GRACE_MS=3000", NULL};
 
 /* ---- Twilio and Vapi requests ---- */
 
@@ -644,7 +570,7 @@ static void sign(const struct fixture *f, const char *base, const char *target,
                  const struct cg_form *params, const char *token, char sig[CG_TWSIG_LEN + 1])
 {
     char url[8192];
-    snprintf(url, sizeof url, "%s%s", base ? base : f->base, target);
+    snprintf(url, sizeof url, "%s%s", base ? base : f->g[0].public, target);
     assert_int_equal(cg_twsig_compute(token, url, params, sig), 0);
 }
 
@@ -653,7 +579,7 @@ static long signed_post(struct fixture *f, const char *path, const struct cg_for
                         struct cgt_resp *r)
 {
     char url[256], sig[CG_TWSIG_LEN + 1], sigh[64];
-    snprintf(url, sizeof url, "%s%s", f->base, path);
+    snprintf(url, sizeof url, "%s%s", f->g[0].base, path);
     sign(f, NULL, path, form, AUTH_TOKEN, sig);
     snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
     char *body = cg_form_encode(form);
@@ -1646,11 +1572,11 @@ static void build_request(struct ctx *c, enum row_id row, struct rq *r)
     case R_SCHEME:
         if (tw) {
             if (row == R_HOST)
-                snprintf(tmp, sizeof tmp, "http://evil.example:%d", c->f->port);
+                snprintf(tmp, sizeof tmp, "http://evil.example:%d", c->f->g[0].port);
             else if (row == R_PORT)
-                snprintf(tmp, sizeof tmp, "http://127.0.0.1:%d", c->f->port + 1);
+                snprintf(tmp, sizeof tmp, "http://127.0.0.1:%d", c->f->g[0].port + 1);
             else
-                snprintf(tmp, sizeof tmp, "https://127.0.0.1:%d", c->f->port);
+                snprintf(tmp, sizeof tmp, "https://127.0.0.1:%d", c->f->g[0].port);
             o.sign_base = tmp;
             tw_simple(c, r, 1, &o);
         } else {
@@ -2395,7 +2321,7 @@ static void check_body(struct fixture *f, const struct ctx *c, enum row_id row, 
                  want, r->body);
             if (c->e == E_INC) {
                 char act[160];
-                snprintf(act, sizeof act, "%s/queue-exit", f->base);
+                snprintf(act, sizeof act, "%s/queue-exit", f->g[0].base);
                 must(f,
                      strcmp(t.verbs[0].text, QUEUE_NAME) == 0 &&
                          strcmp(t.verbs[0].action, act) == 0,
@@ -2426,9 +2352,9 @@ static long health_status(struct fixture *f)
     struct rq r;
     rq_init(&r, "GET", "/health");
     size_t len;
-    char *bytes = rq_bytes(&r, f->port, &len);
+    char *bytes = rq_bytes(&r, f->g[0].port, &len);
     struct raw resp;
-    raw_exchange(f->port, bytes, len, 0, &resp);
+    raw_exchange(f->g[0].port, bytes, len, 0, &resp);
     long st = resp.status;
     raw_free(&resp);
     free(bytes);
@@ -2467,12 +2393,12 @@ static void run_cell(struct fixture *f, enum row_id row, enum ep_id e)
     struct rq r;
     build_request(&c, row, &r);
     size_t len;
-    char *bytes = rq_bytes(&r, f->port, &len);
+    char *bytes = rq_bytes(&r, f->g[0].port, &len);
     struct raw resp;
     /* A stream (/events) holds its connection for as long as it lasts:
      * nothing behind it is read as a request meanwhile, so its answer is
      * read up to the head and first event, never drained to the close. */
-    raw_exchange(f->port, bytes, len, r.keep_alive && e != E_EVT, &resp);
+    raw_exchange(f->g[0].port, bytes, len, r.keep_alive && e != E_EVT, &resp);
     results[row][e] = resp.status;
     must(f, resp.status == want, "%s: status %ld, wanted %d: %.400s", cell, resp.status, want,
          resp.body);
@@ -2547,12 +2473,10 @@ static void print_results(void)
 
 static int group_setup(void **state)
 {
-    struct fixture *f = cg_calloc(1, sizeof *f);
-    *state = f;
-    cgt_redis_start(&f->rs);
-    struct cgt_fake_opts o = {
-        .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .vapi_key = VAPI_KEY};
-    f->fake = cgt_fake_start(&o);
+    setup(state);
+    struct fixture *f = *state;
+    f->env = hostile_env;
+    f->callgate_defaults = 1;
     struct cgt_tr_opts to = {
         .account_sid = ACCOUNT_SID, .auth_token = AUTH_TOKEN, .workspace_sid = WS, .nqueues = 2};
     f->tr = cgt_tr_start(&to);
@@ -2562,7 +2486,8 @@ static int group_setup(void **state)
     f->rc = redisConnectWithTimeout("127.0.0.1", f->rs.port, tv);
     if (f->rc == NULL || f->rc->err)
         fail_msg("cannot connect to redis");
-    start_gate(f, NULL);
+    snprintf(f->trbase, sizeof f->trbase, "TASKROUTER_BASE_URL=%s", cgt_tr_url(f->tr));
+    start_gate(f, 0, (const char *const[]){f->trbase, NULL});
 
     /* A: connected through the fast path. */
     new_sid(f->a);
@@ -2597,7 +2522,7 @@ static int group_setup(void **state)
     /* An outbound call in the line, behind them: the limit is full. */
     {
         char url[160];
-        snprintf(url, sizeof url, "%s/calls/outbound", f->base);
+        snprintf(url, sizeof url, "%s/calls/outbound", f->g[0].base);
         const char *h[] = {"Authorization: Bearer " ADMIN_TOKEN, "Content-Type: application/json",
                            NULL};
         cgt_http("POST", url, h, OUT_BODY, strlen(OUT_BODY), &r);
@@ -2614,7 +2539,7 @@ static int group_setup(void **state)
     cg_buf_free(&members);
     /* The wait-time service has its figures. */
     char url[256];
-    snprintf(url, sizeof url, "%s/get-queue-times?queueSid=%s&token=%s", f->base, f->q0,
+    snprintf(url, sizeof url, "%s/get-queue-times?queueSid=%s&token=%s", f->g[0].base, f->q0,
              READ_TOKEN);
     must(f, cgt_wait_status(url, 200, 15000) == 0, "no wait times");
     /* Whatever the set-up started has settled. */
@@ -2628,16 +2553,13 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     struct fixture *f = *state;
-    if (f->proc.pid > 0)
-        cgt_stop(&f->proc, SIGKILL, 1000);
+    if (f->g[0].proc.pid > 0)
+        cgt_stop(&f->g[0].proc, SIGKILL, 1000);
     if (f->rc != NULL)
         redisFree(f->rc);
     free(f->vapi_a);
     cgt_tr_stop(f->tr);
-    cgt_fake_stop(f->fake);
-    cg_redis_server_stop(&f->rs);
-    free(f);
-    return 0;
+    return teardown(state);
 }
 
 /* ---- the tests ---- */
@@ -2677,7 +2599,7 @@ static void slow_open(struct fixture *f, struct slow *s, const char *name, const
 {
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->fd = h_connect(f->port);
+    s->fd = h_connect(f->g[0].port);
     s->opened_ms = cgt_now_ms();
     cg_buf_init(&s->script, CG_BUF_UNBOUNDED);
     cg_buf_appends(&s->script, trickle);
@@ -2813,7 +2735,7 @@ static void test_slow_clients(void **state)
  * number of lines. */
 static int log_json_lines(struct fixture *f)
 {
-    char *out = cgt_proc_output(&f->proc);
+    char *out = cgt_proc_output(&f->g[0].proc);
     int lines = 0;
     for (char *line = out; line != NULL && *line != '\0';) {
         char *end = strchr(line, '\n');
@@ -2840,7 +2762,7 @@ static void test_clean_exit(void **state)
 {
     struct fixture *f = *state;
     assert_protected(f, "before exit");
-    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
+    int rc = cgt_stop(&f->g[0].proc, SIGTERM, 10000);
     must(f, rc == 0, "callgate exited with %d", rc);
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_UNAUTHORIZED), 0);
     /* Every hostile value that reached the log (paths with CR LF and
@@ -2892,18 +2814,22 @@ static void test_descriptor_exhaustion(void **state)
      * at once. A gate of its own name, on a queue of its own, leaves the
      * table's state alone. */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    start_gate(f, (const char *const[]){"GATE_NAME=fd-limit", "TWILIO_QUEUE_NAME=fd-limit",
-                                        "-TWILIO_WORKSPACE_SID", "-TWILIO_QUEUE_SID", NULL});
+    spawn_gate(f, 0,
+               (const char *const[]){f->trbase, "GATE_NAME=fd-limit", "TWILIO_QUEUE_NAME=fd-limit",
+                                     "-TWILIO_WORKSPACE_SID", "-TWILIO_QUEUE_SID", NULL});
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    char health[128];
+    url_of(f, 0, "/health", health, sizeof health);
+    must(f, cgt_wait_status(health, 200, 15000) == 0, "callgate did not become healthy");
 
     enum { NCONN = 120 };
     int fds[NCONN];
     for (int i = 0; i < NCONN; i++)
-        fds[i] = h_connect(f->port);
+        fds[i] = h_connect(f->g[0].port);
     cgt_sleep_ms(300);
-    long long t0 = cpu_ticks(f->proc.pid);
+    long long t0 = cpu_ticks(f->g[0].proc.pid);
     cgt_sleep_ms(1000);
-    long long t1 = cpu_ticks(f->proc.pid);
+    long long t1 = cpu_ticks(f->g[0].proc.pid);
     long hz = sysconf(_SC_CLK_TCK);
     printf("at the descriptor limit: %lld ticks of CPU in 1 s (%ld ticks/s)\n", t1 - t0, hz);
     fflush(stdout);
@@ -2913,11 +2839,11 @@ static void test_descriptor_exhaustion(void **state)
     for (int i = 0; i < NCONN; i++)
         close(fds[i]);
     char url[128];
-    snprintf(url, sizeof url, "%s/health", f->base);
+    snprintf(url, sizeof url, "%s/health", f->g[0].base);
     must(f, cgt_wait_status(url, 200, 10000) == 0, "no /health after the flood");
-    int rc = cgt_stop(&f->proc, SIGTERM, 10000);
+    int rc = cgt_stop(&f->g[0].proc, SIGTERM, 10000);
     must(f, rc == 0, "callgate exited with %d", rc);
-    char *out = cgt_proc_output(&f->proc);
+    char *out = cgt_proc_output(&f->g[0].proc);
     int hit = strstr(out, "http accept failed") != NULL;
     free(out);
     must(f, hit, "the flood never reached the descriptor limit");
