@@ -134,6 +134,23 @@ char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...)
     return s;
 }
 
+long long cgt_redis_vint(int port, const char *fmt, va_list ap)
+{
+    char *s = cgt_redis_vcmd(port, fmt, ap);
+    long long v = strcmp(s, "(nil)") == 0 ? -1 : strtoll(s, NULL, 10);
+    free(s);
+    return v;
+}
+
+long long cgt_redis_int(int port, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    long long v = cgt_redis_vint(port, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
 int cgt_redis_wait_key(const struct cg_redis_server *rs, const char *key, int ms)
 {
     uint64_t until = cgt_now_ms() + (uint64_t)ms;

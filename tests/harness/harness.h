@@ -33,6 +33,10 @@ void cgt_redis_start(struct cg_redis_server *rs);
 char *cgt_redis_cmd(const struct cg_redis_server *rs, const char *fmt, ...);
 /* The same against any plain Redis on 127.0.0.1:port. */
 char *cgt_redis_vcmd(int port, const char *fmt, va_list ap);
+/* A command's integer answer (a number in a string answer read as one) on
+ * the plain Redis at 127.0.0.1:port; -1 for nil. */
+long long cgt_redis_int(int port, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+long long cgt_redis_vint(int port, const char *fmt, va_list ap);
 /* Waits up to ms for key to exist: 0, or -1 when it never did. A gate
  * started on a fresh Redis admits nobody before its first repair of the
  * slots from Vapi's live calls, which ends by setting cg:{g}:intact. */

@@ -27,6 +27,7 @@
 
 #include "base/fmacros.h"
 
+#include "gatereq.h"
 #include "redisx.h"
 
 #include <jansson.h>
@@ -38,11 +39,8 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "base/clock.h"
-#include "base/form.h"
 #include "demo/proc.h"
 #include "fakeapi.h"
-#include "twilio/signature.h"
 
 #define KIT_FN __attribute__((unused))
 #ifndef GATE_KIT_SID_FORMAT
@@ -346,24 +344,7 @@ static KIT_FN void twilio_send(struct fixture *f, int i, const char *path, const
     char url[512], signed_url[768];
     url_of(f, i, path, url, sizeof url);
     snprintf(signed_url, sizeof signed_url, "%s%s", f->g[i].public, path);
-    struct cg_form form, signed_form;
-    cg_form_init(&form);
-    cg_form_init(&signed_form);
-    for (size_t k = 0; kv[k] && kv[k + 1]; k += 2)
-        cg_form_add(&form, kv[k], kv[k + 1]);
-    const char *const *skv = sign_kv ? sign_kv : kv;
-    for (size_t k = 0; skv[k] && skv[k + 1]; k += 2)
-        cg_form_add(&signed_form, skv[k], skv[k + 1]);
-    char sig[CG_TWSIG_LEN + 1];
-    assert_int_equal(cg_twsig_compute(token, signed_url, &signed_form, sig), 0);
-    char sigh[64];
-    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
-    char *body = cg_form_encode(&form);
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
-    cgt_http("POST", url, h, body, strlen(body), r);
-    free(body);
-    cg_form_free(&form);
-    cg_form_free(&signed_form);
+    cgt_twilio_post(url, signed_url, token, kv, sign_kv, r);
 }
 
 /* Signed with the account's token, over other values than those sent. */
@@ -546,32 +527,13 @@ static KIT_FN long long num_reply(char *s)
     return v;
 }
 
-/* A command's integer answer on the plain Redis at 127.0.0.1:port (a
- * node of setup_sentinel's, say); -1 for nil. */
-static KIT_FN long long vint_at(int port, const char *fmt, va_list ap)
-{
-    char *s = cgt_redis_vcmd(port, fmt, ap);
-    long long v = strcmp(s, "(nil)") == 0 ? -1 : strtoll(s, NULL, 10);
-    free(s);
-    return v;
-}
-
-static KIT_FN __attribute__((format(printf, 2, 3))) long long int_at(int port, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    long long v = vint_at(port, fmt, ap);
-    va_end(ap);
-    return v;
-}
-
-/* The same on the fixture's Redis. */
+/* A command's integer answer on the fixture's Redis; -1 for nil. */
 static KIT_FN __attribute__((format(printf, 2, 3))) long long redis_int(struct fixture *f,
                                                                         const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    long long v = vint_at(f->rs.port, fmt, ap);
+    long long v = cgt_redis_vint(f->rs.port, fmt, ap);
     va_end(ap);
     return v;
 }
@@ -704,19 +666,13 @@ static KIT_FN void enqueue(struct fixture *f, int i, const char *sid)
 
 /* ---- what the fakes answer ---- */
 
-/* One call of Vapi's GET /call answer, as Vapi writes a Call: created
- * age_ms ago, placed by gate `gate` for the caller sid. */
+/* One call of Vapi's GET /call answer (cgt_vapi_call_json) from the
+ * kit's phone number and caller: created age_ms ago, placed by gate
+ * `gate` for the caller sid. */
 static KIT_FN void vapi_call_json(char *out, size_t n, const char *id, const char *status,
                                   const char *sid, const char *gate, int age_ms)
 {
-    char created[25];
-    cg_iso8601_ms(cg_wall_ms() - (uint64_t)age_ms, created);
-    snprintf(out, n,
-             "{\"id\":\"%s\",\"orgId\":\"org-1\",\"type\":\"inboundPhoneCall\",\"status\":\"%s\","
-             "\"createdAt\":\"%s\",\"updatedAt\":\"%s\",\"phoneNumberId\":\"" PHONE_ID "\","
-             "\"customer\":{\"number\":\"" CALLER "\"},\"assistantOverrides\":{\"metadata\":"
-             "{\"twilioCallSid\":\"%s\",\"callgateAttempt\":1,\"callgateGate\":\"%s\"}}}",
-             id, status, created, created, sid, gate);
+    cgt_vapi_call_json(out, n, id, status, sid, gate, PHONE_ID, CALLER, age_ms);
 }
 
 /* Twilio's queue (GET .../Members) holds the callers sids (NULL-
@@ -724,20 +680,9 @@ static KIT_FN void vapi_call_json(char *out, size_t n, const char *id, const cha
  * wait_s, each next one a second less. */
 static KIT_FN void set_queue_members(struct fixture *f, const char *const *sids, int wait_s)
 {
-    char members[2048];
-    size_t len = 0;
-    members[len++] = '[';
-    for (int k = 0; sids[k]; k++) {
-        int w = snprintf(members + len, sizeof members - len,
-                         "%s{\"call_sid\":\"%s\",\"date_enqueued\":\"Tue, 07 Aug 2018 04:08:%02d "
-                         "+0000\",\"position\":%d,\"queue_sid\":\"%s\",\"wait_time\":%d}",
-                         k ? "," : "", sids[k], 9 + k, k + 1, QUEUE_SID, wait_s - k);
-        assert_true(w > 0 && (size_t)w < sizeof members - len - 1);
-        len += (size_t)w;
-    }
-    members[len++] = ']';
-    members[len] = '\0';
+    char *members = cgt_queue_members_json(QUEUE_SID, sids, wait_s);
     cgt_fake_set_queue_members(f->fake, members);
+    free(members);
 }
 
 #endif

@@ -188,14 +188,14 @@ static void test_killed_master_repaired(void **state)
     long long max_active = 0, repaired_ms = -1, written_ms = -1, adopted_ms = -1;
     for (int n = 0;
          cgt_now_ms() - t0 < 15000 && (repaired_ms < 0 || written_ms < 0 || adopted_ms < 0); n++) {
-        long long act = int_at(f->replica.port, "ZCARD " P "active");
+        long long act = cgt_redis_int(f->replica.port, "ZCARD " P "active");
         if (act > max_active)
             max_active = act;
         /* B's call holds a slot again only once the repair ran (the
          * replica's copy of the marker predates the loss). */
-        if (repaired_ms < 0 && int_at(f->replica.port, "ZSCORE " P "active %s", slot) > 0)
+        if (repaired_ms < 0 && cgt_redis_int(f->replica.port, "ZSCORE " P "active %s", slot) > 0)
             repaired_ms = (long long)(cgt_now_ms() - t0);
-        if (adopted_ms < 0 && int_at(f->replica.port, "ZRANK " P "waiting %s", c) >= 0)
+        if (adopted_ms < 0 && cgt_redis_int(f->replica.port, "ZRANK " P "waiting %s", c) >= 0)
             adopted_ms = (long long)(cgt_now_ms() - t0);
         if (written_ms < 0 && n % 10 == 0) {
             char sid[40];
@@ -219,10 +219,10 @@ static void test_killed_master_repaired(void **state)
                   repaired_ms, written_ms, adopted_ms);
     /* A's slot kept, B's live call counted again, nobody admitted meanwhile. */
     assert_true(max_active <= 2);
-    assert_int_equal(int_at(f->replica.port, "ZCARD " P "active"), 2);
-    assert_true(int_at(f->replica.port, "ZSCORE " P "active %s", a) > 0);
-    assert_int_equal(int_at(f->replica.port, "EXISTS " P "intact"), 1);
-    assert_true(int_at(f->replica.port, "ZSCORE " P "active %s", slot) > 0);
+    assert_int_equal(cgt_redis_int(f->replica.port, "ZCARD " P "active"), 2);
+    assert_true(cgt_redis_int(f->replica.port, "ZSCORE " P "active %s", a) > 0);
+    assert_int_equal(cgt_redis_int(f->replica.port, "EXISTS " P "intact"), 1);
+    assert_true(cgt_redis_int(f->replica.port, "ZSCORE " P "active %s", slot) > 0);
     cgt_sleep_ms(500);
     assert_int_equal(cgt_fake_count(f->fake, CGT_EP_VAPI_CREATE), creates);
     free(ida);

@@ -73,6 +73,7 @@
 #include "fake_taskrouter.h"
 #include "base/form.h"
 #include "demo/proc.h"
+#include "twilio/signature.h"
 
 /* The simulator's strict TwiML parser. */
 #include "../../sim/twiml_reader.h"

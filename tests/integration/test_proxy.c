@@ -115,19 +115,7 @@ static void post_through(const char *sign_base, const char *path, const char *co
     char url[256], signed_url[256];
     snprintf(url, sizeof url, "%s%s", nx.public_url, path);
     snprintf(signed_url, sizeof signed_url, "%s%s", sign_base, path);
-    struct cg_form form;
-    cg_form_init(&form);
-    for (size_t k = 0; kv[k] && kv[k + 1]; k += 2)
-        cg_form_add(&form, kv[k], kv[k + 1]);
-    char sig[CG_TWSIG_LEN + 1];
-    assert_int_equal(cg_twsig_compute(AUTH_TOKEN, signed_url, &form, sig), 0);
-    char sigh[64];
-    snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", sig);
-    char *body = cg_form_encode(&form);
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", sigh, NULL};
-    cgt_http("POST", url, h, body, strlen(body), r);
-    free(body);
-    cg_form_free(&form);
+    cgt_twilio_post(url, signed_url, AUTH_TOKEN, kv, NULL, r);
 }
 
 static void test_signed_webhooks_through_prefix(void **state)
