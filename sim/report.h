@@ -40,7 +40,7 @@ void sim_report_vapi_created(struct sim_report *r); /* a call now counts against
  * when the gate dialled the customer: sim_report_callback_dialed. */
 void sim_report_callback_created(struct sim_report *r);
 void sim_report_callback_dialed(struct sim_report *r);
-void sim_report_vapi_ended(struct sim_report *r);   /* it no longer does */
+void sim_report_vapi_ended(struct sim_report *r); /* it no longer does */
 void sim_report_vapi_rejected(struct sim_report *r, int overlimit);
 void sim_report_orphan(struct sim_report *r); /* Vapi call that never got its stream */
 void sim_report_estimate(struct sim_report *r, double announced_s, double actual_s);
