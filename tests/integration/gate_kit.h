@@ -13,8 +13,11 @@
  * timers, unless f->callgate_defaults), then the file's (f->env, set by
  * its setup), then the test's own (extra), each "NAME=value" or "-NAME"
  * to leave an option unset; the last one wins.
- * The fixture owns every process and file it starts or writes; teardown
- * ends and removes them.
+ * start_gate waits until the gate serves (healthy, first repair done,
+ * routes published); spawn_gate does not wait. The fixture owns every
+ * process and file it starts or writes; teardown ends and removes them.
+ * What needs no fixture (signing, the fakes' JSON) is the harness
+ * library's (gatereq.h), which the helpers here wrap.
  *
  * Included once per test file: every helper is static, and those a file
  * does not use are no warning (KIT_FN). Defined before the include,
