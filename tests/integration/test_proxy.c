@@ -23,6 +23,13 @@
 #include "fakeapi.h"
 #include "twilio/signature.h"
 
+/* The gate's keys but the instance registry's (cg:{g}:inst*), which a
+ * running instance keeps up to date whatever requests it gets. */
+#define KEYS_BUT_REGISTRY                                                                          \
+    "local o = {} for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "                             \
+    "if not string.find(k, ':inst', 1, true) then o[#o + 1] = k end end "                          \
+    "table.sort(o) return o"
+
 #define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
 #define AUTH_TOKEN  "proxy-twilio-auth-token"
 #define QUEUE_SID   "QU0123456789abcdef0123456789abcdef"
@@ -193,7 +200,7 @@ static void test_signed_webhooks_through_prefix(void **state)
     char *keys = NULL;
     for (;;) {
         free(keys);
-        keys = cgt_redis_cmd(&f->rs, "KEYS cg:{default}:*");
+        keys = cgt_redis_cmd(&f->rs, "EVAL %s 0 %s", KEYS_BUT_REGISTRY, "cg:{default}:*");
         if (strcmp(keys, "cg:{default}:intact") == 0 || cgt_now_ms() > until)
             break;
         cgt_sleep_ms(10);
@@ -204,7 +211,7 @@ static void test_signed_webhooks_through_prefix(void **state)
     twilio_post(f, f->internal, "/incoming", kv, &r);
     assert_int_equal(r.status, 403);
     cgt_resp_free(&r);
-    keys = cgt_redis_cmd(&f->rs, "KEYS cg:{default}:*");
+    keys = cgt_redis_cmd(&f->rs, "EVAL %s 0 %s", KEYS_BUT_REGISTRY, "cg:{default}:*");
     assert_string_equal(keys, "cg:{default}:intact");
     free(keys);
 
