@@ -204,7 +204,9 @@ void gate_instances_compare(const struct gate_instance_view *v, size_t n, char *
         if (same > largest)
             largest = same;
     }
-    *disagreeing = n - largest;
+    /* Fingerprints also differ across versions that list other settings:
+     * only a named difference is a disagreement. */
+    *disagreeing = nameslen > 0 && names[0] ? n - largest : 0;
 }
 
 /* ---- announcing ---- */

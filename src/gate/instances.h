@@ -70,7 +70,7 @@ struct gate_instance_view {
  * n instances, comma separated, into names ("" when all agree; a setting
  * only some list, as across versions, is not compared), and how many
  * instances are outside the largest group sharing one fingerprint (0 when
- * all agree). */
+ * no setting is named). */
 void gate_instances_compare(const struct gate_instance_view *v, size_t n, char *names,
                             size_t nameslen, size_t *disagreeing);
 
