@@ -211,6 +211,12 @@ void gate_instances_compare(const struct gate_instance_view *v, size_t n, char *
 
 /* ---- announcing ---- */
 
+static int by_id(const void *a, const void *b)
+{
+    const struct gate_instance_view *x = a, *y = b;
+    return strcmp(x->id ? x->id : "", y->id ? y->id : "");
+}
+
 static void note_reply(struct gate_instances *r, const redisReply *rep)
 {
     long long live = cg_redis_reply_int(rep, 1, 0);
@@ -226,6 +232,9 @@ static void note_reply(struct gate_instances *r, const redisReply *rep)
         v[n].fingerprint = cg_redis_reply_str(rep, i + 4);
         v[n].settings = cg_redis_reply_str(rep, i + 5);
     }
+    /* In id order, so that a warning's text does not change with the
+     * order of the announcements. */
+    qsort(v, n, sizeof *v, by_id);
     char names[640];
     size_t disagreeing = 0;
     gate_instances_compare(v, n, names, sizeof names, &disagreeing);
@@ -249,10 +258,16 @@ static void note_reply(struct gate_instances *r, const redisReply *rep)
             cg_log_info("the gate's instances agree on their settings again", "instances=%ld",
                         r->live);
     } else {
-        snprintf(r->problem, sizeof r->problem,
-                 "the gate's instances disagree on %s (%ld of %ld live instances differ; "
-                 "the lowest MAX_CONCURRENCY, %lld, applies)",
-                 names, r->live > 0 ? (long)disagreeing : 0L, r->live, r->lowest);
+        size_t nlen = strlen("MAX_CONCURRENCY");
+        int limit_differs = listed(names, "MAX_CONCURRENCY", nlen);
+        int w = snprintf(r->problem, sizeof r->problem,
+                         "the gate's instances disagree on %s (%zu of %ld live instances differ",
+                         names, disagreeing, r->live);
+        if (w > 0 && (size_t)w < sizeof r->problem && limit_differs)
+            snprintf(r->problem + w, sizeof r->problem - (size_t)w,
+                     "; the lowest MAX_CONCURRENCY, %lld, applies)", r->lowest);
+        else if (w > 0 && (size_t)w < sizeof r->problem)
+            snprintf(r->problem + w, sizeof r->problem - (size_t)w, ")");
         /* Once per change: the set of settings or of instances differs. */
         size_t slen = strlen(names) + strlen(sig) + 2;
         char *full = cg_malloc(slen);
