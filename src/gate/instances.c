@@ -177,7 +177,7 @@ void gate_instances_compare(const struct gate_instance_view *v, size_t n, char *
             const char *end = strchr(p, ',');
             size_t len = end ? (size_t)(end - p) : strlen(p);
             const char *eq = memchr(p, '=', len);
-            if (eq != NULL) {
+            if (eq != NULL && eq > p) {
                 size_t nlen = (size_t)(eq - p), dlen = len - nlen - 1;
                 for (size_t j = i + 1; j < n; j++) {
                     size_t olen = 0;
