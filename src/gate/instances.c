@@ -37,6 +37,9 @@ struct gate_instances {
     struct cg_periodic *task;
     char *settings;
     char fingerprint[DIGEST_HEX + 1];
+    /* "<INSTANCE_ID>#<8 random hex digits>": two processes given one
+     * INSTANCE_ID are still two entries, each limit counted. */
+    char member[160];
     long long started_ms;
     int in_flight;  /* an announcement or the removal */
     int leaving;    /* no announcements from now on */
@@ -217,6 +220,53 @@ static int by_id(const void *a, const void *b)
     return strcmp(x->id ? x->id : "", y->id ? y->id : "");
 }
 
+/* The INSTANCE_ID part of a registry member "<INSTANCE_ID>#<token>". */
+static int id_len(const char *member)
+{
+    const char *h = strrchr(member, '#');
+    return (int)(h ? (size_t)(h - member) : strlen(member));
+}
+
+/* The INSTANCE_IDs that several live processes announce, comma separated,
+ * into out (v sorted by member). */
+static void duplicate_ids(const struct gate_instance_view *v, size_t n, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (size_t i = 1; i < n; i++) {
+        int a = id_len(v[i - 1].id), b = id_len(v[i].id);
+        if (a != b || memcmp(v[i - 1].id, v[i].id, (size_t)a) != 0 ||
+            listed(out, v[i].id, (size_t)b))
+            continue;
+        size_t used = strlen(out);
+        if (used + (size_t)b + 2 <= outlen)
+            snprintf(out + used, outlen - used, "%s%.*s", used ? "," : "", b, v[i].id);
+    }
+}
+
+/* The sentence for /health (r->problem) from the settings that differ and
+ * the INSTANCE_IDs announced twice. */
+static void set_problem(struct gate_instances *r, const char *names, size_t disagreeing,
+                        const char *dups)
+{
+    char *p = r->problem;
+    size_t cap = sizeof r->problem, w = 0;
+    p[0] = '\0';
+    if (names[0]) {
+        w += (size_t)snprintf(p, cap,
+                              "the gate's instances disagree on %s (%zu of %ld live instances "
+                              "differ",
+                              names, disagreeing, r->live);
+        if (w < cap && listed(names, "MAX_CONCURRENCY", strlen("MAX_CONCURRENCY")))
+            w += (size_t)snprintf(p + w, cap - w, "; the lowest MAX_CONCURRENCY, %lld, applies",
+                                  r->lowest);
+        if (w < cap)
+            w += (size_t)snprintf(p + w, cap - w, ")");
+    }
+    if (dups[0] && w < cap)
+        snprintf(p + w, cap - w, "%sseveral processes announce INSTANCE_ID %s (give each its own)",
+                 w ? "; " : "", dups);
+}
+
 static void note_reply(struct gate_instances *r, const redisReply *rep)
 {
     long long live = cg_redis_reply_int(rep, 1, 0);
@@ -224,66 +274,58 @@ static void note_reply(struct gate_instances *r, const redisReply *rep)
     if (live < 0)
         live = 0;
     struct gate_instance_view *v = cg_calloc((size_t)live + 1, sizeof *v);
-    for (size_t i = 2; i + 5 < rep->elements && n < (size_t)live; i += 6, n++) {
+    for (size_t i = 2; i + 5 < rep->elements && n < (size_t)live; i += 6) {
         v[n].id = cg_redis_reply_str(rep, i);
         v[n].version = cg_redis_reply_str(rep, i + 1);
         v[n].started_ms = cg_redis_reply_int(rep, i + 2, 0);
         v[n].limit = cg_redis_reply_int(rep, i + 3, 0);
         v[n].fingerprint = cg_redis_reply_str(rep, i + 4);
         v[n].settings = cg_redis_reply_str(rep, i + 5);
+        if (v[n].id != NULL)
+            n++;
     }
     /* In id order, so that a warning's text does not change with the
      * order of the announcements. */
     qsort(v, n, sizeof *v, by_id);
-    char names[640];
+    char names[640], dups[256];
     size_t disagreeing = 0;
     gate_instances_compare(v, n, names, sizeof names, &disagreeing);
+    duplicate_ids(v, n, dups, sizeof dups);
     r->live = live;
     r->lowest = cg_redis_reply_int(rep, 0, 0);
     r->disagreeing = (long)disagreeing;
     free(r->differ);
     r->differ = cg_strdup(names);
+    set_problem(r, names, disagreeing, dups);
 
-    /* What a warning would be about: the settings and who holds what. */
+    /* Who holds what, for the warning. */
     struct cg_buf who;
     cg_buf_init(&who, 4096);
     for (size_t i = 0; i < n; i++)
-        cg_buf_printf(&who, "%s%s (version %s, MAX_CONCURRENCY %lld, settings %s)", i ? ", " : "",
-                      v[i].id ? v[i].id : "?", v[i].version ? v[i].version : "?", v[i].limit,
+        cg_buf_printf(&who, "%s%.*s (version %s, MAX_CONCURRENCY %lld, settings %s)", i ? ", " : "",
+                      id_len(v[i].id), v[i].id, v[i].version ? v[i].version : "?", v[i].limit,
                       v[i].fingerprint ? v[i].fingerprint : "?");
-    const char *sig = names[0] ? cg_buf_str(&who) : "";
-    if (names[0] == '\0') {
-        r->problem[0] = '\0';
-        if (r->signature != NULL && r->signature[0] != '\0')
-            cg_log_info("the gate's instances agree on their settings again", "instances=%ld",
-                        r->live);
-    } else {
-        size_t nlen = strlen("MAX_CONCURRENCY");
-        int limit_differs = listed(names, "MAX_CONCURRENCY", nlen);
-        int w = snprintf(r->problem, sizeof r->problem,
-                         "the gate's instances disagree on %s (%zu of %ld live instances differ",
-                         names, disagreeing, r->live);
-        if (w > 0 && (size_t)w < sizeof r->problem && limit_differs)
-            snprintf(r->problem + w, sizeof r->problem - (size_t)w,
-                     "; the lowest MAX_CONCURRENCY, %lld, applies)", r->lowest);
-        else if (w > 0 && (size_t)w < sizeof r->problem)
-            snprintf(r->problem + w, sizeof r->problem - (size_t)w, ")");
-        /* Once per change: the set of settings or of instances differs. */
-        size_t slen = strlen(names) + strlen(sig) + 2;
-        char *full = cg_malloc(slen);
-        snprintf(full, slen, "%s|%s", names, sig);
-        if (r->signature == NULL || strcmp(r->signature, full) != 0)
-            cg_log_warn("the gate's instances disagree on gate-wide settings; every instance of "
-                        "a gate needs the same values (docs/DEPLOY.md section 6)",
-                        "differ=%s instances=%s lowest_limit=%lld", names, sig, r->lowest);
-        free(r->signature);
-        r->signature = full;
-        cg_buf_free(&who);
-        free(v);
-        return;
-    }
+    /* Warned once per change: of the settings, the duplicates, or who
+     * holds what. */
+    struct cg_buf sig;
+    cg_buf_init(&sig, CG_BUF_UNBOUNDED);
+    if (r->problem[0])
+        cg_buf_printf(&sig, "%s|%s|%s", names, dups, cg_buf_str(&who));
+    const char *now = cg_buf_str(&sig);
+    int changed = r->signature == NULL || strcmp(r->signature, now) != 0;
+    if (changed && names[0])
+        cg_log_warn("the gate's instances disagree on gate-wide settings; every instance of "
+                    "a gate needs the same values (docs/DEPLOY.md section 6)",
+                    "differ=%s instances=%s lowest_limit=%lld", names, cg_buf_str(&who), r->lowest);
+    if (changed && dups[0])
+        cg_log_warn("several processes announce one INSTANCE_ID; give each instance its own",
+                    "instance_id=%s instances=%s", dups, cg_buf_str(&who));
+    if (changed && !r->problem[0] && r->signature != NULL && r->signature[0] != '\0')
+        cg_log_info("the gate's instances agree on their settings again", "instances=%ld", r->live);
     free(r->signature);
-    r->signature = cg_strdup("");
+    r->signature = cg_buf_take(&sig);
+    if (r->signature == NULL)
+        r->signature = cg_strdup("");
     cg_buf_free(&who);
     free(v);
 }
@@ -321,7 +363,7 @@ static void announce(struct gate_instances *r)
     if (r->leaving || r->in_flight || g->stopping || !gate_redis_ready(g))
         return;
     struct gate_instance_note n = {
-        .id = g->cfg->instance_id,
+        .id = r->member,
         .ttl_ms = GATE_INSTANCES_TTL_MS,
         .version = CG_VERSION,
         .started_ms = r->started_ms,
@@ -343,6 +385,8 @@ struct gate_instances *gate_instances_new(struct cg_gate *g)
     struct gate_instances *r = cg_calloc(1, sizeof *r);
     r->g = g;
     r->started_ms = (long long)cg_wall_ms();
+    snprintf(r->member, sizeof r->member, "%s#%08x", g->cfg->instance_id,
+             (unsigned)(cg_random_u64() & 0xffffffffu));
     struct cg_buf s;
     cg_buf_init(&s, CG_BUF_UNBOUNDED);
     gate_instances_settings(g->cfg, &s, r->fingerprint);
@@ -390,8 +434,7 @@ void gate_instances_leave(struct gate_instances *r)
     struct cg_gate *g = r->g;
     if (!gate_redis_ready(g))
         return;
-    struct gate_instance_note n = {
-        .leave = 1, .id = g->cfg->instance_id, .ttl_ms = GATE_INSTANCES_TTL_MS};
+    struct gate_instance_note n = {.leave = 1, .id = r->member, .ttl_ms = GATE_INSTANCES_TTL_MS};
     /* An announcement in flight is answered first (one connection, in
      * order); its reply is then ignored. */
     if (gate_store_instances(&g->store, &n, on_left, r) == 0)

@@ -21,7 +21,10 @@
  * Disagreement: each announcement's reply lists the live instances; when
  * their settings differ, a warning names the instances and the settings,
  * once per change, and /health and /metrics report it
- * (cg_gate_instances_state in gate.h).
+ * (cg_gate_instances_state in gate.h). An entry is
+ * "<INSTANCE_ID>#<token>", the token drawn at start: two processes given
+ * one INSTANCE_ID are two entries (both limits count), reported the same
+ * way.
  *
  * Ownership: the registry borrows the gate (it outlives it). An
  * announcement in flight when the registry is freed finishes on its own.

@@ -181,7 +181,11 @@ static void test_lowest_limit_holds_and_is_reported(void **state)
         free(log);
     }
     /* No value of a setting is in Redis, secrets least of all. */
-    char *rec = cgt_redis_cmd(&f->rs, "HGETALL " P "inst:gate1");
+    /* Entries are "<INSTANCE_ID>#<token>". */
+    char *key = cgt_redis_cmd(&f->rs, "KEYS " P "inst:gate1#*");
+    must(f, strchr(key, '\n') == NULL && key[0] != '\0', "gate1's entries: %s", key);
+    char *rec = cgt_redis_cmd(&f->rs, "HGETALL %s", key);
+    free(key);
     assert_contains(rec, "MAX_CONCURRENCY=");
     assert_lacks(rec, AUTH_TOKEN);
     assert_lacks(rec, VAPI_KEY);
@@ -251,6 +255,24 @@ static void test_other_setting_named(void **state)
     stop_gate(f, 1);
 }
 
+/* Two processes given one INSTANCE_ID: both entries count (the lower limit
+ * holds), and the mistake is reported. */
+static void test_duplicate_instance_id(void **state)
+{
+    struct fixture *f = *state;
+    start_gate(f, 0, (const char *const[]){"INSTANCE_ID=web", "MAX_CONCURRENCY=1", NULL});
+    start_gate(f, 1, (const char *const[]){"INSTANCE_ID=web", NULL});
+    json_t *h = wait_health(f, 1, 2, "degraded");
+    assert_contains(json_s(h, "reason"), "several processes announce INSTANCE_ID web");
+    assert_int_equal(json_num(h, "maxConcurrency"), 1);
+    json_decref(h);
+    char *log = cgt_proc_output(&f->g[1].proc);
+    assert_contains(log, "several processes announce one INSTANCE_ID");
+    free(log);
+    stop_gate(f, 0);
+    stop_gate(f, 1);
+}
+
 /* Instances that agree: healthy, counted, no warning. */
 static void test_agreeing_instances_healthy(void **state)
 {
@@ -282,6 +304,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lowest_limit_holds_and_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_instance_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_setting_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_instance_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agreeing_instances_healthy, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
