@@ -88,14 +88,21 @@ static void add_int(struct cg_buf *s, const char *name, long long value)
     add_str(s, name, v);
 }
 
-/* The routes as parsed (so that comments and layout do not count). */
+/* The routes as parsed (so that comments and layout do not count). A
+ * route's max equal to MAX_CONCURRENCY (its default) is written "org", so
+ * that a difference in MAX_CONCURRENCY alone is not named ROUTES_FILE too. */
 static void routes_text(const struct cg_config *cfg, struct cg_buf *t)
 {
     for (size_t i = 0; i < cfg->routes.n; i++) {
         const struct cg_route *r = &cfg->routes.v[i];
-        cg_buf_printf(t, "[%s|%s|%s|%s|%d|%d|%d|", r->name, r->assistant_id ? r->assistant_id : "",
-                      r->phone_number_id ? r->phone_number_id : "", r->queue ? r->queue : "",
-                      r->max, r->min, r->priority);
+        char max[16];
+        if (r->max == cfg->max_concurrency)
+            snprintf(max, sizeof max, "org");
+        else
+            snprintf(max, sizeof max, "%d", r->max);
+        cg_buf_printf(t, "[%s|%s|%s|%s|%s|%d|%d|", r->name, r->assistant_id ? r->assistant_id : "",
+                      r->phone_number_id ? r->phone_number_id : "", r->queue ? r->queue : "", max,
+                      r->min, r->priority);
         for (size_t k = 0; k < r->nnumbers; k++)
             cg_buf_printf(t, "%s;", r->numbers[k]);
         cg_buf_appendc(t, '|');

@@ -297,6 +297,49 @@ static void test_compare_names_differences(void **state)
     free(sc);
 }
 
+/* The routes count by content; a route's max that follows MAX_CONCURRENCY
+ * (its default) does not make a limit difference a routes difference. */
+static void test_routes_compared_by_content(void **state)
+{
+    (void)state;
+    char *numbers[] = {"+15550001"};
+    struct cg_route ra = {.name = "sales",
+                          .numbers = numbers,
+                          .nnumbers = 1,
+                          .assistant_id = "as-1",
+                          .queue = "q-sales",
+                          .max = 10},
+                    rb = ra;
+    struct cg_config a, b;
+    base_config(&a);
+    base_config(&b);
+    a.routes = (struct cg_routes){.v = &ra, .n = 1};
+    b.routes = (struct cg_routes){.v = &rb, .n = 1};
+    b.max_concurrency = 20;
+    rb.max = 20;
+    char fpa[13], fpb[13];
+    char *sa = settings_of(&a, fpa), *sb = settings_of(&b, fpb);
+    struct gate_instance_view v[2] = {
+        {.id = "a", .fingerprint = fpa, .settings = sa},
+        {.id = "b", .fingerprint = fpb, .settings = sb},
+    };
+    char names[256];
+    size_t dis = 0;
+    gate_instances_compare(v, 2, names, sizeof names, &dis);
+    assert_string_equal(names, "MAX_CONCURRENCY");
+    free(sb);
+    /* The same limit, a route's min changed in one file. */
+    b.max_concurrency = 10;
+    rb.max = 10;
+    rb.min = 2;
+    sb = settings_of(&b, fpb);
+    v[1].settings = sb;
+    gate_instances_compare(v, 2, names, sizeof names, &dis);
+    assert_string_equal(names, "ROUTES_FILE");
+    free(sa);
+    free(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +350,7 @@ int main(void)
         cmocka_unit_test_setup(test_unknown_op_refused, flush),
         cmocka_unit_test(test_settings_hold_no_secret),
         cmocka_unit_test(test_compare_names_differences),
+        cmocka_unit_test(test_routes_compared_by_content),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
