@@ -193,8 +193,12 @@ double sim_cb_dialed(struct sim_world *w, const char *number, long attempt, cons
             t->unknown_dials++;
         return -1;
     }
-    if (w->report)
+    if (w->report) {
         sim_report_count(w->report, "callbacks.dialled");
+        /* The gate dials a callback into a slot it keeps for it: that is
+         * when a freed slot was put to use, not when the customer answers. */
+        sim_report_callback_dialed(w->report);
+    }
     e->dials++;
     if (attempt >= 1 && attempt <= MAX_ATTEMPTS) {
         unsigned bit = 1u << (attempt - 1);
@@ -229,7 +233,7 @@ void sim_cb_detected(struct sim_world *w, const char *leg)
         l->detected = 1;
 }
 
-void sim_cb_vapi_created(struct sim_world *w, const char *sid)
+int sim_cb_vapi_created(struct sim_world *w, const char *sid)
 {
     struct sim_callbacks_truth *t = truth(w);
     struct cb_leg *l = t && sid ? leg_of(t, sid) : NULL;
@@ -237,6 +241,7 @@ void sim_cb_vapi_created(struct sim_world *w, const char *sid)
         t->vapi_early++;
         note(t, "a Vapi call was created for callback leg %s before it was answered", sid);
     }
+    return l != NULL;
 }
 
 void sim_cb_leg_connected(struct sim_world *w, const char *leg)
@@ -291,6 +296,15 @@ void sim_cb_leg_failed(struct sim_world *w, const char *leg)
             sim_report_count(w->report, "callbacks.failed");
         }
     }
+}
+
+size_t sim_cb_pending(struct sim_world *w)
+{
+    struct sim_callbacks_truth *t = truth(w);
+    size_t n = 0;
+    for (size_t i = 0; t && i < t->n; i++)
+        n += t->e[i].state == CB_PENDING;
+    return n;
 }
 
 void sim_cb_finish(struct sim_world *w, FILE *out)

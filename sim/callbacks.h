@@ -49,8 +49,13 @@ void sim_cb_detected(struct sim_world *w, const char *leg);
  * machine). */
 void sim_cb_leg_connected(struct sim_world *w, const char *leg);
 void sim_cb_leg_failed(struct sim_world *w, const char *leg);
-/* Vapi created a call for Twilio CallSid sid. */
-void sim_cb_vapi_created(struct sim_world *w, const char *sid);
+/* Vapi created a call for Twilio CallSid sid. 1 when sid is a callback's
+ * leg, else 0. */
+int sim_cb_vapi_created(struct sim_world *w, const char *sid);
+/* Callbacks the gate still owes (pressed 1, neither connected nor given
+ * up): the run is not over while there are any, since nobody is on a line
+ * meanwhile. */
+size_t sim_cb_pending(struct sim_world *w);
 /* The end: outcomes of the callbacks still pending, the invariants
  * (sim_report_fail), and a summary line on out. */
 void sim_cb_finish(struct sim_world *w, FILE *out);

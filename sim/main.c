@@ -435,14 +435,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     double now = sim_now_s(w);
     int arrivals_done = sim_callers_done(w->callers);
     size_t own_vapi = sim_vapi_live(w) - (size_t)r->sc.vapi_external_calls;
-    if (arrivals_done && sim_twilio_live(w) == 0 && own_vapi == 0 && sim_dialer_done(w->dialer)) {
+    if (arrivals_done && sim_twilio_live(w) == 0 && own_vapi == 0 && sim_cb_pending(w) == 0 &&
+        sim_dialer_done(w->dialer)) {
         begin_settle(r, SETTLE_TIMEOUT_MS);
         return;
     }
     if (now >= sim_callers_end_s(w->callers) + r->sc.drain_s) {
         sim_report_count(w->report, "run.drain_timeout");
-        fprintf(stderr, "callgate-sim: drain time over with %zu Twilio and %zu Vapi calls live\n",
-                sim_twilio_live(w), own_vapi);
+        fprintf(stderr,
+                "callgate-sim: drain time over with %zu Twilio and %zu Vapi calls live, %zu "
+                "callbacks owed\n",
+                sim_twilio_live(w), own_vapi, sim_cb_pending(w));
         begin_settle(r, SETTLE_TIMEOUT_MS);
         return;
     }

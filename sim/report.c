@@ -158,7 +158,18 @@ void sim_report_caller_done(struct sim_report *r, enum sim_outcome outcome, doub
     }
 }
 
-void sim_report_vapi_created(struct sim_report *r)
+/* The oldest slot freed while callers waited is put to use now. */
+static void refilled(struct sim_report *r)
+{
+    if (fifo_len(r) > 0) {
+        double freed = r->fifo.v[r->fifo_head];
+        fifo_drop_oldest(r);
+        double ms = (sim_report_now(r) - freed) * 1000.0;
+        push(&r->refills, ms < 0 ? 0 : ms);
+    }
+}
+
+static void created(struct sim_report *r, int refill)
 {
     sim_report_advance(r);
     r->vapi_created++;
@@ -166,12 +177,24 @@ void sim_report_vapi_created(struct sim_report *r)
     long concurrent = r->live + sim_report_external(r);
     if (concurrent > r->peak)
         r->peak = concurrent;
-    if (fifo_len(r) > 0) {
-        double freed = r->fifo.v[r->fifo_head];
-        fifo_drop_oldest(r);
-        double ms = (sim_report_now(r) - freed) * 1000.0;
-        push(&r->refills, ms < 0 ? 0 : ms);
-    }
+    if (refill)
+        refilled(r);
+}
+
+void sim_report_vapi_created(struct sim_report *r)
+{
+    created(r, 1);
+}
+
+void sim_report_callback_created(struct sim_report *r)
+{
+    created(r, 0);
+}
+
+void sim_report_callback_dialed(struct sim_report *r)
+{
+    sim_report_advance(r);
+    refilled(r);
 }
 
 void sim_report_vapi_ended(struct sim_report *r)

@@ -36,7 +36,11 @@ void sim_report_caller_enqueued(struct sim_report *r); /* entered a Twilio queue
 void sim_report_caller_dequeued(struct sim_report *r); /* left it, for any reason */
 void sim_report_caller_done(struct sim_report *r, enum sim_outcome outcome, double waited_s);
 void sim_report_vapi_created(struct sim_report *r); /* a call now counts against the limit */
-void sim_report_vapi_ended(struct sim_report *r);   /* it no longer does */
+/* The same for a callback's call, whose slot was put to use (the refill)
+ * when the gate dialled the customer: sim_report_callback_dialed. */
+void sim_report_callback_created(struct sim_report *r);
+void sim_report_callback_dialed(struct sim_report *r);
+void sim_report_vapi_ended(struct sim_report *r); /* it no longer does */
 void sim_report_vapi_rejected(struct sim_report *r, int overlimit);
 void sim_report_orphan(struct sim_report *r); /* Vapi call that never got its stream */
 void sim_report_estimate(struct sim_report *r, double announced_s, double actual_s);

@@ -817,14 +817,17 @@ static void create(struct sim_vapi *v, struct cg_http_req *req, const json_t *bo
         if (now_live > v->peak)
             v->peak = now_live;
         c->remaining_at_create = (long)sc->vapi_limit - (long)now_live;
-        if (w->report)
-            sim_report_vapi_created(w->report);
+        int callback = !outbound && sim_cb_vapi_created(w, c->meta_sid);
+        if (w->report) {
+            if (callback)
+                sim_report_callback_created(w->report);
+            else
+                sim_report_vapi_created(w->report);
+        }
         if (w->rcheck)
             sim_rcheck_started(w->rcheck, sim_now_s(w), route,
                                outbound ? SIM_RK_OUTBOUND : SIM_RK_INBOUND, c->meta_sid,
                                c->assistant_id);
-        if (!outbound)
-            sim_cb_vapi_created(w, c->meta_sid);
         if (outbound)
             dial(c);
         else

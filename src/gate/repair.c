@@ -117,9 +117,11 @@ static void on_repaired(const struct gate_reply *rep, void *arg)
     long callers = (long)cg_redis_reply_int(rep->r, 1, 0);
     long orphans = (long)cg_redis_reply_int(rep->r, 2, 0);
     long held = (long)cg_redis_reply_int(rep->r, 3, 0);
-    cg_log_info("repaired the gate's slots from vapi's live calls",
-                "restored_callers=%ld restored_orphans=%ld already_held=%ld paused_ms=%" PRIu64,
-                callers, orphans, held, r->missing_ms ? cg_mono_ms() - r->missing_ms : 0);
+    /* Calls counted again are writes Redis had lost: worth a warning. */
+    cg_log((callers + orphans) > 0 ? CG_LOG_WARN : CG_LOG_INFO,
+           "repaired the gate's slots from vapi's live calls",
+           "restored_callers=%ld restored_orphans=%ld already_held=%ld paused_ms=%" PRIu64, callers,
+           orphans, held, r->missing_ms ? cg_mono_ms() - r->missing_ms : 0);
     if (r->metrics)
         cg_metrics_inc(r->metrics, "callgate_repaired_slots_total", NULL,
                        (double)(callers + orphans));
@@ -222,9 +224,17 @@ static void on_begun(const struct gate_reply *rep, void *arg)
         r->missing_ms = cg_mono_ms();
         if (r->missing_ms == 0)
             r->missing_ms = 1;
-        cg_log_warn("the gate's slots may have lost writes; admission waits for their repair "
-                    "from vapi's live calls",
-                    "");
+        /* A first start finds no trace of the gate: nothing was lost, but
+         * the first admission still waits for Vapi's count (a Redis that lost
+         * everything looks the same, and the repair's result says so). */
+        if (cg_redis_reply_int(rep->r, 1, 0) == 1)
+            cg_log_info("no record of this gate in redis yet; the first admission waits until "
+                        "vapi's live calls are counted",
+                        "");
+        else
+            cg_log_warn("the gate's slots may have lost writes; admission waits for their "
+                        "repair from vapi's live calls",
+                        "");
     }
     if (strcmp(word, "begin") != 0) {
         /* busy: another instance repairs; it may have died */

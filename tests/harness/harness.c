@@ -482,6 +482,21 @@ void cgt_spawn_callgate(struct cgt_proc *p, const char *const *const *lists)
     free(env);
 }
 
+int cgt_wait_output(const struct cgt_proc *p, const char *text, int timeout_ms)
+{
+    uint64_t deadline = cg_mono_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        char *out = cgt_proc_output(p);
+        int found = strstr(out, text) != NULL;
+        free(out);
+        if (found)
+            return 0;
+        if (cg_mono_ms() >= deadline)
+            return -1;
+        cgt_sleep_ms(20);
+    }
+}
+
 void cgt_dump_log_tail(struct cgt_proc *p, const char *label, size_t max)
 {
     if (p->log_path[0] == '\0')

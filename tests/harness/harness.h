@@ -56,6 +56,9 @@ int cgt_stop(struct cgt_proc *p, int sig, int timeout_ms);
 int cgt_wait_exit(struct cgt_proc *p, int timeout_ms);
 /* The child's output so far (malloc'd). */
 char *cgt_proc_output(const struct cgt_proc *p);
+/* Waits up to timeout_ms for text to appear in the child's output: 0, or
+ * -1 when it did not. */
+int cgt_wait_output(const struct cgt_proc *p, const char *text, int timeout_ms);
 /* Path of a built binary: CG_BIN_DIR "/" name. */
 const char *cgt_bin(const char *name);
 

@@ -770,6 +770,28 @@ static void expect_word(char *got, const char *want)
     free(got);
 }
 
+/* A Redis with no trace of the gate (a first start) says so, for the log's
+ * tone; one where the gate has lived does not. */
+static void test_repair_begin_fresh(void **state)
+{
+    (void)state;
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    redisReply *r = RUN(cg_lua_repair_begin, "t1", "30000", "0");
+    assert_string_equal(str_at(r, 0), "begin");
+    assert_int_equal(r->element[1]->integer, 1);
+    freeReplyObject(r);
+    r = RUN(cg_lua_repair_begin, "t2", "30000", "0");
+    assert_string_equal(str_at(r, 0), "busy");
+    assert_int_equal(r->element[1]->integer, 1);
+    freeReplyObject(r);
+    cgt_hi_flush(rc, PREFIX);
+    freeReplyObject(enter("CA1", "1"));
+    r = RUN(cg_lua_repair_begin, "t1", "30000", "1");
+    assert_string_equal(str_at(r, 0), "begin");
+    assert_int_equal(r->element[1]->integer, 0);
+    freeReplyObject(r);
+}
+
 /* Admission waits for the marker; a lost write (a reconnect) drops it. */
 static void test_repair_marker_gates_admission(void **state)
 {
@@ -1096,6 +1118,7 @@ int main(void)
         cmocka_unit_test_setup(test_snapshot, flush),
         cmocka_unit_test_setup(test_queue_view, flush),
         cmocka_unit_test_setup(test_random_invariants, flush),
+        cmocka_unit_test_setup(test_repair_begin_fresh, flush),
         cmocka_unit_test_setup(test_repair_marker_gates_admission, flush),
         cmocka_unit_test_setup(test_repair_stale_after_wipe, flush),
         cmocka_unit_test_setup(test_repair_counts_live_calls, flush),

@@ -181,6 +181,42 @@ static void test_refill_fifo(void **state)
     fx_free(&f);
 }
 
+/* A slot kept for a callback is put to use when the gate dials the
+ * customer: the refill ends there, and the call Vapi creates once they
+ * answer (the ring later) takes no second stamp. */
+static void test_refill_callback_dialed(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, "{\"vapi\":{\"limit\":1}}");
+    struct sim_report *r = f.r;
+    sim_report_vapi_created(r);
+    for (int i = 0; i < 2; i++) {
+        sim_report_caller_arrived(r);
+        sim_report_caller_enqueued(r);
+    }
+    fake_now = 1.0;
+    sim_report_vapi_ended(r); /* 2 waiting: pushed */
+    fake_now = 1.01;
+    sim_report_callback_dialed(r); /* the refill: 10 ms */
+    fake_now = 1.5;
+    sim_report_callback_created(r); /* answered 490 ms later: no refill */
+    fake_now = 2.0;
+    sim_report_vapi_ended(r); /* pushed again */
+    fake_now = 2.003;
+    sim_report_vapi_created(r); /* a caller of the queue: 3 ms */
+    sim_report_caller_dequeued(r);
+
+    int failed;
+    json_t *root = finish(&f, -1, -1, &failed);
+    assert_int_equal((int)num(root, "refill_latency_ms.samples"), 2);
+    assert_true(fabs(num(root, "refill_latency_ms.p50") - 3) < 1e-6);
+    assert_true(fabs(num(root, "refill_latency_ms.p99") - 10) < 1e-6);
+    assert_int_equal((int)num(root, "vapi_calls_created"), 3);
+    json_decref(root);
+    fx_free(&f);
+}
+
 static void test_waits_estimates_counters(void **state)
 {
     (void)state;
@@ -338,6 +374,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_slot_seconds),
         cmocka_unit_test(test_refill_fifo),
+        cmocka_unit_test(test_refill_callback_dialed),
         cmocka_unit_test(test_waits_estimates_counters),
         cmocka_unit_test(test_empty_report),
         cmocka_unit_test(test_invariants),
