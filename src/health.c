@@ -16,7 +16,8 @@
 #include "net/redis.h"
 
 /* KEYS: waiting, active, limit. ARGV: 1 the configured limit, used until an
- * operator changes it at runtime; 2 the gate's key prefix. Returns active,
+ * operator changes it at runtime (or lowered to the lowest of the gate's
+ * live instances: gate/instances.h); 2 the gate's key prefix. Returns active,
  * waiting, limit, the limit admission obeys now (lowered after Vapi said
  * it is over its own limit), and the longest wait of the first callers in
  * line in ms (an adopted caller's wait began before their ticket), and 1
@@ -27,7 +28,12 @@ static const char health_lua[] =
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local waiting = redis.call('ZCARD', KEYS[1])\n"
     "local active = redis.call('ZCARD', KEYS[2])\n"
-    "local limit = tonumber(redis.call('GET', KEYS[3])) or tonumber(ARGV[1])\n"
+    "local limit = tonumber(redis.call('GET', KEYS[3]))\n"
+    "if not limit then\n"
+    "  limit = tonumber(ARGV[1])\n"
+    "  local lowest = tonumber(redis.call('GET', ARGV[2] .. 'instances_min'))\n"
+    "  if lowest and lowest < limit then limit = lowest end\n"
+    "end\n"
     "local eff = limit\n"
     "local cap = tonumber(redis.call('GET', ARGV[2] .. 'cap'))\n"
     "if cap and cap < eff then eff = cap end\n"
@@ -101,7 +107,7 @@ static void answer(struct pending *p, const struct gate_route_fig *v, size_t n, 
      * gate on). With routes, a caller may wait beside a free slot because
      * their route is at its max: stuck only when a route with callers
      * waiting is below its max. */
-    char reason[256] = "";
+    char reason[1536] = "";
     const char *auth = h->gate ? cg_gate_auth_problem(h->gate) : NULL;
     int stuck = h->gate && waiting > 0 && eff > active && oldest_ms >= CG_HEALTH_STUCK_MS;
     if (stuck && h->cfg->routes.n > 0 && routes_ok) {
@@ -118,9 +124,17 @@ static void answer(struct pending *p, const struct gate_route_fig *v, size_t n, 
     if (auth != NULL)
         snprintf(reason + strlen(reason), sizeof reason - strlen(reason), "%s%s",
                  reason[0] ? "; " : "", auth);
+    /* Instances of the gate that disagree on its settings: the gate works
+     * (at the lowest MAX_CONCURRENCY), but one of them is misconfigured. */
+    struct cg_gate_instances_view inst = {0};
+    if (h->gate != NULL)
+        cg_gate_instances_state(h->gate, &inst);
+    if (inst.problem != NULL)
+        snprintf(reason + strlen(reason), sizeof reason - strlen(reason), "%s%s",
+                 reason[0] ? "; " : "", inst.problem);
 
     struct cg_buf b;
-    cg_buf_init(&b, 1024);
+    cg_buf_init(&b, 16384);
     cg_buf_printf(&b,
                   "{\"status\":\"%s\",\"activeCalls\":%lld,\"callsInQueue\":%lld,"
                   "\"maxConcurrency\":%lld,\"availableCapacity\":%lld,\"redis\":\"connected\","
@@ -132,6 +146,9 @@ static void answer(struct pending *p, const struct gate_route_fig *v, size_t n, 
      * admitted until it ends (repair.h), usually within a second. */
     if (h->gate != NULL)
         cg_buf_printf(&b, ",\"admission\":\"%s\"", p->intact ? "running" : "repairing");
+    if (h->gate != NULL)
+        cg_buf_printf(&b, ",\"instances\":%ld,\"instancesDisagreeing\":%ld", inst.live,
+                      inst.disagreeing);
     if (reason[0]) {
         cg_buf_appends(&b, ",\"reason\":");
         cg_buf_append_json_str(&b, reason, strlen(reason));

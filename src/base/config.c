@@ -586,7 +586,8 @@ static const struct option options[] = {
     /* Admission gate */
     OPT_INT(S_GATE, "MAX_CONCURRENCY", max_concurrency, "5", 1, 100000,
             "Concurrent Vapi calls allowed; the starting limit, which the admin API can change "
-            "at run time."),
+            "at run time. Instances of one gate that differ obey the lowest among those "
+            "running."),
     OPT_INT(S_GATE, "MAX_QUEUE_SIZE", max_queue_size, "1000", 1, 5000,
             "Callers allowed to wait at once (Twilio's queue maximum is 5000); callers beyond it "
             "get the overflow action."),

@@ -500,6 +500,26 @@ static int sentinel_master(struct doctor *d, const struct cg_bredis_tls *tls, ch
     return found ? 0 : -1;
 }
 
+/* Without a runtime limit, admission obeys the lowest MAX_CONCURRENCY of
+ * the gate's live instances (gate/instances.h): a running instance with a
+ * lower one holds this one's down. */
+static void report_lowest_limit(struct doctor *d, struct cg_bredis *r, const struct cg_config *c)
+{
+    redisReply *rep = cg_bredis_cmd(r, "GET cg:{%s}:instances_min", c->gate_name);
+    long lowest = rep && rep->type == REDIS_REPLY_STRING ? strtol(rep->str, NULL, 10) : 0;
+    if (rep)
+        freeReplyObject(rep);
+    if (lowest > 0 && lowest < c->max_concurrency)
+        report(d, WARN, "gate.limit",
+               "give every instance of the gate the same MAX_CONCURRENCY (docs/DEPLOY.md "
+               "section 6)",
+               "a running instance of this gate has MAX_CONCURRENCY=%ld: the gate admits no more "
+               "than that, not MAX_CONCURRENCY=%d",
+               lowest, c->max_concurrency);
+    else
+        report(d, OK, "gate.limit", NULL, "MAX_CONCURRENCY=%d is in force", c->max_concurrency);
+}
+
 static void check_redis(struct doctor *d)
 {
     const struct cg_config *c = d->cfg;
@@ -605,7 +625,7 @@ static void check_redis(struct doctor *d)
                    "MAX_CONCURRENCY=%d (DELETE /admin/limit returns to it)",
                    rep->str, c->max_concurrency);
         else
-            report(d, OK, "gate.limit", NULL, "MAX_CONCURRENCY=%d is in force", c->max_concurrency);
+            report_lowest_limit(d, r, c);
         if (rep)
             freeReplyObject(rep);
     }

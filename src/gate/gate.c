@@ -26,6 +26,7 @@
 #include "gate/route_figures.h"
 #include "gate/routes.h"
 #include "gate/endprobe.h"
+#include "gate/instances.h"
 #include "gate/internal.h"
 #include "gate/recheck.h"
 #include "gate/relay.h"
@@ -80,11 +81,14 @@ void cg_gate_redis_state(struct cg_gate *g, enum cg_redis_state state)
     cg_periodic_kick(g->reconcile_task);
     gate_callback_window_kick(g->callback_window);
     gate_repair_redis_ready(g->repair);
+    gate_instances_kick(g->instances);
 }
 
 void cg_gate_stop(struct cg_gate *g)
 {
     g->stopping = 1;
+    /* Out of the registry at once: its limit no longer counts. */
+    gate_instances_leave(g->instances);
 }
 
 void cg_gate_detach(struct cg_gate *g)
@@ -99,7 +103,8 @@ void cg_gate_detach(struct cg_gate *g)
 
 size_t cg_gate_inflight(const struct cg_gate *g)
 {
-    return g->nadmissions + g->checks + gate_probes_asking(g->probes);
+    return g->nadmissions + g->checks + gate_probes_asking(g->probes) +
+           gate_instances_busy(g->instances);
 }
 
 static void declare_metrics(struct cg_metrics *m)
@@ -219,6 +224,7 @@ static void on_collected(const struct gate_reply *rep, void *arg)
         cg_metrics_set(m, "callgate_limit", NULL, (double)limit);
         cg_metrics_set(m, "callgate_effective_limit", NULL, (double)eff);
         cg_metrics_set(m, "callgate_redis_up", NULL, 1);
+        gate_instances_set_metrics(co->g->instances);
         cg_metrics_set(m, "callgate_admissions_in_flight", NULL, (double)co->g->nadmissions);
         cg_metrics_set(m, "callgate_oldest_waiting_seconds", NULL,
                        (double)cg_redis_reply_int(r, 5, 0) / 1000.0);
@@ -392,9 +398,12 @@ struct cg_gate *cg_gate_new(const struct cg_gate_deps *d, char *err, size_t errl
         }
     }
     g->repair = gate_repair_new(d->base, &g->store, g->vapi, c, g->metrics, on_repaired, g);
+    g->instances = gate_instances_new(g);
+    if (g->instances != NULL)
+        gate_instances_declare_metrics(g->instances);
     if (g->sweep_task == NULL || g->reconcile_task == NULL || g->routes_task == NULL ||
-        g->repair == NULL || (d->on_conflict != NULL && c->routes.n == 0 && g->claim == NULL) ||
-        !claims_ok) {
+        g->repair == NULL || g->instances == NULL ||
+        (d->on_conflict != NULL && c->routes.n == 0 && g->claim == NULL) || !claims_ok) {
         cg_err_set(err, errlen, "cannot create the gate's timers");
         goto fail;
     }
@@ -432,6 +441,7 @@ void cg_gate_free(struct cg_gate *g)
     cg_periodic_free(g->reconcile_task);
     cg_periodic_free(g->routes_task);
     gate_claim_free(g->claim);
+    gate_instances_free(g->instances);
     free(g->callback_dialer);
     free(g->callback_hours);
     for (size_t i = 0; g->route_claims != NULL && i < g->cfg->routes.n; i++)

@@ -81,6 +81,21 @@ void cg_gate_free(struct cg_gate *g);
  * storage. */
 const char *cg_gate_auth_problem(const struct cg_gate *g);
 
+/* The gate's instances as this instance's last announcement found them
+ * (gate/instances.h): live count, how many disagree on the gate-wide
+ * settings, the lowest MAX_CONCURRENCY among them, the names of the
+ * settings that differ ("" when they agree) and a sentence for /health
+ * (NULL when they agree). Strings owned by the gate, valid until its next
+ * announcement. */
+struct cg_gate_instances_view {
+    long live;
+    long disagreeing;
+    long long lowest_limit;
+    const char *differ;
+    const char *problem;
+};
+void cg_gate_instances_state(const struct cg_gate *g, struct cg_gate_instances_view *out);
+
 /* Sets the gate's figures in the metrics registry of its deps (queue
  * length, slots, limits, the gate-wide event counts kept in Redis; or
  * callgate_redis_up 0), then calls done(arg) exactly once, possibly before

@@ -80,6 +80,7 @@ struct cg_gate {
     struct gate_claim **route_claims; /* ROUTES_FILE: one per route's queue, or NULL */
     struct gate_repair *repair;       /* slots rebuilt from Vapi after Redis lost writes */
     struct gate_probes *probes;       /* early asks of Vapi after a Twilio end (endprobe.h) */
+    struct gate_instances *instances; /* the registry of the gate's instances (instances.h) */
     struct event *retry_timer;        /* admission after a backoff */
 
     struct cg_list admissions; /* in flight: struct admission */

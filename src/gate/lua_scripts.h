@@ -18,6 +18,7 @@ extern const char cg_lua_control[];
 extern const char cg_lua_end[];
 extern const char cg_lua_enter[];
 extern const char cg_lua_extend[];
+extern const char cg_lua_instances[];
 extern const char cg_lua_members[];
 extern const char cg_lua_position[];
 extern const char cg_lua_queue[];

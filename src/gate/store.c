@@ -172,6 +172,7 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_SLOTS, "slots", cg_lua_slots},
         {S_OUTBOUND, "outbound", cg_lua_outbound},
         {S_ROUTE_FIGURES, "route_figures", cg_lua_route_figures},
+        {S_INSTANCES, "instances", cg_lua_instances},
     };
     memset(s, 0, sizeof *s);
     s->redis = redis;
@@ -268,6 +269,24 @@ int gate_store_route_figures(struct gate_store *s, gate_store_cb cb, void *arg)
     struct args a;
     args_init(&a, s);
     return run(s, S_ROUTE_FIGURES, &a, 0, cb, arg);
+}
+
+int gate_store_instances(struct gate_store *s, const struct gate_instance_note *n, gate_store_cb cb,
+                         void *arg)
+{
+    struct args a;
+    args_init(&a, s);
+    arg_str(&a, n->leave ? "leave" : "announce");
+    arg_str(&a, n->id);
+    arg_int(&a, n->ttl_ms);
+    if (!n->leave) {
+        arg_str(&a, n->version);
+        arg_int(&a, n->started_ms);
+        arg_int(&a, n->limit);
+        arg_str(&a, n->fingerprint);
+        arg_str(&a, n->settings);
+    }
+    return run(s, S_INSTANCES, &a, 0, cb, arg);
 }
 
 int gate_store_routes(struct gate_store *s, const char *order, size_t n, const char *const *names,

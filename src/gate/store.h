@@ -95,6 +95,7 @@ enum gate_script {
     S_SLOTS,
     S_OUTBOUND,
     S_ROUTE_FIGURES,
+    S_INSTANCES,
     S_COUNT
 };
 
@@ -165,6 +166,23 @@ int gate_store_route_figures(struct gate_store *s, gate_store_cb cb, void *arg);
  * and the outbound order; n 0 removes a publication. Replies the count. */
 int gate_store_routes(struct gate_store *s, const char *order, size_t n, const char *const *names,
                       const char *const *specs, gate_store_cb cb, void *arg);
+
+/* instances.lua: the registry of the gate's instances (gate/instances.h).
+ * leave 0: announce (every field used); 1: leave (id and ttl_ms only).
+ * Replies {lowest limit, live count, then id, version, started, limit,
+ * fingerprint, settings per live instance}. */
+struct gate_instance_note {
+    int leave;
+    const char *id;
+    long long ttl_ms;
+    const char *version;
+    long long started_ms;
+    long long limit; /* MAX_CONCURRENCY */
+    const char *fingerprint;
+    const char *settings; /* "NAME=digest,..." */
+};
+int gate_store_instances(struct gate_store *s, const struct gate_instance_note *n, gate_store_cb cb,
+                         void *arg);
 
 /* admit.lua: up to batch callers from the head of the queue into free
  * slots; replies sid, from, attempt triples. */

@@ -559,6 +559,19 @@ static KIT_FN int in_active(struct fixture *f, const char *member)
     return yes;
 }
 
+/* The gate's keys (KEYS output, sorted) but the instance registry's
+ * (instances, instances_min, inst:<id>) and the board's occupancy samples,
+ * which every running instance keeps up to date whatever requests it gets.
+ * malloc'd. */
+#define GATE_KIT_KEYS_LUA                                                                          \
+    "local o = {} for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "                             \
+    "if not string.find(k, ':inst', 1, true) and not string.find(k, ':occupancy', 1, true) "       \
+    "then o[#o + 1] = k end end table.sort(o) return o"
+static KIT_FN char *state_keys(struct fixture *f)
+{
+    return cgt_redis_cmd(&f->rs, "EVAL %s 0 %s", GATE_KIT_KEYS_LUA, P "*");
+}
+
 /* 1-based position in the waiting queue, 0 when not waiting. */
 static KIT_FN long long position_of(struct fixture *f, const char *sid)
 {

@@ -611,6 +611,26 @@ static void test_runtime_limit(void **state)
     run_free(&r);
 }
 
+/* A running instance of the gate with a lower MAX_CONCURRENCY holds the
+ * gate's limit down (gate/instances.h): doctor says so. */
+static void test_lower_instance_limit(void **state)
+{
+    (void)state;
+    char *rep = cgt_redis_cmd(&fx.rs, "SET cg:{doctor}:instances_min 3 PX 60000");
+    assert_string_equal(rep, "OK");
+    free(rep);
+    struct run r;
+    doctor_with("", (const char *const[]){"GATE_NAME=doctor", NULL}, &r);
+    rep = cgt_redis_cmd(&fx.rs, "DEL cg:{doctor}:instances_min");
+    free(rep);
+    expect_rc(&r, 0);
+    expect_line(&r, "WARN", "gate.limit",
+                "a running instance of this gate has MAX_CONCURRENCY=3: the gate admits no more "
+                "than that, not MAX_CONCURRENCY=10");
+    assert_non_null(strstr(r.out, "fix: give every instance of the gate the same MAX_CONCURRENCY"));
+    run_free(&r);
+}
+
 /* rediss://: doctor speaks TLS itself and verifies as the daemon does. */
 static void test_redis_tls(void **state)
 {
@@ -756,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_redis_unreachable),
         cmocka_unit_test(test_redis_eviction_policy),
         cmocka_unit_test(test_runtime_limit),
+        cmocka_unit_test(test_lower_instance_limit),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_redis_tls),
         cmocka_unit_test(test_redis_sentinel),

@@ -52,9 +52,20 @@ local function rstat(route, field, by)
   if route and route ~= '' then redis.call('HINCRBY', rstats_key(route), field, by or 1) end
 end
 
--- The limit operators set at runtime (admin API), else MAX_CONCURRENCY.
+-- The lowest MAX_CONCURRENCY among the gate's live instances (instances.lua
+-- keeps it; absent until the first announcement).
+local K_IMIN = P .. 'instances_min'
+
+-- The limit operators set at runtime (admin API), else MAX_CONCURRENCY:
+-- this instance's, or a lower one of another live instance, so that an
+-- instance configured with a higher limit never raises the gate's.
 local function base_limit(default_limit)
-  return tonumber(redis.call('GET', K_LIMIT)) or tonumber(default_limit)
+  local lim = tonumber(redis.call('GET', K_LIMIT))
+  if lim then return lim end
+  lim = tonumber(default_limit)
+  local lowest = tonumber(redis.call('GET', K_IMIN))
+  if lowest and lowest < lim then return lowest end
+  return lim
 end
 
 -- The limit admission obeys: the base limit, lowered after Vapi said it is
