@@ -420,12 +420,20 @@ static void test_events_slow_viewer_dropped(void **state)
          SLOW_VIEWERS);
     assert_int_equal(metric(f, "callgate_events_viewers"), 1);
     /* The bound is 256 KiB of unsent bytes each: what callgate held for
-     * them stayed within it, and was given back. */
-    must(f, peak - before < SLOW_VIEWERS * 256 + 3072, "callgate grew from %ld to %ld KiB", before,
-         peak);
-    long after = rss_kib(f->g[0].proc.pid);
-    must(f, after - before < 2048, "callgate kept %ld KiB after dropping the viewers",
-         after - before);
+     * them stayed within it, and was given back. Under valgrind the
+     * process's memory is valgrind's too (shadow memory, freed blocks held
+     * back to catch their use): there its leak check, which fails the run
+     * on any block lost with the dropped viewers, stands for these two. */
+    const char *vg = getenv("CG_VALGRIND");
+    if (vg && strcmp(vg, "1") == 0) {
+        printf("under valgrind: callgate's memory %ld -> peak %ld KiB, not judged\n", before, peak);
+    } else {
+        must(f, peak - before < SLOW_VIEWERS * 256 + 3072, "callgate grew from %ld to %ld KiB",
+             before, peak);
+        long after = rss_kib(f->g[0].proc.pid);
+        must(f, after - before < 2048, "callgate kept %ld KiB after dropping the viewers",
+             after - before);
+    }
     /* The dropped ones are closed by callgate; the reader still gets the
      * board. */
     for (int i = 0; i < SLOW_VIEWERS; i++) {
