@@ -181,10 +181,11 @@ static int nheld;
 static double arrived_at[SURGE_MAX_CALLS];
 static int route_of[SURGE_MAX_CALLS];
 
-/* Admitted sids (triples from first) start their calls. */
+/* Admitted sids (the admission list from first: sid, from, attempt,
+ * context) start their calls. */
 static void take(const redisReply *r, size_t first, double t, struct surge_stats *st)
 {
-    for (size_t i = first; i + 2 < r->elements; i += 3) {
+    for (size_t i = first; i + 3 < r->elements; i += 4) {
         const char *sid = r->element[i]->str;
         int n = (int)strtol(sid + 2, NULL, 16) - 1;
         if (n < 0 || n >= SURGE_MAX_CALLS || nheld >= (int)(sizeof held / sizeof held[0]))

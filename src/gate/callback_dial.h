@@ -8,7 +8,7 @@
  *
  * Callback rules: gate_callback_dial either returns -1 (nothing started,
  * no callback) or calls cb exactly once, from the loop. The reply given to
- * cb (the admitted triples of callback.lua failed, from element 3, when
+ * cb (the admission list of callback.lua failed, from element 3, when
  * the slot was refilled) and leg are valid only during the callback.
  * Ownership: the dialer's pointers are borrowed and must outlive every
  * dial in flight; sid is copied.

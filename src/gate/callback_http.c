@@ -637,7 +637,10 @@ static void on_answered(const struct gate_reply *rep, void *arg)
         cg_log_info("callback answered; the assistant takes the call", "sid=%s leg=%s", l->sid,
                     l->leg);
         count_event(g, "callbacks_connected", 0);
-        gate_admit_answered(g, l->leg, cg_redis_reply_str(rep->r, 2), on_arrival_answer, l->req);
+        struct gate_queue_context qc;
+        gate_queue_context_at(rep->r, 4, &qc);
+        gate_admit_answered(g, l->leg, cg_redis_reply_str(rep->r, 2), &qc, on_arrival_answer,
+                            l->req);
     } else if (rep->err == NULL && rep->verdict == GV_EXISTING) {
         /* A repeated answer webhook: the admission in flight pushes the
          * assistant's TwiML by Calls update. */

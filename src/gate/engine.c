@@ -22,7 +22,6 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "gate/context.h"
 #include "gate/endprobe.h"
 #include "gate/callback_dial.h"
 #include "gate/internal.h"
@@ -519,31 +518,36 @@ static void on_vapi_created(const struct cg_vapi_create_result *res, void *arg)
     }
 }
 
-/* The caller's queue context is known (gate/context.c): create the call. */
-static void on_context(const struct cg_vapi_call_context *ctx, void *arg)
-{
-    struct admission *a = arg;
-    struct cg_vapi_call_context routed;
-    if (a->route != NULL && (ctx->assistant_id == NULL || ctx->assistant_id[0] == '\0')) {
-        /* Redis did not say the route: the one known from the arrival. */
-        routed = *ctx;
-        routed.assistant_id = a->route->assistant_id;
-        routed.phone_number_id = a->route->phone_number_id;
-        ctx = &routed;
-    }
-    if (cg_vapi_create_call_ctx(a->g->vapi, a->sid, a->from, a->attempt, ctx, on_vapi_created, a) !=
-        0) {
-        cg_log_error("cannot send the vapi request", "sid=%s", a->sid);
-        requeue(a, "vapi-error", 0, 0, 0, NULL);
-    }
-}
-
-static void start_admission(struct admission *a)
+/* Creates the Vapi call of an admitted caller at once, with the queue
+ * context the admitting step returned (qc: read in that same step, so the
+ * refill waits on no further Redis round trip). */
+static void start_admission(struct admission *a, const struct gate_queue_context *qc)
 {
     cg_log_info("caller admitted", "sid=%s attempt=%d", a->sid, a->attempt);
     metric_inc(a->g, "callgate_admissions_total", NULL, NULL);
-    if (gate_context_fetch(a->g, a->sid, a->attempt, on_context, a) != 0)
-        on_context(&(struct cg_vapi_call_context){.waited_s = -1, .requeued = a->attempt > 1}, a);
+    struct cg_vapi_call_context ctx = {.waited_s = -1, .requeued = a->attempt > 1};
+    if (qc->known) {
+        ctx.waited_s = qc->waited_ms >= 0 ? (long)(qc->waited_ms / 1000) : -1;
+        ctx.position = (long)qc->entry_pos;
+        ctx.dialed = qc->dialed;
+        ctx.callback = qc->callback;
+        ctx.original_ms = qc->enqueued_at_ms;
+        const struct cg_route *rt = gate_route_named(a->g->cfg, qc->route);
+        if (rt != NULL) {
+            ctx.assistant_id = rt->assistant_id;
+            ctx.phone_number_id = rt->phone_number_id;
+        }
+    }
+    if (a->route != NULL && (ctx.assistant_id == NULL || ctx.assistant_id[0] == '\0')) {
+        /* Redis did not say the route: the one known from the arrival. */
+        ctx.assistant_id = a->route->assistant_id;
+        ctx.phone_number_id = a->route->phone_number_id;
+    }
+    if (cg_vapi_create_call_ctx(a->g->vapi, a->sid, a->from, a->attempt, &ctx, on_vapi_created,
+                                a) != 0) {
+        cg_log_error("cannot send the vapi request", "sid=%s", a->sid);
+        requeue(a, "vapi-error", 0, 0, 0, NULL);
+    }
 }
 
 static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
@@ -561,18 +565,16 @@ static void on_callback_dialed(enum gate_callback_dialed d, const char *leg,
         start_admissions(g, settled, 3, 0);
 }
 
-/* Starts admissions for the sid/from/attempt triples of a script reply,
+/* Starts admissions for the admission list of a script reply (store.h),
  * beginning at element first. A negative attempt is a callback's reserved
  * slot: dialled (when callbacks are on), never a Vapi call. */
 static void start_admissions(struct cg_gate *g, const redisReply *r, size_t first,
                              uint64_t slot_freed_us)
 {
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = first; i + 2 < r->elements; i += 3) {
-        const char *sid = cg_redis_reply_str(r, i);
-        const char *from = cg_redis_reply_str(r, i + 1);
-        long long attempt = cg_redis_reply_int(r, i + 2, 0);
+    struct gate_admitted ad;
+    for (size_t i = first; gate_admitted_at(r, i, &ad) == 0; i += GATE_ADMITTED_WIDTH) {
+        const char *sid = ad.sid, *from = ad.from;
+        long long attempt = ad.attempt;
         if (sid != NULL && attempt < 0 && g->callback_dialer != NULL &&
             gate_callback_dial(g->callback_dialer, sid, -attempt, on_callback_dialed, g) == 0)
             g->checks++;
@@ -586,7 +588,7 @@ static void start_admissions(struct cg_gate *g, const redisReply *r, size_t firs
         }
         struct admission *a = adm_new(g, sid, from, (int)attempt);
         a->slot_freed_us = slot_freed_us;
-        start_admission(a);
+        start_admission(a, &ad.ctx);
     }
 }
 
@@ -612,8 +614,9 @@ static void on_fast_deadline(evutil_socket_t fd, short what, void *arg)
 
 /* The enter step admitted the caller at once: their webhook waits for the
  * assistant's TwiML, up to FAST_PATH_DEADLINE_MS. */
-static void start_fast(struct cg_gate *g, const char *sid, const char *from, gate_answer_cb answer,
-                       void *arg, const struct cg_route *route)
+static void start_fast(struct cg_gate *g, const char *sid, const char *from,
+                       const struct gate_queue_context *qc, gate_answer_cb answer, void *arg,
+                       const struct cg_route *route)
 {
     struct admission *a = adm_new(g, sid, from, 1);
     a->route = route;
@@ -624,13 +627,13 @@ static void start_fast(struct cg_gate *g, const char *sid, const char *from, gat
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     if (a->fast_deadline)
         evtimer_add(a->fast_deadline, &tv);
-    start_admission(a);
+    start_admission(a, qc);
 }
 
 void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
-                         gate_answer_cb answer, void *arg)
+                         const struct gate_queue_context *qc, gate_answer_cb answer, void *arg)
 {
-    start_fast(g, sid, from, answer, arg, NULL);
+    start_fast(g, sid, from, qc, answer, arg, NULL);
 }
 
 /* ---- arrivals ---- */
@@ -656,10 +659,13 @@ static void on_entered(const struct gate_reply *rep, void *arg)
                     rep->err ? rep->err : "bad reply");
         in->answer(enqueue_route(g, in->route), in->arg);
         break;
-    case GV_FAST:
+    case GV_FAST: {
         cg_log_info("caller entered", "sid=%s position=%d fast_path=%d", in->sid, 1, 1);
-        start_fast(g, in->sid, in->from, in->answer, in->arg, in->route);
+        struct gate_queue_context qc;
+        gate_queue_context_at(rep->r, 2, &qc);
+        start_fast(g, in->sid, in->from, &qc, in->answer, in->arg, in->route);
         break;
+    }
     case GV_WAITING:
         cg_log_info("caller entered", "sid=%s position=%lld fast_path=%d", in->sid,
                     cg_redis_reply_int(rep->r, 1, 0), 0);

@@ -128,12 +128,13 @@ void gate_arrive(struct cg_gate *g, const char *sid, const char *from, const cha
  * answer webhook waits for the assistant's TwiML as on the fast path, and
  * answer is called exactly once (Vapi's TwiML, or Enqueue when Vapi is
  * slower than FAST_PATH_DEADLINE_MS: the TwiML then follows by Calls
- * update, as for any caller). */
+ * update, as for any caller). qc: the leg's queue context from that reply. */
 void gate_admit_answered(struct cg_gate *g, const char *sid, const char *from,
-                         gate_answer_cb answer, void *arg);
+                         const struct gate_queue_context *qc, gate_answer_cb answer, void *arg);
 
-/* Starts the admissions a script's reply carries (sid, from, attempt
- * triples from element first): callers, callback dials, outbound calls. */
+/* Starts the admissions a script's reply carries (an admission list,
+ * gate/store.h, from element first): callers, callback dials, outbound
+ * calls. */
 void gate_start_admitted(struct cg_gate *g, const redisReply *r, size_t first);
 
 /* Runs the admit step (coalesced: one in flight per process). */

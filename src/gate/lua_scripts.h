@@ -13,7 +13,6 @@ extern const char cg_lua_board[];
 extern const char cg_lua_callback[];
 extern const char cg_lua_claim[];
 extern const char cg_lua_connected[];
-extern const char cg_lua_context[];
 extern const char cg_lua_control[];
 extern const char cg_lua_end[];
 extern const char cg_lua_enter[];

@@ -8,8 +8,8 @@
  * for good after MAX_ADMISSION_ATTEMPTS or a refusal).
  *
  * Callback rules: refill runs (at most once) with the script's reply when a
- * failure freed the slot and admission filled it; its admitted triples
- * start at element 3. Nothing else calls back. The operation owns its
+ * failure freed the slot and admission filled it; its admission list
+ * starts at element 3. Nothing else calls back. The operation owns its
  * state and frees it; an operation cut off by shutdown leaves the slot to
  * its admission lease (the sweep).
  */

@@ -62,6 +62,42 @@ enum gate_verdict gate_verdict_at(const redisReply *r, size_t i)
     return GV_OTHER;
 }
 
+/* ---- what the admission steps return ---- */
+
+/* The six elements of admission_context (common.lua). */
+#define CONTEXT_ELEMENTS 6
+
+void gate_queue_context_at(const redisReply *r, size_t i, struct gate_queue_context *out)
+{
+    *out = (struct gate_queue_context){.waited_ms = -1, .dialed = "", .route = ""};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return;
+    const redisReply *c = r->element[i];
+    if (c->type != REDIS_REPLY_ARRAY || c->elements != CONTEXT_ELEMENTS)
+        return;
+    const char *dialed = cg_redis_reply_str(c, 2), *route = cg_redis_reply_str(c, 5);
+    if (dialed == NULL || route == NULL)
+        return;
+    out->known = 1;
+    out->waited_ms = cg_redis_reply_int(c, 0, -1);
+    out->entry_pos = cg_redis_reply_int(c, 1, 0);
+    out->dialed = dialed;
+    out->callback = cg_redis_reply_int(c, 3, 0) == 1;
+    out->enqueued_at_ms = cg_redis_reply_int(c, 4, 0);
+    out->route = route;
+}
+
+int gate_admitted_at(const redisReply *r, size_t i, struct gate_admitted *out)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i + GATE_ADMITTED_WIDTH > r->elements)
+        return -1;
+    out->sid = cg_redis_reply_str(r, i);
+    out->from = cg_redis_reply_str(r, i + 1);
+    out->attempt = cg_redis_reply_int(r, i + 2, 0);
+    gate_queue_context_at(r, i + 3, &out->ctx);
+    return 0;
+}
+
 /* ---- argument vectors ---- */
 
 /* KEYS[1] (for routing) then ARGV, with ARGV[1] the key prefix. Numbers
@@ -165,7 +201,6 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
         {S_REPAIR_BEGIN, "repair_begin", cg_lua_repair_begin},
         {S_REPAIR, "repair", cg_lua_repair},
         {S_CONTROL, "control", cg_lua_control},
-        {S_CONTEXT, "context", cg_lua_context},
         {S_BOARD, "board", cg_lua_board},
         {S_CALLBACK, "callback", cg_lua_callback},
         {S_ROUTES, "routes", cg_lua_routes},
@@ -514,14 +549,6 @@ int gate_store_control_record(struct gate_store *s, const char *vapi_id, const c
     arg_str(&a, dest);
     arg_int(&a, end_grace_ms);
     return run(s, S_CONTROL, &a, 1, cb, arg);
-}
-
-int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, void *arg)
-{
-    struct args a;
-    args_init(&a, s);
-    arg_str(&a, sid);
-    return run(s, S_CONTEXT, &a, 0, cb, arg);
 }
 
 int gate_store_board(struct gate_store *s, const struct gate_board_read *b, gate_store_cb cb,

@@ -88,7 +88,6 @@ enum gate_script {
     S_REPAIR_BEGIN,
     S_REPAIR,
     S_CONTROL,
-    S_CONTEXT,
     S_BOARD,
     S_CALLBACK,
     S_ROUTES,
@@ -114,7 +113,8 @@ int gate_store_init(struct gate_store *s, struct cg_redis *redis, const struct c
 void gate_store_close(struct gate_store *s);
 
 /* enter.lua: a caller arrives (/incoming) or is adopted (found in Twilio's
- * queue without a record). Verdicts: fast, waiting, overflow, existing. */
+ * queue without a record). Verdicts: fast ([2] the queue context),
+ * waiting, overflow, existing. */
 struct gate_enter {
     const char *sid;
     const char *from;
@@ -132,7 +132,7 @@ struct gate_enter {
 int gate_store_enter(struct gate_store *s, const struct gate_enter *e, gate_store_cb cb, void *arg);
 
 /* slots.lua: op "take", "renew" or "release" of the lease id (see the
- * script's header for the replies; release replies admitted triples from
+ * script's header for the replies; release replies an admission list from
  * element 3). */
 int gate_store_slots(struct gate_store *s, const char *op, const char *id, const char *route,
                      long long ttl_ms, long long limit, long long batch, long long lease_ms,
@@ -184,8 +184,40 @@ struct gate_instance_note {
 int gate_store_instances(struct gate_store *s, const struct gate_instance_note *n, gate_store_cb cb,
                          void *arg);
 
+/* What an admitted caller brings to the assistant
+ * (assistantOverrides.variableValues), as the step that admits them returns
+ * it (admission_context in common.lua): no further read before the Vapi
+ * call. Strings point into the reply: valid during its callback only. */
+struct gate_queue_context {
+    int known;                /* 0: the reply carried none (all unknown) */
+    long long waited_ms;      /* since entering the queue; -1: unknown */
+    long long entry_pos;      /* position on entering; 0: not recorded */
+    const char *dialed;       /* the number dialled (Twilio's To); "": unknown */
+    int callback;             /* a callback's outbound leg */
+    long long enqueued_at_ms; /* Unix ms; 0: unknown */
+    const char *route;        /* ROUTES_FILE route; "": none */
+};
+/* Element i of r (a six-element array) as a queue context; known 0 when
+ * absent, empty or malformed. */
+void gate_queue_context_at(const redisReply *r, size_t i, struct gate_queue_context *out);
+
+/* The list of callers an admission step admits (admit_batch in
+ * common.lua: admit.lua, end.lua and slots.lua release from element 3,
+ * outbound.lua, callback.lua failed/expire): GATE_ADMITTED_WIDTH elements
+ * per entry, at most the step's batch. */
+#define GATE_ADMITTED_WIDTH 4
+struct gate_admitted {
+    const char *sid;               /* a CallSid, or "o:<id>" for an outbound call */
+    const char *from;              /* the caller's number; a reservation's: the callback number */
+    long long attempt;             /* < 0: a callback's reserved slot (-attempt) */
+    struct gate_queue_context ctx; /* known 0 for reservations, outbound calls */
+};
+/* The entry at element i of an admission list: 0, or -1 when r has no
+ * whole entry there (sid and from NULL when not strings). */
+int gate_admitted_at(const redisReply *r, size_t i, struct gate_admitted *out);
+
 /* admit.lua: up to batch callers from the head of the queue into free
- * slots; replies sid, from, attempt triples. */
+ * slots; replies an admission list (gate_admitted_at) from element 0. */
 int gate_store_admit(struct gate_store *s, long long limit, long long batch, long long lease_ms,
                      const char *instance, gate_store_cb cb, void *arg);
 
@@ -223,7 +255,7 @@ int gate_store_requeue(struct gate_store *s, const struct gate_requeue *q, gate_
  * released-orphan, requeued, abandoned, gone, ending, overflowed, stale,
  * duplicate, unknown; [1] the sid, [2] a detail (end.lua: the connected
  * ms of a release, "<wait ms>:<position>" of a waiting caller's abandon
- * or overflow), then from [3] on admit's triples. */
+ * or overflow), then from [3] on an admission list. */
 struct gate_end_signal {
     const char *kind;
     const char *id;
@@ -305,9 +337,6 @@ int gate_store_control_check(struct gate_store *s, const char *vapi_id, gate_sto
 int gate_store_control_record(struct gate_store *s, const char *vapi_id, const char *action,
                               const char *dest, long long end_grace_ms, gate_store_cb cb,
                               void *arg);
-/* context.lua: {waited_ms (-1: unknown), entry position (0: unknown), to}
- * of a caller being admitted. */
-int gate_store_context(struct gate_store *s, const char *sid, gate_store_cb cb, void *arg);
 /* board.lua: the board's tick (gate/board.h): an occupancy sample, the
  * log's retention, log entries from log_start (an XRANGE id, inclusive) and occupancy sums from
  * first_minute on. */
@@ -345,14 +374,15 @@ int gate_store_callback_dial(struct gate_store *s, const char *sid, long long at
 int gate_store_callback_ringing(struct gate_store *s, const char *sid, long long attempt,
                                 const char *leg, gate_store_cb cb, void *arg);
 /* answered: a person answered leg; it becomes a caller being admitted in
- * the reserved slot. Verdicts: admit {admit, leg, number, 1} (then the
- * admission as for any caller), existing ([1] the leg's state), stale. */
+ * the reserved slot. Verdicts: admit {admit, leg, number, 1, queue context}
+ * (then the admission as for any caller), existing ([1] the leg's state),
+ * stale. */
 int gate_store_callback_answered(struct gate_store *s, const char *sid, long long attempt,
                                  const char *leg, long long admit_lease_ms, const char *instance,
                                  gate_store_cb cb, void *arg);
 /* failed (Twilio's outcome, a refused create) or expire (the sweep): the
  * slot freed and refilled. Verdicts: retry, failed, requeued, stale; from
- * [3] on admit's triples. */
+ * [3] on an admission list. */
 struct gate_callback_outcome {
     int expire; /* 0: op failed; 1: op expire */
     const char *sid;

@@ -29,6 +29,18 @@ long long cgt_reply_int_at(const redisReply *r, size_t i)
     return r->element[i]->integer;
 }
 
+const redisReply *cgt_reply_ctx_at(const redisReply *r, size_t i)
+{
+    assert_true(r->type == REDIS_REPLY_ARRAY && i < r->elements);
+    const redisReply *c = r->element[i];
+    assert_true(c->type == REDIS_REPLY_ARRAY && c->elements == 6);
+    static const int types[6] = {REDIS_REPLY_INTEGER, REDIS_REPLY_INTEGER, REDIS_REPLY_STRING,
+                                 REDIS_REPLY_INTEGER, REDIS_REPLY_INTEGER, REDIS_REPLY_STRING};
+    for (size_t k = 0; k < 6; k++)
+        assert_int_equal(c->element[k]->type, types[k]);
+    return c;
+}
+
 long long cgt_hi_int(redisContext *c, const char *fmt, ...)
 {
     va_list ap;

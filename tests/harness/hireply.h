@@ -14,6 +14,11 @@
 /* The string, or the integer, at index i of an array reply. */
 const char *cgt_reply_str_at(const redisReply *r, size_t i);
 long long cgt_reply_int_at(const redisReply *r, size_t i);
+/* The queue context an admission step returns for a caller
+ * (admission_context in common.lua) at index i of an array reply: the
+ * six-element array {waited_ms, entry position, dialled number, callback
+ * 0|1, enqueued_at ms, route}, element types checked. */
+const redisReply *cgt_reply_ctx_at(const redisReply *r, size_t i);
 /* Runs a command: an integer reply (a string reply read as a number), or
  * -1 for any other reply. */
 long long cgt_hi_int(redisContext *c, const char *fmt, ...);

@@ -5,7 +5,7 @@
  * started by setup_all and stopped by teardown_all (the cmocka group
  * fixture); flush (each test's setup) leaves Redis empty but for the
  * gate's repair marker under PREFIX. RUN(script, args...) runs one of the
- * gate's scripts on rc; str_at, int_at, cmd_int and cmd_str are
+ * gate's scripts on rc; str_at, int_at, ctx_at, cmd_int and cmd_str are
  * hireply.h's checks on rc.
  * Included once per test file: its state and helpers are static, and those
  * a file does not use are no warning (LUAFIX_FN).
@@ -55,6 +55,7 @@ static LUAFIX_FN int flush(void **state)
 #define int_at       cgt_reply_int_at
 #define cmd_int(...) cgt_hi_int(rc, __VA_ARGS__)
 #define cmd_str(...) cgt_hi_str(rc, __VA_ARGS__)
+#define ctx_at       cgt_reply_ctx_at
 
 /* A field of the caller's record is want ("(nil)": absent). */
 static LUAFIX_FN void assert_field(const char *sid, const char *field, const char *want)

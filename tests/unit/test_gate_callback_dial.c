@@ -148,11 +148,11 @@ static int setup(void **state)
     assert_int_equal(gate_store_callback_request(&f->store, &q, on_store, &r), 0);
     assert_int_equal(cgt_run_until(f->base, &r.done, 5000), 0);
     assert_int_equal(r.verdict, GV_CALLBACK);
-    /* Its turn: the slot reserved (admit's sid, number, -attempt). */
+    /* Its turn: the slot reserved (admit's sid, number, -attempt, {}). */
     memset(&r, 0, sizeof r);
     assert_int_equal(gate_store_admit(&f->store, 1, 10, 30000, "inst-a", on_store, &r), 0);
     assert_int_equal(cgt_run_until(f->base, &r.done, 5000), 0);
-    assert_int_equal(r.elements, 3);
+    assert_int_equal(r.elements, GATE_ADMITTED_WIDTH);
     assert_int_equal(r.n[2], -1);
     *state = f;
     return 0;

@@ -266,6 +266,21 @@ static char *vapi_twiml_of(struct fixture *f, const char *sid)
     return twiml;
 }
 
+/* The last Vapi create's body has each of the strings of want (NULL
+ * ended) and none of not (NULL ended, or NULL). */
+static void assert_last_create(struct fixture *f, const char *const *want, const char *const * not )
+{
+    char *body = cgt_fake_last_body(f->fake, CGT_EP_VAPI_CREATE);
+    assert_non_null(body);
+    for (size_t i = 0; want[i]; i++)
+        if (strstr(body, want[i]) == NULL)
+            fail_msg("the Vapi create lacks %s: %s", want[i], body);
+    for (size_t i = 0; not != NULL && not [i]; i++)
+        if (strstr(body, not [i]) != NULL)
+            fail_msg("the Vapi create has %s: %s", not [i], body);
+    free(body);
+}
+
 static void assert_enqueue(struct fixture *f, const struct answer *a)
 {
     char *want = gate_enqueue_twiml(f->g);
@@ -324,6 +339,12 @@ static void test_fast_path_free_slot(void **state)
     connect_fast(f, 0, a);
     assert_int_equal(cgt_fake_create_count(f->fake, a), 1);
     assert_int_equal(cgt_fake_update_count(f->fake, a), 0);
+    /* The queue context came with the enter step's own reply. */
+    assert_last_create(f,
+                       (const char *const[]){a, "\"callgateWaitSeconds\":0",
+                                             "\"callgatePosition\":1", "\"callgateRequeued\":false",
+                                             "\"callgateDialedNumber\":\"" CALLED "\"", NULL},
+                       (const char *const[]){"callgateCallback", NULL});
     assert_int_equal(zcard(f, "active"), 1);
     assert_int_equal(zcard(f, "waiting"), 0);
 
@@ -398,6 +419,12 @@ static void test_end_admits_next(void **state)
     assert_string_equal(got, want);
     free(want);
     free(got);
+    /* Admitted by end.lua: the context came with that step's reply. */
+    assert_last_create(f,
+                       (const char *const[]){b, "\"callgateWaitSeconds\":",
+                                             "\"callgatePosition\":1", "\"callgateRequeued\":false",
+                                             "\"callgateDialedNumber\":\"" CALLED "\"", NULL},
+                       NULL);
     wait_state(f, b, "connected", SOON);
     char *st = call_state(f, a);
     assert_string_equal(st, "ended");
@@ -452,6 +479,13 @@ static void test_vapi_overlimit_requeues_at_head(void **state)
     assert_string_equal(got, want);
     free(want);
     free(got);
+    /* The second attempt says so, with the position b had on entering. */
+    assert_int_equal(cgt_fake_create_count(f->fake, b), 2);
+    assert_last_create(f,
+                       (const char *const[]){b, "\"callgateRequeued\":true",
+                                             "\"callgatePosition\":1",
+                                             "\"callgateDialedNumber\":\"" CALLED "\"", NULL},
+                       NULL);
     wait_state(f, b, "connected", SOON);
     char *st = call_state(f, c);
     assert_string_equal(st, "waiting");
@@ -629,6 +663,11 @@ static void test_long_twiml_never_pushed(void **state)
 struct store_done {
     int done;
     enum gate_verdict verdict;
+    /* Set: the admission a callback.lua answered reply asks for starts
+     * from within the reply's callback, as callback_http.c does. */
+    struct fixture *f;
+    const char *leg;
+    struct answer *answer;
 };
 
 static void on_store_done(const struct gate_reply *rep, void *arg)
@@ -636,6 +675,13 @@ static void on_store_done(const struct gate_reply *rep, void *arg)
     struct store_done *d = arg;
     d->done = 1;
     d->verdict = rep->verdict;
+    if (d->answer != NULL && rep->verdict == GV_ADMIT) {
+        struct gate_queue_context qc;
+        gate_queue_context_at(rep->r, 4, &qc);
+        assert_true(qc.known);
+        gate_admit_answered(d->f->g, d->leg, cg_redis_reply_str(rep->r, 2), &qc, on_answer,
+                            d->answer);
+    }
 }
 
 static enum gate_verdict store_wait(struct fixture *f, struct store_done *d)
@@ -690,18 +736,27 @@ static void test_callback_answer_gets_the_assistant(void **state)
     assert_int_equal(store_wait(f, &d), GV_OK);
     assert_int_equal(cgt_fake_create_count(f->fake, leg), 0);
     memset(&d, 0, sizeof d);
+    struct answer *an = &f->answers[2];
+    d.f = f;
+    d.leg = leg;
+    d.answer = an;
     assert_int_equal(
         gate_store_callback_answered(&f->g->store, b, 1, leg, 30000, "test", on_store_done, &d), 0);
     assert_int_equal(store_wait(f, &d), GV_ADMIT);
-
-    struct answer *an = &f->answers[2];
-    gate_admit_answered(f->g, leg, "+15550009999", on_answer, an);
     assert_int_equal(cgt_run_until(f->base, &an->done, SOON), 0);
     char *want = vapi_twiml_of(f, leg);
     assert_string_equal(an->twiml, want);
     free(want);
     wait_state(f, leg, "connected", SOON);
     assert_int_equal(cgt_fake_create_count(f->fake, leg), 1);
+    /* The leg's context came with callback.lua answered's reply: the
+     * callback, the caller's first call, the place they had. */
+    assert_last_create(f,
+                       (const char *const[]){leg, "\"callgateCallback\":true",
+                                             "\"callgateOriginalTime\":\"",
+                                             "\"callgatePosition\":1", "\"callgateRequeued\":false",
+                                             "\"callgateDialedNumber\":\"" CALLED "\"", NULL},
+                       NULL);
     char *st = call_state(f, b);
     assert_string_equal(st, "called-back");
     free(st);

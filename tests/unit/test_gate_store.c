@@ -25,6 +25,25 @@ struct fixture {
     struct gate_store store;
 };
 
+/* A queue context (gate_queue_context_at), copied out of the reply. */
+struct qctx {
+    int known;
+    long long waited_ms, entry_pos, enqueued_at_ms;
+    int callback;
+    char dialed[64], route[32];
+};
+
+static void copy_ctx(const struct gate_queue_context *c, struct qctx *out)
+{
+    out->known = c->known;
+    out->waited_ms = c->waited_ms;
+    out->entry_pos = c->entry_pos;
+    out->enqueued_at_ms = c->enqueued_at_ms;
+    out->callback = c->callback;
+    snprintf(out->dialed, sizeof out->dialed, "%s", c->dialed);
+    snprintf(out->route, sizeof out->route, "%s", c->route);
+}
+
 /* The last reply, copied out of the callback. */
 struct result {
     int done;
@@ -33,6 +52,18 @@ struct result {
     long long n[12];
     char s[12][64];
     size_t elements;
+    /* Set before the call: the reply holds an admission list from element
+     * list_from on (decoded into ad by gate_admitted_at). */
+    int want_list;
+    size_t list_from;
+    struct {
+        char sid[64], from[64];
+        long long attempt;
+        struct qctx ctx;
+    } ad[4];
+    size_t nad;
+    /* The context of a fast (element 2) or admit (element 4) verdict. */
+    struct qctx ctx;
 };
 
 static void on_reply(const struct gate_reply *rep, void *arg)
@@ -55,6 +86,21 @@ static void on_reply(const struct gate_reply *rep, void *arg)
         res->n[i] = cg_redis_reply_int(r, i, -999);
         const char *s = cg_redis_reply_str(r, i);
         snprintf(res->s[i], sizeof res->s[i], "%s", s ? s : "");
+    }
+    struct gate_queue_context c;
+    if (rep->verdict == GV_FAST || rep->verdict == GV_ADMIT) {
+        gate_queue_context_at(r, rep->verdict == GV_FAST ? 2 : 4, &c);
+        copy_ctx(&c, &res->ctx);
+    }
+    struct gate_admitted ad;
+    for (size_t i = res->list_from;
+         res->want_list && res->nad < 4 && gate_admitted_at(r, i, &ad) == 0;
+         i += GATE_ADMITTED_WIDTH) {
+        snprintf(res->ad[res->nad].sid, sizeof res->ad[0].sid, "%s", ad.sid ? ad.sid : "");
+        snprintf(res->ad[res->nad].from, sizeof res->ad[0].from, "%s", ad.from ? ad.from : "");
+        res->ad[res->nad].attempt = ad.attempt;
+        copy_ctx(&ad.ctx, &res->ad[res->nad].ctx);
+        res->nad++;
     }
 }
 
@@ -137,6 +183,77 @@ static void test_verdict_words(void **state)
     assert_int_equal(gate_verdict_at(NULL, 0), GV_NONE);
 }
 
+/* The admission list's decoders on replies of every shape: a context is
+ * known only as the six typed elements admission_context returns. */
+static void test_admitted_decoding(void **state)
+{
+    (void)state;
+    redisReply e[6] = {
+        {.type = REDIS_REPLY_INTEGER, .integer = 4200},
+        {.type = REDIS_REPLY_INTEGER, .integer = 7},
+        {.type = REDIS_REPLY_STRING, .str = (char *)"+15550000002", .len = 12},
+        {.type = REDIS_REPLY_INTEGER, .integer = 1},
+        {.type = REDIS_REPLY_INTEGER, .integer = 1700000000000},
+        {.type = REDIS_REPLY_STRING, .str = (char *)"sales", .len = 5},
+    };
+    redisReply *ep[6] = {&e[0], &e[1], &e[2], &e[3], &e[4], &e[5]};
+    redisReply ctx = {.type = REDIS_REPLY_ARRAY, .elements = 6, .element = ep};
+    redisReply sid = {.type = REDIS_REPLY_STRING, .str = (char *)"CA1", .len = 3};
+    redisReply from = {.type = REDIS_REPLY_STRING, .str = (char *)"+15550000001", .len = 12};
+    redisReply att = {.type = REDIS_REPLY_INTEGER, .integer = 2};
+    redisReply *lp[] = {&sid, &from, &att, &ctx, &sid, &from};
+    redisReply list = {.type = REDIS_REPLY_ARRAY, .elements = 4, .element = lp};
+
+    struct gate_admitted ad;
+    assert_int_equal(gate_admitted_at(&list, 0, &ad), 0);
+    assert_string_equal(ad.sid, "CA1");
+    assert_string_equal(ad.from, "+15550000001");
+    assert_int_equal(ad.attempt, 2);
+    assert_true(ad.ctx.known);
+    assert_int_equal(ad.ctx.waited_ms, 4200);
+    assert_int_equal(ad.ctx.entry_pos, 7);
+    assert_string_equal(ad.ctx.dialed, "+15550000002");
+    assert_true(ad.ctx.callback);
+    assert_int_equal(ad.ctx.enqueued_at_ms, 1700000000000);
+    assert_string_equal(ad.ctx.route, "sales");
+    /* No whole entry further on (a truncated one included), none in
+     * something that is no array. */
+    assert_int_equal(gate_admitted_at(&list, 4, &ad), -1);
+    list.elements = 6;
+    assert_int_equal(gate_admitted_at(&list, 4, &ad), -1);
+    assert_int_equal(gate_admitted_at(NULL, 0, &ad), -1);
+    assert_int_equal(gate_admitted_at(&sid, 0, &ad), -1);
+
+    /* Unknown: an empty context (a reservation), a short one, a string
+     * where the number dialled should be, no array, out of range. */
+    struct gate_queue_context c;
+    redisReply empty = {.type = REDIS_REPLY_ARRAY, .elements = 0, .element = NULL};
+    redisReply *hp[] = {&empty, &ctx, &sid};
+    redisReply holder = {.type = REDIS_REPLY_ARRAY, .elements = 3, .element = hp};
+    gate_queue_context_at(&holder, 0, &c);
+    assert_false(c.known);
+    assert_int_equal(c.waited_ms, -1);
+    assert_int_equal(c.entry_pos, 0);
+    assert_string_equal(c.dialed, "");
+    assert_string_equal(c.route, "");
+    ctx.elements = 5;
+    gate_queue_context_at(&holder, 1, &c);
+    assert_false(c.known);
+    ctx.elements = 6;
+    ep[2] = &att;
+    gate_queue_context_at(&holder, 1, &c);
+    assert_false(c.known);
+    ep[2] = &e[2];
+    gate_queue_context_at(&holder, 1, &c);
+    assert_true(c.known);
+    gate_queue_context_at(&holder, 2, &c);
+    assert_false(c.known);
+    gate_queue_context_at(&holder, 3, &c);
+    assert_false(c.known);
+    gate_queue_context_at(NULL, 0, &c);
+    assert_false(c.known);
+}
+
 /* enter, position, connected, snapshot, members and end, with their
  * arguments where each script expects them. */
 static void test_wrappers(void **state)
@@ -148,6 +265,14 @@ static void test_wrappers(void **state)
     enter(f, "CA1", 1, 1, &res);
     assert_false(res.failed);
     assert_int_equal(res.verdict, GV_FAST);
+    /* With the caller's queue context: first, no wait, the number dialled. */
+    assert_true(res.ctx.known);
+    assert_int_equal(res.ctx.waited_ms, 0);
+    assert_int_equal(res.ctx.entry_pos, 1);
+    assert_string_equal(res.ctx.dialed, "+15550000002");
+    assert_false(res.ctx.callback);
+    assert_true(res.ctx.enqueued_at_ms > 0);
+    assert_string_equal(res.ctx.route, "");
     char *by = cgt_redis_cmd(&f->rs, "HGET " P "call:CA1 admitted_by");
     assert_string_equal(by, "inst-a");
     free(by);
@@ -214,13 +339,21 @@ static void test_wrappers(void **state)
         .orphan_hold_ms = 5000,
     };
     memset(&res, 0, sizeof res);
+    res.want_list = 1;
+    res.list_from = 3;
     assert_int_equal(gate_store_end(&f->store, &es, on_reply, &res), 0);
     wait_for(f, &res);
     assert_int_equal(res.verdict, GV_RELEASED);
     assert_string_equal(res.s[1], "CA1");
-    assert_string_equal(res.s[3], "CA2");
-    assert_string_equal(res.s[4], "+15550000001");
-    assert_int_equal(res.n[5], 1);
+    assert_int_equal(res.nad, 1);
+    assert_string_equal(res.ad[0].sid, "CA2");
+    assert_string_equal(res.ad[0].from, "+15550000001");
+    assert_int_equal(res.ad[0].attempt, 1);
+    assert_true(res.ad[0].ctx.known);
+    assert_true(res.ad[0].ctx.waited_ms >= 0);
+    assert_int_equal(res.ad[0].ctx.entry_pos, 1);
+    assert_string_equal(res.ad[0].ctx.dialed, "+15550000002");
+    assert_false(res.ad[0].ctx.callback);
     char *admitted_by = cgt_redis_cmd(&f->rs, "HGET " P "call:CA2 admitted_by");
     assert_string_equal(admitted_by, "inst-b");
     free(admitted_by);
@@ -269,12 +402,15 @@ static void test_callback_wrappers(void **state)
     free(cgt_redis_cmd(&f->rs, "SET " P "cbwin 1"));
 
     memset(&res, 0, sizeof res);
+    res.want_list = 1;
     assert_int_equal(gate_store_admit(&f->store, 1, 10, 30000, "inst-a", on_reply, &res), 0);
     wait_for(f, &res);
-    assert_int_equal(res.elements, 3);
-    assert_string_equal(res.s[0], "CA1");
-    assert_string_equal(res.s[1], "+15550000009");
-    assert_int_equal(res.n[2], -1);
+    assert_int_equal(res.elements, GATE_ADMITTED_WIDTH);
+    assert_int_equal(res.nad, 1);
+    assert_string_equal(res.ad[0].sid, "CA1");
+    assert_string_equal(res.ad[0].from, "+15550000009");
+    assert_int_equal(res.ad[0].attempt, -1);
+    assert_false(res.ad[0].ctx.known); /* a reservation: no Vapi call, no context */
 
     memset(&res, 0, sizeof res);
     assert_int_equal(gate_store_callback_dial(&f->store, "CA1", 1, on_reply, &res), 0);
@@ -326,6 +462,14 @@ static void test_callback_wrappers(void **state)
     assert_int_equal(res.verdict, GV_ADMIT);
     assert_string_equal(res.s[1], "CB2");
     assert_int_equal(res.n[3], 1);
+    /* The leg's context: a callback, from the caller's first entry. */
+    assert_true(res.ctx.known);
+    assert_true(res.ctx.callback);
+    assert_int_equal(res.ctx.entry_pos, 1);
+    assert_string_equal(res.ctx.dialed, "+15550000002");
+    char *enq = cgt_redis_cmd(&f->rs, "HGET " P "call:CA1 enqueued_at");
+    assert_int_equal(res.ctx.enqueued_at_ms, atoll(enq));
+    free(enq);
     v = cgt_redis_cmd(&f->rs, "HGET " P "call:CB2 admitted_by");
     assert_string_equal(v, "inst-c");
     free(v);
@@ -344,6 +488,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdict_words),
+        cmocka_unit_test(test_admitted_decoding),
         cmocka_unit_test_setup_teardown(test_wrappers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_wrappers, setup, teardown),
     };

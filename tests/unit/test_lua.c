@@ -67,6 +67,17 @@ static void test_enter_fast_path(void **state)
     (void)state;
     redisReply *r = enter("CA1", "1");
     assert_string_equal(str_at(r, 0), "fast");
+    /* The queue context comes with the admission: no wait, first, the
+     * number dialled, no callback, entered now, no route. */
+    assert_int_equal(r->elements, 3);
+    const redisReply *c = ctx_at(r, 2);
+    assert_int_equal(int_at(c, 0), 0);
+    assert_int_equal(int_at(c, 1), 1);
+    assert_string_equal(str_at(c, 2), "+15559999");
+    assert_int_equal(int_at(c, 3), 0);
+    assert_int_equal(int_at(c, 4), cmd_int("HGET " PREFIX "call:CA1 enqueued_at"));
+    assert_true(int_at(c, 4) > 0);
+    assert_string_equal(str_at(c, 5), "");
     freeReplyObject(r);
     assert_state("CA1", "admitting");
     assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
@@ -92,10 +103,16 @@ static void test_enter_queues_when_someone_waits(void **state)
     assert_int_equal(int_at(r, 2), 1);
     freeReplyObject(r);
     r = admit();
-    assert_int_equal(r->elements, 6);
+    assert_int_equal(r->elements, 8);
     assert_string_equal(str_at(r, 0), "CA1");
-    assert_string_equal(str_at(r, 3), "CA2");
+    assert_string_equal(str_at(r, 1), "+15550001");
     assert_int_equal(int_at(r, 2), 1);
+    assert_string_equal(str_at(r, 4), "CA2");
+    /* Each with its queue context: the place each had on entering. */
+    assert_int_equal(int_at(ctx_at(r, 3), 1), 1);
+    assert_int_equal(int_at(ctx_at(r, 7), 1), 2);
+    assert_string_equal(str_at(ctx_at(r, 7), 2), "+15559999");
+    assert_true(int_at(ctx_at(r, 7), 0) >= 0);
     freeReplyObject(r);
 }
 
@@ -149,7 +166,7 @@ static void test_admit_respects_limits(void **state)
         enter_waiting(sid);
     }
     redisReply *r = admit();
-    assert_int_equal(r->elements, 9); /* limit 3 */
+    assert_int_equal(r->elements, 12); /* limit 3 */
     freeReplyObject(r);
     r = admit();
     assert_int_equal(r->elements, 0);
@@ -157,7 +174,7 @@ static void test_admit_respects_limits(void **state)
     /* The runtime limit wins over MAX_CONCURRENCY. */
     freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 4"));
     r = admit();
-    assert_int_equal(r->elements, 3);
+    assert_int_equal(r->elements, 4);
     assert_string_equal(str_at(r, 0), "CA3");
     freeReplyObject(r);
     /* An adaptive cap below it stops admission. */
@@ -215,8 +232,11 @@ static void test_full_lifecycle_and_dedupe(void **state)
     r = end_signal("vapi", "V1", "vapi-status");
     assert_string_equal(str_at(r, 0), "released");
     assert_string_equal(str_at(r, 1), "CA1");
-    assert_int_equal(r->elements, 6);
+    assert_int_equal(r->elements, 7);
     assert_string_equal(str_at(r, 3), "CA2");
+    /* CA2's queue context in the same reply: first in line on entering. */
+    assert_int_equal(int_at(ctx_at(r, 6), 1), 1);
+    assert_string_equal(str_at(ctx_at(r, 6), 2), "+15559999");
     freeReplyObject(r);
     assert_state("CA1", "ended");
     assert_state("CA2", "admitting");
@@ -621,8 +641,12 @@ static void test_random_invariants(void **state)
             freeReplyObject(enter(sid, rand() % 2 ? "1" : "0"));
         } else if (op == 1) {
             redisReply *r = admit();
-            for (size_t i = 0; i + 2 < r->elements; i += 3) {
+            assert_int_equal(r->elements % 4, 0);
+            for (size_t i = 0; i + 3 < r->elements; i += 4) {
                 const char *sid = r->element[i]->str;
+                /* Every admitted caller's context, read in the same step. */
+                const redisReply *c = ctx_at(r, i + 3);
+                assert_true(int_at(c, 0) >= 0 && int_at(c, 1) >= 1);
                 char att[16];
                 snprintf(att, sizeof att, "%lld", r->element[i + 2]->integer);
                 int fate = rand() % 3;
@@ -776,7 +800,7 @@ static void test_repair_marker_gates_admission(void **state)
     freeReplyObject(r);
     expect_word(repair_begin("t3", "0"), "intact");
     r = admit();
-    assert_int_equal(r->elements, 3);
+    assert_int_equal(r->elements, 4);
     assert_string_equal(str_at(r, 0), "CA1");
     freeReplyObject(r);
 }
@@ -806,7 +830,7 @@ static void test_repair_counts_live_calls(void **state)
     enter_waiting("CA1");
     enter_waiting("CA2");
     redisReply *r = admit();
-    assert_int_equal(r->elements, 6);
+    assert_int_equal(r->elements, 8);
     freeReplyObject(r);
     connect_call("CA1", "1", "v1");
     r = requeue("CA2", "1", "0", "0", "", "0"); /* back to waiting, attempts 1 */
@@ -890,25 +914,60 @@ static void test_repair_counts_live_calls(void **state)
     assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 7);
 }
 
+/* A requeued caller's next admission carries the context of their first
+ * entry (their wait counted from then, their place then), with attempt 2
+ * (the gate says callgateRequeued from it); a record without those fields
+ * reads as unknown. */
+static void test_admission_context_after_requeue(void **state)
+{
+    (void)state;
+    enter_waiting("CA1");
+    enter_waiting("CA2");
+    freeReplyObject(redisCommand(rc, "HINCRBY " PREFIX "call:CA2 enqueued_at -4000"));
+    redisReply *r = admit();
+    assert_int_equal(r->elements, 8);
+    freeReplyObject(r);
+    r = requeue("CA2", "1", "0", "0", "", "0");
+    assert_string_equal(str_at(r, 0), "requeued");
+    freeReplyObject(r);
+    r = admit();
+    assert_int_equal(r->elements, 4);
+    assert_string_equal(str_at(r, 0), "CA2");
+    assert_int_equal(int_at(r, 2), 2);
+    const redisReply *c = ctx_at(r, 3);
+    assert_true(int_at(c, 0) >= 4000 && int_at(c, 0) < 60000);
+    assert_int_equal(int_at(c, 1), 2);
+    assert_string_equal(str_at(c, 2), "+15559999");
+    assert_int_equal(int_at(c, 3), 0);
+    assert_int_equal(int_at(c, 4), cmd_int("HGET " PREFIX "call:CA2 enqueued_at"));
+    freeReplyObject(r);
+
+    /* A caller whose record lacks the context's fields (an older record):
+     * unknown wait, no position, no number, still admitted. */
+    enter_waiting("CA3");
+    freeReplyObject(redisCommand(rc, "HDEL " PREFIX "call:CA3 enqueued_at entry_pos to"));
+    freeReplyObject(redisCommand(rc, "SET " PREFIX "limit 4"));
+    r = admit();
+    assert_int_equal(r->elements, 4);
+    assert_string_equal(str_at(r, 0), "CA3");
+    c = ctx_at(r, 3);
+    assert_int_equal(int_at(c, 0), -1);
+    assert_int_equal(int_at(c, 1), 0);
+    assert_string_equal(str_at(c, 2), "");
+    assert_int_equal(int_at(c, 4), 0);
+    freeReplyObject(r);
+}
+
 /* control.lua: the assistant hands its caller on. check claims the call,
  * record moves it to ending with the end grace as lease (the slot stays
- * until Vapi's end), once; context.lua gives the admission's context. */
-static void test_control_and_context(void **state)
+ * until Vapi's end), once. */
+static void test_control(void **state)
 {
     (void)state;
     freeReplyObject(enter("CA1", "1"));
     enter_waiting("CA2");
-    redisReply *r = RUN(cg_lua_context, "CA2");
-    assert_true(int_at(r, 0) >= 0);
-    /* First in the waiting queue: CA1 took the free slot at once. */
-    assert_int_equal(int_at(r, 1), 1);
-    assert_string_equal(str_at(r, 2), "+15559999");
-    freeReplyObject(r);
-    r = RUN(cg_lua_context, "CAnone");
-    assert_int_equal(int_at(r, 0), -1);
-    assert_int_equal(int_at(r, 1), 0);
-    freeReplyObject(r);
     connect_call("CA1", "1", "V1");
+    redisReply *r;
 
     /* ARGV 2 mode 3 vapi id 4 action 5 dest 6 grace */
     r = RUN(cg_lua_control, "check", "V1", "", "", "0");
@@ -1060,7 +1119,8 @@ int main(void)
         cmocka_unit_test_setup(test_admit_respects_limits, flush),
         cmocka_unit_test_setup(test_vapi_created_orphan_when_gone, flush),
         cmocka_unit_test_setup(test_full_lifecycle_and_dedupe, flush),
-        cmocka_unit_test_setup(test_control_and_context, flush),
+        cmocka_unit_test_setup(test_admission_context_after_requeue, flush),
+        cmocka_unit_test_setup(test_control, flush),
         cmocka_unit_test_setup(test_service_mean_warms_up, flush),
         cmocka_unit_test_setup(test_abandon_while_waiting, flush),
         cmocka_unit_test_setup(test_requeue_keeps_place_and_caps, flush),

@@ -103,14 +103,21 @@ static redisReply *outcome(const char *op, const char *sid, const char *attempt,
 }
 
 /* Runs admit and expects exactly the given sids (in order), with the
- * attempts given (negative: a callback reservation). */
+ * attempts given (negative: a callback reservation, which carries no queue
+ * context; a caller carries theirs). */
 static void expect_admit(int n, const char **sids, const long long *attempts)
 {
     redisReply *r = admit();
-    assert_int_equal(r->elements, (size_t)n * 3);
+    assert_int_equal(r->elements, (size_t)n * 4);
     for (int i = 0; i < n; i++) {
-        assert_string_equal(str_at(r, (size_t)i * 3), sids[i]);
-        assert_int_equal(int_at(r, (size_t)i * 3 + 2), attempts[i]);
+        assert_string_equal(str_at(r, (size_t)i * 4), sids[i]);
+        assert_int_equal(int_at(r, (size_t)i * 4 + 2), attempts[i]);
+        const redisReply *c = r->element[(size_t)i * 4 + 3];
+        assert_int_equal(c->type, REDIS_REPLY_ARRAY);
+        if (attempts[i] < 0)
+            assert_int_equal(c->elements, 0);
+        else
+            assert_int_equal(int_at(ctx_at(r, (size_t)i * 4 + 3), 3), 0);
     }
     freeReplyObject(r);
 }
@@ -288,6 +295,15 @@ static void test_answered_becomes_admission(void **state)
     assert_string_equal(str_at(r, 1), "CBLEG1");
     assert_string_equal(str_at(r, 2), "+15551234567");
     assert_int_equal(int_at(r, 3), 1);
+    /* The leg's queue context in the same reply: a callback, the caller's
+     * first call's time and place, the number they dialled. */
+    assert_int_equal(r->elements, 5);
+    const redisReply *c = ctx_at(r, 4);
+    assert_true(int_at(c, 0) >= 0);
+    assert_int_equal(int_at(c, 1), 1);
+    assert_string_equal(str_at(c, 2), "+15559999");
+    assert_int_equal(int_at(c, 3), 1);
+    assert_int_equal(int_at(c, 4), cmd_int("HGET " PREFIX "call:CA1 enqueued_at"));
     freeReplyObject(r);
     /* The slot moved to the leg, still one slot in all. */
     assert_int_equal(cmd_int("ZCARD " PREFIX "active"), 1);
@@ -323,9 +339,12 @@ static void test_answered_becomes_admission(void **state)
     r = RUN(cg_lua_end, "vapi", "V1", "customer-ended-call", "5000", "1", "100", "30000", "i1",
             "0.2", "vapi-status", "60000");
     assert_string_equal(str_at(r, 0), "released");
-    /* ... and its release admits the next caller in the same step. */
-    assert_int_equal(r->elements, 6);
+    /* ... and its release admits the next caller in the same step, with
+     * their context (not a callback). */
+    assert_int_equal(r->elements, 7);
     assert_string_equal(str_at(r, 3), "CA2");
+    assert_int_equal(int_at(ctx_at(r, 6), 1), 2);
+    assert_int_equal(int_at(ctx_at(r, 6), 3), 0);
     freeReplyObject(r);
     assert_state("CBLEG1", "ended");
 }
@@ -355,9 +374,10 @@ static void test_failed_retry_then_exhausted(void **state)
     assert_string_equal(str_at(r, 0), "retry");
     assert_string_equal(str_at(r, 1), "CA1");
     /* The freed slot went to CA2 in the same step, not back to CA1. */
-    assert_int_equal(r->elements, 6);
+    assert_int_equal(r->elements, 7);
     assert_string_equal(str_at(r, 3), "CA2");
     assert_int_equal(int_at(r, 5), 1);
+    assert_int_equal(int_at(ctx_at(r, 6), 1), 2);
     freeReplyObject(r);
     assert_state("CA1", "callback");
     assert_int_equal(cmd_int("ZSCORE " PREFIX "waiting CA1"), ticket);
@@ -430,7 +450,7 @@ static void test_expire(void **state)
      * freed slot again at once (still the head). */
     redisReply *r = outcome("expire", "CA1", "1", "", "lease", "0");
     assert_string_equal(str_at(r, 0), "requeued");
-    assert_int_equal(r->elements, 6);
+    assert_int_equal(r->elements, 7);
     assert_string_equal(str_at(r, 3), "CA1");
     assert_int_equal(int_at(r, 5), -2);
     freeReplyObject(r);
@@ -501,11 +521,12 @@ static struct {
 } pend[64];
 static int pending_n;
 
-/* Takes the admitted triples of a reply from element first on: a caller on
+/* Takes the admission list of a reply from element first on: a caller on
  * the line is connected at once, a reservation is remembered for dialling. */
 static void take(const redisReply *r, size_t first)
 {
-    for (size_t i = first; i + 2 < r->elements; i += 3) {
+    assert_true(r->elements <= first || (r->elements - first) % 4 == 0);
+    for (size_t i = first; i + 3 < r->elements; i += 4) {
         long long att = r->element[i + 2]->integer;
         if (att < 0) {
             assert_true(pending_n < 64);
@@ -556,7 +577,7 @@ static void test_random_invariants(void **state)
             if (w->elements == 2)
                 lowest_left = atoll(w->element[1]->str);
             freeReplyObject(w);
-            for (size_t i = 0; i + 2 < r->elements; i += 3) {
+            for (size_t i = 0; i + 3 < r->elements; i += 4) {
                 long long ticket = cmd_int("HGET " PREFIX "call:%s ticket", r->element[i]->str);
                 if (lowest_left >= 0)
                     assert_true(ticket < lowest_left);

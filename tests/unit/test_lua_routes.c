@@ -44,15 +44,36 @@ static redisReply *admit(const char *limit)
     return RUN(cg_lua_admit, limit, "100", "30000", "i1");
 }
 
-/* The sids admitted by a reply (triples from element first), joined by
- * spaces, into out. */
+/* Element i of an admission list carries the queue context of the caller
+ * admitted, with their route (the engine picks the route's assistant from
+ * it); an outbound call carries none (it reads its own record). */
+static void expect_context(const redisReply *r, size_t i)
+{
+    const char *sid = str_at(r, i);
+    if (strncmp(sid, "o:", 2) == 0) {
+        assert_int_equal(r->element[i + 3]->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->element[i + 3]->elements, 0);
+        return;
+    }
+    const redisReply *c = ctx_at(r, i + 3);
+    char *route = cmd_str("HGET " PREFIX "call:%s route", sid);
+    assert_string_equal(str_at(c, 5), strcmp(route, "(nil)") == 0 ? "" : route);
+    free(route);
+    assert_int_equal(int_at(c, 4), cmd_int("HGET " PREFIX "call:%s enqueued_at", sid));
+    assert_string_equal(str_at(c, 2), "+15559999");
+}
+
+/* The sids admitted by a reply (the admission list from element first),
+ * joined by spaces, into out; each entry's context checked. */
 static void admitted(const redisReply *r, size_t first, char *out, size_t outlen)
 {
     out[0] = '\0';
-    for (size_t i = first; i + 2 < r->elements; i += 3) {
+    assert_true(r->elements <= first || (r->elements - first) % 4 == 0);
+    for (size_t i = first; i + 3 < r->elements; i += 4) {
         if (out[0])
             strncat(out, " ", outlen - strlen(out) - 1);
         strncat(out, r->element[i]->str, outlen - strlen(out) - 1);
+        expect_context(r, i);
     }
 }
 
@@ -179,6 +200,9 @@ static void test_fast_path_route_max(void **state)
     publish("0 1 1", "0 5 1", "after-inbound");
     redisReply *r = enter_full("a1", "a", "5", "1", "0");
     assert_string_equal(str_at(r, 0), "fast");
+    /* The fast path's reply carries the context, with the route. */
+    assert_string_equal(str_at(ctx_at(r, 2), 5), "a");
+    assert_int_equal(int_at(ctx_at(r, 2), 1), 1);
     freeReplyObject(r);
     r = enter_full("a2", "a", "5", "1", "0");
     assert_string_equal(str_at(r, 0), "waiting");
@@ -279,8 +303,10 @@ static void test_random_invariants(void **state)
         } else {
             continue;
         }
-        for (size_t i = first; i + 2 < r->elements; i += 3) {
+        assert_true(r->elements <= first || (r->elements - first) % 4 == 0);
+        for (size_t i = first; i + 3 < r->elements; i += 4) {
             const char *sid = r->element[i]->str;
+            expect_context(r, i);
             assert_true(nactive < 64);
             snprintf(active[nactive++], sizeof active[0], "%s", sid);
             char *route = cmd_str("HGET " PREFIX "call:%s route", sid);
@@ -357,8 +383,9 @@ static void test_slots(void **state)
     enter_waiting("a3", "a", "3");
     r = slot("release", "L1", "", "0", "3");
     assert_string_equal(str_at(r, 0), "released");
-    assert_int_equal(r->elements, 6);
+    assert_int_equal(r->elements, 7);
     assert_string_equal(str_at(r, 3), "a3");
+    assert_string_equal(str_at(ctx_at(r, 6), 5), "a");
     freeReplyObject(r);
     r = slot("release", "L1", "", "0", "3");
     assert_string_equal(str_at(r, 0), "gone");

@@ -11,7 +11,8 @@
 --   dial:     4 attempt -> {'dial', number, to, dial} | {'stale', state}
 --   ringing:  4 attempt, 5 leg -> {'ok'} | {'stale', state}
 --   answered: 4 attempt, 5 leg, 6 admit_lease_ms, 7 instance
---     -> {'admit', leg, number, 1} | {'existing', leg state} | {'stale', state}
+--     -> {'admit', leg, number, 1, the leg's admission_context} |
+--        {'existing', leg state} | {'stale', state}
 --   failed, expire: 4 attempt, 5 leg ('' unknown), 6 reason, 7 final (0|1:
 --             no retry, e.g. a number Twilio refuses), 8 default_limit,
 --             9 max_batch, 10 admit_lease_ms, 11 instance
@@ -149,7 +150,7 @@ if op == 'answered' then
   if since <= (tonumber(g[7]) or 0) then stat('callbacks_within_estimate') end
   stat('callbacks_hold_saved_ms', since)
   stat('admissions')
-  return {'admit', leg, g[1], 1}
+  return {'admit', leg, g[1], 1, admission_context(lk)}
 end
 
 if op ~= 'failed' and op ~= 'expire' then return redis.error_reply('unknown op ' .. op) end

@@ -185,14 +185,28 @@ local function callback_settle(sid, op, attempt, leg, reason, final)
   return 'retry', due
 end
 
+-- What the assistant is told of a caller being admitted
+-- (assistantOverrides.variableValues), read from the caller's record in the
+-- step that admits them, so the Vapi call is created without another round
+-- trip: {waited_ms (-1: unknown), position on entering (0: not recorded),
+-- the number dialled ('': unknown), 1 for a callback's outbound leg (else
+-- 0), when the caller entered (Unix ms, 0: unknown), route ('': none)}.
+local function admission_context(ck)
+  local f = redis.call('HMGET', ck, 'enqueued_at', 'entry_pos', 'to', 'callback_of', 'route')
+  local enq = tonumber(f[1])
+  return {enq and (NOW - enq) or -1, tonumber(f[2]) or 0, f[3] or '', f[4] and 1 or 0, enq or 0,
+          f[5] or ''}
+end
+
 -- Moves up to max callers from the head of the queue into the active set,
--- each with an admission lease. Returns a flat list sid, from, attempt per
--- admitted caller. The caller of this function has checked nothing: room,
+-- each with an admission lease. Returns a flat list of four elements per
+-- admitted caller: sid, from, attempt and the caller's admission_context
+-- (an empty list for a callback's reservation and an outbound call). The caller of this function has checked nothing: room,
 -- backoff and the batch bound are all decided here, atomically.
 -- A callback entry (state 'callback') that is due takes its slot in ticket
 -- order as a reservation (state 'cb_reserved', the admission lease until
 -- the dial's claim gives it cb_lease_ms) and comes
--- back as sid, number, -attempt: its caller dials (callback.lua dial) and
+-- back as sid, number, -attempt, {}: its caller dials (callback.lua dial) and
 -- creates no Vapi call. One not due (retry time ahead, window closed) is
 -- passed over and keeps its place.
 local admit_routed -- routes (ROUTES_FILE): defined at the end of this file
@@ -222,6 +236,7 @@ local function admit_batch(default_limit, max_batch, lease_ms, instance)
         out[#out + 1] = sid
         out[#out + 1] = f[4]
         out[#out + 1] = -attempt
+        out[#out + 1] = {}
         n = n - 1
       else
         skip = skip + 1
@@ -238,6 +253,7 @@ local function admit_batch(default_limit, max_batch, lease_ms, instance)
         out[#out + 1] = sid
         out[#out + 1] = from
         out[#out + 1] = attempt
+        out[#out + 1] = admission_context(ck)
         n = n - 1
       end
       -- A queue entry without its record cannot be admitted (no caller
@@ -365,7 +381,7 @@ end
 -- inbound caller before an outbound call, then the lowest ticket (the
 -- longest wait); never a route at its max, never the organization over
 -- its limit. Returns what admit_batch returns; an outbound call comes back
--- as its id 'o:<id>', the customer's number and its attempt.
+-- as its id 'o:<id>', the customer's number, its attempt and {}.
 admit_routed = function(default_limit, max_batch, lease_ms, instance)
   local free = effective_limit(default_limit) - redis.call('ZCARD', K_ACTIVE)
   local n = math.min(free, tonumber(max_batch))
@@ -433,6 +449,7 @@ admit_routed = function(default_limit, max_batch, lease_ms, instance)
         out[#out + 1] = sid
         out[#out + 1] = f[5]
         out[#out + 1] = -attempt
+        out[#out + 1] = {}
       else
         redis.call('HSET', ck, 'state', 'admitting', 'admitted_at', NOW, 'admitted_by', instance)
         log('ADMIT', sid, 'attempt', attempt, 'route', best.name)
@@ -441,6 +458,8 @@ admit_routed = function(default_limit, max_batch, lease_ms, instance)
         out[#out + 1] = sid
         out[#out + 1] = f[2] or ''
         out[#out + 1] = attempt
+        -- An outbound call reads its own record (outbound.c).
+        out[#out + 1] = f[6] == 'outbound' and {} or admission_context(ck)
       end
       counts[best.name] = (counts[best.name] or 0) + 1
       n = n - 1

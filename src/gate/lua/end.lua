@@ -13,7 +13,7 @@
 -- kind 'overflow': id is a waiting CallSid that must get the overflow
 --   treatment (Twilio's own queue was full).
 -- Returns {verdict, sid, detail, admitted...} where admitted is the flat
--- sid, from, attempt list of admit_batch. detail: for 'released' the ms
+-- sid, from, attempt, context list of admit_batch. detail: for 'released' the ms
 -- the caller was connected (when known); for 'abandoned' and 'overflowed'
 -- of a waiting caller "<wait ms>:<position>"; for 'ending' the Vapi call
 -- id; else ''.

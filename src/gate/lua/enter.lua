@@ -4,9 +4,10 @@
 --       6 max_queue_size, 7 default_limit, 8 fast_path (0|1),
 --       9 admit_lease_ms, 10 instance, 11 already_waited_ms (adopt),
 --       12 route ('' or absent: the gate of one route), 13 vip (0|1)
--- Returns {'existing', state, position} | {'fast', attempt} |
+-- Returns {'existing', state, position} | {'fast', attempt, context} |
 --         {'waiting', position, room (1: a slot looks free)} |
 --         {'overflow', position}
+-- (context: the caller's admission_context, common.lua)
 local sid, from, to, mode = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ck = call_key(sid)
 local state = redis.call('HGET', ck, 'state')
@@ -50,7 +51,7 @@ if mode == 'incoming' and ARGV[8] == '1' and waiting == 0 and backoff_left() == 
   log('ADMIT', sid, 'attempt', 1, 'fast', 1)
   stat('admissions')
   rstat(route, 'admissions')
-  return {'fast', 1}
+  return {'fast', 1, admission_context(ck)}
 end
 
 if mode == 'incoming' and waiting >= tonumber(ARGV[6]) then

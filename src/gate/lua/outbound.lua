@@ -3,7 +3,7 @@
 -- the call record 'o:<id>' (kind 'outbound', from: the customer's number),
 -- in its route's line only (never in the waiting set: Twilio holds no one
 -- for it); admitted by admit_batch like a caller, it comes back as
--- 'o:<id>', number, attempt, and the Vapi call's end signals release it
+-- 'o:<id>', number, attempt, {} and the Vapi call's end signals release it
 -- as any other (end.lua, through vapi:<id>).
 -- ARGV: 1 prefix, 2 op, then per op:
 --   create: 3 id, 4 route, 5 number, 6 variables (JSON), 7 max_queue,

@@ -12,7 +12,7 @@
 --   Returns {'ok', expires_at_ms} | {'full', retry_after_ms} |
 --           {'unknown-route'} | {'exists'}
 -- renew: {'ok', expires_at_ms} | {'gone'}
--- release: {'released', '', '', admitted...} (admit_batch's triples) |
+-- release: {'released', '', '', admitted...} (admit_batch's list) |
 --          {'gone'}
 local op, id, route = ARGV[2], ARGV[3], ARGV[4]
 local member = 's:' .. id
