@@ -6,51 +6,16 @@
  * dropped; and the settings map and its comparison (digests only, no
  * value in clear, the differing settings named).
  */
-#include "harness.h"
-#include "hireply.h"
+#include "luafix.h"
 
-#include <hiredis/hiredis.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/config.h"
 #include "gate/instances.h"
 #include "gate/lua_scripts.h"
-
-#define PREFIX "cg:{t}:"
-
-static struct cg_redis_server rs;
-static redisContext *rc;
-
-static int setup_all(void **state)
-{
-    (void)state;
-    return cgt_hi_start(&rs, &rc);
-}
-
-static int teardown_all(void **state)
-{
-    (void)state;
-    cgt_hi_stop(&rs, rc);
-    return 0;
-}
-
-static int flush(void **state)
-{
-    (void)state;
-    cgt_hi_flush(rc, PREFIX);
-    return 0;
-}
-
-#define RUN(script, ...)                                                                           \
-    cgt_hi_eval(rc, script, PREFIX, CGT_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
-
-#define str_at       cgt_reply_str_at
-#define int_at       cgt_reply_int_at
-#define cmd_int(...) cgt_hi_int(rc, __VA_ARGS__)
-#define cmd_str(...) cgt_hi_str(rc, __VA_ARGS__)
+#include "gate/store.h"
 
 /* instances: ARGV 2 op 3 id 4 ttl 5 version 6 started 7 limit 8 fp 9 settings */
 static redisReply *announce(const char *id, const char *limit, const char *ttl, const char *fp)
@@ -85,7 +50,7 @@ static void enter_waiting(const char *sid)
 static size_t admit_count(const char *limit)
 {
     redisReply *r = RUN(cg_lua_admit, limit, "100", "30000", "i1");
-    size_t n = r->elements / 3;
+    size_t n = r->elements / GATE_ADMITTED_WIDTH;
     freeReplyObject(r);
     return n;
 }
