@@ -17,6 +17,7 @@
 #include "base/config.h"
 #include "base/estimate.h"
 #include "gate/access.h"
+#include "gate/gate.h"
 #include "gate/internal.h"
 #include "gate/store.h"
 #include "net/httpd.h"
@@ -205,6 +206,27 @@ static int append_waiters(struct cg_gate *g, struct cg_buf *b, const redisReply 
     return rc | cg_buf_appendc(b, ']');
 }
 
+/* What keeps the gate from its work though Redis answers, for whoever
+ * watches the queue: credentials refused by Vapi or Twilio, instances that
+ * disagree on the gate's settings. The same words as /health's reason. */
+static int append_problems(const struct cg_gate *g, struct cg_buf *b)
+{
+    int rc = cg_buf_appends(b, ",\"problems\":[");
+    int n = 0;
+    const char *auth = cg_gate_auth_problem(g);
+    if (auth != NULL) {
+        rc |= cg_buf_append_json_str(b, auth, strlen(auth));
+        n++;
+    }
+    struct cg_gate_instances_view inst = {0};
+    cg_gate_instances_state(g, &inst);
+    if (inst.problem != NULL) {
+        rc |= n ? cg_buf_appendc(b, ',') : 0;
+        rc |= cg_buf_append_json_str(b, inst.problem, strlen(inst.problem));
+    }
+    return rc | cg_buf_appendc(b, ']');
+}
+
 int gate_queue_view_json(struct cg_gate *g, const redisReply *r, int with_time, int brief,
                          cg_gate_view_extra extra, void *extra_arg, struct cg_buf *b)
 {
@@ -235,6 +257,7 @@ int gate_queue_view_json(struct cg_gate *g, const redisReply *r, int with_time, 
                 : append_slots(b, r, now, nslots, slot_routes);
     rc |= cg_buf_appendc(b, ',');
     rc |= append_waiters(g, b, r, waiters_at, nwait, brief, wait_routes);
+    rc |= append_problems(g, b);
     if (rc == 0 && extra != NULL)
         rc = extra(b, extra_arg);
     rc |= cg_buf_appendc(b, '}');

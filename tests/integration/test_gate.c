@@ -1500,6 +1500,14 @@ static void test_vapi_wrong_key(void **state)
     assert_contains(json_string_value(json_object_get(j, "reason")), "VAPI_API_KEY");
     json_decref(j);
     cgt_resp_free(&r);
+    /* The operator's view (and the wallboard's banner) says it too. */
+    long qst;
+    j = get_json_of(f, 0, "/queue", &qst);
+    assert_int_equal(qst, 200);
+    json_t *problems = json_object_get(j, "problems");
+    assert_int_equal(json_array_size(problems), 1);
+    assert_contains(json_string_value(json_array_get(problems, 0)), "VAPI_API_KEY");
+    json_decref(j);
     int rc = cgt_stop(&f->g[0].proc, SIGTERM, 10000);
     must(f, rc == 0, "callgate exited with %d", rc);
 }

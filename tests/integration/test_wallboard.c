@@ -617,6 +617,7 @@ static void test_wallboard_in_chromium(void **state)
     must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
 
     must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    must(f, strstr(dom, "data-problems=\"no\"") != NULL, "a problem shown on a sound gate");
     char v[64];
     text_of(dom, "kpi-waiting", v, sizeof v);
     assert_string_equal(v, "4");
@@ -693,6 +694,21 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
         cgt_sleep_ms(100);
     }
     fill_queue(f);
+    /* A second instance whose MAX_CONCURRENCY says 5 where the first says
+     * 2 (a host's typo): the gate keeps the lower limit, and the page says
+     * what is wrong in the words of /health's reason. */
+    start_gate(f, 1, (const char *const[]){"MAX_CONCURRENCY=5", "INSTANCE_ID=wall2", NULL});
+    deadline = cgt_now_ms() + BOARD_WAIT;
+    for (;;) {
+        json_t *q = get_json(f, "/queue");
+        json_t *p = json_array_get(json_object_get(q, "problems"), 0);
+        int found = p != NULL && strstr(json_string_value(p), "MAX_CONCURRENCY") != NULL;
+        json_decref(q);
+        if (found)
+            break;
+        must(f, cgt_now_ms() < deadline, "/queue names no disagreement on MAX_CONCURRENCY");
+        cgt_sleep_ms(100);
+    }
     char *prof = cgt_tmpdir();
     char dom_path[PATH_MAX];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
@@ -706,6 +722,17 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
     char *dom = read_file(dom_path);
     must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
     must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    must(f, strstr(dom, "data-problems=\"yes\"") != NULL, "the disagreement is not shown");
+    const char *banner = strstr(dom, "id=\"problems\"");
+    must(f, banner != NULL, "no problems banner");
+    const char *attention = strstr(banner, "ATTENTION: ");
+    const char *what = attention ? strstr(attention, "MAX_CONCURRENCY") : NULL;
+    must(f, what != NULL && what - banner < 2000,
+         "the banner does not name MAX_CONCURRENCY:\n%.600s", banner);
+    assert_null(strstr(banner, "several processes announce"));
+    char v[64];
+    text_of(dom, "kpi-slots-limit", v, sizeof v);
+    assert_string_equal(v, "2");
     /* The section is shown only when there are TaskQueues. */
     must(f, strstr(dom, "data-tq=\"on\"") != NULL, "the TaskQueue table is hidden");
     const char *body = strstr(dom, "id=\"tq-body\"");
@@ -731,6 +758,7 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
     screenshot(url, prof, "390,844", "artifacts/wallboard-taskqueues-390x844.png");
     cg_remove_tree(prof);
     free(prof);
+    stop_gate(f, 1);
     stop_gate(f, 0);
     cgt_tr_stop(tr);
 }
