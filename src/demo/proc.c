@@ -36,16 +36,22 @@ static int ephemeral_low(void)
     return low;
 }
 
-static int port_is_free(int port)
+/* Binds a socket to port on 127.0.0.1 (0: the kernel's choice) and
+ * releases it: the port bound, or -1. */
+static int bind_loopback(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return 0;
+        return -1;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    socklen_t len = sizeof sa;
+    int got = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        got = ntohs(sa.sin_port);
     close(fd);
-    return ok;
+    return got;
 }
 
 /* A port the kernel hands out for bind(port 0) comes from the ephemeral
@@ -61,23 +67,12 @@ int cg_free_port(void)
     if (low - base >= 1000) {
         for (int i = 0; i < 200; i++) {
             int port = base + (int)cg_random_below((uint64_t)(low - base));
-            if (port_is_free(port))
+            if (bind_loopback(port) == port)
                 return port;
         }
     }
     /* A range too small to pick from: the kernel's choice. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
+    return bind_loopback(0);
 }
 
 /* A raw PING over a fresh TCP connection; avoids needing hiredis' blocking
