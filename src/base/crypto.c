@@ -41,6 +41,19 @@ size_t cg_hmac(enum cg_digest d, const void *key, size_t keylen, const void *dat
     return out_len;
 }
 
+int cg_pbkdf2_sha256(const void *pass, size_t passlen, const void *salt, size_t saltlen,
+                     unsigned iterations, unsigned char *out, size_t n)
+{
+    if (passlen > INT_MAX || saltlen > INT_MAX || n > INT_MAX || iterations == 0 ||
+        iterations > INT_MAX)
+        return -1;
+    return PKCS5_PBKDF2_HMAC(pass != NULL ? pass : "", (int)passlen,
+                             salt != NULL ? salt : (const void *)"", (int)saltlen, (int)iterations,
+                             EVP_sha256(), (int)n, out) == 1
+               ? 0
+               : -1;
+}
+
 void cg_sha1_hex(const void *data, size_t len, char out[41])
 {
     unsigned char md[SHA_DIGEST_LENGTH];

@@ -18,6 +18,11 @@ size_t cg_digest_size(enum cg_digest d);
  * on failure. */
 size_t cg_hmac(enum cg_digest d, const void *key, size_t keylen, const void *data, size_t len,
                unsigned char out[CG_DIGEST_MAX]);
+/* PBKDF2-HMAC-SHA256 of pass under salt, iterations rounds, into out[n]:
+ * 0, or -1 on failure. For digests of secrets that leave the process (a
+ * plain hash of a weak secret is a dictionary away from it). */
+int cg_pbkdf2_sha256(const void *pass, size_t passlen, const void *salt, size_t saltlen,
+                     unsigned iterations, unsigned char *out, size_t n);
 /* Lower-case hex SHA-1 and SHA-256 of data (Redis script ids; Twilio's
  * bodySHA256). */
 void cg_sha1_hex(const void *data, size_t len, char out[41]);

@@ -74,6 +74,39 @@ static void digest_of(const char *name, const char *value, char out[DIGEST_HEX +
     out[DIGEST_HEX] = '\0';
 }
 
+/* A secret's digest is PBKDF2 (SECRET_ROUNDS rounds, salted with the
+ * setting's name): Redis is often shared or managed, and a plain hash of a
+ * weak webhook secret would be a dictionary away from it. The rounds cost a
+ * few milliseconds once at start. An unset secret is digested as any
+ * value, so that set against unset is still a difference. */
+#define SECRET_ROUNDS 10000
+static void secret_digest_of(const char *name, const char *value, char out[DIGEST_HEX + 1])
+{
+    if (value == NULL || *value == '\0') {
+        digest_of(name, "", out);
+        return;
+    }
+    char salt[96];
+    int sl = snprintf(salt, sizeof salt, "callgate-secret:%s", name);
+    unsigned char k[DIGEST_HEX / 2];
+    if (sl < 0 || (size_t)sl >= sizeof salt ||
+        cg_pbkdf2_sha256(value, strlen(value), salt, (size_t)sl, SECRET_ROUNDS, k, sizeof k) != 0) {
+        /* Never fall back to a fast hash of the secret: say "unknown". */
+        memset(out, '0', DIGEST_HEX);
+        out[DIGEST_HEX] = '\0';
+        return;
+    }
+    cg_hex_encode(k, sizeof k, out);
+    out[DIGEST_HEX] = '\0';
+}
+
+static void add_secret(struct cg_buf *s, const char *name, const char *value)
+{
+    char d[DIGEST_HEX + 1];
+    secret_digest_of(name, value, d);
+    cg_buf_printf(s, "%s%s=%s", s->len ? "," : "", name, d);
+}
+
 static void add_str(struct cg_buf *s, const char *name, const char *value)
 {
     char d[DIGEST_HEX + 1];
@@ -118,14 +151,14 @@ void gate_instances_settings(const struct cg_config *cfg, struct cg_buf *s, char
     add_int(s, "MAX_QUEUE_SIZE", cfg->max_queue_size);
     add_int(s, "MAX_WAIT_SECONDS", cfg->max_wait_seconds);
     add_str(s, "TWILIO_ACCOUNT_SID", cfg->twilio_account_sid);
-    add_str(s, "TWILIO_AUTH_TOKEN", cfg->twilio_auth_token);
+    add_secret(s, "TWILIO_AUTH_TOKEN", cfg->twilio_auth_token);
     add_str(s, "TWILIO_QUEUE_SID", cfg->twilio_queue_sid);
     add_str(s, "TWILIO_QUEUE_NAME", cfg->twilio_queue_name);
-    add_str(s, "VAPI_API_KEY", cfg->vapi_api_key);
+    add_secret(s, "VAPI_API_KEY", cfg->vapi_api_key);
     add_str(s, "VAPI_ASSISTANT_ID", cfg->vapi_assistant_id);
     add_str(s, "VAPI_PHONE_NUMBER_ID", cfg->vapi_phone_number_id);
-    add_str(s, "VAPI_WEBHOOK_SECRET", cfg->vapi_webhook_secret);
-    add_str(s, "VAPI_HMAC_SECRET", cfg->vapi_webhook_hmac_secret);
+    add_secret(s, "VAPI_WEBHOOK_SECRET", cfg->vapi_webhook_secret);
+    add_secret(s, "VAPI_HMAC_SECRET", cfg->vapi_webhook_hmac_secret);
     struct cg_buf t;
     cg_buf_init(&t, CG_BUF_UNBOUNDED);
     routes_text(cfg, &t);

@@ -8,7 +8,8 @@
  * agree across a gate's instances (GATE_INSTANCES_SETTINGS below), kept as
  * a map setting name -> short digest so that a difference can be named
  * without any value being readable in Redis (secrets included: only a
- * truncated salted SHA-256 of each value is stored). An entry expires
+ * truncated salted SHA-256 of each value is stored, PBKDF2 for the
+ * secrets). An entry expires
  * GATE_INSTANCES_TTL_MS after its last announcement; an instance that
  * stops cleanly removes its own at once.
  *
@@ -55,7 +56,8 @@ struct gate_instances;
 
 /* The settings map of cfg ("NAME=digest,..." into settings) and its
  * fingerprint (12 hex digits). Each digest is the first 12 hex digits of
- * SHA-256 over "callgate-setting", the name and the value. */
+ * SHA-256 over "callgate-setting", the name and the value; for the four
+ * secrets, of PBKDF2-HMAC-SHA256 (10,000 rounds, salted with the name). */
 void gate_instances_settings(const struct cg_config *cfg, struct cg_buf *settings,
                              char fingerprint[13]);
 

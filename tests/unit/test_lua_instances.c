@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "base/crypto.h"
 #include "gate/instances.h"
 #include "gate/lua_scripts.h"
 #include "gate/store.h"
@@ -210,6 +211,19 @@ static void test_settings_hold_no_secret(void **state)
         assert_int_equal(len, 12);
         p = end ? end + 1 : NULL;
     }
+    /* A secret's digest is the slow one (PBKDF2, salted with the name),
+     * never a fast hash a dictionary could be run against. */
+    unsigned char k[6];
+    char want[13], got[13];
+    const char *salt = "callgate-secret:VAPI_WEBHOOK_SECRET";
+    assert_int_equal(cg_pbkdf2_sha256(c.vapi_webhook_secret, strlen(c.vapi_webhook_secret), salt,
+                                      strlen(salt), 10000, k, sizeof k),
+                     0);
+    cg_hex_encode(k, sizeof k, want);
+    const char *at = strstr(s, "VAPI_WEBHOOK_SECRET=");
+    assert_non_null(at);
+    snprintf(got, sizeof got, "%.12s", at + strlen("VAPI_WEBHOOK_SECRET="));
+    assert_string_equal(got, want);
     /* The same settings, the same map. */
     char fp2[13];
     char *s2 = settings_of(&c, fp2);

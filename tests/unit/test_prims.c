@@ -137,6 +137,18 @@ static void test_crypto(void **state)
     assert_string_equal(hex, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
     assert_int_equal(cg_hmac(CG_SHA512, "Jefe", 4, data, strlen(data), mac), 64);
     assert_int_equal(cg_digest_size(CG_SHA512), 64);
+    /* PBKDF2-HMAC-SHA256 vectors (P = "password", S = "salt"; the
+     * published vectors for c = 1, 2 and 4096, dkLen 32). */
+    assert_int_equal(cg_pbkdf2_sha256("password", 8, "salt", 4, 1, mac, 32), 0);
+    cg_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b");
+    assert_int_equal(cg_pbkdf2_sha256("password", 8, "salt", 4, 2, mac, 32), 0);
+    cg_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "ae4d0c95af6b46d32d0adff928f06dd02a303f8ef3c251dfd6e2d85a95474c43");
+    assert_int_equal(cg_pbkdf2_sha256("password", 8, "salt", 4, 4096, mac, 32), 0);
+    cg_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
+    assert_int_equal(cg_pbkdf2_sha256("password", 8, "salt", 4, 0, mac, 32), -1);
 
     unsigned char raw[4];
     assert_int_equal(cg_hex_decode("DEadbeef", 8, raw, 4), 0);
