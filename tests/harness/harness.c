@@ -229,6 +229,12 @@ static void free_env(char **env)
     free(env);
 }
 
+int cgt_under_valgrind(void)
+{
+    const char *vg = getenv("CG_VALGRIND");
+    return vg != NULL && strcmp(vg, "1") == 0;
+}
+
 void cgt_spawn(struct cgt_proc *p, const char *const *argv, const char *const *env)
 {
     const char *tmp = getenv("TMPDIR");
@@ -241,9 +247,7 @@ void cgt_spawn(struct cgt_proc *p, const char *const *argv, const char *const *e
     /* The argument vector too is built before fork (valgrind wraps it). */
     const char *args[64];
     size_t n = 0;
-    const char *vg = getenv("CG_VALGRIND");
-    int under_valgrind = vg && strcmp(vg, "1") == 0;
-    if (under_valgrind) {
+    if (cgt_under_valgrind()) {
         args[n++] = "/usr/bin/valgrind";
         args[n++] = "--quiet";
         args[n++] = "--leak-check=full";

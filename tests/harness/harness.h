@@ -58,6 +58,9 @@ int cgt_stop(struct cgt_proc *p, int sig, int timeout_ms);
 /* Waits for the child to exit by itself; returns its exit code, or -1 on
  * timeout. */
 int cgt_wait_exit(struct cgt_proc *p, int timeout_ms);
+/* 1 when the callgate processes run under valgrind (CG_VALGRIND=1, make
+ * valgrind), else 0. */
+int cgt_under_valgrind(void);
 /* The child's output so far (malloc'd). */
 char *cgt_proc_output(const struct cgt_proc *p);
 /* Waits up to timeout_ms for text to appear in the child's output: 0, or

@@ -2804,8 +2804,7 @@ static long long cpu_ticks(pid_t pid)
 static void test_descriptor_exhaustion(void **state)
 {
     struct fixture *f = *state;
-    const char *vg = getenv("CG_VALGRIND");
-    if (vg != NULL && strcmp(vg, "1") == 0) {
+    if (cgt_under_valgrind()) {
         /* valgrind keeps descriptors of its own below the limit. */
         skip();
     }

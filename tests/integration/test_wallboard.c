@@ -424,8 +424,7 @@ static void test_events_slow_viewer_dropped(void **state)
      * process's memory is valgrind's too (shadow memory, freed blocks held
      * back to catch their use): there its leak check, which fails the run
      * on any block lost with the dropped viewers, stands for these two. */
-    const char *vg = getenv("CG_VALGRIND");
-    if (vg && strcmp(vg, "1") == 0) {
+    if (cgt_under_valgrind()) {
         printf("under valgrind: callgate's memory %ld -> peak %ld KiB, not judged\n", before, peak);
     } else {
         must(f, peak - before < SLOW_VIEWERS * 256 + 3072, "callgate grew from %ld to %ld KiB",
@@ -537,6 +536,25 @@ static void text_of(const char *dom, const char *id, char *out, size_t n)
     at++;
     size_t len = strcspn(at, "<");
     snprintf(out, n, "%.*s", (int)len, at);
+}
+
+/* Loads the page at 1920x1080 with a fresh profile (*prof, which the
+ * caller removes) and returns its DOM once its stream has ended, the page
+ * live. */
+static char *dump_dom(struct fixture *f, const char *url, char **prof)
+{
+    *prof = cgt_tmpdir();
+    char dom_path[PATH_MAX];
+    snprintf(dom_path, sizeof dom_path, "%s/dom.html", *prof);
+    const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
+                           NULL};
+    pid_t pid = chromium_spawn(url, flags, dom_path, *prof);
+    int rc = chromium_wait(pid, 60000);
+    must(f, rc == 0, "chromium --dump-dom ended with %d", rc);
+    char *dom = read_file(dom_path);
+    must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
+    must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    return dom;
 }
 
 static void screenshot(const char *url, const char *profile, const char *size, const char *path)
@@ -709,19 +727,10 @@ static void test_wallboard_taskqueues_in_chromium(void **state)
         must(f, cgt_now_ms() < deadline, "/queue names no disagreement on MAX_CONCURRENCY");
         cgt_sleep_ms(100);
     }
-    char *prof = cgt_tmpdir();
-    char dom_path[PATH_MAX];
-    snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
     char url[200];
     snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->g[0].base);
-    const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
-                           NULL};
-    pid_t pid = chromium_spawn(url, flags, dom_path, prof);
-    int rc = chromium_wait(pid, 60000);
-    must(f, rc == 0, "chromium --dump-dom ended with %d", rc);
-    char *dom = read_file(dom_path);
-    must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
-    must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    char *prof;
+    char *dom = dump_dom(f, url, &prof);
     must(f, strstr(dom, "data-problems=\"yes\"") != NULL, "the disagreement is not shown");
     const char *banner = strstr(dom, "id=\"problems\"");
     must(f, banner != NULL, "no problems banner");
@@ -794,18 +803,9 @@ static void test_wallboard_routes_in_chromium(void **state)
     arrive_to(f, "+15550002222", SALES, sid);
     arrive_to(f, "+15550003333", SUPPORT, sid);
     wait_queue(f, 4, 3);
-    char *prof = cgt_tmpdir();
-    char dom_path[PATH_MAX];
-    snprintf(dom_path, sizeof dom_path, "%s/dom.html", prof);
     snprintf(url, sizeof url, "%s/wallboard?token=" TOKEN, f->g[0].base);
-    const char *flags[] = {"--dump-dom", "--virtual-time-budget=1500", "--window-size=1920,1080",
-                           NULL};
-    pid_t pid = chromium_spawn(url, flags, dom_path, prof);
-    int rc = chromium_wait(pid, 60000);
-    must(f, rc == 0, "chromium --dump-dom ended with %d", rc);
-    char *dom = read_file(dom_path);
-    must(f, dom != NULL && strlen(dom) > 1000, "no DOM from chromium");
-    must(f, strstr(dom, "data-state=\"live\"") != NULL, "the page is not live:\n%.2000s", dom);
+    char *prof;
+    char *dom = dump_dom(f, url, &prof);
     must(f, strstr(dom, "data-routes=\"on\"") != NULL, "the routes are not shown");
     /* The line per route. */
     static const struct {
