@@ -244,14 +244,24 @@ int sim_cb_vapi_created(struct sim_world *w, const char *sid)
     return l != NULL;
 }
 
-void sim_cb_leg_connected(struct sim_world *w, const char *leg)
+/* The callback still owed that leg dials, or NULL (an unknown leg, or its
+ * callback already settled). */
+static struct cb_entry *pending_of(struct sim_world *w, const char *leg,
+                                   struct sim_callbacks_truth **tp)
 {
     struct sim_callbacks_truth *t = truth(w);
     struct cb_leg *l = t ? leg_of(t, leg) : NULL;
-    if (l == NULL)
-        return;
-    struct cb_entry *e = &t->e[l->entry];
-    if (e->state != CB_PENDING)
+    if (l == NULL || t->e[l->entry].state != CB_PENDING)
+        return NULL;
+    *tp = t;
+    return &t->e[l->entry];
+}
+
+void sim_cb_leg_connected(struct sim_world *w, const char *leg)
+{
+    struct sim_callbacks_truth *t;
+    struct cb_entry *e = pending_of(w, leg, &t);
+    if (e == NULL)
         return;
     double now = sim_now_s(w);
     e->state = CB_CONNECTED;
@@ -276,12 +286,9 @@ void sim_cb_leg_connected(struct sim_world *w, const char *leg)
 
 void sim_cb_leg_failed(struct sim_world *w, const char *leg)
 {
-    struct sim_callbacks_truth *t = truth(w);
-    struct cb_leg *l = t ? leg_of(t, leg) : NULL;
-    if (l == NULL)
-        return;
-    struct cb_entry *e = &t->e[l->entry];
-    if (e->state != CB_PENDING)
+    struct sim_callbacks_truth *t;
+    struct cb_entry *e = pending_of(w, leg, &t);
+    if (e == NULL)
         return;
     e->failures++;
     if (w->report)
