@@ -475,6 +475,27 @@ static KIT_FN json_t *resp_json(const struct cgt_resp *r)
     return j;
 }
 
+/* A string member of j, "" when absent or not a string. */
+static KIT_FN const char *json_s(const json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    return v ? v : "";
+}
+
+/* GET path of instance i, without credentials: its JSON answer, and the
+ * status in *status. */
+static KIT_FN json_t *get_json_of(struct fixture *f, int i, const char *path, long *status)
+{
+    char url[256];
+    url_of(f, i, path, url, sizeof url);
+    struct cgt_resp r;
+    cgt_http("GET", url, NULL, NULL, 0, &r);
+    *status = r.status;
+    json_t *j = resp_json(&r);
+    cgt_resp_free(&r);
+    return j;
+}
+
 static KIT_FN long long json_num(const json_t *j, const char *key)
 {
     const json_t *v = json_object_get(j, key);

@@ -151,24 +151,6 @@ static void wait_log(struct fixture *f, int i, const char *const *parts, int tim
 
 #define LOG_PARTS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static json_t *get_json_of(struct fixture *f, int i, const char *path, long *status)
-{
-    char url[256];
-    url_of(f, i, path, url, sizeof url);
-    struct cgt_resp r;
-    cgt_http("GET", url, NULL, NULL, 0, &r);
-    *status = r.status;
-    json_t *j = resp_json(&r);
-    cgt_resp_free(&r);
-    return j;
-}
-
-static const char *json_s(const json_t *j, const char *key)
-{
-    const char *v = json_string_value(json_object_get(j, key));
-    return v ? v : "";
-}
-
 /* Redis' clock in ms, as the scripts see it. */
 static long long redis_now_ms(struct fixture *f)
 {

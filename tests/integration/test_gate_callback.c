@@ -258,12 +258,14 @@ static void test_full_path(void **state)
     stop_gate(f, 0);
 }
 
-static void test_no_answer_then_failed(void **state)
+/* A gate with callbacks whose one slot A holds; B takes a callback, A's
+ * call ends, and B's first leg (leg) rings. Returns A's Vapi call id
+ * (malloc'd). */
+static char *callback_ringing(struct fixture *f, char b[40], char leg[40])
 {
-    struct fixture *f = *state;
     start_gate(f, 0, cb_env);
     wait_cbwin(f);
-    char a[40], b[40], leg[40];
+    char a[40];
     new_sid(a);
     new_sid(b);
     char *va = occupy(f, a);
@@ -272,6 +274,14 @@ static void test_no_answer_then_failed(void **state)
     wait_fake(f, CGT_EP_TW_CREATE, 1, LATER);
     leg_sid(1, leg);
     wait_state(f, b, "cb_ringing", SOON);
+    return va;
+}
+
+static void test_no_answer_then_failed(void **state)
+{
+    struct fixture *f = *state;
+    char b[40], leg[40];
+    char *va = callback_ringing(f, b, leg);
     assert_int_equal(leg_status(f, 0, b, 1, leg, "no-answer"), 200);
     /* Back in place for a retry after CALLBACK_RETRY_SECONDS; the slot is
      * free meanwhile. */
@@ -305,17 +315,8 @@ static void test_no_answer_then_failed(void **state)
 static void test_machine(void **state)
 {
     struct fixture *f = *state;
-    start_gate(f, 0, cb_env);
-    wait_cbwin(f);
-    char a[40], b[40], leg[40];
-    new_sid(a);
-    new_sid(b);
-    char *va = occupy(f, a);
-    accept_callback(f, 0, b);
-    free(vapi_end(f, 0, va, 0));
-    wait_fake(f, CGT_EP_TW_CREATE, 1, LATER);
-    leg_sid(1, leg);
-    wait_state(f, b, "cb_ringing", SOON);
+    char b[40], leg[40];
+    char *va = callback_ringing(f, b, leg);
     struct cgt_resp r;
     leg_answer(f, 0, b, 1, leg, "machine_end_beep", &r);
     must(f, r.status == 200, "/callback-answer answered %ld", r.status);

@@ -36,20 +36,10 @@
 
 static json_t *health_of(struct fixture *f, int i)
 {
-    char url[256];
-    url_of(f, i, "/health", url, sizeof url);
-    struct cgt_resp r;
-    cgt_http("GET", url, NULL, NULL, 0, &r);
-    must(f, r.status == 200, "/health of callgate %d answered %ld", i, r.status);
-    json_t *j = resp_json(&r);
-    cgt_resp_free(&r);
+    long st;
+    json_t *j = get_json_of(f, i, "/health", &st);
+    must(f, st == 200, "/health of callgate %d answered %ld", i, st);
     return j;
-}
-
-static const char *json_s(const json_t *j, const char *key)
-{
-    const char *s = json_string_value(json_object_get(j, key));
-    return s ? s : "";
 }
 
 /* Polls /health of instance i until it reports `live` instances and
