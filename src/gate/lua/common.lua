@@ -191,11 +191,17 @@ end
 -- trip: {waited_ms (-1: unknown), position on entering (0: not recorded),
 -- the number dialled ('': unknown), 1 for a callback's outbound leg (else
 -- 0), when the caller entered (Unix ms, 0: unknown), route ('': none)}.
+-- CTX_FIELDS are the record's fields it is made of, in this order;
+-- context_of(f, i) makes it from an HMGET reply holding them from f[i] on,
+-- so that a step that reads the record anyway reads it once.
+local CTX_FIELDS = {'enqueued_at', 'entry_pos', 'to', 'callback_of', 'route'}
+local function context_of(f, i)
+  local enq = tonumber(f[i])
+  return {enq and (NOW - enq) or -1, tonumber(f[i + 1]) or 0, f[i + 2] or '', f[i + 3] and 1 or 0,
+          enq or 0, f[i + 4] or ''}
+end
 local function admission_context(ck)
-  local f = redis.call('HMGET', ck, 'enqueued_at', 'entry_pos', 'to', 'callback_of', 'route')
-  local enq = tonumber(f[1])
-  return {enq and (NOW - enq) or -1, tonumber(f[2]) or 0, f[3] or '', f[4] and 1 or 0, enq or 0,
-          f[5] or ''}
+  return context_of(redis.call('HMGET', ck, unpack(CTX_FIELDS)), 1)
 end
 
 -- Moves up to max callers from the head of the queue into the active set,
@@ -225,7 +231,7 @@ local function admit_batch(default_limit, max_batch, lease_ms, instance)
     if #head == 0 then break end
     local sid = head[1]
     local ck = call_key(sid)
-    local f = redis.call('HMGET', ck, 'from', 'state', 'cb_due_at', 'cb_number')
+    local f = redis.call('HMGET', ck, 'from', 'state', 'cb_due_at', 'cb_number', unpack(CTX_FIELDS))
     if f[2] == 'callback' then
       if window == nil then window = redis.call('EXISTS', K_CBWIN) == 1 end
       if window and (tonumber(f[3]) or 0) <= NOW and f[4] then
@@ -253,7 +259,7 @@ local function admit_batch(default_limit, max_batch, lease_ms, instance)
         out[#out + 1] = sid
         out[#out + 1] = from
         out[#out + 1] = attempt
-        out[#out + 1] = admission_context(ck)
+        out[#out + 1] = context_of(f, 5)
         n = n - 1
       end
       -- A queue entry without its record cannot be admitted (no caller
