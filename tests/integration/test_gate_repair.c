@@ -140,6 +140,21 @@ static void test_flushall_rebuilds_slots(void **state)
     must(f, strstr(m.body, "callgate_repaired_slots_total 2") != NULL,
          "/metrics does not count the two slots repaired");
     cgt_resp_free(&m);
+    /* The log's tone: the fresh Redis at start was no loss (information),
+     * the FLUSHALL was (a warning, and the repair that restored calls). */
+    char *log = cgt_proc_output(&f->g[0].proc);
+    const char *fresh = strstr(log, "no record of this gate in redis yet");
+    const char *lost = strstr(log, "\"level\":\"warn\",\"message\":\"the gate's slots may have "
+                                   "lost writes");
+    must(f, fresh != NULL, "a first start did not say it found no record of the gate");
+    must(f, lost != NULL && lost > fresh, "the FLUSHALL was not warned about after the start");
+    const char *first_lost = strstr(log, "may have lost writes");
+    must(f, first_lost > lost && first_lost > fresh, "the first start was reported as lost writes");
+    must(f, strstr(log, "\"level\":\"info\",\"message\":\"repaired the gate's slots") != NULL,
+         "the first repair (nothing restored) was not information");
+    must(f, strstr(lost, "\"level\":\"warn\",\"message\":\"repaired the gate's slots") != NULL,
+         "the repair that restored two calls was not a warning");
+    free(log);
     stop_gate(f, 0); /* also: no call to an unknown endpoint */
 }
 
